@@ -1,0 +1,425 @@
+"""The one table of panel order types.
+
+Every API v2 service has a ``type`` that decides which form fields ``add`` takes,
+how the quantity is derived and how the panel charges for it (SPEC.md §3). This
+module is the single description of that: the panel client builds ``add``
+requests from it, and the storefront conversation, validation and pricing read
+the same rows. Adding a type means adding a row here, nowhere else.
+
+Values are kept as the normalised strings the panel is sent (``"1000"``,
+``"first\\nsecond"``, ``"11/11/2026"``), so a draft order is a plain
+``dict[str, str]`` that can be stored, shown and submitted unchanged.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
+from urllib.parse import urlsplit
+
+MAX_TEXT_LENGTH = 300
+MAX_LINES_LENGTH = 20_000
+MAX_URL_LENGTH = 2_048
+MAX_INTEGER = 100_000_000
+
+SUBSCRIPTION_DELAYS = (
+    "0", "5", "10", "15", "30", "60", "90", "120", "150", "180", "210", "240", "270",
+    "300", "360", "420", "480", "540", "600",
+)
+
+
+class FieldKind(StrEnum):
+    URL = "url"
+    INTEGER = "integer"
+    LINES = "lines"  # one item per line
+    CHOICE = "choice"
+    DATE = "date"  # d/m/Y, in the future
+    TEXT = "text"  # one short line
+
+
+class QuantityRule(StrEnum):
+    ENTERED = "entered"  # the customer types a quantity
+    LINES = "lines"  # the number of lines in a list field
+    NONE = "none"  # packages: a fixed deliverable
+    PER_POST = "per_post"  # subscriptions: min..max on each post
+
+
+class Pricing(StrEnum):
+    PER_THOUSAND = "per_thousand"  # rate × quantity / 1000 (× runs when drip-fed)
+    FLAT = "flat"  # rate is the package price
+    PER_THOUSAND_PER_POST = "per_thousand_per_post"  # rate × max / 1000 × posts
+
+
+class FieldError(ValueError):
+    """A value the customer entered cannot be used; ``message`` says why, in words."""
+
+    def __init__(self, field_name: str, message: str) -> None:
+        super().__init__(f"{field_name}: {message}")
+        self.field_name = field_name
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class FormField:
+    name: str  # the API v2 form field
+    kind: FieldKind
+    prompt: str
+    example: str
+    required: bool = True
+    choices: tuple[str, ...] = ()
+    minimum: int | None = None
+    maximum: int | None = None
+    dripfeed: bool = False  # offered only when the service allows drip-feed
+    only_if: tuple[str, str] | None = None  # (other field, value) that makes it apply
+
+    def applies(self, values: Mapping[str, str], dripfeed_allowed: bool) -> bool:
+        if self.dripfeed and not dripfeed_allowed:
+            return False
+        if self.only_if is not None:
+            other, wanted = self.only_if
+            return values.get(other) == wanted
+        return True
+
+    def parse(self, text: str, *, today: date | None = None) -> str:
+        """Normalise what the customer typed, or raise ``FieldError``."""
+        if not isinstance(text, str):
+            raise FieldError(self.name, "Please send this as a text message.")
+        raw = text.strip()
+        if not raw:
+            raise FieldError(self.name, "This can't be empty.")
+        parser = _PARSERS[self.kind]
+        return parser(self, raw, today or date.today())
+
+
+def _parse_url(spec: FormField, raw: str, _today: date) -> str:
+    if len(raw) > MAX_URL_LENGTH or any(ch.isspace() for ch in raw):
+        raise FieldError(spec.name, "That doesn't look like a link. Send one link, no spaces.")
+    candidate = raw if "://" in raw else f"https://{raw}"
+    parts = urlsplit(candidate)
+    host = parts.hostname or ""
+    if parts.scheme not in ("http", "https") or "." not in host or host.startswith("."):
+        raise FieldError(spec.name, "That doesn't look like a link. It should start with https://")
+    return candidate
+
+
+_THOUSANDS = re.compile(r"^\d{1,3}([ ,.\u00a0\u202f']\d{3})+$")
+_SUFFIXED = re.compile(r"^(\d+(?:[.,]\d+)?)\s*([kKmM])$")
+
+
+def parse_integer(text: str) -> int:
+    """Read ``1000``, ``1 000``, ``1,000``, ``1k`` or ``2.5k``; raise ``ValueError``."""
+    raw = text.strip()
+    if raw.isdigit() and raw.isascii():
+        value = int(raw)
+    elif _THOUSANDS.match(raw):
+        value = int(re.sub(r"\D", "", raw))
+    elif match := _SUFFIXED.match(raw):
+        number = Decimal(match.group(1).replace(",", "."))
+        scaled = number * (1_000 if match.group(2) in "kK" else 1_000_000)
+        if scaled != scaled.to_integral_value():
+            raise ValueError(raw)
+        value = int(scaled)
+    else:
+        raise ValueError(raw)
+    if value > MAX_INTEGER:
+        raise ValueError(raw)
+    return value
+
+
+def _parse_integer(spec: FormField, raw: str, _today: date) -> str:
+    try:
+        value = parse_integer(raw)
+    except ValueError:
+        raise FieldError(spec.name, "Please send a whole number, like 1000.") from None
+    if spec.minimum is not None and value < spec.minimum:
+        raise FieldError(spec.name, f"The smallest allowed value is {spec.minimum}.")
+    if spec.maximum is not None and value > spec.maximum:
+        raise FieldError(spec.name, f"The largest allowed value is {spec.maximum}.")
+    return str(value)
+
+
+def split_lines(text: str) -> list[str]:
+    """The non-blank lines of ``text``, trimmed (a trailing newline adds nothing)."""
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def _parse_lines(spec: FormField, raw: str, _today: date) -> str:
+    if len(raw) > MAX_LINES_LENGTH:
+        raise FieldError(spec.name, f"That list is too long: at most {MAX_LINES_LENGTH} characters.")
+    lines = split_lines(raw)
+    if any(len(line) > MAX_TEXT_LENGTH for line in lines):
+        raise FieldError(spec.name, f"Each line can be at most {MAX_TEXT_LENGTH} characters.")
+    return "\n".join(lines)
+
+
+def _parse_choice(spec: FormField, raw: str, _today: date) -> str:
+    if raw not in spec.choices:
+        raise FieldError(spec.name, f"Please pick one of: {', '.join(spec.choices)}.")
+    return raw
+
+
+def _parse_date(spec: FormField, raw: str, today: date) -> str:
+    try:
+        value = datetime.strptime(raw, "%d/%m/%Y").date()
+    except ValueError:
+        raise FieldError(spec.name, "Please send a date as day/month/year, like 31/12/2026.") from None
+    if value <= today:
+        raise FieldError(spec.name, "That date has passed. Please send a date in the future.")
+    return value.strftime("%d/%m/%Y")
+
+
+def _parse_text(spec: FormField, raw: str, _today: date) -> str:
+    if "\n" in raw:
+        raise FieldError(spec.name, "Please send a single line.")
+    if len(raw) > MAX_TEXT_LENGTH:
+        raise FieldError(spec.name, f"That is too long: at most {MAX_TEXT_LENGTH} characters.")
+    return raw
+
+
+_PARSERS = {
+    FieldKind.URL: _parse_url,
+    FieldKind.INTEGER: _parse_integer,
+    FieldKind.LINES: _parse_lines,
+    FieldKind.CHOICE: _parse_choice,
+    FieldKind.DATE: _parse_date,
+    FieldKind.TEXT: _parse_text,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """A service's ``min``/``max`` and whether it allows drip-feed."""
+
+    min: int
+    max: int
+    dripfeed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class OrderType:
+    name: str  # canonical Title Case name
+    fields: tuple[FormField, ...]
+    quantity: QuantityRule
+    pricing: Pricing
+    quantity_field: str | None = None  # the list counted when quantity is LINES
+    aliases: tuple[str, ...] = ()
+
+    def form(self, values: Mapping[str, str], limits: Limits) -> list[FormField]:
+        """The fields to ask for, in order, given what has been entered so far."""
+        return [f for f in self.fields if f.applies(values, limits.dripfeed)]
+
+    def field_named(self, name: str) -> FormField:
+        for spec in self.fields:
+            if spec.name == name:
+                return spec
+        raise KeyError(name)
+
+    def quantity_of(self, values: Mapping[str, str]) -> int | None:
+        """The quantity the panel will deliver per run (``None`` for packages)."""
+        match self.quantity:
+            case QuantityRule.ENTERED:
+                return int(values["quantity"])
+            case QuantityRule.LINES:
+                assert self.quantity_field is not None
+                return len(split_lines(values.get(self.quantity_field, "")))
+            case QuantityRule.PER_POST:
+                return int(values["max"])
+            case QuantityRule.NONE:
+                return None
+
+    def runs_of(self, values: Mapping[str, str]) -> int:
+        return int(values["runs"]) if values.get("runs") else 1
+
+    def validate(self, values: Mapping[str, str], limits: Limits) -> None:
+        """Check a complete form against the type and the service; raise ``FieldError``."""
+        for spec in self.form(values, limits):
+            if spec.required and not values.get(spec.name):
+                raise FieldError(spec.name, "This field is required.")
+        if not limits.dripfeed and (values.get("runs") or values.get("interval")):
+            raise FieldError("runs", "This service does not support drip-feed.")
+        if values.get("runs") and int(values["runs"]) < 2:
+            raise FieldError("runs", "Drip-feed needs at least 2 runs.")
+        if self.quantity is QuantityRule.PER_POST:
+            low, high = int(values["min"]), int(values["max"])
+            if low > high:
+                raise FieldError("max", "The maximum can't be smaller than the minimum.")
+            _check_range("min", low, limits, "The smallest amount per post")
+            _check_range("max", high, limits, "The largest amount per post")
+            return
+        quantity = self.quantity_of(values)
+        if quantity is None:
+            return
+        name = self.quantity_field or "quantity"
+        _check_range(name, quantity, limits, "The quantity")
+
+    def cost(self, rate: Decimal, values: Mapping[str, str]) -> Decimal:
+        """What the panel charges, exactly, in the panel's currency."""
+        match self.pricing:
+            case Pricing.FLAT:
+                return rate
+            case Pricing.PER_THOUSAND:
+                quantity = self.quantity_of(values) or 0
+                return rate * quantity * self.runs_of(values) / 1000
+            case Pricing.PER_THOUSAND_PER_POST:
+                posts = int(values.get("posts") or 0) + int(values.get("old_posts") or 0)
+                return rate * int(values["max"]) * posts / 1000
+
+    def add_params(self, values: Mapping[str, str]) -> dict[str, str]:
+        """The ``add`` form fields for ``values``; unknown keys are dropped."""
+        params: dict[str, str] = {}
+        for spec in self.fields:
+            value = values.get(spec.name)
+            if value is None or value == "":
+                continue
+            if spec.only_if is not None and values.get(spec.only_if[0]) != spec.only_if[1]:
+                continue
+            params[spec.name] = value
+        return params
+
+
+def _check_range(name: str, value: int, limits: Limits, what: str) -> None:
+    if value < limits.min:
+        raise FieldError(name, f"{what} must be at least {limits.min} (you have {value}).")
+    if value > limits.max:
+        raise FieldError(name, f"{what} must be at most {limits.max} (you have {value}).")
+
+
+LINK = FormField("link", FieldKind.URL, "Send the link", "https://instagram.com/p/...")
+QUANTITY = FormField("quantity", FieldKind.INTEGER, "How many?", "1000", minimum=1)
+RUNS = FormField(
+    "runs", FieldKind.INTEGER, "Drip-feed: how many runs? (optional)", "5",
+    required=False, minimum=2, maximum=1000, dripfeed=True,
+)
+INTERVAL = FormField(
+    "interval", FieldKind.INTEGER, "Drip-feed: minutes between runs", "30",
+    required=False, minimum=1, maximum=10_080, dripfeed=True,
+)
+COMMENTS = FormField("comments", FieldKind.LINES, "Send the comments, one per line",
+                     "Great post!\nLove it")
+USERNAMES = FormField("usernames", FieldKind.LINES, "Send the usernames, one per line",
+                      "alice\nbob")
+
+
+def _text(name: str, prompt: str, example: str) -> FormField:
+    return FormField(name, FieldKind.TEXT, prompt, example)
+
+
+ORDER_TYPES: tuple[OrderType, ...] = (
+    OrderType("Default", (LINK, QUANTITY, RUNS, INTERVAL), QuantityRule.ENTERED,
+              Pricing.PER_THOUSAND),
+    OrderType("Package", (LINK,), QuantityRule.NONE, Pricing.FLAT),
+    OrderType("Custom Comments", (LINK, COMMENTS), QuantityRule.LINES, Pricing.PER_THOUSAND,
+              quantity_field="comments"),
+    OrderType("Custom Comments Package", (LINK, COMMENTS), QuantityRule.NONE, Pricing.FLAT),
+    OrderType("Mentions", (LINK, QUANTITY, USERNAMES), QuantityRule.ENTERED,
+              Pricing.PER_THOUSAND),
+    OrderType("Mentions with Hashtags",
+              (LINK, QUANTITY, USERNAMES,
+               FormField("hashtags", FieldKind.LINES, "Send the hashtags, one per line",
+                         "#travel\n#food")),
+              QuantityRule.ENTERED, Pricing.PER_THOUSAND),
+    OrderType("Mentions Custom List", (LINK, USERNAMES), QuantityRule.LINES,
+              Pricing.PER_THOUSAND, quantity_field="usernames"),
+    OrderType("Mentions Hashtag",
+              (LINK, QUANTITY, _text("hashtag", "Which hashtag to take usernames from?",
+                                     "#travel")),
+              QuantityRule.ENTERED, Pricing.PER_THOUSAND),
+    OrderType("Mentions User Followers",
+              (LINK, QUANTITY, _text("username", "Whose followers to mention? (profile link)",
+                                     "https://instagram.com/username")),
+              QuantityRule.ENTERED, Pricing.PER_THOUSAND,
+              aliases=("Mentions Users Followers",)),
+    OrderType("Mentions Media Likers",
+              (LINK, QUANTITY,
+               FormField("media", FieldKind.URL, "Link to the post whose likers to mention",
+                         "https://instagram.com/p/...")),
+              QuantityRule.ENTERED, Pricing.PER_THOUSAND),
+    OrderType("Comment Likes",
+              (LINK, QUANTITY, _text("username", "Username of the comment's author", "alice")),
+              QuantityRule.ENTERED, Pricing.PER_THOUSAND),
+    OrderType("Poll",
+              (LINK, QUANTITY,
+               FormField("answer_number", FieldKind.INTEGER, "Which answer number to vote for?",
+                         "1", minimum=1, maximum=100)),
+              QuantityRule.ENTERED, Pricing.PER_THOUSAND),
+    OrderType("Comment Replies",
+              (LINK, _text("username", "Username of the comment's author", "alice"), COMMENTS),
+              QuantityRule.LINES, Pricing.PER_THOUSAND, quantity_field="comments"),
+    OrderType("Invites from Groups",
+              (LINK, QUANTITY,
+               FormField("groups", FieldKind.LINES, "Send the groups, one per line",
+                         "https://t.me/group_one\nhttps://t.me/group_two")),
+              QuantityRule.ENTERED, Pricing.PER_THOUSAND),
+    OrderType(
+        "Subscriptions",
+        (
+            _text("username", "Which account? Send the username", "alice"),
+            FormField("min", FieldKind.INTEGER, "Smallest amount per post", "100", minimum=1),
+            FormField("max", FieldKind.INTEGER, "Largest amount per post", "200", minimum=1),
+            # The panel allows unlimited future posts, but a prepaid shop must know
+            # the price up front, so the storefront always asks for a post count.
+            FormField("posts", FieldKind.INTEGER, "How many new posts?", "10",
+                      minimum=1, maximum=10_000),
+            FormField("old_posts", FieldKind.INTEGER, "How many existing posts? (optional)",
+                      "0", required=False, minimum=0, maximum=10_000),
+            FormField("delay", FieldKind.CHOICE, "Delay after a new post (minutes)", "0",
+                      choices=SUBSCRIPTION_DELAYS),
+            FormField("expiry", FieldKind.DATE, "Expiry date (optional)", "31/12/2026",
+                      required=False),
+        ),
+        QuantityRule.PER_POST, Pricing.PER_THOUSAND_PER_POST,
+    ),
+    OrderType("SEO",
+              (LINK, QUANTITY,
+               FormField("keywords", FieldKind.LINES, "Send the keywords, one per line",
+                         "buy shoes\nrunning shoes")),
+              QuantityRule.ENTERED, Pricing.PER_THOUSAND, aliases=("SEO2",)),
+    OrderType(
+        "Web Traffic",
+        (
+            LINK, QUANTITY, RUNS, INTERVAL,
+            FormField("country", FieldKind.TEXT, "Visitors' country (two-letter code)", "US"),
+            FormField("device", FieldKind.CHOICE,
+                      "Device: 1 desktop, 2 mobile Android, 3 mobile iOS, 4 mixed mobile, 5 mixed",
+                      "5", choices=("1", "2", "3", "4", "5")),
+            FormField("type_of_traffic", FieldKind.CHOICE,
+                      "Traffic source: 1 Google keyword, 2 referrer, 3 direct", "3",
+                      choices=("1", "2", "3")),
+            FormField("google_keyword", FieldKind.TEXT, "Google keyword", "buy shoes",
+                      only_if=("type_of_traffic", "1")),
+            FormField("referring_url", FieldKind.URL, "Referring page", "https://example.com",
+                      only_if=("type_of_traffic", "2")),
+        ),
+        QuantityRule.ENTERED, Pricing.PER_THOUSAND,
+    ),
+)
+
+
+def fold_type_name(raw: str) -> str:
+    """``"custom_comments"``, ``"Custom-Comments "`` → ``"custom comments"``."""
+    return " ".join(re.sub(r"[_\-]+", " ", raw).lower().split())
+
+
+_BY_FOLDED: dict[str, OrderType] = {
+    fold_type_name(name): order_type
+    for order_type in ORDER_TYPES
+    for name in (order_type.name, *order_type.aliases)
+}
+
+
+def order_type_for(raw: str | None) -> OrderType | None:
+    """The row for a panel's ``type`` string; a missing type is Default (SPEC §2)."""
+    if raw is None or not raw.strip():
+        return _BY_FOLDED["default"]
+    return _BY_FOLDED.get(fold_type_name(raw))
+
+
+def get_order_type(name: str) -> OrderType:
+    order_type = order_type_for(name)
+    if order_type is None:
+        raise KeyError(name)
+    return order_type

@@ -1,0 +1,302 @@
+"""Async API v2 client for one SMM panel, on httpx.
+
+Every request is a form POST with ``key`` and ``action``. Failures are sorted into
+``PanelRejected`` / ``PanelUnavailable`` / ``PanelAmbiguous`` (see ``errors``).
+Read-only actions are retried with exponential backoff, honouring ``Retry-After``;
+``add`` is retried only when the connection was never made, because the API has
+no idempotency key and a retried ``add`` can place a second order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import httpx
+from pydantic import SecretStr
+
+from bot.order_types import OrderType
+from bot.panel import parsing
+from bot.panel.errors import (
+    PanelAmbiguous,
+    PanelRejected,
+    PanelUnavailable,
+    RejectReason,
+    classify,
+)
+from bot.panel.models import (
+    Balance,
+    CancelAccepted,
+    ItemError,
+    OrderStatus,
+    RefillStatus,
+    Service,
+)
+
+log = logging.getLogger(__name__)
+
+MAX_IDS_PER_REQUEST = 100
+# Some WAFs block non-browser agents (SPEC §1).
+USER_AGENT = "Mozilla/5.0 (compatible; smm-storefront/0.1; +https://github.com/)"
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    attempts: int = 4  # total tries of a read-only action
+    base_delay: float = 0.5  # seconds; doubles each try
+    max_delay: float = 8.0
+    max_retry_after: float = 30.0  # a longer Retry-After is reported, not slept through
+
+
+class RateLimiter:
+    """At most ``rate`` requests a second, spaced evenly; ``rate <= 0`` means no limit."""
+
+    def __init__(self, rate: float) -> None:
+        self._interval = 1.0 / rate if rate > 0 else 0.0
+        self._next = 0.0
+        self._lock = asyncio.Lock()
+
+    async def wait(self) -> None:
+        if not self._interval:
+            return
+        async with self._lock:
+            now = time.monotonic()
+            delay = self._next - now
+            self._next = max(now, self._next) + self._interval
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+    def defer(self, seconds: float) -> None:
+        """Push every caller back after the panel asked us to slow down."""
+        self._next = max(self._next, time.monotonic() + seconds)
+
+
+def chunked(ids: Sequence[str], size: int = MAX_IDS_PER_REQUEST) -> list[list[str]]:
+    return [list(ids[i : i + size]) for i in range(0, len(ids), size)]
+
+
+class PanelClient:
+    """One configured panel. The key lives in a ``SecretStr`` and never reaches a log."""
+
+    def __init__(
+        self,
+        url: str,
+        key: SecretStr | str,
+        *,
+        name: str = "panel",
+        rate_limit: float = 1.0,
+        timeout: float = 30.0,
+        retry: RetryPolicy | None = None,
+        max_in_flight: int = 4,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.name = name
+        self.url = url
+        self._key = key if isinstance(key, SecretStr) else SecretStr(key)
+        self._retry = retry or RetryPolicy()
+        self._limiter = RateLimiter(rate_limit)
+        self._in_flight = asyncio.Semaphore(max(1, max_in_flight))
+        self._http = httpx.AsyncClient(
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+            follow_redirects=False,  # the key is in the body: never resend it elsewhere
+            headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
+            transport=transport,
+        )
+
+    def __repr__(self) -> str:
+        return f"PanelClient(name={self.name!r}, url={self.url!r})"
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> PanelClient:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.aclose()
+
+    # ------------------------------------------------------------ actions
+
+    async def services(self) -> list[Service]:
+        return parsing.parse_services(await self._call("services", {}))
+
+    async def balance(self) -> Balance:
+        return parsing.parse_balance(await self._call("balance", {}))
+
+    async def add(self, service_id: str, order_type: OrderType, values: Mapping[str, str]) -> str:
+        """Place an order; returns the panel's order id.
+
+        Raises ``PanelAmbiguous`` when the request may have been processed.
+        """
+        params = {"service": service_id, **order_type.add_params(values)}
+        body = await self._call("add", params, read_only=False)
+        try:
+            return parsing.parse_add(body)
+        except parsing.MalformedResponse as exc:
+            raise PanelAmbiguous(str(exc), panel=self.name, action="add") from None
+
+    async def status(self, order_id: str) -> OrderStatus:
+        result = parsing.parse_order_status(await self._call("status", {"order": order_id}))
+        return self._unwrap(result, "status")
+
+    async def statuses(self, order_ids: Iterable[str]) -> dict[str, OrderStatus | ItemError]:
+        """Statuses of any number of orders, 100 ids a request."""
+        return await self._multi("status", "orders", order_ids, parsing.parse_multi_status)
+
+    async def refill(self, order_id: str) -> str:
+        """Ask for a refill; returns the refill id."""
+        result = parsing.parse_refill(await self._call("refill", {"order": order_id}))
+        return self._unwrap(result, "refill")
+
+    async def refills(self, order_ids: Iterable[str]) -> dict[str, str | ItemError]:
+        return await self._multi("refill", "orders", order_ids, parsing.parse_multi_refill)
+
+    async def refill_status(self, refill_id: str) -> RefillStatus:
+        body = await self._call("refill_status", {"refill": refill_id})
+        return self._unwrap(parsing.parse_refill_status(body), "refill_status")
+
+    async def refill_statuses(self, refill_ids: Iterable[str]) -> dict[str, RefillStatus | ItemError]:
+        return await self._multi(
+            "refill_status", "refills", refill_ids, parsing.parse_multi_refill_status
+        )
+
+    async def cancel(self, order_ids: Iterable[str]) -> dict[str, CancelAccepted | ItemError]:
+        """Request cancellation; acceptance is not a refund: poll ``status`` for that."""
+        return await self._multi("cancel", "orders", order_ids, parsing.parse_cancel)
+
+    # ------------------------------------------------------------ plumbing
+
+    def _unwrap(self, result: T | ItemError, action: str) -> T:
+        if isinstance(result, ItemError):
+            raise PanelRejected(result.message, reason=result.reason, panel=self.name, action=action)
+        return result
+
+    async def _multi(
+        self,
+        action: str,
+        field: str,
+        ids: Iterable[str],
+        parse: Callable[[Any], dict[str, T]],
+    ) -> dict[str, T]:
+        unique = list(dict.fromkeys(str(i) for i in ids))
+        if not unique:
+            return {}
+
+        async def one(chunk: list[str]) -> dict[str, T]:
+            async with self._in_flight:
+                return parse(await self._call(action, {field: ",".join(chunk)}))
+
+        results: dict[str, T] = {}
+        for part in await asyncio.gather(*(one(chunk) for chunk in chunked(unique))):
+            results.update(part)
+        return results
+
+    async def _call(self, action: str, params: Mapping[str, str], *, read_only: bool = True) -> Any:
+        """POST one action and return its decoded body, or raise a ``PanelError``."""
+        policy = self._retry
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return await self._attempt(action, params, read_only=read_only)
+            except PanelUnavailable as exc:
+                retryable = read_only or exc.never_sent
+                if not retryable or attempt >= policy.attempts:
+                    raise
+                if exc.retry_after is not None and exc.retry_after > policy.max_retry_after:
+                    raise
+                backoff = min(policy.max_delay, policy.base_delay * 2 ** (attempt - 1))
+                delay = max(backoff, exc.retry_after or 0.0)
+                log.info("panel %s %s unavailable (%s); retry %d in %.1fs",
+                         self.name, action, exc.message, attempt, delay)
+                await asyncio.sleep(delay)
+
+    async def _attempt(self, action: str, params: Mapping[str, str], *, read_only: bool) -> Any:
+        form = {"key": self._key.get_secret_value(), "action": action, **params}
+        await self._limiter.wait()
+        started = time.monotonic()
+        try:
+            response = await self._http.post(self.url, data=form)
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            # The connection was never made, so the panel cannot have seen the request.
+            raise PanelUnavailable(f"cannot connect: {type(exc).__name__}", never_sent=True,
+                                   panel=self.name, action=action) from None
+        except httpx.HTTPError as exc:
+            if not read_only:
+                raise PanelAmbiguous(
+                    f"no answer after sending ({type(exc).__name__}); the order may exist",
+                    panel=self.name, action=action,
+                ) from None
+            raise PanelUnavailable(f"no answer: {type(exc).__name__}",
+                                   panel=self.name, action=action) from None
+        log.debug("panel %s %s -> HTTP %d in %.0f ms", self.name, action,
+                  response.status_code, (time.monotonic() - started) * 1000)
+        return self._interpret(action, response, read_only=read_only)
+
+    def _interpret(self, action: str, response: httpx.Response, *, read_only: bool) -> Any:
+        code = response.status_code
+        if code == 429:
+            retry_after = _retry_after(response.headers)
+            if retry_after:
+                self._limiter.defer(retry_after)
+            raise PanelUnavailable("rate limited (HTTP 429)", retry_after=retry_after,
+                                   panel=self.name, action=action)
+        if 300 <= code < 400:
+            where = response.headers.get("location", "?")
+            raise PanelUnavailable(f"the panel redirects to {where}; use that address as its URL",
+                                   panel=self.name, action=action)
+        try:
+            body = parsing.decode_body(response.text)
+        except parsing.MalformedResponse as exc:
+            nothing_happened = read_only or exc.challenge or 400 <= code < 500
+            if nothing_happened:
+                raise PanelUnavailable(f"{exc} (HTTP {code})", retry_after=_retry_after(
+                    response.headers), panel=self.name, action=action) from None
+            raise PanelAmbiguous(f"{exc} (HTTP {code}); the order may exist",
+                                 panel=self.name, action=action) from None
+        message = parsing.top_level_error(body)
+        if message is not None:
+            reason = classify(message)
+            if code >= 500 and reason is RejectReason.OTHER:
+                if read_only:
+                    raise PanelUnavailable(f"server error (HTTP {code}): {message}",
+                                           panel=self.name, action=action)
+                raise PanelAmbiguous(f"server error (HTTP {code}): {message}",
+                                     panel=self.name, action=action)
+            raise PanelRejected(message, reason=reason, panel=self.name, action=action)
+        if code >= 500:
+            if read_only:
+                raise PanelUnavailable(f"server error (HTTP {code})", panel=self.name, action=action)
+            if not (isinstance(body, dict) and "order" in body):
+                raise PanelAmbiguous(f"server error (HTTP {code}); the order may exist",
+                                     panel=self.name, action=action)
+        return body
+
+
+def _retry_after(headers: httpx.Headers) -> float | None:
+    """Seconds to wait from ``Retry-After`` (seconds or a date) or ``X-RateLimit-Reset``."""
+    value = headers.get("retry-after")
+    if value:
+        value = value.strip()
+        if value.isdigit():
+            return float(value)
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            when = None
+        if when is not None:
+            return max(0.0, when.timestamp() - time.time())
+    reset = headers.get("x-ratelimit-reset")
+    if reset and reset.strip().isdigit():
+        number = float(reset)
+        # Panels send either seconds-until-reset or an epoch timestamp.
+        return max(0.0, number - time.time()) if number > 1_000_000_000 else number
+    return None
+
