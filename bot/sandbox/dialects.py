@@ -43,6 +43,10 @@ class Dialect:
 
 
 DIALECTS: dict[str, Dialect] = {
+    # A current Perfect Panel: the canonical answers plus `dripfeed` and
+    # `description` in the service list (as doc 000 shows). The sandbox default.
+    "perfectpanel": Dialect("perfectpanel", dripfeed_in_services="bool",
+                            description_key="description"),
     # generic-panel.txt (doc 002): the canonical Perfect Panel answers.
     "generic": Dialect("generic"),
     # smmsofia-com.txt (001): canonical answers, the full set of order types.

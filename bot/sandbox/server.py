@@ -103,7 +103,7 @@ class SandboxPanel:
     def __init__(
         self,
         *,
-        dialect: str | Dialect = "generic",
+        dialect: str | Dialect = "perfectpanel",
         key: str = DEFAULT_KEY,
         pace: float = 10.0,
         balance: Decimal = Decimal("1000"),
@@ -205,7 +205,7 @@ class SandboxPanel:
                 return web.Response(status=502, text="Bad Gateway")
             case "http429":
                 return web.Response(status=429, text='{"error":"Too many requests"}',
-                                    headers={"Retry-After": str(int(fault.delay or 1))},
+                                    headers={"Retry-After": str(int(fault.delay))},
                                     content_type="application/json")
             case "hang":
                 await asyncio.sleep(fault.delay or 3600)
@@ -643,7 +643,9 @@ async def start_sandbox(panel: SandboxPanel | None = None, *, host: str = "127.0
                         port: int = 0) -> RunningSandbox:
     """Serve ``panel`` on ``host:port`` (port 0 picks a free one)."""
     panel = panel or SandboxPanel()
-    runner = web.AppRunner(panel.app(), access_log=None, handle_signals=False)
+    # A short shutdown: a handler stuck in an injected "hang" must not hold up stop().
+    runner = web.AppRunner(panel.app(), access_log=None, handle_signals=False,
+                           shutdown_timeout=0.2)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()

@@ -1,0 +1,39 @@
+# Everything a reseller or developer runs. Only Python 3.11+ is needed.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install test lint run demo sandbox bench clean
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found: install Python 3.11+ or run 'make PYTHON=python3 ...'"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest
+
+run: $(STAMP)
+	$(BIN)/python -m bot
+
+# Until the offline demo lands this serves the sandbox panel alone.
+demo: $(STAMP)
+	$(BIN)/python -m bot sandbox
+
+sandbox: demo
+
+bench: $(STAMP)
+	$(BIN)/python bench/catalog.py
+	$(BIN)/python bench/status.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

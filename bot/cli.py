@@ -1,0 +1,294 @@
+"""Command line: run the bot, run the sandbox panel, or check a panel.
+
+    python -m bot                       run the bot (same as `python -m bot run`)
+    python -m bot sandbox [--port N]    serve the sandbox panel on loopback
+    python -m bot panel ACTION ...      ask a panel something; --json for the normalised result
+
+Exit codes of `panel`: 0 success, 1 the panel rejected the call (or an item
+of a multi-id call), 2 a usage or configuration error, 3 the panel is
+unavailable, 4 an `add` whose outcome is unknown (check the panel before retrying).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import SecretStr
+
+from bot.config import ConfigError, Settings, load_settings
+from bot.logs import setup_logging
+from bot.order_types import ORDER_TYPES, FieldError, FieldKind
+from bot.panel import (
+    ItemError,
+    PanelAmbiguous,
+    PanelClient,
+    PanelError,
+    PanelRejected,
+    PanelUnavailable,
+    Service,
+)
+
+EXIT_REJECTED, EXIT_USAGE, EXIT_UNAVAILABLE, EXIT_AMBIGUOUS = 1, 2, 3, 4
+
+# Every form field of every order type becomes an `add` option, from the one table.
+_ADD_FIELDS: dict[str, FieldKind] = {}
+for _type in ORDER_TYPES:
+    for _field in _type.fields:
+        _ADD_FIELDS.setdefault(_field.name, _field.kind)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except BrokenPipeError:  # `python -m bot panel services | head`
+        sys.stderr.close()
+        return 0
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_USAGE
+    command = args.command or "run"
+    if command == "run":
+        return _run(settings)
+    if command == "sandbox":
+        return _sandbox(args, settings)
+    return asyncio.run(_panel(args, settings))
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bot", description="SMM storefront bot")
+    commands = parser.add_subparsers(dest="command")
+    commands.add_parser("run", help="run the Telegram bot (the default)")
+
+    sandbox = commands.add_parser("sandbox", help="serve the sandbox panel on loopback")
+    sandbox.add_argument("--host", default="127.0.0.1")
+    sandbox.add_argument("--port", type=int, default=8765)
+    sandbox.add_argument("--dialect", default=None, help="perfectpanel, generic, smmsofia, smmsouq, "
+                         "softaapp, sosyalbayiniz or smartpanel (default: SANDBOX_DIALECT)")
+    sandbox.add_argument("--pace", type=float, default=None,
+                         help="seconds per order status step (default: SANDBOX_PACE)")
+
+    panel = commands.add_parser("panel", help="check a panel: does the bot understand it?")
+    panel.add_argument("--url", help="panel API URL (default: PANEL_URL)")
+    panel.add_argument("--key", help="panel API key (default: PANEL_KEY)")
+    panel.add_argument("--panel", help="name of a panel from PANELS / PANEL_NAME")
+    panel.add_argument("--json", action="store_true", help="print the normalised result as JSON")
+    actions = panel.add_subparsers(dest="action", required=True)
+    actions.add_parser("services", help="list the panel's services")
+    actions.add_parser("balance", help="the reseller's balance on the panel")
+    for name, help_text in (("status", "order statuses"), ("refill", "request refills"),
+                            ("refill-status", "refill statuses"), ("cancel", "request cancels")):
+        action = actions.add_parser(name, help=help_text)
+        action.add_argument("ids", nargs="+", metavar="ID")
+    add = actions.add_parser("add", help="place an order (real money on a real panel!)")
+    add.add_argument("--service", required=True, help="service id")
+    for field_name, kind in _ADD_FIELDS.items():
+        hint = " (one item per line; '\\n' separates too)" if kind is FieldKind.LINES else ""
+        add.add_argument(f"--{field_name.replace('_', '-')}", dest=f"field_{field_name}",
+                         help=f"the {field_name} field{hint}")
+    return parser
+
+
+def _run(settings: Settings) -> int:
+    from bot.app import run_bot
+
+    setup_logging(settings.log_level, settings.secrets())
+    try:
+        asyncio.run(run_bot(settings))
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def _sandbox(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.sandbox.dialects import DIALECTS
+    from bot.sandbox.server import DEFAULT_KEY, SandboxPanel, start_sandbox
+
+    dialect = args.dialect or settings.sandbox_dialect
+    if dialect not in DIALECTS:
+        print(f"unknown dialect {dialect!r}; one of {', '.join(DIALECTS)}", file=sys.stderr)
+        return EXIT_USAGE
+    setup_logging(settings.log_level)
+
+    async def serve() -> None:
+        panel = SandboxPanel(dialect=dialect, pace=args.pace or settings.sandbox_pace)
+        running = await start_sandbox(panel, host=args.host, port=args.port)
+        print(f"Sandbox panel ({dialect} dialect) listening on {running.url}  key: {DEFAULT_KEY}")
+        print(f"Try: python -m bot panel --url {running.url} --key {DEFAULT_KEY} services")
+        print("Press Ctrl+C to stop.", flush=True)
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await running.stop()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve())
+    return 0
+
+
+def _client(args: argparse.Namespace, settings: Settings) -> PanelClient:
+    if args.url:
+        if not args.key:
+            raise ConfigError("--key is required with --url")
+        return PanelClient(args.url, SecretStr(args.key), name="cli", rate_limit=0)
+    panels = settings.panel_settings()
+    if args.panel:
+        panels = [p for p in panels if p.name == args.panel]
+        if not panels:
+            raise ConfigError(f"no panel named {args.panel!r} in PANEL_NAME / PANELS")
+    if not panels:
+        raise ConfigError("no panel configured: set PANEL_URL and PANEL_KEY, or pass --url and --key"
+                          " (for the sandbox: `make demo` prints both)")
+    panel = panels[0]
+    return PanelClient(panel.url, panel.key, name=panel.name, rate_limit=panel.rate_limit,
+                       timeout=panel.timeout)
+
+
+async def _panel(args: argparse.Namespace, settings: Settings) -> int:
+    logging.basicConfig(level=logging.WARNING)
+    try:
+        client = _client(args, settings)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_USAGE
+    async with client:
+        try:
+            result, failed = await _perform(client, args)
+        except FieldError as exc:
+            print(f"invalid --{exc.field_name.replace('_', '-')}: {exc.message}", file=sys.stderr)
+            return EXIT_USAGE
+        except PanelRejected as exc:
+            print(f"panel rejected the call ({exc.reason.value}): {exc.message}", file=sys.stderr)
+            return EXIT_REJECTED
+        except PanelAmbiguous as exc:
+            print(f"outcome unknown: {exc.message}. Check the panel's order list before trying"
+                  " again.", file=sys.stderr)
+            return EXIT_AMBIGUOUS
+        except PanelUnavailable as exc:
+            print(f"panel unavailable: {exc.message}", file=sys.stderr)
+            return EXIT_UNAVAILABLE
+        except PanelError as exc:  # pragma: no cover - every subclass is handled above
+            print(f"panel error: {exc}", file=sys.stderr)
+            return EXIT_UNAVAILABLE
+    if args.json:
+        print(json.dumps(result, indent=2, ensure_ascii=False))
+    else:
+        print(_human(args.action, result))
+    for item_id, item in _item_errors(result):
+        print(f"{item_id}: {item}", file=sys.stderr)
+    return EXIT_REJECTED if failed else 0
+
+
+async def _perform(client: PanelClient, args: argparse.Namespace) -> tuple[Any, bool]:
+    """Run the action; returns the JSON-ready result and whether any item failed."""
+    action = args.action
+    if action == "services":
+        return [s.to_json() for s in await client.services()], False
+    if action == "balance":
+        return (await client.balance()).to_json(), False
+    if action == "add":
+        return {"order": await _add(client, args)}, False
+    ids: list[str] = args.ids
+    results: dict[str, Any]
+    if action == "status":
+        results = ({ids[0]: await client.status(ids[0])} if len(ids) == 1
+                   else dict(await client.statuses(ids)))
+    elif action == "refill":
+        results = ({ids[0]: await client.refill(ids[0])} if len(ids) == 1
+                   else dict(await client.refills(ids)))
+        results = {k: v if isinstance(v, ItemError) else _RefillId(v) for k, v in results.items()}
+    elif action == "refill-status":
+        results = ({ids[0]: await client.refill_status(ids[0])} if len(ids) == 1
+                   else dict(await client.refill_statuses(ids)))
+    else:
+        results = dict(await client.cancel(ids))
+    return ({k: v.to_json() for k, v in results.items()},
+            any(isinstance(v, ItemError) for v in results.values()))
+
+
+class _RefillId(str):
+    def to_json(self) -> dict[str, str]:
+        return {"refill": str(self)}
+
+
+async def _add(client: PanelClient, args: argparse.Namespace) -> str:
+    services = {s.id: s for s in await client.services()}
+    service: Service | None = services.get(args.service)
+    if service is None:
+        raise PanelRejected(f"the panel lists no service {args.service}", panel=client.name,
+                            action="add")
+    order_type = service.order_type
+    if order_type is None:
+        raise PanelRejected(f"service {service.id} has a type the bot does not know: {service.type}",
+                            panel=client.name, action="add")
+    values: dict[str, str] = {}
+    for spec in order_type.fields:
+        raw = getattr(args, f"field_{spec.name}", None)
+        if raw is None:
+            continue
+        if spec.kind is FieldKind.LINES:
+            raw = raw.replace("\\n", "\n")
+        values[spec.name] = spec.parse(raw)
+    missing = [s.name for s in order_type.form(values, service.limits)
+               if s.required and s.name not in values]
+    if missing:
+        options = ", ".join(f"--{m.replace('_', '-')}" for m in missing)
+        raise FieldError(missing[0], f"a {order_type.name} service needs {options}")
+    return await client.add(service.id, order_type, values)
+
+
+def _item_errors(result: Any) -> list[tuple[str, str]]:
+    if not isinstance(result, dict):
+        return []
+    return [(k, v["error"]) for k, v in result.items() if isinstance(v, dict) and "error" in v]
+
+
+def _human(action: str, result: Any) -> str:
+    if action == "services":
+        lines = [f"{len(result)} services"]
+        category = None
+        for item in result:
+            if item["category"] != category:
+                category = item["category"]
+                lines.append(f"\n[{category}]")
+            flags = "".join(flag[0].upper() for flag in ("refill", "cancel", "dripfeed")
+                            if item[flag]) or "-"
+            lines.append(f"  {item['id']:>6}  {item['type']:<24} {item['rate']:>10}/1k "
+                         f"{item['min']:>7}-{item['max']:<9} {flags:<3} {item['name']}")
+        lines.append("\nflags: R refill, C cancel, D drip-feed")
+        return "\n".join(lines)
+    if action == "balance":
+        return f"balance: {result['balance']} {result['currency']}"
+    if action == "add":
+        return f"order placed: {result['order']}"
+    lines = []
+    for item_id, item in result.items():
+        if "error" in item:
+            lines.append(f"{item_id}: error: {item['error']}")
+        elif action == "status":
+            lines.append(f"{item_id}: {item['status']} ({item['raw_status']}), charge "
+                         f"{item['charge']} {item['currency'] or ''}, start {item['start_count']},"
+                         f" remains {item['remains']}")
+        elif action == "refill":
+            lines.append(f"{item_id}: refill {item['refill']} requested")
+        elif action == "refill-status":
+            lines.append(f"{item_id}: {item['status']} ({item['raw_status']})")
+        else:
+            lines.append(f"{item_id}: cancel requested {item.get('message') or ''}".rstrip())
+    return "\n".join(lines)

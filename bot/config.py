@@ -1,0 +1,208 @@
+"""Settings, read from the environment and ``.env`` (see ``.env.example``).
+
+``load_settings()`` turns any missing or malformed setting into ``ConfigError``
+whose text is one line naming the setting; ``python -m bot`` prints it and exits
+instead of showing a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+SANDBOX_PANEL_NAME = "sandbox"
+_TOKEN_SHAPE = re.compile(r"^\d{3,20}:[A-Za-z0-9_-]{30,}$")
+_NAME_SHAPE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; the message names it."""
+
+
+def _check_url(value: str, setting: str) -> str:
+    value = value.strip()
+    if value and not re.match(r"^https?://[^\s/]+", value):
+        raise ValueError(f"{setting} must be an http(s) URL, got {value!r}")
+    return value
+
+
+class PanelSettings(BaseModel):
+    """One SMM panel. ``rate_limit`` is requests per second (0: no limit)."""
+
+    name: str
+    url: str
+    key: SecretStr
+    rate_limit: float = Field(default=1.0, ge=0, le=1000)
+    timeout: float = Field(default=30.0, gt=0, le=600)
+    currency: str | None = None  # learned from the panel's balance when not set
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not _NAME_SHAPE.match(value):
+            raise ValueError("a panel name is 1-32 of a-z, 0-9, '-' and '_'")
+        return value
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        value = _check_url(value, "url")
+        if not value:
+            raise ValueError("url is empty")
+        return value
+
+    @field_validator("key")
+    @classmethod
+    def _key(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value().strip():
+            raise ValueError("key is empty")
+        return SecretStr(value.get_secret_value().strip())
+
+    @field_validator("currency")
+    @classmethod
+    def _currency(cls, value: str | None) -> str | None:
+        return _currency_code(value) if value else None
+
+
+def _currency_code(value: str) -> str:
+    code = value.strip().upper()
+    if not re.fullmatch(r"[A-Z]{3}", code):
+        raise ValueError(f"a currency is a three-letter code like USD, got {value!r}")
+    return code
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    bot_token: SecretStr | None = None
+    telegram_api_url: str = ""
+    panel_url: str = ""
+    panel_key: SecretStr = SecretStr("")
+    panel_name: str = "main"
+    panel_rate_limit: float = Field(default=1.0, ge=0, le=1000)
+    panels: Annotated[list[PanelSettings], NoDecode] = []
+    database_path: Path = Path("data/storefront.sqlite3")
+    admin_ids: Annotated[list[int], NoDecode] = []
+    shop_currency: str = "USD"
+    markup_percent: Decimal = Field(default=Decimal("30"), ge=0, le=10_000)
+    track_interval: int = Field(default=60, ge=5, le=86_400)
+    sandbox_dialect: str = "perfectpanel"
+    sandbox_pace: float = Field(default=10.0, gt=0, le=86_400)
+    sandbox_port: int = Field(default=0, ge=0, le=65_535)
+    log_level: str = "INFO"
+
+    @field_validator("bot_token", mode="before")
+    @classmethod
+    def _token(cls, value: Any) -> Any:
+        text = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if text is None or not str(text).strip():
+            return None
+        if not _TOKEN_SHAPE.match(str(text).strip()):
+            raise ValueError("this is not a bot token (it looks like 123456:ABC..., from @BotFather)")
+        return str(text).strip()
+
+    @field_validator("telegram_api_url")
+    @classmethod
+    def _api_url(cls, value: str) -> str:
+        return _check_url(value, "TELEGRAM_API_URL").rstrip("/")
+
+    @field_validator("panel_url")
+    @classmethod
+    def _panel_url(cls, value: str) -> str:
+        return _check_url(value, "PANEL_URL")
+
+    @field_validator("panels", mode="before")
+    @classmethod
+    def _panels(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            if not value.strip():
+                return []
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"not valid JSON ({exc.msg} at character {exc.pos})") from None
+            if not isinstance(value, list):
+                raise ValueError('must be a JSON list like [{"name": "a", "url": ..., "key": ...}]')
+        return value
+
+    @field_validator("admin_ids", mode="before")
+    @classmethod
+    def _admins(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            parts = [part for part in re.split(r"[,\s]+", value.strip()) if part]
+            if not all(re.fullmatch(r"\d{1,20}", part) for part in parts):
+                raise ValueError("must be Telegram user ids separated by commas, like 12345,67890")
+            return [int(part) for part in parts]
+        return value
+
+    @field_validator("shop_currency")
+    @classmethod
+    def _shop_currency(cls, value: str) -> str:
+        return _currency_code(value)
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        level = value.strip().upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
+        return level
+
+    @field_validator("sandbox_dialect")
+    @classmethod
+    def _dialect(cls, value: str) -> str:
+        from bot.sandbox.dialects import DIALECTS
+
+        if value not in DIALECTS:
+            raise ValueError(f"must be one of {', '.join(DIALECTS)}")
+        return value
+
+    @model_validator(mode="after")
+    def _panel_list(self) -> Settings:
+        if self.panel_url and not self.panel_key.get_secret_value().strip():
+            raise ValueError("PANEL_KEY is empty while PANEL_URL is set")
+        names = [p.name for p in self.panel_settings()]
+        if len(names) != len(set(names)):
+            raise ValueError("PANELS: two panels have the same name (PANEL_NAME counts too)")
+        return self
+
+    def panel_settings(self) -> list[PanelSettings]:
+        """Every configured panel: ``PANEL_URL`` first, then ``PANELS``. Empty: sandbox."""
+        configured = list(self.panels)
+        if self.panel_url:
+            configured.insert(0, PanelSettings(
+                name=self.panel_name, url=self.panel_url, key=self.panel_key,
+                rate_limit=self.panel_rate_limit,
+            ))
+        return configured
+
+    def secrets(self) -> list[str]:
+        """Every secret value, for the log redactor."""
+        values = [p.key.get_secret_value() for p in self.panel_settings()]
+        if self.bot_token is not None:
+            values.append(self.bot_token.get_secret_value())
+        return [v for v in values if v]
+
+
+def load_settings(**overrides: Any) -> Settings:
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(exc)) from None
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    location = [str(part) for part in error.get("loc", ()) if part != "__root__"]
+    message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
+    if not location:
+        return f"configuration error: {message}"
+    setting = location[0].upper()
+    detail = f" (item {'.'.join(location[1:])})" if len(location) > 1 else ""
+    return f"configuration error: {setting}{detail}: {message}"

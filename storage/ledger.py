@@ -1,0 +1,95 @@
+"""Balances and the money ledger.
+
+``post()`` is the only way a balance changes. It runs inside the caller's
+transaction, so the ledger row and the state change that causes it (an order
+row, a status change) commit together or not at all. The idempotency key makes
+a repeated post a no-op, and the balance can't go below zero: the update itself
+is conditional, and a CHECK constraint backs it up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import aiosqlite
+
+from storage.db import Database
+
+
+class InsufficientFunds(Exception):
+    def __init__(self, balance_minor: int, needed_minor: int) -> None:
+        super().__init__(f"balance {balance_minor} is less than {needed_minor}")
+        self.balance_minor = balance_minor
+        self.needed_minor = needed_minor
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    id: int
+    user_id: int
+    amount_minor: int
+    balance_after: int
+    kind: str
+    key: str
+    order_id: int | None
+    note: str
+    created: bool  # False: the key had been posted before; nothing changed now
+
+
+async def post(
+    conn: aiosqlite.Connection,
+    *,
+    user_id: int,
+    amount_minor: int,
+    kind: str,
+    key: str,
+    order_id: int | None = None,
+    actor_id: int | None = None,
+    note: str = "",
+) -> LedgerEntry:
+    """Move ``amount_minor`` (negative for a debit) into ``user_id``'s balance, once."""
+    if amount_minor == 0:
+        raise ValueError("a ledger entry must move money")
+    async with conn.execute(
+        "SELECT id, user_id, amount_minor, balance_after, kind, order_id, note"
+        " FROM ledger WHERE idempotency_key = ?", (key,),
+    ) as cursor:
+        existing = await cursor.fetchone()
+    if existing is not None:
+        return LedgerEntry(existing[0], existing[1], existing[2], existing[3], existing[4], key,
+                           existing[5], existing[6], created=False)
+    async with conn.execute(
+        "UPDATE users SET balance_minor = balance_minor + ?,"
+        " updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
+        " WHERE id = ? AND balance_minor + ? >= 0 RETURNING balance_minor",
+        (amount_minor, user_id, amount_minor),
+    ) as cursor:
+        row = await cursor.fetchone()
+    if row is None:
+        async with conn.execute("SELECT balance_minor FROM users WHERE id = ?", (user_id,)) as cur:
+            user = await cur.fetchone()
+        if user is None:
+            raise LookupError(f"no user {user_id}")
+        raise InsufficientFunds(int(user[0]), -amount_minor)
+    balance_after = int(row[0])
+    async with conn.execute(
+        "INSERT INTO ledger (user_id, amount_minor, balance_after, kind, idempotency_key,"
+        " order_id, actor_id, note) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        (user_id, amount_minor, balance_after, kind, key, order_id, actor_id, note),
+    ) as cursor:
+        inserted = await cursor.fetchone()
+    assert inserted is not None
+    return LedgerEntry(int(inserted[0]), user_id, amount_minor, balance_after, kind, key,
+                       order_id, note, created=True)
+
+
+async def balance_of(db: Database, user_id: int) -> int:
+    row = await db.fetchone("SELECT balance_minor FROM users WHERE id = ?", (user_id,))
+    return int(row[0]) if row else 0
+
+
+async def ledger_sum(db: Database, user_id: int) -> int:
+    """The sum of a user's ledger: equal to the balance when the books are right."""
+    row = await db.fetchone("SELECT COALESCE(SUM(amount_minor), 0) FROM ledger WHERE user_id = ?",
+                            (user_id,))
+    return int(row[0]) if row else 0

@@ -1,0 +1,67 @@
+"""Shared fixtures: a real sandbox panel on loopback, real clients, a real SQLite file."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+
+from bot.panel import PanelClient, RetryPolicy
+from bot.sandbox.server import DEFAULT_KEY, RunningSandbox, SandboxPanel, start_sandbox
+from storage.db import Database
+
+FAST_RETRY = RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.05, max_retry_after=5)
+
+SandboxFactory = Callable[..., Awaitable[RunningSandbox]]
+ClientFactory = Callable[..., PanelClient]
+
+
+@pytest.fixture
+async def make_sandbox() -> AsyncIterator[SandboxFactory]:
+    running: list[RunningSandbox] = []
+
+    async def make(dialect: str = "perfectpanel", **options: Any) -> RunningSandbox:
+        options.setdefault("pace", 60.0)  # tests move the clock with advance()
+        sandbox = await start_sandbox(SandboxPanel(dialect=dialect, **options))
+        running.append(sandbox)
+        return sandbox
+
+    yield make
+    for sandbox in running:
+        await sandbox.stop()
+
+
+@pytest.fixture
+async def sandbox(make_sandbox: SandboxFactory) -> RunningSandbox:
+    return await make_sandbox()
+
+
+@pytest.fixture
+async def make_client() -> AsyncIterator[ClientFactory]:
+    clients: list[PanelClient] = []
+
+    def make(target: RunningSandbox | str, key: str = DEFAULT_KEY, **options: Any) -> PanelClient:
+        url = target if isinstance(target, str) else target.url
+        options.setdefault("rate_limit", 0)
+        options.setdefault("retry", FAST_RETRY)
+        options.setdefault("timeout", 5.0)
+        client = PanelClient(url, key, name="test", **options)
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        await client.aclose()
+
+
+@pytest.fixture
+async def client(sandbox: RunningSandbox, make_client: ClientFactory) -> PanelClient:
+    return make_client(sandbox)
+
+
+@pytest.fixture
+async def db(tmp_path) -> AsyncIterator[Database]:
+    database = await Database(tmp_path / "shop.sqlite3").open()
+    yield database
+    await database.close()

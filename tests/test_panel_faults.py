@@ -1,0 +1,263 @@
+"""Every fault the sandbox can inject, and how the client classifies it.
+
+Read-only actions retry and succeed when the fault passes; ``add`` is never
+retried once its request may have reached the panel, and reports ambiguous.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import time
+
+import pytest
+from aiohttp import web
+
+from bot.panel import (
+    PanelAmbiguous,
+    PanelClient,
+    PanelRejected,
+    PanelUnavailable,
+    RetryPolicy,
+)
+from bot.sandbox.server import RunningSandbox
+from tests.conftest import ClientFactory
+
+ADD_VALUES = {"link": "https://instagram.com/p/fault", "quantity": "100"}
+
+
+async def _add(client: PanelClient) -> str:
+    service = next(s for s in await client.services() if s.id == "101")
+    assert service.order_type is not None
+    return await client.add(service.id, service.order_type, ADD_VALUES)
+
+
+@pytest.mark.parametrize("kind", ["html403", "http500", "http502", "http429", "malformed",
+                                  "empty"])
+async def test_read_only_actions_retry_through_a_passing_fault(
+    kind: str, sandbox: RunningSandbox, client: PanelClient,
+) -> None:
+    sandbox.panel.inject(kind, action="balance", times=2)
+    balance = await client.balance()
+    assert balance.currency == "USD"
+    assert sandbox.panel.requests["balance"] == 3
+
+
+@pytest.mark.parametrize(("kind", "message"), [
+    ("html403", "Cloudflare"), ("http500", "HTTP 500"), ("http502", "HTTP 502"),
+    ("http429", "429"), ("malformed", "not JSON"), ("empty", "empty"),
+])
+async def test_read_only_actions_report_a_lasting_fault_as_unavailable(
+    kind: str, message: str, sandbox: RunningSandbox, client: PanelClient,
+) -> None:
+    sandbox.panel.inject(kind, action="status", times=10)
+    with pytest.raises(PanelUnavailable) as info:
+        await client.statuses(["1", "2"])
+    assert message in str(info.value)
+    assert sandbox.panel.requests["status"] == 3  # the policy's three attempts
+
+
+async def test_a_php_notice_before_the_json_is_read(sandbox: RunningSandbox,
+                                                   client: PanelClient) -> None:
+    sandbox.panel.inject("notice", action="services")
+    assert len(await client.services()) == len(sandbox.panel.catalog)
+
+
+@pytest.mark.parametrize("kind", ["html403", "http429"])
+async def test_add_is_unavailable_when_the_gateway_refused_it(
+    kind: str, sandbox: RunningSandbox, client: PanelClient,
+) -> None:
+    service_list = await client.services()
+    sandbox.panel.inject(kind, action="add")
+    with pytest.raises(PanelUnavailable):
+        await client.add("101", service_list[0].order_type, ADD_VALUES)  # type: ignore[arg-type]
+    assert sandbox.panel.requests["add"] == 1  # not retried
+    assert sandbox.panel.orders == {}
+
+
+@pytest.mark.parametrize("kind", ["http500", "http502", "malformed", "empty", "drop_after"])
+async def test_add_is_ambiguous_when_the_panel_may_have_processed_it(
+    kind: str, sandbox: RunningSandbox, client: PanelClient,
+) -> None:
+    await client.services()
+    sandbox.panel.inject(kind, action="add")
+    with pytest.raises(PanelAmbiguous):
+        await _add(client)
+    assert sandbox.panel.requests["add"] == 1  # never retried blindly
+
+
+async def test_add_timeout_after_processing_is_ambiguous_and_the_order_exists(
+    sandbox: RunningSandbox, make_client: ClientFactory,
+) -> None:
+    client = make_client(sandbox, timeout=0.5)
+    sandbox.panel.inject("hang_after", action="add", delay=3)
+    with pytest.raises(PanelAmbiguous) as info:
+        await _add(client)
+    assert "may exist" in info.value.message
+    assert sandbox.panel.requests["add"] == 1
+    # The panel did take the order: exactly why it must be reconciled, not resubmitted.
+    assert len(sandbox.panel.orders) == 1
+
+
+async def test_slow_answers_within_the_timeout_succeed(sandbox: RunningSandbox,
+                                                       make_client: ClientFactory) -> None:
+    client = make_client(sandbox, timeout=3)
+    sandbox.panel.inject("slow", action="add", delay=0.3)
+    order_id = await _add(client)
+    assert int(order_id) in sandbox.panel.orders
+
+
+async def test_read_only_timeout_is_retried(sandbox: RunningSandbox,
+                                            make_client: ClientFactory) -> None:
+    client = make_client(sandbox, timeout=0.3)
+    sandbox.panel.inject("hang", action="balance", delay=2)
+    assert (await client.balance()).currency == "USD"
+    assert sandbox.panel.requests["balance"] == 2
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+async def test_connection_refused_is_unavailable_for_every_action(
+    make_client: ClientFactory,
+) -> None:
+    client = make_client(f"http://127.0.0.1:{_closed_port()}/api/v2")
+    with pytest.raises(PanelUnavailable) as info:
+        await client.services()
+    assert info.value.never_sent
+
+
+async def test_add_is_retried_when_the_connection_was_never_made(
+    make_client: ClientFactory, make_sandbox,
+) -> None:
+    """Connection refused, then the panel comes up: the retried add places one order."""
+    port = _closed_port()
+    client = make_client(f"http://127.0.0.1:{port}/api/v2",
+                         retry=RetryPolicy(attempts=6, base_delay=0.2, max_delay=0.2))
+    from bot.order_types import get_order_type
+    from bot.sandbox.server import SandboxPanel, start_sandbox
+
+    async def start_late() -> RunningSandbox:
+        await asyncio.sleep(0.3)
+        return await start_sandbox(SandboxPanel(pace=60), port=port)
+
+    late = asyncio.create_task(start_late())
+    try:
+        order_id = await client.add("101", get_order_type("Default"), ADD_VALUES)
+        sandbox = await late
+        assert list(sandbox.panel.orders) == [int(order_id)]
+        assert sandbox.panel.requests["add"] == 1
+    finally:
+        await (await late).stop()
+
+
+async def test_retry_after_is_honoured(sandbox: RunningSandbox, client: PanelClient) -> None:
+    sandbox.panel.inject("http429", action="balance", delay=1)
+    started = time.monotonic()
+    await client.balance()
+    assert time.monotonic() - started >= 0.9  # waited as the panel asked, not the 10 ms backoff
+
+
+async def test_a_long_retry_after_is_reported_not_slept(sandbox: RunningSandbox,
+                                                        client: PanelClient) -> None:
+    sandbox.panel.inject("http429", action="balance", delay=120)
+    with pytest.raises(PanelUnavailable) as info:
+        await client.balance()
+    assert info.value.retry_after == 120
+    assert sandbox.panel.requests["balance"] == 1
+
+
+async def test_rate_limit_spaces_requests(sandbox: RunningSandbox,
+                                          make_client: ClientFactory) -> None:
+    client = make_client(sandbox, rate_limit=20)
+    started = time.monotonic()
+    await asyncio.gather(*(client.balance() for _ in range(6)))
+    assert time.monotonic() - started >= 0.2  # 6 requests at 20/s: 5 gaps of 50 ms
+
+
+async def test_rejections_are_never_retried(sandbox: RunningSandbox,
+                                            make_client: ClientFactory) -> None:
+    with pytest.raises(PanelRejected):
+        await make_client(sandbox, key="nope").balance()
+    assert sandbox.panel.requests["balance"] == 1
+
+
+async def test_a_json_error_with_a_4xx_status_is_a_rejection(make_client: ClientFactory) -> None:
+    async def funds(_request: web.Request) -> web.Response:
+        return web.json_response({"error": "Not enough funds"}, status=402)
+
+    app = web.Application()
+    app.router.add_post("/api/v2", funds)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        from bot.order_types import get_order_type
+
+        client = make_client(f"http://127.0.0.1:{port}/api/v2")
+        with pytest.raises(PanelRejected) as info:
+            await client.add("1", get_order_type("Default"), ADD_VALUES)
+        assert info.value.reason.value == "not_enough_funds"
+    finally:
+        await runner.cleanup()
+
+
+async def test_redirects_are_not_followed_so_the_key_never_travels(
+    make_client: ClientFactory,
+) -> None:
+    received: list[str] = []
+
+    async def elsewhere(request: web.Request) -> web.Response:
+        received.append(await request.text())
+        return web.json_response({"balance": "1", "currency": "USD"})
+
+    other = web.Application()
+    other.router.add_route("*", "/api/v2", elsewhere)
+    other_runner = web.AppRunner(other)
+    await other_runner.setup()
+    other_site = web.TCPSite(other_runner, "127.0.0.1", 0)
+    await other_site.start()
+    other_port = other_site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+    async def redirect(_request: web.Request) -> web.Response:
+        raise web.HTTPTemporaryRedirect(f"http://localhost:{other_port}/api/v2")
+
+    first = web.Application()
+    first.router.add_route("*", "/api/v2", redirect)
+    runner = web.AppRunner(first)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        client = make_client(f"http://127.0.0.1:{port}/api/v2", key="top-secret-key")
+        with pytest.raises(PanelUnavailable) as info:
+            await client.balance()
+        assert "redirects" in info.value.message
+        assert received == []
+    finally:
+        await runner.cleanup()
+        await other_runner.cleanup()
+
+
+async def test_the_key_is_never_logged_or_shown(make_sandbox, make_client: ClientFactory,
+                                               caplog: pytest.LogCaptureFixture) -> None:
+    secret = "k3y-Very-Secret-0123456789"
+    sandbox = await make_sandbox(key=secret)
+    client = make_client(sandbox, key=secret)
+    caplog.set_level(logging.DEBUG)
+    sandbox.panel.inject("http500", action="balance")
+    await client.balance()
+    await client.services()
+    with pytest.raises(PanelRejected) as info:
+        await make_client(sandbox, key=secret + "-wrong").balance()
+    assert caplog.records, "the client logs its requests at DEBUG"
+    shown = [repr(client), str(info.value), repr(info.value)]
+    shown += [record.getMessage() for record in caplog.records]
+    assert not any(secret in text for text in shown)

@@ -1,0 +1,261 @@
+"""Every response variant of SPEC.md, read by the lenient parsers.
+
+These bodies are copied from the panel docs and SPEC.md; the dialects the sandbox
+serves are exercised over HTTP in test_panel_client.py.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from bot.panel import CancelAccepted, ItemError, OrderState, RefillState, RejectReason
+from bot.panel.errors import classify
+from bot.panel.parsing import (
+    MalformedResponse,
+    decode_body,
+    parse_add,
+    parse_balance,
+    parse_cancel,
+    parse_multi_refill,
+    parse_multi_refill_status,
+    parse_multi_status,
+    parse_order_status,
+    parse_refill,
+    parse_refill_status,
+    parse_services,
+    top_level_error,
+)
+
+
+def test_services_canonical_doc_example() -> None:
+    body = decode_body("""[{"service":1,"name":"Followers","type":"Default","category":"First Category",
+      "rate":"0.90","min":"50","max":"10000","refill":true,"cancel":true},
+     {"service":2,"name":"Comments","type":"Custom Comments","category":"Second Category",
+      "rate":"8","min":"10","max":"1500","refill":false,"cancel":true}]""")
+    first, second = parse_services(body)
+    assert (first.id, first.type, first.rate, first.min, first.max) == ("1", "Default",
+                                                                        Decimal("0.90"), 50, 10000)
+    assert first.refill and first.cancel and not first.dripfeed
+    assert second.type == "Custom Comments" and second.order_type is not None
+    assert not second.refill and second.cancel
+
+
+def test_services_variants_from_every_dialect() -> None:
+    body = decode_body("""[
+      {"service":"308","name":"A","type":"custom_comments","category":"C","rate":7,"min":10,"max":20,
+       "dripfeed":1,"desc":"Line one"},
+      {"service":2,"name":"B","category":"C","rate":"0.73","min":"100","max":"10000",
+       "dripfeed":false,"refill":false,"cancel":false,"description":"-"},
+      {"service":3,"name":"C","type":"default","category":"C","rate":"1","min":"1","max":"2"},
+      {"service":4,"name":"D","type":"Mentions Users Followers","category":"C","rate":"1","min":"1","max":"2",
+       "refill":true,"extra_field":{"nested":[1,2]}},
+      {"service":5,"name":"E","type":"Invites From Groups","category":"C","rate":"1","min":"1","max":"2"},
+      {"service":6,"name":"F","type":"SEO2","category":"C","rate":"1","min":"1","max":"2"},
+      {"service":7,"name":"G","type":"Brand New Type","category":"C","rate":"1","min":"1","max":"2"}
+    ]""")
+    services = {s.id: s for s in parse_services(body)}
+    assert services["308"].type == "Custom Comments"
+    assert services["308"].rate == Decimal(7) and services["308"].dripfeed
+    assert services["308"].description == "Line one"
+    assert services["2"].type == "Default"  # missing type
+    assert services["2"].description == ""  # "-" is no description
+    assert services["3"].type == "Default"
+    assert services["4"].type == "Mentions User Followers" and services["4"].refill
+    assert not services["4"].cancel  # missing flag
+    assert services["5"].type == "Invites from Groups"
+    assert services["6"].type == "SEO"
+    assert services["7"].type == "Brand New Type" and services["7"].order_type is None
+
+
+def test_services_empty_smartpanel_answer_and_bad_items() -> None:
+    assert parse_services({"status": "success", "data": "Empty Data"}) == []
+    services = parse_services([{"service": 1, "rate": "x"}, "junk",
+                               {"service": 2, "rate": "1", "min": "1", "max": "5"}])
+    assert [s.id for s in services] == ["2"]
+    with pytest.raises(MalformedResponse):
+        parse_services({"unexpected": True})
+
+
+def test_rates_never_become_floats() -> None:
+    services = parse_services(decode_body('[{"service":1,"rate":0.1,"min":1,"max":2}]'))
+    assert isinstance(services[0].rate, Decimal) and services[0].rate == Decimal("0.1")
+
+
+@pytest.mark.parametrize("body", [
+    '{"order": 23501}', '{"order":"23501"}', '{"status":"success","order":23501}',
+    '{"status":"success","message":"Order placed","order":23501}',
+])
+def test_add_success_variants(body: str) -> None:
+    assert parse_add(decode_body(body)) == "23501"
+
+
+def test_single_status_and_typo_field() -> None:
+    status = parse_order_status(decode_body(
+        '{"charge":"0.27819","statt_count":"3572","status":"Partial","remains":"157","currency":"USD"}'))
+    assert not isinstance(status, ItemError)
+    assert status.status is OrderState.PARTIAL and status.is_final
+    assert (status.charge, status.start_count, status.remains) == (Decimal("0.27819"), 3572, 157)
+
+
+def test_multi_status_dict_with_object_and_string_errors() -> None:
+    body = decode_body("""{"1":{"charge":"1.03841045","start_count":1,"status":"In progress","remains":287,
+       "currency":"EUR"},"10":{"error":"Incorrect order ID"},"11":"Incorrect order ID",
+       "12":{"order":12,"status":"Processing","charge":"1","remains":"0","start_count":"0"}}""")
+    results = parse_multi_status(body)
+    first = results["1"]
+    assert not isinstance(first, ItemError)
+    assert first.charge == Decimal("1.03841045") and first.currency == "EUR"
+    assert first.status is OrderState.IN_PROGRESS and not first.is_final
+    assert results["10"] == ItemError("Incorrect order ID", RejectReason.BAD_ORDER)
+    assert results["11"] == ItemError("Incorrect order ID", RejectReason.BAD_ORDER)
+    assert not isinstance(results["12"], ItemError)
+    assert results["12"].status is OrderState.IN_PROGRESS
+
+
+def test_multi_status_as_list_laravel_clone() -> None:
+    body = [{"order": 5, "status": "completed", "charge": 2, "remains": 0, "start_count": 10},
+            {"order": "6", "status": "inprogress"}]
+    results = parse_multi_status(body)
+    assert set(results) == {"5", "6"}
+    assert results["5"].status is OrderState.COMPLETED  # type: ignore[union-attr]
+    assert results["6"].status is OrderState.IN_PROGRESS  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(("raw", "state"), [
+    ("Pending", OrderState.PENDING), ("pending", OrderState.PENDING),
+    ("In progress", OrderState.IN_PROGRESS), ("in-progress", OrderState.IN_PROGRESS),
+    ("inprogress", OrderState.IN_PROGRESS), ("Processing", OrderState.IN_PROGRESS),
+    ("Active", OrderState.IN_PROGRESS), ("Completed", OrderState.COMPLETED),
+    ("Partial", OrderState.PARTIAL), ("Canceled", OrderState.CANCELED),
+    ("Cancelled", OrderState.CANCELED), ("Refunded", OrderState.CANCELED),
+    ("refunds", OrderState.CANCELED), ("Fail", OrderState.FAILED), ("Error", OrderState.FAILED),
+    ("0", OrderState.PENDING), ("3", OrderState.PARTIAL), ("5", OrderState.CANCELED),
+])
+def test_every_status_word(raw: str, state: OrderState) -> None:
+    status = parse_order_status({"status": raw})
+    assert not isinstance(status, ItemError)
+    assert status.status is state and status.raw_status == raw and status.recognised
+
+
+def test_unknown_status_is_kept_raw_and_not_final() -> None:
+    status = parse_order_status({"status": "Awaiting moderation", "remains": "10"})
+    assert not isinstance(status, ItemError)
+    assert status.raw_status == "Awaiting moderation"
+    assert not status.recognised and not status.is_final
+
+
+def test_refill_variants() -> None:
+    assert parse_refill({"refill": "1"}) == "1"
+    assert parse_refill({"order": "12", "refill": "1", "message": "received"}) == "1"
+    assert parse_refill({"success": "Your order will be refill asap", "refill": 12345}) == "12345"
+    assert parse_refill({"status": "success", "refill": 7}) == "7"
+    multi = parse_multi_refill([{"order": 1, "refill": 1}, {"order": 2, "refill": 2},
+                                {"order": 3, "refill": {"error": "Order cannot be refilled"},
+                                 "message": "Order cannot be refilled"}])
+    assert multi["1"] == "1" and multi["2"] == "2"
+    assert multi["3"] == ItemError("Order cannot be refilled", RejectReason.NOT_REFILLABLE)
+
+
+def test_refill_status_variants() -> None:
+    single = parse_refill_status({"status": "Completed"})
+    assert not isinstance(single, ItemError) and single.status is RefillState.COMPLETED
+    with_id = parse_refill_status({"refill": 2, "status": "Completed"})
+    assert not isinstance(with_id, ItemError) and with_id.is_final
+    not_found = parse_refill_status({"status": {"error": "Refill not found"}})
+    assert not_found == ItemError("Refill not found", RejectReason.REFILL_NOT_FOUND)
+    multi = parse_multi_refill_status([{"refill": 1, "status": "Completed"},
+                                       {"refill": 2, "status": "Rejected"},
+                                       {"refill": 3, "status": {"error": "Refill not found"}},
+                                       {"refill": "4", "status": "Refilling"},
+                                       {"refill": 5, "status": "awaiting"}])
+    assert multi["2"].status is RefillState.REJECTED  # type: ignore[union-attr]
+    assert isinstance(multi["3"], ItemError)
+    assert multi["4"].status is RefillState.IN_PROGRESS  # type: ignore[union-attr]
+    assert multi["5"].status is RefillState.PENDING  # type: ignore[union-attr]
+
+
+def test_cancel_variants() -> None:
+    results = parse_cancel([{"order": 9, "cancel": {"error": "Incorrect order ID"}},
+                            {"order": 2, "cancel": 1}])
+    assert results["9"] == ItemError("Incorrect order ID", RejectReason.BAD_ORDER)
+    assert results["2"] == CancelAccepted()
+    message = parse_cancel({"order": 2, "cancel": "Your cancellation request has been received."})
+    assert message["2"] == CancelAccepted("Your cancellation request has been received.")
+    keyed = parse_cancel({"4218": {"cancel": "requested"}, "4219": {"error": "Cannot cancel"}})
+    assert isinstance(keyed["4218"], CancelAccepted)
+    assert keyed["4219"] == ItemError("Cannot cancel", RejectReason.NOT_CANCELABLE)
+
+
+@pytest.mark.parametrize(("body", "amount", "currency"), [
+    ('{"balance":"100.84292","currency":"USD"}', "100.84292", "USD"),
+    ('{"balance":"128.60633","currency":"EUR"}', "128.60633", "EUR"),
+    ('{"balance":100,"currency":"USD"}', "100", "USD"),
+    ('{"status":"success","balance":"5.5","currency":"usd"}', "5.5", "USD"),
+])
+def test_balance_variants(body: str, amount: str, currency: str) -> None:
+    balance = parse_balance(decode_body(body))
+    assert balance.amount == Decimal(amount) and balance.currency == currency
+
+
+def test_lenient_decoding_of_broken_documentation_json() -> None:
+    assert decode_body('[{"a": 1,},]') == [{"a": 1}]
+    missing_braces = '"1": {"status": "Partial"},\n "10": {"error": "Incorrect order ID"}'
+    assert set(decode_body(missing_braces)) == {"1", "10"}
+    notice = '<br />\n<b>Notice</b>: Undefined index in <b>api.php</b><br />\n{"order": 5}'
+    assert decode_body(notice) == {"order": 5}
+    assert decode_body("error=Invalid+API+key") == {"error": "Invalid API key"}
+
+
+@pytest.mark.parametrize("text", ["", "   ", "<html><title>Just a moment...</title></html>",
+                                  "<h1>502 Bad Gateway</h1>", "Internal Server Error", "{'a'"])
+def test_garbage_is_malformed(text: str) -> None:
+    with pytest.raises(MalformedResponse):
+        decode_body(text)
+
+
+def test_cloudflare_page_is_recognised_as_a_challenge() -> None:
+    with pytest.raises(MalformedResponse) as info:
+        decode_body("<!DOCTYPE html><title>Just a moment...</title>")
+    assert info.value.challenge
+
+
+def test_top_level_error_only_when_error_is_alone() -> None:
+    assert top_level_error({"error": "Incorrect service ID"}) == "Incorrect service ID"
+    assert top_level_error({"status": "error", "error": "Bad Link"}) == "Bad Link"
+    assert top_level_error({"status": "error", "message": "Invalid action"}) == "Invalid action"
+    assert top_level_error({"order": 1, "error": "note"}) is None
+    assert top_level_error([{"error": "x"}]) is None
+
+
+@pytest.mark.parametrize(("message", "reason"), [
+    ("Invalid API key", RejectReason.BAD_KEY), ("Incorrect API key", RejectReason.BAD_KEY),
+    ("api_is_disable_for_this_user_or_user_not_found_contact_the_support", RejectReason.BAD_KEY),
+    ("Incorrect service ID", RejectReason.BAD_SERVICE),
+    ("neworder.error.incorrect_service_id", RejectReason.BAD_SERVICE),
+    ("service_id_does_not_exists", RejectReason.BAD_SERVICE),
+    ("Incorrect link", RejectReason.BAD_LINK), ("Bad Link", RejectReason.BAD_LINK),
+    ("neworder.error.link", RejectReason.BAD_LINK),
+    ("Quantity less than minimal 1000", RejectReason.QUANTITY),
+    ("Quantity less than maximum 500", RejectReason.QUANTITY),
+    ("neworder.error.max_quantity", RejectReason.QUANTITY),
+    ("Quantity must to be greater than or equal to minimum amount 10", RejectReason.QUANTITY),
+    ("Not enough funds on balance", RejectReason.NOT_ENOUGH_FUNDS),
+    ("neworder.error.not_enough_funds", RejectReason.NOT_ENOUGH_FUNDS),
+    ("You have active order with this link. Please wait until order being completed.",
+     RejectReason.DUPLICATE),
+    ("neworder.error.link_duplicate", RejectReason.DUPLICATE),
+    ("This services does not support Dripfeed feature!", RejectReason.DRIPFEED),
+    ("Invalid Interval in minutes", RejectReason.DRIPFEED),
+    ("Incorrect order ID", RejectReason.BAD_ORDER),
+    ("Refill not found", RejectReason.REFILL_NOT_FOUND),
+    ("Order not eligible for refill.", RejectReason.NOT_REFILLABLE),
+    ("You are not eligible to send refill request.", RejectReason.NOT_REFILLABLE),
+    ("You are not eligible to cancel this order.", RejectReason.NOT_CANCELABLE),
+    ("Incorrect request", RejectReason.BAD_REQUEST), ("Invalid action", RejectReason.BAD_REQUEST),
+    ("this_action_is_invalid", RejectReason.BAD_REQUEST),
+    ("Something new", RejectReason.OTHER),
+])
+def test_error_catalogue(message: str, reason: RejectReason) -> None:
+    assert classify(message) is reason
