@@ -80,6 +80,8 @@ def _parser() -> argparse.ArgumentParser:
                          "softaapp, sosyalbayiniz or smartpanel (default: SANDBOX_DIALECT)")
     sandbox.add_argument("--pace", type=float, default=None,
                          help="seconds per order status step (default: SANDBOX_PACE)")
+    sandbox.add_argument("--catalog-size", type=int, default=0,
+                         help="serve a generated catalog of this many services (load tests)")
 
     panel = commands.add_parser("panel", help="check a panel: does the bot understand it?")
     panel.add_argument("--url", help="panel API URL (default: PANEL_URL)")
@@ -117,6 +119,7 @@ def _run(settings: Settings) -> int:
 
 
 def _sandbox(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.sandbox.catalog import DEFAULT_CATALOG, generated_catalog
     from bot.sandbox.dialects import DIALECTS
     from bot.sandbox.server import DEFAULT_KEY, SandboxPanel, start_sandbox
 
@@ -127,7 +130,9 @@ def _sandbox(args: argparse.Namespace, settings: Settings) -> int:
     setup_logging(settings.log_level)
 
     async def serve() -> None:
-        panel = SandboxPanel(dialect=dialect, pace=args.pace or settings.sandbox_pace)
+        catalog = generated_catalog(args.catalog_size) if args.catalog_size else DEFAULT_CATALOG
+        panel = SandboxPanel(dialect=dialect, pace=args.pace or settings.sandbox_pace,
+                             catalog=catalog)
         running = await start_sandbox(panel, host=args.host, port=args.port)
         print(f"Sandbox panel ({dialect} dialect) listening on {running.url}  key: {DEFAULT_KEY}")
         print(f"Try: python -m bot panel --url {running.url} --key {DEFAULT_KEY} services")

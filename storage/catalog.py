@@ -29,11 +29,12 @@ async def replace_services(db: Database, panel: str, currency: str,
     Returns how many services were deactivated.
     """
     stamp = datetime.now(UTC).isoformat(timespec="microseconds")
-    rows = [
+    # A generator, not a list: the rows are built as SQLite consumes them.
+    rows = (
         (panel, s.id, s.name, s.type, s.category, str(s.rate), currency, s.min, s.max,
          int(s.refill), int(s.cancel), int(s.dripfeed), s.description, stamp)
         for s in services
-    ]
+    )
     async with db.transaction() as conn:
         await conn.executemany(_UPSERT, rows)
         cursor = await conn.execute(

@@ -1,0 +1,105 @@
+"""Settings: every documented variable, and one clear line for each mistake."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from bot.config import ConfigError, load_settings
+from bot.logs import RedactSecrets
+
+TOKEN = "123456789:AAExampleExampleExampleExampleExample"
+
+
+@pytest.fixture(autouse=True)
+def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    monkeypatch.chdir(tmp_path)  # no developer .env leaks in
+    for name in ("BOT_TOKEN", "TELEGRAM_API_URL", "PANEL_URL", "PANEL_KEY", "PANEL_NAME", "PANELS",
+                 "DATABASE_PATH", "ADMIN_IDS", "SHOP_CURRENCY", "MARKUP_PERCENT", "TRACK_INTERVAL",
+                 "PANEL_RATE_LIMIT", "SANDBOX_DIALECT", "SANDBOX_PACE", "SANDBOX_PORT", "LOG_LEVEL"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_defaults_use_the_sandbox() -> None:
+    settings = load_settings()
+    assert settings.panel_settings() == []
+    assert settings.bot_token is None
+    assert settings.shop_currency == "USD" and settings.markup_percent == Decimal(30)
+    assert settings.track_interval == 60
+    assert str(settings.database_path).startswith("data")
+
+
+def test_one_panel_and_several(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PANEL_URL", "https://panel.example/api/v2")
+    monkeypatch.setenv("PANEL_KEY", "k1")
+    monkeypatch.setenv("PANELS", '[{"name": "backup", "url": "https://b.example/api/v2", '
+                                 '"key": "k2", "rate_limit": 2, "currency": "eur"}]')
+    monkeypatch.setenv("ADMIN_IDS", "1, 2 3")
+    monkeypatch.setenv("BOT_TOKEN", TOKEN)
+    settings = load_settings()
+    main, backup = settings.panel_settings()
+    assert (main.name, main.url, main.rate_limit) == ("main", "https://panel.example/api/v2", 1.0)
+    assert (backup.name, backup.currency, backup.rate_limit) == ("backup", "EUR", 2)
+    assert settings.admin_ids == [1, 2, 3]
+    assert "k1" not in repr(settings) and "k2" not in repr(settings) and TOKEN not in repr(settings)
+    assert set(settings.secrets()) == {"k1", "k2", TOKEN}
+
+
+@pytest.mark.parametrize(("name", "value", "expected"), [
+    ("BOT_TOKEN", "nonsense", "configuration error: BOT_TOKEN:"),
+    ("TELEGRAM_API_URL", "localhost:8081", "configuration error: TELEGRAM_API_URL:"),
+    ("PANEL_URL", "panel.example", "configuration error: PANEL_URL:"),
+    ("PANELS", "{}", "configuration error: PANELS:"),
+    ("PANELS", '[{"name": "a", "url": "https://a.b"}]', "configuration error: PANELS (item 0.key)"),
+    ("PANELS", '[{"name": "A B", "url": "https://a.b", "key": "k"}]',
+     "configuration error: PANELS (item 0.name)"),
+    ("ADMIN_IDS", "@admin", "configuration error: ADMIN_IDS:"),
+    ("SHOP_CURRENCY", "US", "configuration error: SHOP_CURRENCY:"),
+    ("MARKUP_PERCENT", "abc", "configuration error: MARKUP_PERCENT:"),
+    ("TRACK_INTERVAL", "1", "configuration error: TRACK_INTERVAL:"),
+    ("SANDBOX_DIALECT", "nope", "configuration error: SANDBOX_DIALECT:"),
+    ("LOG_LEVEL", "LOUD", "configuration error: LOG_LEVEL:"),
+])
+def test_malformed_settings_name_themselves(monkeypatch: pytest.MonkeyPatch, name: str,
+                                            value: str, expected: str) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    message = str(info.value)
+    assert message.startswith(expected), message
+    assert "\n" not in message
+
+
+def test_a_key_without_a_url_and_duplicate_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PANEL_URL", "https://a.example/api/v2")
+    with pytest.raises(ConfigError, match="PANEL_KEY is empty"):
+        load_settings()
+    monkeypatch.setenv("PANEL_KEY", "k")
+    monkeypatch.setenv("PANELS", '[{"name": "main", "url": "https://b.example", "key": "k2"}]')
+    with pytest.raises(ConfigError, match="same name"):
+        load_settings()
+
+
+def test_dotenv_file_is_read(tmp_path) -> None:
+    (tmp_path / ".env").write_text("SHOP_CURRENCY=eur\nMARKUP_PERCENT=12.5\n")
+    settings = load_settings()
+    assert settings.shop_currency == "EUR" and settings.markup_percent == Decimal("12.5")
+
+
+def test_redactor_hides_secrets_in_messages_and_tracebacks() -> None:
+    import logging
+
+    redactor = RedactSecrets(["super-secret-key"])
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "calling with %s", ("super-secret-key",),
+                               None)
+    redactor.filter(record)
+    assert record.getMessage() == "calling with ***"
+    try:
+        raise ValueError("bad key super-secret-key")
+    except ValueError:
+        import sys
+
+        record = logging.LogRecord("x", logging.ERROR, __file__, 1, "boom", (), sys.exc_info())
+    redactor.filter(record)
+    assert "super-secret-key" not in (record.exc_text or "") and "***" in (record.exc_text or "")

@@ -1,0 +1,116 @@
+"""SQLite storage: migrations, the ledger's guarantees, the catalog cache."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from decimal import Decimal
+
+import pytest
+
+from bot.panel import Service
+from storage import catalog, ledger, users
+from storage.db import Database
+
+
+async def test_migrations_apply_once_and_set_up_the_connection(tmp_path) -> None:
+    path = tmp_path / "shop.sqlite3"
+    async with Database(path) as db:
+        assert await db.schema_version() >= 1
+        assert (await db.fetchone("PRAGMA journal_mode"))[0] == "wal"  # type: ignore[index]
+        assert (await db.fetchone("PRAGMA foreign_keys"))[0] == 1  # type: ignore[index]
+        await users.upsert_user(db, 1, first_name="A")
+    async with Database(path) as db:  # a restart keeps the data and re-applies nothing
+        assert await users.get_user(db, 1) is not None
+        rows = await db.fetchall("SELECT version FROM schema_migrations")
+        assert len(rows) == len({row[0] for row in rows})
+
+
+async def test_credit_debit_and_idempotency(db: Database) -> None:
+    await users.upsert_user(db, 7, first_name="Ann")
+    async with db.transaction() as conn:
+        first = await ledger.post(conn, user_id=7, amount_minor=1_000, kind="credit", key="c:1")
+    async with db.transaction() as conn:
+        again = await ledger.post(conn, user_id=7, amount_minor=1_000, kind="credit", key="c:1")
+    assert first.created and not again.created and again.id == first.id
+    async with db.transaction() as conn:
+        debit = await ledger.post(conn, user_id=7, amount_minor=-400, kind="order", key="o:1")
+    assert debit.balance_after == 600
+    assert await ledger.balance_of(db, 7) == 600 == await ledger.ledger_sum(db, 7)
+
+
+async def test_the_balance_never_goes_negative(db: Database) -> None:
+    await users.upsert_user(db, 7, first_name="Ann")
+    async with db.transaction() as conn:
+        await ledger.post(conn, user_id=7, amount_minor=500, kind="credit", key="c:1")
+    with pytest.raises(ledger.InsufficientFunds) as info:
+        async with db.transaction() as conn:
+            await ledger.post(conn, user_id=7, amount_minor=-501, kind="order", key="o:1")
+    assert info.value.balance_minor == 500 and info.value.needed_minor == 501
+    assert await ledger.balance_of(db, 7) == 500
+    # The constraint holds even for SQL that bypasses ledger.post.
+    with pytest.raises(sqlite3.IntegrityError):
+        async with db.transaction() as conn:
+            await conn.execute("UPDATE users SET balance_minor = -1 WHERE id = 7")
+
+
+async def test_a_failure_later_in_the_transaction_undoes_the_debit(db: Database) -> None:
+    await users.upsert_user(db, 7, first_name="Ann")
+    async with db.transaction() as conn:
+        await ledger.post(conn, user_id=7, amount_minor=500, kind="credit", key="c:1")
+    with pytest.raises(RuntimeError):
+        async with db.transaction() as conn:
+            await ledger.post(conn, user_id=7, amount_minor=-300, kind="order", key="o:1")
+            raise RuntimeError("the order insert failed")
+    assert await ledger.balance_of(db, 7) == 500
+    assert await ledger.ledger_sum(db, 7) == 500
+
+
+async def test_concurrent_debits_never_overdraw(db: Database) -> None:
+    await users.upsert_user(db, 7, first_name="Ann")
+    async with db.transaction() as conn:
+        await ledger.post(conn, user_id=7, amount_minor=500, kind="credit", key="c:1")
+
+    async def spend(n: int) -> bool:
+        try:
+            async with db.transaction() as conn:
+                await ledger.post(conn, user_id=7, amount_minor=-100, kind="order", key=f"o:{n}")
+            return True
+        except ledger.InsufficientFunds:
+            return False
+
+    outcomes = await asyncio.gather(*(spend(n) for n in range(12)))
+    assert outcomes.count(True) == 5
+    assert await ledger.balance_of(db, 7) == 0 == await ledger.ledger_sum(db, 7)
+
+
+async def test_posting_to_an_unknown_user_fails(db: Database) -> None:
+    with pytest.raises(LookupError):
+        async with db.transaction() as conn:
+            await ledger.post(conn, user_id=404, amount_minor=5, kind="credit", key="x")
+
+
+async def test_registration_keeps_the_balance(db: Database) -> None:
+    await users.upsert_user(db, 7, username="ann", first_name="Ann", language="en")
+    async with db.transaction() as conn:
+        await ledger.post(conn, user_id=7, amount_minor=250, kind="credit", key="c:1")
+    user = await users.upsert_user(db, 7, username="ann2", first_name="Annie", language="de")
+    assert (user.username, user.first_name, user.balance_minor) == ("ann2", "Annie", 250)
+    assert user.language == "en"  # a language chosen before is not overwritten
+
+
+def _service(service_id: str, rate: str = "1.5") -> Service:
+    return Service(service_id, f"Service {service_id}", "Default", "Likes", Decimal(rate), 10, 100)
+
+
+async def test_catalog_refresh_withdraws_what_the_panel_dropped(db: Database) -> None:
+    await catalog.replace_services(db, "main", "USD", [_service("1"), _service("2")])
+    withdrawn = await catalog.replace_services(db, "main", "USD", [_service("2", "1.75")])
+    assert withdrawn == 1
+    assert [s.id for s in await catalog.active_services(db, "main")] == ["2"]
+    assert (await catalog.get_service(db, "main", "2")).rate == Decimal("1.75")  # type: ignore[union-attr]
+    assert await catalog.get_service(db, "main", "1") is None
+    kept = await catalog.get_service(db, "main", "1", include_inactive=True)
+    assert kept is not None and kept.name == "Service 1"  # old orders stay readable
+    await catalog.replace_services(db, "other", "EUR", [_service("1")])
+    assert len(await catalog.active_services(db, "main")) == 1  # panels are separate
