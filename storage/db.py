@@ -35,9 +35,9 @@ class Database:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         self._conn = await aiosqlite.connect(self.path, isolation_level=None)
         self._conn.row_factory = aiosqlite.Row
-        for pragma in ("journal_mode = WAL", "foreign_keys = ON", "synchronous = NORMAL",
-                       "busy_timeout = 5000"):
-            await self._conn.execute(f"PRAGMA {pragma}")
+        for pragma in ("PRAGMA journal_mode = WAL", "PRAGMA foreign_keys = ON",
+                       "PRAGMA synchronous = NORMAL", "PRAGMA busy_timeout = 5000"):
+            await self._conn.execute(pragma)
         await self._migrate()
         return self
 

@@ -14,6 +14,7 @@ import time
 import pytest
 from aiohttp import web
 
+from bot.order_types import get_order_type
 from bot.panel import (
     PanelAmbiguous,
     PanelClient,
@@ -21,7 +22,7 @@ from bot.panel import (
     PanelUnavailable,
     RetryPolicy,
 )
-from bot.sandbox.server import RunningSandbox
+from bot.sandbox.server import RunningSandbox, SandboxPanel, start_sandbox
 from tests.conftest import ClientFactory
 
 ADD_VALUES = {"link": "https://instagram.com/p/fault", "quantity": "100"}
@@ -138,9 +139,6 @@ async def test_add_is_retried_when_the_connection_was_never_made(
     port = _closed_port()
     client = make_client(f"http://127.0.0.1:{port}/api/v2",
                          retry=RetryPolicy(attempts=6, base_delay=0.2, max_delay=0.2))
-    from bot.order_types import get_order_type
-    from bot.sandbox.server import SandboxPanel, start_sandbox
-
     async def start_late() -> RunningSandbox:
         await asyncio.sleep(0.3)
         return await start_sandbox(SandboxPanel(pace=60), port=port)
@@ -186,30 +184,21 @@ async def test_rejections_are_never_retried(sandbox: RunningSandbox,
     assert sandbox.panel.requests["balance"] == 1
 
 
-async def test_a_json_error_with_a_4xx_status_is_a_rejection(make_client: ClientFactory) -> None:
+async def test_a_json_error_with_a_4xx_status_is_a_rejection(make_client: ClientFactory,
+                                                             serve_app) -> None:
     async def funds(_request: web.Request) -> web.Response:
         return web.json_response({"error": "Not enough funds"}, status=402)
 
     app = web.Application()
     app.router.add_post("/api/v2", funds)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        from bot.order_types import get_order_type
-
-        client = make_client(f"http://127.0.0.1:{port}/api/v2")
-        with pytest.raises(PanelRejected) as info:
-            await client.add("1", get_order_type("Default"), ADD_VALUES)
-        assert info.value.reason.value == "not_enough_funds"
-    finally:
-        await runner.cleanup()
+    client = make_client(await serve_app(app) + "/api/v2")
+    with pytest.raises(PanelRejected) as info:
+        await client.add("1", get_order_type("Default"), ADD_VALUES)
+    assert info.value.reason.value == "not_enough_funds"
 
 
 async def test_redirects_are_not_followed_so_the_key_never_travels(
-    make_client: ClientFactory,
+    make_client: ClientFactory, serve_app,
 ) -> None:
     received: list[str] = []
 
@@ -219,31 +208,18 @@ async def test_redirects_are_not_followed_so_the_key_never_travels(
 
     other = web.Application()
     other.router.add_route("*", "/api/v2", elsewhere)
-    other_runner = web.AppRunner(other)
-    await other_runner.setup()
-    other_site = web.TCPSite(other_runner, "127.0.0.1", 0)
-    await other_site.start()
-    other_port = other_site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    other_url = (await serve_app(other)).replace("127.0.0.1", "localhost")
 
     async def redirect(_request: web.Request) -> web.Response:
-        raise web.HTTPTemporaryRedirect(f"http://localhost:{other_port}/api/v2")
+        raise web.HTTPTemporaryRedirect(f"{other_url}/api/v2")
 
     first = web.Application()
     first.router.add_route("*", "/api/v2", redirect)
-    runner = web.AppRunner(first)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        client = make_client(f"http://127.0.0.1:{port}/api/v2", key="top-secret-key")
-        with pytest.raises(PanelUnavailable) as info:
-            await client.balance()
-        assert "redirects" in info.value.message
-        assert received == []
-    finally:
-        await runner.cleanup()
-        await other_runner.cleanup()
+    client = make_client(await serve_app(first) + "/api/v2", key="top-secret-key")
+    with pytest.raises(PanelUnavailable) as info:
+        await client.balance()
+    assert "redirects" in info.value.message
+    assert received == []
 
 
 async def test_the_key_is_never_logged_or_shown(make_sandbox, make_client: ClientFactory,
