@@ -1,10 +1,15 @@
-"""Customer accounts: registration and balances."""
+"""Customer accounts: registration and balances, and the admins' credit/debit."""
 
 from __future__ import annotations
 
-from storage import users
+import uuid
+
+from storage import ledger, users
 from storage.db import Database
+from storage.ledger import InsufficientFunds, LedgerEntry
 from storage.users import User
+
+__all__ = ["InsufficientFunds", "adjust_balance", "balance", "get", "register"]
 
 
 async def register(db: Database, user_id: int, *, username: str | None, first_name: str,
@@ -12,3 +17,26 @@ async def register(db: Database, user_id: int, *, username: str | None, first_na
     """Create the account on first contact; later calls refresh the names only."""
     return await users.upsert_user(db, user_id, username=username, first_name=first_name,
                                    language=language)
+
+
+async def get(db: Database, user_id: int) -> User | None:
+    return await users.get_user(db, user_id)
+
+
+async def balance(db: Database, user_id: int) -> int:
+    return await ledger.balance_of(db, user_id)
+
+
+async def adjust_balance(db: Database, *, user_id: int, amount_minor: int, admin_id: int,
+                         reason: str, request_id: str | None = None) -> LedgerEntry:
+    """An admin's credit (positive) or debit (negative), recorded in the ledger.
+
+    ``request_id`` (the Telegram update id) makes a redelivered command a no-op.
+    Raises ``LookupError`` for an unknown user and ``InsufficientFunds`` when a
+    debit would take the balance below zero.
+    """
+    kind = "credit" if amount_minor > 0 else "debit"
+    key = f"admin:{admin_id}:{request_id or uuid.uuid4().hex}"
+    async with db.transaction() as conn:
+        return await ledger.post(conn, user_id=user_id, amount_minor=amount_minor, kind=kind,
+                                 key=key, actor_id=admin_id, note=reason)

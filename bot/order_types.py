@@ -14,7 +14,7 @@ Values are kept as the normalised strings the panel is sent (``"1000"``,
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -54,13 +54,26 @@ class Pricing(StrEnum):
     PER_THOUSAND_PER_POST = "per_thousand_per_post"  # rate × max / 1000 × posts
 
 
-class FieldError(ValueError):
-    """A value the customer entered cannot be used; ``message`` says why, in words."""
+def N_(message: str) -> str:
+    """Mark a message for translation; it is translated where it is shown."""
+    return message
 
-    def __init__(self, field_name: str, message: str) -> None:
-        super().__init__(f"{field_name}: {message}")
+
+class FieldError(ValueError):
+    """A value the customer entered cannot be used.
+
+    ``message`` is an English message id with ``{placeholders}``; ``params`` fill
+    them after translation, so every language gets the same explanation.
+    """
+
+    def __init__(self, field_name: str, message: str, **params: object) -> None:
+        super().__init__(f"{field_name}: {message.format(**params)}")
         self.field_name = field_name
         self.message = message
+        self.params = params
+
+    def render(self, translate: Callable[[str], str] = N_) -> str:
+        return translate(self.message).format(**self.params)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,22 +100,22 @@ class FormField:
     def parse(self, text: str, *, today: date | None = None) -> str:
         """Normalise what the customer typed, or raise ``FieldError``."""
         if not isinstance(text, str):
-            raise FieldError(self.name, "Please send this as a text message.")
+            raise FieldError(self.name, N_("Please send this as a text message."))
         raw = text.strip()
         if not raw:
-            raise FieldError(self.name, "This can't be empty.")
+            raise FieldError(self.name, N_("This can't be empty."))
         parser = _PARSERS[self.kind]
         return parser(self, raw, today or date.today())
 
 
 def _parse_url(spec: FormField, raw: str, _today: date) -> str:
     if len(raw) > MAX_URL_LENGTH or any(ch.isspace() for ch in raw):
-        raise FieldError(spec.name, "That doesn't look like a link. Send one link, no spaces.")
+        raise FieldError(spec.name, N_("That doesn't look like a link. Send one link, no spaces."))
     candidate = raw if "://" in raw else f"https://{raw}"
     parts = urlsplit(candidate)
     host = parts.hostname or ""
     if parts.scheme not in ("http", "https") or "." not in host or host.startswith("."):
-        raise FieldError(spec.name, "That doesn't look like a link. It should start with https://")
+        raise FieldError(spec.name, N_("That doesn't look like a link. It should start with https://"))
     return candidate
 
 
@@ -134,11 +147,11 @@ def _parse_integer(spec: FormField, raw: str, _today: date) -> str:
     try:
         value = parse_integer(raw)
     except ValueError:
-        raise FieldError(spec.name, "Please send a whole number, like 1000.") from None
+        raise FieldError(spec.name, N_("Please send a whole number, like 1000.")) from None
     if spec.minimum is not None and value < spec.minimum:
-        raise FieldError(spec.name, f"The smallest allowed value is {spec.minimum}.")
+        raise FieldError(spec.name, N_("The smallest allowed value is {minimum}."), minimum=spec.minimum)
     if spec.maximum is not None and value > spec.maximum:
-        raise FieldError(spec.name, f"The largest allowed value is {spec.maximum}.")
+        raise FieldError(spec.name, N_("The largest allowed value is {maximum}."), maximum=spec.maximum)
     return str(value)
 
 
@@ -149,16 +162,19 @@ def split_lines(text: str) -> list[str]:
 
 def _parse_lines(spec: FormField, raw: str, _today: date) -> str:
     if len(raw) > MAX_LINES_LENGTH:
-        raise FieldError(spec.name, f"That list is too long: at most {MAX_LINES_LENGTH} characters.")
+        raise FieldError(spec.name, N_("That list is too long: at most {limit} characters."),
+                         limit=MAX_LINES_LENGTH)
     lines = split_lines(raw)
     if any(len(line) > MAX_TEXT_LENGTH for line in lines):
-        raise FieldError(spec.name, f"Each line can be at most {MAX_TEXT_LENGTH} characters.")
+        raise FieldError(spec.name, N_("Each line can be at most {limit} characters."),
+                         limit=MAX_TEXT_LENGTH)
     return "\n".join(lines)
 
 
 def _parse_choice(spec: FormField, raw: str, _today: date) -> str:
     if raw not in spec.choices:
-        raise FieldError(spec.name, f"Please pick one of: {', '.join(spec.choices)}.")
+        raise FieldError(spec.name, N_("Please pick one of: {choices}."),
+                         choices=", ".join(spec.choices))
     return raw
 
 
@@ -166,17 +182,18 @@ def _parse_date(spec: FormField, raw: str, today: date) -> str:
     try:
         value = datetime.strptime(raw, "%d/%m/%Y").date()
     except ValueError:
-        raise FieldError(spec.name, "Please send a date as day/month/year, like 31/12/2026.") from None
+        raise FieldError(spec.name, N_("Please send a date as day/month/year, like 31/12/2026.")) from None
     if value <= today:
-        raise FieldError(spec.name, "That date has passed. Please send a date in the future.")
+        raise FieldError(spec.name, N_("That date has passed. Please send a date in the future."))
     return value.strftime("%d/%m/%Y")
 
 
 def _parse_text(spec: FormField, raw: str, _today: date) -> str:
     if "\n" in raw:
-        raise FieldError(spec.name, "Please send a single line.")
+        raise FieldError(spec.name, N_("Please send a single line."))
     if len(raw) > MAX_TEXT_LENGTH:
-        raise FieldError(spec.name, f"That is too long: at most {MAX_TEXT_LENGTH} characters.")
+        raise FieldError(spec.name, N_("That is too long: at most {limit} characters."),
+                         limit=MAX_TEXT_LENGTH)
     return raw
 
 
@@ -234,27 +251,38 @@ class OrderType:
     def runs_of(self, values: Mapping[str, str]) -> int:
         return int(values["runs"]) if values.get("runs") else 1
 
+    def check_field(self, name: str, values: Mapping[str, str], limits: Limits) -> None:
+        """The service's limits on one entered field (quantity, list length, min/max)."""
+        value = values.get(name)
+        if not value:
+            return
+        if self.quantity is QuantityRule.ENTERED and name == "quantity":
+            _check_range(name, int(value), limits)
+        elif self.quantity is QuantityRule.LINES and name == self.quantity_field:
+            count = len(split_lines(value))
+            if count < limits.min:
+                raise FieldError(name, N_("Send at least {minimum} lines (you sent {count})."),
+                                 minimum=limits.min, count=count)
+            if count > limits.max:
+                raise FieldError(name, N_("Send at most {maximum} lines (you sent {count})."),
+                                 maximum=limits.max, count=count)
+        elif self.quantity is QuantityRule.PER_POST and name in ("min", "max"):
+            _check_range(name, int(value), limits)
+            if name == "max" and values.get("min") and int(value) < int(values["min"]):
+                raise FieldError(name, N_("The maximum can't be smaller than the minimum ({minimum})."),
+                                 minimum=int(values["min"]))
+
     def validate(self, values: Mapping[str, str], limits: Limits) -> None:
         """Check a complete form against the type and the service; raise ``FieldError``."""
         for spec in self.form(values, limits):
             if spec.required and not values.get(spec.name):
-                raise FieldError(spec.name, "This field is required.")
+                raise FieldError(spec.name, N_("This field is required."))
         if not limits.dripfeed and (values.get("runs") or values.get("interval")):
-            raise FieldError("runs", "This service does not support drip-feed.")
+            raise FieldError("runs", N_("This service does not support drip-feed."))
         if values.get("runs") and int(values["runs"]) < 2:
-            raise FieldError("runs", "Drip-feed needs at least 2 runs.")
-        if self.quantity is QuantityRule.PER_POST:
-            low, high = int(values["min"]), int(values["max"])
-            if low > high:
-                raise FieldError("max", "The maximum can't be smaller than the minimum.")
-            _check_range("min", low, limits, "The smallest amount per post")
-            _check_range("max", high, limits, "The largest amount per post")
-            return
-        quantity = self.quantity_of(values)
-        if quantity is None:
-            return
-        name = self.quantity_field or "quantity"
-        _check_range(name, quantity, limits, "The quantity")
+            raise FieldError("runs", N_("Drip-feed needs at least 2 runs."))
+        for spec in self.fields:
+            self.check_field(spec.name, values, limits)
 
     def cost(self, rate: Decimal, values: Mapping[str, str]) -> Decimal:
         """What the panel charges, exactly, in the panel's currency."""
@@ -281,15 +309,17 @@ class OrderType:
         return params
 
 
-def _check_range(name: str, value: int, limits: Limits, what: str) -> None:
+def _check_range(name: str, value: int, limits: Limits) -> None:
     if value < limits.min:
-        raise FieldError(name, f"{what} must be at least {limits.min} (you have {value}).")
+        raise FieldError(name, N_("The smallest amount for this service is {minimum}."),
+                         minimum=limits.min)
     if value > limits.max:
-        raise FieldError(name, f"{what} must be at most {limits.max} (you have {value}).")
+        raise FieldError(name, N_("The largest amount for this service is {maximum}."),
+                         maximum=limits.max)
 
 
-LINK = FormField("link", FieldKind.URL, "Send the link", "https://instagram.com/p/...")
-QUANTITY = FormField("quantity", FieldKind.INTEGER, "How many?", "1000", minimum=1)
+LINK = FormField("link", FieldKind.URL, N_("Send the link"), "https://instagram.com/p/...")
+QUANTITY = FormField("quantity", FieldKind.INTEGER, N_("How many?"), "1000", minimum=1)
 RUNS = FormField(
     "runs", FieldKind.INTEGER, "Drip-feed: how many runs? (optional)", "5",
     required=False, minimum=2, maximum=1000, dripfeed=True,
@@ -298,9 +328,9 @@ INTERVAL = FormField(
     "interval", FieldKind.INTEGER, "Drip-feed: minutes between runs", "30",
     required=False, minimum=1, maximum=10_080, dripfeed=True,
 )
-COMMENTS = FormField("comments", FieldKind.LINES, "Send the comments, one per line",
+COMMENTS = FormField("comments", FieldKind.LINES, N_("Send the comments, one per line"),
                      "Great post!\nLove it")
-USERNAMES = FormField("usernames", FieldKind.LINES, "Send the usernames, one per line",
+USERNAMES = FormField("usernames", FieldKind.LINES, N_("Send the usernames, one per line"),
                       "alice\nbob")
 
 
@@ -319,79 +349,79 @@ ORDER_TYPES: tuple[OrderType, ...] = (
               Pricing.PER_THOUSAND),
     OrderType("Mentions with Hashtags",
               (LINK, QUANTITY, USERNAMES,
-               FormField("hashtags", FieldKind.LINES, "Send the hashtags, one per line",
+               FormField("hashtags", FieldKind.LINES, N_("Send the hashtags, one per line"),
                          "#travel\n#food")),
               QuantityRule.ENTERED, Pricing.PER_THOUSAND),
     OrderType("Mentions Custom List", (LINK, USERNAMES), QuantityRule.LINES,
               Pricing.PER_THOUSAND, quantity_field="usernames"),
     OrderType("Mentions Hashtag",
-              (LINK, QUANTITY, _text("hashtag", "Which hashtag to take usernames from?",
+              (LINK, QUANTITY, _text("hashtag", N_("Which hashtag to take usernames from?"),
                                      "#travel")),
               QuantityRule.ENTERED, Pricing.PER_THOUSAND),
     OrderType("Mentions User Followers",
-              (LINK, QUANTITY, _text("username", "Whose followers to mention? (profile link)",
+              (LINK, QUANTITY, _text("username", N_("Whose followers to mention? (profile link)"),
                                      "https://instagram.com/username")),
               QuantityRule.ENTERED, Pricing.PER_THOUSAND,
               aliases=("Mentions Users Followers",)),
     OrderType("Mentions Media Likers",
               (LINK, QUANTITY,
-               FormField("media", FieldKind.URL, "Link to the post whose likers to mention",
+               FormField("media", FieldKind.URL, N_("Link to the post whose likers to mention"),
                          "https://instagram.com/p/...")),
               QuantityRule.ENTERED, Pricing.PER_THOUSAND),
     OrderType("Comment Likes",
-              (LINK, QUANTITY, _text("username", "Username of the comment's author", "alice")),
+              (LINK, QUANTITY, _text("username", N_("Username of the comment's author"), "alice")),
               QuantityRule.ENTERED, Pricing.PER_THOUSAND),
     OrderType("Poll",
               (LINK, QUANTITY,
-               FormField("answer_number", FieldKind.INTEGER, "Which answer number to vote for?",
+               FormField("answer_number", FieldKind.INTEGER, N_("Which answer number to vote for?"),
                          "1", minimum=1, maximum=100)),
               QuantityRule.ENTERED, Pricing.PER_THOUSAND),
     OrderType("Comment Replies",
-              (LINK, _text("username", "Username of the comment's author", "alice"), COMMENTS),
+              (LINK, _text("username", N_("Username of the comment's author"), "alice"), COMMENTS),
               QuantityRule.LINES, Pricing.PER_THOUSAND, quantity_field="comments"),
     OrderType("Invites from Groups",
               (LINK, QUANTITY,
-               FormField("groups", FieldKind.LINES, "Send the groups, one per line",
+               FormField("groups", FieldKind.LINES, N_("Send the groups, one per line"),
                          "https://t.me/group_one\nhttps://t.me/group_two")),
               QuantityRule.ENTERED, Pricing.PER_THOUSAND),
     OrderType(
         "Subscriptions",
         (
-            _text("username", "Which account? Send the username", "alice"),
-            FormField("min", FieldKind.INTEGER, "Smallest amount per post", "100", minimum=1),
-            FormField("max", FieldKind.INTEGER, "Largest amount per post", "200", minimum=1),
+            _text("username", N_("Which account? Send the username"), "alice"),
+            FormField("min", FieldKind.INTEGER, N_("Smallest amount per post"), "100", minimum=1),
+            FormField("max", FieldKind.INTEGER, N_("Largest amount per post"), "200", minimum=1),
             # The panel allows unlimited future posts, but a prepaid shop must know
             # the price up front, so the storefront always asks for a post count.
-            FormField("posts", FieldKind.INTEGER, "How many new posts?", "10",
+            FormField("posts", FieldKind.INTEGER, N_("How many new posts?"), "10",
                       minimum=1, maximum=10_000),
-            FormField("old_posts", FieldKind.INTEGER, "How many existing posts? (optional)",
+            FormField("old_posts", FieldKind.INTEGER, N_("How many existing posts? (optional)"),
                       "0", required=False, minimum=0, maximum=10_000),
-            FormField("delay", FieldKind.CHOICE, "Delay after a new post (minutes)", "0",
+            FormField("delay", FieldKind.CHOICE, N_("Delay after a new post (minutes)"), "0",
                       choices=SUBSCRIPTION_DELAYS),
-            FormField("expiry", FieldKind.DATE, "Expiry date (optional)", "31/12/2026",
+            FormField("expiry", FieldKind.DATE, N_("Expiry date (optional)"), "31/12/2026",
                       required=False),
         ),
         QuantityRule.PER_POST, Pricing.PER_THOUSAND_PER_POST,
     ),
     OrderType("SEO",
               (LINK, QUANTITY,
-               FormField("keywords", FieldKind.LINES, "Send the keywords, one per line",
+               FormField("keywords", FieldKind.LINES, N_("Send the keywords, one per line"),
                          "buy shoes\nrunning shoes")),
               QuantityRule.ENTERED, Pricing.PER_THOUSAND, aliases=("SEO2",)),
     OrderType(
         "Web Traffic",
         (
             LINK, QUANTITY, RUNS, INTERVAL,
-            FormField("country", FieldKind.TEXT, "Visitors' country (two-letter code)", "US"),
+            FormField("country", FieldKind.TEXT, N_("Visitors' country (two-letter code)"), "US"),
             FormField("device", FieldKind.CHOICE,
-                      "Device: 1 desktop, 2 mobile Android, 3 mobile iOS, 4 mixed mobile, 5 mixed",
+                      N_("Device: 1 desktop, 2 mobile Android, 3 mobile iOS, 4 mixed mobile, 5 mixed"),
                       "5", choices=("1", "2", "3", "4", "5")),
             FormField("type_of_traffic", FieldKind.CHOICE,
-                      "Traffic source: 1 Google keyword, 2 referrer, 3 direct", "3",
+                      N_("Traffic source: 1 Google keyword, 2 referrer, 3 direct"), "3",
                       choices=("1", "2", "3")),
-            FormField("google_keyword", FieldKind.TEXT, "Google keyword", "buy shoes",
+            FormField("google_keyword", FieldKind.TEXT, N_("Google keyword"), "buy shoes",
                       only_if=("type_of_traffic", "1")),
-            FormField("referring_url", FieldKind.URL, "Referring page", "https://example.com",
+            FormField("referring_url", FieldKind.URL, N_("Referring page"), "https://example.com",
                       only_if=("type_of_traffic", "2")),
         ),
         QuantityRule.ENTERED, Pricing.PER_THOUSAND,

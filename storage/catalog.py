@@ -1,42 +1,79 @@
-"""The cached catalog: services of every panel, refreshed from the panels."""
+"""The cached catalog: services of every panel, refreshed from the panels.
+
+The storefront browses this cache and never calls a panel on a click.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 
 from bot.panel.models import Service
 from storage.db import Database
 
-_UPSERT = (
-    "INSERT INTO services (panel, service_id, name, type, category, rate, currency,"
-    " min_quantity, max_quantity, refill, cancel, dripfeed, description, active, synced_at)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)"
-    " ON CONFLICT (panel, service_id) DO UPDATE SET name = excluded.name,"
-    " type = excluded.type, category = excluded.category, rate = excluded.rate,"
-    " currency = excluded.currency, min_quantity = excluded.min_quantity,"
-    " max_quantity = excluded.max_quantity, refill = excluded.refill,"
-    " cancel = excluded.cancel, dripfeed = excluded.dripfeed,"
+
+@dataclass(frozen=True, slots=True)
+class StoredService:
+    ref: int  # our id, used in callback data
+    panel: str
+    category_id: int
+    platform: str
+    currency: str
+    active: bool
+    service: Service
+
+
+@dataclass(frozen=True, slots=True)
+class CategoryRow:
+    id: int
+    name: str
+    services: int
+
+
+_UPSERT_CATEGORY = (
+    "INSERT INTO categories (panel, name, platform) VALUES (?, ?, ?)"
+    " ON CONFLICT (panel, name) DO UPDATE SET platform = excluded.platform RETURNING id"
+)
+_UPSERT_SERVICE = (
+    "INSERT INTO services (panel, service_id, category_id, name, type, sellable, category, rate,"
+    " currency, min_quantity, max_quantity, refill, cancel, dripfeed, description, active,"
+    " synced_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)"
+    " ON CONFLICT (panel, service_id) DO UPDATE SET category_id = excluded.category_id,"
+    " name = excluded.name, type = excluded.type, sellable = excluded.sellable,"
+    " category = excluded.category, rate = excluded.rate, currency = excluded.currency,"
+    " min_quantity = excluded.min_quantity, max_quantity = excluded.max_quantity,"
+    " refill = excluded.refill, cancel = excluded.cancel, dripfeed = excluded.dripfeed,"
     " description = excluded.description, active = 1, synced_at = excluded.synced_at"
 )
 
 
-async def replace_services(db: Database, panel: str, currency: str,
-                           services: Sequence[Service]) -> int:
+async def replace_services(db: Database, panel: str, currency: str, services: Sequence[Service],
+                           platforms: Mapping[str, str] | None = None) -> int:
     """Store ``panel``'s current list; services it no longer lists stop being sold.
 
-    Returns how many services were deactivated.
+    ``platforms`` maps a category name to its platform slug (default ``other``).
+    Returns how many services were withdrawn.
     """
     stamp = datetime.now(UTC).isoformat(timespec="microseconds")
-    # A generator, not a list: the rows are built as SQLite consumes them.
-    rows = (
-        (panel, s.id, s.name, s.type, s.category, str(s.rate), currency, s.min, s.max,
-         int(s.refill), int(s.cancel), int(s.dripfeed), s.description, stamp)
-        for s in services
-    )
+    platforms = platforms or {}
     async with db.transaction() as conn:
-        await conn.executemany(_UPSERT, rows)
+        category_ids: dict[str, int] = {}
+        for name in dict.fromkeys(s.category for s in services):
+            async with conn.execute(_UPSERT_CATEGORY,
+                                    (panel, name, platforms.get(name, "other"))) as cursor:
+                row = await cursor.fetchone()
+            assert row is not None
+            category_ids[name] = int(row[0])
+        # A generator, not a list: the rows are built as SQLite consumes them.
+        rows = (
+            (panel, s.id, category_ids[s.category], s.name, s.type, int(s.order_type is not None),
+             s.category, str(s.rate), currency, s.min, s.max, int(s.refill), int(s.cancel),
+             int(s.dripfeed), s.description, stamp)
+            for s in services
+        )
+        await conn.executemany(_UPSERT_SERVICE, rows)
         cursor = await conn.execute(
             "UPDATE services SET active = 0 WHERE panel = ? AND active = 1 AND synced_at <> ?",
             (panel, stamp),
@@ -44,31 +81,101 @@ async def replace_services(db: Database, panel: str, currency: str,
         return cursor.rowcount
 
 
-_SERVICE_COLUMNS = ("service_id, name, type, category, rate, min_quantity, max_quantity,"
-                    " refill, cancel, dripfeed, description")
+_COLUMNS = ("s.id, s.panel, s.category_id, c.platform, s.currency, s.active, s.service_id,"
+            " s.name, s.type, s.category, s.rate, s.min_quantity, s.max_quantity, s.refill,"
+            " s.cancel, s.dripfeed, s.description")
+_FROM = " FROM services s JOIN categories c ON c.id = s.category_id"
+_ON_SALE = " s.active = 1 AND s.sellable = 1"
 
 
-def _service(row: Sequence) -> Service:
-    return Service(
-        id=row[0], name=row[1], type=row[2], category=row[3], rate=Decimal(row[4]),
-        min=int(row[5]), max=int(row[6]), refill=bool(row[7]), cancel=bool(row[8]),
-        dripfeed=bool(row[9]), description=row[10],
+def _stored(row: Sequence) -> StoredService:
+    return StoredService(
+        ref=int(row[0]), panel=row[1], category_id=int(row[2]), platform=row[3], currency=row[4],
+        active=bool(row[5]),
+        service=Service(id=row[6], name=row[7], type=row[8], category=row[9],
+                        rate=Decimal(row[10]), min=int(row[11]), max=int(row[12]),
+                        refill=bool(row[13]), cancel=bool(row[14]), dripfeed=bool(row[15]),
+                        description=row[16]),
     )
+
+
+async def get(db: Database, ref: int) -> StoredService | None:
+    """A service by our id, on sale or not (old orders still show it)."""
+    row = await db.fetchone(f"SELECT {_COLUMNS}{_FROM} WHERE s.id = ?", (ref,))
+    return _stored(row) if row else None
+
+
+async def by_panel_id(db: Database, panel: str, service_id: str) -> StoredService | None:
+    row = await db.fetchone(f"SELECT {_COLUMNS}{_FROM} WHERE s.panel = ? AND s.service_id = ?",
+                            (panel, service_id))
+    return _stored(row) if row else None
 
 
 async def active_services(db: Database, panel: str) -> list[Service]:
     rows = await db.fetchall(
-        f"SELECT {_SERVICE_COLUMNS} FROM services WHERE panel = ? AND active = 1"
-        " ORDER BY category, CAST(service_id AS INTEGER), service_id", (panel,),
+        f"SELECT {_COLUMNS}{_FROM} WHERE s.panel = ? AND s.active = 1 ORDER BY s.id", (panel,))
+    return [_stored(row).service for row in rows]
+
+
+async def platforms(db: Database) -> list[tuple[str, int]]:
+    """Platform slugs that have services on sale, with their service counts."""
+    rows = await db.fetchall(
+        f"SELECT c.platform, COUNT(*){_FROM} WHERE{_ON_SALE} GROUP BY c.platform")
+    return [(row[0], int(row[1])) for row in rows]
+
+
+async def categories(db: Database, platform: str, offset: int,
+                     limit: int) -> tuple[list[CategoryRow], int]:
+    """One page of a platform's categories that have services on sale, and the total."""
+    where = f"{_FROM} WHERE{_ON_SALE} AND c.platform = ?"
+    total = await db.fetchone(f"SELECT COUNT(DISTINCT c.id){where}", (platform,))
+    rows = await db.fetchall(
+        f"SELECT c.id, c.name, COUNT(*){where} GROUP BY c.id ORDER BY c.name, c.id"
+        " LIMIT ? OFFSET ?", (platform, limit, offset))
+    return [CategoryRow(int(r[0]), r[1], int(r[2])) for r in rows], int(total[0]) if total else 0
+
+
+async def category(db: Database, category_id: int) -> tuple[str, str] | None:
+    """(name, platform) of a category."""
+    row = await db.fetchone("SELECT name, platform FROM categories WHERE id = ?", (category_id,))
+    return (row[0], row[1]) if row else None
+
+
+async def services_in(db: Database, category_id: int, offset: int,
+                      limit: int) -> tuple[list[StoredService], int]:
+    where = f"{_FROM} WHERE{_ON_SALE} AND s.category_id = ?"
+    total = await db.fetchone(f"SELECT COUNT(*){where}", (category_id,))
+    rows = await db.fetchall(f"SELECT {_COLUMNS}{where} ORDER BY s.id LIMIT ? OFFSET ?",
+                             (category_id, limit, offset))
+    return [_stored(r) for r in rows], int(total[0]) if total else 0
+
+
+async def search(db: Database, text: str, limit: int) -> list[StoredService]:
+    """Services on sale whose name or category contains ``text``, or whose id is ``text``."""
+    needle = text.strip().lower()
+    rows = await db.fetchall(
+        f"SELECT {_COLUMNS}{_FROM} WHERE{_ON_SALE} AND (instr(lower(s.name), ?) > 0"
+        " OR instr(lower(s.category), ?) > 0 OR s.service_id = ?) ORDER BY s.id LIMIT ?",
+        (needle, needle, text.strip(), limit),
     )
-    return [_service(row) for row in rows]
+    return [_stored(r) for r in rows]
 
 
-async def get_service(db: Database, panel: str, service_id: str,
-                      *, include_inactive: bool = False) -> Service | None:
+async def markup_override(db: Database, panel: str, service_id: str,
+                          category_name: str) -> Decimal | None:
+    """The markup percent set for this service, else for its category, else ``None``."""
     row = await db.fetchone(
-        f"SELECT {_SERVICE_COLUMNS} FROM services WHERE panel = ? AND service_id = ?"
-        + ("" if include_inactive else " AND active = 1"),
-        (panel, service_id),
+        "SELECT percent FROM markups WHERE panel = ? AND ((scope = 'service' AND target = ?)"
+        " OR (scope = 'category' AND target = ?)) ORDER BY scope = 'service' DESC LIMIT 1",
+        (panel, service_id, category_name),
     )
-    return _service(row) if row else None
+    return Decimal(row[0]) if row else None
+
+
+async def set_markup(db: Database, scope: str, panel: str, target: str, percent: Decimal) -> None:
+    async with db.transaction() as conn:
+        await conn.execute(
+            "INSERT INTO markups (scope, panel, target, percent) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (scope, panel, target) DO UPDATE SET percent = excluded.percent",
+            (scope, panel, target, str(percent)),
+        )

@@ -11,13 +11,25 @@ CREATE TABLE users (
     updated_at    TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
 );
 
--- The cached catalog of every configured panel. A service the panel stops
--- listing is kept with active = 0, so old orders stay readable.
-CREATE TABLE services (
+-- The cached catalog of every configured panel. Categories and services carry
+-- small integer ids so callback data can name them in a few bytes. A service
+-- the panel stops listing is kept with active = 0, so old orders stay readable.
+CREATE TABLE categories (
+    id            INTEGER PRIMARY KEY,
     panel         TEXT NOT NULL,
-    service_id    TEXT NOT NULL,
+    name          TEXT NOT NULL,
+    platform      TEXT NOT NULL,                 -- slug: instagram, tiktok, ..., other
+    UNIQUE (panel, name)
+);
+
+CREATE TABLE services (
+    id            INTEGER PRIMARY KEY,
+    panel         TEXT NOT NULL,
+    service_id    TEXT NOT NULL,                 -- the panel's id
+    category_id   INTEGER NOT NULL REFERENCES categories (id),
     name          TEXT NOT NULL,
     type          TEXT NOT NULL,                 -- canonical order-type name
+    sellable      INTEGER NOT NULL,              -- the type is in the order-type table
     category      TEXT NOT NULL,
     rate          TEXT NOT NULL,                 -- Decimal text, panel currency
     currency      TEXT NOT NULL,
@@ -29,9 +41,9 @@ CREATE TABLE services (
     description   TEXT NOT NULL DEFAULT '',
     active        INTEGER NOT NULL DEFAULT 1,
     synced_at     TEXT NOT NULL,
-    PRIMARY KEY (panel, service_id)
-) WITHOUT ROWID;
-CREATE INDEX services_by_category ON services (panel, category) WHERE active = 1;
+    UNIQUE (panel, service_id)
+);
+CREATE INDEX services_on_sale ON services (category_id, id) WHERE active = 1 AND sellable = 1;
 
 -- Markup overrides (percent, Decimal text) per category or per service.
 CREATE TABLE markups (
@@ -51,6 +63,7 @@ CREATE TABLE orders (
     token          TEXT NOT NULL UNIQUE,         -- from the draft: one confirm, one order
     user_id        INTEGER NOT NULL REFERENCES users (id),
     panel          TEXT NOT NULL,
+    service_ref    INTEGER NOT NULL REFERENCES services (id),
     service_id     TEXT NOT NULL,
     service_name   TEXT NOT NULL,
     order_type     TEXT NOT NULL,
@@ -66,7 +79,9 @@ CREATE TABLE orders (
     start_count    INTEGER,
     remains        INTEGER,
     charge         TEXT,                         -- the panel's charge, Decimal text
-    error          TEXT,
+    error          TEXT,                         -- the panel's words when it refused
+    refreshed_at   REAL,                         -- unix time of the last status call
+    cancel_requested_at TEXT,
     created_at     TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
     updated_at     TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
     UNIQUE (panel, panel_order_id)
@@ -103,3 +118,10 @@ CREATE TABLE refills (
     updated_at      TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
     UNIQUE (order_id, panel_refill_id)
 );
+
+-- Conversation state (aiogram FSM), so a half-filled form survives a restart.
+CREATE TABLE fsm (
+    key        TEXT PRIMARY KEY,
+    state      TEXT,
+    data       TEXT NOT NULL DEFAULT '{}'
+) WITHOUT ROWID;

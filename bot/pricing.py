@@ -1,0 +1,61 @@
+"""The reseller's prices, computed exactly on the server.
+
+price = panel cost (rate × quantity / 1000, × runs; flat for packages)
+        × FX rate (panel currency → shop currency) × (1 + markup / 100),
+rounded **up** to the shop currency's minor unit. The markup is the service's
+override, else its category's, else ``MARKUP_PERCENT``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+
+from bot.money import to_minor_up
+from bot.order_types import Pricing
+from storage import catalog as catalog_store
+from storage.catalog import StoredService
+from storage.db import Database
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    price_minor: int
+    panel_cost: Decimal  # what the panel will charge, in its currency
+    quantity: int | None  # units delivered in total (all runs); None for packages
+    markup_percent: Decimal
+
+
+class Pricer:
+    def __init__(self, db: Database, shop_currency: str, markup_percent: Decimal,
+                 fx_rates: Mapping[str, Decimal]) -> None:
+        self.db = db
+        self.shop_currency = shop_currency
+        self.markup_percent = markup_percent
+        self.fx_rates = fx_rates
+
+    async def markup_for(self, stored: StoredService) -> Decimal:
+        override = await catalog_store.markup_override(self.db, stored.panel, stored.service.id,
+                                                       stored.service.category)
+        return self.markup_percent if override is None else override
+
+    def _to_shop(self, panel: str, amount: Decimal, markup: Decimal) -> int:
+        factor = self.fx_rates.get(panel, Decimal(1)) * (1 + markup / 100)
+        return to_minor_up(amount * factor, self.shop_currency)
+
+    async def unit_price(self, stored: StoredService) -> int:
+        """Price per 1000 (per post for subscriptions; the package price for packages)."""
+        markup = await self.markup_for(stored)
+        return self._to_shop(stored.panel, stored.service.rate, markup)
+
+    async def quote(self, stored: StoredService, values: Mapping[str, str]) -> Quote:
+        order_type = stored.service.order_type
+        if order_type is None:
+            raise ValueError(f"service {stored.ref} has no known order type")
+        markup = await self.markup_for(stored)
+        cost = order_type.cost(stored.service.rate, values)
+        per_run = order_type.quantity_of(values)
+        quantity = None if order_type.pricing is Pricing.FLAT or per_run is None else (
+            per_run * order_type.runs_of(values))
+        return Quote(self._to_shop(stored.panel, cost, markup), cost, quantity, markup)
