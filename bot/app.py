@@ -8,6 +8,7 @@ receive them as keyword arguments and never build anything themselves.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 
@@ -15,12 +16,22 @@ from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
+from aiogram.fsm.storage.base import BaseStorage
+from aiogram.fsm.storage.memory import SimpleEventIsolation
+from aiogram.types import BotCommand
+from aiogram.utils.callback_answer import CallbackAnswerMiddleware
+from aiogram.utils.i18n import SimpleI18nMiddleware
 
-from bot.catalog import refresh_catalog
+from bot.alerts import AdminAlerts
+from bot.catalog import keep_catalog_fresh, refresh_catalog
 from bot.config import SANDBOX_PANEL_NAME, ConfigError, PanelSettings, Settings
+from bot.i18n import build_i18n
+from bot.orders import OrderService
 from bot.panel import PanelClient, PanelError
+from bot.pricing import Pricer
 from bot.sandbox.server import DEFAULT_KEY, RunningSandbox, SandboxPanel, start_sandbox
 from storage.db import Database
+from storage.fsm import SqliteStorage
 
 log = logging.getLogger(__name__)
 
@@ -89,21 +100,64 @@ def build_bot(settings: Settings) -> Bot:
                default=DefaultBotProperties(parse_mode="HTML"))
 
 
-def build_dispatcher(runtime: Runtime) -> Dispatcher:
-    from handlers import routers
+def fsm_storage(runtime: Runtime) -> BaseStorage:
+    """SQLite by default, so forms survive restarts; Redis when REDIS_URL is set."""
+    if runtime.settings.redis_url:
+        from aiogram.fsm.storage.redis import RedisStorage
 
-    dispatcher = Dispatcher(runtime=runtime, db=runtime.db, settings=runtime.settings)
+        return RedisStorage.from_url(runtime.settings.redis_url)
+    return SqliteStorage(runtime.db)
+
+
+def build_dispatcher(runtime: Runtime, bot: Bot, bot_username: str) -> Dispatcher:
+    """The dispatcher with every router, middleware and service wired in."""
+    from handlers import routers
+    from handlers.errors import on_error
+
+    settings = runtime.settings
+    fx_rates = {name: settings.fx_rate for name in runtime.panels}
+    for panel in settings.panel_settings():
+        if panel.fx_rate is not None:
+            fx_rates[panel.name] = panel.fx_rate
+    pricer = Pricer(runtime.db, settings.shop_currency, settings.markup_percent, fx_rates)
+    orders = OrderService(runtime.db, runtime.panels, pricer)
+    alerts = AdminAlerts(settings.admin_ids,
+                         lambda chat_id, text: bot.send_message(chat_id, text))
+    dispatcher = Dispatcher(
+        storage=fsm_storage(runtime), events_isolation=SimpleEventIsolation(),
+        runtime=runtime, db=runtime.db, settings=settings, pricer=pricer, orders=orders,
+        alerts=alerts, bot_username=bot_username,
+    )
+    SimpleI18nMiddleware(build_i18n()).setup(dispatcher)
+    dispatcher.callback_query.middleware(CallbackAnswerMiddleware())
     for router in routers():
         dispatcher.include_router(router)
+    dispatcher.errors.register(on_error)
     return dispatcher
 
 
-async def run_bot(settings: Settings) -> None:
+async def run_bot(settings: Settings, *, handle_signals: bool = True) -> None:
     bot = build_bot(settings)
     runtime = await start_runtime(settings)
+    refresher = None
     try:
-        dispatcher = build_dispatcher(runtime)
-        await dispatcher.start_polling(bot, handle_signals=True)
+        me = await bot.get_me()
+        dispatcher = build_dispatcher(runtime, bot, me.username or "")
+        await bot.set_my_commands([
+            BotCommand(command="start", description="Menu"),
+            BotCommand(command="search", description="Find a service"),
+            BotCommand(command="balance", description="Your balance"),
+            BotCommand(command="help", description="How it works"),
+            BotCommand(command="cancel", description="Leave the current form"),
+        ])
+        refresher = asyncio.create_task(keep_catalog_fresh(
+            runtime.db, [(runtime.panels[name], currency)
+                         for name, currency in runtime.panel_currencies.items()],
+            settings.catalog_refresh))
+        log.info("bot @%s is running", me.username)
+        await dispatcher.start_polling(bot, handle_signals=handle_signals, close_bot_session=False)
     finally:
+        if refresher is not None:
+            refresher.cancel()
         await runtime.close()
         await bot.session.close()

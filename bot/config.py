@@ -41,6 +41,7 @@ class PanelSettings(BaseModel):
     rate_limit: float = Field(default=1.0, ge=0, le=1000)
     timeout: float = Field(default=30.0, gt=0, le=600)
     currency: str | None = None  # learned from the panel's balance when not set
+    fx_rate: Decimal | None = Field(default=None, gt=0)  # panel currency -> shop; else FX_RATE
 
     @field_validator("name")
     @classmethod
@@ -91,6 +92,10 @@ class Settings(BaseSettings):
     admin_ids: Annotated[list[int], NoDecode] = []
     shop_currency: str = "USD"
     markup_percent: Decimal = Field(default=Decimal("30"), ge=0, le=10_000)
+    fx_rate: Decimal = Field(default=Decimal("1"), gt=0)
+    catalog_refresh: float = Field(default=30, ge=1, le=10_080)
+    support_contact: str = Field(default="", max_length=200)
+    redis_url: str = ""
     track_interval: int = Field(default=60, ge=5, le=86_400)
     sandbox_dialect: str = "perfectpanel"
     sandbox_pace: float = Field(default=10.0, gt=0, le=86_400)

@@ -88,9 +88,12 @@ class FormField:
     maximum: int | None = None
     dripfeed: bool = False  # offered only when the service allows drip-feed
     only_if: tuple[str, str] | None = None  # (other field, value) that makes it apply
+    needs: str | None = None  # applies only when this other field has a value
 
     def applies(self, values: Mapping[str, str], dripfeed_allowed: bool) -> bool:
         if self.dripfeed and not dripfeed_allowed:
+            return False
+        if self.needs is not None and not values.get(self.needs):
             return False
         if self.only_if is not None:
             other, wanted = self.only_if
@@ -321,12 +324,12 @@ def _check_range(name: str, value: int, limits: Limits) -> None:
 LINK = FormField("link", FieldKind.URL, N_("Send the link"), "https://instagram.com/p/...")
 QUANTITY = FormField("quantity", FieldKind.INTEGER, N_("How many?"), "1000", minimum=1)
 RUNS = FormField(
-    "runs", FieldKind.INTEGER, "Drip-feed: how many runs? (optional)", "5",
+    "runs", FieldKind.INTEGER, N_("Drip-feed: how many runs? (optional)"), "5",
     required=False, minimum=2, maximum=1000, dripfeed=True,
 )
 INTERVAL = FormField(
-    "interval", FieldKind.INTEGER, "Drip-feed: minutes between runs", "30",
-    required=False, minimum=1, maximum=10_080, dripfeed=True,
+    "interval", FieldKind.INTEGER, N_("Drip-feed: minutes between runs"), "30",
+    minimum=1, maximum=10_080, dripfeed=True, needs="runs",
 )
 COMMENTS = FormField("comments", FieldKind.LINES, N_("Send the comments, one per line"),
                      "Great post!\nLove it")

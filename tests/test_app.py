@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 
 import pytest
+from pydantic import SecretStr
 
-from bot.app import build_dispatcher, start_runtime
+from bot.app import build_bot, build_dispatcher, start_runtime
 from bot.config import SANDBOX_PANEL_NAME, load_settings
 from bot.sandbox.server import DEFAULT_KEY, RunningSandbox
 from storage import catalog
@@ -31,8 +32,7 @@ async def test_no_panel_means_the_embedded_sandbox_said_loudly(
         services = await catalog.active_services(runtime.db, SANDBOX_PANEL_NAME)
         assert len(services) == len(runtime.sandbox.panel.catalog)
         assert runtime.panel_currencies == {SANDBOX_PANEL_NAME: "USD"}
-        dispatcher = build_dispatcher(runtime)
-        assert dispatcher.workflow_data["db"] is runtime.db
+        assert dispatcher_services(runtime)["db"] is runtime.db
     finally:
         await runtime.close()
 
@@ -57,3 +57,9 @@ async def test_configured_panels_are_synced_and_a_down_one_is_survived(
         assert any("down is not reachable" in r.getMessage() for r in caplog.records)
     finally:
         await runtime.close()
+
+
+def dispatcher_services(runtime) -> dict:
+    bot = build_bot(runtime.settings.model_copy(update={
+        "bot_token": SecretStr("123456789:AAExampleExampleExampleExampleExample")}))
+    return build_dispatcher(runtime, bot, "shop_bot").workflow_data

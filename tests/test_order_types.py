@@ -90,8 +90,12 @@ def test_field_parsing_normalises_and_explains() -> None:
 def test_the_form_follows_drip_feed_and_conditions() -> None:
     default = get_order_type("Default")
     assert [f.name for f in default.form({}, Limits(1, 10))] == ["link", "quantity"]
-    assert [f.name for f in default.form({}, Limits(1, 10, dripfeed=True))] == [
-        "link", "quantity", "runs", "interval"]
+    drip = Limits(1, 10, dripfeed=True)
+    assert [f.name for f in default.form({}, drip)] == ["link", "quantity", "runs"]
+    assert [f.name for f in default.form({"runs": "3"}, drip)] == [
+        "link", "quantity", "runs", "interval"]  # the interval only follows runs
+    with pytest.raises(FieldError, match="required"):
+        default.validate({"link": "https://a.com", "quantity": "2", "runs": "3"}, drip)
     traffic = get_order_type("Web Traffic")
     keyword_form = [f.name for f in traffic.form({"type_of_traffic": "1"}, Limits(1, 10))]
     assert "google_keyword" in keyword_form and "referring_url" not in keyword_form

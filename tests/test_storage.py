@@ -108,9 +108,11 @@ async def test_catalog_refresh_withdraws_what_the_panel_dropped(db: Database) ->
     withdrawn = await catalog.replace_services(db, "main", "USD", [_service("2", "1.75")])
     assert withdrawn == 1
     assert [s.id for s in await catalog.active_services(db, "main")] == ["2"]
-    assert (await catalog.get_service(db, "main", "2")).rate == Decimal("1.75")  # type: ignore[union-attr]
-    assert await catalog.get_service(db, "main", "1") is None
-    kept = await catalog.get_service(db, "main", "1", include_inactive=True)
-    assert kept is not None and kept.name == "Service 1"  # old orders stay readable
+    current = await catalog.by_panel_id(db, "main", "2")
+    assert current is not None and current.service.rate == Decimal("1.75")
+    kept = await catalog.by_panel_id(db, "main", "1")
+    assert kept is not None and not kept.active  # withdrawn, yet old orders stay readable
+    assert kept.service.name == "Service 1"
+    assert (await catalog.get(db, kept.ref)) == kept
     await catalog.replace_services(db, "other", "EUR", [_service("1")])
     assert len(await catalog.active_services(db, "main")) == 1  # panels are separate

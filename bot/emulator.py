@@ -1,0 +1,486 @@
+"""A loopback Telegram Bot API emulator and a scripted user to drive the bot with.
+
+The bot runs unmodified against it (``TELEGRAM_API_URL``), in polling mode. The
+emulator answers the methods the storefront uses with objects shaped like real
+Bot API objects, and enforces the rules that catch real bugs: HTML that
+Telegram would refuse, messages over 4096 characters, callback data over 64
+bytes, edits that change nothing, unknown chats and messages, stale callback
+queries.
+
+``ScriptedUser`` is the test-side person: ``send`` text (or a sticker, a photo),
+``tap`` a button by its label, read ``chat`` as they see it (edits applied).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from typing import Any
+
+from aiohttp import web
+
+MAX_TEXT = 4096
+MAX_CALLBACK_DATA = 64
+_ALLOWED_TAGS = {"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "code", "pre", "a",
+                 "tg-spoiler", "span", "blockquote", "tg-emoji"}
+
+
+class ApiError(Exception):
+    def __init__(self, code: int, description: str) -> None:
+        super().__init__(description)
+        self.code = code
+        self.description = description
+
+
+class _HtmlText(HTMLParser):
+    """Checks Telegram-flavoured HTML and yields the text a user sees."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.open: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag not in _ALLOWED_TAGS:
+            raise ApiError(400, f'Bad Request: can\'t parse entities: Unsupported start tag "{tag}"')
+        self.open.append(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        if not self.open or self.open[-1] != tag:
+            raise ApiError(400, f'Bad Request: can\'t parse entities: Unexpected end tag "{tag}"')
+        self.open.pop()
+
+    def handle_data(self, data: str) -> None:
+        self.parts.append(data)
+
+
+def visible_text(text: str, parse_mode: str | None) -> str:
+    if (parse_mode or "").upper() != "HTML":
+        return text
+    parser = _HtmlText()
+    parser.feed(text)
+    parser.close()
+    if parser.open:
+        raise ApiError(400, f"Bad Request: can't parse entities: Can't find end tag "
+                            f'corresponding to start tag "{parser.open[-1]}"')
+    return "".join(parser.parts)
+
+
+@dataclass
+class ChatMessage:
+    message_id: int
+    from_bot: bool
+    text: str  # as the user sees it
+    markup: dict[str, Any] | None = None
+    edits: int = 0
+    deleted: bool = False
+    raw_text: str = ""
+
+    @property
+    def buttons(self) -> list[list[str]]:
+        rows = (self.markup or {}).get("inline_keyboard", [])
+        return [[button["text"] for button in row] for row in rows]
+
+    def button(self, label: str) -> dict[str, Any] | None:
+        for row in (self.markup or {}).get("inline_keyboard", []):
+            for button in row:
+                if button["text"] == label or label in button["text"]:
+                    return button
+        return None
+
+
+@dataclass
+class Chat:
+    user: dict[str, Any]
+    messages: dict[int, ChatMessage] = field(default_factory=dict)
+    events: int = 0  # bumps whenever the bot does something visible here
+    blocked: bool = False
+
+
+class BotApiEmulator:
+    def __init__(self, *, bot_id: int = 7_000_000_001, username: str = "storefront_bot") -> None:
+        self.bot_user = {"id": bot_id, "is_bot": True, "first_name": "Storefront",
+                         "username": username, "can_join_groups": False,
+                         "can_read_all_group_messages": False, "supports_inline_queries": True}
+        self.chats: dict[int, Chat] = {}
+        self.pending: list[dict[str, Any]] = []
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.callback_answers: dict[str, dict[str, Any]] = {}
+        self.inline_answers: dict[str, list[dict[str, Any]]] = {}
+        self.commands: list[dict[str, Any]] = []
+        self.in_flight = 0
+        self.last_activity = time.monotonic()
+        self._update_ids = itertools.count(1)
+        self._message_ids = itertools.count(1)
+        self._query_ids = itertools.count(1)
+        self._changed = asyncio.Condition()
+        self._open_queries: set[str] = set()
+
+    # ------------------------------------------------------------ server
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_route("*", "/bot{token}/{method}", self._handle)
+        return app
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        params: dict[str, Any] = dict(await request.post())
+        if not params and request.can_read_body:
+            try:
+                params = await request.json()
+            except ValueError:
+                params = {}
+        if method.lower() != "getupdates":
+            self.in_flight += 1
+        try:
+            handler = getattr(self, f"_m_{method.lower()}", None)
+            if handler is None:
+                raise ApiError(404, "Not Found: method not found")
+            self.calls.append((method, params))
+            await self._notify()
+            result = await handler(params)
+            body = {"ok": True, "result": result}
+            status = 200
+        except ApiError as error:
+            body = {"ok": False, "error_code": error.code, "description": error.description}
+            status = error.code
+        finally:
+            if method.lower() != "getupdates":
+                self.in_flight -= 1
+                self.last_activity = time.monotonic()
+                await self._notify()
+        return web.json_response(body, status=status)
+
+    async def _notify(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()
+
+    async def wait_for(self, predicate: Callable[[], bool], timeout: float = 10.0) -> None:
+        """Until ``predicate()`` holds; woken by every API call, and re-checked often
+        so conditions outside the emulator (a task ending) are seen too."""
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError("the bot did not do what was expected in time")
+            async with self._changed:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._changed.wait(), min(0.05, remaining))
+
+    async def settle(self, quiet: float = 0.05, timeout: float = 10.0) -> None:
+        """Wait until the bot has no request in flight and has been quiet a moment."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            idle = time.monotonic() - self.last_activity
+            if self.in_flight == 0 and idle >= quiet:
+                return
+            await asyncio.sleep(quiet / 2)
+        raise TimeoutError("the bot did not settle")
+
+    # ------------------------------------------------------------ helpers
+
+    def _chat(self, params: dict[str, Any]) -> Chat:
+        try:
+            chat_id = int(params.get("chat_id", ""))
+        except ValueError:
+            raise ApiError(400, "Bad Request: chat not found") from None
+        chat = self.chats.get(chat_id)
+        if chat is None:
+            raise ApiError(400, "Bad Request: chat not found")
+        if chat.blocked:
+            raise ApiError(403, "Forbidden: bot was blocked by the user")
+        return chat
+
+    @staticmethod
+    def _markup(params: dict[str, Any]) -> dict[str, Any] | None:
+        raw = params.get("reply_markup")
+        if raw in (None, ""):
+            return None
+        markup = json.loads(raw) if isinstance(raw, str) else raw
+        for row in markup.get("inline_keyboard", []):
+            for button in row:
+                if not button.get("text"):
+                    raise ApiError(400, "Bad Request: text buttons are unallowed in the inline "
+                                        "keyboard")
+                data = button.get("callback_data")
+                if data is not None and len(data.encode()) > MAX_CALLBACK_DATA:
+                    raise ApiError(400, "Bad Request: BUTTON_DATA_INVALID")
+        return markup
+
+    @staticmethod
+    def _text(params: dict[str, Any]) -> tuple[str, str]:
+        raw = str(params.get("text", ""))
+        shown = visible_text(raw, params.get("parse_mode"))
+        if not shown.strip():
+            raise ApiError(400, "Bad Request: message text is empty")
+        if len(shown) > MAX_TEXT:
+            raise ApiError(400, "Bad Request: message is too long")
+        return raw, shown
+
+    def _message_object(self, chat: Chat, message: ChatMessage) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "message_id": message.message_id, "date": int(time.time()),
+            "chat": {"id": chat.user["id"], "type": "private",
+                     "first_name": chat.user["first_name"]},
+            "text": message.text,
+        }
+        body["from"] = self.bot_user if message.from_bot else chat.user
+        if message.markup:
+            body["reply_markup"] = message.markup
+        if message.edits:
+            body["edit_date"] = int(time.time())
+        return body
+
+    # ------------------------------------------------------------ methods
+
+    async def _m_getme(self, _params: dict[str, Any]) -> dict[str, Any]:
+        return self.bot_user
+
+    async def _m_deletewebhook(self, _params: dict[str, Any]) -> bool:
+        return True
+
+    async def _m_setmycommands(self, params: dict[str, Any]) -> bool:
+        raw = params.get("commands", "[]")
+        self.commands = json.loads(raw) if isinstance(raw, str) else raw
+        return True
+
+    async def _m_getupdates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        offset = int(params.get("offset") or 0)
+        limit = int(params.get("limit") or 100)
+        timeout = float(params.get("timeout") or 0)
+        if offset:
+            self.pending = [u for u in self.pending if u["update_id"] >= offset]
+        if not self.pending and timeout > 0:
+            try:
+                await self.wait_for(lambda: bool(self.pending), timeout=timeout)
+            except TimeoutError:
+                return []
+        return self.pending[:limit]
+
+    async def _m_sendmessage(self, params: dict[str, Any]) -> dict[str, Any]:
+        chat = self._chat(params)
+        raw, shown = self._text(params)
+        message = ChatMessage(next(self._message_ids), True, shown, self._markup(params),
+                              raw_text=raw)
+        chat.messages[message.message_id] = message
+        chat.events += 1
+        return self._message_object(chat, message)
+
+    def _editable(self, params: dict[str, Any]) -> tuple[Chat, ChatMessage]:
+        chat = self._chat(params)
+        message = chat.messages.get(int(params.get("message_id") or 0))
+        if message is None or message.deleted or not message.from_bot:
+            raise ApiError(400, "Bad Request: message to edit not found")
+        return chat, message
+
+    async def _m_editmessagetext(self, params: dict[str, Any]) -> dict[str, Any]:
+        chat, message = self._editable(params)
+        raw, shown = self._text(params)
+        markup = self._markup(params)
+        if shown == message.text and markup == message.markup:
+            raise ApiError(400, "Bad Request: message is not modified: specified new message "
+                                "content and reply markup are exactly the same as a current "
+                                "content and reply markup of the message")
+        message.text, message.raw_text, message.markup = shown, raw, markup
+        message.edits += 1
+        chat.events += 1
+        return self._message_object(chat, message)
+
+    async def _m_editmessagereplymarkup(self, params: dict[str, Any]) -> dict[str, Any]:
+        chat, message = self._editable(params)
+        markup = self._markup(params)
+        if markup == message.markup:
+            raise ApiError(400, "Bad Request: message is not modified")
+        message.markup = markup
+        message.edits += 1
+        chat.events += 1
+        return self._message_object(chat, message)
+
+    async def _m_deletemessage(self, params: dict[str, Any]) -> bool:
+        chat, message = self._editable(params)
+        message.deleted = True
+        chat.events += 1
+        return True
+
+    async def _m_answercallbackquery(self, params: dict[str, Any]) -> bool:
+        query_id = str(params.get("callback_query_id", ""))
+        if query_id not in self._open_queries:
+            raise ApiError(400, "Bad Request: query is too old and response timeout expired or "
+                                "query ID is invalid")
+        self._open_queries.discard(query_id)
+        self.callback_answers[query_id] = {"text": params.get("text"),
+                                           "show_alert": params.get("show_alert")}
+        return True
+
+    async def _m_answerinlinequery(self, params: dict[str, Any]) -> bool:
+        query_id = str(params.get("inline_query_id", ""))
+        if query_id not in self._open_queries:
+            raise ApiError(400, "Bad Request: query is too old and response timeout expired or "
+                                "query ID is invalid")
+        self._open_queries.discard(query_id)
+        raw = params.get("results", "[]")
+        results = json.loads(raw) if isinstance(raw, str) else raw
+        if len(results) > 50:
+            raise ApiError(400, "Bad Request: RESULTS_TOO_MUCH")
+        self.inline_answers[query_id] = results
+        return True
+
+    # ------------------------------------------------------------ users
+
+    def user(self, user_id: int, first_name: str = "Alex", *, language_code: str = "en",
+             username: str | None = None) -> ScriptedUser:
+        profile = {"id": user_id, "is_bot": False, "first_name": first_name,
+                   "language_code": language_code}
+        if username:
+            profile["username"] = username
+        chat = self.chats.setdefault(user_id, Chat(profile))
+        return ScriptedUser(self, chat)
+
+    def push(self, update: dict[str, Any]) -> int:
+        update_id = next(self._update_ids)
+        self.pending.append({"update_id": update_id, **update})
+        asyncio.get_running_loop().create_task(self._notify())
+        return update_id
+
+    def new_message_id(self) -> int:
+        return next(self._message_ids)
+
+    def new_query_id(self) -> str:
+        query_id = str(next(self._query_ids) + 9_000_000_000)
+        self._open_queries.add(query_id)
+        return query_id
+
+
+class ScriptedUser:
+    """A person in a private chat with the bot."""
+
+    def __init__(self, emulator: BotApiEmulator, chat: Chat) -> None:
+        self.emulator = emulator
+        self.chat = chat
+        self.id = int(chat.user["id"])
+
+    # reading --------------------------------------------------------------
+
+    @property
+    def bot_messages(self) -> list[ChatMessage]:
+        return [m for _, m in sorted(self.chat.messages.items())
+                if m.from_bot and not m.deleted]
+
+    def last(self) -> ChatMessage:
+        messages = self.bot_messages
+        if not messages:
+            raise AssertionError("the bot has said nothing in this chat")
+        return messages[-1]
+
+    @property
+    def text(self) -> str:
+        """The text of the bot's latest message."""
+        return self.last().text
+
+    def with_button(self, label: str) -> ChatMessage:
+        for message in reversed(self.bot_messages):
+            if message.button(label) is not None:
+                return message
+        shown = [m.buttons for m in self.bot_messages[-3:]]
+        raise AssertionError(f"no button {label!r}; the latest buttons are {shown}")
+
+    # acting ---------------------------------------------------------------
+
+    async def _await_reply(self, before: int, timeout: float) -> ChatMessage:
+        await self.emulator.wait_for(lambda: self.chat.events > before, timeout)
+        await self.emulator.settle()
+        return self.last()
+
+    async def send(self, text: str, *, timeout: float = 10.0) -> ChatMessage:
+        """Send text and wait for the bot's answer; returns its latest message."""
+        message_id = self.emulator.new_message_id()
+        body: dict[str, Any] = {"message_id": message_id, "date": int(time.time()),
+                                "chat": {"id": self.id, "type": "private",
+                                         "first_name": self.chat.user["first_name"]},
+                                "from": self.chat.user, "text": text}
+        if text.startswith("/"):
+            command = text.split()[0]
+            body["entities"] = [{"type": "bot_command", "offset": 0, "length": len(command)}]
+        self.chat.messages[message_id] = ChatMessage(message_id, False, text)
+        return await self._deliver({"message": body}, timeout)
+
+    async def send_sticker(self, *, timeout: float = 10.0) -> ChatMessage:
+        return await self._deliver({"message": self._media({"sticker": {
+            "file_id": "CAACAgIAAxkBAAE", "file_unique_id": "AgADsticker", "type": "regular",
+            "width": 512, "height": 512, "is_animated": False, "is_video": False,
+            "emoji": "😀"}})}, timeout)
+
+    async def send_photo(self, *, timeout: float = 10.0) -> ChatMessage:
+        return await self._deliver({"message": self._media({"photo": [
+            {"file_id": "AgACAgIAAxkBAAE", "file_unique_id": "AQADphoto", "width": 90,
+             "height": 90}]})}, timeout)
+
+    def _media(self, content: dict[str, Any]) -> dict[str, Any]:
+        return {"message_id": self.emulator.new_message_id(), "date": int(time.time()),
+                "chat": {"id": self.id, "type": "private",
+                         "first_name": self.chat.user["first_name"]},
+                "from": self.chat.user, **content}
+
+    async def _deliver(self, update: dict[str, Any], timeout: float) -> ChatMessage:
+        before = self.chat.events
+        self.emulator.push(update)
+        return await self._await_reply(before, timeout)
+
+    async def tap(self, label: str, *, timeout: float = 10.0) -> dict[str, Any]:
+        """Tap the newest button whose label contains ``label``; returns the callback answer."""
+        message = self.with_button(label)
+        button = message.button(label)
+        assert button is not None
+        if "callback_data" not in button:
+            raise AssertionError(f"button {label!r} is not a callback button: {button}")
+        return await self.tap_data(button["callback_data"], message, timeout=timeout)
+
+    async def tap_data(self, data: str, message: ChatMessage | None = None, *,
+                       timeout: float = 10.0) -> dict[str, Any]:
+        """Send a callback query with any data (forged ones included)."""
+        message = message or self.last()
+        query_id = self.emulator.new_query_id()
+        self.emulator.push({"callback_query": {
+            "id": query_id, "from": self.chat.user, "chat_instance": f"ci{self.id}",
+            "data": data,
+            "message": self.emulator._message_object(self.chat, message),
+        }})
+        await self.emulator.wait_for(lambda: query_id in self.emulator.callback_answers, timeout)
+        await self.emulator.settle()
+        return self.emulator.callback_answers[query_id]
+
+    async def inline(self, query: str, *, timeout: float = 10.0) -> list[dict[str, Any]]:
+        query_id = self.emulator.new_query_id()
+        self.emulator.push({"inline_query": {"id": query_id, "from": self.chat.user,
+                                             "query": query, "offset": ""}})
+        await self.emulator.wait_for(lambda: query_id in self.emulator.inline_answers, timeout)
+        return self.emulator.inline_answers[query_id]
+
+
+@dataclass
+class RunningEmulator:
+    emulator: BotApiEmulator
+    runner: web.AppRunner
+    url: str
+
+    async def stop(self) -> None:
+        await self.runner.cleanup()
+
+
+async def start_emulator(emulator: BotApiEmulator | None = None, *, host: str = "127.0.0.1",
+                         port: int = 0) -> RunningEmulator:
+    emulator = emulator or BotApiEmulator()
+    runner = web.AppRunner(emulator.app(), access_log=None, handle_signals=False,
+                           shutdown_timeout=0.2)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    bound = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    return RunningEmulator(emulator, runner, f"http://{host}:{bound}")

@@ -1,0 +1,45 @@
+"""One i18n layer for every user-facing text: gettext through ``aiogram.utils.i18n``.
+
+Why gettext (with Babel) rather than Fluent: it is built into aiogram, its
+``.po`` files are what translators and tools (Poedit, Weblate, Crowdin) know,
+and English source strings double as message ids, so English is complete by
+construction. A new language is a folder ``locales/<lang>/LC_MESSAGES/
+messages.po``: ``compile_locales`` turns it into ``.mo`` at start-up, so adding
+one needs no code change and no build step.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from aiogram.utils.i18n import I18n
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+
+log = logging.getLogger(__name__)
+
+LOCALES_DIR = Path(__file__).resolve().parent.parent / "locales"
+DOMAIN = "messages"
+DEFAULT_LOCALE = "en"
+
+
+def compile_locales(path: Path = LOCALES_DIR) -> list[str]:
+    """Compile every ``.po`` newer than its ``.mo``; returns the languages found."""
+    languages = []
+    for po_path in sorted(path.glob(f"*/LC_MESSAGES/{DOMAIN}.po")):
+        mo_path = po_path.with_suffix(".mo")
+        if not mo_path.exists() or mo_path.stat().st_mtime < po_path.stat().st_mtime:
+            with po_path.open("rb") as source:
+                catalog = read_po(source)
+            with mo_path.open("wb") as target:
+                write_mo(target, catalog)
+            log.info("compiled translations %s", po_path.parent.parent.name)
+        languages.append(po_path.parent.parent.name)
+    return languages
+
+
+def build_i18n(path: Path = LOCALES_DIR) -> I18n:
+    path.mkdir(parents=True, exist_ok=True)
+    compile_locales(path)
+    return I18n(path=path, default_locale=DEFAULT_LOCALE, domain=DOMAIN)

@@ -1,0 +1,209 @@
+"""Browsing platform → category → service, search, and inline mode.
+
+Every level edits the same message and reads only the SQLite cache.
+"""
+
+from __future__ import annotations
+
+from html import escape
+
+from aiogram import F, Router
+from aiogram.filters import Command, CommandObject, StateFilter
+from aiogram.fsm.context import FSMContext
+from aiogram.fsm.state import State, StatesGroup
+from aiogram.types import (
+    CallbackQuery,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    InlineQuery,
+    InlineQueryResultArticle,
+    InputTextMessageContent,
+    Message,
+)
+from aiogram.utils.callback_answer import CallbackAnswer
+from aiogram.utils.i18n import gettext as _
+from aiogram.utils.keyboard import InlineKeyboardBuilder
+
+from bot.catalog import PLATFORMS
+from bot.config import Settings
+from bot.orders import OrderService, ServiceGone
+from bot.pricing import Pricer
+from handlers.callbacks import CategoryCb, MenuCb, PlatformCb, ServiceCb
+from handlers.render import PAGE_SIZE, home_button, money, pager, platform_label, service_card, short
+from handlers.service_view import service_keyboard
+from storage import catalog as catalog_store
+from storage.catalog import StoredService
+from storage.db import Database
+
+router = Router(name="catalog")
+MAX_QUERY = 100
+SEARCH_RESULTS = 20
+
+
+class Search(StatesGroup):
+    query = State()
+
+
+@router.callback_query(MenuCb.filter(F.action == "shop"))
+async def platforms(query: CallbackQuery, db: Database) -> None:
+    assert isinstance(query.message, Message)
+    found = dict(await catalog_store.platforms(db))
+    kb = InlineKeyboardBuilder()
+    for slug in PLATFORMS:
+        if slug in found:
+            kb.button(text=platform_label(slug), callback_data=PlatformCb(slug=slug))
+    kb.button(text=_("🔍 Search"), callback_data=MenuCb(action="search"))
+    home_button(kb)
+    kb.adjust(2)
+    text = _("Choose a platform:") if found else _("The shop has no services yet. "
+                                                  "Please come back a little later.")
+    await query.message.edit_text(text, reply_markup=kb.as_markup())
+
+
+@router.callback_query(PlatformCb.filter())
+async def categories(query: CallbackQuery, callback_data: PlatformCb, db: Database,
+                     callback_answer: CallbackAnswer) -> None:
+    assert isinstance(query.message, Message)
+    page = max(0, callback_data.page)
+    rows, total = await catalog_store.categories(db, callback_data.slug, page * PAGE_SIZE,
+                                                 PAGE_SIZE)
+    if not rows:
+        callback_answer.text = _("Nothing here any more.")
+        return
+    kb = InlineKeyboardBuilder()
+    for row in rows:
+        kb.button(text=short(f"{row.name} ({row.services})"), callback_data=CategoryCb(id=row.id))
+    nav = pager(kb, page, total, lambda p: PlatformCb(slug=callback_data.slug, page=p))
+    kb.button(text=_("⬅ Back"), callback_data=MenuCb(action="shop"))
+    home_button(kb)
+    kb.adjust(*([1] * len(rows)), *([nav] if nav else []), 2)
+    await query.message.edit_text(
+        _("{platform}: choose a category").format(platform=platform_label(callback_data.slug)),
+        reply_markup=kb.as_markup())
+
+
+@router.callback_query(CategoryCb.filter())
+async def services(query: CallbackQuery, callback_data: CategoryCb, db: Database,
+                   pricer: Pricer, settings: Settings, callback_answer: CallbackAnswer) -> None:
+    assert isinstance(query.message, Message)
+    found = await catalog_store.category(db, callback_data.id)
+    page = max(0, callback_data.page)
+    rows, total = await catalog_store.services_in(db, callback_data.id, page * PAGE_SIZE,
+                                                  PAGE_SIZE)
+    if found is None or not rows:
+        callback_answer.text = _("Nothing here any more.")
+        return
+    name, platform = found
+    kb = InlineKeyboardBuilder()
+    for stored in rows:
+        kb.button(text=await _service_button(stored, pricer, settings),
+                  callback_data=ServiceCb(ref=stored.ref))
+    nav = pager(kb, page, total, lambda p: CategoryCb(id=callback_data.id, page=p))
+    kb.button(text=_("⬅ Back"), callback_data=PlatformCb(slug=platform))
+    home_button(kb)
+    kb.adjust(*([1] * len(rows)), *([nav] if nav else []), 2)
+    await query.message.edit_text(_("<b>{category}</b>: choose a service").format(
+        category=escape(name)), reply_markup=kb.as_markup())
+
+
+async def _service_button(stored: StoredService, pricer: Pricer, settings: Settings) -> str:
+    price = money(await pricer.unit_price(stored), settings.shop_currency)
+    return short(f"{stored.service.name} · {price}")
+
+
+@router.callback_query(ServiceCb.filter())
+async def service(query: CallbackQuery, callback_data: ServiceCb, orders: OrderService,
+                  pricer: Pricer, settings: Settings, callback_answer: CallbackAnswer) -> None:
+    assert isinstance(query.message, Message)
+    try:
+        stored = await orders.on_sale(callback_data.ref)
+    except ServiceGone:
+        callback_answer.text = _("That service is no longer available.")
+        return
+    await query.message.edit_text(
+        service_card(stored, await pricer.unit_price(stored), settings.shop_currency),
+        reply_markup=service_keyboard(stored))
+
+
+# ------------------------------------------------------------------ search
+
+@router.callback_query(MenuCb.filter(F.action == "search"))
+async def ask_search(query: CallbackQuery, state: FSMContext) -> None:
+    assert isinstance(query.message, Message)
+    await state.set_state(Search.query)
+    await query.message.answer(_("What are you looking for? Send a word like "
+                                 "<code>likes</code>, a category or a service number."))
+
+
+@router.message(Command("search"), StateFilter(None, Search.query))
+async def search_command(message: Message, command: CommandObject, state: FSMContext,
+                         db: Database, pricer: Pricer, settings: Settings) -> None:
+    if not command.args:
+        await state.set_state(Search.query)
+        await message.answer(_("What are you looking for? Send a word like "
+                               "<code>likes</code>, a category or a service number."))
+        return
+    await _search(message, command.args, state, db, pricer, settings)
+
+
+@router.message(Search.query, F.text, ~F.text.startswith("/"))
+async def search_text(message: Message, state: FSMContext, db: Database, pricer: Pricer,
+                      settings: Settings) -> None:
+    assert message.text is not None
+    await _search(message, message.text, state, db, pricer, settings)
+
+
+@router.message(Search.query, Command("cancel"))
+async def search_cancel(message: Message, state: FSMContext) -> None:
+    await state.clear()
+    await message.answer(_("Search closed. Send /start for the menu."))
+
+
+@router.message(Search.query)
+async def search_wrong(message: Message) -> None:
+    await message.answer(_("Please send the search as text, or /cancel."))
+
+
+async def _search(message: Message, text: str, state: FSMContext, db: Database, pricer: Pricer,
+                  settings: Settings) -> None:
+    text = text.strip()
+    if len(text) > MAX_QUERY:
+        await message.answer(_("That is too long to search for. Try one or two words."))
+        return
+    if len(text) < 2:
+        await message.answer(_("Send at least two characters."))
+        return
+    await state.clear()
+    found = await catalog_store.search(db, text, SEARCH_RESULTS)
+    kb = InlineKeyboardBuilder()
+    for stored in found:
+        kb.button(text=await _service_button(stored, pricer, settings),
+                  callback_data=ServiceCb(ref=stored.ref))
+    kb.button(text=_("🔍 Search again"), callback_data=MenuCb(action="search"))
+    home_button(kb)
+    kb.adjust(*([1] * len(found)), 2)
+    if found:
+        reply = _("Found {count} for “{query}”:").format(count=len(found), query=escape(text))
+    else:
+        reply = _("Nothing found for “{query}”.").format(query=escape(text))
+    await message.answer(reply, reply_markup=kb.as_markup())
+
+
+@router.inline_query()
+async def inline_search(inline: InlineQuery, db: Database, pricer: Pricer, settings: Settings,
+                        bot_username: str) -> None:
+    text = inline.query.strip()[:MAX_QUERY]
+    found = await catalog_store.search(db, text, SEARCH_RESULTS) if len(text) >= 2 else []
+    results = []
+    for stored in found:
+        price = money(await pricer.unit_price(stored), settings.shop_currency)
+        link = f"https://t.me/{bot_username}?start=s{stored.ref}"
+        results.append(InlineQueryResultArticle(
+            id=str(stored.ref), title=short(stored.service.name, 100),
+            description=f"{price} · {stored.service.category}"[:200],
+            input_message_content=InputTextMessageContent(
+                message_text=f"{escape(stored.service.name)} — {price}"),
+            reply_markup=InlineKeyboardMarkup(inline_keyboard=[[InlineKeyboardButton(
+                text=_("Open in the shop"), url=link)]]),
+        ))
+    await inline.answer(results, cache_time=60, is_personal=False)

@@ -1,0 +1,129 @@
+"""/start, the main menu, help, balance, and the answers of last resort."""
+
+from __future__ import annotations
+
+from html import escape
+
+from aiogram import F, Router
+from aiogram.filters import Command, CommandObject, CommandStart, StateFilter
+from aiogram.types import CallbackQuery, Message
+from aiogram.utils.callback_answer import CallbackAnswer
+from aiogram.utils.i18n import gettext as _
+
+from bot import accounts
+from bot.config import Settings
+from bot.orders import OrderService, ServiceGone
+from bot.pricing import Pricer
+from handlers.callbacks import MenuCb
+from handlers.render import main_menu, money, service_card
+from handlers.service_view import service_keyboard, top_up_hint
+from storage.db import Database
+
+router = Router(name="menu")
+
+
+def greeting(first_name: str) -> str:
+    return _("Hi, {name}! 👋\nOrder followers, likes, views and more. "
+             "Pick what you need below.").format(name=escape(first_name or _("friend")))
+
+
+@router.message(CommandStart(), StateFilter(None))
+async def start(message: Message, command: CommandObject, db: Database, settings: Settings,
+                orders: OrderService, pricer: Pricer) -> None:
+    sender = message.from_user
+    assert sender is not None
+    await accounts.register(db, sender.id, username=sender.username,
+                            first_name=sender.first_name, language=sender.language_code)
+    deep_link = (command.args or "").strip()
+    if deep_link.startswith("s") and deep_link[1:].isdigit():
+        try:
+            stored = await orders.on_sale(int(deep_link[1:]))
+        except ServiceGone:
+            await message.answer(_("That service is no longer available."),
+                                 reply_markup=main_menu(sender.id in settings.admin_ids))
+            return
+        price = await pricer.unit_price(stored)
+        await message.answer(service_card(stored, price, settings.shop_currency),
+                             reply_markup=service_keyboard(stored))
+        return
+    await message.answer(greeting(sender.first_name),
+                         reply_markup=main_menu(sender.id in settings.admin_ids))
+
+
+@router.callback_query(MenuCb.filter(F.action == "home"))
+async def home(query: CallbackQuery, settings: Settings) -> None:
+    assert isinstance(query.message, Message)
+    await query.message.edit_text(greeting(query.from_user.first_name),
+                                  reply_markup=main_menu(query.from_user.id in settings.admin_ids))
+
+
+def help_text(settings: Settings) -> str:
+    lines = [
+        _("<b>How it works</b>"),
+        _("1. Tap 🛒 New order, pick a platform, a category and a service."),
+        _("2. Send what the service asks for (a link, a quantity...)."),
+        _("3. Check the price and confirm: it is paid from your balance."),
+        _("4. Follow it in 📦 My orders. If an order is canceled or only partly done, "
+          "the undelivered part is refunded to your balance."),
+        "",
+        _("Commands: /start menu, /search find a service, /cancel leave a form."),
+    ]
+    if settings.support_contact:
+        lines.append(_("Support: {contact}").format(contact=escape(settings.support_contact)))
+    return "\n".join(lines)
+
+
+@router.callback_query(MenuCb.filter(F.action == "help"))
+async def help_menu(query: CallbackQuery, settings: Settings) -> None:
+    assert isinstance(query.message, Message)
+    await query.message.edit_text(help_text(settings),
+                                  reply_markup=main_menu(query.from_user.id in settings.admin_ids))
+
+
+@router.message(Command("help"), StateFilter(None))
+async def help_command(message: Message, settings: Settings) -> None:
+    assert message.from_user is not None
+    await message.answer(help_text(settings),
+                         reply_markup=main_menu(message.from_user.id in settings.admin_ids))
+
+
+async def balance_text(db: Database, settings: Settings, user_id: int) -> str:
+    balance = await accounts.balance(db, user_id)
+    return "\n".join([_("Your balance: <b>{balance}</b>").format(
+        balance=money(balance, settings.shop_currency)), "", top_up_hint(settings)])
+
+
+@router.callback_query(MenuCb.filter(F.action == "balance"))
+async def balance_menu(query: CallbackQuery, db: Database, settings: Settings) -> None:
+    assert isinstance(query.message, Message)
+    await query.message.edit_text(await balance_text(db, settings, query.from_user.id),
+                                  reply_markup=main_menu(query.from_user.id in settings.admin_ids))
+
+
+@router.message(Command("balance"), StateFilter(None))
+async def balance_command(message: Message, db: Database, settings: Settings) -> None:
+    assert message.from_user is not None
+    await message.answer(await balance_text(db, settings, message.from_user.id),
+                         reply_markup=main_menu(message.from_user.id in settings.admin_ids))
+
+
+@router.message(Command("cancel"), StateFilter(None))
+async def nothing_to_cancel(message: Message, settings: Settings) -> None:
+    assert message.from_user is not None
+    await message.answer(_("There is nothing to cancel."),
+                         reply_markup=main_menu(message.from_user.id in settings.admin_ids))
+
+
+@router.message(StateFilter(None))
+async def anything_else(message: Message, settings: Settings) -> None:
+    """Text, stickers, unknown commands outside a form: point at the menu."""
+    assert message.from_user is not None
+    await message.answer(_("I didn't get that. Use the menu below, or /help."),
+                         reply_markup=main_menu(message.from_user.id in settings.admin_ids))
+
+
+@router.callback_query()
+async def stale_button(query: CallbackQuery, callback_answer: CallbackAnswer) -> None:
+    """A button from an old message, or data nobody should be able to send."""
+    callback_answer.text = _("This button is no longer valid. Send /start for the menu.")
+    callback_answer.show_alert = True

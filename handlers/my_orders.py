@@ -1,0 +1,110 @@
+"""My orders: the list, an order's card, and its Refresh / Refill / Cancel buttons.
+
+Every button names an order by id only, and every handler checks that the order
+is the caller's: someone else's order and a made-up id get the same answer.
+"""
+
+from __future__ import annotations
+
+from aiogram import Router
+from aiogram.exceptions import TelegramBadRequest
+from aiogram.types import CallbackQuery, Message
+from aiogram.utils.callback_answer import CallbackAnswer
+from aiogram.utils.i18n import gettext as _
+from aiogram.utils.keyboard import InlineKeyboardBuilder
+
+from bot.orders import REFRESH_EVERY_SECONDS, OrderService
+from bot.panel import PanelError, PanelRejected
+from handlers.callbacks import OrderCb, OrdersCb
+from handlers.render import PAGE_SIZE, home_button, order_card, order_keyboard, order_line, pager
+from storage import orders as order_store
+from storage.orders import StoredOrder
+
+router = Router(name="my_orders")
+
+
+@router.callback_query(OrdersCb.filter())
+async def order_list(query: CallbackQuery, callback_data: OrdersCb, orders: OrderService) -> None:
+    assert isinstance(query.message, Message)
+    page = max(0, callback_data.page)
+    rows, total = await orders.page(query.from_user.id, page * PAGE_SIZE, PAGE_SIZE)
+    kb = InlineKeyboardBuilder()
+    for order in rows:
+        kb.button(text=order_line(order), callback_data=OrderCb(id=order.id))
+    nav = pager(kb, page, total, lambda p: OrdersCb(page=p))
+    home_button(kb)
+    kb.adjust(*([1] * len(rows)), *([nav] if nav else []), 1)
+    text = _("Your orders (newest first):") if total else _("You have no orders yet.")
+    await query.message.edit_text(text, reply_markup=kb.as_markup())
+
+
+async def _show(message: Message, order: StoredOrder, orders: OrderService,
+                note: str | None = None) -> None:
+    text = order_card(order, await order_store.refills_of(orders.db, order.id))
+    if note:
+        text = f"{text}\n\n{note}"
+    markup = order_keyboard(order, await orders.can_refill(order), await orders.can_cancel(order))
+    try:
+        await message.edit_text(text, reply_markup=markup)
+    except TelegramBadRequest as exc:
+        if "message is not modified" not in exc.message:
+            raise
+
+
+@router.callback_query(OrderCb.filter())
+async def order_action(query: CallbackQuery, callback_data: OrderCb, orders: OrderService,
+                       callback_answer: CallbackAnswer) -> None:
+    assert isinstance(query.message, Message)
+    order = await orders.owned(query.from_user.id, callback_data.id)
+    if order is None:
+        callback_answer.text = _("Order not found.")
+        callback_answer.show_alert = True
+        return
+    note = None
+    match callback_data.action:
+        case "refresh":
+            before = order
+            try:
+                order = await orders.refresh(order)
+            except PanelError:
+                callback_answer.text = _("The supplier is not answering right now. "
+                                         "Try again in a minute.")
+                return
+            if order is before:
+                callback_answer.text = _("Up to date. You can refresh once every {seconds} "
+                                         "seconds.").format(seconds=REFRESH_EVERY_SECONDS)
+                return
+            callback_answer.text = _("Updated.")
+        case "refill":
+            try:
+                await orders.request_refill(order)
+                note = _("♻️ Refill requested. We'll let you know when it is done.")
+            except PanelRejected:
+                callback_answer.text = _("This order can't be refilled now.")
+                callback_answer.show_alert = True
+                return
+            except PanelError:
+                callback_answer.text = _("The supplier is not answering right now. "
+                                         "Try again in a minute.")
+                return
+        case "cancel":
+            try:
+                await orders.request_cancel(order)
+            except PanelRejected:
+                callback_answer.text = _("This order can't be canceled any more.")
+                callback_answer.show_alert = True
+                return
+            except PanelError:
+                callback_answer.text = _("The supplier is not answering right now. "
+                                         "Try again in a minute.")
+                return
+            callback_answer.text = _("Cancellation requested.")
+        case "show":
+            pass
+        case _:
+            callback_answer.text = _("Order not found.")
+            return
+    fresh = await orders.owned(query.from_user.id, order.id)
+    assert fresh is not None
+    await _show(query.message, fresh, orders, note)
+

@@ -1,0 +1,338 @@
+"""The order form: ask each field the service's type needs, confirm, pay, place.
+
+The draft (service ref, values, token) lives in FSM data; the rules live in
+``bot.order_form`` and the order-type table. Wrong input of any kind gets an
+explanation and leaves the user on the same step.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from aiogram import F, Router
+from aiogram.filters import Command
+from aiogram.fsm.context import FSMContext
+from aiogram.fsm.state import State, StatesGroup
+from aiogram.types import CallbackQuery, Message
+from aiogram.utils.callback_answer import CallbackAnswer
+from aiogram.utils.i18n import gettext as _
+
+from bot import accounts
+from bot import order_form as form
+from bot.alerts import AdminAlerts
+from bot.config import Settings
+from bot.order_types import FieldError
+from bot.orders import OrderService, Outcome, Placement, ServiceGone
+from bot.panel import RejectReason
+from handlers.callbacks import FormCb, OrderStartCb
+from handlers.render import (
+    confirm_keyboard,
+    confirm_text,
+    field_keyboard,
+    field_prompt,
+    main_menu,
+    money,
+    order_card,
+    order_keyboard,
+    service_card,
+)
+from handlers.service_view import service_keyboard, top_up_hint
+from storage.catalog import StoredService
+
+log = logging.getLogger(__name__)
+router = Router(name="order_form")
+MAX_INPUT = 20_000
+
+
+class OrderForm(StatesGroup):
+    field = State()
+    confirm = State()
+
+
+async def _load(state: FSMContext, orders: OrderService) -> tuple[form.Draft, StoredService] | None:
+    draft = form.Draft.from_data(await state.get_data())
+    if draft is None:
+        return None
+    try:
+        return draft, await orders.on_sale(draft.ref)
+    except ServiceGone:
+        return None
+
+
+async def _show_step(target: Message, stored: StoredService, draft: form.Draft, state: FSMContext,
+                     orders: OrderService, settings: Settings, *, edit: bool,
+                     error: str | None = None) -> None:
+    # In a private chat the chat id is the customer's user id.
+    user_id = target.chat.id
+    """Ask the next field, or show the confirmation when the form is complete."""
+    await state.set_data(draft.to_data())
+    spec = form.next_field(stored, draft)
+    if spec is None:
+        await state.set_state(OrderForm.confirm)
+        _stored, quote = await orders.quote(draft.ref, draft.values)
+        balance = await accounts.balance(orders.db, user_id)
+        text = confirm_text(stored, draft.values, quote, balance, settings.shop_currency)
+        if error:
+            text = f"⚠️ {error}\n\n{text}"
+        markup = confirm_keyboard()
+    else:
+        await state.set_state(OrderForm.field)
+        step, steps = form.step_of(stored, draft)
+        text = field_prompt(stored, spec, step, steps, error)
+        markup = field_keyboard(spec)
+    if edit:
+        await target.edit_text(text, reply_markup=markup)
+    else:
+        await target.answer(text, reply_markup=markup)
+
+
+@router.callback_query(OrderStartCb.filter())
+async def start_form(query: CallbackQuery, callback_data: OrderStartCb, state: FSMContext,
+                     orders: OrderService, settings: Settings,
+                     callback_answer: CallbackAnswer) -> None:
+    assert isinstance(query.message, Message)
+    try:
+        stored = await orders.on_sale(callback_data.ref)
+    except ServiceGone:
+        callback_answer.text = _("That service is no longer available.")
+        return
+    await state.clear()
+    await _show_step(query.message, stored, form.Draft(stored.ref), state, orders, settings,
+                     edit=True)
+
+
+# --------------------------------------------------------------- typed answers
+
+@router.message(OrderForm.field, Command("cancel"))
+@router.message(OrderForm.confirm, Command("cancel"))
+async def cancel_command(message: Message, state: FSMContext, settings: Settings) -> None:
+    assert message.from_user is not None
+    await state.clear()
+    await message.answer(_("Order cancelled. Nothing was charged."),
+                         reply_markup=main_menu(message.from_user.id in settings.admin_ids))
+
+
+@router.message(OrderForm.field, F.text.startswith("/"))
+@router.message(OrderForm.confirm, F.text.startswith("/"))
+async def command_in_form(message: Message) -> None:
+    await message.answer(_("You are in the middle of an order. Finish it, or send /cancel "
+                           "to leave it first."))
+
+
+@router.message(OrderForm.field, F.text)
+async def answer_field(message: Message, state: FSMContext, orders: OrderService,
+                       settings: Settings) -> None:
+    loaded = await _load(state, orders)
+    if loaded is None:
+        await _expired(message, state, settings)
+        return
+    draft, stored = loaded
+    spec = form.next_field(stored, draft)
+    assert message.text is not None
+    if spec is None:
+        await _show_step(message, stored, draft, state, orders, settings, edit=False)
+        return
+    if len(message.text) > MAX_INPUT:
+        error = _("That message is too long.")
+    else:
+        try:
+            form.accept(stored, draft, spec, message.text)
+            error = None
+        except FieldError as exc:
+            error = exc.render(_)
+    if error is not None:
+        step, steps = form.step_of(stored, draft)
+        await message.answer(field_prompt(stored, spec, step, steps, error),
+                             reply_markup=field_keyboard(spec))
+        return
+    await _show_step(message, stored, draft, state, orders, settings, edit=False)
+
+
+@router.message(OrderForm.field)
+async def not_text(message: Message) -> None:
+    """Stickers, photos, voice...: the form only takes text."""
+    await message.answer(_("Please answer with a text message (or /cancel to leave the order)."))
+
+
+@router.message(OrderForm.confirm)
+async def text_at_confirm(message: Message) -> None:
+    await message.answer(_("Please use the buttons above: ✅ Confirm, ✏️ Edit or ✖ Cancel."))
+
+
+# --------------------------------------------------------------- buttons
+
+@router.callback_query(FormCb.filter(F.action == "cancel"))
+async def cancel_button(query: CallbackQuery, state: FSMContext, settings: Settings) -> None:
+    assert isinstance(query.message, Message)
+    await state.clear()
+    await query.message.edit_text(
+        _("Order cancelled. Nothing was charged."),
+        reply_markup=main_menu(query.from_user.id in settings.admin_ids))
+
+
+@router.callback_query(OrderForm.field, FormCb.filter(F.action.in_({"choice", "skip"})))
+async def choice_button(query: CallbackQuery, callback_data: FormCb, state: FSMContext,
+                        orders: OrderService, settings: Settings,
+                        callback_answer: CallbackAnswer) -> None:
+    assert isinstance(query.message, Message)
+    loaded = await _load(state, orders)
+    if loaded is None:
+        await _expired(query.message, state, settings)
+        return
+    draft, stored = loaded
+    spec = form.next_field(stored, draft)
+    if spec is None:
+        return
+    try:
+        if callback_data.action == "skip":
+            form.skip(draft, spec)
+        else:
+            form.accept(stored, draft, spec, callback_data.value)
+    except FieldError as exc:
+        callback_answer.text = exc.render(_)
+        return
+    await _show_step(query.message, stored, draft, state, orders, settings, edit=True)
+
+
+@router.callback_query(OrderForm.field, FormCb.filter(F.action == "back"))
+@router.callback_query(OrderForm.confirm, FormCb.filter(F.action == "back"))
+async def back_button(query: CallbackQuery, state: FSMContext, orders: OrderService,
+                      settings: Settings) -> None:
+    assert isinstance(query.message, Message)
+    loaded = await _load(state, orders)
+    if loaded is None:
+        await _expired(query.message, state, settings)
+        return
+    draft, stored = loaded
+    if not form.back(draft):
+        await state.clear()
+        price = await orders.pricer.unit_price(stored)
+        await query.message.edit_text(service_card(stored, price, settings.shop_currency),
+                                      reply_markup=service_keyboard(stored))
+        return
+    await _show_step(query.message, stored, draft, state, orders, settings, edit=True)
+
+
+@router.callback_query(OrderForm.confirm, FormCb.filter(F.action == "edit"))
+async def edit_button(query: CallbackQuery, state: FSMContext, orders: OrderService,
+                      settings: Settings) -> None:
+    """Start the form again from the first field; the draft keeps its token."""
+    assert isinstance(query.message, Message)
+    loaded = await _load(state, orders)
+    if loaded is None:
+        await _expired(query.message, state, settings)
+        return
+    draft, stored = loaded
+    draft.values.clear()
+    draft.history.clear()
+    await _show_step(query.message, stored, draft, state, orders, settings, edit=True)
+
+
+@router.callback_query(OrderForm.confirm, FormCb.filter(F.action == "confirm"))
+async def confirm_button(query: CallbackQuery, state: FSMContext, orders: OrderService,
+                         settings: Settings, alerts: AdminAlerts,
+                         callback_answer: CallbackAnswer) -> None:
+    assert isinstance(query.message, Message)
+    draft = form.Draft.from_data(await state.get_data())
+    if draft is None:
+        # A second tap after the order went through: the first tap's answer stands.
+        callback_answer.text = _("This order was already handled. See 📦 My orders.")
+        return
+    try:
+        placement = await orders.place(query.from_user.id, draft.ref, draft.values, draft.token)
+    except FieldError as exc:
+        # The service changed since the form was filled (new limits): fix that field.
+        loaded = await _load(state, orders)
+        if loaded is None:
+            await _expired(query.message, state, settings)
+            return
+        draft, stored = loaded
+        draft.values.pop(exc.field_name, None)
+        draft.history = [n for n in draft.history if n != exc.field_name]
+        await _show_step(query.message, stored, draft, state, orders, settings, edit=True,
+                         error=exc.render(_))
+        return
+    if placement.outcome is Outcome.INSUFFICIENT:
+        callback_answer.text = _("Not enough balance.")
+        await query.message.answer(_insufficient_text(placement, settings))
+        return
+    await state.clear()
+    await _report(query, placement, orders, settings, alerts)
+
+
+def _insufficient_text(placement: Placement, settings: Settings) -> str:
+    return "\n".join([
+        _("Your balance is short by <b>{missing}</b> for this order.").format(
+            missing=money(placement.missing_minor, settings.shop_currency)),
+        top_up_hint(settings),
+        _("Your order is kept: tap ✅ Confirm again once your balance is topped up."),
+    ])
+
+
+async def _report(query: CallbackQuery, placement: Placement, orders: OrderService,
+                  settings: Settings, alerts: AdminAlerts) -> None:
+    assert isinstance(query.message, Message)
+    order = placement.order
+    menu = main_menu(query.from_user.id in settings.admin_ids)
+    match placement.outcome:
+        case Outcome.PLACED | Outcome.ALREADY if order is not None:
+            head = (_("✅ Order #{id} placed!") if placement.outcome is Outcome.PLACED
+                    else _("This order was already placed as #{id}.")).format(id=order.id)
+            card = order_card(order, [])
+            markup = order_keyboard(order, await orders.can_refill(order),
+                                    await orders.can_cancel(order))
+            await query.message.edit_text(f"{head}\n\n{card}", reply_markup=markup)
+        case Outcome.REJECTED:
+            text = _rejection_text(placement)
+            if placement.reason is RejectReason.NOT_ENOUGH_FUNDS:
+                await alerts.send(_admin_funds_alert(placement))
+            await query.message.edit_text(text, reply_markup=menu)
+        case Outcome.UNAVAILABLE:
+            await query.message.edit_text(
+                _("The supplier is temporarily unavailable, so the order was not placed. "
+                  "Your balance was refunded. Please try again in a few minutes."),
+                reply_markup=menu)
+        case Outcome.AMBIGUOUS if order is not None:
+            await alerts.send(
+                f"❔ Order #{order.id} (user {order.user_id}): the panel {order.panel} did not "
+                f"answer after receiving it. Check the panel's order list; resolve it from the "
+                f"admin menu.")
+            await query.message.edit_text(
+                _("⏳ Order #{id} was sent, but the supplier did not confirm it yet. We are "
+                  "checking it; you will not be charged twice. See 📦 My orders.").format(
+                    id=order.id),
+                reply_markup=menu)
+        case _:
+            await query.message.edit_text(_("That service is no longer available. "
+                                            "Nothing was charged."), reply_markup=menu)
+
+
+def _rejection_text(placement: Placement) -> str:
+    friendly = {
+        RejectReason.BAD_LINK: _("the link was not accepted. Check that it is public and "
+                                 "correct."),
+        RejectReason.QUANTITY: _("the quantity is outside what the service accepts."),
+        RejectReason.DUPLICATE: _("there is already an active order for this link. Wait until "
+                                  "it completes."),
+        RejectReason.DRIPFEED: _("drip-feed is not available for this service."),
+        RejectReason.NOT_ENOUGH_FUNDS: _("the service is temporarily unavailable."),
+        RejectReason.BAD_SERVICE: _("the service is no longer available."),
+    }
+    reason = friendly.get(placement.reason or RejectReason.OTHER,
+                          _("the supplier refused it."))
+    return _("❌ The order was not placed: {reason}\nYour balance was refunded.").format(
+        reason=reason)
+
+
+def _admin_funds_alert(placement: Placement) -> str:
+    order = placement.order
+    where = f" (order #{order.id}, panel {order.panel})" if order else ""
+    return (f"⚠️ Your panel balance is too low: a customer's order was refused{where}. "
+            f"Top up the panel. The customer was refunded.")
+
+
+async def _expired(message: Message, state: FSMContext, settings: Settings) -> None:
+    await state.clear()
+    await message.answer(_("This order form has expired. Please start again."),
+                         reply_markup=main_menu(message.chat.id in settings.admin_ids))
+

@@ -1,0 +1,243 @@
+"""Texts and keyboards shared by the routers. Every text goes through gettext."""
+
+from __future__ import annotations
+
+from html import escape
+
+from aiogram.types import InlineKeyboardMarkup
+from aiogram.utils.i18n import gettext as _
+from aiogram.utils.keyboard import InlineKeyboardBuilder
+
+from bot.catalog import PLATFORMS
+from bot.money import format_minor
+from bot.order_types import FieldKind, FormField
+from bot.pricing import Quote
+from handlers.callbacks import FormCb, MenuCb, OrderCb, OrdersCb
+from storage.catalog import StoredService
+from storage.orders import StoredOrder
+
+PAGE_SIZE = 8
+MAX_BUTTON = 60
+
+STATE_EMOJI = {"submitting": "⏳", "pending": "🕓", "in_progress": "🔄", "completed": "✅",
+               "partial": "🌗", "canceled": "↩️", "failed": "❌", "unknown": "❔"}
+
+
+def state_word(state: str) -> str:
+    words = {"submitting": _("Sending"), "pending": _("Pending"), "in_progress": _("In progress"),
+             "completed": _("Completed"), "partial": _("Partially done"),
+             "canceled": _("Canceled"), "failed": _("Failed"), "unknown": _("Being checked")}
+    return words.get(state, state)
+
+
+def short(text: str, limit: int = MAX_BUTTON) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def platform_label(slug: str) -> str:
+    label = PLATFORMS.get(slug, PLATFORMS["other"])[0]
+    return _("✨ Other") if slug == "other" else label
+
+
+def main_menu(is_admin: bool) -> InlineKeyboardMarkup:
+    kb = InlineKeyboardBuilder()
+    kb.button(text=_("🛒 New order"), callback_data=MenuCb(action="shop"))
+    kb.button(text=_("📦 My orders"), callback_data=OrdersCb(page=0))
+    kb.button(text=_("💰 Balance"), callback_data=MenuCb(action="balance"))
+    kb.button(text=_("❓ Help"), callback_data=MenuCb(action="help"))
+    if is_admin:
+        kb.button(text=_("🛠 Admin"), callback_data=MenuCb(action="admin"))
+    kb.adjust(2)
+    return kb.as_markup()
+
+
+def home_button(kb: InlineKeyboardBuilder) -> None:
+    kb.button(text=_("🏠 Menu"), callback_data=MenuCb(action="home"))
+
+
+def pager(kb: InlineKeyboardBuilder, page: int, total: int, make) -> int:
+    """Add ◀ page x/y ▶ to ``kb``; returns how many buttons it added."""
+    pages = max(1, -(-total // PAGE_SIZE))
+    if pages == 1:
+        return 0
+    added = 0
+    if page > 0:
+        kb.button(text="◀", callback_data=make(page - 1))
+        added += 1
+    kb.button(text=_("page {page}/{pages}").format(page=page + 1, pages=pages),
+              callback_data=make(page))
+    added += 1
+    if page + 1 < pages:
+        kb.button(text="▶", callback_data=make(page + 1))
+        added += 1
+    return added
+
+
+def money(minor: int, currency: str) -> str:
+    return format_minor(minor, currency)
+
+
+def service_card(stored: StoredService, unit_price: int, currency: str) -> str:
+    service = stored.service
+    order_type = service.order_type
+    flat = order_type is not None and order_type.pricing.value == "flat"
+    per_post = order_type is not None and order_type.pricing.value == "per_thousand_per_post"
+    if flat:
+        price = _("Price: <b>{price}</b> per package").format(price=money(unit_price, currency))
+    elif per_post:
+        price = _("Price: <b>{price}</b> per 1000 on each post").format(
+            price=money(unit_price, currency))
+    else:
+        price = _("Price: <b>{price}</b> per 1000").format(price=money(unit_price, currency))
+    yes, no = _("yes"), _("no")
+    lines = [
+        f"<b>{escape(service.name)}</b>",
+        _("Service #{id} · {category}").format(id=escape(service.id),
+                                               category=escape(service.category)),
+        "",
+        price,
+    ]
+    if not flat:
+        lines.append(_("Order from {min} to {max}").format(min=f"{service.min:,}",
+                                                            max=f"{service.max:,}"))
+    lines.append(_("Refill: {refill} · Cancel: {cancel} · Drip-feed: {dripfeed}").format(
+        refill=yes if service.refill else no, cancel=yes if service.cancel else no,
+        dripfeed=yes if service.dripfeed else no))
+    if service.description:
+        lines += ["", escape(service.description[:1500])]
+    return "\n".join(lines)
+
+
+def field_prompt(stored: StoredService, spec: FormField, step: int, steps: int,
+                 error: str | None = None) -> str:
+    service = stored.service
+    lines = [f"<b>{escape(short(service.name, 80))}</b>",
+             _("Step {step} of {steps}").format(step=step, steps=steps), ""]
+    if error:
+        lines += [f"⚠️ {escape(error)}", ""]
+    lines.append(escape(_(spec.prompt)))
+    if spec.name == "quantity":
+        lines.append(_("A number from {min} to {max}.").format(min=f"{service.min:,}",
+                                                               max=f"{service.max:,}"))
+    if spec.kind is FieldKind.LINES:
+        lines.append(_("One per line; send them all in one message."))
+        if stored.service.order_type and stored.service.order_type.quantity_field == spec.name:
+            lines.append(_("Between {min} and {max} lines.").format(min=service.min,
+                                                                   max=service.max))
+    if spec.kind is not FieldKind.CHOICE:
+        lines.append(_("Example: {example}").format(example=f"<code>{escape(spec.example)}</code>"))
+    return "\n".join(lines)
+
+
+def field_keyboard(spec: FormField) -> InlineKeyboardMarkup:
+    kb = InlineKeyboardBuilder()
+    for choice in spec.choices:
+        kb.button(text=choice, callback_data=FormCb(action="choice", value=choice))
+    widths = [5] * (len(spec.choices) // 5 + 1) if spec.choices else []
+    if not spec.required:
+        kb.button(text=_("Skip ⏭"), callback_data=FormCb(action="skip"))
+    kb.button(text=_("⬅ Back"), callback_data=FormCb(action="back"))
+    kb.button(text=_("✖ Cancel"), callback_data=FormCb(action="cancel"))
+    kb.adjust(*widths, 1 if not spec.required else 2, 2)
+    return kb.as_markup()
+
+
+def field_label(spec_name: str) -> str:
+    labels = {
+        "link": _("Link"), "quantity": _("Quantity"), "runs": _("Runs"),
+        "interval": _("Interval (min)"), "comments": _("Comments"), "usernames": _("Usernames"),
+        "hashtags": _("Hashtags"), "hashtag": _("Hashtag"), "username": _("Username"),
+        "media": _("Media"), "answer_number": _("Answer number"), "groups": _("Groups"),
+        "min": _("Minimum"), "max": _("Maximum"), "posts": _("New posts"),
+        "old_posts": _("Existing posts"), "delay": _("Delay (min)"), "expiry": _("Expires"),
+        "keywords": _("Keywords"), "country": _("Country"), "device": _("Device"),
+        "type_of_traffic": _("Traffic source"), "google_keyword": _("Google keyword"),
+        "referring_url": _("Referring page"),
+    }
+    return labels.get(spec_name, spec_name)
+
+
+def show_value(value: str) -> str:
+    lines = value.split("\n")
+    if len(lines) > 1:
+        preview = "; ".join(lines[:3]) + ("…" if len(lines) > 3 else "")
+        return escape(short(preview, 120)) + " " + _("({count} lines)").format(count=len(lines))
+    return escape(short(value, 120))
+
+
+def confirm_text(stored: StoredService, values: dict[str, str], quote: Quote, balance: int,
+                 currency: str) -> str:
+    lines = [_("<b>Check your order</b>"), "", f"<b>{escape(stored.service.name)}</b>"]
+    for name, value in values.items():
+        if value:
+            lines.append(f"{field_label(name)}: {show_value(value)}")
+    if quote.quantity is not None:
+        lines.append(_("Total quantity: {quantity}").format(quantity=f"{quote.quantity:,}"))
+    lines += [
+        "",
+        _("Price: <b>{price}</b>").format(price=money(quote.price_minor, currency)),
+        _("Your balance: {balance}").format(balance=money(balance, currency)),
+    ]
+    if balance >= quote.price_minor:
+        lines.append(_("After this order: {after}").format(
+            after=money(balance - quote.price_minor, currency)))
+    return "\n".join(lines)
+
+
+def confirm_keyboard() -> InlineKeyboardMarkup:
+    kb = InlineKeyboardBuilder()
+    kb.button(text=_("✅ Confirm"), callback_data=FormCb(action="confirm"))
+    kb.button(text=_("✏️ Edit"), callback_data=FormCb(action="edit"))
+    kb.button(text=_("✖ Cancel"), callback_data=FormCb(action="cancel"))
+    kb.adjust(1, 2)
+    return kb.as_markup()
+
+
+def order_line(order: StoredOrder) -> str:
+    return f"{STATE_EMOJI.get(order.state, '•')} #{order.id} {short(order.service_name, 40)}"
+
+
+def order_card(order: StoredOrder, refills: list[tuple[str, str]]) -> str:
+    lines = [
+        _("<b>Order #{id}</b>").format(id=order.id),
+        escape(order.service_name),
+        "",
+        _("Status: {emoji} {word}").format(emoji=STATE_EMOJI.get(order.state, "•"),
+                                          word=state_word(order.state)),
+    ]
+    target = order.fields.get("link") or order.fields.get("username")
+    if target:
+        lines.append(_("Target: {target}").format(target=escape(short(target, 200))))
+    if order.quantity is not None:
+        lines.append(_("Quantity: {quantity}").format(quantity=f"{order.quantity:,}"))
+    lines.append(_("Price: {price}").format(price=money(order.price_minor, order.currency)))
+    if order.start_count is not None:
+        lines.append(_("Start count: {count}").format(count=f"{order.start_count:,}"))
+    if order.remains is not None and order.state not in ("pending", "completed"):
+        lines.append(_("Remains: {remains}").format(remains=f"{order.remains:,}"))
+    lines.append(_("Placed: {date}").format(date=order.created_at[:16].replace("T", " ")))
+    if order.updated_at != order.created_at:
+        lines.append(_("Updated: {date}").format(date=order.updated_at[:16].replace("T", " ")))
+    if order.state == "unknown":
+        lines += ["", _("We are checking this order with the supplier. Your money is safe.")]
+    if order.state == "failed" and order.error:
+        lines += ["", _("The supplier did not accept it; the price was refunded.")]
+    if order.cancel_requested and order.state in ("pending", "in_progress"):
+        lines += ["", _("Cancellation requested. You'll get the refund when it is confirmed.")]
+    for refill_id, state in refills:
+        lines.append(_("Refill {id}: {state}").format(id=escape(refill_id), state=state))
+    return "\n".join(lines)
+
+
+def order_keyboard(order: StoredOrder, can_refill: bool, can_cancel: bool) -> InlineKeyboardMarkup:
+    kb = InlineKeyboardBuilder()
+    if order.state in ("pending", "in_progress"):
+        kb.button(text=_("🔄 Refresh"), callback_data=OrderCb(id=order.id, action="refresh"))
+    if can_refill:
+        kb.button(text=_("♻️ Refill"), callback_data=OrderCb(id=order.id, action="refill"))
+    if can_cancel:
+        kb.button(text=_("🚫 Cancel order"), callback_data=OrderCb(id=order.id, action="cancel"))
+    kb.button(text=_("⬅ My orders"), callback_data=OrdersCb(page=0))
+    home_button(kb)
+    kb.adjust(2)
+    return kb.as_markup()
