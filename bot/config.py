@@ -87,6 +87,7 @@ class Settings(BaseSettings):
     panel_key: SecretStr = SecretStr("")
     panel_name: str = "main"
     panel_rate_limit: float = Field(default=1.0, ge=0, le=1000)
+    panel_timeout: float = Field(default=30.0, gt=0, le=600)
     panels: Annotated[list[PanelSettings], NoDecode] = []
     database_path: Path = Path("data/storefront.sqlite3")
     admin_ids: Annotated[list[int], NoDecode] = []
@@ -183,7 +184,7 @@ class Settings(BaseSettings):
         if self.panel_url:
             configured.insert(0, PanelSettings(
                 name=self.panel_name, url=self.panel_url, key=self.panel_key,
-                rate_limit=self.panel_rate_limit,
+                rate_limit=self.panel_rate_limit, timeout=self.panel_timeout,
             ))
         return configured
 

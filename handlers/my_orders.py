@@ -7,7 +7,6 @@ is the caller's: someone else's order and a made-up id get the same answer.
 from __future__ import annotations
 
 from aiogram import Router
-from aiogram.exceptions import TelegramBadRequest
 from aiogram.types import CallbackQuery, Message
 from aiogram.utils.callback_answer import CallbackAnswer
 from aiogram.utils.i18n import gettext as _
@@ -16,7 +15,15 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 from bot.orders import REFRESH_EVERY_SECONDS, OrderService
 from bot.panel import PanelError, PanelRejected
 from handlers.callbacks import OrderCb, OrdersCb
-from handlers.render import PAGE_SIZE, home_button, order_card, order_keyboard, order_line, pager
+from handlers.render import (
+    PAGE_SIZE,
+    edit,
+    home_button,
+    order_card,
+    order_keyboard,
+    order_line,
+    pager,
+)
 from storage import orders as order_store
 from storage.orders import StoredOrder
 
@@ -44,11 +51,7 @@ async def _show(message: Message, order: StoredOrder, orders: OrderService,
     if note:
         text = f"{text}\n\n{note}"
     markup = order_keyboard(order, await orders.can_refill(order), await orders.can_cancel(order))
-    try:
-        await message.edit_text(text, reply_markup=markup)
-    except TelegramBadRequest as exc:
-        if "message is not modified" not in exc.message:
-            raise
+    await edit(message, text, markup)
 
 
 @router.callback_query(OrderCb.filter())

@@ -36,6 +36,7 @@ from handlers.render import (
     order_keyboard,
     service_card,
 )
+from handlers.render import edit as edit_message
 from handlers.service_view import service_keyboard, top_up_hint
 from storage.catalog import StoredService
 
@@ -81,7 +82,7 @@ async def _show_step(target: Message, stored: StoredService, draft: form.Draft, 
         text = field_prompt(stored, spec, step, steps, error)
         markup = field_keyboard(spec)
     if edit:
-        await target.edit_text(text, reply_markup=markup)
+        await edit_message(target, text, markup)
     else:
         await target.answer(text, reply_markup=markup)
 
@@ -228,7 +229,7 @@ async def edit_button(query: CallbackQuery, state: FSMContext, orders: OrderServ
     await _show_step(query.message, stored, draft, state, orders, settings, edit=True)
 
 
-@router.callback_query(OrderForm.confirm, FormCb.filter(F.action == "confirm"))
+@router.callback_query(FormCb.filter(F.action == "confirm"))
 async def confirm_button(query: CallbackQuery, state: FSMContext, orders: OrderService,
                          settings: Settings, alerts: AdminAlerts,
                          callback_answer: CallbackAnswer) -> None:
@@ -254,7 +255,13 @@ async def confirm_button(query: CallbackQuery, state: FSMContext, orders: OrderS
         return
     if placement.outcome is Outcome.INSUFFICIENT:
         callback_answer.text = _("Not enough balance.")
-        await query.message.answer(_insufficient_text(placement, settings))
+        loaded = await _load(state, orders)
+        if loaded is None:
+            await _expired(query.message, state, settings)
+            return
+        draft, stored = loaded
+        await _show_step(query.message, stored, draft, state, orders, settings, edit=True,
+                         error=_insufficient_text(placement, settings))
         return
     await state.clear()
     await _report(query, placement, orders, settings, alerts)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from html import escape
 
-from aiogram.types import InlineKeyboardMarkup
+from aiogram.exceptions import TelegramBadRequest
+from aiogram.types import InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
@@ -241,3 +242,12 @@ def order_keyboard(order: StoredOrder, can_refill: bool, can_cancel: bool) -> In
     home_button(kb)
     kb.adjust(2)
     return kb.as_markup()
+
+
+async def edit(message: Message, text: str, markup: InlineKeyboardMarkup | None) -> None:
+    """Edit ``message``; an edit that would change nothing (a repeated tap) is fine."""
+    try:
+        await message.edit_text(text, reply_markup=markup)
+    except TelegramBadRequest as exc:
+        if "message is not modified" not in exc.message:
+            raise

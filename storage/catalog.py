@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from bot.panel.models import Service
-from storage.db import Database
+from storage.db import Database, is_row_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +101,8 @@ def _stored(row: Sequence) -> StoredService:
 
 async def get(db: Database, ref: int) -> StoredService | None:
     """A service by our id, on sale or not (old orders still show it)."""
+    if not is_row_id(ref):
+        return None
     row = await db.fetchone(f"SELECT {_COLUMNS}{_FROM} WHERE s.id = ?", (ref,))
     return _stored(row) if row else None
 
@@ -137,12 +139,16 @@ async def categories(db: Database, platform: str, offset: int,
 
 async def category(db: Database, category_id: int) -> tuple[str, str] | None:
     """(name, platform) of a category."""
+    if not is_row_id(category_id):
+        return None
     row = await db.fetchone("SELECT name, platform FROM categories WHERE id = ?", (category_id,))
     return (row[0], row[1]) if row else None
 
 
 async def services_in(db: Database, category_id: int, offset: int,
                       limit: int) -> tuple[list[StoredService], int]:
+    if not is_row_id(category_id):
+        return [], 0
     where = f"{_FROM} WHERE{_ON_SALE} AND s.category_id = ?"
     total = await db.fetchone(f"SELECT COUNT(*){where}", (category_id,))
     rows = await db.fetchall(f"SELECT {_COLUMNS}{where} ORDER BY s.id LIMIT ? OFFSET ?",

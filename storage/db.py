@@ -22,6 +22,12 @@ import aiosqlite
 log = logging.getLogger(__name__)
 
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+MAX_ROW_ID = 2**63 - 1
+
+
+def is_row_id(value: int) -> bool:
+    """Whether ``value`` can be a row id; ids from callback data are checked first."""
+    return 0 < value <= MAX_ROW_ID
 
 
 class Database:

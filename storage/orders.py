@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import aiosqlite
 
-from storage.db import Database
+from storage.db import Database, is_row_id
 
 OPEN_STATES = ("submitting", "pending", "in_progress", "unknown")
 
@@ -81,6 +81,8 @@ async def by_token(db: Database, token: str) -> StoredOrder | None:
 
 
 async def get(db: Database, order_id: int) -> StoredOrder | None:
+    if not is_row_id(order_id):
+        return None
     row = await db.fetchone(f"SELECT {_COLUMNS} FROM orders WHERE id = ?", (order_id,))
     return _order(row) if row else None
 

@@ -27,6 +27,7 @@ class Shop:
     database_path: Path
     task: asyncio.Task[None]
     settings_overrides: dict[str, Any]
+    emulator_url: str
 
     def user(self, user_id: int = 42, first_name: str = "Alex", **extra: Any) -> ScriptedUser:
         return self.emulator.user(user_id, first_name, **extra)
@@ -99,7 +100,7 @@ async def running_shop(sandbox: RunningSandbox, tmp_path: Path,
     running: RunningEmulator = await start_emulator(emulator)
     database_path = tmp_path / "shop.sqlite3"
     task = await start_bot(running.url, sandbox, database_path, **overrides)
-    shop = Shop(emulator, sandbox, database_path, task, overrides)
+    shop = Shop(emulator, sandbox, database_path, task, overrides, running.url)
     try:
         await wait_ready(emulator, task)
         yield shop
