@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint run demo sandbox bench clean
+.PHONY: install test lint run demo sandbox bench locales clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found: install Python 3.11+ or run 'make PYTHON=python3 ...'"; exit 1; }
@@ -34,6 +34,14 @@ sandbox: demo
 bench: $(STAMP)
 	$(BIN)/python bench/catalog.py
 	$(BIN)/python bench/status.py
+
+# Refresh the message template and every translation from the source code.
+# (Translations are compiled automatically when the bot starts.)
+locales: $(STAMP)
+	$(BIN)/pybabel extract --no-location -k _ -k N_ -o locales/messages.pot bot handlers
+	@for po in locales/*/LC_MESSAGES/messages.po; do \
+		[ -f "$$po" ] && $(BIN)/pybabel update -i locales/messages.pot -o "$$po" || true; \
+	done
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

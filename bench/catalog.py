@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import resource
-import socket
 import statistics
 import sys
 import tempfile
@@ -22,28 +21,14 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from loopback import spawn_sandbox
 
 from bot.panel.parsing import decode_body, parse_services
 from bot.sandbox.server import DEFAULT_KEY
 from storage import catalog
 from storage.db import Database
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-async def wait_ready(url: str) -> None:
-    async with httpx.AsyncClient() as http:
-        for _ in range(200):
-            try:
-                await http.post(url, data={"key": DEFAULT_KEY, "action": "balance"})
-                return
-            except httpx.TransportError:
-                await asyncio.sleep(0.05)
-    raise RuntimeError("the sandbox did not start")
 
 
 async def main() -> None:
@@ -52,15 +37,9 @@ async def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
 
-    port = free_port()
-    server = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "sandbox", "--port", str(port), "--catalog-size",
-        str(args.services), stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}/api/v2"
+    server, url = await spawn_sandbox("--catalog-size", str(args.services))
     fetch, parse, store, total = [], [], [], []
     try:
-        await wait_ready(url)
         with tempfile.TemporaryDirectory() as folder:
             async with httpx.AsyncClient(timeout=60) as http, \
                     Database(Path(folder) / "bench.sqlite3") as db:

@@ -20,12 +20,11 @@ from aiogram.fsm.storage.base import BaseStorage
 from aiogram.fsm.storage.memory import SimpleEventIsolation
 from aiogram.types import BotCommand
 from aiogram.utils.callback_answer import CallbackAnswerMiddleware
-from aiogram.utils.i18n import SimpleI18nMiddleware
 
 from bot.alerts import AdminAlerts
 from bot.catalog import keep_catalog_fresh, refresh_catalog
 from bot.config import SANDBOX_PANEL_NAME, ConfigError, PanelSettings, Settings
-from bot.i18n import build_i18n
+from bot.i18n import UserLanguageMiddleware, build_i18n
 from bot.orders import OrderService
 from bot.panel import PanelClient, PanelError
 from bot.pricing import Pricer
@@ -128,7 +127,8 @@ def build_dispatcher(runtime: Runtime, bot: Bot, bot_username: str) -> Dispatche
         runtime=runtime, db=runtime.db, settings=settings, pricer=pricer, orders=orders,
         alerts=alerts, bot_username=bot_username,
     )
-    SimpleI18nMiddleware(build_i18n()).setup(dispatcher)
+    i18n = build_i18n(settings.locales_dir) if settings.locales_dir else build_i18n()
+    UserLanguageMiddleware(i18n).setup(dispatcher)
     dispatcher.callback_query.middleware(CallbackAnswerMiddleware())
     for router in routers():
         dispatcher.include_router(router)

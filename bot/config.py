@@ -97,6 +97,7 @@ class Settings(BaseSettings):
     catalog_refresh: float = Field(default=30, ge=1, le=10_080)
     support_contact: str = Field(default="", max_length=200)
     redis_url: str = ""
+    locales_dir: Path | None = None  # default: the locales/ folder shipped with the bot
     track_interval: int = Field(default=60, ge=5, le=86_400)
     sandbox_dialect: str = "perfectpanel"
     sandbox_pace: float = Field(default=10.0, gt=0, le=86_400)

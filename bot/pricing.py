@@ -8,6 +8,8 @@ override, else its category's, else ``MARKUP_PERCENT``.
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -28,17 +30,33 @@ class Quote:
 
 
 class Pricer:
+    """Markup overrides are read once and kept for ``MARKUP_CACHE_SECONDS``: a
+    catalog page prices eight services, and they change rarely. ``invalidate()``
+    makes a change visible at once."""
+
+    MARKUP_CACHE_SECONDS = 10.0
+
     def __init__(self, db: Database, shop_currency: str, markup_percent: Decimal,
                  fx_rates: Mapping[str, Decimal]) -> None:
         self.db = db
         self.shop_currency = shop_currency
         self.markup_percent = markup_percent
         self.fx_rates = fx_rates
+        self._overrides: dict[tuple[str, str, str], Decimal] = {}
+        self._loaded_at = -math.inf
+
+    def invalidate(self) -> None:
+        self._loaded_at = -math.inf
 
     async def markup_for(self, stored: StoredService) -> Decimal:
-        override = await catalog_store.markup_override(self.db, stored.panel, stored.service.id,
-                                                       stored.service.category)
-        return self.markup_percent if override is None else override
+        if time.monotonic() - self._loaded_at > self.MARKUP_CACHE_SECONDS:
+            self._overrides = await catalog_store.markups(self.db)
+            self._loaded_at = time.monotonic()
+        for key in (("service", stored.panel, stored.service.id),
+                    ("category", stored.panel, stored.service.category)):
+            if key in self._overrides:
+                return self._overrides[key]
+        return self.markup_percent
 
     def _to_shop(self, panel: str, amount: Decimal, markup: Decimal) -> int:
         factor = self.fx_rates.get(panel, Decimal(1)) * (1 + markup / 100)

@@ -22,20 +22,32 @@ from aiogram.types import (
 )
 from aiogram.utils.callback_answer import CallbackAnswer
 from aiogram.utils.i18n import gettext as _
-from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.catalog import PLATFORMS
 from bot.config import Settings
 from bot.orders import OrderService, ServiceGone
 from bot.pricing import Pricer
 from handlers.callbacks import CategoryCb, MenuCb, PlatformCb, ServiceCb
-from handlers.render import PAGE_SIZE, home_button, money, pager, platform_label, service_card, short
+from handlers.filters import CallbackPrefix, TextMessage
+from handlers.render import (
+    PAGE_SIZE,
+    button,
+    column,
+    home_button,
+    keyboard,
+    money,
+    pager,
+    platform_label,
+    service_card,
+    short,
+)
 from handlers.service_view import service_keyboard
 from storage import catalog as catalog_store
 from storage.catalog import StoredService
 from storage.db import Database
 
 router = Router(name="catalog")
+router.callback_query.filter(CallbackPrefix(MenuCb, PlatformCb, CategoryCb, ServiceCb))
 MAX_QUERY = 100
 SEARCH_RESULTS = 20
 
@@ -48,16 +60,13 @@ class Search(StatesGroup):
 async def platforms(query: CallbackQuery, db: Database) -> None:
     assert isinstance(query.message, Message)
     found = dict(await catalog_store.platforms(db))
-    kb = InlineKeyboardBuilder()
-    for slug in PLATFORMS:
-        if slug in found:
-            kb.button(text=platform_label(slug), callback_data=PlatformCb(slug=slug))
-    kb.button(text=_("🔍 Search"), callback_data=MenuCb(action="search"))
-    home_button(kb)
-    kb.adjust(2)
+    buttons = [button(platform_label(slug), PlatformCb(slug=slug))
+               for slug in PLATFORMS if slug in found]
+    buttons += [button(_("🔍 Search"), MenuCb(action="search")), home_button()]
     text = _("Choose a platform:") if found else _("The shop has no services yet. "
                                                   "Please come back a little later.")
-    await query.message.edit_text(text, reply_markup=kb.as_markup())
+    await query.message.edit_text(text, reply_markup=keyboard(
+        *(buttons[i:i + 2] for i in range(0, len(buttons), 2))))
 
 
 @router.callback_query(PlatformCb.filter())
@@ -70,16 +79,13 @@ async def categories(query: CallbackQuery, callback_data: PlatformCb, db: Databa
     if not rows:
         callback_answer.text = _("Nothing here any more.")
         return
-    kb = InlineKeyboardBuilder()
-    for row in rows:
-        kb.button(text=short(f"{row.name} ({row.services})"), callback_data=CategoryCb(id=row.id))
-    nav = pager(kb, page, total, lambda p: PlatformCb(slug=callback_data.slug, page=p))
-    kb.button(text=_("⬅ Back"), callback_data=MenuCb(action="shop"))
-    home_button(kb)
-    kb.adjust(*([1] * len(rows)), *([nav] if nav else []), 2)
+    markup = keyboard(
+        *column([button(short(f"{r.name} ({r.services})"), CategoryCb(id=r.id)) for r in rows]),
+        pager(page, total, lambda p: PlatformCb(slug=callback_data.slug, page=p)),
+        [button(_("⬅ Back"), MenuCb(action="shop")), home_button()])
     await query.message.edit_text(
         _("{platform}: choose a category").format(platform=platform_label(callback_data.slug)),
-        reply_markup=kb.as_markup())
+        reply_markup=markup)
 
 
 @router.callback_query(CategoryCb.filter())
@@ -94,16 +100,13 @@ async def services(query: CallbackQuery, callback_data: CategoryCb, db: Database
         callback_answer.text = _("Nothing here any more.")
         return
     name, platform = found
-    kb = InlineKeyboardBuilder()
-    for stored in rows:
-        kb.button(text=await _service_button(stored, pricer, settings),
-                  callback_data=ServiceCb(ref=stored.ref))
-    nav = pager(kb, page, total, lambda p: CategoryCb(id=callback_data.id, page=p))
-    kb.button(text=_("⬅ Back"), callback_data=PlatformCb(slug=platform))
-    home_button(kb)
-    kb.adjust(*([1] * len(rows)), *([nav] if nav else []), 2)
+    markup = keyboard(
+        *column([button(await _service_button(s, pricer, settings), ServiceCb(ref=s.ref))
+                 for s in rows]),
+        pager(page, total, lambda p: CategoryCb(id=callback_data.id, page=p)),
+        [button(_("⬅ Back"), PlatformCb(slug=platform)), home_button()])
     await query.message.edit_text(_("<b>{category}</b>: choose a service").format(
-        category=escape(name)), reply_markup=kb.as_markup())
+        category=escape(name)), reply_markup=markup)
 
 
 async def _service_button(stored: StoredService, pricer: Pricer, settings: Settings) -> str:
@@ -146,20 +149,20 @@ async def search_command(message: Message, command: CommandObject, state: FSMCon
     await _search(message, command.args, state, db, pricer, settings)
 
 
-@router.message(Search.query, F.text, ~F.text.startswith("/"))
+@router.message(StateFilter(Search.query), TextMessage(command=False))
 async def search_text(message: Message, state: FSMContext, db: Database, pricer: Pricer,
                       settings: Settings) -> None:
     assert message.text is not None
     await _search(message, message.text, state, db, pricer, settings)
 
 
-@router.message(Search.query, Command("cancel"))
+@router.message(StateFilter(Search.query), Command("cancel"))
 async def search_cancel(message: Message, state: FSMContext) -> None:
     await state.clear()
     await message.answer(_("Search closed. Send /start for the menu."))
 
 
-@router.message(Search.query)
+@router.message(StateFilter(Search.query))
 async def search_wrong(message: Message) -> None:
     await message.answer(_("Please send the search as text, or /cancel."))
 
@@ -175,18 +178,15 @@ async def _search(message: Message, text: str, state: FSMContext, db: Database, 
         return
     await state.clear()
     found = await catalog_store.search(db, text, SEARCH_RESULTS)
-    kb = InlineKeyboardBuilder()
-    for stored in found:
-        kb.button(text=await _service_button(stored, pricer, settings),
-                  callback_data=ServiceCb(ref=stored.ref))
-    kb.button(text=_("🔍 Search again"), callback_data=MenuCb(action="search"))
-    home_button(kb)
-    kb.adjust(*([1] * len(found)), 2)
+    markup = keyboard(
+        *column([button(await _service_button(s, pricer, settings), ServiceCb(ref=s.ref))
+                 for s in found]),
+        [button(_("🔍 Search again"), MenuCb(action="search")), home_button()])
     if found:
         reply = _("Found {count} for “{query}”:").format(count=len(found), query=escape(text))
     else:
         reply = _("Nothing found for “{query}”.").format(query=escape(text))
-    await message.answer(reply, reply_markup=kb.as_markup())
+    await message.answer(reply, reply_markup=markup)
 
 
 @router.inline_query()

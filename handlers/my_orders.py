@@ -10,15 +10,18 @@ from aiogram import Router
 from aiogram.types import CallbackQuery, Message
 from aiogram.utils.callback_answer import CallbackAnswer
 from aiogram.utils.i18n import gettext as _
-from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.orders import REFRESH_EVERY_SECONDS, OrderService
 from bot.panel import PanelError, PanelRejected
 from handlers.callbacks import OrderCb, OrdersCb
+from handlers.filters import CallbackPrefix
 from handlers.render import (
     PAGE_SIZE,
+    button,
+    column,
     edit,
     home_button,
+    keyboard,
     order_card,
     order_keyboard,
     order_line,
@@ -28,6 +31,7 @@ from storage import orders as order_store
 from storage.orders import StoredOrder
 
 router = Router(name="my_orders")
+router.callback_query.filter(CallbackPrefix(OrdersCb, OrderCb))
 
 
 @router.callback_query(OrdersCb.filter())
@@ -35,14 +39,10 @@ async def order_list(query: CallbackQuery, callback_data: OrdersCb, orders: Orde
     assert isinstance(query.message, Message)
     page = max(0, callback_data.page)
     rows, total = await orders.page(query.from_user.id, page * PAGE_SIZE, PAGE_SIZE)
-    kb = InlineKeyboardBuilder()
-    for order in rows:
-        kb.button(text=order_line(order), callback_data=OrderCb(id=order.id))
-    nav = pager(kb, page, total, lambda p: OrdersCb(page=p))
-    home_button(kb)
-    kb.adjust(*([1] * len(rows)), *([nav] if nav else []), 1)
+    markup = keyboard(*column([button(order_line(o), OrderCb(id=o.id)) for o in rows]),
+                      pager(page, total, lambda p: OrdersCb(page=p)), [home_button()])
     text = _("Your orders (newest first):") if total else _("You have no orders yet.")
-    await query.message.edit_text(text, reply_markup=kb.as_markup())
+    await edit(query.message, text, markup)
 
 
 async def _show(message: Message, order: StoredOrder, orders: OrderService,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 
 from aiogram import F, Router
-from aiogram.filters import Command
+from aiogram.filters import Command, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, Message
@@ -25,6 +25,7 @@ from bot.order_types import FieldError
 from bot.orders import OrderService, Outcome, Placement, ServiceGone
 from bot.panel import RejectReason
 from handlers.callbacks import FormCb, OrderStartCb
+from handlers.filters import CallbackPrefix, TextMessage
 from handlers.render import (
     confirm_keyboard,
     confirm_text,
@@ -42,6 +43,7 @@ from storage.catalog import StoredService
 
 log = logging.getLogger(__name__)
 router = Router(name="order_form")
+router.callback_query.filter(CallbackPrefix(OrderStartCb, FormCb))
 MAX_INPUT = 20_000
 
 
@@ -104,8 +106,7 @@ async def start_form(query: CallbackQuery, callback_data: OrderStartCb, state: F
 
 # --------------------------------------------------------------- typed answers
 
-@router.message(OrderForm.field, Command("cancel"))
-@router.message(OrderForm.confirm, Command("cancel"))
+@router.message(StateFilter(OrderForm.field, OrderForm.confirm), Command("cancel"))
 async def cancel_command(message: Message, state: FSMContext, settings: Settings) -> None:
     assert message.from_user is not None
     await state.clear()
@@ -113,14 +114,13 @@ async def cancel_command(message: Message, state: FSMContext, settings: Settings
                          reply_markup=main_menu(message.from_user.id in settings.admin_ids))
 
 
-@router.message(OrderForm.field, F.text.startswith("/"))
-@router.message(OrderForm.confirm, F.text.startswith("/"))
+@router.message(StateFilter(OrderForm.field, OrderForm.confirm), TextMessage(command=True))
 async def command_in_form(message: Message) -> None:
     await message.answer(_("You are in the middle of an order. Finish it, or send /cancel "
                            "to leave it first."))
 
 
-@router.message(OrderForm.field, F.text)
+@router.message(StateFilter(OrderForm.field), TextMessage())
 async def answer_field(message: Message, state: FSMContext, orders: OrderService,
                        settings: Settings) -> None:
     loaded = await _load(state, orders)
@@ -149,13 +149,13 @@ async def answer_field(message: Message, state: FSMContext, orders: OrderService
     await _show_step(message, stored, draft, state, orders, settings, edit=False)
 
 
-@router.message(OrderForm.field)
+@router.message(StateFilter(OrderForm.field))
 async def not_text(message: Message) -> None:
     """Stickers, photos, voice...: the form only takes text."""
     await message.answer(_("Please answer with a text message (or /cancel to leave the order)."))
 
 
-@router.message(OrderForm.confirm)
+@router.message(StateFilter(OrderForm.confirm))
 async def text_at_confirm(message: Message) -> None:
     await message.answer(_("Please use the buttons above: ✅ Confirm, ✏️ Edit or ✖ Cancel."))
 
@@ -171,7 +171,8 @@ async def cancel_button(query: CallbackQuery, state: FSMContext, settings: Setti
         reply_markup=main_menu(query.from_user.id in settings.admin_ids))
 
 
-@router.callback_query(OrderForm.field, FormCb.filter(F.action.in_({"choice", "skip"})))
+@router.callback_query(StateFilter(OrderForm.field),
+                       FormCb.filter(F.action.in_({"choice", "skip"})))
 async def choice_button(query: CallbackQuery, callback_data: FormCb, state: FSMContext,
                         orders: OrderService, settings: Settings,
                         callback_answer: CallbackAnswer) -> None:
@@ -195,8 +196,8 @@ async def choice_button(query: CallbackQuery, callback_data: FormCb, state: FSMC
     await _show_step(query.message, stored, draft, state, orders, settings, edit=True)
 
 
-@router.callback_query(OrderForm.field, FormCb.filter(F.action == "back"))
-@router.callback_query(OrderForm.confirm, FormCb.filter(F.action == "back"))
+@router.callback_query(StateFilter(OrderForm.field, OrderForm.confirm),
+                       FormCb.filter(F.action == "back"))
 async def back_button(query: CallbackQuery, state: FSMContext, orders: OrderService,
                       settings: Settings) -> None:
     assert isinstance(query.message, Message)
@@ -214,7 +215,7 @@ async def back_button(query: CallbackQuery, state: FSMContext, orders: OrderServ
     await _show_step(query.message, stored, draft, state, orders, settings, edit=True)
 
 
-@router.callback_query(OrderForm.confirm, FormCb.filter(F.action == "edit"))
+@router.callback_query(StateFilter(OrderForm.confirm), FormCb.filter(F.action == "edit"))
 async def edit_button(query: CallbackQuery, state: FSMContext, orders: OrderService,
                       settings: Settings) -> None:
     """Start the form again from the first field; the draft keeps its token."""

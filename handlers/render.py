@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from functools import lru_cache
 from html import escape
 
 from aiogram.exceptions import TelegramBadRequest
-from aiogram.types import InlineKeyboardMarkup, Message
+from aiogram.filters.callback_data import CallbackData
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, Message
+from aiogram.utils.i18n import get_i18n
 from aiogram.utils.i18n import gettext as _
-from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.catalog import PLATFORMS
 from bot.money import format_minor
@@ -40,38 +43,58 @@ def platform_label(slug: str) -> str:
     return _("✨ Other") if slug == "other" else label
 
 
+# Keyboards are built directly rather than with InlineKeyboardBuilder, which
+# deep-copies and re-validates every button: a measurable share of each update
+# (bench/conversation.py). Fixed keyboards are also cached per language.
+
+def button(text: str, data: CallbackData) -> InlineKeyboardButton:
+    return InlineKeyboardButton(text=text, callback_data=data.pack())
+
+
+def keyboard(*rows: Sequence[InlineKeyboardButton]) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(inline_keyboard=[list(row) for row in rows if row])
+
+
+def column(buttons: Sequence[InlineKeyboardButton]) -> list[list[InlineKeyboardButton]]:
+    return [[b] for b in buttons]
+
+
+def _locale() -> str:
+    return get_i18n().current_locale
+
+
 def main_menu(is_admin: bool) -> InlineKeyboardMarkup:
-    kb = InlineKeyboardBuilder()
-    kb.button(text=_("🛒 New order"), callback_data=MenuCb(action="shop"))
-    kb.button(text=_("📦 My orders"), callback_data=OrdersCb(page=0))
-    kb.button(text=_("💰 Balance"), callback_data=MenuCb(action="balance"))
-    kb.button(text=_("❓ Help"), callback_data=MenuCb(action="help"))
+    return _main_menu(_locale(), is_admin)
+
+
+@lru_cache(maxsize=64)
+def _main_menu(_locale_key: str, is_admin: bool) -> InlineKeyboardMarkup:
+    rows = [[button(_("🛒 New order"), MenuCb(action="shop")),
+             button(_("📦 My orders"), OrdersCb(page=0))],
+            [button(_("💰 Balance"), MenuCb(action="balance")),
+             button(_("❓ Help"), MenuCb(action="help"))]]
     if is_admin:
-        kb.button(text=_("🛠 Admin"), callback_data=MenuCb(action="admin"))
-    kb.adjust(2)
-    return kb.as_markup()
+        rows.append([button(_("🛠 Admin"), MenuCb(action="admin"))])
+    return keyboard(*rows)
 
 
-def home_button(kb: InlineKeyboardBuilder) -> None:
-    kb.button(text=_("🏠 Menu"), callback_data=MenuCb(action="home"))
+def home_button() -> InlineKeyboardButton:
+    return button(_("🏠 Menu"), MenuCb(action="home"))
 
 
-def pager(kb: InlineKeyboardBuilder, page: int, total: int, make) -> int:
-    """Add ◀ page x/y ▶ to ``kb``; returns how many buttons it added."""
+def pager(page: int, total: int,
+          make: Callable[[int], CallbackData]) -> list[InlineKeyboardButton]:
+    """The ◀ page x/y ▶ row (empty when everything fits on one page)."""
     pages = max(1, -(-total // PAGE_SIZE))
     if pages == 1:
-        return 0
-    added = 0
+        return []
+    row = []
     if page > 0:
-        kb.button(text="◀", callback_data=make(page - 1))
-        added += 1
-    kb.button(text=_("page {page}/{pages}").format(page=page + 1, pages=pages),
-              callback_data=make(page))
-    added += 1
+        row.append(button("◀", make(page - 1)))
+    row.append(button(_("page {page}/{pages}").format(page=page + 1, pages=pages), make(page)))
     if page + 1 < pages:
-        kb.button(text="▶", callback_data=make(page + 1))
-        added += 1
-    return added
+        row.append(button("▶", make(page + 1)))
+    return row
 
 
 def money(minor: int, currency: str) -> str:
@@ -131,16 +154,18 @@ def field_prompt(stored: StoredService, spec: FormField, step: int, steps: int,
 
 
 def field_keyboard(spec: FormField) -> InlineKeyboardMarkup:
-    kb = InlineKeyboardBuilder()
-    for choice in spec.choices:
-        kb.button(text=choice, callback_data=FormCb(action="choice", value=choice))
-    widths = [5] * (len(spec.choices) // 5 + 1) if spec.choices else []
+    return _field_keyboard(_locale(), spec)
+
+
+@lru_cache(maxsize=256)
+def _field_keyboard(_locale_key: str, spec: FormField) -> InlineKeyboardMarkup:
+    choices = [button(c, FormCb(action="choice", value=c)) for c in spec.choices]
+    rows: list[list[InlineKeyboardButton]] = [choices[i:i + 5] for i in range(0, len(choices), 5)]
     if not spec.required:
-        kb.button(text=_("Skip ⏭"), callback_data=FormCb(action="skip"))
-    kb.button(text=_("⬅ Back"), callback_data=FormCb(action="back"))
-    kb.button(text=_("✖ Cancel"), callback_data=FormCb(action="cancel"))
-    kb.adjust(*widths, 1 if not spec.required else 2, 2)
-    return kb.as_markup()
+        rows.append([button(_("Skip ⏭"), FormCb(action="skip"))])
+    rows.append([button(_("⬅ Back"), FormCb(action="back")),
+                 button(_("✖ Cancel"), FormCb(action="cancel"))])
+    return keyboard(*rows)
 
 
 def field_label(spec_name: str) -> str:
@@ -186,12 +211,14 @@ def confirm_text(stored: StoredService, values: dict[str, str], quote: Quote, ba
 
 
 def confirm_keyboard() -> InlineKeyboardMarkup:
-    kb = InlineKeyboardBuilder()
-    kb.button(text=_("✅ Confirm"), callback_data=FormCb(action="confirm"))
-    kb.button(text=_("✏️ Edit"), callback_data=FormCb(action="edit"))
-    kb.button(text=_("✖ Cancel"), callback_data=FormCb(action="cancel"))
-    kb.adjust(1, 2)
-    return kb.as_markup()
+    return _confirm_keyboard(_locale())
+
+
+@lru_cache(maxsize=64)
+def _confirm_keyboard(_locale_key: str) -> InlineKeyboardMarkup:
+    return keyboard([button(_("✅ Confirm"), FormCb(action="confirm"))],
+                    [button(_("✏️ Edit"), FormCb(action="edit")),
+                     button(_("✖ Cancel"), FormCb(action="cancel"))])
 
 
 def order_line(order: StoredOrder) -> str:
@@ -231,17 +258,15 @@ def order_card(order: StoredOrder, refills: list[tuple[str, str]]) -> str:
 
 
 def order_keyboard(order: StoredOrder, can_refill: bool, can_cancel: bool) -> InlineKeyboardMarkup:
-    kb = InlineKeyboardBuilder()
+    actions = []
     if order.state in ("pending", "in_progress"):
-        kb.button(text=_("🔄 Refresh"), callback_data=OrderCb(id=order.id, action="refresh"))
+        actions.append(button(_("🔄 Refresh"), OrderCb(id=order.id, action="refresh")))
     if can_refill:
-        kb.button(text=_("♻️ Refill"), callback_data=OrderCb(id=order.id, action="refill"))
+        actions.append(button(_("♻️ Refill"), OrderCb(id=order.id, action="refill")))
     if can_cancel:
-        kb.button(text=_("🚫 Cancel order"), callback_data=OrderCb(id=order.id, action="cancel"))
-    kb.button(text=_("⬅ My orders"), callback_data=OrdersCb(page=0))
-    home_button(kb)
-    kb.adjust(2)
-    return kb.as_markup()
+        actions.append(button(_("🚫 Cancel order"), OrderCb(id=order.id, action="cancel")))
+    return keyboard(actions[:2], actions[2:],
+                    [button(_("⬅ My orders"), OrdersCb(page=0)), home_button()])
 
 
 async def edit(message: Message, text: str, markup: InlineKeyboardMarkup | None) -> None:

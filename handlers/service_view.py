@@ -6,21 +6,16 @@ from html import escape
 
 from aiogram.types import InlineKeyboardMarkup
 from aiogram.utils.i18n import gettext as _
-from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.config import Settings
 from handlers.callbacks import CategoryCb, OrderStartCb
-from handlers.render import home_button
+from handlers.render import button, home_button, keyboard
 from storage.catalog import StoredService
 
 
 def service_keyboard(stored: StoredService) -> InlineKeyboardMarkup:
-    kb = InlineKeyboardBuilder()
-    kb.button(text=_("🛒 Order"), callback_data=OrderStartCb(ref=stored.ref))
-    kb.button(text=_("⬅ Back"), callback_data=CategoryCb(id=stored.category_id))
-    home_button(kb)
-    kb.adjust(1, 2)
-    return kb.as_markup()
+    return keyboard([button(_("🛒 Order"), OrderStartCb(ref=stored.ref))],
+                    [button(_("⬅ Back"), CategoryCb(id=stored.category_id)), home_button()])
 
 
 def top_up_hint(settings: Settings) -> str:

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from bot.panel.models import Service
-from storage.db import Database, is_row_id
+from storage.db import Database, first, is_row_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,9 +61,7 @@ async def replace_services(db: Database, panel: str, currency: str, services: Se
     async with db.transaction() as conn:
         category_ids: dict[str, int] = {}
         for name in dict.fromkeys(s.category for s in services):
-            async with conn.execute(_UPSERT_CATEGORY,
-                                    (panel, name, platforms.get(name, "other"))) as cursor:
-                row = await cursor.fetchone()
+            row = await first(conn, _UPSERT_CATEGORY, (panel, name, platforms.get(name, "other")))
             assert row is not None
             category_ids[name] = int(row[0])
         # A generator, not a list: the rows are built as SQLite consumes them.
@@ -167,21 +165,13 @@ async def search(db: Database, text: str, limit: int) -> list[StoredService]:
     return [_stored(r) for r in rows]
 
 
-async def markup_override(db: Database, panel: str, service_id: str,
-                          category_name: str) -> Decimal | None:
-    """The markup percent set for this service, else for its category, else ``None``."""
-    row = await db.fetchone(
-        "SELECT percent FROM markups WHERE panel = ? AND ((scope = 'service' AND target = ?)"
-        " OR (scope = 'category' AND target = ?)) ORDER BY scope = 'service' DESC LIMIT 1",
-        (panel, service_id, category_name),
-    )
-    return Decimal(row[0]) if row else None
+async def markups(db: Database) -> dict[tuple[str, str, str], Decimal]:
+    """Every markup override, keyed by (scope, panel, target)."""
+    rows = await db.fetchall("SELECT scope, panel, target, percent FROM markups")
+    return {(r[0], r[1], r[2]): Decimal(r[3]) for r in rows}
 
 
 async def set_markup(db: Database, scope: str, panel: str, target: str, percent: Decimal) -> None:
-    async with db.transaction() as conn:
-        await conn.execute(
-            "INSERT INTO markups (scope, panel, target, percent) VALUES (?, ?, ?, ?)"
-            " ON CONFLICT (scope, panel, target) DO UPDATE SET percent = excluded.percent",
-            (scope, panel, target, str(percent)),
-        )
+    await db.write("INSERT INTO markups (scope, panel, target, percent) VALUES (?, ?, ?, ?)"
+                   " ON CONFLICT (scope, panel, target) DO UPDATE SET percent = excluded.percent",
+                   (scope, panel, target, str(percent)))

@@ -77,13 +77,21 @@ class Database:
                 raise
             await conn.execute("COMMIT")
 
+    # Every aiosqlite call is a hop to its thread and back, so reads and single
+    # statements use execute_fetchall: one hop, not three (execute, fetch, close).
+
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> aiosqlite.Row | None:
-        async with self._lock, self.conn.execute(sql, params) as cursor:
-            return await cursor.fetchone()
+        async with self._lock:
+            return await first(self.conn, sql, params)
 
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[aiosqlite.Row]:
-        async with self._lock, self.conn.execute(sql, params) as cursor:
-            return list(await cursor.fetchall())
+        async with self._lock:
+            return list(await self.conn.execute_fetchall(sql, params))
+
+    async def write(self, sql: str, params: Sequence[Any] = ()) -> list[aiosqlite.Row]:
+        """One statement, atomic on its own (autocommit): no BEGIN/COMMIT round trips."""
+        async with self._lock:
+            return list(await self.conn.execute_fetchall(sql, params))
 
     async def schema_version(self) -> int:
         row = await self.fetchone("SELECT COALESCE(MAX(version), 0) FROM schema_migrations")
@@ -106,6 +114,13 @@ class Database:
                     await tx.execute(statement)
                 await tx.execute("INSERT INTO schema_migrations (version, name) VALUES (?, ?)",
                                  (version, name))
+
+
+async def first(conn: aiosqlite.Connection, sql: str,
+                params: Sequence[Any] = ()) -> aiosqlite.Row | None:
+    """The first row of ``sql`` inside a transaction, in one hop."""
+    rows = await conn.execute_fetchall(sql, params)
+    return next(iter(rows), None)
 
 
 def _migrations() -> list[tuple[int, str, str]]:

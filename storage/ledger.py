@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import aiosqlite
 
-from storage.db import Database
+from storage.db import Database, first
 
 
 class InsufficientFunds(Exception):
@@ -50,34 +50,27 @@ async def post(
     """Move ``amount_minor`` (negative for a debit) into ``user_id``'s balance, once."""
     if amount_minor == 0:
         raise ValueError("a ledger entry must move money")
-    async with conn.execute(
-        "SELECT id, user_id, amount_minor, balance_after, kind, order_id, note"
-        " FROM ledger WHERE idempotency_key = ?", (key,),
-    ) as cursor:
-        existing = await cursor.fetchone()
+    existing = await first(
+        conn, "SELECT id, user_id, amount_minor, balance_after, kind, order_id, note"
+        " FROM ledger WHERE idempotency_key = ?", (key,))
     if existing is not None:
         return LedgerEntry(existing[0], existing[1], existing[2], existing[3], existing[4], key,
                            existing[5], existing[6], created=False)
-    async with conn.execute(
-        "UPDATE users SET balance_minor = balance_minor + ?,"
+    row = await first(
+        conn, "UPDATE users SET balance_minor = balance_minor + ?,"
         " updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
         " WHERE id = ? AND balance_minor + ? >= 0 RETURNING balance_minor",
-        (amount_minor, user_id, amount_minor),
-    ) as cursor:
-        row = await cursor.fetchone()
+        (amount_minor, user_id, amount_minor))
     if row is None:
-        async with conn.execute("SELECT balance_minor FROM users WHERE id = ?", (user_id,)) as cur:
-            user = await cur.fetchone()
+        user = await first(conn, "SELECT balance_minor FROM users WHERE id = ?", (user_id,))
         if user is None:
             raise LookupError(f"no user {user_id}")
         raise InsufficientFunds(int(user[0]), -amount_minor)
     balance_after = int(row[0])
-    async with conn.execute(
-        "INSERT INTO ledger (user_id, amount_minor, balance_after, kind, idempotency_key,"
+    inserted = await first(
+        conn, "INSERT INTO ledger (user_id, amount_minor, balance_after, kind, idempotency_key,"
         " order_id, actor_id, note) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-        (user_id, amount_minor, balance_after, kind, key, order_id, actor_id, note),
-    ) as cursor:
-        inserted = await cursor.fetchone()
+        (user_id, amount_minor, balance_after, kind, key, order_id, actor_id, note))
     assert inserted is not None
     return LedgerEntry(int(inserted[0]), user_id, amount_minor, balance_after, kind, key,
                        order_id, note, created=True)

@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import aiosqlite
 
-from storage.db import Database, is_row_id
+from storage.db import Database, first, is_row_id
 
 OPEN_STATES = ("submitting", "pending", "in_progress", "unknown")
 
@@ -62,15 +62,13 @@ async def insert(conn: aiosqlite.Connection, *, token: str, user_id: int, panel:
                  fields: Mapping[str, str], quantity: int | None, price_minor: int,
                  currency: str, panel_cost: Decimal) -> int:
     """Insert an order in state ``submitting``; a reused token raises IntegrityError."""
-    async with conn.execute(
-        "INSERT INTO orders (token, user_id, panel, service_ref, service_id, service_name,"
+    row = await first(
+        conn, "INSERT INTO orders (token, user_id, panel, service_ref, service_id, service_name,"
         " order_type, fields, quantity, price_minor, currency, panel_cost, state)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'submitting') RETURNING id",
         (token, user_id, panel, service_ref, service_id, service_name, order_type,
          json.dumps(dict(fields), ensure_ascii=False), quantity, price_minor, currency,
-         str(panel_cost)),
-    ) as cursor:
-        row = await cursor.fetchone()
+         str(panel_cost)))
     assert row is not None
     return int(row[0])
 
@@ -89,8 +87,7 @@ async def get(db: Database, order_id: int) -> StoredOrder | None:
 
 async def get_in(conn: aiosqlite.Connection, order_id: int) -> StoredOrder | None:
     """Read an order inside a transaction (to decide on the state it is in now)."""
-    async with conn.execute(f"SELECT {_COLUMNS} FROM orders WHERE id = ?", (order_id,)) as cur:
-        row = await cur.fetchone()
+    row = await first(conn, f"SELECT {_COLUMNS} FROM orders WHERE id = ?", (order_id,))
     return _order(row) if row else None
 
 
@@ -125,22 +122,19 @@ async def set_status(conn: aiosqlite.Connection, order_id: int, *, state: str,
 
 
 async def mark_refreshed(db: Database, order_id: int, at: float) -> None:
-    async with db.transaction() as conn:
-        await conn.execute("UPDATE orders SET refreshed_at = ? WHERE id = ?", (at, order_id))
+    await db.write("UPDATE orders SET refreshed_at = ? WHERE id = ?", (at, order_id))
 
 
 async def mark_cancel_requested(db: Database, order_id: int) -> None:
-    async with db.transaction() as conn:
-        await conn.execute(
-            f"UPDATE orders SET cancel_requested_at = {_NOW}, updated_at = {_NOW} WHERE id = ?",
-            (order_id,))
+    await db.write(
+        f"UPDATE orders SET cancel_requested_at = {_NOW}, updated_at = {_NOW} WHERE id = ?",
+        (order_id,))
 
 
 async def add_refill(db: Database, order_id: int, panel_refill_id: str) -> None:
-    async with db.transaction() as conn:
-        await conn.execute(
-            "INSERT INTO refills (order_id, panel_refill_id) VALUES (?, ?)"
-            " ON CONFLICT (order_id, panel_refill_id) DO NOTHING", (order_id, panel_refill_id))
+    await db.write("INSERT INTO refills (order_id, panel_refill_id) VALUES (?, ?)"
+                   " ON CONFLICT (order_id, panel_refill_id) DO NOTHING",
+                   (order_id, panel_refill_id))
 
 
 async def refills_of(db: Database, order_id: int) -> list[tuple[str, str]]:

@@ -27,7 +27,7 @@ def _user(row: tuple) -> User:
 async def upsert_user(db: Database, user_id: int, *, username: str | None = None,
                       first_name: str = "", language: str | None = None) -> User:
     """Register ``user_id`` or refresh their names; the balance is untouched."""
-    async with db.transaction() as conn, conn.execute(
+    rows = await db.write(
         "INSERT INTO users (id, username, first_name, language) VALUES (?, ?, ?, ?)"
         " ON CONFLICT (id) DO UPDATE SET username = excluded.username,"
         " first_name = excluded.first_name,"
@@ -35,10 +35,8 @@ async def upsert_user(db: Database, user_id: int, *, username: str | None = None
         " updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
         f" RETURNING {_COLUMNS}",
         (user_id, username, first_name, language),
-    ) as cursor:
-        row = await cursor.fetchone()
-    assert row is not None
-    return _user(tuple(row))
+    )
+    return _user(tuple(rows[0]))
 
 
 async def get_user(db: Database, user_id: int) -> User | None:

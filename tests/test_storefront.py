@@ -513,3 +513,28 @@ async def test_errors_get_an_apology_and_the_admins_the_details(
     assert f"Error {reference}" in shop.admin.text
     assert "the help page broke" in shop.admin.text
 
+
+
+async def test_a_new_language_needs_no_code_change(make_sandbox: SandboxFactory,
+                                                   tmp_path: Path) -> None:
+    """Drop a .po file into a locales folder: customers whose Telegram is in that
+    language see it; the rest keep English."""
+    from babel.messages.catalog import Catalog
+    from babel.messages.pofile import write_po
+
+    catalog = Catalog(locale="de")
+    catalog.add("🛒 New order", "🛒 Neue Bestellung")
+    catalog.add("Hi, {name}! 👋\nOrder followers, likes, views and more. Pick what you need "
+                "below.", "Hallo, {name}! 👋\nWähle unten, was du brauchst.")
+    folder = tmp_path / "locales" / "de" / "LC_MESSAGES"
+    folder.mkdir(parents=True)
+    with (folder / "messages.po").open("wb") as target:
+        write_po(target, catalog)
+    sandbox = await make_sandbox()
+    async with running_shop(sandbox, tmp_path, locales_dir=tmp_path / "locales") as shop:
+        german = shop.emulator.user(50, "Jonas", language_code="de")
+        reply = await german.send("/start")
+        assert reply.text.startswith("Hallo, Jonas!")
+        assert "🛒 Neue Bestellung" in reply.buttons[0]
+        english = shop.emulator.user(51, "Jo", language_code="en")
+        assert (await english.send("/start")).text.startswith("Hi, Jo!")

@@ -1,0 +1,197 @@
+"""Many customers completing a full order conversation, against the real dispatcher.
+
+Each simulated customer sends /start, opens the shop, a platform, a category and a
+service, fills the form (link, quantity) and confirms: 9 updates, the last of
+which places the order on the sandbox panel (its own process) over loopback HTTP. Updates are fed
+straight into the dispatcher (real SQLite FSM storage and database); the Bot API
+is replaced by a recording session that answers instantly. Beside it, in the same
+run, a bare aiogram echo bot handles the same number of updates with the same
+session: the baseline.
+
+Targets (issue 3): >= 1,000 updates/s and >= 1/4 of the echo bot's rate.
+
+    .venv/bin/python bench/conversation.py [--users 200] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import logging
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from aiogram import Bot, Dispatcher
+from aiogram.client.session.base import BaseSession
+from aiogram.methods import TelegramMethod
+from aiogram.methods.base import TelegramType
+from aiogram.types import Message, Update
+from loopback import spawn_sandbox
+
+from bot.app import build_dispatcher, start_runtime
+from bot.config import load_settings
+from bot.sandbox.server import DEFAULT_KEY
+from handlers.callbacks import (
+    CategoryCb,
+    FormCb,
+    MenuCb,
+    OrderStartCb,
+    PlatformCb,
+    ServiceCb,
+)
+from storage import catalog as catalog_store
+from storage import ledger, users
+
+TOKEN = "123456789:AABenchBenchBenchBenchBenchBenchBench"
+BOT_USER = {"id": 123456789, "is_bot": True, "first_name": "Shop", "username": "shop_bot"}
+
+
+class RecordingSession(BaseSession):
+    """Answers every Bot API call at once, as Telegram would shape the result."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+        self._ids = itertools.count(1)
+
+    async def close(self) -> None:
+        return None
+
+    async def make_request(self, bot: Bot, method: TelegramMethod[TelegramType],
+                           timeout: int | None = None) -> TelegramType:
+        self.calls += 1
+        name = type(method).__name__
+        if name in ("SendMessage", "EditMessageText"):
+            chat_id = getattr(method, "chat_id", 0)
+            result: Any = Message.model_validate({
+                "message_id": getattr(method, "message_id", None) or next(self._ids),
+                "date": int(time.time()), "chat": {"id": chat_id, "type": "private"},
+                "from": BOT_USER, "text": "ok"}, context={"bot": bot})
+            return result
+        if name == "GetMe":
+            return method.__returning__.model_validate(BOT_USER)  # type: ignore[union-attr]
+        return True  # type: ignore[return-value]
+
+    async def stream_content(self, *args: Any, **kwargs: Any):  # pragma: no cover
+        raise NotImplementedError
+        yield b""
+
+
+def message(user_id: int, text: str, update_id: int) -> Update:
+    return Update.model_validate({"update_id": update_id, "message": {
+        "message_id": update_id, "date": int(time.time()),
+        "chat": {"id": user_id, "type": "private", "first_name": "U"},
+        "from": {"id": user_id, "is_bot": False, "first_name": "U", "language_code": "en"},
+        "text": text,
+        **({"entities": [{"type": "bot_command", "offset": 0, "length": len(text.split()[0])}]}
+           if text.startswith("/") else {})}})
+
+
+def callback(user_id: int, data: str, update_id: int) -> Update:
+    return Update.model_validate({"update_id": update_id, "callback_query": {
+        "id": str(update_id), "chat_instance": "x", "data": data,
+        "from": {"id": user_id, "is_bot": False, "first_name": "U", "language_code": "en"},
+        "message": {"message_id": 1, "date": int(time.time()),
+                    "chat": {"id": user_id, "type": "private"}, "from": BOT_USER,
+                    "text": "menu"}}})
+
+
+async def run_users(dp: Dispatcher, bot: Bot, scripts: list[list[Update]]) -> tuple[float, list[float]]:
+    timings: list[float] = []
+
+    async def one(script: list[Update]) -> None:
+        for update in script:
+            started = time.perf_counter()
+            await dp.feed_update(bot, update)
+            timings.append(time.perf_counter() - started)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(one(script) for script in scripts))
+    return time.perf_counter() - started, timings
+
+
+def report(name: str, elapsed: float, timings: list[float]) -> float:
+    rate = len(timings) / elapsed
+    ordered = sorted(timings)
+    p50 = ordered[len(ordered) // 2] * 1000
+    p99 = ordered[int(len(ordered) * 0.99)] * 1000
+    print(f"  {name:<13} {len(timings):6d} updates  {rate:8.0f} updates/s   "
+          f"p50 {p50:6.2f} ms   p99 {p99:6.2f} ms")
+    return rate
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--users", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.ERROR)
+
+    # The panel runs in its own process, as a real one would: the figures are the bot's.
+    panel, panel_url = await spawn_sandbox("--pace", "3600")
+    folder = tempfile.mkdtemp()
+    settings = load_settings(bot_token=TOKEN, panel_url=panel_url, panel_key=DEFAULT_KEY,
+                             panel_rate_limit=0, database_path=Path(folder) / "bench.sqlite3")
+    runtime = await start_runtime(settings)
+    session = RecordingSession()
+    bot = Bot(TOKEN, session=session)
+    dp = build_dispatcher(runtime, bot, "shop_bot")
+    echo = Dispatcher()
+
+    @echo.message()
+    async def repeat(msg: Message) -> None:
+        await msg.answer(msg.text or "")
+
+    stored = await catalog_store.by_panel_id(runtime.db, "main", "102")
+    assert stored is not None
+    ids = itertools.count(1)
+    shop_rates, echo_rates = [], []
+    print(f"{args.users} customers x 9 updates each, {args.rounds} rounds")
+    for round_ in range(args.rounds):
+        base = 1_000_000 * (round_ + 1)
+        customers = [base + n for n in range(args.users)]
+        for user_id in customers:
+            await users.upsert_user(runtime.db, user_id, first_name="U")
+            async with runtime.db.transaction() as conn:
+                await ledger.post(conn, user_id=user_id, amount_minor=10_000, kind="credit",
+                                  key=f"bench:{user_id}")
+        scripts = [[
+            message(u, "/start", next(ids)),
+            callback(u, MenuCb(action="shop").pack(), next(ids)),
+            callback(u, PlatformCb(slug=stored.platform).pack(), next(ids)),
+            callback(u, CategoryCb(id=stored.category_id).pack(), next(ids)),
+            callback(u, ServiceCb(ref=stored.ref).pack(), next(ids)),
+            callback(u, OrderStartCb(ref=stored.ref).pack(), next(ids)),
+            message(u, f"https://instagram.com/p/bench{u}", next(ids)),
+            message(u, "1000", next(ids)),
+            callback(u, FormCb(action="confirm").pack(), next(ids)),
+        ] for u in customers]
+        print(f" round {round_ + 1}")
+        elapsed, timings = await run_users(dp, bot, scripts)
+        shop_rates.append(report("storefront", elapsed, timings))
+        placed = await runtime.db.fetchone("SELECT COUNT(*) FROM orders WHERE state = 'pending'"
+                                           " AND user_id >= ?", (base,))
+        assert placed is not None and placed[0] == args.users, placed
+        echo_scripts = [[message(u, f"hello {n}", next(ids)) for n in range(9)]
+                        for u in customers]
+        elapsed, timings = await run_users(echo, bot, echo_scripts)
+        echo_rates.append(report("echo baseline", elapsed, timings))
+
+    shop, echo_rate = statistics.median(shop_rates), statistics.median(echo_rates)
+    print(f"median: storefront {shop:.0f} updates/s, echo {echo_rate:.0f} updates/s, "
+          f"ratio {shop / echo_rate:.2f} (targets: >= 1000 updates/s, ratio >= 0.25)")
+    await runtime.close()
+    panel.terminate()
+    await panel.wait()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

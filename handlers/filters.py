@@ -1,0 +1,39 @@
+"""Async filters for message text.
+
+aiogram runs a synchronous filter (a magic ``F.text...`` filter, a bare ``State``)
+in a thread executor, one thread hop per check, which was the largest single
+cost per update (bench/conversation.py). These are async, and states are
+always given as ``StateFilter(...)``.
+"""
+
+from __future__ import annotations
+
+from aiogram.filters import Filter
+from aiogram.filters.callback_data import CallbackData
+from aiogram.types import CallbackQuery, Message
+
+
+class TextMessage(Filter):
+    """A text message; ``command=True``/``False`` also asks whether it starts with '/'."""
+
+    def __init__(self, command: bool | None = None) -> None:
+        self.command = command
+
+    async def __call__(self, message: Message) -> bool:
+        if message.text is None:
+            return False
+        return self.command is None or message.text.startswith("/") == self.command
+
+
+class CallbackPrefix(Filter):
+    """Let a router see only callbacks of its own ``CallbackData`` prefixes.
+
+    Checked once per router, so a button for another area skips all of this
+    router's handlers instead of failing each ``CallbackData`` filter in turn.
+    """
+
+    def __init__(self, *factories: type[CallbackData]) -> None:
+        self.prefixes = frozenset(f.__prefix__ for f in factories)
+
+    async def __call__(self, query: CallbackQuery) -> bool:
+        return (query.data or "").split(":", 1)[0] in self.prefixes
