@@ -148,6 +148,11 @@ class Settings(BaseSettings):
             return [int(part) for part in parts]
         return value
 
+    @field_validator("locales_dir", mode="before")
+    @classmethod
+    def _locales_dir(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("shop_currency")
     @classmethod
     def _shop_currency(cls, value: str) -> str:

@@ -103,3 +103,13 @@ def test_redactor_hides_secrets_in_messages_and_tracebacks() -> None:
         record = logging.LogRecord("x", logging.ERROR, __file__, 1, "boom", (), sys.exc_info())
     redactor.filter(record)
     assert "super-secret-key" not in (record.exc_text or "") and "***" in (record.exc_text or "")
+
+
+def test_the_example_env_file_is_valid(tmp_path) -> None:
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parent.parent / ".env.example"
+    (tmp_path / ".env").write_text(example.read_text())
+    settings = load_settings()
+    assert settings.panel_settings() == []  # empty PANEL_URL: the sandbox
+    assert settings.locales_dir is None and settings.redis_url == ""
