@@ -38,10 +38,9 @@ from handlers.render import (
     money,
     pager,
     platform_label,
-    service_card,
     short,
 )
-from handlers.service_view import service_keyboard
+from handlers.service_view import show_service
 from storage import catalog as catalog_store
 from storage.catalog import StoredService
 from storage.db import Database
@@ -123,9 +122,7 @@ async def service(query: CallbackQuery, callback_data: ServiceCb, orders: OrderS
     except ServiceGone:
         callback_answer.text = _("That service is no longer available.")
         return
-    await query.message.edit_text(
-        service_card(stored, await pricer.unit_price(stored), settings.shop_currency),
-        reply_markup=service_keyboard(stored))
+    await show_service(query.message, stored, pricer, settings, edit=True)
 
 
 # ------------------------------------------------------------------ search

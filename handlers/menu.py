@@ -15,8 +15,8 @@ from bot.config import Settings
 from bot.orders import OrderService, ServiceGone
 from bot.pricing import Pricer
 from handlers.callbacks import MenuCb
-from handlers.render import main_menu, money, service_card
-from handlers.service_view import service_keyboard, top_up_hint
+from handlers.render import main_menu, money
+from handlers.service_view import show_service, top_up_hint
 from storage.db import Database
 
 router = Router(name="menu")
@@ -42,9 +42,7 @@ async def start(message: Message, command: CommandObject, db: Database, settings
             await message.answer(_("That service is no longer available."),
                                  reply_markup=main_menu(sender.id in settings.admin_ids))
             return
-        price = await pricer.unit_price(stored)
-        await message.answer(service_card(stored, price, settings.shop_currency),
-                             reply_markup=service_keyboard(stored))
+        await show_service(message, stored, pricer, settings, edit=False)
         return
     await message.answer(greeting(sender.first_name),
                          reply_markup=main_menu(sender.id in settings.admin_ids))

@@ -78,30 +78,23 @@ async def order_action(query: CallbackQuery, callback_data: OrderCb, orders: Ord
                                          "seconds.").format(seconds=REFRESH_EVERY_SECONDS)
                 return
             callback_answer.text = _("Updated.")
-        case "refill":
+        case "refill" | "cancel":
+            refused = (_("This order can't be refilled now.") if callback_data.action == "refill"
+                       else _("This order can't be canceled any more."))
             try:
-                await orders.request_refill(order)
-                note = _("♻️ Refill requested. We'll let you know when it is done.")
+                if callback_data.action == "refill":
+                    await orders.request_refill(order)
+                    note = _("♻️ Refill requested. We'll let you know when it is done.")
+                else:
+                    await orders.request_cancel(order)
+                    callback_answer.text = _("Cancellation requested.")
             except PanelRejected:
-                callback_answer.text = _("This order can't be refilled now.")
-                callback_answer.show_alert = True
+                callback_answer.text, callback_answer.show_alert = refused, True
                 return
             except PanelError:
                 callback_answer.text = _("The supplier is not answering right now. "
                                          "Try again in a minute.")
                 return
-        case "cancel":
-            try:
-                await orders.request_cancel(order)
-            except PanelRejected:
-                callback_answer.text = _("This order can't be canceled any more.")
-                callback_answer.show_alert = True
-                return
-            except PanelError:
-                callback_answer.text = _("The supplier is not answering right now. "
-                                         "Try again in a minute.")
-                return
-            callback_answer.text = _("Cancellation requested.")
         case "show":
             pass
         case _:

@@ -35,10 +35,9 @@ from handlers.render import (
     money,
     order_card,
     order_keyboard,
-    service_card,
 )
 from handlers.render import edit as edit_message
-from handlers.service_view import service_keyboard, top_up_hint
+from handlers.service_view import show_service, top_up_hint
 from storage.catalog import StoredService
 
 log = logging.getLogger(__name__)
@@ -60,6 +59,15 @@ async def _load(state: FSMContext, orders: OrderService) -> tuple[form.Draft, St
         return draft, await orders.on_sale(draft.ref)
     except ServiceGone:
         return None
+
+
+async def _load_or_expire(message: Message, state: FSMContext, orders: OrderService,
+                          settings: Settings) -> tuple[form.Draft, StoredService] | None:
+    """The draft and its service, or ``None`` after telling the user the form expired."""
+    loaded = await _load(state, orders)
+    if loaded is None:
+        await _expired(message, state, settings)
+    return loaded
 
 
 async def _show_step(target: Message, stored: StoredService, draft: form.Draft, state: FSMContext,
@@ -123,9 +131,8 @@ async def command_in_form(message: Message) -> None:
 @router.message(StateFilter(OrderForm.field), TextMessage())
 async def answer_field(message: Message, state: FSMContext, orders: OrderService,
                        settings: Settings) -> None:
-    loaded = await _load(state, orders)
+    loaded = await _load_or_expire(message, state, orders, settings)
     if loaded is None:
-        await _expired(message, state, settings)
         return
     draft, stored = loaded
     spec = form.next_field(stored, draft)
@@ -177,9 +184,8 @@ async def choice_button(query: CallbackQuery, callback_data: FormCb, state: FSMC
                         orders: OrderService, settings: Settings,
                         callback_answer: CallbackAnswer) -> None:
     assert isinstance(query.message, Message)
-    loaded = await _load(state, orders)
+    loaded = await _load_or_expire(query.message, state, orders, settings)
     if loaded is None:
-        await _expired(query.message, state, settings)
         return
     draft, stored = loaded
     spec = form.next_field(stored, draft)
@@ -201,16 +207,13 @@ async def choice_button(query: CallbackQuery, callback_data: FormCb, state: FSMC
 async def back_button(query: CallbackQuery, state: FSMContext, orders: OrderService,
                       settings: Settings) -> None:
     assert isinstance(query.message, Message)
-    loaded = await _load(state, orders)
+    loaded = await _load_or_expire(query.message, state, orders, settings)
     if loaded is None:
-        await _expired(query.message, state, settings)
         return
     draft, stored = loaded
     if not form.back(draft):
         await state.clear()
-        price = await orders.pricer.unit_price(stored)
-        await query.message.edit_text(service_card(stored, price, settings.shop_currency),
-                                      reply_markup=service_keyboard(stored))
+        await show_service(query.message, stored, orders.pricer, settings, edit=True)
         return
     await _show_step(query.message, stored, draft, state, orders, settings, edit=True)
 
@@ -220,9 +223,8 @@ async def edit_button(query: CallbackQuery, state: FSMContext, orders: OrderServ
                       settings: Settings) -> None:
     """Start the form again from the first field; the draft keeps its token."""
     assert isinstance(query.message, Message)
-    loaded = await _load(state, orders)
+    loaded = await _load_or_expire(query.message, state, orders, settings)
     if loaded is None:
-        await _expired(query.message, state, settings)
         return
     draft, stored = loaded
     draft.values.clear()
@@ -244,9 +246,8 @@ async def confirm_button(query: CallbackQuery, state: FSMContext, orders: OrderS
         placement = await orders.place(query.from_user.id, draft.ref, draft.values, draft.token)
     except FieldError as exc:
         # The service changed since the form was filled (new limits): fix that field.
-        loaded = await _load(state, orders)
+        loaded = await _load_or_expire(query.message, state, orders, settings)
         if loaded is None:
-            await _expired(query.message, state, settings)
             return
         draft, stored = loaded
         draft.values.pop(exc.field_name, None)
@@ -256,9 +257,8 @@ async def confirm_button(query: CallbackQuery, state: FSMContext, orders: OrderS
         return
     if placement.outcome is Outcome.INSUFFICIENT:
         callback_answer.text = _("Not enough balance.")
-        loaded = await _load(state, orders)
+        loaded = await _load_or_expire(query.message, state, orders, settings)
         if loaded is None:
-            await _expired(query.message, state, settings)
             return
         draft, stored = loaded
         await _show_step(query.message, stored, draft, state, orders, settings, edit=True,

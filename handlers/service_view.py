@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from html import escape
 
-from aiogram.types import InlineKeyboardMarkup
+from aiogram.types import InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import gettext as _
 
 from bot.config import Settings
+from bot.pricing import Pricer
 from handlers.callbacks import CategoryCb, OrderStartCb
-from handlers.render import button, home_button, keyboard
+from handlers.render import button, home_button, keyboard, service_card
 from storage.catalog import StoredService
 
 
@@ -23,3 +24,13 @@ def top_up_hint(settings: Settings) -> str:
         return _("To top up, contact support: {contact}").format(
             contact=escape(settings.support_contact))
     return _("To top up, contact the shop's support.")
+
+
+async def show_service(message: Message, stored: StoredService, pricer: Pricer,
+                       settings: Settings, *, edit: bool) -> None:
+    """The service card with its keyboard, in place of ``message`` or as a new one."""
+    text = service_card(stored, await pricer.unit_price(stored), settings.shop_currency)
+    if edit:
+        await message.edit_text(text, reply_markup=service_keyboard(stored))
+    else:
+        await message.answer(text, reply_markup=service_keyboard(stored))
