@@ -51,11 +51,6 @@ class Runtime:
         await self.db.close()
 
 
-def client_for(panel: PanelSettings) -> PanelClient:
-    return PanelClient(panel.url, panel.key, name=panel.name, rate_limit=panel.rate_limit,
-                       timeout=panel.timeout)
-
-
 async def start_runtime(settings: Settings) -> Runtime:
     """Open the database, connect the panels (or start the sandbox) and sync catalogs."""
     db = await Database(settings.database_path).open()
@@ -73,7 +68,7 @@ async def start_runtime(settings: Settings) -> Runtime:
         log.warning("=" * 72)
         configured = [PanelSettings(name=SANDBOX_PANEL_NAME, url=sandbox.url, key=DEFAULT_KEY,
                                     rate_limit=0)]
-    runtime = Runtime(settings, db, {p.name: client_for(p) for p in configured}, sandbox=sandbox)
+    runtime = Runtime(settings, db, {p.name: p.client() for p in configured}, sandbox=sandbox)
     for panel in configured:
         client = runtime.panels[panel.name]
         currency = panel.currency

@@ -160,9 +160,7 @@ def _client(args: argparse.Namespace, settings: Settings) -> PanelClient:
     if not panels:
         raise ConfigError("no panel configured: set PANEL_URL and PANEL_KEY, or pass --url and --key"
                           " (for the sandbox: `make demo` prints both)")
-    panel = panels[0]
-    return PanelClient(panel.url, panel.key, name=panel.name, rate_limit=panel.rate_limit,
-                       timeout=panel.timeout)
+    return panels[0].client()
 
 
 async def _panel(args: argparse.Namespace, settings: Settings) -> int:

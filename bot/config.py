@@ -11,10 +11,13 @@ import json
 import re
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from bot.panel import PanelClient
 
 SANDBOX_PANEL_NAME = "sandbox"
 _TOKEN_SHAPE = re.compile(r"^\d{3,20}:[A-Za-z0-9_-]{30,}$")
@@ -42,6 +45,12 @@ class PanelSettings(BaseModel):
     timeout: float = Field(default=30.0, gt=0, le=600)
     currency: str | None = None  # learned from the panel's balance when not set
     fx_rate: Decimal | None = Field(default=None, gt=0)  # panel currency -> shop; else FX_RATE
+
+    def client(self) -> PanelClient:
+        from bot.panel import PanelClient
+
+        return PanelClient(self.url, self.key, name=self.name, rate_limit=self.rate_limit,
+                           timeout=self.timeout)
 
     @field_validator("name")
     @classmethod

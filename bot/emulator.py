@@ -25,6 +25,8 @@ from typing import Any
 
 from aiohttp import web
 
+from bot.loopback import serve
+
 MAX_TEXT = 4096
 MAX_CALLBACK_DATA = 64
 _ALLOWED_TAGS = {"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "code", "pre", "a",
@@ -309,22 +311,23 @@ class BotApiEmulator:
         chat.events += 1
         return True
 
-    async def _m_answercallbackquery(self, params: dict[str, Any]) -> bool:
-        query_id = str(params.get("callback_query_id", ""))
+    def _close_query(self, query_id: str) -> None:
+        """A callback or inline query can be answered once."""
         if query_id not in self._open_queries:
             raise ApiError(400, "Bad Request: query is too old and response timeout expired or "
                                 "query ID is invalid")
         self._open_queries.discard(query_id)
+
+    async def _m_answercallbackquery(self, params: dict[str, Any]) -> bool:
+        query_id = str(params.get("callback_query_id", ""))
+        self._close_query(query_id)
         self.callback_answers[query_id] = {"text": params.get("text"),
                                            "show_alert": params.get("show_alert")}
         return True
 
     async def _m_answerinlinequery(self, params: dict[str, Any]) -> bool:
         query_id = str(params.get("inline_query_id", ""))
-        if query_id not in self._open_queries:
-            raise ApiError(400, "Bad Request: query is too old and response timeout expired or "
-                                "query ID is invalid")
-        self._open_queries.discard(query_id)
+        self._close_query(query_id)
         raw = params.get("results", "[]")
         results = json.loads(raw) if isinstance(raw, str) else raw
         if len(results) > 50:
@@ -477,10 +480,5 @@ class RunningEmulator:
 async def start_emulator(emulator: BotApiEmulator | None = None, *, host: str = "127.0.0.1",
                          port: int = 0) -> RunningEmulator:
     emulator = emulator or BotApiEmulator()
-    runner = web.AppRunner(emulator.app(), access_log=None, handle_signals=False,
-                           shutdown_timeout=0.2)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port)
-    await site.start()
-    bound = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    runner, bound = await serve(emulator.app(), host, port)
     return RunningEmulator(emulator, runner, f"http://{host}:{bound}")

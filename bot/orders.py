@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal
 from enum import StrEnum
 
+from bot.order_types import OrderType
 from bot.panel import (
     CancelAccepted,
     ItemError,
@@ -67,6 +68,12 @@ class Placement:
     missing_minor: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class OrderActions:
+    refill: bool
+    cancel: bool
+
+
 class ServiceGone(Exception):
     """The service is no longer on sale."""
 
@@ -79,19 +86,17 @@ class OrderService:
 
     async def on_sale(self, ref: int) -> StoredService:
         stored = await catalog_store.get(self.db, ref)
-        if stored is None or not stored.active or stored.service.order_type is None:
-            raise ServiceGone(ref)
-        if stored.panel not in self.panels:
+        if (stored is None or not stored.active or stored.service.order_type is None
+                or stored.panel not in self.panels):
             raise ServiceGone(ref)
         return stored
 
-    async def quote(self, ref: int, values: Mapping[str, str]) -> tuple[StoredService, Quote]:
-        """Validate a complete form against the service as it is now, and price it."""
-        stored = await self.on_sale(ref)
+    async def quote(self, stored: StoredService, values: Mapping[str, str]) -> Quote:
+        """Validate a complete form against ``stored`` (as read now) and price it."""
         order_type = stored.service.order_type
         assert order_type is not None
         order_type.validate(values, stored.service.limits)
-        return stored, await self.pricer.quote(stored, values)
+        return await self.pricer.quote(stored, values)
 
     async def place(self, user_id: int, ref: int, values: Mapping[str, str],
                     token: str) -> Placement:
@@ -99,9 +104,10 @@ class OrderService:
         if existing is not None:
             return Placement(Outcome.ALREADY, existing)
         try:
-            stored, quote = await self.quote(ref, values)
+            stored = await self.on_sale(ref)
         except ServiceGone:
             return Placement(Outcome.GONE)
+        quote = await self.quote(stored, values)
         order_type = stored.service.order_type
         assert order_type is not None
         params = order_type.add_params(values)
@@ -124,18 +130,15 @@ class OrderService:
         except sqlite3.IntegrityError:
             # A concurrent confirm of the same draft won the race for the token.
             return Placement(Outcome.ALREADY, await order_store.by_token(self.db, token))
-        return await self.submit(order_id)
+        return await self._submit(order_id, order_type)
 
-    async def submit(self, order_id: int) -> Placement:
+    async def _submit(self, order_id: int, order_type: OrderType) -> Placement:
         """Send a ``submitting`` order to its panel once and record what happened."""
         order = await order_store.get(self.db, order_id)
         assert order is not None and order.state == "submitting"
-        client = self.panels[order.panel]
-        stored = await catalog_store.get(self.db, order.service_ref)
-        assert stored is not None and stored.service.order_type is not None
         try:
-            panel_order_id = await client.add(order.service_id, stored.service.order_type,
-                                              order.fields)
+            panel_order_id = await self.panels[order.panel].add(order.service_id, order_type,
+                                                                order.fields)
         except PanelRejected as exc:
             await self._refund_failed(order, exc.message)
             return Placement(Outcome.REJECTED, await order_store.get(self.db, order_id),
@@ -188,19 +191,20 @@ class OrderService:
         assert refreshed is not None
         return refreshed
 
-    async def can_refill(self, order: StoredOrder) -> bool:
+    async def actions(self, order: StoredOrder) -> OrderActions:
+        """Which of refill and cancel the order's service and state allow now."""
         stored = await catalog_store.get(self.db, order.service_ref)
-        return bool(stored and stored.service.refill and order.state == "completed"
-                    and order.panel_order_id)
-
-    async def can_cancel(self, order: StoredOrder) -> bool:
-        stored = await catalog_store.get(self.db, order.service_ref)
-        return bool(stored and stored.service.cancel and order.panel_order_id
-                    and order.state in ("pending", "in_progress") and not order.cancel_requested)
+        if stored is None or not order.panel_order_id:
+            return OrderActions(refill=False, cancel=False)
+        return OrderActions(
+            refill=stored.service.refill and order.state == "completed",
+            cancel=(stored.service.cancel and order.state in ("pending", "in_progress")
+                    and not order.cancel_requested),
+        )
 
     async def request_refill(self, order: StoredOrder) -> str:
         """Ask the panel for a refill; returns its id. Raises ``PanelError`` if refused."""
-        if not await self.can_refill(order):
+        if not (await self.actions(order)).refill:
             raise PanelRejected("this order can't be refilled",
                                 reason=RejectReason.NOT_REFILLABLE)
         assert order.panel_order_id is not None
@@ -210,7 +214,7 @@ class OrderService:
 
     async def request_cancel(self, order: StoredOrder) -> None:
         """Ask the panel to cancel; the refund follows when the status says canceled."""
-        if not await self.can_cancel(order):
+        if not (await self.actions(order)).cancel:
             raise PanelRejected("this order can't be canceled", reason=RejectReason.NOT_CANCELABLE)
         assert order.panel_order_id is not None
         result = (await self.panels[order.panel].cancel([order.panel_order_id])).get(

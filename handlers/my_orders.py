@@ -50,7 +50,7 @@ async def _show(message: Message, order: StoredOrder, orders: OrderService,
     text = order_card(order, await order_store.refills_of(orders.db, order.id))
     if note:
         text = f"{text}\n\n{note}"
-    markup = order_keyboard(order, await orders.can_refill(order), await orders.can_cancel(order))
+    markup = order_keyboard(order, await orders.actions(order))
     await edit(message, text, markup)
 
 

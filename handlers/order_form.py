@@ -73,15 +73,14 @@ async def _load_or_expire(message: Message, state: FSMContext, orders: OrderServ
 async def _show_step(target: Message, stored: StoredService, draft: form.Draft, state: FSMContext,
                      orders: OrderService, settings: Settings, *, edit: bool,
                      error: str | None = None) -> None:
-    # In a private chat the chat id is the customer's user id.
-    user_id = target.chat.id
     """Ask the next field, or show the confirmation when the form is complete."""
     await state.set_data(draft.to_data())
     spec = form.next_field(stored, draft)
     if spec is None:
         await state.set_state(OrderForm.confirm)
-        _stored, quote = await orders.quote(draft.ref, draft.values)
-        balance = await accounts.balance(orders.db, user_id)
+        quote = await orders.quote(stored, draft.values)
+        # In a private chat the chat id is the customer's user id.
+        balance = await accounts.balance(orders.db, target.chat.id)
         text = confirm_text(stored, draft.values, quote, balance, settings.shop_currency)
         if error:
             text = f"⚠️ {error}\n\n{text}"
@@ -287,8 +286,7 @@ async def _report(query: CallbackQuery, placement: Placement, orders: OrderServi
             head = (_("✅ Order #{id} placed!") if placement.outcome is Outcome.PLACED
                     else _("This order was already placed as #{id}.")).format(id=order.id)
             card = order_card(order, [])
-            markup = order_keyboard(order, await orders.can_refill(order),
-                                    await orders.can_cancel(order))
+            markup = order_keyboard(order, await orders.actions(order))
             await query.message.edit_text(f"{head}\n\n{card}", reply_markup=markup)
         case Outcome.REJECTED:
             text = _rejection_text(placement)

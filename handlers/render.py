@@ -15,6 +15,7 @@ from aiogram.utils.i18n import gettext as _
 from bot.catalog import PLATFORMS
 from bot.money import format_minor
 from bot.order_types import FieldKind, FormField
+from bot.orders import OrderActions
 from bot.pricing import Quote
 from handlers.callbacks import FormCb, MenuCb, OrderCb, OrdersCb
 from storage.catalog import StoredService
@@ -257,13 +258,13 @@ def order_card(order: StoredOrder, refills: list[tuple[str, str]]) -> str:
     return "\n".join(lines)
 
 
-def order_keyboard(order: StoredOrder, can_refill: bool, can_cancel: bool) -> InlineKeyboardMarkup:
+def order_keyboard(order: StoredOrder, allowed: OrderActions) -> InlineKeyboardMarkup:
     actions = []
     if order.state in ("pending", "in_progress"):
         actions.append(button(_("🔄 Refresh"), OrderCb(id=order.id, action="refresh")))
-    if can_refill:
+    if allowed.refill:
         actions.append(button(_("♻️ Refill"), OrderCb(id=order.id, action="refill")))
-    if can_cancel:
+    if allowed.cancel:
         actions.append(button(_("🚫 Cancel order"), OrderCb(id=order.id, action="cancel")))
     return keyboard(actions[:2], actions[2:],
                     [button(_("⬅ My orders"), OrdersCb(page=0)), home_button()])

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from bot.loopback import serve
 from bot.panel import PanelClient, RetryPolicy
 from bot.sandbox.server import DEFAULT_KEY, RunningSandbox, SandboxPanel, start_sandbox
 from storage.db import Database
@@ -73,15 +74,11 @@ async def serve_app() -> AsyncIterator[Callable[[web.Application], Awaitable[str
     """Serve a one-off aiohttp app on loopback; returns its base URL."""
     runners: list[web.AppRunner] = []
 
-    async def serve(app: web.Application) -> str:
-        runner = web.AppRunner(app)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
+    async def serve_one(app: web.Application) -> str:
+        runner, port = await serve(app)
         runners.append(runner)
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         return f"http://127.0.0.1:{port}"
 
-    yield serve
+    yield serve_one
     for runner in runners:
         await runner.cleanup()

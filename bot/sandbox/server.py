@@ -36,6 +36,7 @@ from typing import Any
 
 from aiohttp import web
 
+from bot.loopback import serve
 from bot.order_types import (
     SUBSCRIPTION_DELAYS,
     OrderType,
@@ -643,13 +644,5 @@ async def start_sandbox(panel: SandboxPanel | None = None, *, host: str = "127.0
                         port: int = 0) -> RunningSandbox:
     """Serve ``panel`` on ``host:port`` (port 0 picks a free one)."""
     panel = panel or SandboxPanel()
-    # A short shutdown: a handler stuck in an injected "hang" must not hold up stop().
-    runner = web.AppRunner(panel.app(), access_log=None, handle_signals=False,
-                           shutdown_timeout=0.2)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port)
-    await site.start()
-    server = site._server
-    assert server is not None
-    bound_port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    runner, bound_port = await serve(panel.app(), host, port)
     return RunningSandbox(panel, runner, host, bound_port)
