@@ -25,10 +25,12 @@ from bot.alerts import AdminAlerts
 from bot.catalog import keep_catalog_fresh, refresh_catalog
 from bot.config import SANDBOX_PANEL_NAME, ConfigError, PanelSettings, Settings
 from bot.i18n import UserLanguageMiddleware, build_i18n
+from bot.notifier import Notifier
 from bot.orders import OrderService
 from bot.panel import PanelClient, PanelError
 from bot.pricing import Pricer
 from bot.sandbox.server import DEFAULT_KEY, RunningSandbox, SandboxPanel, start_sandbox
+from bot.tracker import Tracker
 from storage.db import Database
 from storage.fsm import SqliteStorage
 
@@ -107,6 +109,7 @@ def build_dispatcher(runtime: Runtime, bot: Bot, bot_username: str) -> Dispatche
     """The dispatcher with every router, middleware and service wired in."""
     from handlers import routers
     from handlers.errors import on_error
+    from handlers.notices import TelegramDelivery
 
     settings = runtime.settings
     fx_rates = {name: settings.fx_rate for name in runtime.panels}
@@ -115,14 +118,16 @@ def build_dispatcher(runtime: Runtime, bot: Bot, bot_username: str) -> Dispatche
             fx_rates[panel.name] = panel.fx_rate
     pricer = Pricer(runtime.db, settings.shop_currency, settings.markup_percent, fx_rates)
     orders = OrderService(runtime.db, runtime.panels, pricer)
-    alerts = AdminAlerts(settings.admin_ids,
-                         lambda chat_id, text: bot.send_message(chat_id, text))
+    i18n = build_i18n(settings.locales_dir) if settings.locales_dir else build_i18n()
+    notifier = Notifier(runtime.db, TelegramDelivery(bot, i18n, orders), rate=settings.send_rate)
+    alerts = AdminAlerts(runtime.db, settings.admin_ids, notifier.wake)
+    tracker = Tracker(runtime.db, runtime.panels, interval=settings.track_interval,
+                      alert=alerts.send, on_notice=notifier.wake)
     dispatcher = Dispatcher(
         storage=fsm_storage(runtime), events_isolation=SimpleEventIsolation(),
         runtime=runtime, db=runtime.db, settings=settings, pricer=pricer, orders=orders,
-        alerts=alerts, bot_username=bot_username,
+        alerts=alerts, notifier=notifier, tracker=tracker, bot_username=bot_username,
     )
-    i18n = build_i18n(settings.locales_dir) if settings.locales_dir else build_i18n()
     UserLanguageMiddleware(i18n).setup(dispatcher)
     dispatcher.callback_query.middleware(CallbackAnswerMiddleware())
     for router in routers():
@@ -131,10 +136,21 @@ def build_dispatcher(runtime: Runtime, bot: Bot, bot_username: str) -> Dispatche
     return dispatcher
 
 
+async def _report_unresolved(orders: OrderService, alerts: AdminAlerts) -> None:
+    """Orders a previous run left undecided are put before the admins at start-up."""
+    interrupted = await orders.recover_interrupted()
+    _, unknown = await orders.unresolved(limit=0)
+    if unknown:
+        await alerts.send(
+            f"❔ {unknown} order(s) need checking on the panel"
+            f"{f' ({interrupted} interrupted by a restart)' if interrupted else ''}."
+            " Send /unresolved to attach the panel's order id or refund each one.")
+
+
 async def run_bot(settings: Settings, *, handle_signals: bool = True) -> None:
     bot = build_bot(settings)
     runtime = await start_runtime(settings)
-    refresher = None
+    background: list[asyncio.Task[None]] = []
     try:
         me = await bot.get_me()
         dispatcher = build_dispatcher(runtime, bot, me.username or "")
@@ -145,14 +161,20 @@ async def run_bot(settings: Settings, *, handle_signals: bool = True) -> None:
             BotCommand(command="help", description="How it works"),
             BotCommand(command="cancel", description="Leave the current form"),
         ])
-        refresher = asyncio.create_task(keep_catalog_fresh(
-            runtime.db, [(runtime.panels[name], currency)
-                         for name, currency in runtime.panel_currencies.items()],
-            settings.catalog_refresh))
+        await _report_unresolved(dispatcher["orders"], dispatcher["alerts"])
+        background += [
+            asyncio.create_task(keep_catalog_fresh(
+                runtime.db, [(runtime.panels[name], currency)
+                             for name, currency in runtime.panel_currencies.items()],
+                settings.catalog_refresh)),
+            asyncio.create_task(dispatcher["tracker"].run()),
+            asyncio.create_task(dispatcher["notifier"].run()),
+        ]
         log.info("bot @%s is running", me.username)
         await dispatcher.start_polling(bot, handle_signals=handle_signals, close_bot_session=False)
     finally:
-        if refresher is not None:
-            refresher.cancel()
+        for task in background:
+            task.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
         await runtime.close()
         await bot.session.close()

@@ -107,7 +107,8 @@ class Settings(BaseSettings):
     support_contact: str = Field(default="", max_length=200)
     redis_url: str = ""
     locales_dir: Path | None = None  # default: the locales/ folder shipped with the bot
-    track_interval: int = Field(default=60, ge=5, le=86_400)
+    track_interval: float = Field(default=60, ge=1, le=86_400)
+    send_rate: float = Field(default=25, gt=0, le=30)  # Telegram allows about 30/s per bot
     sandbox_dialect: str = "perfectpanel"
     sandbox_pace: float = Field(default=10.0, gt=0, le=86_400)
     sandbox_port: int = Field(default=0, ge=0, le=65_535)

@@ -14,6 +14,7 @@ queries.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import itertools
 import json
@@ -34,10 +35,27 @@ _ALLOWED_TAGS = {"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "co
 
 
 class ApiError(Exception):
-    def __init__(self, code: int, description: str) -> None:
+    def __init__(self, code: int, description: str, retry_after: int | None = None) -> None:
         super().__init__(description)
         self.code = code
         self.description = description
+        self.retry_after = retry_after
+
+
+@dataclass
+class SendLimits:
+    """Telegram's flood limits on sendMessage, enforced with 429 + retry_after."""
+
+    per_second: int = 30  # the whole bot, in any rolling second
+    per_chat_per_second: int | None = None  # one chat; Telegram advises 1
+
+
+@dataclass
+class Fault:
+    method: str  # lower-case Bot API method
+    code: int  # 429, 403, 500, 502...
+    times: int = 1
+    retry_after: int | None = None
 
 
 class _HtmlText(HTMLParser):
@@ -118,6 +136,11 @@ class BotApiEmulator:
         self.commands: list[dict[str, Any]] = []
         self.in_flight = 0
         self.last_activity = time.monotonic()
+        self.limits: SendLimits | None = None
+        self.faults: list[Fault] = []
+        self.throttled = 0  # 429 answers given
+        self.sent_times: list[float] = []  # every accepted sendMessage, for rate checks
+        self._recent: collections.deque[tuple[float, int]] = collections.deque()
         self._update_ids = itertools.count(1)
         self._message_ids = itertools.count(1)
         self._query_ids = itertools.count(1)
@@ -147,11 +170,15 @@ class BotApiEmulator:
                 raise ApiError(404, "Not Found: method not found")
             self.calls.append((method, params))
             await self._notify()
+            self._check_faults(method.lower(), params)
             result = await handler(params)
             body = {"ok": True, "result": result}
             status = 200
         except ApiError as error:
             body = {"ok": False, "error_code": error.code, "description": error.description}
+            if error.retry_after is not None:
+                body["parameters"] = {"retry_after": error.retry_after}
+                self.throttled += 1
             status = error.code
         finally:
             if method.lower() != "getupdates":
@@ -185,6 +212,42 @@ class BotApiEmulator:
                 return
             await asyncio.sleep(quiet / 2)
         raise TimeoutError("the bot did not settle")
+
+    # ------------------------------------------------------------ faults and limits
+
+    def inject(self, method: str, code: int, *, times: int = 1,
+               retry_after: int | None = None) -> None:
+        """Answer the next ``times`` calls of ``method`` with an error ``code``."""
+        if code == 429 and retry_after is None:
+            retry_after = 1
+        self.faults.append(Fault(method.lower(), code, times, retry_after))
+
+    def _check_faults(self, method: str, params: dict[str, Any]) -> None:
+        for fault in self.faults:
+            if fault.method == method and fault.times > 0:
+                fault.times -= 1
+                description = {429: f"Too Many Requests: retry after {fault.retry_after}",
+                               403: "Forbidden: bot was blocked by the user",
+                               400: "Bad Request: chat not found"}.get(
+                                   fault.code, "Internal Server Error")
+                raise ApiError(fault.code, description, fault.retry_after)
+        if method == "sendmessage" and self.limits is not None:
+            self._check_rate(params)
+
+    def _check_rate(self, params: dict[str, Any]) -> None:
+        now = time.monotonic()
+        while self._recent and self._recent[0][0] <= now - 1.0:
+            self._recent.popleft()
+        chat_id = int(params.get("chat_id") or 0)
+        assert self.limits is not None
+        limit_chat = self.limits.per_chat_per_second
+        busy = len(self._recent) >= self.limits.per_second or (
+            limit_chat is not None
+            and sum(1 for _, chat in self._recent if chat == chat_id) >= limit_chat)
+        if busy:
+            raise ApiError(429, "Too Many Requests: retry after 1", retry_after=1)
+        self._recent.append((now, chat_id))
+        self.sent_times.append(now)
 
     # ------------------------------------------------------------ helpers
 
@@ -393,6 +456,16 @@ class ScriptedUser:
                 return message
         shown = [m.buttons for m in self.bot_messages[-3:]]
         raise AssertionError(f"no button {label!r}; the latest buttons are {shown}")
+
+    def saying(self, fragment: str) -> list[ChatMessage]:
+        """The bot's messages here that contain ``fragment``."""
+        return [m for m in self.bot_messages if fragment in m.text]
+
+    async def expect(self, fragment: str, *, timeout: float = 10.0) -> ChatMessage:
+        """Wait until one of the bot's messages here contains ``fragment`` (the bot
+        may say it on its own: a notification); returns that message."""
+        await self.emulator.wait_for(lambda: bool(self.saying(fragment)), timeout)
+        return self.saying(fragment)[-1]
 
     # acting ---------------------------------------------------------------
 

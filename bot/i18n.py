@@ -57,16 +57,21 @@ class UserLanguageMiddleware(SimpleI18nMiddleware):
 
     async def get_locale(self, event: TelegramObject, data: dict[str, Any]) -> str:
         user = data.get("event_from_user")
-        code = getattr(user, "language_code", None)
-        if not code:
-            return self.i18n.default_locale
-        return self._resolve(code, self.i18n.available_locales)
+        return locale_for(self.i18n, getattr(user, "language_code", None))
 
-    @lru_cache(maxsize=256)  # noqa: B019 - one middleware per process, a few dozen codes
-    def _resolve(self, code: str, available: tuple[str, ...]) -> str:
-        candidates = [code.replace("-", "_"), code.split("-")[0].split("_")[0]]
-        for candidate in candidates:
-            for locale in available:
-                if locale.lower() == candidate.lower():
-                    return locale
-        return self.i18n.default_locale
+
+def locale_for(i18n: I18n, language_code: str | None) -> str:
+    """The shop's locale for a Telegram language code (``pt-BR`` -> ``pt_BR`` or ``pt``)."""
+    if not language_code:
+        return i18n.default_locale
+    return _resolve(language_code, i18n.available_locales, i18n.default_locale)
+
+
+@lru_cache(maxsize=256)
+def _resolve(code: str, available: tuple[str, ...], default: str) -> str:
+    candidates = [code.replace("-", "_"), code.split("-")[0].split("_")[0]]
+    for candidate in candidates:
+        for locale in available:
+            if locale.lower() == candidate.lower():
+                return locale
+    return default

@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal
 from enum import StrEnum
+from typing import Literal
 
 from bot.order_types import OrderType
 from bot.panel import (
@@ -37,16 +38,19 @@ from bot.panel import (
 )
 from bot.pricing import Pricer, Quote
 from storage import catalog as catalog_store
-from storage import ledger
+from storage import ledger, outbox
 from storage import orders as order_store
 from storage.catalog import StoredService
 from storage.db import Database
 from storage.orders import StoredOrder
+from storage.outbox import OrderNotice
 
 log = logging.getLogger(__name__)
 
 REFRESH_EVERY_SECONDS = 30
-_REFUND_STATES = {OrderState.CANCELED.value, OrderState.FAILED.value, OrderState.PARTIAL.value}
+_FINAL_STATES = {OrderState.CANCELED.value, OrderState.FAILED.value, OrderState.PARTIAL.value,
+                 OrderState.COMPLETED.value}
+Notify = Literal["all", "refunds"]
 
 
 class Outcome(StrEnum):
@@ -186,7 +190,7 @@ class OrderService:
             return order
         await order_store.mark_refreshed(self.db, order.id, now)
         status = await self.panels[order.panel].status(order.panel_order_id)
-        await apply_status(self.db, order.id, status)
+        await apply_statuses(self.db, {order.id: status}, source="refresh", notify="refunds")
         refreshed = await order_store.get(self.db, order.id)
         assert refreshed is not None
         return refreshed
@@ -226,6 +230,66 @@ class OrderService:
         await order_store.mark_cancel_requested(self.db, order.id)
 
 
+    # ------------------------------------------------------------ reconciliation
+
+    async def recover_interrupted(self) -> int:
+        """At start-up: orders a dead process left between debit and panel answer
+        become ``unknown`` (never resubmitted, never refunded on a guess)."""
+        ids = await order_store.interrupted_to_unknown(self.db)
+        if ids:
+            log.warning("orders %s were interrupted before the panel answered; they are"
+                        " now 'unknown' for an admin to resolve", ids)
+        return len(ids)
+
+    async def unresolved(self, limit: int = 10) -> tuple[list[StoredOrder], int]:
+        return await order_store.unresolved(self.db, limit)
+
+    async def attach_panel_id(self, order_id: int, panel_order_id: str) -> StoredOrder:
+        """An admin found the ``unknown`` order on the panel: track it from now on.
+
+        Raises ``LookupError`` if the order is not unknown any more, ``ValueError``
+        if another order already has that panel id.
+        """
+        try:
+            async with self.db.transaction() as conn:
+                order = await order_store.get_in(conn, order_id)
+                if order is None or not await order_store.attach_panel_id(conn, order_id,
+                                                                          panel_order_id):
+                    raise LookupError(order_id)
+                await order_store.add_history(
+                    conn, [(order_id, "pending", None, None, None, 0)], "admin")
+                await outbox.queue_order_notices(
+                    conn, [OrderNotice(order.user_id, order_id, "pending")])
+        except sqlite3.IntegrityError:
+            raise ValueError(panel_order_id) from None
+        attached = await order_store.get(self.db, order_id)
+        assert attached is not None
+        return attached
+
+    async def refund_unresolved(self, order_id: int) -> StoredOrder:
+        """An admin found that the panel never took the ``unknown`` order: refund it.
+        Raises ``LookupError`` if the order is not unknown any more."""
+        async with self.db.transaction() as conn:
+            order = await order_store.get_in(conn, order_id)
+            if order is None or not await order_store.fail_unknown(conn, order_id):
+                raise LookupError(order_id)
+            refund, balance = 0, None
+            if order.price_minor:
+                entry = await ledger.post(conn, user_id=order.user_id,
+                                          amount_minor=order.price_minor, kind="refund",
+                                          key=f"order:{order_id}:refund", order_id=order_id,
+                                          note="not on the panel (admin)")
+                if entry.created:
+                    refund, balance = order.price_minor, entry.balance_after
+            await order_store.add_history(conn, [(order_id, "failed", None, None, None, refund)],
+                                          "admin")
+            await outbox.queue_order_notices(conn, [OrderNotice(
+                order.user_id, order_id, "failed", refund_minor=refund, balance_minor=balance)])
+        refunded = await order_store.get(self.db, order_id)
+        assert refunded is not None
+        return refunded
+
+
 def refund_for(order: StoredOrder, state: str, remains: int | None) -> int:
     """Minor units to give back for a final state: all of it for canceled or failed,
     the undelivered share (rounded down) for partial."""
@@ -237,26 +301,61 @@ def refund_for(order: StoredOrder, state: str, remains: int | None) -> int:
     return 0
 
 
-async def apply_status(db: Database, order_id: int, status: OrderStatus) -> int:
-    """Write a panel status and everything it causes in one transaction.
+@dataclass(frozen=True, slots=True)
+class AppliedStatus:
+    order_id: int
+    before: str
+    state: str
+    refund_minor: int  # posted now; 0 when none (or posted before)
 
-    Returns the refund posted now (0 when none, or when it was posted before).
+
+async def apply_statuses(db: Database, answers: Mapping[int, OrderStatus], *, source: str,
+                         notify: Notify = "all") -> list[AppliedStatus]:
+    """Write panel statuses and everything they cause in one transaction: the order's
+    state, start count and remains, a history row, the refund, and the owner's notice.
+
+    An answer that changes nothing writes nothing; an order that is final already
+    keeps its state (a late or repeated answer changes nothing). ``notify`` is
+    "refunds" where the user is looking at the order (Refresh) and only money
+    needs telling.
     """
+    if not answers:
+        return []
+    applied: list[AppliedStatus] = []
     async with db.transaction() as conn:
-        order = await order_store.get_in(conn, order_id)
-        if order is None or order.state in _REFUND_STATES or order.state == "completed":
-            return 0  # final already: a late or repeated answer changes nothing
-        state = status.status.value if status.recognised else order.state
-        if state == "submitting":
-            state = "pending"
-        await order_store.set_status(conn, order_id, state=state, panel_status=status.raw_status,
-                                     start_count=status.start_count, remains=status.remains,
-                                     charge=status.charge)
-        refund = refund_for(order, state, status.remains) if status.recognised else 0
-        if refund > 0:
-            entry = await ledger.post(conn, user_id=order.user_id, amount_minor=refund,
-                                      kind="refund", key=f"order:{order_id}:refund",
-                                      order_id=order_id, note=f"order {state}")
-            return refund if entry.created else 0
-        return 0
-
+        current = await order_store.get_many_in(conn, list(answers))
+        changes: list[order_store.StatusChange] = []
+        history: list[tuple[int, str, str | None, int | None, int | None, int]] = []
+        notices: list[OrderNotice] = []
+        for order_id, status in answers.items():
+            order = current.get(order_id)
+            if order is None or order.state in _FINAL_STATES:
+                continue
+            state = status.status.value if status.recognised else order.state
+            if state == "submitting":
+                state = "pending"
+            start_count = order.start_count if status.start_count is None else status.start_count
+            remains = order.remains if status.remains is None else status.remains
+            if (state, status.raw_status, start_count, remains) == (
+                    order.state, order.panel_status, order.start_count, order.remains):
+                continue
+            changes.append(order_store.StatusChange(order_id, state, status.raw_status,
+                                                    status.start_count, status.remains,
+                                                    status.charge))
+            refund, balance = 0, None
+            due = refund_for(order, state, status.remains) if status.recognised else 0
+            if due > 0:
+                entry = await ledger.post(conn, user_id=order.user_id, amount_minor=due,
+                                          kind="refund", key=f"order:{order_id}:refund",
+                                          order_id=order_id, note=f"order {state}")
+                if entry.created:
+                    refund, balance = due, entry.balance_after
+            history.append((order_id, state, status.raw_status, start_count, remains, refund))
+            if (notify == "all" and state != order.state) or refund:
+                notices.append(OrderNotice(order.user_id, order_id, state, start_count, remains,
+                                           refund, balance))
+            applied.append(AppliedStatus(order_id, order.state, state, refund))
+        await order_store.set_statuses(conn, changes)
+        await order_store.add_history(conn, history, source)
+        await outbox.queue_order_notices(conn, notices)
+    return applied

@@ -3,18 +3,25 @@
 
 from __future__ import annotations
 
+import re
 from html import escape
 
 from aiogram import F, Router
-from aiogram.filters import BaseFilter, Command, CommandObject
+from aiogram.filters import BaseFilter, Command, CommandObject, StateFilter
+from aiogram.fsm.context import FSMContext
+from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, Message, TelegramObject
+from aiogram.utils.callback_answer import CallbackAnswer
 from aiogram.utils.i18n import gettext as _
 
 from bot import accounts
 from bot.config import Settings
 from bot.money import format_minor, parse_amount
-from handlers.callbacks import MenuCb
-from handlers.render import main_menu
+from bot.notifier import Notifier
+from bot.orders import OrderService
+from handlers.callbacks import MenuCb, UnresolvedCb
+from handlers.filters import TextMessage
+from handlers.render import button, keyboard, main_menu, money
 from storage.db import Database
 
 router = Router(name="admin")
@@ -29,7 +36,13 @@ class IsAdmin(BaseFilter):
 router.message.filter(IsAdmin())
 router.callback_query.filter(IsAdmin())
 
-USAGE = ("/credit USER_ID AMOUNT [reason]\n/debit USER_ID AMOUNT [reason]")
+USAGE = ("/credit USER_ID AMOUNT [reason]\n/debit USER_ID AMOUNT [reason]\n"
+         "/unresolved  orders whose panel outcome is unknown")
+PANEL_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+class Attach(StatesGroup):
+    panel_order_id = State()
 
 
 @router.callback_query(MenuCb.filter(F.action == "admin"))
@@ -75,3 +88,108 @@ async def adjust(message: Message, command: CommandObject, settings: Settings,
     await message.answer(_("{verb} {amount} to {id}. New balance: {balance}.").format(
         verb=verb, amount=format_minor(amount, currency), id=parts[0],
         balance=format_minor(entry.balance_after, currency)))
+
+
+# ------------------------------------------------------------ unresolved orders
+# An order whose `add` got no clear answer (or was cut off by a restart) is
+# `unknown`: it may or may not exist on the panel. Only a person can tell, by
+# looking at the panel's order list; nothing is resubmitted or refunded on a guess.
+
+async def _unresolved_text(orders: OrderService) -> tuple[str, list]:
+    rows, total = await orders.unresolved(limit=10)
+    if not total:
+        return _("No orders need checking. 👍"), []
+    lines = [_("<b>{count} order(s) need checking on the panel.</b>\nFind each one in the "
+               "panel's order list (by link and time), then attach its panel order id, or "
+               "refund it if the panel never took it.").format(count=total), ""]
+    buttons = []
+    for order in rows:
+        target = order.fields.get("link") or order.fields.get("username") or ""
+        lines.append(_("#{id} · user {user} · {service} · {target} · {price} · {when}").format(
+            id=order.id, user=order.user_id, service=escape(order.service_name[:60]),
+            target=escape(target[:80]), price=money(order.price_minor, order.currency),
+            when=order.created_at[:16].replace("T", " ")))
+        buttons.append([button(_("🔗 #{id}: attach panel id").format(id=order.id),
+                               UnresolvedCb(id=order.id, action="attach")),
+                        button(_("↩️ #{id}: refund").format(id=order.id),
+                               UnresolvedCb(id=order.id, action="refund"))])
+    return "\n".join(lines), buttons
+
+
+@router.message(Command("unresolved"))
+async def unresolved(message: Message, orders: OrderService) -> None:
+    text, buttons = await _unresolved_text(orders)
+    await message.answer(text, reply_markup=keyboard(*buttons) if buttons else None)
+
+
+@router.callback_query(UnresolvedCb.filter(F.action == "refund"))
+async def refund_unresolved(query: CallbackQuery, callback_data: UnresolvedCb,
+                            orders: OrderService, notifier: Notifier,
+                            callback_answer: CallbackAnswer) -> None:
+    assert isinstance(query.message, Message)
+    try:
+        order = await orders.refund_unresolved(callback_data.id)
+    except LookupError:
+        callback_answer.text = _("Order #{id} is not waiting for a decision any more.").format(
+            id=callback_data.id)
+        callback_answer.show_alert = True
+        return
+    notifier.wake()
+    callback_answer.text = _("Order #{id} refunded: {price}.").format(
+        id=order.id, price=format_minor(order.price_minor, order.currency))
+    text, buttons = await _unresolved_text(orders)
+    await query.message.edit_text(text, reply_markup=keyboard(*buttons) if buttons else None)
+
+
+@router.callback_query(UnresolvedCb.filter(F.action == "attach"))
+async def ask_panel_id(query: CallbackQuery, callback_data: UnresolvedCb, state: FSMContext,
+                       orders: OrderService, callback_answer: CallbackAnswer) -> None:
+    assert isinstance(query.message, Message)
+    rows, _total = await orders.unresolved(limit=1_000)
+    if callback_data.id not in {o.id for o in rows}:
+        callback_answer.text = _("Order #{id} is not waiting for a decision any more.").format(
+            id=callback_data.id)
+        callback_answer.show_alert = True
+        return
+    await state.set_state(Attach.panel_order_id)
+    await state.update_data(order_id=callback_data.id)
+    await query.message.answer(_("Send the panel's order id for #{id} (or /cancel).").format(
+        id=callback_data.id))
+
+
+@router.message(StateFilter(Attach.panel_order_id), TextMessage())
+async def attach_panel_id(message: Message, state: FSMContext, orders: OrderService,
+                          notifier: Notifier) -> None:
+    assert message.text is not None
+    if message.text.strip().lower() in ("/cancel", "cancel"):
+        await state.clear()
+        await message.answer(_("Nothing changed."))
+        return
+    panel_order_id = message.text.strip()
+    if not PANEL_ID.fullmatch(panel_order_id):
+        await message.answer(_("A panel order id is letters and digits, like 123456. "
+                               "Send it again, or /cancel."))
+        return
+    order_id = int((await state.get_data()).get("order_id", 0))
+    try:
+        order = await orders.attach_panel_id(order_id, panel_order_id)
+    except LookupError:
+        await state.clear()
+        await message.answer(_("Order #{id} is not waiting for a decision any more.").format(
+            id=order_id))
+        return
+    except ValueError:
+        await message.answer(_("Panel order {panel_id} already belongs to another order. "
+                               "Check the id and send it again, or /cancel.").format(
+                                   panel_id=escape(panel_order_id)))
+        return
+    await state.clear()
+    notifier.wake()
+    await message.answer(_("Order #{id} is now panel order {panel_id}; it is tracked like any "
+                           "other and the customer was told.").format(
+                               id=order.id, panel_id=escape(panel_order_id)))
+
+
+@router.message(StateFilter(Attach.panel_order_id))
+async def attach_wrong_input(message: Message) -> None:
+    await message.answer(_("Send the panel's order id as text, or /cancel."))

@@ -39,3 +39,8 @@ class OrdersCb(CallbackData, prefix="ol"):
 class OrderCb(CallbackData, prefix="oc"):
     id: int
     action: str = "show"  # show | refresh | refill | cancel
+
+
+class UnresolvedCb(CallbackData, prefix="au"):
+    id: int
+    action: str  # attach | refund

@@ -301,8 +301,8 @@ async def _report(query: CallbackQuery, placement: Placement, orders: OrderServi
         case Outcome.AMBIGUOUS if order is not None:
             await alerts.send(
                 f"❔ Order #{order.id} (user {order.user_id}): the panel {order.panel} did not "
-                f"answer after receiving it. Check the panel's order list; resolve it from the "
-                f"admin menu.")
+                f"answer after receiving it. Check the panel's order list, then send /unresolved "
+                f"to attach its panel order id or refund it.")
             await query.message.edit_text(
                 _("⏳ Order #{id} was sent, but the supplier did not confirm it yet. We are "
                   "checking it; you will not be charged twice. See 📦 My orders.").format(

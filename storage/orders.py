@@ -142,3 +142,159 @@ async def refills_of(db: Database, order_id: int) -> list[tuple[str, str]]:
     rows = await db.fetchall(
         "SELECT panel_refill_id, state FROM refills WHERE order_id = ? ORDER BY id", (order_id,))
     return [(r[0], r[1]) for r in rows]
+
+
+# ------------------------------------------------------------ tracking
+
+@dataclass(frozen=True, slots=True)
+class TrackedOrder:
+    """What the tracker compares a panel's answer with."""
+
+    id: int
+    panel_order_id: str
+    state: str
+    panel_status: str | None
+    start_count: int | None
+    remains: int | None
+    missing_polls: int
+
+
+@dataclass(frozen=True, slots=True)
+class StatusChange:
+    order_id: int
+    state: str
+    panel_status: str
+    start_count: int | None
+    remains: int | None
+    charge: Decimal | None
+
+
+async def tracked(db: Database, panel: str) -> list[TrackedOrder]:
+    """Every order of ``panel`` the panel is working on, oldest first."""
+    rows = await db.fetchall(
+        "SELECT id, panel_order_id, state, panel_status, start_count, remains, missing_polls"
+        " FROM orders"
+        " WHERE panel = ? AND state IN ('pending', 'in_progress')"
+        " AND panel_order_id IS NOT NULL ORDER BY id", (panel,))
+    return [TrackedOrder(int(r[0]), r[1], r[2], r[3], r[4], r[5], int(r[6])) for r in rows]
+
+
+async def get_many_in(conn: aiosqlite.Connection, ids: Sequence[int]) -> dict[int, StoredOrder]:
+    """Orders by id inside a transaction, in one hop (at most a few hundred ids)."""
+    if not ids:
+        return {}
+    marks = ",".join("?" * len(ids))
+    rows = await conn.execute_fetchall(
+        f"SELECT {_COLUMNS} FROM orders WHERE id IN ({marks})", tuple(ids))
+    return {order.id: order for order in map(_order, rows)}
+
+
+async def set_statuses(conn: aiosqlite.Connection, changes: Sequence[StatusChange]) -> None:
+    await conn.executemany(
+        f"UPDATE orders SET state = ?, panel_status = ?, start_count = COALESCE(?, start_count),"
+        f" remains = COALESCE(?, remains), charge = COALESCE(?, charge), missing_polls = 0,"
+        f" updated_at = {_NOW} WHERE id = ?",
+        [(c.state, c.panel_status, c.start_count, c.remains,
+          None if c.charge is None else str(c.charge), c.order_id) for c in changes])
+
+
+async def add_history(conn: aiosqlite.Connection,
+                      entries: Sequence[tuple[int, str, str | None, int | None, int | None, int]],
+                      source: str) -> None:
+    """(order id, state, panel status, start count, remains, refund) rows."""
+    await conn.executemany(
+        "INSERT INTO order_history (order_id, state, panel_status, start_count, remains,"
+        " refund_minor, source) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [(*entry, source) for entry in entries])
+
+
+async def reset_missing(db: Database, ids: Sequence[int]) -> None:
+    """The panel knows these orders again: start counting afresh."""
+    if ids:
+        marks = ",".join("?" * len(ids))
+        await db.write(f"UPDATE orders SET missing_polls = 0 WHERE id IN ({marks})", tuple(ids))
+
+
+async def count_missing(db: Database, ids: Sequence[int], threshold: int) -> list[StoredOrder]:
+    """Count one more "Incorrect order ID" poll for each order; returns those that
+    reach ``threshold`` now (each is flagged once)."""
+    if not ids:
+        return []
+    async with db.transaction() as conn:
+        await conn.executemany(
+            "UPDATE orders SET missing_polls = missing_polls + 1 WHERE id = ?",
+            [(i,) for i in ids])
+        marks = ",".join("?" * len(ids))
+        rows = await conn.execute_fetchall(
+            f"UPDATE orders SET flagged_at = {_NOW} WHERE id IN ({marks})"
+            f" AND flagged_at IS NULL AND missing_polls >= ? RETURNING {_COLUMNS}",
+            (*ids, threshold))
+        return [_order(r) for r in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class OpenRefill:
+    id: int
+    order_id: int
+    user_id: int
+    panel_refill_id: str
+    state: str
+
+
+async def open_refills(db: Database, panel: str) -> list[OpenRefill]:
+    rows = await db.fetchall(
+        "SELECT r.id, r.order_id, o.user_id, r.panel_refill_id, r.state FROM refills r"
+        " JOIN orders o ON o.id = r.order_id"
+        " WHERE o.panel = ? AND r.state IN ('pending', 'in_progress') ORDER BY r.id", (panel,))
+    return [OpenRefill(int(r[0]), int(r[1]), int(r[2]), r[3], r[4]) for r in rows]
+
+
+async def set_refill_state(conn: aiosqlite.Connection, refill_id: int, state: str,
+                           panel_status: str) -> bool:
+    """Move a refill on; False when it had already reached ``state``."""
+    rows = await conn.execute_fetchall(
+        f"UPDATE refills SET state = ?, panel_status = ?, updated_at = {_NOW}"
+        " WHERE id = ? AND state <> ? RETURNING id", (state, panel_status, refill_id, state))
+    return bool(list(rows))
+
+
+# ------------------------------------------------------------ reconciliation
+
+async def interrupted_to_unknown(db: Database) -> list[int]:
+    """Orders left in ``submitting`` by a process that died before the panel answered:
+    whether the panel has them is unknown, so they become ``unknown`` for an admin."""
+    rows = await db.write(
+        f"UPDATE orders SET state = 'unknown', error = 'the bot stopped before the panel"
+        f" answered', updated_at = {_NOW} WHERE state = 'submitting' RETURNING id")
+    return [int(r[0]) for r in rows]
+
+
+async def unresolved(db: Database, limit: int) -> tuple[list[StoredOrder], int]:
+    total = await db.fetchone("SELECT COUNT(*) FROM orders WHERE state = 'unknown'")
+    rows = await db.fetchall(
+        f"SELECT {_COLUMNS} FROM orders WHERE state = 'unknown' ORDER BY id LIMIT ?", (limit,))
+    return [_order(r) for r in rows], int(total[0]) if total else 0
+
+
+async def attach_panel_id(conn: aiosqlite.Connection, order_id: int,
+                          panel_order_id: str) -> bool:
+    """Give an ``unknown`` order the panel's id; it is then tracked as ``pending``.
+    A panel id that another order has raises IntegrityError."""
+    rows = await conn.execute_fetchall(
+        f"UPDATE orders SET state = 'pending', panel_order_id = ?, error = NULL,"
+        f" updated_at = {_NOW} WHERE id = ? AND state = 'unknown' RETURNING id",
+        (panel_order_id, order_id))
+    return bool(list(rows))
+
+
+async def fail_unknown(conn: aiosqlite.Connection, order_id: int) -> bool:
+    rows = await conn.execute_fetchall(
+        f"UPDATE orders SET state = 'failed', error = 'not on the panel (checked by an admin)',"
+        f" updated_at = {_NOW} WHERE id = ? AND state = 'unknown' RETURNING id", (order_id,))
+    return bool(list(rows))
+
+
+async def by_panel_id(db: Database, panel: str, panel_order_id: str) -> StoredOrder | None:
+    row = await db.fetchone(f"SELECT {_COLUMNS} FROM orders WHERE panel = ?"
+                            " AND panel_order_id = ?", (panel, panel_order_id))
+    return _order(row) if row else None

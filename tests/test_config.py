@@ -17,7 +17,8 @@ def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
     monkeypatch.chdir(tmp_path)  # no developer .env leaks in
     for name in ("BOT_TOKEN", "TELEGRAM_API_URL", "PANEL_URL", "PANEL_KEY", "PANEL_NAME", "PANELS",
                  "DATABASE_PATH", "ADMIN_IDS", "SHOP_CURRENCY", "MARKUP_PERCENT", "TRACK_INTERVAL",
-                 "PANEL_RATE_LIMIT", "SANDBOX_DIALECT", "SANDBOX_PACE", "SANDBOX_PORT", "LOG_LEVEL"):
+                 "SEND_RATE", "PANEL_RATE_LIMIT", "SANDBOX_DIALECT", "SANDBOX_PACE", "SANDBOX_PORT",
+                 "LOG_LEVEL"):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -57,7 +58,8 @@ def test_one_panel_and_several(monkeypatch: pytest.MonkeyPatch) -> None:
     ("ADMIN_IDS", "@admin", "configuration error: ADMIN_IDS:"),
     ("SHOP_CURRENCY", "US", "configuration error: SHOP_CURRENCY:"),
     ("MARKUP_PERCENT", "abc", "configuration error: MARKUP_PERCENT:"),
-    ("TRACK_INTERVAL", "1", "configuration error: TRACK_INTERVAL:"),
+    ("TRACK_INTERVAL", "0.5", "configuration error: TRACK_INTERVAL:"),
+    ("SEND_RATE", "31", "configuration error: SEND_RATE:"),
     ("SANDBOX_DIALECT", "nope", "configuration error: SANDBOX_DIALECT:"),
     ("LOG_LEVEL", "LOUD", "configuration error: LOG_LEVEL:"),
 ])

@@ -72,12 +72,14 @@ async def test_a_crash_after_the_debit_loses_nothing_and_sends_nothing_twice(
         emulator.calls.clear()
         process = await spawn(running.url, sandbox.url, database)
         await emulator.wait_for(lambda: any(m == "getUpdates" for m, _ in emulator.calls), 30)
+        # The restarted bot can't know whether the panel got it: an admin must check.
+        assert await rows(database, "SELECT state FROM orders") == [("unknown",)]
         # The customer's tap got no answer, so they tap Confirm again.
         await customer.tap("Confirm")
         assert "already placed as #1" in customer.text
-        assert "Status: ⏳ Sending" in customer.text  # shown, not lost
+        assert "Status: ❔ Being checked" in customer.text  # shown, not lost
         await customer.tap("My orders")
-        assert "⏳ #1" in customer.last().buttons[0][0]
+        assert "❔ #1" in customer.last().buttons[0][0]
         assert sandbox.panel.requests["add"] == 1  # and never sent again on a guess
         assert sandbox.panel.orders == {}
         assert await rows(database, "SELECT COUNT(*) FROM orders") == [(1,)]

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.catalog import refresh_catalog
-from bot.orders import OrderService, Outcome, apply_status, refund_for
+from bot.orders import OrderService, Outcome, apply_statuses, refund_for
 from bot.panel import OrderState, OrderStatus, RejectReason
 from bot.pricing import Pricer
 from storage import catalog as catalog_store
@@ -92,20 +92,32 @@ async def test_concurrent_places_of_one_draft_make_one_order(db, sandbox,
     assert await ledger.balance_of(db, 7) == 10_000 - 59
 
 
+async def refunded(db, order_id: int, status: OrderStatus) -> list[int]:
+    applied = await apply_statuses(db, {order_id: status}, source="test")
+    return [a.refund_minor for a in applied]
+
+
 async def test_statuses_refund_once_and_exactly(db, service: OrderService) -> None:
     placed = await service.place(7, await ref(db, "102"), VALUES, uuid.uuid4().hex)
     order = placed.order
     assert order is not None
     partial = OrderStatus(OrderState.PARTIAL, "Partial", remains=333)
-    assert await apply_status(db, order.id, partial) == 19  # 59 × 333 / 1000 = 19.6 -> 19
-    assert await apply_status(db, order.id, partial) == 0  # never twice
+    assert await refunded(db, order.id, partial) == [19]  # 59 × 333 / 1000 = 19.6 -> 19
+    assert await refunded(db, order.id, partial) == []  # never twice
     canceled = OrderStatus(OrderState.CANCELED, "Canceled", remains=1000)
-    assert await apply_status(db, order.id, canceled) == 0  # a final state is final
+    assert await refunded(db, order.id, canceled) == []  # a final state is final
     assert await ledger.balance_of(db, 7) == 10_000 - 59 + 19 == await ledger.ledger_sum(db, 7)
     odd = OrderStatus(OrderState.IN_PROGRESS, "Awaiting moderation", recognised=False)
     other = await service.place(7, await ref(db, "102"),
                                 {**VALUES, "link": "https://instagram.com/p/2"}, uuid.uuid4().hex)
-    assert await apply_status(db, other.order.id, odd) == 0  # type: ignore[union-attr]
+    assert other.order is not None
+    assert await refunded(db, other.order.id, odd) == [0]  # recorded, not final, no money
+    history = await db.fetchall("SELECT order_id, state, panel_status, refund_minor"
+                                " FROM order_history ORDER BY id")
+    assert [tuple(h) for h in history] == [(order.id, "partial", "Partial", 19),
+                                           (other.order.id, "pending", "Awaiting moderation", 0)]
+    notices = await db.fetchall("SELECT chat_id, order_id, payload FROM outbox")
+    assert len(notices) == 1 and '"refund_minor": 19' in notices[0][2]
 
 
 def _order(price: int, quantity: int | None) -> StoredOrder:

@@ -352,7 +352,7 @@ async def test_panel_out_of_funds_refunds_and_alerts_the_admin(shop: Shop) -> No
     assert "refunded" in customer.text
     assert await shop.query("SELECT state FROM orders") == [("failed",)]
     assert await shop.balance(CUSTOMER) == (10_000, 10_000)
-    assert "panel balance is too low" in shop.admin.text
+    await shop.admin.expect("panel balance is too low")
 
 
 async def test_panel_unavailable_at_confirm_refunds(shop: Shop) -> None:
@@ -379,7 +379,7 @@ async def test_ambiguous_timeout_at_confirm_is_checked_not_refunded(shop: Shop) 
     assert await shop.balance(CUSTOMER) == (10_000 - 156, 10_000 - 156)  # held, not refunded
     assert len(shop.sandbox.panel.orders) == 1  # the panel did take it
     assert shop.sandbox.panel.requests["add"] == 1  # and it was not sent again
-    assert "did not answer after receiving it" in shop.admin.text
+    await shop.admin.expect("did not answer after receiving it")
 
 
 # ------------------------------------------------------------------ my orders
@@ -510,8 +510,8 @@ async def test_errors_get_an_apology_and_the_admins_the_details(
     apology = customer.text
     assert "something went wrong" in apology and "RuntimeError" not in apology
     reference = apology.rsplit(" ", 1)[1]
-    assert f"Error {reference}" in shop.admin.text
-    assert "the help page broke" in shop.admin.text
+    alert = await shop.admin.expect(f"Error {reference}")
+    assert "the help page broke" in alert.text
 
 
 

@@ -1,0 +1,125 @@
+"""Outbox rows as Telegram messages: rendered in the recipient's language at send
+time, with the order's buttons, and Telegram's answers turned into the
+notifier's outcomes (bot/notifier.py)."""
+
+from __future__ import annotations
+
+from html import escape
+
+from aiogram import Bot
+from aiogram.exceptions import (
+    TelegramBadRequest,
+    TelegramForbiddenError,
+    TelegramNetworkError,
+    TelegramNotFound,
+    TelegramRetryAfter,
+    TelegramServerError,
+    TelegramUnauthorizedError,
+)
+from aiogram.types import InlineKeyboardMarkup
+from aiogram.utils.i18n import I18n
+from aiogram.utils.i18n import gettext as _
+
+from bot.i18n import locale_for
+from bot.notifier import PermanentFailure, RecipientGone, RetryAfter, TemporaryFailure
+from bot.orders import OrderActions, OrderService
+from handlers.callbacks import OrderCb
+from handlers.render import button, keyboard, money
+from storage import orders as order_store
+from storage import users
+from storage.orders import StoredOrder
+from storage.outbox import OutboxRow
+
+
+class TelegramDelivery:
+    """The notifier's ``Deliver``: one outbox row, one ``sendMessage``."""
+
+    def __init__(self, bot: Bot, i18n: I18n, orders: OrderService) -> None:
+        self.bot = bot
+        self.i18n = i18n
+        self.orders = orders
+
+    async def __call__(self, row: OutboxRow) -> None:
+        user = await users.get_user(self.orders.db, row.chat_id)
+        with self.i18n.context(), self.i18n.use_locale(
+                locale_for(self.i18n, user.language if user else None)):
+            rendered = await self._render(row)
+        if rendered is None:
+            raise PermanentFailure("nothing to say: the order is gone")
+        text, markup = rendered
+        try:
+            await self.bot.send_message(row.chat_id, text, reply_markup=markup)
+        except TelegramRetryAfter as exc:
+            raise RetryAfter(exc.retry_after) from None
+        except TelegramForbiddenError as exc:
+            raise RecipientGone(exc.message) from None
+        except (TelegramNetworkError, TelegramServerError) as exc:
+            raise TemporaryFailure(exc.message) from None
+        except (TelegramUnauthorizedError, TelegramNotFound) as exc:
+            # A revoked token or a wrong API address: nothing is sendable until it is fixed.
+            raise TemporaryFailure(exc.message) from None
+        except TelegramBadRequest as exc:
+            if "chat not found" in exc.message.lower() or "user is deactivated" in exc.message:
+                raise RecipientGone(exc.message) from None
+            raise PermanentFailure(exc.message) from None
+
+    async def _render(self, row: OutboxRow) -> tuple[str, InlineKeyboardMarkup | None] | None:
+        if row.kind == "alert":
+            return str(row.payload.get("text", "")), None
+        order = await order_store.get(self.orders.db, row.order_id or 0)
+        if order is None:
+            return None
+        if row.kind == "refill":
+            return refill_text(order, str(row.payload.get("state"))), open_order_keyboard(order)
+        markup = order_keyboard_for_notice(order, await self.orders.actions(order))
+        return order_notice_text(order, row.payload), markup
+
+
+def order_notice_text(order: StoredOrder, payload: dict) -> str:
+    state = str(payload.get("state"))
+    head = {
+        "pending": _("🕓 Order #{id} is with the supplier and will start soon."),
+        "in_progress": _("🔄 Order #{id} has started."),
+        "completed": _("✅ Order #{id} is complete."),
+        "partial": _("🌗 Order #{id} was partly delivered."),
+        "canceled": _("↩️ Order #{id} was canceled by the supplier."),
+        "failed": _("❌ Order #{id} could not be done."),
+    }.get(state, _("Order #{id} was updated."))
+    lines = [head.format(id=order.id), escape(order.service_name)]
+    remains = payload.get("remains")
+    if state == "partial" and order.quantity and remains is not None:
+        delivered = max(0, order.quantity - int(remains))
+        lines.append(_("Delivered: {delivered} of {quantity}.").format(
+            delivered=f"{delivered:,}", quantity=f"{order.quantity:,}"))
+    elif state == "in_progress" and payload.get("start_count") is not None:
+        lines.append(_("Start count: {count}").format(count=f"{int(payload['start_count']):,}"))
+    refund = int(payload.get("refund_minor") or 0)
+    if refund:
+        lines.append("")
+        lines.append(_("💸 Refunded {amount}.").format(amount=money(refund, order.currency)))
+        if payload.get("balance_minor") is not None:
+            lines.append(_("Your balance: {balance}").format(
+                balance=money(int(payload["balance_minor"]), order.currency)))
+    return "\n".join(lines)
+
+
+def refill_text(order: StoredOrder, state: str) -> str:
+    if state == "completed":
+        text = _("♻️ The refill of order #{id} is done.")
+    else:
+        text = _("The supplier turned down the refill of order #{id}.")
+    return f"{text.format(id=order.id)}\n{escape(order.service_name)}"
+
+
+def open_order_keyboard(order: StoredOrder) -> InlineKeyboardMarkup:
+    return keyboard([button(_("📄 Open order #{id}").format(id=order.id), OrderCb(id=order.id))])
+
+
+def order_keyboard_for_notice(order: StoredOrder, allowed: OrderActions) -> InlineKeyboardMarkup:
+    """Open, and refill / cancel where the order allows them now."""
+    actions = [button(_("📄 Open order #{id}").format(id=order.id), OrderCb(id=order.id))]
+    if allowed.refill:
+        actions.append(button(_("♻️ Refill"), OrderCb(id=order.id, action="refill")))
+    if allowed.cancel:
+        actions.append(button(_("🚫 Cancel order"), OrderCb(id=order.id, action="cancel")))
+    return keyboard(actions[:1], actions[1:])

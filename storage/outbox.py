@@ -1,0 +1,131 @@
+"""The outbox: messages the bot sends on its own initiative, written with their cause.
+
+Writers that take ``conn`` run inside the caller's transaction, so a message is
+queued exactly when the change it reports commits. The sender (bot/notifier.py)
+reads due rows and closes each one after the send.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import aiosqlite
+
+from storage.db import Database
+
+_NOW = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    id: int
+    chat_id: int
+    kind: str
+    order_id: int | None
+    payload: dict[str, Any]
+    version: int
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class OrderNotice:
+    """An order's change, queued for its owner; merges with one still waiting."""
+
+    chat_id: int
+    order_id: int
+    state: str
+    start_count: int | None = None
+    remains: int | None = None
+    refund_minor: int = 0
+    balance_minor: int | None = None
+
+
+async def queue_order_notices(conn: aiosqlite.Connection, notices: Sequence[OrderNotice]) -> None:
+    """Queue order notices; a notice for an order whose previous one is still waiting
+    replaces it, keeping the refunds of both (an order is refunded at most once)."""
+    if not notices:
+        return
+    await conn.executemany(
+        "INSERT INTO outbox (chat_id, kind, order_id, payload) VALUES (?, 'order', ?, ?)"
+        " ON CONFLICT (order_id) WHERE state = 'pending' AND kind = 'order' DO UPDATE SET"
+        "  payload = json_set(excluded.payload, '$.refund_minor',"
+        "   json_extract(outbox.payload, '$.refund_minor')"
+        "   + json_extract(excluded.payload, '$.refund_minor'),"
+        "   '$.balance_minor', COALESCE(json_extract(excluded.payload, '$.balance_minor'),"
+        "   json_extract(outbox.payload, '$.balance_minor'))),"
+        "  version = outbox.version + 1",
+        [(n.chat_id, n.order_id, json.dumps({
+            "state": n.state, "start_count": n.start_count, "remains": n.remains,
+            "refund_minor": n.refund_minor, "balance_minor": n.balance_minor}))
+         for n in notices])
+
+
+async def queue(conn: aiosqlite.Connection, chat_ids: Iterable[int], kind: str,
+                payload: dict[str, Any], order_id: int | None = None) -> None:
+    """Queue one message of ``kind`` to each chat (refill results, admin alerts)."""
+    body = json.dumps(payload, ensure_ascii=False)
+    await conn.executemany(
+        "INSERT INTO outbox (chat_id, kind, order_id, payload) VALUES (?, ?, ?, ?)",
+        [(chat_id, kind, order_id, body) for chat_id in chat_ids])
+
+
+async def due(db: Database, now: float, limit: int) -> list[OutboxRow]:
+    """The oldest rows that may be sent now."""
+    rows = await db.fetchall(
+        "SELECT id, chat_id, kind, order_id, payload, version, attempts FROM outbox"
+        " WHERE state = 'pending' AND next_attempt_at <= ? ORDER BY id LIMIT ?", (now, limit))
+    return [OutboxRow(int(r[0]), int(r[1]), r[2], r[3], json.loads(r[4]), int(r[5]), int(r[6]))
+            for r in rows]
+
+
+async def next_due_at(db: Database) -> float | None:
+    row = await db.fetchone("SELECT MIN(next_attempt_at) FROM outbox WHERE state = 'pending'")
+    return None if row is None or row[0] is None else float(row[0])
+
+
+async def mark_sent(db: Database, row: OutboxRow) -> bool:
+    """Close a sent row; False when it was merged meanwhile (its new content is due)."""
+    done = await db.write(
+        f"UPDATE outbox SET state = 'sent', sent_at = {_NOW}, attempts = attempts + 1"
+        " WHERE id = ? AND version = ? RETURNING id", (row.id, row.version))
+    return bool(done)
+
+
+async def retry_later(db: Database, row: OutboxRow, at: float, error: str,
+                      *, count_attempt: bool = True) -> None:
+    await db.write(
+        "UPDATE outbox SET next_attempt_at = ?, last_error = ?, attempts = attempts + ?"
+        " WHERE id = ? AND state = 'pending'", (at, error[:500], int(count_attempt), row.id))
+
+
+async def mark_failed(db: Database, row: OutboxRow, error: str) -> None:
+    await db.write("UPDATE outbox SET state = 'failed', last_error = ?, attempts = attempts + 1"
+                   " WHERE id = ?", (error[:500], row.id))
+
+
+async def recipient_gone(db: Database, chat_id: int) -> int:
+    """The user blocked the bot: mark them and close everything queued for them."""
+    async with db.transaction() as conn:
+        await conn.execute(f"UPDATE users SET blocked = 1, updated_at = {_NOW} WHERE id = ?",
+                           (chat_id,))
+        rows = await conn.execute_fetchall(
+            "UPDATE outbox SET state = 'dropped', last_error = 'blocked by the user'"
+            " WHERE chat_id = ? AND state = 'pending' RETURNING id", (chat_id,))
+        return len(list(rows))
+
+
+async def drop_for_blocked(db: Database) -> int:
+    """Close rows queued for users already known to have blocked the bot."""
+    rows = await db.write(
+        "UPDATE outbox SET state = 'dropped', last_error = 'blocked by the user'"
+        " WHERE state = 'pending' AND chat_id IN (SELECT id FROM users WHERE blocked = 1)"
+        " RETURNING id")
+    return len(rows)
+
+
+async def counts(db: Database) -> dict[str, int]:
+    rows = await db.fetchall("SELECT state, COUNT(*) FROM outbox GROUP BY state")
+    return {r[0]: int(r[1]) for r in rows}

@@ -1,0 +1,144 @@
+"""The outbox sender against the Bot API emulator enforcing Telegram's limits."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from decimal import Decimal
+
+import pytest
+from aiogram import Bot
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+
+from bot.emulator import BotApiEmulator, SendLimits, start_emulator
+from bot.i18n import build_i18n
+from bot.notifier import Notifier
+from bot.orders import OrderService
+from bot.pricing import Pricer
+from handlers.notices import TelegramDelivery
+from storage import outbox, users
+from storage.outbox import OrderNotice, OutboxRow
+from tests.e2e import TOKEN
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture
+async def telegram() -> AsyncIterator[tuple[BotApiEmulator, Bot]]:
+    emulator = BotApiEmulator()
+    emulator.limits = SendLimits(per_second=30, per_chat_per_second=1)
+    running = await start_emulator(emulator)
+    bot = Bot(TOKEN, session=AiohttpSession(api=TelegramAPIServer.from_base(running.url)))
+    yield emulator, bot
+    await bot.session.close()
+    await running.stop()
+
+
+def delivery(db, bot: Bot) -> TelegramDelivery:
+    return TelegramDelivery(bot, build_i18n(), OrderService(db, {}, Pricer(db, "USD", Decimal(0),
+                                                                             {})))
+
+
+async def alert(db, chat_ids: list[int], text: str) -> None:
+    async with db.transaction() as conn:
+        await outbox.queue(conn, chat_ids, "alert", {"text": text})
+
+
+async def test_a_burst_stays_under_the_limits_with_no_429(db, telegram) -> None:
+    emulator, bot = telegram
+    recipients = list(range(1, 91))
+    for user_id in recipients:
+        emulator.user(user_id)
+        await alert(db, [user_id], f"hello {user_id}")
+    notifier = Notifier(db, delivery(db, bot), rate=30)
+    started = time.monotonic()
+    await notifier.drain()
+    elapsed = time.monotonic() - started
+    assert emulator.throttled == 0
+    assert notifier.sent == 90
+    assert elapsed >= 89 / 30 * 0.95  # evenly spaced, not in one burst
+    assert all(emulator.chats[u].messages for u in recipients)
+    assert await outbox.counts(db) == {"sent": 90}
+
+
+async def test_one_chat_gets_about_one_message_a_second(db, telegram) -> None:
+    emulator, bot = telegram
+    user = emulator.user(5)
+    await alert(db, [5], "one")
+    await alert(db, [5], "two")
+    await alert(db, [5], "three")
+    notifier = Notifier(db, delivery(db, bot), rate=30)
+    await notifier.drain()
+    assert [m.text for m in user.bot_messages] == ["one", "two", "three"]
+    assert emulator.throttled == 0
+    gaps = [b - a for a, b in zip(emulator.sent_times, emulator.sent_times[1:], strict=False)]
+    assert all(gap >= 1.0 for gap in gaps)
+
+
+async def test_429_pauses_every_send_and_5xx_is_retried(db, telegram) -> None:
+    emulator, bot = telegram
+    for user_id in (1, 2):
+        emulator.user(user_id)
+    await alert(db, [1, 2], "after the pause")
+    emulator.inject("sendMessage", 429, retry_after=1)
+    emulator.inject("sendMessage", 502)
+    notifier = Notifier(db, delivery(db, bot), rate=30)
+    started = time.monotonic()
+    await notifier.drain()
+    assert time.monotonic() - started >= 1.0  # the 429's retry_after was honoured
+    assert notifier.throttled == 1
+    assert await outbox.counts(db) == {"sent": 2}
+    assert [m.text for m in emulator.user(1).bot_messages] == ["after the pause"]
+    assert [m.text for m in emulator.user(2).bot_messages] == ["after the pause"]
+
+
+async def test_a_blocked_user_is_marked_and_skipped(db, telegram) -> None:
+    emulator, bot = telegram
+    await users.upsert_user(db, 9, first_name="Bo")
+    emulator.user(9).chat.blocked = True
+    await alert(db, [9], "first")
+    await alert(db, [9], "second")
+    notifier = Notifier(db, delivery(db, bot), rate=30)
+    await notifier.drain()
+    assert [m for m, p in emulator.calls if m == "sendMessage"] == ["sendMessage"]
+    assert await outbox.counts(db) == {"dropped": 2}
+    await alert(db, [9], "later")
+    await notifier.drain()
+    assert await outbox.counts(db) == {"dropped": 3}  # skipped without another call
+    await users.upsert_user(db, 9, first_name="Bo")  # they came back (/start)
+    emulator.user(9).chat.blocked = False
+    await alert(db, [9], "welcome back")
+    await notifier.drain()
+    assert [m.text for m in emulator.user(9).bot_messages] == ["welcome back"]
+
+
+async def test_a_notice_merged_while_on_the_wire_is_sent_again(db) -> None:
+    """The row is closed only if it was not merged during the send: the newer state
+    is never lost behind an older message."""
+    await users.upsert_user(db, 3, first_name="Cy")
+    sent: list[dict] = []
+    merged = False
+
+    async def deliver(row: OutboxRow) -> None:
+        nonlocal merged
+        sent.append(row.payload)
+        if not merged:
+            merged = True
+            async with db.transaction() as conn:
+                await outbox.queue_order_notices(conn, [OrderNotice(3, 1, "completed")])
+
+    await db.write("INSERT INTO categories (id, panel, name, platform) VALUES (1, 'p', 'c', 'x')")
+    await db.write("INSERT INTO services (id, panel, service_id, category_id, name, type,"
+                   " sellable, category, rate, currency, min_quantity, max_quantity, synced_at)"
+                   " VALUES (1, 'p', '1', 1, 's', 'Default', 1, 'c', '1', 'USD', 1, 10, 'now')")
+    await db.write("INSERT INTO orders (id, token, user_id, panel, service_ref, service_id,"
+                   " service_name, order_type, fields, quantity, price_minor, currency, state)"
+                   " VALUES (1, 't', 3, 'p', 1, '1', 's', 'Default', '{}', 10, 100, 'USD',"
+                   " 'pending')")
+    async with db.transaction() as conn:
+        await outbox.queue_order_notices(conn, [OrderNotice(3, 1, "in_progress")])
+    notifier = Notifier(db, deliver, rate=30, per_chat_interval=0)
+    await notifier.drain()
+    assert [p["state"] for p in sent] == ["in_progress", "completed"]
+    assert await outbox.counts(db) == {"sent": 1}
