@@ -34,6 +34,8 @@ sandbox: demo
 bench: $(STAMP)
 	$(BIN)/python bench/catalog.py
 	$(BIN)/python bench/status.py
+	$(BIN)/python bench/tracker.py
+	$(BIN)/python bench/notify.py
 
 # Refresh the message template and every translation from the source code.
 # (Translations are compiled automatically when the bot starts.)

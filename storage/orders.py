@@ -293,8 +293,3 @@ async def fail_unknown(conn: aiosqlite.Connection, order_id: int) -> bool:
         f" updated_at = {_NOW} WHERE id = ? AND state = 'unknown' RETURNING id", (order_id,))
     return bool(list(rows))
 
-
-async def by_panel_id(db: Database, panel: str, panel_order_id: str) -> StoredOrder | None:
-    row = await db.fetchone(f"SELECT {_COLUMNS} FROM orders WHERE panel = ?"
-                            " AND panel_order_id = ?", (panel, panel_order_id))
-    return _order(row) if row else None

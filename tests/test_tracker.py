@@ -1,0 +1,93 @@
+"""The tracker as a plain service: several panels, dialects without multi forms,
+and panels that are slow or down."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from decimal import Decimal
+
+import pytest
+
+from bot.catalog import refresh_catalog
+from bot.orders import OrderService, Outcome
+from bot.pricing import Pricer
+from bot.tracker import Tracker
+from storage import catalog as catalog_store
+from storage import ledger, outbox, users
+from storage import orders as order_store
+
+pytestmark = pytest.mark.timeout(60)
+
+
+async def shop_on(db, panels: dict) -> OrderService:
+    for client in panels.values():
+        await refresh_catalog(db, client, "USD")
+    await users.upsert_user(db, 7, first_name="Ann")
+    async with db.transaction() as conn:
+        await ledger.post(conn, user_id=7, amount_minor=100_000, kind="credit", key="seed")
+    return OrderService(db, panels, Pricer(db, "USD", Decimal(30),
+                                           dict.fromkeys(panels, Decimal(1))))
+
+
+async def order_on(db, service: OrderService, panel: str, link: str) -> int:
+    stored = await catalog_store.by_panel_id(db, panel, "101")
+    assert stored is not None
+    placed = await service.place(7, stored.ref, {"link": link, "quantity": "1000"},
+                                 uuid.uuid4().hex)
+    assert placed.outcome is Outcome.PLACED and placed.order is not None
+    return placed.order.id
+
+
+async def test_refills_are_followed_one_by_one_where_there_is_no_multi_form(
+        db, make_sandbox, make_client) -> None:
+    sandbox = await make_sandbox("smartpanel")
+    client = make_client(sandbox)
+    client.name = "sp"
+    service = await shop_on(db, {"sp": client})
+    tracker = Tracker(db, {"sp": client}, interval=1, alert=_ignore)
+    order_id = await order_on(db, service, "sp", "https://instagram.com/p/sp")
+    sandbox.panel.orders[max(sandbox.panel.orders)].fate = "completed"
+    sandbox.panel.advance(sandbox.panel.pace * 4)
+    await tracker.poll("sp")
+    order = await order_store.get(db, order_id)
+    assert order is not None and order.state == "completed"
+    await service.request_refill(order)
+    sandbox.panel.advance(sandbox.panel.pace * 4)
+    report = await tracker.poll("sp")
+    assert report.refills_finished == 1
+    assert sandbox.panel.requests["refill_status"] >= 1
+    assert await db.fetchone("SELECT state FROM refills") is not None
+    rows = await db.fetchall("SELECT kind FROM outbox ORDER BY id")
+    assert [r[0] for r in rows] == ["order", "refill"]
+
+
+async def test_a_slow_panel_never_delays_another(db, make_sandbox, make_client) -> None:
+    slow_sandbox, fast_sandbox = await make_sandbox(), await make_sandbox()
+    slow, fast = make_client(slow_sandbox, timeout=5), make_client(fast_sandbox)
+    slow.name, fast.name = "slow", "fast"
+    service = await shop_on(db, {"slow": slow, "fast": fast})
+    await order_on(db, service, "slow", "https://instagram.com/p/s")
+    fast_order = await order_on(db, service, "fast", "https://instagram.com/p/f")
+    slow_sandbox.panel.inject("hang", action="status", delay=4, times=100)
+    fast_sandbox.panel.advance(fast_sandbox.panel.pace * 1.5)
+    tracker = Tracker(db, {"slow": slow, "fast": fast}, interval=1, alert=_ignore)
+    started = time.monotonic()
+    running = asyncio.create_task(tracker.run())
+    try:
+        for _ in range(100):
+            order = await order_store.get(db, fast_order)
+            if order is not None and order.state == "in_progress":
+                break
+            await asyncio.sleep(0.02)
+        assert order is not None and order.state == "in_progress"
+        assert time.monotonic() - started < 2  # not after the slow panel's 4 s
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+    assert (await outbox.counts(db)) == {"pending": 1}
+
+
+async def _ignore(_text: str) -> None:
+    return None
