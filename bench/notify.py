@@ -52,11 +52,11 @@ async def seed(db: Database, emulator: BotApiEmulator, count: int) -> list[Order
         emulator.user(user_id)
         await users.upsert_user(db, user_id, first_name="U", language="en")
         async with db.transaction() as conn:
-            order_id = await order_store.insert(
+            order_id = (await order_store.insert(
                 conn, token=uuid.uuid4().hex, user_id=user_id, panel="p", service_ref=1,
                 service_id="1", service_name="Instagram Likes", order_type="Default",
                 fields={"link": "https://instagram.com/p/x", "quantity": "1000"}, quantity=1000,
-                price_minor=0, currency="USD", panel_cost=0)
+                price_minor=0, currency="USD", panel_cost=0)).id
             await order_store.set_outcome(conn, order_id, state="completed",
                                           panel_order_id=str(n + 1))
         notices.append(OrderNotice(user_id, order_id, "completed"))

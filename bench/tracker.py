@@ -43,11 +43,11 @@ async def seed(db: Database, panel_ids: list[int], service_ref: int) -> None:
     await users.upsert_user(db, 1, first_name="Bench")
     async with db.transaction() as conn:
         for panel_id in panel_ids:
-            order_id = await order_store.insert(
+            order_id = (await order_store.insert(
                 conn, token=uuid.uuid4().hex, user_id=1, panel="bench", service_ref=service_ref,
                 service_id="103", service_name="bench", order_type="Default",
                 fields={"link": "https://example.com", "quantity": "1000"}, quantity=1000,
-                price_minor=0, currency="USD", panel_cost=0)
+                price_minor=0, currency="USD", panel_cost=0)).id
             await order_store.set_outcome(conn, order_id, state="pending",
                                           panel_order_id=str(panel_id))
 

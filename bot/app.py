@@ -22,7 +22,7 @@ from aiogram.types import BotCommand
 from aiogram.utils.callback_answer import CallbackAnswerMiddleware
 
 from bot.alerts import AdminAlerts
-from bot.catalog import keep_catalog_fresh, refresh_catalog
+from bot.catalog import ShopCatalog, keep_catalog_fresh, refresh_catalog
 from bot.config import SANDBOX_PANEL_NAME, ConfigError, PanelSettings, Settings
 from bot.i18n import UserLanguageMiddleware, build_i18n
 from bot.notifier import Notifier
@@ -44,6 +44,10 @@ class Runtime:
     panels: dict[str, PanelClient]
     panel_currencies: dict[str, str] = field(default_factory=dict)
     sandbox: RunningSandbox | None = None
+    catalog: ShopCatalog = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.catalog = ShopCatalog(self.db)
 
     async def close(self) -> None:
         for client in self.panels.values():
@@ -83,6 +87,7 @@ async def start_runtime(settings: Settings) -> Runtime:
             # The cached catalog keeps the shop open while a panel is down.
             log.error("panel %s is not reachable at start-up: %s", panel.name, exc)
             runtime.panel_currencies.setdefault(panel.name, currency or "USD")
+    await runtime.catalog.reload()
     return runtime
 
 
@@ -117,7 +122,7 @@ def build_dispatcher(runtime: Runtime, bot: Bot, bot_username: str) -> Dispatche
         if panel.fx_rate is not None:
             fx_rates[panel.name] = panel.fx_rate
     pricer = Pricer(runtime.db, settings.shop_currency, settings.markup_percent, fx_rates)
-    orders = OrderService(runtime.db, runtime.panels, pricer)
+    orders = OrderService(runtime.db, runtime.panels, pricer, runtime.catalog)
     i18n = build_i18n(settings.locales_dir) if settings.locales_dir else build_i18n()
     notifier = Notifier(runtime.db, TelegramDelivery(bot, i18n, orders), rate=settings.send_rate)
     alerts = AdminAlerts(runtime.db, settings.admin_ids, notifier.wake)
@@ -125,7 +130,8 @@ def build_dispatcher(runtime: Runtime, bot: Bot, bot_username: str) -> Dispatche
                       alert=alerts.send, on_notice=notifier.wake)
     dispatcher = Dispatcher(
         storage=fsm_storage(runtime), events_isolation=SimpleEventIsolation(),
-        runtime=runtime, db=runtime.db, settings=settings, pricer=pricer, orders=orders,
+        runtime=runtime, db=runtime.db, catalog=runtime.catalog, settings=settings,
+        pricer=pricer, orders=orders,
         alerts=alerts, notifier=notifier, tracker=tracker, bot_username=bot_username,
     )
     UserLanguageMiddleware(i18n).setup(dispatcher)
@@ -164,7 +170,7 @@ async def run_bot(settings: Settings, *, handle_signals: bool = True) -> None:
         await _report_unresolved(dispatcher["orders"], dispatcher["alerts"])
         background += [
             asyncio.create_task(keep_catalog_fresh(
-                runtime.db, [(runtime.panels[name], currency)
+                runtime.catalog, [(runtime.panels[name], currency)
                              for name, currency in runtime.panel_currencies.items()],
                 settings.catalog_refresh)),
             asyncio.create_task(dispatcher["tracker"].run()),

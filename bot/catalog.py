@@ -1,7 +1,8 @@
-"""The catalog: platforms, keeping the cache in step with the panels, searching it.
+"""The catalog: platforms, keeping the cache in step with the panels, browsing it.
 
-Browsing reads the SQLite cache only; ``refresh_catalog`` is the one place that
-asks a panel for its services (at start-up and every ``CATALOG_REFRESH`` minutes).
+``refresh_catalog`` is the one place that asks a panel for its services (at
+start-up and every ``CATALOG_REFRESH`` minutes) and stores them in SQLite;
+``ShopCatalog`` serves browsing and search from an in-memory copy of that.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 
 from bot.panel import PanelClient, PanelError, Service
 from storage import catalog as catalog_store
+from storage.catalog import StoredService
 from storage.db import Database
 
 log = logging.getLogger(__name__)
@@ -90,14 +92,106 @@ async def refresh_catalog(db: Database, client: PanelClient, currency: str) -> R
                          fetched - started, stored - fetched)
 
 
-async def keep_catalog_fresh(db: Database, panels: Sequence[tuple[PanelClient, str]],
+async def keep_catalog_fresh(catalog: ShopCatalog, panels: Sequence[tuple[PanelClient, str]],
                              minutes: float) -> None:
     """Refresh every panel's catalog every ``minutes``; a failing panel keeps its cache."""
     while True:
         await asyncio.sleep(minutes * 60)
         for client, currency in panels:
             try:
-                await refresh_catalog(db, client, currency)
+                await refresh_catalog(catalog.db, client, currency)
             except PanelError as exc:
                 log.warning("catalog refresh of %s failed, keeping the cached one: %s",
                             client.name, exc)
+        await catalog.reload()
+
+
+@dataclass(frozen=True, slots=True)
+class CategoryRow:
+    id: int
+    name: str
+    services: int
+
+
+class ShopCatalog:
+    """What customers browse: the services on sale, held in memory.
+
+    Browsing and search never touch the database (or the panel): the copy is read
+    from SQLite, the source of truth, at the first use and again after every
+    catalog refresh. A service taken off sale is still found by ``any_service``
+    (from the database), so old orders stay readable.
+    """
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._loaded = False
+        self._by_ref: dict[int, StoredService] = {}
+        self._by_category: dict[int, list[StoredService]] = {}
+        self._categories: dict[str, list[CategoryRow]] = {}
+        self._category_of: dict[int, tuple[str, str]] = {}
+
+    async def reload(self) -> None:
+        services = await catalog_store.on_sale(self.db)
+        by_category: dict[int, list[StoredService]] = {}
+        category_of: dict[int, tuple[str, str]] = {}
+        for stored in services:
+            by_category.setdefault(stored.category_id, []).append(stored)
+            category_of[stored.category_id] = (stored.service.category, stored.platform)
+        categories: dict[str, list[CategoryRow]] = {}
+        for category_id, members in by_category.items():
+            name, platform = category_of[category_id]
+            categories.setdefault(platform, []).append(CategoryRow(category_id, name, len(members)))
+        for rows in categories.values():
+            rows.sort(key=lambda row: (row.name, row.id))
+        self._by_ref = {s.ref: s for s in services}
+        self._by_category, self._category_of, self._categories = (by_category, category_of,
+                                                                  categories)
+        self._loaded = True
+
+    async def _ready(self) -> None:
+        if not self._loaded:
+            await self.reload()
+
+    async def platforms(self) -> dict[str, int]:
+        """Platforms with services on sale, and how many."""
+        await self._ready()
+        return {slug: sum(row.services for row in rows) for slug, rows in self._categories.items()}
+
+    async def categories(self, platform: str, offset: int,
+                         limit: int) -> tuple[list[CategoryRow], int]:
+        await self._ready()
+        rows = self._categories.get(platform, [])
+        return rows[offset:offset + limit], len(rows)
+
+    async def category(self, category_id: int) -> tuple[str, str] | None:
+        """(name, platform) of a category with services on sale."""
+        await self._ready()
+        return self._category_of.get(category_id)
+
+    async def services_in(self, category_id: int, offset: int,
+                          limit: int) -> tuple[list[StoredService], int]:
+        await self._ready()
+        rows = self._by_category.get(category_id, [])
+        return rows[offset:offset + limit], len(rows)
+
+    async def on_sale(self, ref: int) -> StoredService | None:
+        await self._ready()
+        return self._by_ref.get(ref)
+
+    async def any_service(self, ref: int) -> StoredService | None:
+        """A service on sale or not (an old order's)."""
+        found = await self.on_sale(ref)
+        return found if found is not None else await catalog_store.get(self.db, ref)
+
+    async def search(self, text: str, limit: int) -> list[StoredService]:
+        """Services whose name or category contains ``text``, or whose panel id is ``text``."""
+        await self._ready()
+        needle, exact = text.strip().lower(), text.strip()
+        found = []
+        for stored in self._by_ref.values():
+            if (needle in stored.service.name.lower() or needle in stored.service.category.lower()
+                    or stored.service.id == exact):
+                found.append(stored)
+                if len(found) == limit:
+                    break
+        return found

@@ -9,7 +9,8 @@
    ``failed`` with a refund when the panel refused or provably never saw it;
    ``unknown`` (no refund) when the request may have reached the panel.
 
-A second confirm of the same draft finds the token and returns the first order.
+A second confirm of the same draft hits the token's unique index and returns
+the first order.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from decimal import ROUND_FLOOR, Decimal
 from enum import StrEnum
 from typing import Literal
 
+from bot.catalog import ShopCatalog
 from bot.order_types import OrderType
 from bot.panel import (
     CancelAccepted,
@@ -37,7 +39,6 @@ from bot.panel import (
     RejectReason,
 )
 from bot.pricing import Pricer, Quote
-from storage import catalog as catalog_store
 from storage import ledger, outbox
 from storage import orders as order_store
 from storage.catalog import StoredService
@@ -83,13 +84,15 @@ class ServiceGone(Exception):
 
 
 class OrderService:
-    def __init__(self, db: Database, panels: Mapping[str, PanelClient], pricer: Pricer) -> None:
+    def __init__(self, db: Database, panels: Mapping[str, PanelClient], pricer: Pricer,
+                 catalog: ShopCatalog | None = None) -> None:
         self.db = db
         self.panels = panels
         self.pricer = pricer
+        self.catalog = catalog or ShopCatalog(db)
 
     async def on_sale(self, ref: int) -> StoredService:
-        stored = await catalog_store.get(self.db, ref)
+        stored = await self.catalog.on_sale(ref)
         if (stored is None or not stored.active or stored.service.order_type is None
                 or stored.panel not in self.panels):
             raise ServiceGone(ref)
@@ -104,72 +107,65 @@ class OrderService:
 
     async def place(self, user_id: int, ref: int, values: Mapping[str, str],
                     token: str) -> Placement:
-        existing = await order_store.by_token(self.db, token)
-        if existing is not None:
-            return Placement(Outcome.ALREADY, existing)
         try:
             stored = await self.on_sale(ref)
         except ServiceGone:
-            return Placement(Outcome.GONE)
+            existing = await order_store.by_token(self.db, token)
+            return Placement(Outcome.ALREADY, existing) if existing else Placement(Outcome.GONE)
         quote = await self.quote(stored, values)
         order_type = stored.service.order_type
         assert order_type is not None
-        params = order_type.add_params(values)
         try:
             async with self.db.transaction() as conn:
-                order_id = await order_store.insert(
+                order = await order_store.insert(
                     conn, token=token, user_id=user_id, panel=stored.panel,
                     service_ref=stored.ref, service_id=stored.service.id,
-                    service_name=stored.service.name, order_type=order_type.name, fields=params,
-                    quantity=quote.quantity, price_minor=quote.price_minor,
-                    currency=self.pricer.shop_currency, panel_cost=quote.panel_cost,
+                    service_name=stored.service.name, order_type=order_type.name,
+                    fields=order_type.add_params(values), quantity=quote.quantity,
+                    price_minor=quote.price_minor, currency=self.pricer.shop_currency,
+                    panel_cost=quote.panel_cost,
                 )
                 if quote.price_minor:
                     await ledger.post(conn, user_id=user_id, amount_minor=-quote.price_minor,
-                                      kind="order", key=f"order:{order_id}:debit",
-                                      order_id=order_id)
+                                      kind="order", key=f"order:{order.id}:debit",
+                                      order_id=order.id)
         except ledger.InsufficientFunds as exc:
             return Placement(Outcome.INSUFFICIENT,
                              missing_minor=exc.needed_minor - exc.balance_minor)
         except sqlite3.IntegrityError:
-            # A concurrent confirm of the same draft won the race for the token.
+            # This draft was confirmed before (a replay, or a concurrent tap that won).
             return Placement(Outcome.ALREADY, await order_store.by_token(self.db, token))
-        return await self._submit(order_id, order_type)
+        return await self._submit(order, order_type)
 
-    async def _submit(self, order_id: int, order_type: OrderType) -> Placement:
+    async def _submit(self, order: StoredOrder, order_type: OrderType) -> Placement:
         """Send a ``submitting`` order to its panel once and record what happened."""
-        order = await order_store.get(self.db, order_id)
-        assert order is not None and order.state == "submitting"
         try:
             panel_order_id = await self.panels[order.panel].add(order.service_id, order_type,
                                                                 order.fields)
         except PanelRejected as exc:
-            await self._refund_failed(order, exc.message)
-            return Placement(Outcome.REJECTED, await order_store.get(self.db, order_id),
+            return Placement(Outcome.REJECTED, await self._refund_failed(order, exc.message),
                              exc.reason, exc.message)
         except PanelUnavailable as exc:
-            await self._refund_failed(order, exc.message)
-            return Placement(Outcome.UNAVAILABLE, await order_store.get(self.db, order_id),
+            return Placement(Outcome.UNAVAILABLE, await self._refund_failed(order, exc.message),
                              message=exc.message)
         except PanelAmbiguous as exc:
-            async with self.db.transaction() as conn:
-                await order_store.set_outcome(conn, order_id, state="unknown", error=exc.message)
-            log.error("order %d: outcome unknown at panel %s: %s", order_id, order.panel,
+            log.error("order %d: outcome unknown at panel %s: %s", order.id, order.panel,
                       exc.message)
-            return Placement(Outcome.AMBIGUOUS, await order_store.get(self.db, order_id),
-                             message=exc.message)
-        async with self.db.transaction() as conn:
-            await order_store.set_outcome(conn, order_id, state="pending",
-                                          panel_order_id=panel_order_id)
-        return Placement(Outcome.PLACED, await order_store.get(self.db, order_id))
+            unknown = await order_store.set_outcome(self.db, order.id, state="unknown",
+                                                    error=exc.message)
+            return Placement(Outcome.AMBIGUOUS, unknown, message=exc.message)
+        placed = await order_store.set_outcome(self.db, order.id, state="pending",
+                                               panel_order_id=panel_order_id)
+        return Placement(Outcome.PLACED, placed)
 
-    async def _refund_failed(self, order: StoredOrder, message: str) -> None:
+    async def _refund_failed(self, order: StoredOrder, message: str) -> StoredOrder:
         async with self.db.transaction() as conn:
-            await order_store.set_outcome(conn, order.id, state="failed", error=message)
+            failed = await order_store.set_outcome(conn, order.id, state="failed", error=message)
             if order.price_minor:
                 await ledger.post(conn, user_id=order.user_id, amount_minor=order.price_minor,
                                   kind="refund", key=f"order:{order.id}:refund",
                                   order_id=order.id, note="panel did not take the order")
+        return failed
 
     # ------------------------------------------------------------ my orders
 
@@ -197,7 +193,7 @@ class OrderService:
 
     async def actions(self, order: StoredOrder) -> OrderActions:
         """Which of refill and cancel the order's service and state allow now."""
-        stored = await catalog_store.get(self.db, order.service_ref)
+        stored = await self.catalog.any_service(order.service_ref)
         if stored is None or not order.panel_order_id:
             return OrderActions(refill=False, cancel=False)
         return OrderActions(

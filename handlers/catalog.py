@@ -1,6 +1,7 @@
 """Browsing platform → category → service, search, and inline mode.
 
-Every level edits the same message and reads only the SQLite cache.
+Every level edits the same message and reads only the in-memory catalog
+(bot/catalog.py ShopCatalog), never the database or the panel.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from aiogram.types import (
 from aiogram.utils.callback_answer import CallbackAnswer
 from aiogram.utils.i18n import gettext as _
 
-from bot.catalog import PLATFORMS
+from bot.catalog import PLATFORMS, ShopCatalog
 from bot.config import Settings
 from bot.orders import OrderService, ServiceGone
 from bot.pricing import Pricer
@@ -41,9 +42,7 @@ from handlers.render import (
     short,
 )
 from handlers.service_view import show_service
-from storage import catalog as catalog_store
 from storage.catalog import StoredService
-from storage.db import Database
 
 router = Router(name="catalog")
 router.callback_query.filter(CallbackPrefix(MenuCb, PlatformCb, CategoryCb, ServiceCb))
@@ -56,9 +55,9 @@ class Search(StatesGroup):
 
 
 @router.callback_query(MenuCb.filter(F.action == "shop"))
-async def platforms(query: CallbackQuery, db: Database) -> None:
+async def platforms(query: CallbackQuery, catalog: ShopCatalog) -> None:
     assert isinstance(query.message, Message)
-    found = dict(await catalog_store.platforms(db))
+    found = await catalog.platforms()
     buttons = [button(platform_label(slug), PlatformCb(slug=slug))
                for slug in PLATFORMS if slug in found]
     buttons += [button(_("🔍 Search"), MenuCb(action="search")), home_button()]
@@ -69,12 +68,11 @@ async def platforms(query: CallbackQuery, db: Database) -> None:
 
 
 @router.callback_query(PlatformCb.filter())
-async def categories(query: CallbackQuery, callback_data: PlatformCb, db: Database,
+async def categories(query: CallbackQuery, callback_data: PlatformCb, catalog: ShopCatalog,
                      callback_answer: CallbackAnswer) -> None:
     assert isinstance(query.message, Message)
     page = max(0, callback_data.page)
-    rows, total = await catalog_store.categories(db, callback_data.slug, page * PAGE_SIZE,
-                                                 PAGE_SIZE)
+    rows, total = await catalog.categories(callback_data.slug, page * PAGE_SIZE, PAGE_SIZE)
     if not rows:
         callback_answer.text = _("Nothing here any more.")
         return
@@ -88,13 +86,12 @@ async def categories(query: CallbackQuery, callback_data: PlatformCb, db: Databa
 
 
 @router.callback_query(CategoryCb.filter())
-async def services(query: CallbackQuery, callback_data: CategoryCb, db: Database,
+async def services(query: CallbackQuery, callback_data: CategoryCb, catalog: ShopCatalog,
                    pricer: Pricer, settings: Settings, callback_answer: CallbackAnswer) -> None:
     assert isinstance(query.message, Message)
-    found = await catalog_store.category(db, callback_data.id)
+    found = await catalog.category(callback_data.id)
     page = max(0, callback_data.page)
-    rows, total = await catalog_store.services_in(db, callback_data.id, page * PAGE_SIZE,
-                                                  PAGE_SIZE)
+    rows, total = await catalog.services_in(callback_data.id, page * PAGE_SIZE, PAGE_SIZE)
     if found is None or not rows:
         callback_answer.text = _("Nothing here any more.")
         return
@@ -137,20 +134,20 @@ async def ask_search(query: CallbackQuery, state: FSMContext) -> None:
 
 @router.message(Command("search"), StateFilter(None, Search.query))
 async def search_command(message: Message, command: CommandObject, state: FSMContext,
-                         db: Database, pricer: Pricer, settings: Settings) -> None:
+                         catalog: ShopCatalog, pricer: Pricer, settings: Settings) -> None:
     if not command.args:
         await state.set_state(Search.query)
         await message.answer(_("What are you looking for? Send a word like "
                                "<code>likes</code>, a category or a service number."))
         return
-    await _search(message, command.args, state, db, pricer, settings)
+    await _search(message, command.args, state, catalog, pricer, settings)
 
 
 @router.message(StateFilter(Search.query), TextMessage(command=False))
-async def search_text(message: Message, state: FSMContext, db: Database, pricer: Pricer,
-                      settings: Settings) -> None:
+async def search_text(message: Message, state: FSMContext, catalog: ShopCatalog,
+                      pricer: Pricer, settings: Settings) -> None:
     assert message.text is not None
-    await _search(message, message.text, state, db, pricer, settings)
+    await _search(message, message.text, state, catalog, pricer, settings)
 
 
 @router.message(StateFilter(Search.query), Command("cancel"))
@@ -164,8 +161,8 @@ async def search_wrong(message: Message) -> None:
     await message.answer(_("Please send the search as text, or /cancel."))
 
 
-async def _search(message: Message, text: str, state: FSMContext, db: Database, pricer: Pricer,
-                  settings: Settings) -> None:
+async def _search(message: Message, text: str, state: FSMContext, catalog: ShopCatalog,
+                  pricer: Pricer, settings: Settings) -> None:
     text = text.strip()
     if len(text) > MAX_QUERY:
         await message.answer(_("That is too long to search for. Try one or two words."))
@@ -174,7 +171,7 @@ async def _search(message: Message, text: str, state: FSMContext, db: Database, 
         await message.answer(_("Send at least two characters."))
         return
     await state.clear()
-    found = await catalog_store.search(db, text, SEARCH_RESULTS)
+    found = await catalog.search(text, SEARCH_RESULTS)
     markup = keyboard(
         *column([button(await _service_button(s, pricer, settings), ServiceCb(ref=s.ref))
                  for s in found]),
@@ -187,10 +184,10 @@ async def _search(message: Message, text: str, state: FSMContext, db: Database, 
 
 
 @router.inline_query()
-async def inline_search(inline: InlineQuery, db: Database, pricer: Pricer, settings: Settings,
-                        bot_username: str) -> None:
+async def inline_search(inline: InlineQuery, catalog: ShopCatalog, pricer: Pricer,
+                        settings: Settings, bot_username: str) -> None:
     text = inline.query.strip()[:MAX_QUERY]
-    found = await catalog_store.search(db, text, SEARCH_RESULTS) if len(text) >= 2 else []
+    found = await catalog.search(text, SEARCH_RESULTS) if len(text) >= 2 else []
     results = []
     for stored in found:
         price = money(await pricer.unit_price(stored), settings.shop_currency)

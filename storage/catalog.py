@@ -25,13 +25,6 @@ class StoredService:
     service: Service
 
 
-@dataclass(frozen=True, slots=True)
-class CategoryRow:
-    id: int
-    name: str
-    services: int
-
-
 _UPSERT_CATEGORY = (
     "INSERT INTO categories (panel, name, platform) VALUES (?, ?, ?)"
     " ON CONFLICT (panel, name) DO UPDATE SET platform = excluded.platform RETURNING id"
@@ -117,51 +110,9 @@ async def active_services(db: Database, panel: str) -> list[Service]:
     return [_stored(row).service for row in rows]
 
 
-async def platforms(db: Database) -> list[tuple[str, int]]:
-    """Platform slugs that have services on sale, with their service counts."""
-    rows = await db.fetchall(
-        f"SELECT c.platform, COUNT(*){_FROM} WHERE{_ON_SALE} GROUP BY c.platform")
-    return [(row[0], int(row[1])) for row in rows]
-
-
-async def categories(db: Database, platform: str, offset: int,
-                     limit: int) -> tuple[list[CategoryRow], int]:
-    """One page of a platform's categories that have services on sale, and the total."""
-    where = f"{_FROM} WHERE{_ON_SALE} AND c.platform = ?"
-    total = await db.fetchone(f"SELECT COUNT(DISTINCT c.id){where}", (platform,))
-    rows = await db.fetchall(
-        f"SELECT c.id, c.name, COUNT(*){where} GROUP BY c.id ORDER BY c.name, c.id"
-        " LIMIT ? OFFSET ?", (platform, limit, offset))
-    return [CategoryRow(int(r[0]), r[1], int(r[2])) for r in rows], int(total[0]) if total else 0
-
-
-async def category(db: Database, category_id: int) -> tuple[str, str] | None:
-    """(name, platform) of a category."""
-    if not is_row_id(category_id):
-        return None
-    row = await db.fetchone("SELECT name, platform FROM categories WHERE id = ?", (category_id,))
-    return (row[0], row[1]) if row else None
-
-
-async def services_in(db: Database, category_id: int, offset: int,
-                      limit: int) -> tuple[list[StoredService], int]:
-    if not is_row_id(category_id):
-        return [], 0
-    where = f"{_FROM} WHERE{_ON_SALE} AND s.category_id = ?"
-    total = await db.fetchone(f"SELECT COUNT(*){where}", (category_id,))
-    rows = await db.fetchall(f"SELECT {_COLUMNS}{where} ORDER BY s.id LIMIT ? OFFSET ?",
-                             (category_id, limit, offset))
-    return [_stored(r) for r in rows], int(total[0]) if total else 0
-
-
-async def search(db: Database, text: str, limit: int) -> list[StoredService]:
-    """Services on sale whose name or category contains ``text``, or whose id is ``text``."""
-    needle = text.strip().lower()
-    rows = await db.fetchall(
-        f"SELECT {_COLUMNS}{_FROM} WHERE{_ON_SALE} AND (instr(lower(s.name), ?) > 0"
-        " OR instr(lower(s.category), ?) > 0 OR s.service_id = ?) ORDER BY s.id LIMIT ?",
-        (needle, needle, text.strip(), limit),
-    )
+async def on_sale(db: Database) -> list[StoredService]:
+    """Every service on sale (active, of a known type), by id: what customers browse."""
+    rows = await db.fetchall(f"SELECT {_COLUMNS}{_FROM} WHERE{_ON_SALE} ORDER BY s.id")
     return [_stored(r) for r in rows]
 
 

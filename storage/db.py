@@ -93,6 +93,11 @@ class Database:
         async with self._lock:
             return list(await self.conn.execute_fetchall(sql, params))
 
+    async def write_many(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        """One statement for many rows, in one hop and one implicit transaction."""
+        async with self._lock:
+            await self.conn.executemany(sql, rows)
+
     async def schema_version(self) -> int:
         row = await self.fetchone("SELECT COALESCE(MAX(version), 0) FROM schema_migrations")
         return int(row[0]) if row else 0
@@ -121,6 +126,15 @@ async def first(conn: aiosqlite.Connection, sql: str,
     """The first row of ``sql`` inside a transaction, in one hop."""
     rows = await conn.execute_fetchall(sql, params)
     return next(iter(rows), None)
+
+
+async def run(target: Database | aiosqlite.Connection, sql: str,
+              params: Sequence[Any] = ()) -> list[aiosqlite.Row]:
+    """One statement in one hop: inside the caller's transaction when given its
+    connection, else atomic on its own (for a single-statement change)."""
+    if isinstance(target, Database):
+        return await target.write(sql, params)
+    return list(await target.execute_fetchall(sql, params))
 
 
 def _migrations() -> list[tuple[int, str, str]]:

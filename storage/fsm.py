@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -11,16 +13,30 @@ from aiogram.fsm.storage.base import BaseStorage, DefaultKeyBuilder, KeyBuilder,
 
 from storage.db import Database
 
+log = logging.getLogger(__name__)
+
+CLOSE_TIMEOUT = 10.0
+_UPSERT = ("INSERT INTO fsm (key, state, data) VALUES (?, ?, ?) ON CONFLICT (key)"
+           " DO UPDATE SET state = excluded.state, data = excluded.data")
+
 
 class SqliteStorage(BaseStorage):
-    """Write-through: every change is written to SQLite before it counts, and reads
-    are served from memory once a key has been seen. Correct because this process
-    is the database's only writer (one bot per database)."""
+    """Reads are served from memory once a key has been seen; changes are written
+    behind, batched: whatever changed while the previous write was under way goes
+    in the next one, a single statement for all users. Correct because this
+    process is the database's only writer (one bot per database).
+
+    ``close()`` (aiogram calls it at shutdown) writes what is left, so a restart
+    keeps every form. A crash can lose the last few milliseconds of form input,
+    never money: orders and the ledger are written in their own transactions.
+    """
 
     def __init__(self, db: Database, key_builder: KeyBuilder | None = None) -> None:
         self.db = db
         self.key_builder = key_builder or DefaultKeyBuilder(with_destiny=True)
         self._cache: dict[str, tuple[str | None, dict[str, Any]]] = {}
+        self._dirty: set[str] = set()
+        self._writer: asyncio.Task[None] | None = None
 
     async def _load(self, key: str) -> tuple[str | None, dict[str, Any]]:
         cached = self._cache.get(key)
@@ -30,16 +46,30 @@ class SqliteStorage(BaseStorage):
             self._cache[key] = cached
         return cached
 
+    def _changed(self, key: str, value: tuple[str | None, dict[str, Any]]) -> None:
+        self._cache[key] = value
+        self._dirty.add(key)
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.get_running_loop().create_task(self._write())
+
+    async def _write(self) -> None:
+        while self._dirty:
+            keys, self._dirty = self._dirty, set()
+            rows = [(key, self._cache[key][0], json.dumps(self._cache[key][1], ensure_ascii=False))
+                    for key in keys]
+            try:
+                await self.db.write_many(_UPSERT, rows)
+            except Exception:
+                log.exception("could not save conversation state; retrying")
+                self._dirty |= keys
+                await asyncio.sleep(1)
+
     async def set_state(self, key: StorageKey, state: StateType = None) -> None:
         value = state.state if isinstance(state, State) else state
         built = self.key_builder.build(key)
         current, data = await self._load(built)
-        if value == current:
-            return
-        await self.db.write("INSERT INTO fsm (key, state) VALUES (?, ?)"
-                            " ON CONFLICT (key) DO UPDATE SET state = excluded.state",
-                            (built, value))
-        self._cache[built] = (value, data)
+        if value != current:
+            self._changed(built, (value, data))
 
     async def get_state(self, key: StorageKey) -> str | None:
         return (await self._load(self.key_builder.build(key)))[0]
@@ -48,17 +78,19 @@ class SqliteStorage(BaseStorage):
         built = self.key_builder.build(key)
         state, current = await self._load(built)
         # A JSON round trip: what is cached is exactly what a restart would read.
-        encoded = json.dumps(dict(data), ensure_ascii=False)
-        fresh = json.loads(encoded)
-        if fresh == current:
-            return
-        await self.db.write("INSERT INTO fsm (key, data) VALUES (?, ?)"
-                            " ON CONFLICT (key) DO UPDATE SET data = excluded.data",
-                            (built, encoded))
-        self._cache[built] = (state, fresh)
+        fresh = json.loads(json.dumps(dict(data), ensure_ascii=False))
+        if fresh != current:
+            self._changed(built, (state, fresh))
 
     async def get_data(self, key: StorageKey) -> dict[str, Any]:
         return json.loads(json.dumps((await self._load(self.key_builder.build(key)))[1]))
 
     async def close(self) -> None:
-        """The database belongs to the runtime, which closes it."""
+        """Write what is left; the database belongs to the runtime, which closes it."""
+        if self._writer is None or self._writer.done():
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(self._writer), CLOSE_TIMEOUT)
+        except TimeoutError:
+            log.error("conversation state of %d users could not be saved", len(self._dirty))
+            self._writer.cancel()

@@ -50,18 +50,22 @@ async def post(
     """Move ``amount_minor`` (negative for a debit) into ``user_id``'s balance, once."""
     if amount_minor == 0:
         raise ValueError("a ledger entry must move money")
-    existing = await first(
-        conn, "SELECT id, user_id, amount_minor, balance_after, kind, order_id, note"
-        " FROM ledger WHERE idempotency_key = ?", (key,))
-    if existing is not None:
-        return LedgerEntry(existing[0], existing[1], existing[2], existing[3], existing[4], key,
-                           existing[5], existing[6], created=False)
+    # The usual case in one statement: the balance moves unless the key was posted
+    # before or the balance would go negative; which of those it was is asked after.
     row = await first(
         conn, "UPDATE users SET balance_minor = balance_minor + ?,"
         " updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
-        " WHERE id = ? AND balance_minor + ? >= 0 RETURNING balance_minor",
-        (amount_minor, user_id, amount_minor))
+        " WHERE id = ? AND balance_minor + ? >= 0"
+        " AND NOT EXISTS (SELECT 1 FROM ledger WHERE idempotency_key = ?)"
+        " RETURNING balance_minor",
+        (amount_minor, user_id, amount_minor, key))
     if row is None:
+        existing = await first(
+            conn, "SELECT id, user_id, amount_minor, balance_after, kind, order_id, note"
+            " FROM ledger WHERE idempotency_key = ?", (key,))
+        if existing is not None:
+            return LedgerEntry(existing[0], existing[1], existing[2], existing[3], existing[4],
+                               key, existing[5], existing[6], created=False)
         user = await first(conn, "SELECT balance_minor FROM users WHERE id = ?", (user_id,))
         if user is None:
             raise LookupError(f"no user {user_id}")

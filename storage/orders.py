@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import aiosqlite
 
-from storage.db import Database, first, is_row_id
+from storage.db import Database, first, is_row_id, run
 
 OPEN_STATES = ("submitting", "pending", "in_progress", "unknown")
 
@@ -60,17 +60,17 @@ def _order(row: Sequence) -> StoredOrder:
 async def insert(conn: aiosqlite.Connection, *, token: str, user_id: int, panel: str,
                  service_ref: int, service_id: str, service_name: str, order_type: str,
                  fields: Mapping[str, str], quantity: int | None, price_minor: int,
-                 currency: str, panel_cost: Decimal) -> int:
+                 currency: str, panel_cost: Decimal) -> StoredOrder:
     """Insert an order in state ``submitting``; a reused token raises IntegrityError."""
     row = await first(
         conn, "INSERT INTO orders (token, user_id, panel, service_ref, service_id, service_name,"
         " order_type, fields, quantity, price_minor, currency, panel_cost, state)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'submitting') RETURNING id",
+        f" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'submitting') RETURNING {_COLUMNS}",
         (token, user_id, panel, service_ref, service_id, service_name, order_type,
          json.dumps(dict(fields), ensure_ascii=False), quantity, price_minor, currency,
          str(panel_cost)))
     assert row is not None
-    return int(row[0])
+    return _order(row)
 
 
 async def by_token(db: Database, token: str) -> StoredOrder | None:
@@ -101,13 +101,14 @@ async def for_user(db: Database, user_id: int, offset: int,
     return [_order(r) for r in rows], int(total[0]) if total else 0
 
 
-async def set_outcome(conn: aiosqlite.Connection, order_id: int, *, state: str,
-                      panel_order_id: str | None = None, error: str | None = None) -> None:
+async def set_outcome(target: Database | aiosqlite.Connection, order_id: int, *, state: str,
+                      panel_order_id: str | None = None, error: str | None = None) -> StoredOrder:
     """Record what ``add`` did to a ``submitting`` order."""
-    await conn.execute(
-        f"UPDATE orders SET state = ?, panel_order_id = COALESCE(?, panel_order_id),"
-        f" error = ?, updated_at = {_NOW} WHERE id = ?",
+    rows = await run(
+        target, f"UPDATE orders SET state = ?, panel_order_id = COALESCE(?, panel_order_id),"
+        f" error = ?, updated_at = {_NOW} WHERE id = ? RETURNING {_COLUMNS}",
         (state, panel_order_id, error, order_id))
+    return _order(rows[0])
 
 
 async def set_status(conn: aiosqlite.Connection, order_id: int, *, state: str,

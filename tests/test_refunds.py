@@ -63,10 +63,10 @@ async def scenario(orders: list[tuple[str, int, int, int, list[tuple[OrderState,
         for n, (shape, price, quantity_in, runs, _) in enumerate(orders):
             type_name, values, quantity = stored_quantity(shape, quantity_in, runs)
             async with db.transaction() as conn:
-                order_id = await order_store.insert(
+                order_id = (await order_store.insert(
                     conn, token=uuid.uuid4().hex, user_id=1, panel="p", service_ref=1,
                     service_id="1", service_name="s", order_type=type_name, fields=values,
-                    quantity=quantity, price_minor=price, currency="USD", panel_cost=0)
+                    quantity=quantity, price_minor=price, currency="USD", panel_cost=0)).id
                 if price:
                     await ledger.post(conn, user_id=1, amount_minor=-price, kind="order",
                                       key=f"order:{order_id}:debit", order_id=order_id)
