@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
 from bot.catalog import ShopCatalog
 from bot.order_types import OrderType
@@ -116,19 +116,14 @@ class OrderService:
         order_type = stored.service.order_type
         assert order_type is not None
         try:
-            async with self.db.transaction() as conn:
-                order = await order_store.insert(
-                    conn, token=token, user_id=user_id, panel=stored.panel,
-                    service_ref=stored.ref, service_id=stored.service.id,
-                    service_name=stored.service.name, order_type=order_type.name,
-                    fields=order_type.add_params(values), quantity=quote.quantity,
-                    price_minor=quote.price_minor, currency=self.pricer.shop_currency,
-                    panel_cost=quote.panel_cost,
-                )
-                if quote.price_minor:
-                    await ledger.post(conn, user_id=user_id, amount_minor=-quote.price_minor,
-                                      kind="order", key=f"order:{order.id}:debit",
-                                      order_id=order.id)
+            order = await self.db.transact(
+                _open_order, token=token, user_id=user_id, panel=stored.panel,
+                service_ref=stored.ref, service_id=stored.service.id,
+                service_name=stored.service.name, order_type=order_type.name,
+                fields=order_type.add_params(values), quantity=quote.quantity,
+                price_minor=quote.price_minor, currency=self.pricer.shop_currency,
+                panel_cost=quote.panel_cost,
+            )
         except ledger.InsufficientFunds as exc:
             return Placement(Outcome.INSUFFICIENT,
                              missing_minor=exc.needed_minor - exc.balance_minor)
@@ -284,6 +279,15 @@ class OrderService:
         refunded = await order_store.get(self.db, order_id)
         assert refunded is not None
         return refunded
+
+
+def _open_order(conn: sqlite3.Connection, **order: Any) -> StoredOrder:
+    """Step 1 of placing, in the database's thread: the order and its debit together."""
+    opened = order_store.insert_in(conn, **order)
+    if opened.price_minor:
+        ledger.post_in(conn, user_id=opened.user_id, amount_minor=-opened.price_minor,
+                       kind="order", key=f"order:{opened.id}:debit", order_id=opened.id)
+    return opened
 
 
 def refund_for(order: StoredOrder, state: str, remains: int | None) -> int:

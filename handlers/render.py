@@ -45,15 +45,18 @@ def platform_label(slug: str) -> str:
 
 
 # Keyboards are built directly rather than with InlineKeyboardBuilder, which
-# deep-copies and re-validates every button: a measurable share of each update
-# (bench/conversation.py). Fixed keyboards are also cached per language.
+# deep-copies and re-validates every button, and with ``model_construct``: the
+# values are our own strings, and pydantic validation of each button was the
+# largest remaining cost of an update (bench/conversation.py). Serialised the
+# same way (unset fields are None and left out). Fixed keyboards are also cached
+# per language.
 
 def button(text: str, data: CallbackData) -> InlineKeyboardButton:
-    return InlineKeyboardButton(text=text, callback_data=data.pack())
+    return InlineKeyboardButton.model_construct(text=text, callback_data=data.pack())
 
 
 def keyboard(*rows: Sequence[InlineKeyboardButton]) -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup(inline_keyboard=[list(row) for row in rows if row])
+    return InlineKeyboardMarkup.model_construct(inline_keyboard=[list(row) for row in rows if row])
 
 
 def column(buttons: Sequence[InlineKeyboardButton]) -> list[list[InlineKeyboardButton]]:

@@ -9,11 +9,13 @@ is conditional, and a CHECK constraint backs it up.
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass
+from typing import Any
 
 import aiosqlite
 
-from storage.db import Database, first
+from storage.db import Database, in_thread
 
 
 class InsufficientFunds(Exception):
@@ -36,8 +38,13 @@ class LedgerEntry:
     created: bool  # False: the key had been posted before; nothing changed now
 
 
-async def post(
-    conn: aiosqlite.Connection,
+async def post(conn: aiosqlite.Connection, **entry: Any) -> LedgerEntry:
+    """``post_in`` inside the caller's aiosqlite transaction, in one hop."""
+    return await in_thread(conn, post_in, **entry)
+
+
+def post_in(
+    conn: sqlite3.Connection,
     *,
     user_id: int,
     amount_minor: int,
@@ -47,35 +54,38 @@ async def post(
     actor_id: int | None = None,
     note: str = "",
 ) -> LedgerEntry:
-    """Move ``amount_minor`` (negative for a debit) into ``user_id``'s balance, once."""
+    """Move ``amount_minor`` (negative for a debit) into ``user_id``'s balance, once.
+
+    Runs in the database's thread (``Database.transact``, or ``post`` from an
+    async transaction)."""
     if amount_minor == 0:
         raise ValueError("a ledger entry must move money")
     # The usual case in one statement: the balance moves unless the key was posted
     # before or the balance would go negative; which of those it was is asked after.
-    row = await first(
-        conn, "UPDATE users SET balance_minor = balance_minor + ?,"
+    row = conn.execute(
+        "UPDATE users SET balance_minor = balance_minor + ?,"
         " updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
         " WHERE id = ? AND balance_minor + ? >= 0"
         " AND NOT EXISTS (SELECT 1 FROM ledger WHERE idempotency_key = ?)"
         " RETURNING balance_minor",
-        (amount_minor, user_id, amount_minor, key))
+        (amount_minor, user_id, amount_minor, key)).fetchone()
     if row is None:
-        existing = await first(
-            conn, "SELECT id, user_id, amount_minor, balance_after, kind, order_id, note"
-            " FROM ledger WHERE idempotency_key = ?", (key,))
+        existing = conn.execute(
+            "SELECT id, user_id, amount_minor, balance_after, kind, order_id, note"
+            " FROM ledger WHERE idempotency_key = ?", (key,)).fetchone()
         if existing is not None:
             return LedgerEntry(existing[0], existing[1], existing[2], existing[3], existing[4],
                                key, existing[5], existing[6], created=False)
-        user = await first(conn, "SELECT balance_minor FROM users WHERE id = ?", (user_id,))
+        user = conn.execute("SELECT balance_minor FROM users WHERE id = ?",
+                            (user_id,)).fetchone()
         if user is None:
             raise LookupError(f"no user {user_id}")
         raise InsufficientFunds(int(user[0]), -amount_minor)
     balance_after = int(row[0])
-    inserted = await first(
-        conn, "INSERT INTO ledger (user_id, amount_minor, balance_after, kind, idempotency_key,"
+    inserted = conn.execute(
+        "INSERT INTO ledger (user_id, amount_minor, balance_after, kind, idempotency_key,"
         " order_id, actor_id, note) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-        (user_id, amount_minor, balance_after, kind, key, order_id, actor_id, note))
-    assert inserted is not None
+        (user_id, amount_minor, balance_after, kind, key, order_id, actor_id, note)).fetchone()
     return LedgerEntry(int(inserted[0]), user_id, amount_minor, balance_after, kind, key,
                        order_id, note, created=True)
 

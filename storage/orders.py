@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 import aiosqlite
 
-from storage.db import Database, first, is_row_id, run
+from storage.db import Database, first, in_thread, is_row_id, run
 
 OPEN_STATES = ("submitting", "pending", "in_progress", "unknown")
 
@@ -57,19 +59,24 @@ def _order(row: Sequence) -> StoredOrder:
     )
 
 
-async def insert(conn: aiosqlite.Connection, *, token: str, user_id: int, panel: str,
-                 service_ref: int, service_id: str, service_name: str, order_type: str,
-                 fields: Mapping[str, str], quantity: int | None, price_minor: int,
-                 currency: str, panel_cost: Decimal) -> StoredOrder:
-    """Insert an order in state ``submitting``; a reused token raises IntegrityError."""
-    row = await first(
-        conn, "INSERT INTO orders (token, user_id, panel, service_ref, service_id, service_name,"
+async def insert(conn: aiosqlite.Connection, **order: Any) -> StoredOrder:
+    """``insert_in`` inside the caller's aiosqlite transaction, in one hop."""
+    return await in_thread(conn, insert_in, **order)
+
+
+def insert_in(conn: sqlite3.Connection, *, token: str, user_id: int, panel: str,
+              service_ref: int, service_id: str, service_name: str, order_type: str,
+              fields: Mapping[str, str], quantity: int | None, price_minor: int,
+              currency: str, panel_cost: Decimal) -> StoredOrder:
+    """Insert an order in state ``submitting``; a reused token raises IntegrityError.
+    Runs in the database's thread (``Database.transact``)."""
+    row = conn.execute(
+        "INSERT INTO orders (token, user_id, panel, service_ref, service_id, service_name,"
         " order_type, fields, quantity, price_minor, currency, panel_cost, state)"
         f" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'submitting') RETURNING {_COLUMNS}",
         (token, user_id, panel, service_ref, service_id, service_name, order_type,
          json.dumps(dict(fields), ensure_ascii=False), quantity, price_minor, currency,
-         str(panel_cost)))
-    assert row is not None
+         str(panel_cost))).fetchone()
     return _order(row)
 
 

@@ -82,6 +82,9 @@ def chunked(ids: Sequence[str], size: int = MAX_IDS_PER_REQUEST) -> list[list[st
     return [list(ids[i : i + size]) for i in range(0, len(ids), size)]
 
 
+MAX_CONNECTIONS = 8
+
+
 class PanelClient:
     """One configured panel. The key lives in a ``SecretStr`` and never reaches a log."""
 
@@ -105,6 +108,11 @@ class PanelClient:
         self._in_flight = asyncio.Semaphore(max(1, max_in_flight))
         self._http = httpx.AsyncClient(
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+            # A few warm connections that every request waits its turn for: a burst
+            # of orders opening (and then dropping) a connection each was slower
+            # than queueing, and hard on the panel. Waiting for one is never_sent.
+            limits=httpx.Limits(max_connections=MAX_CONNECTIONS,
+                                max_keepalive_connections=MAX_CONNECTIONS),
             follow_redirects=False,  # the key is in the body: never resend it elsewhere
             headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
             transport=transport,
