@@ -7,6 +7,11 @@ Telegram would refuse, messages over 4096 characters, callback data over 64
 bytes, edits that change nothing, unknown chats and messages, stale callback
 queries.
 
+For the notifier it can also enforce Telegram's flood limits (``limits``: more
+than 30 sendMessage calls in a second, or too many to one chat, get a 429 with
+``retry_after``) and answer chosen calls with an error (``inject``: 429, 403,
+5xx).
+
 ``ScriptedUser`` is the test-side person: ``send`` text (or a sticker, a photo),
 ``tap`` a button by its label, read ``chat`` as they see it (edits applied).
 """

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.catalog import refresh_catalog
-from bot.orders import OrderService, Outcome, apply_statuses, refund_for
+from bot.orders import OrderService, Outcome, ServiceGone, apply_statuses, refund_for
 from bot.panel import OrderState, OrderStatus, RejectReason
 from bot.pricing import Pricer
 from storage import catalog as catalog_store
@@ -137,3 +137,18 @@ def test_a_refund_never_exceeds_the_price(price: int, quantity: int, remains: in
     assert refund_for(order, "canceled", remains) == price
     assert refund_for(order, "failed", None) == price
     assert refund_for(order, "completed", remains) == 0
+
+
+async def test_a_withdrawn_service_stops_being_sold_after_the_next_refresh(
+        db, sandbox, service: OrderService) -> None:
+    likes = await ref(db, "102")
+    assert await service.catalog.on_sale(likes) is not None
+    del sandbox.panel.catalog[102]  # the panel stops listing it
+    await refresh_catalog(db, service.panels["test"], "USD")
+    assert await service.catalog.on_sale(likes) is not None  # browsing uses its copy...
+    await service.catalog.reload()  # ...until the refresh task reloads it
+    with pytest.raises(ServiceGone):
+        await service.on_sale(likes)
+    assert likes not in {s.ref for s in await service.catalog.search("likes", 50)}
+    old = await service.catalog.any_service(likes)  # old orders still show it
+    assert old is not None and not old.active
