@@ -117,8 +117,6 @@ class Notifier:
             if self._chat_free_at.get(row.chat_id, 0.0) > time.monotonic():
                 continue  # this chat had a message a moment ago; it waits its turn
             await self._take_slot()
-            if self._chat_free_at.get(row.chat_id, 0.0) > time.monotonic():
-                continue
             self._chat_free_at[row.chat_id] = time.monotonic() + self._per_chat
             self._in_flight.add(row.id)
             await self._slots.acquire()

@@ -24,6 +24,8 @@ from decimal import ROUND_FLOOR, Decimal
 from enum import StrEnum
 from typing import Any, Literal
 
+import aiosqlite
+
 from bot.catalog import ShopCatalog
 from bot.order_types import OrderType
 from bot.panel import (
@@ -156,10 +158,7 @@ class OrderService:
     async def _refund_failed(self, order: StoredOrder, message: str) -> StoredOrder:
         async with self.db.transaction() as conn:
             failed = await order_store.set_outcome(conn, order.id, state="failed", error=message)
-            if order.price_minor:
-                await ledger.post(conn, user_id=order.user_id, amount_minor=order.price_minor,
-                                  kind="refund", key=f"order:{order.id}:refund",
-                                  order_id=order.id, note="panel did not take the order")
+            await _refund(conn, order, order.price_minor, "panel did not take the order")
         return failed
 
     # ------------------------------------------------------------ my orders
@@ -235,6 +234,11 @@ class OrderService:
     async def unresolved(self, limit: int = 10) -> tuple[list[StoredOrder], int]:
         return await order_store.unresolved(self.db, limit)
 
+    async def unresolved_one(self, order_id: int) -> StoredOrder | None:
+        """The order if it is ``unknown`` (waiting for an admin), else ``None``."""
+        order = await order_store.get(self.db, order_id)
+        return order if order is not None and order.state == "unknown" else None
+
     async def attach_panel_id(self, order_id: int, panel_order_id: str) -> StoredOrder:
         """An admin found the ``unknown`` order on the panel: track it from now on.
 
@@ -243,9 +247,8 @@ class OrderService:
         """
         try:
             async with self.db.transaction() as conn:
-                order = await order_store.get_in(conn, order_id)
-                if order is None or not await order_store.attach_panel_id(conn, order_id,
-                                                                          panel_order_id):
+                order = await order_store.attach_panel_id(conn, order_id, panel_order_id)
+                if order is None:
                     raise LookupError(order_id)
                 await order_store.add_history(
                     conn, [(order_id, "pending", None, None, None, 0)], "admin")
@@ -253,32 +256,22 @@ class OrderService:
                     conn, [OrderNotice(order.user_id, order_id, "pending")])
         except sqlite3.IntegrityError:
             raise ValueError(panel_order_id) from None
-        attached = await order_store.get(self.db, order_id)
-        assert attached is not None
-        return attached
+        return order
 
     async def refund_unresolved(self, order_id: int) -> StoredOrder:
         """An admin found that the panel never took the ``unknown`` order: refund it.
         Raises ``LookupError`` if the order is not unknown any more."""
         async with self.db.transaction() as conn:
-            order = await order_store.get_in(conn, order_id)
-            if order is None or not await order_store.fail_unknown(conn, order_id):
+            order = await order_store.fail_unknown(conn, order_id)
+            if order is None:
                 raise LookupError(order_id)
-            refund, balance = 0, None
-            if order.price_minor:
-                entry = await ledger.post(conn, user_id=order.user_id,
-                                          amount_minor=order.price_minor, kind="refund",
-                                          key=f"order:{order_id}:refund", order_id=order_id,
-                                          note="not on the panel (admin)")
-                if entry.created:
-                    refund, balance = order.price_minor, entry.balance_after
+            refund, balance = await _refund(conn, order, order.price_minor,
+                                            "not on the panel (admin)")
             await order_store.add_history(conn, [(order_id, "failed", None, None, None, refund)],
                                           "admin")
             await outbox.queue_order_notices(conn, [OrderNotice(
                 order.user_id, order_id, "failed", refund_minor=refund, balance_minor=balance)])
-        refunded = await order_store.get(self.db, order_id)
-        assert refunded is not None
-        return refunded
+        return order
 
 
 def _open_order(conn: sqlite3.Connection, **order: Any) -> StoredOrder:
@@ -288,6 +281,21 @@ def _open_order(conn: sqlite3.Connection, **order: Any) -> StoredOrder:
         ledger.post_in(conn, user_id=opened.user_id, amount_minor=-opened.price_minor,
                        kind="order", key=f"order:{opened.id}:debit", order_id=opened.id)
     return opened
+
+
+async def _refund(conn: aiosqlite.Connection, order: StoredOrder, amount_minor: int,
+                  note: str) -> tuple[int, int | None]:
+    """Give ``amount_minor`` of ``order``'s price back, once per order (its refund key).
+
+    Returns (refunded now, balance after): (0, None) for nothing to refund or when
+    the order was refunded before.
+    """
+    if amount_minor <= 0:
+        return 0, None
+    entry = await ledger.post(conn, user_id=order.user_id, amount_minor=amount_minor,
+                              kind="refund", key=f"order:{order.id}:refund", order_id=order.id,
+                              note=note)
+    return (amount_minor, entry.balance_after) if entry.created else (0, None)
 
 
 def refund_for(order: StoredOrder, state: str, remains: int | None) -> int:
@@ -304,7 +312,6 @@ def refund_for(order: StoredOrder, state: str, remains: int | None) -> int:
 @dataclass(frozen=True, slots=True)
 class AppliedStatus:
     order_id: int
-    before: str
     state: str
     refund_minor: int  # posted now; 0 when none (or posted before)
 
@@ -342,19 +349,13 @@ async def apply_statuses(db: Database, answers: Mapping[int, OrderStatus], *, so
             changes.append(order_store.StatusChange(order_id, state, status.raw_status,
                                                     status.start_count, status.remains,
                                                     status.charge))
-            refund, balance = 0, None
             due = refund_for(order, state, status.remains) if status.recognised else 0
-            if due > 0:
-                entry = await ledger.post(conn, user_id=order.user_id, amount_minor=due,
-                                          kind="refund", key=f"order:{order_id}:refund",
-                                          order_id=order_id, note=f"order {state}")
-                if entry.created:
-                    refund, balance = due, entry.balance_after
+            refund, balance = await _refund(conn, order, due, f"order {state}")
             history.append((order_id, state, status.raw_status, start_count, remains, refund))
             if (notify == "all" and state != order.state) or refund:
                 notices.append(OrderNotice(order.user_id, order_id, state, start_count, remains,
                                            refund, balance))
-            applied.append(AppliedStatus(order_id, order.state, state, refund))
+            applied.append(AppliedStatus(order_id, state, refund))
         await order_store.set_statuses(conn, changes)
         await order_store.add_history(conn, history, source)
         await outbox.queue_order_notices(conn, notices)

@@ -79,12 +79,12 @@ class Tracker:
         while True:
             try:
                 report = await self.poll(panel)
-            except PanelError as exc:  # only reached when the whole cycle failed
+            except Exception as exc:  # the whole cycle failed; a bug must not stop tracking
                 pause = min(MAX_BACKOFF, max(self.interval, pause * 2))
-                log.warning("panel %s: tracking paused %.0f s: %s", panel, pause, exc)
-            except Exception:  # a bug must not stop tracking for good
-                pause = min(MAX_BACKOFF, max(self.interval, pause * 2))
-                log.exception("panel %s: tracking cycle failed", panel)
+                if isinstance(exc, PanelError):
+                    log.warning("panel %s: tracking paused %.0f s: %s", panel, pause, exc)
+                else:
+                    log.exception("panel %s: tracking cycle failed", panel)
             else:
                 pause = self.interval
                 if report.changed or report.flagged or report.refills_finished:

@@ -10,7 +10,7 @@ from aiogram import F, Router
 from aiogram.filters import BaseFilter, Command, CommandObject, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
-from aiogram.types import CallbackQuery, Message, TelegramObject
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message, TelegramObject
 from aiogram.utils.callback_answer import CallbackAnswer
 from aiogram.utils.i18n import gettext as _
 
@@ -95,10 +95,10 @@ async def adjust(message: Message, command: CommandObject, settings: Settings,
 # `unknown`: it may or may not exist on the panel. Only a person can tell, by
 # looking at the panel's order list; nothing is resubmitted or refunded on a guess.
 
-async def _unresolved_text(orders: OrderService) -> tuple[str, list]:
+async def _unresolved_page(orders: OrderService) -> tuple[str, InlineKeyboardMarkup | None]:
     rows, total = await orders.unresolved(limit=10)
     if not total:
-        return _("No orders need checking. 👍"), []
+        return _("No orders need checking. 👍"), None
     lines = [_("<b>{count} order(s) need checking on the panel.</b>\nFind each one in the "
                "panel's order list (by link and time), then attach its panel order id, or "
                "refund it if the panel never took it.").format(count=total), ""]
@@ -113,13 +113,17 @@ async def _unresolved_text(orders: OrderService) -> tuple[str, list]:
                                UnresolvedCb(id=order.id, action="attach")),
                         button(_("↩️ #{id}: refund").format(id=order.id),
                                UnresolvedCb(id=order.id, action="refund"))])
-    return "\n".join(lines), buttons
+    return "\n".join(lines), keyboard(*buttons)
+
+
+def _not_waiting(order_id: int) -> str:
+    return _("Order #{id} is not waiting for a decision any more.").format(id=order_id)
 
 
 @router.message(Command("unresolved"))
 async def unresolved(message: Message, orders: OrderService) -> None:
-    text, buttons = await _unresolved_text(orders)
-    await message.answer(text, reply_markup=keyboard(*buttons) if buttons else None)
+    text, markup = await _unresolved_page(orders)
+    await message.answer(text, reply_markup=markup)
 
 
 @router.callback_query(UnresolvedCb.filter(F.action == "refund"))
@@ -130,26 +134,21 @@ async def refund_unresolved(query: CallbackQuery, callback_data: UnresolvedCb,
     try:
         order = await orders.refund_unresolved(callback_data.id)
     except LookupError:
-        callback_answer.text = _("Order #{id} is not waiting for a decision any more.").format(
-            id=callback_data.id)
-        callback_answer.show_alert = True
+        callback_answer.text, callback_answer.show_alert = _not_waiting(callback_data.id), True
         return
     notifier.wake()
     callback_answer.text = _("Order #{id} refunded: {price}.").format(
         id=order.id, price=format_minor(order.price_minor, order.currency))
-    text, buttons = await _unresolved_text(orders)
-    await query.message.edit_text(text, reply_markup=keyboard(*buttons) if buttons else None)
+    text, markup = await _unresolved_page(orders)
+    await query.message.edit_text(text, reply_markup=markup)
 
 
 @router.callback_query(UnresolvedCb.filter(F.action == "attach"))
 async def ask_panel_id(query: CallbackQuery, callback_data: UnresolvedCb, state: FSMContext,
                        orders: OrderService, callback_answer: CallbackAnswer) -> None:
     assert isinstance(query.message, Message)
-    rows, _total = await orders.unresolved(limit=1_000)
-    if callback_data.id not in {o.id for o in rows}:
-        callback_answer.text = _("Order #{id} is not waiting for a decision any more.").format(
-            id=callback_data.id)
-        callback_answer.show_alert = True
+    if await orders.unresolved_one(callback_data.id) is None:
+        callback_answer.text, callback_answer.show_alert = _not_waiting(callback_data.id), True
         return
     await state.set_state(Attach.panel_order_id)
     await state.update_data(order_id=callback_data.id)
@@ -175,8 +174,7 @@ async def attach_panel_id(message: Message, state: FSMContext, orders: OrderServ
         order = await orders.attach_panel_id(order_id, panel_order_id)
     except LookupError:
         await state.clear()
-        await message.answer(_("Order #{id} is not waiting for a decision any more.").format(
-            id=order_id))
+        await message.answer(_not_waiting(order_id))
         return
     except ValueError:
         await message.answer(_("Panel order {panel_id} already belongs to another order. "

@@ -24,7 +24,7 @@ from bot.i18n import locale_for
 from bot.notifier import PermanentFailure, RecipientGone, RetryAfter, TemporaryFailure
 from bot.orders import OrderActions, OrderService
 from handlers.callbacks import OrderCb
-from handlers.render import button, keyboard, money
+from handlers.render import button, keyboard, money, order_action_buttons
 from storage import orders as order_store
 from storage import users
 from storage.orders import StoredOrder
@@ -70,8 +70,8 @@ class TelegramDelivery:
         if order is None:
             return None
         if row.kind == "refill":
-            return refill_text(order, str(row.payload.get("state"))), open_order_keyboard(order)
-        markup = order_keyboard_for_notice(order, await self.orders.actions(order))
+            return refill_text(order, str(row.payload.get("state"))), notice_keyboard(order)
+        markup = notice_keyboard(order, await self.orders.actions(order))
         return order_notice_text(order, row.payload), markup
 
 
@@ -111,15 +111,9 @@ def refill_text(order: StoredOrder, state: str) -> str:
     return f"{text.format(id=order.id)}\n{escape(order.service_name)}"
 
 
-def open_order_keyboard(order: StoredOrder) -> InlineKeyboardMarkup:
-    return keyboard([button(_("📄 Open order #{id}").format(id=order.id), OrderCb(id=order.id))])
-
-
-def order_keyboard_for_notice(order: StoredOrder, allowed: OrderActions) -> InlineKeyboardMarkup:
-    """Open, and refill / cancel where the order allows them now."""
-    actions = [button(_("📄 Open order #{id}").format(id=order.id), OrderCb(id=order.id))]
-    if allowed.refill:
-        actions.append(button(_("♻️ Refill"), OrderCb(id=order.id, action="refill")))
-    if allowed.cancel:
-        actions.append(button(_("🚫 Cancel order"), OrderCb(id=order.id, action="cancel")))
-    return keyboard(actions[:1], actions[1:])
+def notice_keyboard(order: StoredOrder,
+                    allowed: OrderActions | None = None) -> InlineKeyboardMarkup:
+    """Open the order, and refill / cancel where ``allowed`` says it can be now."""
+    actions = order_action_buttons(order, allowed) if allowed else []
+    return keyboard([button(_("📄 Open order #{id}").format(id=order.id), OrderCb(id=order.id))],
+                    actions)

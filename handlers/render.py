@@ -261,14 +261,22 @@ def order_card(order: StoredOrder, refills: list[tuple[str, str]]) -> str:
     return "\n".join(lines)
 
 
-def order_keyboard(order: StoredOrder, allowed: OrderActions) -> InlineKeyboardMarkup:
+def order_action_buttons(order: StoredOrder,
+                         allowed: OrderActions) -> list[InlineKeyboardButton]:
+    """Refill and Cancel, where the order allows them now."""
     actions = []
-    if order.state in ("pending", "in_progress"):
-        actions.append(button(_("🔄 Refresh"), OrderCb(id=order.id, action="refresh")))
     if allowed.refill:
         actions.append(button(_("♻️ Refill"), OrderCb(id=order.id, action="refill")))
     if allowed.cancel:
         actions.append(button(_("🚫 Cancel order"), OrderCb(id=order.id, action="cancel")))
+    return actions
+
+
+def order_keyboard(order: StoredOrder, allowed: OrderActions) -> InlineKeyboardMarkup:
+    actions = []
+    if order.state in ("pending", "in_progress"):
+        actions.append(button(_("🔄 Refresh"), OrderCb(id=order.id, action="refresh")))
+    actions += order_action_buttons(order, allowed)
     return keyboard(actions[:2], actions[2:],
                     [button(_("⬅ My orders"), OrdersCb(page=0)), home_button()])
 

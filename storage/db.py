@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 MAX_ROW_ID = 2**63 - 1
+NOW = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"  # SQL: the current UTC time, as stored
 T = TypeVar("T")
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import aiosqlite
 
-from storage.db import Database, in_thread
+from storage.db import NOW, Database, in_thread
 
 
 class InsufficientFunds(Exception):
@@ -64,7 +64,7 @@ def post_in(
     # before or the balance would go negative; which of those it was is asked after.
     row = conn.execute(
         "UPDATE users SET balance_minor = balance_minor + ?,"
-        " updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
+        f" updated_at = {NOW}"
         " WHERE id = ? AND balance_minor + ? >= 0"
         " AND NOT EXISTS (SELECT 1 FROM ledger WHERE idempotency_key = ?)"
         " RETURNING balance_minor",

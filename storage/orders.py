@@ -11,7 +11,7 @@ from typing import Any
 
 import aiosqlite
 
-from storage.db import Database, first, in_thread, is_row_id, run
+from storage.db import NOW, Database, first, in_thread, is_row_id, run
 
 OPEN_STATES = ("submitting", "pending", "in_progress", "unknown")
 
@@ -45,7 +45,6 @@ class StoredOrder:
 _COLUMNS = ("id, token, user_id, panel, service_ref, service_id, service_name, order_type, fields,"
             " quantity, price_minor, currency, state, panel_order_id, panel_status, start_count,"
             " remains, error, refreshed_at, cancel_requested_at, created_at, updated_at")
-_NOW = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
 
 
 def _order(row: Sequence) -> StoredOrder:
@@ -92,12 +91,6 @@ async def get(db: Database, order_id: int) -> StoredOrder | None:
     return _order(row) if row else None
 
 
-async def get_in(conn: aiosqlite.Connection, order_id: int) -> StoredOrder | None:
-    """Read an order inside a transaction (to decide on the state it is in now)."""
-    row = await first(conn, f"SELECT {_COLUMNS} FROM orders WHERE id = ?", (order_id,))
-    return _order(row) if row else None
-
-
 async def for_user(db: Database, user_id: int, offset: int,
                    limit: int) -> tuple[list[StoredOrder], int]:
     """One page of a user's orders, newest first, and how many they have."""
@@ -113,20 +106,9 @@ async def set_outcome(target: Database | aiosqlite.Connection, order_id: int, *,
     """Record what ``add`` did to a ``submitting`` order."""
     rows = await run(
         target, f"UPDATE orders SET state = ?, panel_order_id = COALESCE(?, panel_order_id),"
-        f" error = ?, updated_at = {_NOW} WHERE id = ? RETURNING {_COLUMNS}",
+        f" error = ?, updated_at = {NOW} WHERE id = ? RETURNING {_COLUMNS}",
         (state, panel_order_id, error, order_id))
     return _order(rows[0])
-
-
-async def set_status(conn: aiosqlite.Connection, order_id: int, *, state: str,
-                     panel_status: str, start_count: int | None, remains: int | None,
-                     charge: Decimal | None) -> None:
-    await conn.execute(
-        f"UPDATE orders SET state = ?, panel_status = ?, start_count = COALESCE(?, start_count),"
-        f" remains = COALESCE(?, remains), charge = COALESCE(?, charge), updated_at = {_NOW}"
-        " WHERE id = ?",
-        (state, panel_status, start_count, remains, None if charge is None else str(charge),
-         order_id))
 
 
 async def mark_refreshed(db: Database, order_id: int, at: float) -> None:
@@ -135,7 +117,7 @@ async def mark_refreshed(db: Database, order_id: int, at: float) -> None:
 
 async def mark_cancel_requested(db: Database, order_id: int) -> None:
     await db.write(
-        f"UPDATE orders SET cancel_requested_at = {_NOW}, updated_at = {_NOW} WHERE id = ?",
+        f"UPDATE orders SET cancel_requested_at = {NOW}, updated_at = {NOW} WHERE id = ?",
         (order_id,))
 
 
@@ -201,7 +183,7 @@ async def set_statuses(conn: aiosqlite.Connection, changes: Sequence[StatusChang
     await conn.executemany(
         f"UPDATE orders SET state = ?, panel_status = ?, start_count = COALESCE(?, start_count),"
         f" remains = COALESCE(?, remains), charge = COALESCE(?, charge), missing_polls = 0,"
-        f" updated_at = {_NOW} WHERE id = ?",
+        f" updated_at = {NOW} WHERE id = ?",
         [(c.state, c.panel_status, c.start_count, c.remains,
           None if c.charge is None else str(c.charge), c.order_id) for c in changes])
 
@@ -234,7 +216,7 @@ async def count_missing(db: Database, ids: Sequence[int], threshold: int) -> lis
             [(i,) for i in ids])
         marks = ",".join("?" * len(ids))
         rows = await conn.execute_fetchall(
-            f"UPDATE orders SET flagged_at = {_NOW} WHERE id IN ({marks})"
+            f"UPDATE orders SET flagged_at = {NOW} WHERE id IN ({marks})"
             f" AND flagged_at IS NULL AND missing_polls >= ? RETURNING {_COLUMNS}",
             (*ids, threshold))
         return [_order(r) for r in rows]
@@ -261,7 +243,7 @@ async def set_refill_state(conn: aiosqlite.Connection, refill_id: int, state: st
                            panel_status: str) -> bool:
     """Move a refill on; False when it had already reached ``state``."""
     rows = await conn.execute_fetchall(
-        f"UPDATE refills SET state = ?, panel_status = ?, updated_at = {_NOW}"
+        f"UPDATE refills SET state = ?, panel_status = ?, updated_at = {NOW}"
         " WHERE id = ? AND state <> ? RETURNING id", (state, panel_status, refill_id, state))
     return bool(list(rows))
 
@@ -273,7 +255,7 @@ async def interrupted_to_unknown(db: Database) -> list[int]:
     whether the panel has them is unknown, so they become ``unknown`` for an admin."""
     rows = await db.write(
         f"UPDATE orders SET state = 'unknown', error = 'the bot stopped before the panel"
-        f" answered', updated_at = {_NOW} WHERE state = 'submitting' RETURNING id")
+        f" answered', updated_at = {NOW} WHERE state = 'submitting' RETURNING id")
     return [int(r[0]) for r in rows]
 
 
@@ -285,19 +267,23 @@ async def unresolved(db: Database, limit: int) -> tuple[list[StoredOrder], int]:
 
 
 async def attach_panel_id(conn: aiosqlite.Connection, order_id: int,
-                          panel_order_id: str) -> bool:
+                          panel_order_id: str) -> StoredOrder | None:
     """Give an ``unknown`` order the panel's id; it is then tracked as ``pending``.
-    A panel id that another order has raises IntegrityError."""
-    rows = await conn.execute_fetchall(
-        f"UPDATE orders SET state = 'pending', panel_order_id = ?, error = NULL,"
-        f" updated_at = {_NOW} WHERE id = ? AND state = 'unknown' RETURNING id",
+    ``None`` if the order is not ``unknown``; a panel id that another order has
+    raises IntegrityError."""
+    row = await first(
+        conn, f"UPDATE orders SET state = 'pending', panel_order_id = ?, error = NULL,"
+        f" updated_at = {NOW} WHERE id = ? AND state = 'unknown' RETURNING {_COLUMNS}",
         (panel_order_id, order_id))
-    return bool(list(rows))
+    return _order(row) if row else None
 
 
-async def fail_unknown(conn: aiosqlite.Connection, order_id: int) -> bool:
-    rows = await conn.execute_fetchall(
-        f"UPDATE orders SET state = 'failed', error = 'not on the panel (checked by an admin)',"
-        f" updated_at = {_NOW} WHERE id = ? AND state = 'unknown' RETURNING id", (order_id,))
-    return bool(list(rows))
+async def fail_unknown(conn: aiosqlite.Connection, order_id: int) -> StoredOrder | None:
+    """An ``unknown`` order the panel never took becomes ``failed``; ``None`` if the
+    order is not ``unknown``."""
+    row = await first(
+        conn, f"UPDATE orders SET state = 'failed', error = 'not on the panel (checked by an"
+        f" admin)', updated_at = {NOW} WHERE id = ? AND state = 'unknown' RETURNING {_COLUMNS}",
+        (order_id,))
+    return _order(row) if row else None
 

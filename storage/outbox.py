@@ -14,9 +14,7 @@ from typing import Any
 
 import aiosqlite
 
-from storage.db import Database
-
-_NOW = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
+from storage.db import NOW, Database
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +87,7 @@ async def next_due_at(db: Database) -> float | None:
 async def mark_sent(db: Database, row: OutboxRow) -> bool:
     """Close a sent row; False when it was merged meanwhile (its new content is due)."""
     done = await db.write(
-        f"UPDATE outbox SET state = 'sent', sent_at = {_NOW}, attempts = attempts + 1"
+        f"UPDATE outbox SET state = 'sent', sent_at = {NOW}, attempts = attempts + 1"
         " WHERE id = ? AND version = ? RETURNING id", (row.id, row.version))
     return bool(done)
 
@@ -109,7 +107,7 @@ async def mark_failed(db: Database, row: OutboxRow, error: str) -> None:
 async def recipient_gone(db: Database, chat_id: int) -> int:
     """The user blocked the bot: mark them and close everything queued for them."""
     async with db.transaction() as conn:
-        await conn.execute(f"UPDATE users SET blocked = 1, updated_at = {_NOW} WHERE id = ?",
+        await conn.execute(f"UPDATE users SET blocked = 1, updated_at = {NOW} WHERE id = ?",
                            (chat_id,))
         rows = await conn.execute_fetchall(
             "UPDATE outbox SET state = 'dropped', last_error = 'blocked by the user'"

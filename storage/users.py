@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from storage.db import Database
+from storage.db import NOW, Database
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +32,7 @@ async def upsert_user(db: Database, user_id: int, *, username: str | None = None
         " ON CONFLICT (id) DO UPDATE SET username = excluded.username,"
         " first_name = excluded.first_name,"
         " language = COALESCE(users.language, excluded.language), blocked = 0,"
-        " updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
+        f" updated_at = {NOW}"
         f" RETURNING {_COLUMNS}",
         (user_id, username, first_name, language),
     )
