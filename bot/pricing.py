@@ -8,6 +8,7 @@ override, else its category's, else ``MARKUP_PERCENT``.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from collections.abc import Mapping
@@ -32,7 +33,9 @@ class Quote:
 class Pricer:
     """Markup overrides are read once and kept for ``MARKUP_CACHE_SECONDS``: a
     catalog page prices eight services, and they change rarely. ``invalidate()``
-    makes a change visible at once."""
+    makes a change visible at once. One reader reloads them while the others
+    wait for its result: when the copy expired under a burst of customers, each
+    of them used to read the table (eight times per catalog page)."""
 
     MARKUP_CACHE_SECONDS = 10.0
 
@@ -44,14 +47,20 @@ class Pricer:
         self.fx_rates = fx_rates
         self._overrides: dict[tuple[str, str, str], Decimal] = {}
         self._loaded_at = -math.inf
+        self._reloading = asyncio.Lock()
 
     def invalidate(self) -> None:
         self._loaded_at = -math.inf
 
+    def _stale(self) -> bool:
+        return time.monotonic() - self._loaded_at > self.MARKUP_CACHE_SECONDS
+
     async def markup_for(self, stored: StoredService) -> Decimal:
-        if time.monotonic() - self._loaded_at > self.MARKUP_CACHE_SECONDS:
-            self._overrides = await catalog_store.markups(self.db)
-            self._loaded_at = time.monotonic()
+        if self._stale():
+            async with self._reloading:
+                if self._stale():  # else another caller reloaded while this one waited
+                    self._overrides = await catalog_store.markups(self.db)
+                    self._loaded_at = time.monotonic()
         for key in (("service", stored.panel, stored.service.id),
                     ("category", stored.panel, stored.service.category)):
             if key in self._overrides:
