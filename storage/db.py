@@ -1,9 +1,12 @@
 """The one owner of the SQLite connection.
 
-One aiosqlite connection, WAL journal, foreign keys on. Writes happen inside
-``transaction()``, which takes the connection's lock and ``BEGIN IMMEDIATE``, so a
-coroutine's reads and writes in one block are atomic and never interleave with
-another's. Numbered migrations in ``storage/migrations`` run at start-up.
+One aiosqlite connection, WAL journal, foreign keys on. A block of several
+statements runs inside ``transaction()``, which takes the connection's lock and
+``BEGIN IMMEDIATE``, so a coroutine's reads and writes in one block are atomic
+and never interleave with another's. A single call (one statement, or
+``transact``'s whole transaction in the database thread) waits for that lock only
+while such a block is open. Numbered migrations in ``storage/migrations`` run at
+start-up.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import asyncio
 import logging
 import re
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
@@ -83,30 +86,40 @@ class Database:
     # Every aiosqlite call is a hop to its thread and back, so reads and single
     # statements use execute_fetchall: one hop, not three (execute, fetch, close).
 
-    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> aiosqlite.Row | None:
+    async def _single(self, call: Callable[[], Awaitable[T]]) -> T:
+        """One call into the database thread, never inside another's ``transaction()``.
+
+        The thread runs calls one at a time in the order they were queued, and
+        ``call()`` queues its call before its first suspension, so no block can
+        begin between the check and the queueing. Waiting on the lock only while
+        a block is open matters under a burst: hundreds of customers queued on
+        an ``asyncio.Lock`` for every read cost more than the reads themselves.
+        """
+        if not self._lock.locked():
+            return await call()
         async with self._lock:
-            return await first(self.conn, sql, params)
+            return await call()
+
+    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> aiosqlite.Row | None:
+        return await self._single(lambda: first(self.conn, sql, params))
 
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[aiosqlite.Row]:
-        async with self._lock:
-            return list(await self.conn.execute_fetchall(sql, params))
+        return list(await self._single(lambda: self.conn.execute_fetchall(sql, params)))
 
     async def write(self, sql: str, params: Sequence[Any] = ()) -> list[aiosqlite.Row]:
         """One statement, atomic on its own (autocommit): no BEGIN/COMMIT round trips."""
-        async with self._lock:
-            return list(await self.conn.execute_fetchall(sql, params))
+        return list(await self._single(lambda: self.conn.execute_fetchall(sql, params)))
 
     async def transact(self, work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """``work(connection, *args, **kwargs)`` as one transaction, run whole in the
-        database's thread: one hop however many statements, so the lock is held for
-        the statements' time only (the order's debit under a burst of Confirms)."""
-        async with self._lock:
-            return await in_thread(self.conn, _atomically, work, *args, **kwargs)
+        database's thread: one hop however many statements (the order's debit
+        under a burst of Confirms)."""
+        return await self._single(
+            lambda: in_thread(self.conn, _atomically, work, *args, **kwargs))
 
     async def write_many(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         """One statement for many rows, in one hop and one implicit transaction."""
-        async with self._lock:
-            await self.conn.executemany(sql, rows)
+        await self._single(lambda: self.conn.executemany(sql, rows))
 
     async def schema_version(self) -> int:
         row = await self.fetchone("SELECT COALESCE(MAX(version), 0) FROM schema_migrations")
