@@ -20,7 +20,7 @@ from bot.money import format_minor, parse_amount
 from bot.notifier import Notifier
 from bot.orders import OrderService
 from handlers.callbacks import MenuCb, UnresolvedCb
-from handlers.filters import TextMessage
+from handlers.filters import Button, TextMessage
 from handlers.render import button, keyboard, main_menu, money
 from storage.db import Database
 
@@ -45,7 +45,7 @@ class Attach(StatesGroup):
     panel_order_id = State()
 
 
-@router.callback_query(MenuCb.filter(F.action == "admin"))
+@router.callback_query(Button(MenuCb(action="admin")))
 async def admin_menu(query: CallbackQuery, settings: Settings) -> None:
     assert isinstance(query.message, Message)
     await query.message.edit_text(

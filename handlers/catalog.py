@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from html import escape
 
-from aiogram import F, Router
+from aiogram import Router
 from aiogram.filters import Command, CommandObject, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
@@ -29,7 +29,7 @@ from bot.config import Settings
 from bot.orders import OrderService, ServiceGone
 from bot.pricing import Pricer
 from handlers.callbacks import CategoryCb, MenuCb, PlatformCb, ServiceCb
-from handlers.filters import CallbackPrefix, TextMessage
+from handlers.filters import Button, CallbackPrefix, TextMessage
 from handlers.render import (
     PAGE_SIZE,
     button,
@@ -54,7 +54,7 @@ class Search(StatesGroup):
     query = State()
 
 
-@router.callback_query(MenuCb.filter(F.action == "shop"))
+@router.callback_query(Button(MenuCb(action="shop")))
 async def platforms(query: CallbackQuery, catalog: ShopCatalog) -> None:
     assert isinstance(query.message, Message)
     found = await catalog.platforms()
@@ -124,7 +124,7 @@ async def service(query: CallbackQuery, callback_data: ServiceCb, orders: OrderS
 
 # ------------------------------------------------------------------ search
 
-@router.callback_query(MenuCb.filter(F.action == "search"))
+@router.callback_query(Button(MenuCb(action="search")))
 async def ask_search(query: CallbackQuery, state: FSMContext) -> None:
     assert isinstance(query.message, Message)
     await state.set_state(Search.query)

@@ -1,4 +1,4 @@
-"""Async filters for message text.
+"""Cheap filters for the routers.
 
 aiogram runs a synchronous filter (a magic ``F.text...`` filter, a bare ``State``)
 in a thread executor, one thread hop per check, which was the largest single
@@ -37,3 +37,18 @@ class CallbackPrefix(Filter):
 
     async def __call__(self, query: CallbackQuery) -> bool:
         return (query.data or "").split(":", 1)[0] in self.prefixes
+
+
+class Button(Filter):
+    """One fixed button, e.g. ``Button(MenuCb(action="home"))``.
+
+    The callback data is compared as a string. ``MenuCb.filter(F.action == ...)``
+    would parse it into a model (pydantic validation) for every handler it is
+    checked against, matching or not.
+    """
+
+    def __init__(self, data: CallbackData) -> None:
+        self.packed = data.pack()
+
+    async def __call__(self, query: CallbackQuery) -> bool:
+        return query.data == self.packed

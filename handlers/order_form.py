@@ -25,7 +25,7 @@ from bot.order_types import FieldError
 from bot.orders import OrderService, Outcome, Placement, ServiceGone
 from bot.panel import RejectReason
 from handlers.callbacks import FormCb, OrderStartCb
-from handlers.filters import CallbackPrefix, TextMessage
+from handlers.filters import Button, CallbackPrefix, TextMessage
 from handlers.render import (
     confirm_keyboard,
     confirm_text,
@@ -168,7 +168,7 @@ async def text_at_confirm(message: Message) -> None:
 
 # --------------------------------------------------------------- buttons
 
-@router.callback_query(FormCb.filter(F.action == "cancel"))
+@router.callback_query(Button(FormCb(action="cancel")))
 async def cancel_button(query: CallbackQuery, state: FSMContext, settings: Settings) -> None:
     assert isinstance(query.message, Message)
     await state.clear()
@@ -202,7 +202,7 @@ async def choice_button(query: CallbackQuery, callback_data: FormCb, state: FSMC
 
 
 @router.callback_query(StateFilter(OrderForm.field, OrderForm.confirm),
-                       FormCb.filter(F.action == "back"))
+                       Button(FormCb(action="back")))
 async def back_button(query: CallbackQuery, state: FSMContext, orders: OrderService,
                       settings: Settings) -> None:
     assert isinstance(query.message, Message)
@@ -217,7 +217,7 @@ async def back_button(query: CallbackQuery, state: FSMContext, orders: OrderServ
     await _show_step(query.message, stored, draft, state, orders, settings, edit=True)
 
 
-@router.callback_query(StateFilter(OrderForm.confirm), FormCb.filter(F.action == "edit"))
+@router.callback_query(StateFilter(OrderForm.confirm), Button(FormCb(action="edit")))
 async def edit_button(query: CallbackQuery, state: FSMContext, orders: OrderService,
                       settings: Settings) -> None:
     """Start the form again from the first field; the draft keeps its token."""
@@ -231,7 +231,7 @@ async def edit_button(query: CallbackQuery, state: FSMContext, orders: OrderServ
     await _show_step(query.message, stored, draft, state, orders, settings, edit=True)
 
 
-@router.callback_query(FormCb.filter(F.action == "confirm"))
+@router.callback_query(Button(FormCb(action="confirm")))
 async def confirm_button(query: CallbackQuery, state: FSMContext, orders: OrderService,
                          settings: Settings, alerts: AdminAlerts,
                          callback_answer: CallbackAnswer) -> None:
