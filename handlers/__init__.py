@@ -1,7 +1,12 @@
 """aiogram routers, one per area of the conversation.
 
-Order matters: the admin router checks its filter first, the form and search
-routers match on their states, and the menu router holds the catch-all answers.
+Every update walks the routers in this order until one handles it, and each
+router passed costs aiogram's whole propagation machinery, so the busiest
+come first: the order form (its states and buttons), browsing, the menu, my
+orders, admin commands, and last the catch-all answers. Callback buttons
+never overlap between routers; messages are told apart by state (form, search,
+attach) and command. An admin command sent in the middle of an order form gets
+the form's "finish or /cancel first" answer, like any other command there.
 """
 
 from __future__ import annotations
@@ -11,8 +16,8 @@ import sys
 
 from aiogram import Router
 
-_MODULES = ("handlers.admin", "handlers.order_form", "handlers.catalog", "handlers.my_orders",
-            "handlers.menu")
+_MODULES = ("handlers.order_form", "handlers.catalog", "handlers.menu", "handlers.my_orders",
+            "handlers.admin", "handlers.fallback")
 
 
 def routers() -> list[Router]:

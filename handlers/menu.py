@@ -1,13 +1,12 @@
-"""/start, the main menu, help, balance, and the answers of last resort."""
+"""/start, the main menu, help and balance."""
 
 from __future__ import annotations
 
 from html import escape
 
-from aiogram import F, Router
+from aiogram import Router
 from aiogram.filters import Command, CommandObject, CommandStart, StateFilter
 from aiogram.types import CallbackQuery, Message
-from aiogram.utils.callback_answer import CallbackAnswer
 from aiogram.utils.i18n import gettext as _
 
 from bot import accounts
@@ -15,6 +14,7 @@ from bot.config import Settings
 from bot.orders import OrderService, ServiceGone
 from bot.pricing import Pricer
 from handlers.callbacks import MenuCb
+from handlers.filters import Button
 from handlers.render import main_menu, money
 from handlers.service_view import show_service, top_up_hint
 from storage.db import Database
@@ -48,7 +48,7 @@ async def start(message: Message, command: CommandObject, db: Database, settings
                          reply_markup=main_menu(sender.id in settings.admin_ids))
 
 
-@router.callback_query(MenuCb.filter(F.action == "home"))
+@router.callback_query(Button(MenuCb(action="home")))
 async def home(query: CallbackQuery, settings: Settings) -> None:
     assert isinstance(query.message, Message)
     await query.message.edit_text(greeting(query.from_user.first_name),
@@ -71,7 +71,7 @@ def help_text(settings: Settings) -> str:
     return "\n".join(lines)
 
 
-@router.callback_query(MenuCb.filter(F.action == "help"))
+@router.callback_query(Button(MenuCb(action="help")))
 async def help_menu(query: CallbackQuery, settings: Settings) -> None:
     assert isinstance(query.message, Message)
     await query.message.edit_text(help_text(settings),
@@ -91,7 +91,7 @@ async def balance_text(db: Database, settings: Settings, user_id: int) -> str:
         balance=money(balance, settings.shop_currency)), "", top_up_hint(settings)])
 
 
-@router.callback_query(MenuCb.filter(F.action == "balance"))
+@router.callback_query(Button(MenuCb(action="balance")))
 async def balance_menu(query: CallbackQuery, db: Database, settings: Settings) -> None:
     assert isinstance(query.message, Message)
     await query.message.edit_text(await balance_text(db, settings, query.from_user.id),
@@ -110,18 +110,3 @@ async def nothing_to_cancel(message: Message, settings: Settings) -> None:
     assert message.from_user is not None
     await message.answer(_("There is nothing to cancel."),
                          reply_markup=main_menu(message.from_user.id in settings.admin_ids))
-
-
-@router.message(StateFilter(None))
-async def anything_else(message: Message, settings: Settings) -> None:
-    """Text, stickers, unknown commands outside a form: point at the menu."""
-    assert message.from_user is not None
-    await message.answer(_("I didn't get that. Use the menu below, or /help."),
-                         reply_markup=main_menu(message.from_user.id in settings.admin_ids))
-
-
-@router.callback_query()
-async def stale_button(query: CallbackQuery, callback_answer: CallbackAnswer) -> None:
-    """A button from an old message, or data nobody should be able to send."""
-    callback_answer.text = _("This button is no longer valid. Send /start for the menu.")
-    callback_answer.show_alert = True
