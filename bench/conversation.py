@@ -36,7 +36,7 @@ from aiogram.methods.base import TelegramType
 from aiogram.types import Message, Update
 from loopback import spawn_sandbox
 
-from bot.app import build_dispatcher, start_runtime
+from bot.app import build_dispatcher, settle_heap, start_runtime
 from bot.config import load_settings
 from bot.sandbox.server import DEFAULT_KEY
 from handlers.callbacks import (
@@ -152,6 +152,7 @@ async def main() -> None:
 
     stored = await catalog_store.by_panel_id(runtime.db, "main", "102")
     assert stored is not None
+    settle_heap()  # as run_bot does before polling
     ids = itertools.count(1)
     shop_rates, echo_rates = [], []
     print(f"{args.users} customers x 9 updates each, {args.rounds} rounds")
