@@ -52,6 +52,27 @@ async def test_prices_round_up_and_follow_overrides(db, service: OrderService) -
     assert (await euro.quote(stored, {"link": "x", "quantity": "1000"})).price_minor == 41
 
 
+async def test_a_burst_of_prices_reads_the_markups_once(db, service: OrderService,
+                                                         monkeypatch) -> None:
+    """When the markup copy is stale, the customers pricing at that moment wait
+    for one read instead of each reading the table."""
+    reads = 0
+    real_markups = catalog_store.markups
+
+    async def counted(db_):  # the real read, counted
+        nonlocal reads
+        reads += 1
+        return await real_markups(db_)
+
+    monkeypatch.setattr(catalog_store, "markups", counted)
+    stored = await service.on_sale(await ref(db, "102"))
+    await catalog_store.set_markup(db, "service", "test", "102", Decimal(100))
+    service.pricer.invalidate()
+    prices = await asyncio.gather(*(service.pricer.unit_price(stored) for _ in range(50)))
+    assert reads == 1
+    assert set(prices) == {90}  # 0.45 x 2, the new markup for every one of them
+
+
 async def test_every_outcome_of_place(db, sandbox, service: OrderService) -> None:
     likes = await ref(db, "102")
     placed = await service.place(7, likes, VALUES, uuid.uuid4().hex)

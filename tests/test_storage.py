@@ -84,6 +84,30 @@ async def test_concurrent_debits_never_overdraw(db: Database) -> None:
     assert await ledger.balance_of(db, 7) == 0 == await ledger.ledger_sum(db, 7)
 
 
+async def test_a_single_write_never_lands_inside_another_transaction(db: Database) -> None:
+    """One connection serves everyone: a write from another coroutine waits while a
+    transaction is open, so it is neither rolled back with it nor committed by it."""
+    await users.upsert_user(db, 7, first_name="Ann")
+    opened = asyncio.Event()
+
+    async def other_customer() -> None:
+        await opened.wait()
+        await users.upsert_user(db, 8, first_name="Bob")
+
+    other = asyncio.create_task(other_customer())
+    with pytest.raises(RuntimeError):
+        async with db.transaction() as conn:
+            await ledger.post(conn, user_id=7, amount_minor=500, kind="credit", key="c:1")
+            opened.set()
+            for _ in range(20):  # the other write gets every chance to slip in
+                await asyncio.sleep(0)
+            await ledger.post(conn, user_id=7, amount_minor=1, kind="credit", key="c:2")
+            raise RuntimeError("roll back")
+    await other
+    assert await ledger.balance_of(db, 7) == 0
+    assert await users.get_user(db, 8) is not None
+
+
 async def test_posting_to_an_unknown_user_fails(db: Database) -> None:
     with pytest.raises(LookupError):
         async with db.transaction() as conn:
