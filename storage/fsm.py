@@ -18,13 +18,17 @@ log = logging.getLogger(__name__)
 CLOSE_TIMEOUT = 10.0
 _UPSERT = ("INSERT INTO fsm (key, state, data) VALUES (?, ?, ?) ON CONFLICT (key)"
            " DO UPDATE SET state = excluded.state, data = excluded.data")
+# A row with neither a state nor data is the same as no row.
+_SAVED = "SELECT key, state, data FROM fsm WHERE state IS NOT NULL OR data != '{}'"
 
 
 class SqliteStorage(BaseStorage):
-    """Reads are served from memory once a key has been seen; changes are written
-    behind, batched: whatever changed while the previous write was under way goes
-    in the next one, a single statement for all users. Correct because this
-    process is the database's only writer (one bot per database).
+    """Reads are served from memory: every conversation left in a state or with
+    data is read at the first use, in one query, and a key not among them has
+    none (no read per new customer). Changes are written behind, batched:
+    whatever changed while the previous write was under way goes in the next
+    one, a single statement for all users. Correct because this process is the
+    database's only writer (one bot per database).
 
     ``close()`` (aiogram calls it at shutdown) writes what is left, so a restart
     keeps every form. A crash can lose the last few milliseconds of form input,
@@ -35,15 +39,21 @@ class SqliteStorage(BaseStorage):
         self.db = db
         self.key_builder = key_builder or DefaultKeyBuilder(with_destiny=True)
         self._cache: dict[str, tuple[str | None, dict[str, Any]]] = {}
+        self._loaded = False
+        self._loading = asyncio.Lock()
         self._dirty: set[str] = set()
         self._writer: asyncio.Task[None] | None = None
 
     async def _load(self, key: str) -> tuple[str | None, dict[str, Any]]:
+        if not self._loaded:
+            async with self._loading:
+                if not self._loaded:
+                    for stored_key, state, data in await self.db.fetchall(_SAVED):
+                        self._cache.setdefault(stored_key, (state, json.loads(data)))
+                    self._loaded = True
         cached = self._cache.get(key)
         if cached is None:
-            row = await self.db.fetchone("SELECT state, data FROM fsm WHERE key = ?", (key,))
-            cached = (row[0], json.loads(row[1])) if row else (None, {})
-            self._cache[key] = cached
+            cached = self._cache[key] = (None, {})
         return cached
 
     def _changed(self, key: str, value: tuple[str | None, dict[str, Any]]) -> None:
