@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 MAX_TEXT_LENGTH = 300
@@ -444,6 +445,7 @@ _BY_FOLDED: dict[str, OrderType] = {
 }
 
 
+@lru_cache(maxsize=1024)  # a panel uses a handful of type strings; asked on every page
 def order_type_for(raw: str | None) -> OrderType | None:
     """The row for a panel's ``type`` string; a missing type is Default (SPEC §2)."""
     if raw is None or not raw.strip():
