@@ -116,6 +116,7 @@ def build_dispatcher(runtime: Runtime, bot: Bot, bot_username: str) -> Dispatche
     from handlers import routers
     from handlers.errors import on_error
     from handlers.notices import TelegramDelivery
+    from handlers.render import PageCache
 
     settings = runtime.settings
     fx_rates = {name: settings.fx_rate for name in runtime.panels}
@@ -132,7 +133,7 @@ def build_dispatcher(runtime: Runtime, bot: Bot, bot_username: str) -> Dispatche
     dispatcher = Dispatcher(
         storage=fsm_storage(runtime), events_isolation=SimpleEventIsolation(),
         runtime=runtime, db=runtime.db, catalog=runtime.catalog, settings=settings,
-        pricer=pricer, orders=orders,
+        pricer=pricer, orders=orders, pages=PageCache(),
         alerts=alerts, notifier=notifier, tracker=tracker, bot_username=bot_username,
     )
     UserLanguageMiddleware(i18n).setup(dispatcher)

@@ -124,6 +124,7 @@ class ShopCatalog:
 
     def __init__(self, db: Database) -> None:
         self.db = db
+        self.version = 0  # changes with every reload, so pages built from the copy can tell
         self._loaded = False
         self._by_ref: dict[int, StoredService] = {}
         self._by_category: dict[int, list[StoredService]] = {}
@@ -147,6 +148,7 @@ class ShopCatalog:
         self._by_category, self._category_of, self._categories = (by_category, category_of,
                                                                   categories)
         self._loaded = True
+        self.version += 1
 
     async def _ready(self) -> None:
         if not self._loaded:

@@ -48,6 +48,7 @@ class Pricer:
         self._overrides: dict[tuple[str, str, str], Decimal] = {}
         self._loaded_at = -math.inf
         self._reloading = asyncio.Lock()
+        self._version = 0
 
     def invalidate(self) -> None:
         self._loaded_at = -math.inf
@@ -55,16 +56,28 @@ class Pricer:
     def _stale(self) -> bool:
         return time.monotonic() - self._loaded_at > self.MARKUP_CACHE_SECONDS
 
-    async def markup_for(self, stored: StoredService) -> Decimal:
+    async def _current(self) -> dict[tuple[str, str, str], Decimal]:
         if self._stale():
             async with self._reloading:
                 if self._stale():  # else another caller reloaded while this one waited
-                    self._overrides = await catalog_store.markups(self.db)
+                    overrides = await catalog_store.markups(self.db)
+                    if overrides != self._overrides:
+                        self._version += 1
+                    self._overrides = overrides
                     self._loaded_at = time.monotonic()
+        return self._overrides
+
+    async def version(self) -> int:
+        """Changes whenever a markup does, so prices shown from a copy can tell."""
+        await self._current()
+        return self._version
+
+    async def markup_for(self, stored: StoredService) -> Decimal:
+        overrides = await self._current()
         for key in (("service", stored.panel, stored.service.id),
                     ("category", stored.panel, stored.service.category)):
-            if key in self._overrides:
-                return self._overrides[key]
+            if key in overrides:
+                return overrides[key]
         return self.markup_percent
 
     def _to_shop(self, panel: str, amount: Decimal, markup: Decimal) -> int:

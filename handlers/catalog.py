@@ -1,7 +1,9 @@
 """Browsing platform → category → service, search, and inline mode.
 
 Every level edits the same message and reads only the in-memory catalog
-(bot/catalog.py ShopCatalog), never the database or the panel.
+(bot/catalog.py ShopCatalog), never the database or the panel. The browsing
+pages are the same for every customer, so each is built once per language and
+catalog/markup version (``PageCache``) and then only looked up.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ from handlers.callbacks import CategoryCb, MenuCb, PlatformCb, ServiceCb
 from handlers.filters import Button, CallbackPrefix, TextMessage
 from handlers.render import (
     PAGE_SIZE,
+    Page,
+    PageCache,
     button,
     column,
     home_button,
@@ -54,55 +58,82 @@ class Search(StatesGroup):
     query = State()
 
 
+async def _version(catalog: ShopCatalog, pricer: Pricer) -> tuple[int, int]:
+    return catalog.version, await pricer.version()
+
+
 @router.callback_query(Button(MenuCb(action="shop")))
-async def platforms(query: CallbackQuery, catalog: ShopCatalog) -> None:
+async def platforms(query: CallbackQuery, catalog: ShopCatalog, pricer: Pricer,
+                    pages: PageCache) -> None:
     assert isinstance(query.message, Message)
+    page = await pages.get(await _version(catalog, pricer), "platforms",
+                           lambda: _platforms_page(catalog))
+    assert page is not None
+    await query.message.edit_text(page[0], reply_markup=page[1])
+
+
+async def _platforms_page(catalog: ShopCatalog) -> Page:
     found = await catalog.platforms()
     buttons = [button(platform_label(slug), PlatformCb(slug=slug))
                for slug in PLATFORMS if slug in found]
     buttons += [button(_("🔍 Search"), MenuCb(action="search")), home_button()]
     text = _("Choose a platform:") if found else _("The shop has no services yet. "
                                                   "Please come back a little later.")
-    await query.message.edit_text(text, reply_markup=keyboard(
-        *(buttons[i:i + 2] for i in range(0, len(buttons), 2))))
+    return text, keyboard(*(buttons[i:i + 2] for i in range(0, len(buttons), 2)))
 
 
 @router.callback_query(PlatformCb.filter())
 async def categories(query: CallbackQuery, callback_data: PlatformCb, catalog: ShopCatalog,
-                     callback_answer: CallbackAnswer) -> None:
+                     pricer: Pricer, pages: PageCache, callback_answer: CallbackAnswer) -> None:
     assert isinstance(query.message, Message)
-    page = max(0, callback_data.page)
-    rows, total = await catalog.categories(callback_data.slug, page * PAGE_SIZE, PAGE_SIZE)
-    if not rows:
+    slug, page_number = callback_data.slug, max(0, callback_data.page)
+    page = await pages.get(await _version(catalog, pricer), ("platform", slug, page_number),
+                           lambda: _categories_page(catalog, slug, page_number))
+    if page is None:
         callback_answer.text = _("Nothing here any more.")
         return
+    await query.message.edit_text(page[0], reply_markup=page[1])
+
+
+async def _categories_page(catalog: ShopCatalog, slug: str, page: int) -> Page | None:
+    rows, total = await catalog.categories(slug, page * PAGE_SIZE, PAGE_SIZE)
+    if not rows:
+        return None
     markup = keyboard(
         *column([button(short(f"{r.name} ({r.services})"), CategoryCb(id=r.id)) for r in rows]),
-        pager(page, total, lambda p: PlatformCb(slug=callback_data.slug, page=p)),
+        pager(page, total, lambda p: PlatformCb(slug=slug, page=p)),
         [button(_("⬅ Back"), MenuCb(action="shop")), home_button()])
-    await query.message.edit_text(
-        _("{platform}: choose a category").format(platform=platform_label(callback_data.slug)),
-        reply_markup=markup)
+    return _("{platform}: choose a category").format(platform=platform_label(slug)), markup
 
 
 @router.callback_query(CategoryCb.filter())
 async def services(query: CallbackQuery, callback_data: CategoryCb, catalog: ShopCatalog,
-                   pricer: Pricer, settings: Settings, callback_answer: CallbackAnswer) -> None:
+                   pricer: Pricer, settings: Settings, pages: PageCache,
+                   callback_answer: CallbackAnswer) -> None:
     assert isinstance(query.message, Message)
-    found = await catalog.category(callback_data.id)
-    page = max(0, callback_data.page)
-    rows, total = await catalog.services_in(callback_data.id, page * PAGE_SIZE, PAGE_SIZE)
-    if found is None or not rows:
+    category_id, page_number = callback_data.id, max(0, callback_data.page)
+    page = await pages.get(
+        await _version(catalog, pricer), ("category", category_id, page_number),
+        lambda: _services_page(catalog, pricer, settings, category_id, page_number))
+    if page is None:
         callback_answer.text = _("Nothing here any more.")
         return
+    await query.message.edit_text(page[0], reply_markup=page[1])
+
+
+async def _services_page(catalog: ShopCatalog, pricer: Pricer, settings: Settings,
+                         category_id: int, page: int) -> Page | None:
+    found = await catalog.category(category_id)
+    rows, total = await catalog.services_in(category_id, page * PAGE_SIZE, PAGE_SIZE)
+    if found is None or not rows:
+        return None
     name, platform = found
     markup = keyboard(
         *column([button(await _service_button(s, pricer, settings), ServiceCb(ref=s.ref))
                  for s in rows]),
-        pager(page, total, lambda p: CategoryCb(id=callback_data.id, page=p)),
+        pager(page, total, lambda p: CategoryCb(id=category_id, page=p)),
         [button(_("⬅ Back"), PlatformCb(slug=platform)), home_button()])
-    await query.message.edit_text(_("<b>{category}</b>: choose a service").format(
-        category=escape(name)), reply_markup=markup)
+    return _("<b>{category}</b>: choose a service").format(category=escape(name)), markup
 
 
 async def _service_button(stored: StoredService, pricer: Pricer, settings: Settings) -> str:

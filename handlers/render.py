@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from functools import lru_cache
 from html import escape
 
@@ -72,6 +72,40 @@ def column(buttons: Sequence[InlineKeyboardButton]) -> list[list[InlineKeyboardB
 
 def _locale() -> str:
     return get_i18n().current_locale
+
+
+Page = tuple[str, InlineKeyboardMarkup]
+
+
+class PageCache:
+    """Pages every customer sees alike (the catalog's), built once per language.
+
+    ``version`` names what the pages show (the catalog copy and the markups);
+    when it changes, every page is dropped and built again on its next view.
+    A browsing tap then costs a dictionary lookup instead of pricing and
+    building eight to thirteen buttons.
+    """
+
+    LIMIT = 4096  # pages per version, all languages; beyond it the cache starts over
+
+    def __init__(self) -> None:
+        self._version: Hashable = None
+        self._pages: dict[tuple[str, Hashable], Page | None] = {}
+
+    async def get(self, version: Hashable, key: Hashable,
+                  build: Callable[[], Awaitable[Page | None]]) -> Page | None:
+        if version != self._version:
+            self._pages.clear()
+            self._version = version
+        full_key = (_locale(), key)
+        if full_key in self._pages:
+            return self._pages[full_key]
+        page = await build()
+        if version == self._version:  # not when the catalog reloaded while building
+            if len(self._pages) >= self.LIMIT:
+                self._pages.clear()
+            self._pages[full_key] = page
+        return page
 
 
 def main_menu(is_admin: bool) -> InlineKeyboardMarkup:

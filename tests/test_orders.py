@@ -73,6 +73,16 @@ async def test_a_burst_of_prices_reads_the_markups_once(db, service: OrderServic
     assert set(prices) == {90}  # 0.45 x 2, the new markup for every one of them
 
 
+async def test_the_price_version_changes_with_a_markup(db, service: OrderService) -> None:
+    pricer = service.pricer
+    before = await pricer.version()
+    pricer.invalidate()
+    assert await pricer.version() == before  # reloaded, nothing changed
+    await catalog_store.set_markup(db, "category", "test", "Instagram Likes", Decimal(50))
+    pricer.invalidate()
+    assert await pricer.version() != before
+
+
 async def test_every_outcome_of_place(db, sandbox, service: OrderService) -> None:
     likes = await ref(db, "102")
     placed = await service.place(7, likes, VALUES, uuid.uuid4().hex)
