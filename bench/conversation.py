@@ -185,10 +185,14 @@ async def main() -> None:
                         for u in customers]
         elapsed, timings = await run_users(echo, bot, echo_scripts)
         echo_rates.append(report("echo baseline", elapsed, timings))
+        print(f"  ratio         {shop_rates[-1] / echo_rates[-1]:.2f}")
 
+    # Each round's pair runs back to back, so its ratio is measured under the same
+    # machine conditions; the median of those is the figure quoted.
     shop, echo_rate = statistics.median(shop_rates), statistics.median(echo_rates)
+    ratio = statistics.median(a / b for a, b in zip(shop_rates, echo_rates, strict=True))
     print(f"median: storefront {shop:.0f} updates/s, echo {echo_rate:.0f} updates/s, "
-          f"ratio {shop / echo_rate:.2f} (targets: >= 1000 updates/s, ratio >= 0.25)")
+          f"ratio {ratio:.2f} (per round; targets: >= 1000 updates/s, ratio >= 0.25)")
     await runtime.close()
     panel.terminate()
     await panel.wait()

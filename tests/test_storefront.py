@@ -480,6 +480,20 @@ async def test_admin_credit_and_debit_and_no_hint_for_others(shop: Shop) -> None
     assert notes == [("credit", 1250, ADMIN_ID, "welcome"), ("debit", -250, ADMIN_ID, "debit")]
 
 
+async def test_an_admin_command_in_the_middle_of_a_form_waits_for_the_form(shop: Shop) -> None:
+    customer = shop.user(CUSTOMER)
+    await customer.send("/start")
+    admin = shop.admin
+    await open_service(admin, shop, 101)
+    await admin.tap("🛒 Order")
+    await admin.send(f"/credit {CUSTOMER} 5")
+    assert "middle of an order" in admin.text
+    assert await shop.balance(CUSTOMER) == (0, 0)
+    await admin.send("/cancel")
+    await admin.send(f"/credit {CUSTOMER} 5")
+    assert "New balance: $5.00" in admin.text
+
+
 async def test_a_form_survives_a_restart(shop: Shop) -> None:
     from tests.e2e import restart
 
