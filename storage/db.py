@@ -91,9 +91,9 @@ class Database:
 
         The thread runs calls one at a time in the order they were queued, and
         ``call()`` queues its call before its first suspension, so no block can
-        begin between the check and the queueing. Waiting on the lock only while
-        a block is open matters under a burst: hundreds of customers queued on
-        an ``asyncio.Lock`` for every read cost more than the reads themselves.
+        begin between the check and the queueing. So under a burst the calls
+        queue once, in the thread's own queue, rather than first one by one on
+        the lock (a wake-up of the event loop per call).
         """
         if not self._lock.locked():
             return await call()
