@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import aiosqlite
 
@@ -309,6 +309,28 @@ def refund_for(order: StoredOrder, state: str, remains: int | None) -> int:
     return 0
 
 
+class _StatusFields(Protocol):
+    state: str
+    panel_status: str | None
+    start_count: int | None
+    remains: int | None
+
+
+def status_change(order: _StatusFields, status: OrderStatus) -> tuple[str, int | None,
+                                                                       int | None] | None:
+    """The (state, start count, remains) ``status`` moves ``order`` to, or ``None``
+    when it says nothing new (most polls: then nothing is written)."""
+    state = status.status.value if status.recognised else order.state
+    if state == "submitting":
+        state = "pending"
+    start_count = order.start_count if status.start_count is None else status.start_count
+    remains = order.remains if status.remains is None else status.remains
+    if (state, status.raw_status, start_count, remains) == (
+            order.state, order.panel_status, order.start_count, order.remains):
+        return None
+    return state, start_count, remains
+
+
 @dataclass(frozen=True, slots=True)
 class AppliedStatus:
     order_id: int
@@ -338,14 +360,10 @@ async def apply_statuses(db: Database, answers: Mapping[int, OrderStatus], *, so
             order = current.get(order_id)
             if order is None or order.state in _FINAL_STATES:
                 continue
-            state = status.status.value if status.recognised else order.state
-            if state == "submitting":
-                state = "pending"
-            start_count = order.start_count if status.start_count is None else status.start_count
-            remains = order.remains if status.remains is None else status.remains
-            if (state, status.raw_status, start_count, remains) == (
-                    order.state, order.panel_status, order.start_count, order.remains):
+            change = status_change(order, status)
+            if change is None:
                 continue
+            state, start_count, remains = change
             changes.append(order_store.StatusChange(order_id, state, status.raw_status,
                                                     status.start_count, status.remains,
                                                     status.charge))

@@ -21,7 +21,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
-from bot.orders import apply_statuses
+from bot.orders import apply_statuses, status_change
 from bot.panel import (
     ItemError,
     OrderStatus,
@@ -143,7 +143,7 @@ class Tracker:
                 continue
             if order.missing_polls:
                 known_again.append(order.id)
-            if _differs(order, answer):
+            if status_change(order, answer) is not None:
                 statuses[order.id] = answer
         db_started = time.perf_counter()
         applied = await apply_statuses(self.db, statuses, source="tracker")
@@ -212,13 +212,3 @@ async def _one_by_one(client: PanelClient, ids: list[str]) -> dict[str, RefillSt
             break  # the panel is struggling: the rest waits for the next cycle
     return answers
 
-
-def _differs(order: order_store.TrackedOrder, status: OrderStatus) -> bool:
-    """Whether a status says anything new (most polls don't: nothing is written)."""
-    if status.recognised and status.status.value != order.state:
-        return True
-    if status.raw_status != order.panel_status:
-        return True
-    if status.start_count is not None and status.start_count != order.start_count:
-        return True
-    return status.remains is not None and status.remains != order.remains
