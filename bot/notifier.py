@@ -107,9 +107,11 @@ class Notifier:
 
     async def send_due(self) -> int:
         """Start sending the rows that are due now; returns how many were started."""
-        await outbox.drop_for_blocked(self.db)
-        now = time.time()
-        rows = await outbox.due(self.db, now, BATCH)
+        rows = await outbox.due(self.db, time.time(), BATCH)
+        blocked = [row for row in rows if row.blocked]
+        if blocked:
+            await outbox.drop_blocked(self.db, blocked)
+            rows = [row for row in rows if not row.blocked]
         started = 0
         for row in rows:
             if row.id in self._in_flight:

@@ -26,6 +26,7 @@ class OutboxRow:
     payload: dict[str, Any]
     version: int
     attempts: int
+    blocked: bool = False  # the recipient is known to have blocked the bot
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,12 +72,15 @@ async def queue(conn: aiosqlite.Connection, chat_ids: Iterable[int], kind: str,
 
 
 async def due(db: Database, now: float, limit: int) -> list[OutboxRow]:
-    """The oldest rows that may be sent now."""
+    """The oldest rows that may be sent now, each saying whether its recipient has
+    blocked the bot (such rows are dropped, not sent)."""
     rows = await db.fetchall(
-        "SELECT id, chat_id, kind, order_id, payload, version, attempts FROM outbox"
-        " WHERE state = 'pending' AND next_attempt_at <= ? ORDER BY id LIMIT ?", (now, limit))
-    return [OutboxRow(int(r[0]), int(r[1]), r[2], r[3], json.loads(r[4]), int(r[5]), int(r[6]))
-            for r in rows]
+        "SELECT o.id, o.chat_id, o.kind, o.order_id, o.payload, o.version, o.attempts,"
+        " COALESCE(u.blocked, 0) FROM outbox o LEFT JOIN users u ON u.id = o.chat_id"
+        " WHERE o.state = 'pending' AND o.next_attempt_at <= ? ORDER BY o.id LIMIT ?",
+        (now, limit))
+    return [OutboxRow(int(r[0]), int(r[1]), r[2], r[3], json.loads(r[4]), int(r[5]), int(r[6]),
+                      bool(r[7])) for r in rows]
 
 
 async def next_due_at(db: Database) -> float | None:
@@ -115,13 +119,11 @@ async def recipient_gone(db: Database, chat_id: int) -> int:
         return len(list(rows))
 
 
-async def drop_for_blocked(db: Database) -> int:
+async def drop_blocked(db: Database, rows: Sequence[OutboxRow]) -> None:
     """Close rows queued for users already known to have blocked the bot."""
-    rows = await db.write(
+    await db.write_many(
         "UPDATE outbox SET state = 'dropped', last_error = 'blocked by the user'"
-        " WHERE state = 'pending' AND chat_id IN (SELECT id FROM users WHERE blocked = 1)"
-        " RETURNING id")
-    return len(rows)
+        " WHERE id = ? AND state = 'pending'", [(row.id,) for row in rows])
 
 
 async def counts(db: Database) -> dict[str, int]:
