@@ -116,6 +116,7 @@ def build_dispatcher(runtime: Runtime, bot: Bot, bot_username: str) -> Dispatche
     from handlers import routers
     from handlers.errors import on_error
     from handlers.notices import TelegramDelivery
+    from handlers.private_chats import PrivateChatsOnly
     from handlers.render import PageCache
 
     settings = runtime.settings
@@ -124,10 +125,11 @@ def build_dispatcher(runtime: Runtime, bot: Bot, bot_username: str) -> Dispatche
         if panel.fx_rate is not None:
             fx_rates[panel.name] = panel.fx_rate
     pricer = Pricer(runtime.db, settings.shop_currency, settings.markup_percent, fx_rates)
-    orders = OrderService(runtime.db, runtime.panels, pricer, runtime.catalog)
     i18n = build_i18n(settings.locales_dir) if settings.locales_dir else build_i18n()
+    # Alerts wake the notifier, which renders with the order service, which alerts.
+    alerts = AdminAlerts(runtime.db, settings.admin_ids, lambda: notifier.wake())
+    orders = OrderService(runtime.db, runtime.panels, pricer, runtime.catalog, alert=alerts.send)
     notifier = Notifier(runtime.db, TelegramDelivery(bot, i18n, orders), rate=settings.send_rate)
-    alerts = AdminAlerts(runtime.db, settings.admin_ids, notifier.wake)
     tracker = Tracker(runtime.db, runtime.panels, interval=settings.track_interval,
                       alert=alerts.send, on_notice=notifier.wake)
     dispatcher = Dispatcher(
@@ -137,6 +139,9 @@ def build_dispatcher(runtime: Runtime, bot: Bot, bot_username: str) -> Dispatche
         alerts=alerts, notifier=notifier, tracker=tracker, bot_username=bot_username,
     )
     UserLanguageMiddleware(i18n).setup(dispatcher)
+    private_only = PrivateChatsOnly()
+    dispatcher.message.outer_middleware(private_only)
+    dispatcher.callback_query.outer_middleware(private_only)
     dispatcher.callback_query.middleware(CallbackAnswerMiddleware())
     for router in routers():
         dispatcher.include_router(router)

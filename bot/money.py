@@ -8,7 +8,10 @@ refunds more than it was paid).
 
 from __future__ import annotations
 
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, InvalidOperation
+import re
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+
+from bot.order_types import N_, FieldError
 
 # ISO 4217 exponents that differ from the usual 2; XTR is Telegram Stars.
 _EXPONENTS: dict[str, int] = {
@@ -42,23 +45,64 @@ def from_minor(minor: int, currency: str) -> Decimal:
     return Decimal(minor).scaleb(-exponent(currency))
 
 
-def parse_amount(text: str, currency: str) -> int:
-    """Parse a human amount (``"12.5"``, ``"12,50"``) into minor units.
+MAX_AMOUNT_MINOR = 10**10  # the largest amount anyone may type: $100,000,000.00
+MAX_AMOUNT_TEXT = 32
+_GROUPED = re.compile(r"^\d{1,3}(?:[ \u00a0\u202f]\d{3})+(?:[.,]\d+)?$")
+_PLAIN = re.compile(r"^\d+(?:([.,])(\d+))?$")
 
-    Raises ``ValueError`` for anything that is not a positive amount with at most
-    the currency's number of decimals.
+
+class AmountError(FieldError):
+    """What is wrong with a typed amount, as a translatable message with its example."""
+
+    def __init__(self, message: str, **params: object) -> None:
+        super().__init__("amount", message, **params)
+
+
+def parse_amount(text: str, currency: str, *, maximum_minor: int = MAX_AMOUNT_MINOR) -> int:
+    """Parse an amount a person typed into minor units of ``currency``.
+
+    The one reader of typed amounts (admins' credits, customers' top-ups). It takes
+    ``7``, ``7.5``, ``7,50`` and ``1 000``: ASCII digits, spaces only between groups of
+    three, and at most one decimal separator, ``.`` or ``,``. A separator followed by
+    exactly three digits (``1,000``, ``1.000``) could be either a thousands separator
+    or a decimal point, so it is refused with an example rather than guessed (unless
+    the currency has three decimals), and so is a text with both ``.`` and ``,``.
+    Exponents, other digits (``²``, ``١``), zero, negatives, more decimals than the
+    currency has, and more than ``maximum_minor`` are refused. Raises ``AmountError``.
     """
-    cleaned = text.strip().replace(" ", "").replace(",", ".")
-    try:
-        value = Decimal(cleaned)
-    except InvalidOperation:
-        raise ValueError(f"not an amount: {text!r}") from None
-    if not value.is_finite() or value <= 0:
-        raise ValueError(f"not a positive amount: {text!r}")
-    scaled = value.scaleb(exponent(currency))
-    if scaled != scaled.to_integral_value():
-        raise ValueError(f"too many decimals for {currency}: {text!r}")
-    return int(scaled)
+    raw = text.strip()
+    if not raw or len(raw) > MAX_AMOUNT_TEXT:
+        raise AmountError(N_("Please send an amount as a number, like {example}."),
+                          example=_example(currency))
+    if _GROUPED.match(raw):
+        raw = re.sub(r"[ \u00a0\u202f]", "", raw)
+    digits = exponent(currency)
+    match = _PLAIN.match(raw) if raw.isascii() else None
+    if match is None:
+        if raw.isascii() and "." in raw and "," in raw and re.fullmatch(r"[\d.,]+", raw):
+            raise AmountError(N_("Please write the amount without thousands separators, "
+                                 "like {example}."), example=_example(currency))
+        raise AmountError(N_("Please send an amount as a number, like {example}."),
+                          example=_example(currency))
+    separator, decimals = match.group(1), match.group(2) or ""
+    if separator and len(decimals) == 3 and digits != 3:
+        raise AmountError(N_("Please write the amount without thousands separators, "
+                             "like {example}."), example=_example(currency))
+    if len(decimals) > digits:
+        raise AmountError(N_("At most {digits} digits after the decimal point, like {example}."),
+                          digits=digits, example=_example(currency))
+    value = Decimal(raw.replace(",", "."))
+    minor = int(value.scaleb(digits))
+    if minor <= 0:
+        raise AmountError(N_("The amount must be more than zero."))
+    if minor > maximum_minor:
+        raise AmountError(N_("The largest amount is {maximum}."),
+                          maximum=format_minor(maximum_minor, currency))
+    return minor
+
+
+def _example(currency: str) -> str:
+    return "1000" if exponent(currency) == 0 else f"1000.{'5'.ljust(exponent(currency), '0')}"
 
 
 def format_minor(minor: int, currency: str) -> str:

@@ -40,16 +40,20 @@ class Draft:
     token: str = field(default_factory=lambda: uuid.uuid4().hex)
     values: dict[str, str] = field(default_factory=dict)
     history: list[str] = field(default_factory=list)  # fields answered, in order
+    # The price on the confirmation screen the customer last saw: Confirm never
+    # charges more than this (``OrderService.place``).
+    shown_price: int | None = None
 
     def to_data(self) -> dict[str, Any]:
         return {"ref": self.ref, "token": self.token, "values": self.values,
-                "history": self.history}
+                "history": self.history, "shown_price": self.shown_price}
 
     @classmethod
     def from_data(cls, data: dict[str, Any]) -> Draft | None:
         try:
+            shown = data.get("shown_price")
             return cls(int(data["ref"]), str(data["token"]), dict(data.get("values", {})),
-                       list(data.get("history", [])))
+                       list(data.get("history", [])), None if shown is None else int(shown))
         except (KeyError, TypeError, ValueError):
             return None
 
@@ -95,6 +99,40 @@ def skip(draft: Draft, spec: FormField) -> None:
         raise FieldError(spec.name, N_("This one can't be skipped."))
     draft.values[spec.name] = ""
     draft.history.append(spec.name)
+
+
+def refit(stored: StoredService, draft: Draft) -> FieldError | None:
+    """Check every answer again against the service as it is now (its limits and
+    options may have changed since the form was filled: a catalog refresh).
+
+    The answers are replayed in the order the form asks them. Answers to fields
+    that no longer apply (drip-feed withdrawn) are dropped; the replay stops at
+    the first answer that no longer fits, which is returned, so the form asks
+    that field again (later answers are asked again too). ``None`` when
+    everything still fits.
+    """
+    answers = {name: draft.values[name] for name in draft.history if name in draft.values}
+    draft.values.clear()
+    draft.history.clear()
+    while (spec := next_field(stored, draft)) is not None and spec.name in answers:
+        value = answers.pop(spec.name)
+        try:
+            if value == "":
+                skip(draft, spec)
+            else:
+                accept(stored, draft, spec, value)
+        except FieldError as exc:
+            return exc
+    if next_field(stored, draft) is None:
+        try:
+            order_type_of(stored).validate(draft.values, stored.service.limits)
+        except FieldError as exc:
+            # A rule across fields: ask the named field (and what came after it) again.
+            if exc.field_name in draft.history:
+                del draft.history[draft.history.index(exc.field_name):]
+            draft.values = {k: v for k, v in draft.values.items() if k in draft.history}
+            return exc
+    return None
 
 
 def back(draft: Draft) -> bool:

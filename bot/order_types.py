@@ -40,6 +40,7 @@ class FieldKind(StrEnum):
     CHOICE = "choice"
     DATE = "date"  # d/m/Y, in the future
     TEXT = "text"  # one short line
+    COUNTRY = "country"  # an ISO 3166-1 alpha-2 code
 
 
 class QuantityRule(StrEnum):
@@ -116,9 +117,13 @@ def _parse_url(spec: FormField, raw: str, _today: date) -> str:
     if len(raw) > MAX_URL_LENGTH or any(ch.isspace() for ch in raw):
         raise FieldError(spec.name, N_("That doesn't look like a link. Send one link, no spaces."))
     candidate = raw if "://" in raw else f"https://{raw}"
-    parts = urlsplit(candidate)
-    host = parts.hostname or ""
-    if parts.scheme not in ("http", "https") or "." not in host or host.startswith("."):
+    try:
+        parts = urlsplit(candidate)
+        host = parts.hostname or ""
+    except ValueError:  # "https://[::1" or "[x": an unclosed IPv6 bracket
+        parts, host = None, ""
+    if parts is None or parts.scheme not in ("http", "https") or "." not in host \
+            or host.startswith("."):
         raise FieldError(spec.name, N_("That doesn't look like a link. It should start with https://"))
     return candidate
 
@@ -201,6 +206,28 @@ def _parse_text(spec: FormField, raw: str, _today: date) -> str:
     return raw
 
 
+# ISO 3166-1 alpha-2: what panels' geo-targeted services take.
+_ISO_COUNTRY_LIST = """
+AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ
+BR BS BT BV BW BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK DM
+DO DZ EC EE EG EH ER ES ET FI FJ FK FM FO FR GA GB GD GE GF GG GH GI GL GM GN GP GQ GR GS
+GT GU GW GY HK HM HN HR HT HU ID IE IL IM IN IO IQ IR IS IT JE JM JO JP KE KG KH KI KM KN
+KP KR KW KY KZ LA LB LC LI LK LR LS LT LU LV LY MA MC MD ME MF MG MH MK ML MM MN MO MP MQ
+MR MS MT MU MV MW MX MY MZ NA NC NE NF NG NI NL NO NP NR NU NZ OM PA PE PF PG PH PK PL PM
+PN PR PS PT PW PY QA RE RO RS RU RW SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV
+SX SY SZ TC TD TF TG TH TJ TK TL TM TN TO TR TT TV TW TZ UA UG UM US UY UZ VA VC VE VG VI
+VN VU WF WS YE YT ZA ZM ZW
+"""
+ISO_COUNTRIES = frozenset(_ISO_COUNTRY_LIST.split())
+
+
+def _parse_country(spec: FormField, raw: str, _today: date) -> str:
+    code = raw.upper()
+    if code not in ISO_COUNTRIES:
+        raise FieldError(spec.name, N_("Please send a two-letter country code, like US, DE or TR."))
+    return code
+
+
 _PARSERS = {
     FieldKind.URL: _parse_url,
     FieldKind.INTEGER: _parse_integer,
@@ -208,6 +235,7 @@ _PARSERS = {
     FieldKind.CHOICE: _parse_choice,
     FieldKind.DATE: _parse_date,
     FieldKind.TEXT: _parse_text,
+    FieldKind.COUNTRY: _parse_country,
 }
 
 
@@ -416,7 +444,8 @@ ORDER_TYPES: tuple[OrderType, ...] = (
         "Web Traffic",
         (
             LINK, QUANTITY, RUNS, INTERVAL,
-            FormField("country", FieldKind.TEXT, N_("Visitors' country (two-letter code)"), "US"),
+            FormField("country", FieldKind.COUNTRY, N_("Visitors' country (two-letter code)"),
+                      "US"),
             FormField("device", FieldKind.CHOICE,
                       N_("Device: 1 desktop, 2 mobile Android, 3 mobile iOS, 4 mixed mobile, 5 mixed"),
                       "5", choices=("1", "2", "3", "4", "5")),

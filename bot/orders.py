@@ -7,7 +7,11 @@
 2. the panel's ``add``;
 3. one transaction records the outcome: ``pending`` with the panel's id;
    ``failed`` with a refund when the panel refused or provably never saw it;
-   ``unknown`` (no refund) when the request may have reached the panel.
+   ``unknown`` (no refund, admins alerted) when the request may have reached the
+   panel, or the panel answered an order id that another order already has.
+
+Before step 1 the form is validated and priced again: never more than the
+price the customer was shown is charged.
 
 A second confirm of the same draft hits the token's unique index and returns
 the first order.
@@ -18,15 +22,17 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal
 from enum import StrEnum
+from html import escape
 from typing import Any, Literal, Protocol
 
 import aiosqlite
 
 from bot.catalog import ShopCatalog
+from bot.money import MAX_AMOUNT_MINOR
 from bot.order_types import OrderType
 from bot.panel import (
     CancelAccepted,
@@ -41,6 +47,7 @@ from bot.panel import (
     RejectReason,
 )
 from bot.pricing import Pricer, Quote
+from bot.redaction import redact
 from storage import ledger, outbox
 from storage import orders as order_store
 from storage.catalog import StoredService
@@ -62,6 +69,7 @@ class Outcome(StrEnum):
     UNAVAILABLE = "unavailable"  # the panel never saw it; refunded
     AMBIGUOUS = "ambiguous"  # may exist on the panel; being checked, not refunded
     INSUFFICIENT = "insufficient"  # not enough balance; nothing happened
+    PRICE_CHANGED = "price_changed"  # dearer than the price shown; nothing happened
     ALREADY = "already"  # this draft was confirmed before
     GONE = "gone"  # the service is no longer sold
 
@@ -73,6 +81,7 @@ class Placement:
     reason: RejectReason | None = None
     message: str = ""
     missing_minor: int = 0
+    price_minor: int = 0  # PRICE_CHANGED: the price now
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,13 +94,34 @@ class ServiceGone(Exception):
     """The service is no longer on sale."""
 
 
+Alert = Callable[[str], Awaitable[None]]
+
+# Panel refusals that say the shop's own panel account is unusable (not the
+# customer's order): customers see "temporarily unavailable", admins are told
+# once per outage (until an order goes through on that panel again).
+ACCOUNT_TROUBLE = {
+    RejectReason.NOT_ENOUGH_FUNDS: "⚠️ Your panel balance is too low on <b>{panel}</b>: a"
+                                   " customer's order (#{order}) was refused and refunded. Top up"
+                                   " the panel.",
+    RejectReason.BAD_KEY: "⚠️ Panel <b>{panel}</b> refused the API key: a customer's order"
+                          " (#{order}) was refused and refunded, and every order will be until"
+                          " PANEL_KEY is fixed.",
+}
+
+
+async def _no_alert(_text: str) -> None:
+    return None
+
+
 class OrderService:
     def __init__(self, db: Database, panels: Mapping[str, PanelClient], pricer: Pricer,
-                 catalog: ShopCatalog | None = None) -> None:
+                 catalog: ShopCatalog | None = None, alert: Alert = _no_alert) -> None:
         self.db = db
         self.panels = panels
         self.pricer = pricer
         self.catalog = catalog or ShopCatalog(db)
+        self._alert = alert
+        self._account_trouble: set[tuple[str, RejectReason]] = set()  # alerted, not over
 
     async def on_sale(self, ref: int) -> StoredService:
         stored = await self.catalog.on_sale(ref)
@@ -107,14 +137,29 @@ class OrderService:
         order_type.validate(values, stored.service.limits)
         return await self.pricer.quote(stored, values)
 
-    async def place(self, user_id: int, ref: int, values: Mapping[str, str],
-                    token: str) -> Placement:
+    async def place(self, user_id: int, ref: int, values: Mapping[str, str], token: str,
+                    shown_price_minor: int | None) -> Placement:
+        """Place the draft ``token`` once, for at most ``shown_price_minor``.
+
+        The form is validated and priced again here, on the server, against the
+        service as it is now: a ``FieldError`` when it no longer fits (the caller
+        asks that field again); ``PRICE_CHANGED`` with nothing charged when it
+        now costs more than the customer was shown (or nothing was shown); a
+        lower price than shown is what is charged.
+        """
         try:
             stored = await self.on_sale(ref)
         except ServiceGone:
             existing = await order_store.by_token(self.db, token)
             return Placement(Outcome.ALREADY, existing) if existing else Placement(Outcome.GONE)
         quote = await self.quote(stored, values)
+        if shown_price_minor is None or quote.price_minor > shown_price_minor:
+            existing = await order_store.by_token(self.db, token)
+            if existing is not None:  # a replay of a draft placed before the price moved
+                return Placement(Outcome.ALREADY, existing)
+            return Placement(Outcome.PRICE_CHANGED, price_minor=quote.price_minor)
+        if quote.price_minor > MAX_AMOUNT_MINOR:  # more than any balance can hold
+            return Placement(Outcome.INSUFFICIENT, missing_minor=quote.price_minor)
         order_type = stored.service.order_type
         assert order_type is not None
         try:
@@ -140,20 +185,46 @@ class OrderService:
             panel_order_id = await self.panels[order.panel].add(order.service_id, order_type,
                                                                 order.fields)
         except PanelRejected as exc:
-            return Placement(Outcome.REJECTED, await self._refund_failed(order, exc.message),
-                             exc.reason, exc.message)
+            failed = await self._refund_failed(order, exc.message)
+            await self._account_refused(order, exc.reason)
+            return Placement(Outcome.REJECTED, failed, exc.reason, exc.message)
         except PanelUnavailable as exc:
             return Placement(Outcome.UNAVAILABLE, await self._refund_failed(order, exc.message),
                              message=exc.message)
         except PanelAmbiguous as exc:
             log.error("order %d: outcome unknown at panel %s: %s", order.id, order.panel,
                       exc.message)
-            unknown = await order_store.set_outcome(self.db, order.id, state="unknown",
-                                                    error=exc.message)
-            return Placement(Outcome.AMBIGUOUS, unknown, message=exc.message)
-        placed = await order_store.set_outcome(self.db, order.id, state="pending",
-                                               panel_order_id=panel_order_id)
+            return await self._hold_unknown(order, exc.message)
+        self._account_trouble = {t for t in self._account_trouble if t[0] != order.panel}
+        try:
+            placed = await order_store.set_outcome(self.db, order.id, state="pending",
+                                                   panel_order_id=panel_order_id)
+        except sqlite3.IntegrityError:
+            # Another order already has this panel id: a new panel configured under an
+            # old panel's name, or a panel bug. The panel did take *something*, so
+            # the order is held for an admin with the id kept, never refunded on a guess.
+            log.error("order %d: panel %s answered order id %s, which another order has",
+                      order.id, order.panel, panel_order_id)
+            return await self._hold_unknown(
+                order, f"the panel answered order id {panel_order_id}, which another order"
+                " already has")
         return Placement(Outcome.PLACED, placed)
+
+    async def _hold_unknown(self, order: StoredOrder, why: str) -> Placement:
+        """The panel may have the order: keep the money, tell the admins, never resubmit."""
+        unknown = await order_store.set_outcome(self.db, order.id, state="unknown", error=why)
+        await self._alert(
+            f"❔ Order #{order.id} (user {order.user_id}, panel {escape(order.panel)}): "
+            f"{escape(redact(why)[:300])}. Check the panel's order list, then send /unresolved "
+            "to attach its panel order id or refund it.")
+        return Placement(Outcome.AMBIGUOUS, unknown, message=why)
+
+    async def _account_refused(self, order: StoredOrder, reason: RejectReason) -> None:
+        template = ACCOUNT_TROUBLE.get(reason)
+        if template is None or (order.panel, reason) in self._account_trouble:
+            return
+        self._account_trouble.add((order.panel, reason))
+        await self._alert(template.format(panel=escape(order.panel), order=order.id))
 
     async def _refund_failed(self, order: StoredOrder, message: str) -> StoredOrder:
         async with self.db.transaction() as conn:

@@ -16,13 +16,13 @@ from aiogram.utils.i18n import gettext as _
 
 from bot import accounts
 from bot.config import Settings
-from bot.money import format_minor, parse_amount
+from bot.money import AmountError, format_minor, parse_amount
 from bot.notifier import Notifier
 from bot.orders import OrderService
 from handlers.callbacks import MenuCb, UnresolvedCb
 from handlers.filters import Button, TextMessage
 from handlers.render import button, keyboard, main_menu, money
-from storage.db import Database
+from storage.db import Database, is_row_id
 
 router = Router(name="admin")
 
@@ -39,6 +39,11 @@ router.callback_query.filter(IsAdmin())
 USAGE = ("/credit USER_ID AMOUNT [reason]\n/debit USER_ID AMOUNT [reason]\n"
          "/unresolved  orders whose panel outcome is unknown")
 PANEL_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def _is_user_id(text: str) -> bool:
+    """A Telegram user id as typed: ASCII digits that fit a row id (not ``²``, not 23 digits)."""
+    return text.isascii() and text.isdigit() and len(text) <= 19 and is_row_id(int(text))
 
 
 class Attach(StatesGroup):
@@ -60,14 +65,14 @@ async def adjust(message: Message, command: CommandObject, settings: Settings,
     assert message.from_user is not None
     parts = (command.args or "").split(maxsplit=2)
     currency = settings.shop_currency
-    if len(parts) < 2 or not parts[0].isdigit():
+    if len(parts) < 2 or not _is_user_id(parts[0]):
         await message.answer(_("Usage:\n{usage}").format(usage=escape(USAGE)))
         return
     try:
         amount = parse_amount(parts[1], currency)
-    except ValueError:
-        await message.answer(_("“{amount}” is not an amount in {currency}.").format(
-            amount=escape(parts[1][:50]), currency=currency))
+    except AmountError as exc:
+        await message.answer(_("“{amount}” is not an amount in {currency}: {problem}").format(
+            amount=escape(parts[1][:50]), currency=currency, problem=escape(exc.render(_))))
         return
     sign = 1 if command.command == "credit" else -1
     reason = parts[2][:200] if len(parts) > 2 else command.command

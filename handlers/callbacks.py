@@ -1,46 +1,60 @@
-"""Callback data factories. They carry ids only; everything else is looked up again."""
+"""Callback data factories. They carry ids only; everything else is looked up again.
+
+Callback data comes from the client and can be forged, so every field is
+bounded here: ids are row ids, pages are small, actions are one of a fixed set.
+Data that does not fit fails to unpack, no handler sees it, and the customer
+gets the "this button is no longer valid" answer.
+"""
 
 from __future__ import annotations
 
+from typing import Annotated, Literal
+
 from aiogram.filters.callback_data import CallbackData
+from pydantic import Field
+
+from storage.db import MAX_ROW_ID
+
+RowId = Annotated[int, Field(ge=1, le=MAX_ROW_ID)]
+Page = Annotated[int, Field(ge=0, le=100_000)]
 
 
 class MenuCb(CallbackData, prefix="m"):
-    action: str  # home | shop | orders | balance | help | admin | search
+    action: Literal["home", "shop", "orders", "balance", "help", "admin", "search"]
 
 
 class PlatformCb(CallbackData, prefix="p"):
-    slug: str
-    page: int = 0
+    slug: Annotated[str, Field(max_length=20)]
+    page: Page = 0
 
 
 class CategoryCb(CallbackData, prefix="c"):
-    id: int
-    page: int = 0
+    id: RowId
+    page: Page = 0
 
 
 class ServiceCb(CallbackData, prefix="s"):
-    ref: int
+    ref: RowId
 
 
 class OrderStartCb(CallbackData, prefix="o"):
-    ref: int
+    ref: RowId
 
 
 class FormCb(CallbackData, prefix="f"):
-    action: str  # back | cancel | skip | choice | confirm | edit
-    value: str = ""
+    action: Literal["back", "cancel", "skip", "choice", "confirm", "edit"]
+    value: Annotated[str, Field(max_length=40)] = ""
 
 
 class OrdersCb(CallbackData, prefix="ol"):
-    page: int = 0
+    page: Page = 0
 
 
 class OrderCb(CallbackData, prefix="oc"):
-    id: int
-    action: str = "show"  # show | refresh | refill | cancel
+    id: RowId
+    action: Literal["show", "refresh", "refill", "cancel"] = "show"
 
 
 class UnresolvedCb(CallbackData, prefix="au"):
-    id: int
-    action: str  # attach | refund
+    id: RowId
+    action: Literal["attach", "refund"]

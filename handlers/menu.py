@@ -17,7 +17,7 @@ from handlers.callbacks import MenuCb
 from handlers.filters import Button
 from handlers.render import main_menu, money
 from handlers.service_view import show_service, top_up_hint
-from storage.db import Database
+from storage.db import Database, is_row_id
 
 router = Router(name="menu")
 
@@ -25,6 +25,13 @@ router = Router(name="menu")
 def greeting(first_name: str) -> str:
     return _("Hi, {name}! 👋\nOrder followers, likes, views and more. "
              "Pick what you need below.").format(name=escape(first_name or _("friend")))
+
+
+def _is_service_link(deep_link: str) -> bool:
+    """``s123``: a service's deep link (``/start s²`` is not one)."""
+    ref = deep_link[1:]
+    return (deep_link.startswith("s") and ref.isascii() and ref.isdigit() and len(ref) <= 19
+            and is_row_id(int(ref)))
 
 
 @router.message(CommandStart(), StateFilter(None))
@@ -35,7 +42,7 @@ async def start(message: Message, command: CommandObject, db: Database, settings
     await accounts.register(db, sender.id, username=sender.username,
                             first_name=sender.first_name, language=sender.language_code)
     deep_link = (command.args or "").strip()
-    if deep_link.startswith("s") and deep_link[1:].isdigit():
+    if _is_service_link(deep_link):
         try:
             stored = await orders.on_sale(int(deep_link[1:]))
         except ServiceGone:

@@ -97,9 +97,6 @@ async def order_action(query: CallbackQuery, callback_data: OrderCb, orders: Ord
                 return
         case "show":
             pass
-        case _:
-            callback_answer.text = _("Order not found.")
-            return
     fresh = await orders.owned(query.from_user.id, order.id)
     assert fresh is not None
     await _show(query.message, fresh, orders, note)

@@ -19,7 +19,6 @@ from aiogram.utils.i18n import gettext as _
 
 from bot import accounts
 from bot import order_form as form
-from bot.alerts import AdminAlerts
 from bot.config import Settings
 from bot.order_types import FieldError
 from bot.orders import OrderService, Outcome, Placement, ServiceGone
@@ -73,23 +72,34 @@ async def _load_or_expire(message: Message, state: FSMContext, orders: OrderServ
 async def _show_step(target: Message, stored: StoredService, draft: form.Draft, state: FSMContext,
                      orders: OrderService, settings: Settings, *, edit: bool,
                      error: str | None = None) -> None:
-    """Ask the next field, or show the confirmation when the form is complete."""
-    await state.set_data(draft.to_data())
+    """Ask the next field, or show the confirmation when the form is complete.
+
+    A complete form is checked again against the service as it is now first: a
+    field that no longer fits is asked again, with the reason.
+    """
     spec = form.next_field(stored, draft)
+    if spec is None:
+        misfit = form.refit(stored, draft)
+        if misfit is not None:
+            error = misfit.render(_)
+            spec = form.next_field(stored, draft)
     if spec is None:
         await state.set_state(OrderForm.confirm)
         quote = await orders.quote(stored, draft.values)
-        # In a private chat the chat id is the customer's user id.
-        balance = await accounts.balance(orders.db, target.chat.id)
+        draft.shown_price = quote.price_minor
+        assert state.key.user_id is not None
+        balance = await accounts.balance(orders.db, state.key.user_id)
         text = confirm_text(stored, draft.values, quote, balance, settings.shop_currency)
         if error:
             text = f"⚠️ {error}\n\n{text}"
         markup = confirm_keyboard()
     else:
         await state.set_state(OrderForm.field)
+        draft.shown_price = None
         step, steps = form.step_of(stored, draft)
         text = field_prompt(stored, spec, step, steps, error)
         markup = field_keyboard(spec)
+    await state.set_data(draft.to_data())
     if edit:
         await edit_message(target, text, markup)
     else:
@@ -233,8 +243,7 @@ async def edit_button(query: CallbackQuery, state: FSMContext, orders: OrderServ
 
 @router.callback_query(Button(FormCb(action="confirm")))
 async def confirm_button(query: CallbackQuery, state: FSMContext, orders: OrderService,
-                         settings: Settings, alerts: AdminAlerts,
-                         callback_answer: CallbackAnswer) -> None:
+                         settings: Settings, callback_answer: CallbackAnswer) -> None:
     assert isinstance(query.message, Message)
     draft = form.Draft.from_data(await state.get_data())
     if draft is None:
@@ -242,29 +251,31 @@ async def confirm_button(query: CallbackQuery, state: FSMContext, orders: OrderS
         callback_answer.text = _("This order was already handled. See 📦 My orders.")
         return
     try:
-        placement = await orders.place(query.from_user.id, draft.ref, draft.values, draft.token)
-    except FieldError as exc:
-        # The service changed since the form was filled (new limits): fix that field.
+        placement = await orders.place(query.from_user.id, draft.ref, draft.values, draft.token,
+                                       draft.shown_price)
+    except FieldError:
+        # The service changed since the form was filled (new limits, no drip-feed):
+        # the confirmation screen asks the first field that no longer fits again.
+        placement = None
+    if placement is None or placement.outcome in (Outcome.INSUFFICIENT, Outcome.PRICE_CHANGED):
         loaded = await _load_or_expire(query.message, state, orders, settings)
         if loaded is None:
             return
         draft, stored = loaded
-        draft.values.pop(exc.field_name, None)
-        draft.history = [n for n in draft.history if n != exc.field_name]
+        note = None
+        if placement is not None and placement.outcome is Outcome.INSUFFICIENT:
+            callback_answer.text = _("Not enough balance.")
+            note = _insufficient_text(placement, settings)
+        elif placement is not None:
+            callback_answer.text = _("The price has changed.")
+            note = _("The price changed since you saw it: it is now <b>{price}</b>. Nothing was "
+                     "charged. Check the order and tap ✅ Confirm again.").format(
+                         price=money(placement.price_minor, settings.shop_currency))
         await _show_step(query.message, stored, draft, state, orders, settings, edit=True,
-                         error=exc.render(_))
-        return
-    if placement.outcome is Outcome.INSUFFICIENT:
-        callback_answer.text = _("Not enough balance.")
-        loaded = await _load_or_expire(query.message, state, orders, settings)
-        if loaded is None:
-            return
-        draft, stored = loaded
-        await _show_step(query.message, stored, draft, state, orders, settings, edit=True,
-                         error=_insufficient_text(placement, settings))
+                         error=note)
         return
     await state.clear()
-    await _report(query, placement, orders, settings, alerts)
+    await _report(query, placement, orders, settings)
 
 
 def _insufficient_text(placement: Placement, settings: Settings) -> str:
@@ -277,7 +288,7 @@ def _insufficient_text(placement: Placement, settings: Settings) -> str:
 
 
 async def _report(query: CallbackQuery, placement: Placement, orders: OrderService,
-                  settings: Settings, alerts: AdminAlerts) -> None:
+                  settings: Settings) -> None:
     assert isinstance(query.message, Message)
     order = placement.order
     menu = main_menu(query.from_user.id in settings.admin_ids)
@@ -289,20 +300,13 @@ async def _report(query: CallbackQuery, placement: Placement, orders: OrderServi
             markup = order_keyboard(order, await orders.actions(order))
             await query.message.edit_text(f"{head}\n\n{card}", reply_markup=markup)
         case Outcome.REJECTED:
-            text = _rejection_text(placement)
-            if placement.reason is RejectReason.NOT_ENOUGH_FUNDS:
-                await alerts.send(_admin_funds_alert(placement))
-            await query.message.edit_text(text, reply_markup=menu)
+            await query.message.edit_text(_rejection_text(placement), reply_markup=menu)
         case Outcome.UNAVAILABLE:
             await query.message.edit_text(
                 _("The supplier is temporarily unavailable, so the order was not placed. "
                   "Your balance was refunded. Please try again in a few minutes."),
                 reply_markup=menu)
         case Outcome.AMBIGUOUS if order is not None:
-            await alerts.send(
-                f"❔ Order #{order.id} (user {order.user_id}): the panel {order.panel} did not "
-                f"answer after receiving it. Check the panel's order list, then send /unresolved "
-                f"to attach its panel order id or refund it.")
             await query.message.edit_text(
                 _("⏳ Order #{id} was sent, but the supplier did not confirm it yet. We are "
                   "checking it; you will not be charged twice. See 📦 My orders.").format(
@@ -322,19 +326,13 @@ def _rejection_text(placement: Placement) -> str:
                                   "it completes."),
         RejectReason.DRIPFEED: _("drip-feed is not available for this service."),
         RejectReason.NOT_ENOUGH_FUNDS: _("the service is temporarily unavailable."),
+        RejectReason.BAD_KEY: _("the service is temporarily unavailable."),
         RejectReason.BAD_SERVICE: _("the service is no longer available."),
     }
     reason = friendly.get(placement.reason or RejectReason.OTHER,
                           _("the supplier refused it."))
     return _("❌ The order was not placed: {reason}\nYour balance was refunded.").format(
         reason=reason)
-
-
-def _admin_funds_alert(placement: Placement) -> str:
-    order = placement.order
-    where = f" (order #{order.id}, panel {order.panel})" if order else ""
-    return (f"⚠️ Your panel balance is too low: a customer's order was refused{where}. "
-            f"Top up the panel. The customer was refunded.")
 
 
 async def _expired(message: Message, state: FSMContext, settings: Settings) -> None:

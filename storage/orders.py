@@ -11,9 +11,11 @@ from typing import Any
 
 import aiosqlite
 
+from bot.redaction import redact
 from storage.db import NOW, Database, first, in_thread, is_row_id, run
 
 OPEN_STATES = ("submitting", "pending", "in_progress", "unknown")
+MAX_ERROR = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +105,10 @@ async def for_user(db: Database, user_id: int, offset: int,
 
 async def set_outcome(target: Database | aiosqlite.Connection, order_id: int, *, state: str,
                       panel_order_id: str | None = None, error: str | None = None) -> StoredOrder:
-    """Record what ``add`` did to a ``submitting`` order."""
+    """Record what ``add`` did to a ``submitting`` order. ``error`` is often the
+    panel's own words: it is stored redacted (a panel may echo its key) and cut."""
+    if error is not None:
+        error = redact(error)[:MAX_ERROR]
     rows = await run(
         target, f"UPDATE orders SET state = ?, panel_order_id = COALESCE(?, panel_order_id),"
         f" error = ?, updated_at = {NOW} WHERE id = ? RETURNING {_COLUMNS}",

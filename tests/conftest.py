@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 import pytest
@@ -11,6 +12,7 @@ from aiohttp import web
 from hypothesis import HealthCheck, settings
 
 from bot.loopback import serve
+from bot.orders import OrderService, Placement
 from bot.panel import PanelClient, RetryPolicy
 from bot.sandbox.server import DEFAULT_KEY, RunningSandbox, SandboxPanel, start_sandbox
 from storage.db import Database
@@ -23,6 +25,13 @@ settings.register_profile("default", max_examples=100, deadline=None,
 settings.register_profile("thorough", max_examples=1000, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+async def place_as_shown(service: OrderService, user_id: int, ref: int,
+                         values: Mapping[str, str], token: str | None = None) -> Placement:
+    """Place an order as a customer does: confirming the price the confirmation showed."""
+    quote = await service.quote(await service.on_sale(ref), values)
+    return await service.place(user_id, ref, values, token or uuid.uuid4().hex, quote.price_minor)
+
 
 FAST_RETRY = RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.05, max_retry_after=5)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import random
-import uuid
 from decimal import Decimal
 
 import pytest
@@ -18,6 +17,7 @@ from bot.tracker import Tracker
 from storage import catalog as catalog_store
 from storage import ledger, users
 from storage import orders as order_store
+from tests.conftest import place_as_shown
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -55,8 +55,7 @@ async def test_hundreds_of_orders_through_random_faults_keep_the_books(
             sandbox.panel.inject(rng.choice(ADD_FAULTS), action="add", delay=2)
         values = {"link": f"https://{stored.platform}.com/p/run{n}",
                   "quantity": str(stored.service.min * rng.randint(1, 5))}
-        placement = await service.place(rng.randint(1, CUSTOMERS), stored.ref, values,
-                                        uuid.uuid4().hex)
+        placement = await place_as_shown(service, rng.randint(1, CUSTOMERS), stored.ref, values)
         outcomes[placement.outcome] = outcomes.get(placement.outcome, 0) + 1
         sandbox.panel.clear_faults()
         if n % 25 == 24:  # time passes; the tracker polls, through faults of its own

@@ -17,6 +17,7 @@ from bot.pricing import Pricer
 from storage import catalog as catalog_store
 from storage import ledger, users
 from storage.orders import StoredOrder
+from tests.conftest import place_as_shown
 
 VALUES = {"link": "https://instagram.com/p/x", "quantity": "1000"}
 
@@ -85,28 +86,26 @@ async def test_the_price_version_changes_with_a_markup(db, service: OrderService
 
 async def test_every_outcome_of_place(db, sandbox, service: OrderService) -> None:
     likes = await ref(db, "102")
-    placed = await service.place(7, likes, VALUES, uuid.uuid4().hex)
+    placed = await place_as_shown(service, 7, likes, VALUES)
     assert placed.outcome is Outcome.PLACED and placed.order.state == "pending"  # type: ignore[union-attr]
 
-    again = await service.place(7, likes, VALUES, placed.order.token)  # type: ignore[union-attr]
+    again = await place_as_shown(service, 7, likes, VALUES, placed.order.token)  # type: ignore[union-attr]
     assert again.outcome is Outcome.ALREADY and again.order.id == placed.order.id  # type: ignore[union-attr]
 
-    duplicate = await service.place(7, likes, VALUES, uuid.uuid4().hex)
+    duplicate = await place_as_shown(service, 7, likes, VALUES)
     assert duplicate.outcome is Outcome.REJECTED and duplicate.reason is RejectReason.DUPLICATE
 
     sandbox.panel.inject("http502", action="add")
-    unknown = await service.place(7, likes, {**VALUES, "link": "https://instagram.com/p/y"},
-                                  uuid.uuid4().hex)
+    unknown = await place_as_shown(service, 7, likes, {**VALUES, "link": "https://instagram.com/p/y"})
     assert unknown.outcome is Outcome.AMBIGUOUS and unknown.order.state == "unknown"  # type: ignore[union-attr]
 
     sandbox.panel.inject("html403", action="add")
-    down = await service.place(7, likes, {**VALUES, "link": "https://instagram.com/p/z"},
-                               uuid.uuid4().hex)
+    down = await place_as_shown(service, 7, likes, {**VALUES, "link": "https://instagram.com/p/z"})
     assert down.outcome is Outcome.UNAVAILABLE and down.order.state == "failed"  # type: ignore[union-attr]
 
     subscribers = await ref(db, "302")  # $14 per 1000: 20 000 cost $364
-    big = await service.place(7, subscribers, {"link": "https://youtube.com/@a",
-                                               "quantity": "20000"}, uuid.uuid4().hex)
+    big = await place_as_shown(service, 7, subscribers, {"link": "https://youtube.com/@a",
+                                               "quantity": "20000"})
     assert big.outcome is Outcome.INSUFFICIENT and big.missing_minor > 0
 
     # Paid: the placed and the unknown order (59 each); the refused ones came back.
@@ -117,7 +116,7 @@ async def test_concurrent_places_of_one_draft_make_one_order(db, sandbox,
                                                             service: OrderService) -> None:
     token = uuid.uuid4().hex
     likes = await ref(db, "102")
-    results = await asyncio.gather(*(service.place(7, likes, VALUES, token) for _ in range(5)))
+    results = await asyncio.gather(*(place_as_shown(service, 7, likes, VALUES, token) for _ in range(5)))
     assert sorted(r.outcome for r in results).count(Outcome.PLACED) == 1
     assert sandbox.panel.requests["add"] == 1
     assert await ledger.balance_of(db, 7) == 10_000 - 59
@@ -129,7 +128,7 @@ async def refunded(db, order_id: int, status: OrderStatus) -> list[int]:
 
 
 async def test_statuses_refund_once_and_exactly(db, service: OrderService) -> None:
-    placed = await service.place(7, await ref(db, "102"), VALUES, uuid.uuid4().hex)
+    placed = await place_as_shown(service, 7, await ref(db, "102"), VALUES)
     order = placed.order
     assert order is not None
     partial = OrderStatus(OrderState.PARTIAL, "Partial", remains=333)
@@ -139,8 +138,8 @@ async def test_statuses_refund_once_and_exactly(db, service: OrderService) -> No
     assert await refunded(db, order.id, canceled) == []  # a final state is final
     assert await ledger.balance_of(db, 7) == 10_000 - 59 + 19 == await ledger.ledger_sum(db, 7)
     odd = OrderStatus(OrderState.IN_PROGRESS, "Awaiting moderation", recognised=False)
-    other = await service.place(7, await ref(db, "102"),
-                                {**VALUES, "link": "https://instagram.com/p/2"}, uuid.uuid4().hex)
+    other = await place_as_shown(service, 7, await ref(db, "102"),
+                                {**VALUES, "link": "https://instagram.com/p/2"})
     assert other.order is not None
     assert await refunded(db, other.order.id, odd) == [0]  # recorded, not final, no money
     history = await db.fetchall("SELECT order_id, state, panel_status, refund_minor"

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from decimal import Decimal
 
 import pytest
@@ -17,6 +16,7 @@ from bot.tracker import Tracker
 from storage import catalog as catalog_store
 from storage import ledger, outbox, users
 from storage import orders as order_store
+from tests.conftest import place_as_shown
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -34,8 +34,7 @@ async def shop_on(db, panels: dict) -> OrderService:
 async def order_on(db, service: OrderService, panel: str, link: str) -> int:
     stored = await catalog_store.by_panel_id(db, panel, "101")
     assert stored is not None
-    placed = await service.place(7, stored.ref, {"link": link, "quantity": "1000"},
-                                 uuid.uuid4().hex)
+    placed = await place_as_shown(service, 7, stored.ref, {"link": link, "quantity": "1000"})
     assert placed.outcome is Outcome.PLACED and placed.order is not None
     return placed.order.id
 
