@@ -106,6 +106,7 @@ class ChatMessage:
     edits: int = 0
     deleted: bool = False
     raw_text: str = ""
+    sender: dict[str, Any] | None = None  # who wrote it in a group (the chat's user otherwise)
 
     @property
     def buttons(self) -> list[list[str]]:
@@ -122,10 +123,21 @@ class ChatMessage:
 
 @dataclass
 class Chat:
-    user: dict[str, Any]
+    user: dict[str, Any]  # the person of a private chat; a group's title and id
     messages: dict[int, ChatMessage] = field(default_factory=dict)
     events: int = 0  # bumps whenever the bot does something visible here
     blocked: bool = False
+    kind: str = "private"  # or "group"
+
+    @property
+    def id(self) -> int:
+        return int(self.user["id"])
+
+    def as_object(self) -> dict[str, Any]:
+        """The Bot API ``Chat`` object."""
+        if self.kind == "private":
+            return {"id": self.id, "type": "private", "first_name": self.user["first_name"]}
+        return {"id": self.id, "type": self.kind, "title": self.user["first_name"]}
 
 
 class BotApiEmulator:
@@ -297,11 +309,10 @@ class BotApiEmulator:
     def _message_object(self, chat: Chat, message: ChatMessage) -> dict[str, Any]:
         body: dict[str, Any] = {
             "message_id": message.message_id, "date": int(time.time()),
-            "chat": {"id": chat.user["id"], "type": "private",
-                     "first_name": chat.user["first_name"]},
+            "chat": chat.as_object(),
             "text": message.text,
         }
-        body["from"] = self.bot_user if message.from_bot else chat.user
+        body["from"] = self.bot_user if message.from_bot else message.sender or chat.user
         if message.markup:
             body["reply_markup"] = message.markup
         if message.edits:
@@ -414,6 +425,13 @@ class BotApiEmulator:
         chat = self.chats.setdefault(user_id, Chat(profile))
         return ScriptedUser(self, chat)
 
+    def in_group(self, member: ScriptedUser, group_id: int = -1_001_234,
+                 title: str = "Friends") -> ScriptedUser:
+        """``member`` speaking in a group chat the bot is in."""
+        chat = self.chats.setdefault(group_id, Chat({"id": group_id, "first_name": title},
+                                                    kind="group"))
+        return ScriptedUser(self, chat, sender=member.sender)
+
     def push(self, update: dict[str, Any]) -> int:
         update_id = next(self._update_ids)
         self.pending.append({"update_id": update_id, **update})
@@ -430,12 +448,14 @@ class BotApiEmulator:
 
 
 class ScriptedUser:
-    """A person in a private chat with the bot."""
+    """A person in a private chat with the bot (or, ``in_group``, in a group)."""
 
-    def __init__(self, emulator: BotApiEmulator, chat: Chat) -> None:
+    def __init__(self, emulator: BotApiEmulator, chat: Chat,
+                 sender: dict[str, Any] | None = None) -> None:
         self.emulator = emulator
         self.chat = chat
-        self.id = int(chat.user["id"])
+        self.sender = sender or chat.user
+        self.id = int(self.sender["id"])
 
     # reading --------------------------------------------------------------
 
@@ -483,13 +503,12 @@ class ScriptedUser:
         """Send text and wait for the bot's answer; returns its latest message."""
         message_id = self.emulator.new_message_id()
         body: dict[str, Any] = {"message_id": message_id, "date": int(time.time()),
-                                "chat": {"id": self.id, "type": "private",
-                                         "first_name": self.chat.user["first_name"]},
-                                "from": self.chat.user, "text": text}
+                                "chat": self.chat.as_object(), "from": self.sender,
+                                "text": text}
         if text.startswith("/"):
             command = text.split()[0]
             body["entities"] = [{"type": "bot_command", "offset": 0, "length": len(command)}]
-        self.chat.messages[message_id] = ChatMessage(message_id, False, text)
+        self.chat.messages[message_id] = ChatMessage(message_id, False, text, sender=self.sender)
         return await self._deliver({"message": body}, timeout)
 
     async def send_sticker(self, *, timeout: float = 10.0) -> ChatMessage:
@@ -505,9 +524,7 @@ class ScriptedUser:
 
     def _media(self, content: dict[str, Any]) -> dict[str, Any]:
         return {"message_id": self.emulator.new_message_id(), "date": int(time.time()),
-                "chat": {"id": self.id, "type": "private",
-                         "first_name": self.chat.user["first_name"]},
-                "from": self.chat.user, **content}
+                "chat": self.chat.as_object(), "from": self.sender, **content}
 
     async def _deliver(self, update: dict[str, Any], timeout: float) -> ChatMessage:
         before = self.chat.events
@@ -529,7 +546,7 @@ class ScriptedUser:
         message = message or self.last()
         query_id = self.emulator.new_query_id()
         self.emulator.push({"callback_query": {
-            "id": query_id, "from": self.chat.user, "chat_instance": f"ci{self.id}",
+            "id": query_id, "from": self.sender, "chat_instance": f"ci{self.chat.id}",
             "data": data,
             "message": self.emulator._message_object(self.chat, message),
         }})
@@ -539,7 +556,7 @@ class ScriptedUser:
 
     async def inline(self, query: str, *, timeout: float = 10.0) -> list[dict[str, Any]]:
         query_id = self.emulator.new_query_id()
-        self.emulator.push({"inline_query": {"id": query_id, "from": self.chat.user,
+        self.emulator.push({"inline_query": {"id": query_id, "from": self.sender,
                                              "query": query, "offset": ""}})
         await self.emulator.wait_for(lambda: query_id in self.emulator.inline_answers, timeout)
         return self.emulator.inline_answers[query_id]

@@ -250,19 +250,20 @@ async def confirm_button(query: CallbackQuery, state: FSMContext, orders: OrderS
         # A second tap after the order went through: the first tap's answer stands.
         callback_answer.text = _("This order was already handled. See 📦 My orders.")
         return
+    note = None
     try:
         placement = await orders.place(query.from_user.id, draft.ref, draft.values, draft.token,
                                        draft.shown_price)
-    except FieldError:
+    except FieldError as exc:
         # The service changed since the form was filled (new limits, no drip-feed):
-        # the confirmation screen asks the first field that no longer fits again.
-        placement = None
+        # showing the step again asks the first field that no longer fits, or shows
+        # the confirmation again, updated, with why.
+        placement, note = None, exc.render(_)
     if placement is None or placement.outcome in (Outcome.INSUFFICIENT, Outcome.PRICE_CHANGED):
         loaded = await _load_or_expire(query.message, state, orders, settings)
         if loaded is None:
             return
         draft, stored = loaded
-        note = None
         if placement is not None and placement.outcome is Outcome.INSUFFICIENT:
             callback_answer.text = _("Not enough balance.")
             note = _insufficient_text(placement, settings)
