@@ -33,6 +33,7 @@ from bot.pricing import Pricer
 from handlers.callbacks import CategoryCb, MenuCb, PlatformCb, ServiceCb
 from handlers.filters import Button, CallbackPrefix, TextMessage
 from handlers.render import (
+    CATEGORY_LIMIT,
     PAGE_SIZE,
     Page,
     PageCache,
@@ -42,6 +43,7 @@ from handlers.render import (
     keyboard,
     money,
     pager,
+    panel_text,
     platform_label,
     short,
 )
@@ -133,7 +135,8 @@ async def _services_page(catalog: ShopCatalog, pricer: Pricer, settings: Setting
                  for s in rows]),
         pager(page, total, lambda p: CategoryCb(id=category_id, page=p)),
         [button(_("⬅ Back"), PlatformCb(slug=platform)), home_button()])
-    return _("<b>{category}</b>: choose a service").format(category=escape(name)), markup
+    return _("<b>{category}</b>: choose a service").format(
+        category=panel_text(name, CATEGORY_LIMIT)), markup
 
 
 async def _service_button(stored: StoredService, pricer: Pricer, settings: Settings) -> str:
@@ -227,7 +230,7 @@ async def inline_search(inline: InlineQuery, catalog: ShopCatalog, pricer: Price
             id=str(stored.ref), title=short(stored.service.name, 100),
             description=f"{price} · {stored.service.category}"[:200],
             input_message_content=InputTextMessageContent(
-                message_text=f"{escape(stored.service.name)} — {price}"),
+                message_text=f"{panel_text(stored.service.name)} — {price}"),
             reply_markup=InlineKeyboardMarkup(inline_keyboard=[[InlineKeyboardButton(
                 text=_("Open in the shop"), url=link)]]),
         ))

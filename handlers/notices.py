@@ -4,8 +4,6 @@ notifier's outcomes (bot/notifier.py)."""
 
 from __future__ import annotations
 
-from html import escape
-
 from aiogram import Bot
 from aiogram.exceptions import (
     TelegramBadRequest,
@@ -24,7 +22,7 @@ from bot.i18n import locale_for
 from bot.notifier import PermanentFailure, RecipientGone, RetryAfter, TemporaryFailure
 from bot.orders import OrderActions, OrderService
 from handlers.callbacks import OrderCb
-from handlers.render import button, keyboard, money, order_action_buttons
+from handlers.render import button, keyboard, money, order_action_buttons, panel_text
 from storage import orders as order_store
 from storage import users
 from storage.orders import StoredOrder
@@ -85,7 +83,7 @@ def order_notice_text(order: StoredOrder, payload: dict) -> str:
         "canceled": _("↩️ Order #{id} was canceled by the supplier."),
         "failed": _("❌ Order #{id} could not be done."),
     }.get(state, _("Order #{id} was updated."))
-    lines = [head.format(id=order.id), escape(order.service_name)]
+    lines = [head.format(id=order.id), panel_text(order.service_name)]
     remains = payload.get("remains")
     if state == "partial" and order.quantity and remains is not None:
         delivered = max(0, order.quantity - int(remains))
@@ -108,7 +106,7 @@ def refill_text(order: StoredOrder, state: str) -> str:
         text = _("♻️ The refill of order #{id} is done.")
     else:
         text = _("The supplier turned down the refill of order #{id}.")
-    return f"{text.format(id=order.id)}\n{escape(order.service_name)}"
+    return f"{text.format(id=order.id)}\n{panel_text(order.service_name)}"
 
 
 def notice_keyboard(order: StoredOrder,

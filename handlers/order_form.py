@@ -8,6 +8,7 @@ explanation and leaves the user on the same step.
 from __future__ import annotations
 
 import logging
+from html import escape
 
 from aiogram import F, Router
 from aiogram.filters import Command, StateFilter
@@ -258,7 +259,7 @@ async def confirm_button(query: CallbackQuery, state: FSMContext, orders: OrderS
         # The service changed since the form was filled (new limits, no drip-feed):
         # showing the step again asks the first field that no longer fits, or shows
         # the confirmation again, updated, with why.
-        placement, note = None, exc.render(_)
+        placement, note = None, escape(exc.render(_))
     if placement is None or placement.outcome in (Outcome.INSUFFICIENT, Outcome.PRICE_CHANGED):
         loaded = await _load_or_expire(query.message, state, orders, settings)
         if loaded is None:

@@ -23,6 +23,13 @@ from storage.orders import StoredOrder
 
 PAGE_SIZE = 8
 MAX_BUTTON = 60
+# Panel texts can be any length (5,000-character names were seen): they are cut
+# to these before they are escaped, so every message stays under Telegram's 4,096
+# visible characters whatever the panel sends.
+NAME_LIMIT = 200
+CATEGORY_LIMIT = 100
+DESCRIPTION_LIMIT = 1500
+ID_LIMIT = 40
 
 STATE_EMOJI = {"submitting": "⏳", "pending": "🕓", "in_progress": "🔄", "completed": "✅",
                "partial": "🌗", "canceled": "↩️", "failed": "❌", "unknown": "❔"}
@@ -37,6 +44,11 @@ def state_word(state: str) -> str:
 
 def short(text: str, limit: int = MAX_BUTTON) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def panel_text(text: str, limit: int = NAME_LIMIT) -> str:
+    """A text from a panel (a name, a category, an id) as HTML: cut, then escaped."""
+    return escape(short(text, limit))
 
 
 def platform_label(slug: str) -> str:
@@ -161,9 +173,10 @@ def service_card(stored: StoredService, unit_price: int, currency: str) -> str:
         price = _("Price: <b>{price}</b> per 1000").format(price=money(unit_price, currency))
     yes, no = _("yes"), _("no")
     lines = [
-        f"<b>{escape(service.name)}</b>",
-        _("Service #{id} · {category}").format(id=escape(service.id),
-                                               category=escape(service.category)),
+        f"<b>{panel_text(service.name)}</b>",
+        _("Service #{id} · {category}").format(id=panel_text(service.id, ID_LIMIT),
+                                               category=panel_text(service.category,
+                                                                   CATEGORY_LIMIT)),
         "",
         price,
     ]
@@ -174,14 +187,14 @@ def service_card(stored: StoredService, unit_price: int, currency: str) -> str:
         refill=yes if service.refill else no, cancel=yes if service.cancel else no,
         dripfeed=yes if service.dripfeed else no))
     if service.description:
-        lines += ["", escape(service.description[:1500])]
+        lines += ["", panel_text(service.description, DESCRIPTION_LIMIT)]
     return "\n".join(lines)
 
 
 def field_prompt(stored: StoredService, spec: FormField, step: int, steps: int,
                  error: str | None = None) -> str:
     service = stored.service
-    lines = [f"<b>{escape(short(service.name, 80))}</b>",
+    lines = [f"<b>{panel_text(service.name, 80)}</b>",
              _("Step {step} of {steps}").format(step=step, steps=steps), ""]
     if error:
         lines += [f"⚠️ {escape(error)}", ""]
@@ -239,7 +252,7 @@ def show_value(value: str) -> str:
 
 def confirm_text(stored: StoredService, values: dict[str, str], quote: Quote, balance: int,
                  currency: str) -> str:
-    lines = [_("<b>Check your order</b>"), "", f"<b>{escape(stored.service.name)}</b>"]
+    lines = [_("<b>Check your order</b>"), "", f"<b>{panel_text(stored.service.name)}</b>"]
     for name, value in values.items():
         if value:
             lines.append(f"{field_label(name)}: {show_value(value)}")
@@ -274,7 +287,7 @@ def order_line(order: StoredOrder) -> str:
 def order_card(order: StoredOrder, refills: list[tuple[str, str]]) -> str:
     lines = [
         _("<b>Order #{id}</b>").format(id=order.id),
-        escape(order.service_name),
+        panel_text(order.service_name),
         "",
         _("Status: {emoji} {word}").format(emoji=STATE_EMOJI.get(order.state, "•"),
                                           word=state_word(order.state)),
@@ -299,7 +312,8 @@ def order_card(order: StoredOrder, refills: list[tuple[str, str]]) -> str:
     if order.cancel_requested and order.state in ("pending", "in_progress"):
         lines += ["", _("Cancellation requested. You'll get the refund when it is confirmed.")]
     for refill_id, state in refills:
-        lines.append(_("Refill {id}: {state}").format(id=escape(refill_id), state=state))
+        lines.append(_("Refill {id}: {state}").format(id=panel_text(refill_id, ID_LIMIT),
+                                                      state=state))
     return "\n".join(lines)
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.sandbox.catalog import CatalogEntry
 from bot.sandbox.server import SandboxPanel, start_sandbox
 from tests.conftest import SandboxFactory
 from tests.e2e import Shop, restart, running_shop
@@ -178,3 +179,34 @@ async def test_in_a_group_the_bot_points_to_the_private_chat(shop: Shop) -> None
     assert not customer.bot_messages  # nothing happened in the private chat
     await customer.send("/start")
     assert "Hi, Alex" in customer.text  # and the private chat works as ever
+
+
+async def test_a_service_with_absurd_texts_fits_every_screen(make_sandbox: SandboxFactory,
+                                                            tmp_path: Path) -> None:
+    """5,000-character names with HTML in them: every page, card, button and notice is
+    sent (the emulator refuses what Telegram would: over 4,096 characters, broken HTML)."""
+    long_name = "Instagram Likes <b>777 & more " + "x" * 5000
+    entry = CatalogEntry(901, long_name, "Default", "Instagram <i>" + "y" * 5000, Decimal("0.50"),
+                         10, 1000, description="<script>" * 1000)
+    sandbox = await make_sandbox(catalog=[entry])
+    async with running_shop(sandbox, tmp_path, track_interval=1) as shop:
+        await shop.credit(CUSTOMER, 10_000)
+        customer = shop.user(CUSTOMER)
+        await customer.send("/start")
+        await customer.tap("New order")
+        await customer.tap("Instagram")
+        await customer.tap("Instagram <i>yyy")
+        assert "choose a service" in customer.text and len(customer.text) < 4096
+        await customer.tap("Instagram Likes <b>777")
+        assert "<b>777 & more" in customer.text and "<script>" in customer.text
+        await customer.tap("🛒 Order")
+        await customer.send("https://instagram.com/p/long")
+        await customer.send("100")
+        assert "Check your order" in customer.text
+        await customer.tap("Confirm")
+        assert "placed" in customer.text
+        sandbox.panel.advance(60 * 10)
+        await customer.expect("is complete")  # the tracker's notice
+        await customer.tap("Open order")
+        assert all("went wrong" not in m.text for m in customer.bot_messages)
+        assert all(len(m.text) <= 4096 for m in customer.bot_messages)
