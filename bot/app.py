@@ -22,6 +22,7 @@ from aiogram.fsm.storage.memory import SimpleEventIsolation
 from aiogram.types import BotCommand
 from aiogram.utils.callback_answer import CallbackAnswerMiddleware
 
+from bot import redaction
 from bot.alerts import AdminAlerts
 from bot.catalog import ShopCatalog, keep_catalog_fresh, refresh_catalog
 from bot.config import SANDBOX_PANEL_NAME, ConfigError, PanelSettings, Settings
@@ -95,6 +96,8 @@ async def start_runtime(settings: Settings) -> Runtime:
 def build_bot(settings: Settings) -> Bot:
     if settings.bot_token is None:
         raise ConfigError("configuration error: BOT_TOKEN is not set (get one from @BotFather)")
+    # Registered first: aiohttp puts request URLs, token included, in its errors.
+    redaction.register(settings.bot_token)
     session = None
     if settings.telegram_api_url:
         session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
@@ -172,6 +175,7 @@ async def _report_unresolved(orders: OrderService, alerts: AdminAlerts) -> None:
 
 
 async def run_bot(settings: Settings, *, handle_signals: bool = True) -> None:
+    redaction.register(*settings.secrets())  # before anything can log, alert or store them
     bot = build_bot(settings)
     runtime = await start_runtime(settings)
     background: list[asyncio.Task[None]] = []

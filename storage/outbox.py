@@ -3,6 +3,9 @@
 Writers that take ``conn`` run inside the caller's transaction, so a message is
 queued exactly when the change it reports commits. The sender (bot/notifier.py)
 reads due rows and closes each one after the send.
+
+Every text stored here (payloads, ``last_error``) passes through the one
+redaction (bot/redaction.py) first: no secret is written to the table.
 """
 
 from __future__ import annotations
@@ -14,7 +17,10 @@ from typing import Any
 
 import aiosqlite
 
+from bot.redaction import redact
 from storage.db import NOW, Database
+
+MAX_ERROR = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,10 +68,26 @@ async def queue_order_notices(conn: aiosqlite.Connection, notices: Sequence[Orde
          for n in notices])
 
 
+def stored(value: Any) -> Any:
+    """``value`` with every string in it redacted: what a payload may hold in the table."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {key: stored(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [stored(item) for item in value]
+    return value
+
+
+def _error(text: str) -> str:
+    # Redacted before the cut: a cut could leave half a secret that no longer matches.
+    return redact(text)[:MAX_ERROR]
+
+
 async def queue(conn: aiosqlite.Connection, chat_ids: Iterable[int], kind: str,
                 payload: dict[str, Any], order_id: int | None = None) -> None:
     """Queue one message of ``kind`` to each chat (refill results, admin alerts)."""
-    body = json.dumps(payload, ensure_ascii=False)
+    body = json.dumps(stored(payload), ensure_ascii=False)
     await conn.executemany(
         "INSERT INTO outbox (chat_id, kind, order_id, payload) VALUES (?, ?, ?, ?)",
         [(chat_id, kind, order_id, body) for chat_id in chat_ids])
@@ -100,12 +122,12 @@ async def retry_later(db: Database, row: OutboxRow, at: float, error: str,
                       *, count_attempt: bool = True) -> None:
     await db.write(
         "UPDATE outbox SET next_attempt_at = ?, last_error = ?, attempts = attempts + ?"
-        " WHERE id = ? AND state = 'pending'", (at, error[:500], int(count_attempt), row.id))
+        " WHERE id = ? AND state = 'pending'", (at, _error(error), int(count_attempt), row.id))
 
 
 async def mark_failed(db: Database, row: OutboxRow, error: str) -> None:
     await db.write("UPDATE outbox SET state = 'failed', last_error = ?, attempts = attempts + 1"
-                   " WHERE id = ?", (error[:500], row.id))
+                   " WHERE id = ?", (_error(error), row.id))
 
 
 async def recipient_gone(db: Database, chat_id: int) -> int:
