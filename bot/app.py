@@ -20,7 +20,6 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.fsm.storage.base import BaseStorage
 from aiogram.fsm.storage.memory import SimpleEventIsolation
 from aiogram.types import BotCommand
-from aiogram.utils.callback_answer import CallbackAnswerMiddleware
 
 from bot import redaction
 from bot.alerts import AdminAlerts
@@ -117,7 +116,7 @@ def fsm_storage(runtime: Runtime) -> BaseStorage:
 def build_dispatcher(runtime: Runtime, bot: Bot, bot_username: str) -> Dispatcher:
     """The dispatcher with every router, middleware and service wired in."""
     from handlers import routers
-    from handlers.errors import on_error
+    from handlers.errors import SafeCallbackAnswer, on_error
     from handlers.notices import TelegramDelivery
     from handlers.render import PageCache
 
@@ -140,7 +139,7 @@ def build_dispatcher(runtime: Runtime, bot: Bot, bot_username: str) -> Dispatche
         alerts=alerts, notifier=notifier, tracker=tracker, bot_username=bot_username,
     )
     UserLanguageMiddleware(i18n).setup(dispatcher)
-    dispatcher.callback_query.middleware(CallbackAnswerMiddleware())
+    dispatcher.callback_query.middleware(SafeCallbackAnswer())
     for router in routers():
         dispatcher.include_router(router)
     dispatcher.errors.register(on_error)
