@@ -9,6 +9,7 @@ receive them as keyword arguments and never build anything themselves.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 from dataclasses import dataclass, field
@@ -20,8 +21,8 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.fsm.storage.base import BaseStorage
 from aiogram.fsm.storage.memory import SimpleEventIsolation
 from aiogram.types import BotCommand
-from aiogram.utils.callback_answer import CallbackAnswerMiddleware
 
+from bot import redaction
 from bot.alerts import AdminAlerts
 from bot.catalog import ShopCatalog, keep_catalog_fresh, refresh_catalog
 from bot.config import SANDBOX_PANEL_NAME, ConfigError, PanelSettings, Settings
@@ -95,6 +96,8 @@ async def start_runtime(settings: Settings) -> Runtime:
 def build_bot(settings: Settings) -> Bot:
     if settings.bot_token is None:
         raise ConfigError("configuration error: BOT_TOKEN is not set (get one from @BotFather)")
+    # Registered first: aiohttp puts request URLs, token included, in its errors.
+    redaction.register(settings.bot_token)
     session = None
     if settings.telegram_api_url:
         session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
@@ -114,7 +117,7 @@ def fsm_storage(runtime: Runtime) -> BaseStorage:
 def build_dispatcher(runtime: Runtime, bot: Bot, bot_username: str) -> Dispatcher:
     """The dispatcher with every router, middleware and service wired in."""
     from handlers import routers
-    from handlers.errors import on_error
+    from handlers.errors import SafeCallbackAnswer, on_error
     from handlers.notices import TelegramDelivery
     from handlers.private_chats import PrivateChatsOnly
     from handlers.render import PageCache
@@ -142,7 +145,7 @@ def build_dispatcher(runtime: Runtime, bot: Bot, bot_username: str) -> Dispatche
     private_only = PrivateChatsOnly()
     dispatcher.message.outer_middleware(private_only)
     dispatcher.callback_query.outer_middleware(private_only)
-    dispatcher.callback_query.middleware(CallbackAnswerMiddleware())
+    dispatcher.callback_query.middleware(SafeCallbackAnswer())
     for router in routers():
         dispatcher.include_router(router)
     dispatcher.errors.register(on_error)
@@ -176,7 +179,30 @@ async def _report_unresolved(orders: OrderService, alerts: AdminAlerts) -> None:
             " Send /unresolved to attach the panel's order id or refund each one.")
 
 
+async def _poll(dispatcher: Dispatcher, bot: Bot, *, handle_signals: bool) -> None:
+    """Long-poll until stopped by a signal or until this coroutine is cancelled.
+
+    Cancelling ``start_polling`` itself leaves its polling task running on its own
+    (aiogram waits for it with ``asyncio.wait``, which a cancellation does not
+    pass on): a bot "stopped" that way went on taking updates with a closed
+    database. So a cancellation asks the dispatcher to stop, and waits for it.
+    """
+    polling = asyncio.create_task(
+        dispatcher.start_polling(bot, handle_signals=handle_signals, close_bot_session=False))
+    try:
+        await asyncio.shield(polling)
+    except asyncio.CancelledError:
+        try:
+            await dispatcher.stop_polling()
+        except RuntimeError:  # cancelled before polling had started
+            polling.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await polling
+        raise
+
+
 async def run_bot(settings: Settings, *, handle_signals: bool = True) -> None:
+    redaction.register(*settings.secrets())  # before anything can log, alert or store them
     bot = build_bot(settings)
     runtime = await start_runtime(settings)
     background: list[asyncio.Task[None]] = []
@@ -201,7 +227,7 @@ async def run_bot(settings: Settings, *, handle_signals: bool = True) -> None:
         ]
         settle_heap()
         log.info("bot @%s is running", me.username)
-        await dispatcher.start_polling(bot, handle_signals=handle_signals, close_bot_session=False)
+        await _poll(dispatcher, bot, handle_signals=handle_signals)
     finally:
         for task in background:
             task.cancel()

@@ -10,7 +10,10 @@ queries.
 For the notifier it can also enforce Telegram's flood limits (``limits``: more
 than 30 sendMessage calls in a second, or too many to one chat, get a 429 with
 ``retry_after``) and answer chosen calls with an error (``inject``: 429, 403,
-5xx).
+5xx, or ``MALFORMED``: a garbled HTTP answer, which aiohttp reports with the
+request's URL, token included, in the exception's text). Callback queries can
+be given Telegram's answer deadline (``query_timeout``): answered later, they
+fail with "query is too old".
 
 ``ScriptedUser`` is the test-side person: ``send`` text (or a sticker, a photo),
 ``tap`` a button by its label, read ``chat`` as they see it (edits applied).
@@ -35,6 +38,7 @@ from bot.loopback import serve
 
 MAX_TEXT = 4096
 MAX_CALLBACK_DATA = 64
+MALFORMED = 0  # ``inject`` code: answer with bytes that are not valid HTTP
 _ALLOWED_TAGS = {"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "code", "pre", "a",
                  "tg-spoiler", "span", "blockquote", "tg-emoji"}
 
@@ -61,6 +65,10 @@ class Fault:
     code: int  # 429, 403, 500, 502...
     times: int = 1
     retry_after: int | None = None
+
+
+class _Malformed(Exception):
+    """Answer this call with a broken HTTP response instead of JSON."""
 
 
 class _HtmlText(HTMLParser):
@@ -157,12 +165,14 @@ class BotApiEmulator:
         self.faults: list[Fault] = []
         self.throttled = 0  # 429 answers given
         self.sent_times: list[float] = []  # every accepted sendMessage, for rate checks
+        self.sent_by_chat: dict[int, list[float]] = {}  # when each chat got a sendMessage
         self._recent: collections.deque[tuple[float, int]] = collections.deque()
         self._update_ids = itertools.count(1)
         self._message_ids = itertools.count(1)
         self._query_ids = itertools.count(1)
         self._changed = asyncio.Condition()
-        self._open_queries: set[str] = set()
+        self._open_queries: dict[str, float] = {}  # query id -> when it was sent
+        self.query_timeout: float | None = None  # Telegram's is about 15 s
 
     # ------------------------------------------------------------ server
 
@@ -191,6 +201,12 @@ class BotApiEmulator:
             result = await handler(params)
             body = {"ok": True, "result": result}
             status = 200
+        except _Malformed:
+            # A status line aiohttp's parser rejects; what a broken proxy might send.
+            assert request.transport is not None
+            request.transport.write(b"HTTP/1.1 200 OK\r\nContent-Length: nope\r\n\r\n{}")
+            request.transport.close()
+            return web.Response()
         except ApiError as error:
             body = {"ok": False, "error_code": error.code, "description": error.description}
             if error.retry_after is not None:
@@ -243,6 +259,8 @@ class BotApiEmulator:
         for fault in self.faults:
             if fault.method == method and fault.times > 0:
                 fault.times -= 1
+                if fault.code == MALFORMED:
+                    raise _Malformed
                 description = {429: f"Too Many Requests: retry after {fault.retry_after}",
                                403: "Forbidden: bot was blocked by the user",
                                400: "Bad Request: chat not found"}.get(
@@ -352,6 +370,7 @@ class BotApiEmulator:
                               raw_text=raw)
         chat.messages[message.message_id] = message
         chat.events += 1
+        self.sent_by_chat.setdefault(int(chat.user["id"]), []).append(time.monotonic())
         return self._message_object(chat, message)
 
     def _editable(self, params: dict[str, Any]) -> tuple[Chat, ChatMessage]:
@@ -392,10 +411,12 @@ class BotApiEmulator:
 
     def _close_query(self, query_id: str) -> None:
         """A callback or inline query can be answered once."""
-        if query_id not in self._open_queries:
+        sent_at = self._open_queries.pop(query_id, None)
+        too_late = (sent_at is not None and self.query_timeout is not None
+                    and time.monotonic() - sent_at > self.query_timeout)
+        if sent_at is None or too_late:
             raise ApiError(400, "Bad Request: query is too old and response timeout expired or "
                                 "query ID is invalid")
-        self._open_queries.discard(query_id)
 
     async def _m_answercallbackquery(self, params: dict[str, Any]) -> bool:
         query_id = str(params.get("callback_query_id", ""))
@@ -443,7 +464,7 @@ class BotApiEmulator:
 
     def new_query_id(self) -> str:
         query_id = str(next(self._query_ids) + 9_000_000_000)
-        self._open_queries.add(query_id)
+        self._open_queries[query_id] = time.monotonic()
         return query_id
 
 

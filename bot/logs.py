@@ -4,36 +4,42 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from typing import TextIO
+
+from bot import redaction
 
 
 class RedactSecrets(logging.Filter):
-    """Replaces every known secret (bot token, panel keys) in a record with ``***``."""
+    """Masks every registered secret (bot/redaction.py) in a record's message and traceback.
 
-    def __init__(self, secrets: Iterable[str]) -> None:
+    The filter keeps no list of its own: it asks the one redaction at every record,
+    so a secret registered after logging began (the Bot's token, a panel client's
+    key) is masked too. ``secrets`` given here are registered there.
+    """
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
         super().__init__()
-        self._secrets = sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True)
+        redaction.register(*secrets)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not self._secrets:
+        if not redaction.registered():
             return True
         message = record.getMessage()
-        text = message
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        if record.exc_info and not record.exc_text:
-            record.exc_text = logging.Formatter().formatException(record.exc_info)
-        exc_text = record.exc_text
-        if exc_text:
-            for secret in self._secrets:
-                exc_text = exc_text.replace(secret, "***")
-            record.exc_text = exc_text
+        text = redaction.redact(message)
         if text != message:
             record.msg, record.args = text, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redaction.redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = redaction.redact(record.stack_info)
         return True
 
 
-def setup_logging(level: str = "INFO", secrets: Iterable[str] = ()) -> None:
-    handler = logging.StreamHandler()
+def setup_logging(level: str = "INFO", secrets: Iterable[str] = (),
+                  stream: TextIO | None = None) -> None:
+    handler = logging.StreamHandler(stream)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
     handler.addFilter(RedactSecrets(secrets))
     root = logging.getLogger()

@@ -1,6 +1,10 @@
 """The one sender of every message the bot sends on its own initiative.
 
-Rows come from the durable outbox (storage/outbox.py), oldest first. The sender
+Rows come from the durable outbox (storage/outbox.py): customers' messages
+before admin alerts, a few rows per chat, everyone's first before anyone's
+second, and none for a chat that must wait its turn. Each pass reads about one
+second of sends, so a message queued during a flood waits at most that long
+before it is considered (by priority) with the rest. The sender
 keeps under Telegram's limits: at most ``rate`` messages a second overall, evenly
 spaced (with a 5 % margin, see WINDOW), and at most one a ``per_chat_interval``
 to any chat. Delivery itself is
@@ -22,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable
 
@@ -36,7 +41,7 @@ MAX_BACKOFF = 300.0
 # 1 / rate, any one-second window holds rate + 1 sends, and arrival jitter adds
 # more. The 5 % margin absorbs up to ~50 ms of jitter at 30/s.
 WINDOW = 1.05
-BATCH = 200
+PASS_SECONDS = 1.0  # a pass reads about this many seconds' worth of sends
 IDLE_POLL = 1.0
 
 
@@ -67,6 +72,7 @@ class Notifier:
         self.db = db
         self._deliver = deliver
         self._spacing = WINDOW / rate
+        self._batch = max(1, math.ceil(rate * PASS_SECONDS))
         self._per_chat = per_chat_interval
         self._slots = asyncio.Semaphore(max_in_flight)
         self._wake = asyncio.Event()
@@ -107,7 +113,9 @@ class Notifier:
 
     async def send_due(self) -> int:
         """Start sending the rows that are due now; returns how many were started."""
-        rows = await outbox.due(self.db, time.time(), BATCH)
+        now = time.monotonic()
+        busy = [chat for chat, free_at in self._chat_free_at.items() if free_at > now]
+        rows = await outbox.due(self.db, time.time(), self._batch, skip_chats=busy)
         blocked = [row for row in rows if row.blocked]
         if blocked:
             await outbox.drop_blocked(self.db, blocked)

@@ -26,7 +26,6 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal
 from enum import StrEnum
-from html import escape
 from typing import Any, Literal, Protocol
 
 import aiosqlite
@@ -47,7 +46,6 @@ from bot.panel import (
     RejectReason,
 )
 from bot.pricing import Pricer, Quote
-from bot.redaction import redact
 from storage import ledger, outbox
 from storage import orders as order_store
 from storage.catalog import StoredService
@@ -98,12 +96,13 @@ Alert = Callable[[str], Awaitable[None]]
 
 # Panel refusals that say the shop's own panel account is unusable (not the
 # customer's order): customers see "temporarily unavailable", admins are told
-# once per outage (until an order goes through on that panel again).
+# once per outage (until an order goes through on that panel again). Alerts are
+# plain text (bot/alerts.py escapes and redacts them).
 ACCOUNT_TROUBLE = {
-    RejectReason.NOT_ENOUGH_FUNDS: "⚠️ Your panel balance is too low on <b>{panel}</b>: a"
+    RejectReason.NOT_ENOUGH_FUNDS: "⚠️ Your panel balance is too low on {panel}: a"
                                    " customer's order (#{order}) was refused and refunded. Top up"
                                    " the panel.",
-    RejectReason.BAD_KEY: "⚠️ Panel <b>{panel}</b> refused the API key: a customer's order"
+    RejectReason.BAD_KEY: "⚠️ Panel {panel} refused the API key: a customer's order"
                           " (#{order}) was refused and refunded, and every order will be until"
                           " PANEL_KEY is fixed.",
 }
@@ -214,9 +213,9 @@ class OrderService:
         """The panel may have the order: keep the money, tell the admins, never resubmit."""
         unknown = await order_store.set_outcome(self.db, order.id, state="unknown", error=why)
         await self._alert(
-            f"❔ Order #{order.id} (user {order.user_id}, panel {escape(order.panel)}): "
-            f"{escape(redact(why)[:300])}. Check the panel's order list, then send /unresolved "
-            "to attach its panel order id or refund it.")
+            f"❔ Order #{order.id} (user {order.user_id}, panel {order.panel}): {why[:300]}."
+            " Check the panel's order list, then send /unresolved to attach its panel order id"
+            " or refund it.")
         return Placement(Outcome.AMBIGUOUS, unknown, message=why)
 
     async def _account_refused(self, order: StoredOrder, reason: RejectReason) -> None:
@@ -224,7 +223,7 @@ class OrderService:
         if template is None or (order.panel, reason) in self._account_trouble:
             return
         self._account_trouble.add((order.panel, reason))
-        await self._alert(template.format(panel=escape(order.panel), order=order.id))
+        await self._alert(template.format(panel=order.panel, order=order.id))
 
     async def _refund_failed(self, order: StoredOrder, message: str) -> StoredOrder:
         async with self.db.transaction() as conn:

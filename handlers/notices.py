@@ -18,6 +18,7 @@ from aiogram.types import InlineKeyboardMarkup
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 
+from bot.alerts import render as render_alert
 from bot.i18n import locale_for
 from bot.notifier import PermanentFailure, RecipientGone, RetryAfter, TemporaryFailure
 from bot.orders import OrderActions, OrderService
@@ -63,7 +64,7 @@ class TelegramDelivery:
 
     async def _render(self, row: OutboxRow) -> tuple[str, InlineKeyboardMarkup | None] | None:
         if row.kind == "alert":
-            return str(row.payload.get("text", "")), None
+            return render_alert(row.payload), None
         order = await order_store.get(self.orders.db, row.order_id or 0)
         if order is None:
             return None

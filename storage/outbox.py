@@ -3,6 +3,14 @@
 Writers that take ``conn`` run inside the caller's transaction, so a message is
 queued exactly when the change it reports commits. The sender (bot/notifier.py)
 reads due rows and closes each one after the send.
+
+Every text stored here (payloads, ``last_error``) passes through the one
+redaction (bot/redaction.py) first: no secret is written to the table.
+
+The due-rows read is ordered by priority (``PRIORITY``: a customer's own
+messages before admin alerts before broadcasts) and fair across chats: it takes
+at most ``PER_CHAT`` rows of any one chat, everyone's first before anyone's
+second, so one chat's backlog never delays another chat's message.
 """
 
 from __future__ import annotations
@@ -14,7 +22,14 @@ from typing import Any
 
 import aiosqlite
 
-from storage.db import NOW, Database
+from bot.redaction import redact
+from storage.db import NOW, Database, first
+
+# The order rows are sent in, lower first. A new kind must say where it goes
+# (queue raises KeyError otherwise); broadcasts, when written, go last.
+PRIORITY: dict[str, int] = {"order": 0, "refill": 0, "alert": 1, "broadcast": 2}
+PER_CHAT = 3  # due rows read per chat and pass; the sender sends one a second to a chat
+MAX_ERROR = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +63,8 @@ async def queue_order_notices(conn: aiosqlite.Connection, notices: Sequence[Orde
     if not notices:
         return
     await conn.executemany(
-        "INSERT INTO outbox (chat_id, kind, order_id, payload) VALUES (?, 'order', ?, ?)"
+        "INSERT INTO outbox (chat_id, kind, order_id, payload, priority)"
+        f" VALUES (?, 'order', ?, ?, {PRIORITY['order']})"
         " ON CONFLICT (order_id) WHERE state = 'pending' AND kind = 'order' DO UPDATE SET"
         "  payload = json_set(excluded.payload, '$.refund_minor',"
         "   json_extract(outbox.payload, '$.refund_minor')"
@@ -62,23 +78,83 @@ async def queue_order_notices(conn: aiosqlite.Connection, notices: Sequence[Orde
          for n in notices])
 
 
+def stored(value: Any) -> Any:
+    """``value`` with every string in it redacted: what a payload may hold in the table."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {key: stored(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [stored(item) for item in value]
+    return value
+
+
+def _error(text: str) -> str:
+    # Redacted before the cut: a cut could leave half a secret that no longer matches.
+    return redact(text)[:MAX_ERROR]
+
+
 async def queue(conn: aiosqlite.Connection, chat_ids: Iterable[int], kind: str,
-                payload: dict[str, Any], order_id: int | None = None) -> None:
-    """Queue one message of ``kind`` to each chat (refill results, admin alerts)."""
-    body = json.dumps(payload, ensure_ascii=False)
+                payload: dict[str, Any], order_id: int | None = None, *,
+                fold_key: str | None = None, at: float = 0.0) -> None:
+    """Queue one message of ``kind`` to each chat (refill results, admin alerts),
+    due at ``at`` (unix time; 0: now). ``fold_key`` marks an alert's kind (bot/alerts.py)."""
+    body = json.dumps(stored(payload), ensure_ascii=False)
+    priority = PRIORITY[kind]
     await conn.executemany(
-        "INSERT INTO outbox (chat_id, kind, order_id, payload) VALUES (?, ?, ?, ?)",
-        [(chat_id, kind, order_id, body) for chat_id in chat_ids])
+        "INSERT INTO outbox (chat_id, kind, order_id, payload, priority, fold_key,"
+        " next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [(chat_id, kind, order_id, body, priority, fold_key, at) for chat_id in chat_ids])
 
 
-async def due(db: Database, now: float, limit: int) -> list[OutboxRow]:
-    """The oldest rows that may be sent now, each saying whether its recipient has
-    blocked the bot (such rows are dropped, not sent)."""
+async def queue_folded(conn: aiosqlite.Connection, chat_ids: Sequence[int], kind: str,
+                       payload: dict[str, Any], fold_key: str, now: float,
+                       window: float) -> bool:
+    """Queue a message of a kind that folds: the first of ``fold_key`` is due now;
+    more within ``window`` seconds of the last one scheduled fold into one follow-up
+    row, due ``window`` after it, whose payload holds the latest ``payload`` and
+    ``more``, the count folded in. Returns whether it was folded.
+
+    Durable (the follow-up is a row, not a timer) and safe from many coroutines:
+    it runs inside the caller's transaction, which holds the database's lock.
+    """
+    row = await first(conn, "SELECT MAX(next_attempt_at) FROM outbox WHERE fold_key = ?",
+                      (fold_key,))
+    last = row[0] if row is not None else None
+    if last is None or float(last) <= now - window:
+        await queue(conn, chat_ids, kind, payload, fold_key=fold_key, at=now)
+        return False
+    body = json.dumps(stored(payload), ensure_ascii=False)
+    # A follow-up not yet due takes this one in; one already due may be on the
+    # wire, so a new follow-up is scheduled after it instead.
+    merged = await conn.execute_fetchall(
+        "UPDATE outbox SET payload = json_set(?, '$.more', json_extract(payload, '$.more') + 1),"
+        " version = version + 1"
+        " WHERE fold_key = ? AND state = 'pending' AND next_attempt_at > ? RETURNING id",
+        (body, fold_key, now))
+    if not list(merged):
+        await queue(conn, chat_ids, kind, {**payload, "more": 1}, fold_key=fold_key,
+                    at=float(last) + window)
+    return True
+
+
+async def due(db: Database, now: float, limit: int, *, per_chat: int = PER_CHAT,
+              skip_chats: Iterable[int] = ()) -> list[OutboxRow]:
+    """Rows that may be sent now: by priority, then each chat's first rows before
+    any chat's later ones, then oldest first; at most ``per_chat`` of one chat, none
+    of ``skip_chats`` (chats the sender cannot send to yet). Each row says whether
+    its recipient has blocked the bot (such rows are dropped, not sent)."""
     rows = await db.fetchall(
-        "SELECT o.id, o.chat_id, o.kind, o.order_id, o.payload, o.version, o.attempts,"
-        " COALESCE(u.blocked, 0) FROM outbox o LEFT JOIN users u ON u.id = o.chat_id"
-        " WHERE o.state = 'pending' AND o.next_attempt_at <= ? ORDER BY o.id LIMIT ?",
-        (now, limit))
+        "SELECT r.id, r.chat_id, r.kind, r.order_id, r.payload, r.version, r.attempts,"
+        " COALESCE(u.blocked, 0) FROM ("
+        "  SELECT o.id, o.chat_id, o.kind, o.order_id, o.payload, o.version, o.attempts,"
+        "   o.priority, ROW_NUMBER() OVER ("
+        "    PARTITION BY o.chat_id ORDER BY o.priority, o.id) AS turn"
+        "  FROM outbox o WHERE o.state = 'pending' AND o.next_attempt_at <= ?"
+        "   AND o.chat_id NOT IN (SELECT value FROM json_each(?))"
+        " ) r LEFT JOIN users u ON u.id = r.chat_id"
+        " WHERE r.turn <= ? ORDER BY r.priority, r.turn, r.id LIMIT ?",
+        (now, json.dumps(list(skip_chats)), per_chat, limit))
     return [OutboxRow(int(r[0]), int(r[1]), r[2], r[3], json.loads(r[4]), int(r[5]), int(r[6]),
                       bool(r[7])) for r in rows]
 
@@ -100,12 +176,12 @@ async def retry_later(db: Database, row: OutboxRow, at: float, error: str,
                       *, count_attempt: bool = True) -> None:
     await db.write(
         "UPDATE outbox SET next_attempt_at = ?, last_error = ?, attempts = attempts + ?"
-        " WHERE id = ? AND state = 'pending'", (at, error[:500], int(count_attempt), row.id))
+        " WHERE id = ? AND state = 'pending'", (at, _error(error), int(count_attempt), row.id))
 
 
 async def mark_failed(db: Database, row: OutboxRow, error: str) -> None:
     await db.write("UPDATE outbox SET state = 'failed', last_error = ?, attempts = attempts + 1"
-                   " WHERE id = ?", (error[:500], row.id))
+                   " WHERE id = ?", (_error(error), row.id))
 
 
 async def recipient_gone(db: Database, chat_id: int) -> int:
