@@ -249,6 +249,12 @@ def _number(value: Any, name: str) -> int | Decimal | None:
 
 def count(value: Any, name: str) -> int | None:
     """A quantity, remains or start count: a whole number within +-10^12."""
+    # The common shapes first (ints and digit strings): they are most of a 10,000
+    # service list or a status answer, and provably in bounds at 12 digits.
+    if type(value) is int and -MAX_COUNT <= value <= MAX_COUNT:
+        return value
+    if type(value) is str and len(value) <= 12 and value.isascii() and value.isdigit():
+        return int(value)
     number = _number(value, name)
     if number is None:
         return None
@@ -378,11 +384,14 @@ def _parse_service(item: Any) -> Service:
     if not isinstance(item, dict):
         raise MalformedResponse(f"not an object: {raw_text(item, 60)}")
     service_id = to_id(item.get("service", item.get("id")))
-    rate = money(item.get("rate"), f"service {service_id}: rate")
+    try:
+        rate = money(item.get("rate"), "rate")
+        low = count(item.get("min"), "min")
+        high = count(item.get("max"), "max")
+    except FieldError as exc:
+        raise MalformedResponse(f"service {service_id}: {exc}") from None
     if rate is None or rate < 0:
         raise MalformedResponse(f"service {service_id} has no usable rate")
-    low = count(item.get("min"), f"service {service_id}: min")
-    high = count(item.get("max"), f"service {service_id}: max")
     low = low if low is not None and low > 0 else 1
     high = high if high is not None and high > 0 else low
     if low > high:
