@@ -71,12 +71,20 @@ class RefreshResult:
     deactivated: int
     fetch_seconds: float
     store_seconds: float
+    skipped: int = 0  # panel items with unusable fields (rate, min, max...): not stored
 
 
 async def refresh_catalog(db: Database, client: PanelClient, currency: str) -> RefreshResult:
-    """Fetch ``client``'s services and store them; unknown types are stored, not sold."""
+    """Fetch ``client``'s services and store them; unknown types are stored, not sold.
+
+    A service whose fields can't be used (a rate, min or max out of bounds or
+    unreadable) is skipped by the parser and counted here; it never spoils the
+    rest of the list. A skipped service that was on sale before is withdrawn like
+    one the panel stopped listing.
+    """
     started = time.perf_counter()
     services = await client.services()
+    skipped = getattr(services, "skipped", 0)  # a ServiceList from the client
     fetched = time.perf_counter()
     deactivated = await catalog_store.replace_services(db, client.name, currency, services,
                                                        platforms_for(services))
@@ -86,10 +94,10 @@ async def refresh_catalog(db: Database, client: PanelClient, currency: str) -> R
     if unknown:
         log.warning("panel %s: services of unknown type are not sold: %s", client.name,
                     ", ".join(sorted(unknown)[:10]))
-    log.info("panel %s: %d services (%d sellable, %d withdrawn)", client.name, len(services),
-             sellable, deactivated)
+    log.info("panel %s: %d services (%d sellable, %d withdrawn, %d skipped as unusable)",
+             client.name, len(services), sellable, deactivated, skipped)
     return RefreshResult(client.name, len(services), sellable, deactivated,
-                         fetched - started, stored - fetched)
+                         fetched - started, stored - fetched, skipped)
 
 
 async def keep_catalog_fresh(catalog: ShopCatalog, panels: Sequence[tuple[PanelClient, str]],

@@ -8,7 +8,10 @@ per request's worth of orders. An unreachable panel is retried with a growing
 pause (up to ``MAX_BACKOFF``); nothing is refunded because a panel is down.
 
 An order the panel answers "Incorrect order ID" for ``MISSING_POLLS`` cycles in a
-row is flagged to the admins, never refunded on a guess. Refills asked for from
+row is flagged to the admins, never refunded on a guess. So is an order whose
+answer can't be used for as many cycles (an item the parser could not read, a
+Partial without remains, any other item error): it keeps its state, the answer
+is kept raw, and the rest of the panel's answer is applied as usual. Refills asked for from
 an order card are followed with ``refill_status`` (the multi form where the
 panel has it, one request per refill otherwise) and the owner is told the result.
 """
@@ -16,6 +19,7 @@ panel has it, one request per refill otherwise) and the owner is told the result
 from __future__ import annotations
 
 import asyncio
+import html
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -132,6 +136,7 @@ class Tracker:
                       answers: Mapping[str, OrderStatus | ItemError]) -> None:
         statuses: dict[int, OrderStatus] = {}
         missing: list[int] = []
+        unusable: dict[int, str] = {}
         known_again: list[int] = []
         for panel_order_id, answer in answers.items():
             order = by_panel_id.get(panel_order_id)
@@ -140,8 +145,10 @@ class Tracker:
             if isinstance(answer, ItemError):
                 if answer.reason is RejectReason.BAD_ORDER:
                     missing.append(order.id)
+                else:
+                    unusable[order.id] = answer.raw or answer.message
                 continue
-            if order.missing_polls:
+            if order.missing_polls or order.unusable_polls:
                 known_again.append(order.id)
             if status_change(order, answer) is not None:
                 statuses[order.id] = answer
@@ -149,17 +156,26 @@ class Tracker:
         applied = await apply_statuses(self.db, statuses, source="tracker")
         await order_store.reset_missing(self.db, known_again)
         flagged = await order_store.count_missing(self.db, missing, MISSING_POLLS)
+        flagged_unusable = await order_store.count_unusable(self.db, unusable, MISSING_POLLS)
         report.db_seconds += time.perf_counter() - db_started
         report.changed += len(applied)
         report.refunded_minor += sum(a.refund_minor for a in applied)
-        report.flagged += len(flagged)
+        report.flagged += len(flagged) + len(flagged_unusable)
         if applied:
             self._on_notice()
+        # Alerts are Telegram HTML: every panel-supplied text in them is escaped.
         for order in flagged:
             await self._alert(
-                f"⚠️ Order #{order.id}: panel {order.panel} answered \"Incorrect order ID\" for"
-                f" panel order {order.panel_order_id} {MISSING_POLLS} times in a row. It was"
-                " not refunded; check it on the panel.")
+                f"⚠️ Order #{order.id}: panel {html.escape(order.panel)} answered \"Incorrect"
+                f" order ID\" for panel order {html.escape(order.panel_order_id or '?')}"
+                f" {MISSING_POLLS} times in a row. It was not refunded; check it on the panel.")
+        for order, raw in flagged_unusable:
+            await self._alert(
+                f"⚠️ Order #{order.id}: panel {html.escape(order.panel)} sent an answer the bot"
+                f" can't use for panel order {html.escape(order.panel_order_id or '?')}"
+                f" {MISSING_POLLS} times in a row. It keeps its state ({order.state}) and was"
+                f" not refunded; check it on the panel. The last answer:"
+                f" <code>{html.escape(raw[:500])}</code>")
 
     async def _follow_refills(self, panel: str, client: PanelClient,
                               report: CycleReport) -> None:

@@ -152,6 +152,7 @@ class TrackedOrder:
     start_count: int | None
     remains: int | None
     missing_polls: int
+    unusable_polls: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,11 +168,12 @@ class StatusChange:
 async def tracked(db: Database, panel: str) -> list[TrackedOrder]:
     """Every order of ``panel`` the panel is working on, oldest first."""
     rows = await db.fetchall(
-        "SELECT id, panel_order_id, state, panel_status, start_count, remains, missing_polls"
-        " FROM orders"
+        "SELECT id, panel_order_id, state, panel_status, start_count, remains, missing_polls,"
+        " unusable_polls FROM orders"
         " WHERE panel = ? AND state IN ('pending', 'in_progress')"
         " AND panel_order_id IS NOT NULL ORDER BY id", (panel,))
-    return [TrackedOrder(int(r[0]), r[1], r[2], r[3], r[4], r[5], int(r[6])) for r in rows]
+    return [TrackedOrder(int(r[0]), r[1], r[2], r[3], r[4], r[5], int(r[6]), int(r[7]))
+            for r in rows]
 
 
 async def get_many_in(conn: aiosqlite.Connection, ids: Sequence[int]) -> dict[int, StoredOrder]:
@@ -188,7 +190,7 @@ async def set_statuses(conn: aiosqlite.Connection, changes: Sequence[StatusChang
     await conn.executemany(
         f"UPDATE orders SET state = ?, panel_status = ?, start_count = COALESCE(?, start_count),"
         f" remains = COALESCE(?, remains), charge = COALESCE(?, charge), missing_polls = 0,"
-        f" updated_at = {NOW} WHERE id = ?",
+        f" unusable_polls = 0, updated_at = {NOW} WHERE id = ?",
         [(c.state, c.panel_status, c.start_count, c.remains,
           None if c.charge is None else str(c.charge), c.order_id) for c in changes])
 
@@ -204,10 +206,11 @@ async def add_history(conn: aiosqlite.Connection,
 
 
 async def reset_missing(db: Database, ids: Sequence[int]) -> None:
-    """The panel knows these orders again: start counting afresh."""
+    """The panel gave these orders a usable status again: start counting afresh."""
     if ids:
         marks = ",".join("?" * len(ids))
-        await db.write(f"UPDATE orders SET missing_polls = 0 WHERE id IN ({marks})", tuple(ids))
+        await db.write(f"UPDATE orders SET missing_polls = 0, unusable_polls = 0"
+                       f" WHERE id IN ({marks})", tuple(ids))
 
 
 async def count_missing(db: Database, ids: Sequence[int], threshold: int) -> list[StoredOrder]:
@@ -225,6 +228,25 @@ async def count_missing(db: Database, ids: Sequence[int], threshold: int) -> lis
             f" AND flagged_at IS NULL AND missing_polls >= ? RETURNING {_COLUMNS}",
             (*ids, threshold))
         return [_order(r) for r in rows]
+
+
+async def count_unusable(db: Database, answers: Mapping[int, str],
+                         threshold: int) -> list[tuple[StoredOrder, str]]:
+    """Count one more unusable answer for each order (id -> the answer, kept raw);
+    returns those that reach ``threshold`` now, each with its answer (flagged once)."""
+    if not answers:
+        return []
+    ids = list(answers)
+    async with db.transaction() as conn:
+        await conn.executemany(
+            "UPDATE orders SET unusable_polls = unusable_polls + 1, unusable_answer = ?"
+            " WHERE id = ?", [(raw, order_id) for order_id, raw in answers.items()])
+        marks = ",".join("?" * len(ids))
+        rows = await conn.execute_fetchall(
+            f"UPDATE orders SET unusable_flagged_at = {NOW} WHERE id IN ({marks})"
+            f" AND unusable_flagged_at IS NULL AND unusable_polls >= ? RETURNING {_COLUMNS}",
+            (*ids, threshold))
+        return [(order, answers[order.id]) for order in map(_order, rows)]
 
 
 @dataclass(frozen=True, slots=True)

@@ -237,3 +237,55 @@ async def test_the_key_is_never_logged_or_shown(make_sandbox, make_client: Clien
     shown = [repr(client), str(info.value), repr(info.value)]
     shown += [record.getMessage() for record in caplog.records]
     assert not any(secret in text for text in shown)
+
+
+# ------------------------------------------------------------ add after sending (issue 9)
+
+
+@pytest.mark.parametrize(("status", "text"), [
+    (301, ""), (302, "<a href='/login'>Found</a>"), (303, ""), (307, ""),
+    (500, "<h1>500 Internal Server Error</h1>"), (502, "Bad Gateway"),
+    (200, "<html><body>Welcome</body></html>"), (404, "<h1>Not Found</h1>"),
+    (400, "<h1>Bad Request</h1>"), (200, '{"order": null}'), (200, '{"order": ' + "9" * 100 + "}"),
+])
+async def test_add_answered_oddly_after_processing_is_ambiguous(
+    status: int, text: str, sandbox: RunningSandbox, client: PanelClient,
+) -> None:
+    """The sandbox created the order, then answered with a redirect or a page: the
+    order exists, so anything but "ambiguous" would refund an order being delivered."""
+    sandbox.panel.inject("rewrite", action="add", rewrite=lambda _body: (status, text))
+    with pytest.raises(PanelAmbiguous, match="may exist"):
+        await client.add("101", get_order_type("Default"), ADD_VALUES)
+    assert len(sandbox.panel.orders) == 1 and sandbox.panel.requests["add"] == 1
+
+
+@pytest.mark.parametrize(("status", "text"), [
+    (401, "<h1>401 Authorization Required</h1>"), (403, "<h1>Forbidden</h1>"),
+    (401, '{"message": "Unauthenticated."}'), (429, "<h1>Too Many Requests</h1>"),
+])
+async def test_add_refused_before_processing_is_unavailable(
+    status: int, text: str, sandbox: RunningSandbox, client: PanelClient,
+) -> None:
+    sandbox.panel.inject("raw", action="add", status=status, body=text)
+    with pytest.raises(PanelUnavailable):
+        await client.add("101", get_order_type("Default"), ADD_VALUES)
+    assert sandbox.panel.orders == {}
+
+
+async def test_an_explicit_error_with_an_auth_status_is_a_rejection(
+    sandbox: RunningSandbox, client: PanelClient,
+) -> None:
+    sandbox.panel.inject("raw", action="add", status=403, body='{"error": "Invalid API key"}')
+    with pytest.raises(PanelRejected) as info:
+        await client.add("101", get_order_type("Default"), ADD_VALUES)
+    assert info.value.reason.value == "bad_key"
+
+
+async def test_a_huge_retry_after_does_not_stop_the_client(
+    sandbox: RunningSandbox, client: PanelClient,
+) -> None:
+    sandbox.panel.inject("raw", action="balance", status=429, body="{}",
+                         headers={"Retry-After": "9" * 400})
+    with pytest.raises(PanelUnavailable) as info:
+        await client.balance()
+    assert info.value.retry_after is not None and info.value.retry_after <= 3600

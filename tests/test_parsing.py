@@ -6,6 +6,7 @@ serves are exercised over HTTP in test_panel_client.py.
 
 from __future__ import annotations
 
+import time
 from decimal import Decimal
 
 import pytest
@@ -134,7 +135,8 @@ def test_multi_status_as_list_laravel_clone() -> None:
     ("0", OrderState.PENDING), ("3", OrderState.PARTIAL), ("5", OrderState.CANCELED),
 ])
 def test_every_status_word(raw: str, state: OrderState) -> None:
-    status = parse_order_status({"status": raw})
+    # With remains: a Partial without them is not a usable status (issue 9).
+    status = parse_order_status({"status": raw, "remains": "10"})
     assert not isinstance(status, ItemError)
     assert status.status is state and status.raw_status == raw and status.recognised
 
@@ -259,3 +261,95 @@ def test_top_level_error_only_when_error_is_alone() -> None:
 ])
 def test_error_catalogue(message: str, reason: RejectReason) -> None:
     assert classify(message) is reason
+
+
+# ------------------------------------------------------------ hostile numbers (issue 9)
+
+HOSTILE_NUMBERS = ["1e500000", "-1e999999", "1E5", "NaN", "Infinity", "9" * 5_000,
+                   "1" + "0" * 30, "0x10", "1.2.3", "0,5", True, [], {"a": 1}]
+
+
+@pytest.mark.parametrize("value", HOSTILE_NUMBERS, ids=range(len(HOSTILE_NUMBERS)))
+def test_a_hostile_number_is_an_error_of_its_item_only(value: object) -> None:
+    started = time.perf_counter()
+    results = parse_multi_status({"1": {"status": "In progress", "remains": value},
+                                  "2": {"status": "Canceled", "remains": "1,000"}})
+    assert time.perf_counter() - started < 0.5  # int(Decimal("1e500000")) took 31 s
+    assert isinstance(results["1"], ItemError)
+    assert results["1"].reason is RejectReason.UNREADABLE and "remains" in results["1"].message
+    assert results["2"] == parse_order_status({"status": "Canceled", "remains": 1000})
+
+
+@pytest.mark.parametrize("token", ["1e500000", "1" + "0" * 30, "9" * 10_000, "NaN", "-Infinity",
+                                   "1.5e3"])
+def test_raw_json_numbers_are_bounded_before_any_conversion(token: str) -> None:
+    started = time.perf_counter()
+    body = decode_body('{"1": {"status": "In progress", "remains": ' + token + '},'
+                       ' "2": {"status": "Completed", "remains": 0}}')
+    results = parse_multi_status(body)
+    assert isinstance(results["1"], ItemError) and not isinstance(results["2"], ItemError)
+    with pytest.raises(MalformedResponse):
+        parse_balance(decode_body('{"balance": ' + token + ', "currency": "USD"}'))
+    assert time.perf_counter() - started < 0.5
+
+
+@pytest.mark.parametrize(("value", "amount"), [
+    ("1.03841045", Decimal("1.03841045")), ("0.10000000000", Decimal("0.1")),
+    ("1,000.50", Decimal("1000.50")), (" 5 ", Decimal(5)), (Decimal("-2.5"), Decimal("-2.5")),
+    ("1000000000000", Decimal(10**12)),
+])
+def test_money_within_bounds_is_read_exactly(value: object, amount: Decimal) -> None:
+    status = parse_order_status({"status": "Completed", "charge": value, "remains": 0})
+    assert not isinstance(status, ItemError) and status.charge == amount
+
+
+@pytest.mark.parametrize("value", ["0.123456789", "1000000000001", "1e3", Decimal("1E+20")])
+def test_money_out_of_bounds_is_unreadable(value: object) -> None:
+    status = parse_order_status({"status": "Completed", "charge": value, "remains": 0})
+    assert isinstance(status, ItemError) and status.reason is RejectReason.UNREADABLE
+
+
+def test_deep_nesting_is_malformed_not_a_recursion_error() -> None:
+    for text in ("[" * 100_000 + "]" * 100_000, '{"a":' * 30 + "1" + "}" * 30):
+        with pytest.raises(MalformedResponse, match="nested"):
+            decode_body(text)
+    assert decode_body('{"1": {"status": "Partial", "remains": 1}}')  # real depth is fine
+
+
+def test_items_without_a_status_or_an_id_spoil_only_themselves() -> None:
+    results = parse_multi_status({"1": {"remains": "5"}, "2": {"status": None},
+                                  "3": {"status": "Completed", "remains": 0}, "x" * 100: {}})
+    assert results["1"].reason is RejectReason.UNREADABLE  # type: ignore[union-attr]
+    assert results["2"].reason is RejectReason.UNREADABLE  # type: ignore[union-attr]
+    assert not isinstance(results["3"], ItemError) and len(results) == 3
+    listed = parse_multi_status([{"status": "Completed"}, {"order": 5, "status": "Pending"}])
+    assert set(listed) == {"5"}
+
+
+def test_a_partial_without_remains_is_unreadable() -> None:
+    status = parse_order_status({"status": "Partial", "charge": "1"})
+    assert isinstance(status, ItemError) and status.reason is RejectReason.UNREADABLE
+    assert "Partial" in status.raw
+    readable = parse_order_status({"status": "Partial", "remains": "0"})
+    assert not isinstance(readable, ItemError) and readable.is_final
+
+
+def test_unusable_services_are_skipped_and_counted() -> None:
+    body = decode_body('[{"service": 1, "rate": "1", "min": 1, "max": 100000000000000000000},'
+                       ' {"service": 2, "rate": "1e400000", "min": 1, "max": 10},'
+                       ' {"service": 3, "rate": 1e400000, "min": 1, "max": 10},'
+                       ' {"service": 4, "rate": "1", "min": "abc", "max": 10},'
+                       ' {"service": 5, "rate": "1", "min": 50, "max": 10},'
+                       ' {"service": 6, "rate": "0.5", "min": 10, "max": 1000}]')
+    services = parse_services(body)
+    assert [s.id for s in services] == ["6"] and services.skipped == 5
+
+
+def test_panel_texts_are_capped() -> None:
+    [service] = parse_services([{"service": 1, "rate": "1", "min": 1, "max": 2,
+                                 "name": "N" * 100_000, "category": "C" * 100_000,
+                                 "description": "D" * 100_000, "type": "T" * 100_000}])
+    assert len(service.name) == 1_000 and len(service.category) == 1_000
+    assert len(service.description) == 5_000 and len(service.type) <= 200
+    error = parse_multi_status({"1": "E" * 1_000_000})["1"]
+    assert isinstance(error, ItemError) and len(error.message) <= 500

@@ -5,6 +5,11 @@ Every request is a form POST with ``key`` and ``action``. Failures are sorted in
 Read-only actions are retried with exponential backoff, honouring ``Retry-After``;
 ``add`` is retried only when the connection was never made, because the API has
 no idempotency key and a retried ``add`` can place a second order.
+
+The contract: every action returns typed results or raises exactly one of the
+three ``PanelError`` kinds, whatever the panel sends. An answer that cannot be
+read is "unavailable" for a read-only action and "ambiguous" for ``add``; a
+body larger than ``MAX_BODY_BYTES`` is not read at all.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from urllib.parse import urlencode
 import httpx
 from pydantic import SecretStr
 
+from bot import redaction
 from bot.order_types import OrderType
 from bot.panel import parsing
 from bot.panel.errors import (
@@ -45,6 +51,13 @@ MAX_IDS_PER_REQUEST = 100
 # Some WAFs block non-browser agents (SPEC §1).
 USER_AGENT = "Mozilla/5.0 (compatible; smm-storefront/0.1; +https://github.com/)"
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+# The largest answer the client reads. A 10,000-service list with descriptions is
+# about 5 MB; 32 MB leaves room for the biggest panels while bounding memory.
+MAX_BODY_BYTES = 32 * 1024 * 1024
+# Statuses that provably come before the panel's code runs: auth at the web server
+# or gateway, rate limiting. With no error in the body they mean "nothing happened".
+REFUSED_BEFORE_PROCESSING = frozenset({401, 403, 407, 429})
+MAX_RETRY_AFTER_HEADER = 3600.0  # a larger header value is read as an hour
 
 T = TypeVar("T")
 
@@ -105,6 +118,7 @@ class PanelClient:
         self.name = name
         self.url = url
         self._key = key if isinstance(key, SecretStr) else SecretStr(key)
+        redaction.register(self._key)  # a panel echoing its key must not carry it anywhere
         self._retry = retry or RetryPolicy()
         self._limiter = RateLimiter(rate_limit)
         self._in_flight = asyncio.Semaphore(max(1, max_in_flight))
@@ -141,10 +155,11 @@ class PanelClient:
     # ------------------------------------------------------------ actions
 
     async def services(self) -> list[Service]:
-        return parsing.parse_services(await self._call("services", {}))
+        """The panel's services (a ``ServiceList``: ``skipped`` counts unusable items)."""
+        return self._read("services", parsing.parse_services, await self._call("services", {}))
 
     async def balance(self) -> Balance:
-        return parsing.parse_balance(await self._call("balance", {}))
+        return self._read("balance", parsing.parse_balance, await self._call("balance", {}))
 
     async def add(self, service_id: str, order_type: OrderType, values: Mapping[str, str]) -> str:
         """Place an order; returns the panel's order id.
@@ -153,14 +168,11 @@ class PanelClient:
         """
         params = {"service": service_id, **order_type.add_params(values)}
         body = await self._call("add", params, read_only=False)
-        try:
-            return parsing.parse_add(body)
-        except parsing.MalformedResponse as exc:
-            raise PanelAmbiguous(str(exc), panel=self.name, action="add") from None
+        return self._read("add", parsing.parse_add, body, read_only=False)
 
     async def status(self, order_id: str) -> OrderStatus:
-        result = parsing.parse_order_status(await self._call("status", {"order": order_id}))
-        return self._unwrap(result, "status")
+        body = await self._call("status", {"order": order_id})
+        return self._unwrap(self._read("status", parsing.parse_order_status, body), "status")
 
     async def statuses(self, order_ids: Iterable[str]) -> dict[str, OrderStatus | ItemError]:
         """Statuses of any number of orders, 100 ids a request."""
@@ -168,15 +180,16 @@ class PanelClient:
 
     async def refill(self, order_id: str) -> str:
         """Ask for a refill; returns the refill id."""
-        result = parsing.parse_refill(await self._call("refill", {"order": order_id}))
-        return self._unwrap(result, "refill")
+        body = await self._call("refill", {"order": order_id})
+        return self._unwrap(self._read("refill", parsing.parse_refill, body), "refill")
 
     async def refills(self, order_ids: Iterable[str]) -> dict[str, str | ItemError]:
         return await self._multi("refill", "orders", order_ids, parsing.parse_multi_refill)
 
     async def refill_status(self, refill_id: str) -> RefillStatus:
         body = await self._call("refill_status", {"refill": refill_id})
-        return self._unwrap(parsing.parse_refill_status(body), "refill_status")
+        result = self._read("refill_status", parsing.parse_refill_status, body)
+        return self._unwrap(result, "refill_status")
 
     async def refill_statuses(self, refill_ids: Iterable[str]) -> dict[str, RefillStatus | ItemError]:
         return await self._multi(
@@ -191,8 +204,31 @@ class PanelClient:
 
     def _unwrap(self, result: T | ItemError, action: str) -> T:
         if isinstance(result, ItemError):
+            if result.reason is RejectReason.UNREADABLE:  # the panel said nothing usable
+                raise PanelUnavailable(result.message, panel=self.name, action=action)
             raise PanelRejected(result.message, reason=result.reason, panel=self.name, action=action)
         return result
+
+    def _read(self, action: str, parse: Callable[[Any], T], body: Any, *,
+              read_only: bool = True) -> T:
+        """``parse(body)``, with any failure turned into one of the three kinds.
+
+        The parsers raise only ``MalformedResponse`` by design; anything else from
+        them is a bug that hostile input found, and it must still not escape as a
+        non-``PanelError`` (the order card and the tracker branch on the kinds).
+        """
+        try:
+            return parse(body)
+        except Exception as exc:
+            if isinstance(exc, parsing.MalformedResponse):
+                why = str(exc)
+            else:
+                log.exception("panel %s %s: the parser failed on the answer", self.name, action)
+                why = f"the answer could not be read ({type(exc).__name__})"
+            if read_only:
+                raise PanelUnavailable(why, panel=self.name, action=action) from None
+            raise PanelAmbiguous(f"{why}; the order may exist", panel=self.name,
+                                 action=action) from None
 
     async def _multi(
         self,
@@ -207,7 +243,7 @@ class PanelClient:
 
         async def one(chunk: list[str]) -> dict[str, T]:
             async with self._in_flight:
-                return parse(await self._call(action, {field: ",".join(chunk)}))
+                return self._read(action, parse, await self._call(action, {field: ",".join(chunk)}))
 
         results: dict[str, T] = {}
         for part in await asyncio.gather(*(one(chunk) for chunk in chunked(unique))):
@@ -245,7 +281,9 @@ class PanelClient:
                                    panel=self.name, action=action) from None
         started = time.monotonic()
         try:
-            response = await self._http.post(self._endpoint, content=form, headers=FORM)
+            async with self._http.stream("POST", self._endpoint, content=form,
+                                         headers=FORM) as response:
+                content = await self._read_body(action, response, read_only=read_only)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             # The connection was never made, so the panel cannot have seen the request.
             raise PanelUnavailable(f"cannot connect: {type(exc).__name__}", never_sent=True,
@@ -262,10 +300,40 @@ class PanelClient:
             self._connections.release()
         log.debug("panel %s %s -> HTTP %d in %.0f ms", self.name, action,
                   response.status_code, (time.monotonic() - started) * 1000)
-        return self._interpret(action, response, read_only=read_only)
+        return self._interpret(action, response, _text_of(response, content),
+                               read_only=read_only)
 
-    def _interpret(self, action: str, response: httpx.Response, *, read_only: bool) -> Any:
+    async def _read_body(self, action: str, response: httpx.Response, *,
+                         read_only: bool) -> bytes:
+        """The body, up to ``MAX_BODY_BYTES``; a bigger one is not read."""
+        declared = response.headers.get("content-length", "")
+        size = int(declared) if declared.isdigit() and len(declared) < 20 else 0
+        chunks: list[bytes] = []
+        if size <= MAX_BODY_BYTES:
+            async for chunk in response.aiter_bytes():
+                size += len(chunk)
+                if size > MAX_BODY_BYTES:
+                    break
+                chunks.append(chunk)
+        if size > MAX_BODY_BYTES:
+            why = f"the answer is larger than {MAX_BODY_BYTES // 2**20} MB"
+            if read_only:
+                raise PanelUnavailable(why, panel=self.name, action=action)
+            raise PanelAmbiguous(f"{why}; the order may exist", panel=self.name, action=action)
+        return b"".join(chunks)
+
+    def _interpret(self, action: str, response: httpx.Response, text: str, *,
+                   read_only: bool) -> Any:
+        """The decoded body, or the failure kind its HTTP status and content mean.
+
+        For ``add`` the request was sent, so only an explicit error in the body or
+        a refusal that provably came before processing (401/403/407 auth, 429, a
+        WAF challenge page) says nothing happened. A redirect, a 5xx or an
+        unreadable page after sending is ambiguous: the panel may have created the
+        order (PHP panels redirect after handling a POST).
+        """
         code = response.status_code
+        refused_early = code in REFUSED_BEFORE_PROCESSING
         if code == 429:
             retry_after = _retry_after(response.headers)
             if retry_after:
@@ -273,14 +341,18 @@ class PanelClient:
             raise PanelUnavailable("rate limited (HTTP 429)", retry_after=retry_after,
                                    panel=self.name, action=action)
         if 300 <= code < 400:
-            where = response.headers.get("location", "?")
-            raise PanelUnavailable(f"the panel redirects to {where}; use that address as its URL",
-                                   panel=self.name, action=action)
+            where = parsing.clip(response.headers.get("location", "?"), 200)
+            if read_only:
+                raise PanelUnavailable(
+                    f"the panel redirects to {where}; use that address as its URL",
+                    panel=self.name, action=action)
+            raise PanelAmbiguous(f"the panel redirected (HTTP {code}) to {where} after the"
+                                 " order was sent; the order may exist",
+                                 panel=self.name, action=action)
         try:
-            body = parsing.decode_body(response.text)
+            body = parsing.decode_body(text)
         except parsing.MalformedResponse as exc:
-            nothing_happened = read_only or exc.challenge or 400 <= code < 500
-            if nothing_happened:
+            if read_only or exc.challenge or refused_early:
                 raise PanelUnavailable(f"{exc} (HTTP {code})", retry_after=_retry_after(
                     response.headers), panel=self.name, action=action) from None
             raise PanelAmbiguous(f"{exc} (HTTP {code}); the order may exist",
@@ -301,7 +373,17 @@ class PanelClient:
             if not (isinstance(body, dict) and "order" in body):
                 raise PanelAmbiguous(f"server error (HTTP {code}); the order may exist",
                                      panel=self.name, action=action)
+        elif refused_early:
+            raise PanelUnavailable(f"the panel refused the request (HTTP {code})",
+                                   panel=self.name, action=action)
         return body
+
+
+def _text_of(response: httpx.Response, content: bytes) -> str:
+    try:
+        return content.decode(response.encoding or "utf-8", errors="replace")
+    except LookupError:  # a charset Python doesn't know
+        return content.decode("utf-8", errors="replace")
 
 
 def _retry_after(headers: httpx.Headers) -> float | None:
@@ -310,17 +392,22 @@ def _retry_after(headers: httpx.Headers) -> float | None:
     if value:
         value = value.strip()
         if value.isdigit():
-            return float(value)
+            return _bounded_wait(float(value[:12]))
         try:
             when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            when = None
-        if when is not None:
-            return max(0.0, when.timestamp() - time.time())
-    reset = headers.get("x-ratelimit-reset")
-    if reset and reset.strip().isdigit():
-        number = float(reset)
+            return _bounded_wait(when.timestamp() - time.time())
+        except (TypeError, ValueError, OverflowError):
+            pass
+    reset = headers.get("x-ratelimit-reset", "").strip()
+    if reset.isdigit():
+        number = float(reset[:12])
         # Panels send either seconds-until-reset or an epoch timestamp.
-        return max(0.0, number - time.time()) if number > 1_000_000_000 else number
+        return _bounded_wait(number - time.time() if number > 1_000_000_000 else number)
     return None
+
+
+def _bounded_wait(seconds: float) -> float:
+    # The limiter defers every request by this: a header of 10^300 seconds must
+    # not stop the panel's client for good.
+    return min(MAX_RETRY_AFTER_HEADER, max(0.0, seconds))
 

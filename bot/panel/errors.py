@@ -12,6 +12,12 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from bot.redaction import redact
+
+# A panel error message is kept to this many characters, after redaction (a cut
+# first could leave half a key that no longer matches).
+MESSAGE_CHARS = 500
+
 
 class RejectReason(StrEnum):
     BAD_KEY = "bad_key"
@@ -27,6 +33,10 @@ class RejectReason(StrEnum):
     NOT_REFILLABLE = "not_refillable"
     NOT_CANCELABLE = "not_cancelable"
     OTHER = "other"
+    # Not a refusal: the panel's answer for this id could not be read (an item with
+    # no status, a number out of bounds, a Partial without remains...). Nothing is
+    # known to have happened, so a single-id call reports it as unavailable.
+    UNREADABLE = "unreadable"
 
 
 # Checked in order: the first class whose needle is in the lower-cased message
@@ -61,6 +71,10 @@ class PanelError(Exception):
     """Base of every panel failure; ``panel`` names the configured panel."""
 
     def __init__(self, message: str, *, panel: str = "", action: str = "") -> None:
+        # The one gate for every panel failure's text: panels echo keys and
+        # send megabytes of HTML, and these messages reach logs, orders.error
+        # and admin alerts.
+        message = redact(message)[:MESSAGE_CHARS]
         super().__init__(message)
         self.message = message
         self.panel = panel

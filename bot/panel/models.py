@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
@@ -122,12 +123,23 @@ class Service:
         }
 
 
+class ServiceList(list[Service]):
+    """A panel's services, and how many of its items were skipped as unusable."""
+
+    def __init__(self, services: Iterable[Service] = (), skipped: int = 0) -> None:
+        super().__init__(services)
+        self.skipped = skipped
+
+
 @dataclass(frozen=True, slots=True)
 class ItemError:
-    """One id in a multi-id answer that the panel refused (``Incorrect order ID``...)."""
+    """One id in a multi-id answer that the panel refused (``Incorrect order ID``...),
+    or whose answer could not be read (reason ``UNREADABLE``)."""
 
     message: str
     reason: RejectReason
+    # The panel's item as it came (redacted, cut short), for the admins; not compared.
+    raw: str = field(default="", compare=False)
 
     def to_json(self) -> dict[str, Any]:
         return {"error": self.message}
@@ -142,6 +154,14 @@ class OrderStatus:
     remains: int | None = None
     currency: str | None = None
     recognised: bool = True  # False: the panel's word is new to us; treated as not final
+
+    def __post_init__(self) -> None:
+        # The one rule for final statuses whose amounts are unknown: a Partial
+        # refunds the undelivered share, so without the remains of this very answer
+        # it is not a usable status (remains on record from an earlier poll may be
+        # stale). The parser turns this into an unreadable item for that order.
+        if self.recognised and self.status is OrderState.PARTIAL and self.remains is None:
+            raise ValueError("a Partial status without remains: the refund can't be known")
 
     @property
     def is_final(self) -> bool:

@@ -17,7 +17,11 @@ the next matching requests: ``html403`` (Cloudflare page), ``http500``,
 ``delay``), ``hang`` (wait ``delay`` before processing), ``hang_after`` (process,
 then wait ``delay``: the ambiguous ``add``), ``drop_after`` (process, then close
 the connection), ``malformed`` and ``empty`` bodies, ``notice`` (a PHP notice
-before the JSON).
+before the JSON), ``raw`` (answer ``body`` with ``status`` and ``headers`` without
+processing the request) and ``rewrite`` (process the request, then answer what
+``rewrite(body)`` returns: a text, or a (status, text) pair; in-process only). The
+last two let a test drive the unmodified client and tracker with any hostile
+answer over real HTTP.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ import logging
 import random
 import time
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -52,7 +56,8 @@ log = logging.getLogger(__name__)
 DEFAULT_KEY = "sandbox"
 API_PATH = "/api/v2"
 FAULT_KINDS = frozenset({"html403", "http500", "http502", "http429", "slow", "hang",
-                         "hang_after", "drop_after", "malformed", "empty", "notice"})
+                         "hang_after", "drop_after", "malformed", "empty", "notice", "raw",
+                         "rewrite"})
 _CLOUDFLARE_PAGE = ("<!DOCTYPE html><html><head><title>Just a moment...</title></head>"
                     "<body>Checking your browser before accessing the panel. "
                     "<div id=\"cf-chl-widget\"></div></body></html>")
@@ -68,6 +73,10 @@ class Fault:
     action: str | None = None  # None: any action
     times: int = 1
     delay: float = 0.0
+    body: str = ""  # raw: the answer's text
+    status: int = 200  # raw: the answer's HTTP status
+    headers: dict[str, str] = field(default_factory=dict)  # raw
+    rewrite: Callable[[Any], str | tuple[int, str]] | None = None  # rewrite
 
     def matches(self, action: str) -> bool:
         return self.times > 0 and (self.action is None or self.action == action)
@@ -136,10 +145,15 @@ class SandboxPanel:
         self._clock_offset += seconds
 
     def inject(self, kind: str, action: str | None = None, times: int = 1,
-               delay: float = 0.0) -> None:
+               delay: float = 0.0, *, body: str = "", status: int = 200,
+               headers: Mapping[str, str] | None = None,
+               rewrite: Callable[[Any], str | tuple[int, str]] | None = None) -> None:
         if kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault {kind!r}; one of {sorted(FAULT_KINDS)}")
-        self.faults.append(Fault(kind, action, times, delay))
+        if kind == "rewrite" and rewrite is None:
+            raise ValueError("a rewrite fault needs rewrite=")
+        self.faults.append(Fault(kind, action, times, delay, body, status, dict(headers or {}),
+                                 rewrite))
 
     def clear_faults(self) -> None:
         self.faults.clear()
@@ -214,6 +228,9 @@ class SandboxPanel:
                 return web.Response(text='{"status": "ok", "order": ', content_type="text/html")
             case "empty":
                 return web.Response(text="", content_type="text/html")
+            case "raw":
+                headers = {"Content-Type": "application/json", **fault.headers}
+                return web.Response(status=fault.status, text=fault.body, headers=headers)
         return None
 
     async def _late_fault(self, fault: Fault, request: web.Request,
@@ -229,6 +246,11 @@ class SandboxPanel:
                 notice = ("<br />\n<b>Notice</b>:  Undefined index: runs in <b>/var/www/api.php"
                           "</b> on line <b>42</b><br />\n")
                 return web.Response(text=notice + json.dumps(body), content_type="text/html")
+            case "rewrite":
+                assert fault.rewrite is not None
+                answer = fault.rewrite(body)
+                status, text = answer if isinstance(answer, tuple) else (200, answer)
+                return web.Response(status=status, text=text, content_type="application/json")
         return None
 
     async def _handle_faults(self, request: web.Request) -> web.Response:
@@ -240,7 +262,10 @@ class SandboxPanel:
         else:
             try:
                 self.inject(str(spec["kind"]), spec.get("action"), int(spec.get("times", 1)),
-                            float(spec.get("delay", 0)))
+                            float(spec.get("delay", 0)), body=str(spec.get("body", "")),
+                            status=int(spec.get("status", 200)),
+                            headers={str(k): str(v) for k, v in
+                                     dict(spec.get("headers") or {}).items()})
             except (KeyError, ValueError) as exc:
                 return web.json_response({"error": str(exc)}, status=400)
         return web.json_response({"faults": len(self.faults)})
