@@ -24,7 +24,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from html import escape
-from typing import Any
+from typing import Any, Protocol
 
 from bot.redaction import redact
 from storage import outbox
@@ -35,6 +35,13 @@ log = logging.getLogger(__name__)
 WINDOW = 300.0  # seconds: one alert per kind at most this often, plus its follow-up
 MAX_ALERT = 4000  # visible characters (UTF-16 units), under Telegram's 4096
 MAX_TITLE = 1000  # the rest of MAX_ALERT is for the details
+
+
+class Alert(Protocol):
+    """What services that raise alerts are given (``AdminAlerts.send``, or a test's)."""
+
+    async def __call__(self, text: str, *, details: str = "", key: str | None = None) -> None:
+        ...
 
 
 class AdminAlerts:
@@ -80,9 +87,9 @@ def render(payload: Mapping[str, Any]) -> str:
     title = _head(title, MAX_TITLE)
     details = str(payload.get("details") or "")
     if not details:
-        return escape(title)
+        return escape(title, quote=False)
     details = _tail(details, MAX_ALERT - _units(title) - 1)
-    return f"{escape(title)}\n<pre>{escape(details)}</pre>"
+    return f"{escape(title, quote=False)}\n<pre>{escape(details, quote=False)}</pre>"
 
 
 def _duration(seconds: float) -> str:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal
 from enum import StrEnum
@@ -30,6 +30,7 @@ from typing import Any, Literal, Protocol
 
 import aiosqlite
 
+from bot.alerts import Alert
 from bot.catalog import ShopCatalog
 from bot.money import MAX_AMOUNT_MINOR
 from bot.order_types import OrderType
@@ -92,8 +93,6 @@ class ServiceGone(Exception):
     """The service is no longer on sale."""
 
 
-Alert = Callable[[str], Awaitable[None]]
-
 # Panel refusals that say the shop's own panel account is unusable (not the
 # customer's order): customers see "temporarily unavailable", admins are told
 # once per outage (until an order goes through on that panel again). Alerts are
@@ -108,7 +107,7 @@ ACCOUNT_TROUBLE = {
 }
 
 
-async def _no_alert(_text: str) -> None:
+async def _no_alert(text: str, *, details: str = "", key: str | None = None) -> None:
     return None
 
 
@@ -223,7 +222,8 @@ class OrderService:
         if template is None or (order.panel, reason) in self._account_trouble:
             return
         self._account_trouble.add((order.panel, reason))
-        await self._alert(template.format(panel=order.panel, order=order.id))
+        await self._alert(template.format(panel=order.panel, order=order.id),
+                          key=f"{reason.value}:{order.panel}")
 
     async def _refund_failed(self, order: StoredOrder, message: str) -> StoredOrder:
         async with self.db.transaction() as conn:

@@ -19,12 +19,12 @@ panel has it, one request per refill otherwise) and the owner is told the result
 from __future__ import annotations
 
 import asyncio
-import html
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from bot.alerts import Alert
 from bot.orders import apply_statuses, status_change
 from bot.panel import (
     ItemError,
@@ -46,7 +46,6 @@ MISSING_POLLS = 3
 MAX_BACKOFF = 15 * 60
 BATCH = 100
 
-Alert = Callable[[str], Awaitable[None]]
 
 
 @dataclass
@@ -163,19 +162,19 @@ class Tracker:
         report.flagged += len(flagged) + len(flagged_unusable)
         if applied:
             self._on_notice()
-        # Alerts are Telegram HTML: every panel-supplied text in them is escaped.
+        # Plain text: bot/alerts.py escapes panel-supplied text when it is sent. One key
+        # per panel and kind, so a panel that loses many orders at once is one alert.
         for order in flagged:
             await self._alert(
-                f"⚠️ Order #{order.id}: panel {html.escape(order.panel)} answered \"Incorrect"
-                f" order ID\" for panel order {html.escape(order.panel_order_id or '?')}"
-                f" {MISSING_POLLS} times in a row. It was not refunded; check it on the panel.")
+                f"⚠️ Order #{order.id}: panel {order.panel} answered \"Incorrect order ID\" for"
+                f" panel order {order.panel_order_id or '?'} {MISSING_POLLS} times in a row. It"
+                " was not refunded; check it on the panel.", key=f"missing:{order.panel}")
         for order, raw in flagged_unusable:
             await self._alert(
-                f"⚠️ Order #{order.id}: panel {html.escape(order.panel)} sent an answer the bot"
-                f" can't use for panel order {html.escape(order.panel_order_id or '?')}"
-                f" {MISSING_POLLS} times in a row. It keeps its state ({order.state}) and was"
-                f" not refunded; check it on the panel. The last answer:"
-                f" <code>{html.escape(raw[:500])}</code>")
+                f"⚠️ Order #{order.id}: panel {order.panel} sent an answer the bot can't use for"
+                f" panel order {order.panel_order_id or '?'} {MISSING_POLLS} times in a row. It"
+                f" keeps its state ({order.state}) and was not refunded; check it on the panel."
+                " The last answer:", details=raw[:500], key=f"unusable:{order.panel}")
 
     async def _follow_refills(self, panel: str, client: PanelClient,
                               report: CycleReport) -> None:

@@ -21,6 +21,7 @@ from aiohttp import web
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bot.alerts import render as render_alert
 from bot.catalog import refresh_catalog
 from bot.order_types import get_order_type
 from bot.orders import OrderService
@@ -54,11 +55,13 @@ BAD = "@BAD@"  # placeholder for a raw JSON token json.dumps can't write
 
 
 class Alerts:
+    """Collects alerts as the admin would receive them (rendered to Telegram HTML)."""
+
     def __init__(self) -> None:
         self.texts: list[str] = []
 
-    async def __call__(self, text: str) -> None:
-        self.texts.append(text)
+    async def __call__(self, text: str, *, details: str = "", key: str | None = None) -> None:
+        self.texts.append(render_alert({"title": text, "details": details}))
 
 
 async def _two_orders(db: Database, sandbox: RunningSandbox,
