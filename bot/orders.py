@@ -222,8 +222,8 @@ class OrderService:
         if template is None or (order.panel, reason) in self._account_trouble:
             return
         self._account_trouble.add((order.panel, reason))
-        await self._alert(template.format(panel=order.panel, order=order.id),
-                          key=f"{reason.value}:{order.panel}")
+        # Not folded with the last outage's alert: this is news, and it is one per outage.
+        await self._alert(template.format(panel=order.panel, order=order.id))
 
     async def _refund_failed(self, order: StoredOrder, message: str) -> StoredOrder:
         async with self.db.transaction() as conn:

@@ -1,0 +1,99 @@
+"""The one reader of typed amounts, and the admins' commands that use it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bot.money import MAX_AMOUNT_MINOR, AmountError, format_minor, parse_amount
+from bot.order_types import get_order_type
+from tests.conftest import SandboxFactory
+from tests.e2e import running_shop
+
+
+@pytest.mark.parametrize(("text", "minor"), [
+    ("7", 700), ("7.5", 750), ("7,50", 750), (" 12.5 ", 1250), ("1 000", 100_000),
+    ("1 000,50", 100_050), ("0.01", 1), ("100000000", MAX_AMOUNT_MINOR),
+])
+def test_amounts_as_people_type_them(text: str, minor: int) -> None:
+    assert parse_amount(text, "USD") == minor
+
+
+@pytest.mark.parametrize(("text", "problem"), [
+    ("1,000", "without thousands separators"), ("1.000", "without thousands separators"),
+    ("1,000.50", "without thousands separators"), ("1e30", "as a number"), ("²", "as a number"),
+    ("١٢", "as a number"), ("-5", "as a number"), ("NaN", "as a number"), ("", "as a number"),
+    ("0", "more than zero"), ("0.00", "more than zero"), ("1.234", "thousands"),
+    ("1.5.5", "as a number"), ("7.505", "thousands"), ("7.5055", "At most 2 digits"),
+    ("92233720368547758.07", "largest amount"), ("100000000.01", "largest amount"),
+    ("9" * 40, "as a number"),
+])
+def test_amounts_that_are_refused_say_why(text: str, problem: str) -> None:
+    with pytest.raises(AmountError) as info:
+        parse_amount(text, "USD")
+    assert problem in info.value.render()
+
+
+def test_the_currency_decides_the_decimals() -> None:
+    assert parse_amount("1.500", "KWD") == 1500  # three decimals: not a thousands separator
+    assert parse_amount("150", "JPY") == 150
+    with pytest.raises(AmountError):
+        parse_amount("1.5", "JPY")
+
+
+@given(st.integers(min_value=1, max_value=MAX_AMOUNT_MINOR))
+def test_every_amount_reads_back_from_how_it_is_written(minor: int) -> None:
+    units, cents = divmod(minor, 100)
+    assert parse_amount(f"{units}.{cents:02d}", "USD") == minor
+    assert parse_amount(f"{units},{cents:02d}", "USD") == minor
+    assert parse_amount(format_minor(minor, "USD").lstrip("$").replace(",", " "), "USD") == minor
+
+
+@given(st.text(max_size=40))
+def test_any_text_is_an_amount_or_a_clear_refusal(text: str) -> None:
+    try:
+        minor = parse_amount(text, "USD")
+    except AmountError as exc:
+        refusal = exc.render()
+        minor = None
+    if minor is None:
+        assert refusal
+    else:
+        assert 0 < minor <= MAX_AMOUNT_MINOR
+
+
+def test_the_country_field_takes_iso_codes_only() -> None:
+    country = get_order_type("Web Traffic").field_named("country")
+    assert country.parse("us") == "US" and country.parse(" TR ") == "TR"
+    for wrong in ("XX", "USA", "U", "🇺🇸", "12", "EU"):
+        with pytest.raises(ValueError, match="two-letter country code"):
+            country.parse(wrong)
+
+
+async def test_admin_amounts_are_read_strictly(make_sandbox: SandboxFactory,
+                                               tmp_path: Path) -> None:
+    sandbox = await make_sandbox()
+    async with running_shop(sandbox, tmp_path) as shop:
+        await shop.credit(42, 500)
+        admin = shop.admin
+        await admin.send("/start")
+        for command, answer in (
+            ("/credit 42 1,000", "without thousands separators"),
+            ("/credit 42 1e30", "as a number"),
+            ("/credit 42 ²", "as a number"),
+            ("/credit 42 92233720368547758.07", "largest amount"),
+            ("/credit ² 5", "Usage"),
+            ("/credit 12345678901234567890123 5", "Usage"),
+            ("/debit 42 -5", "as a number"),
+        ):
+            await admin.send(command)
+            assert answer in admin.text, (command, admin.text)
+            assert "went wrong" not in admin.text
+        assert await shop.balance(42) == (500, 500)  # nothing moved
+        await admin.send("/credit 42 1000 promo")
+        assert "New balance: $1,005.00" in admin.text
+        await admin.send("/debit 42 7,50")
+        assert "New balance: $997.50" in admin.text
