@@ -25,13 +25,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from aiogram import Bot
-from aiogram.client.default import DefaultBotProperties
-from aiogram.client.session.aiohttp import AiohttpSession
-from aiogram.client.telegram import TelegramAPIServer
 
-from bench.notify import seed
-from bot.emulator import BotApiEmulator, SendLimits, start_emulator
+from bench.notify import limited_telegram, seed
 from bot.i18n import build_i18n
 from bot.notifier import Notifier
 from bot.orders import OrderService
@@ -40,18 +35,13 @@ from handlers.notices import TelegramDelivery
 from storage import outbox
 from storage.db import Database
 
-TOKEN = "123456789:AABenchBenchBenchBenchBenchBenchBench"
 CUSTOMERS = 10
 GIVE_UP = 60.0  # seconds; a notice not sent by then is reported as such
 
 
 async def one_round(args: argparse.Namespace, mid_flood: bool) -> list[float]:
     """Seconds from queueing to sending, per customer notice (GIVE_UP if never)."""
-    emulator = BotApiEmulator()
-    emulator.limits = SendLimits(per_second=30, per_chat_per_second=1)
-    running = await start_emulator(emulator)
-    bot = Bot(TOKEN, session=AiohttpSession(api=TelegramAPIServer.from_base(running.url)),
-              default=DefaultBotProperties(parse_mode="HTML"))
+    emulator, running, bot = await limited_telegram()
     folder = tempfile.mkdtemp()
     admins = [1_000_000 + n for n in range(args.admins)]
     for admin in admins:

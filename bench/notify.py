@@ -26,7 +26,7 @@ from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 
-from bot.emulator import BotApiEmulator, SendLimits, start_emulator
+from bot.emulator import BotApiEmulator, RunningEmulator, SendLimits, start_emulator
 from bot.i18n import build_i18n
 from bot.notifier import Notifier
 from bot.orders import OrderService
@@ -63,17 +63,23 @@ async def seed(db: Database, emulator: BotApiEmulator, count: int) -> list[Order
     return notices
 
 
+async def limited_telegram() -> tuple[BotApiEmulator, RunningEmulator, Bot]:
+    """The emulator enforcing Telegram's limits (30/s, 1/s per chat), and a bot on it."""
+    emulator = BotApiEmulator()
+    emulator.limits = SendLimits(per_second=30, per_chat_per_second=1)
+    running = await start_emulator(emulator)
+    bot = Bot(TOKEN, session=AiohttpSession(api=TelegramAPIServer.from_base(running.url)),
+              default=DefaultBotProperties(parse_mode="HTML"))
+    return emulator, running, bot
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--messages", type=int, default=1000)
     parser.add_argument("--rate", type=float, default=25.0, help="SEND_RATE")
     args = parser.parse_args()
 
-    emulator = BotApiEmulator()
-    emulator.limits = SendLimits(per_second=30, per_chat_per_second=1)
-    running = await start_emulator(emulator)
-    bot = Bot(TOKEN, session=AiohttpSession(api=TelegramAPIServer.from_base(running.url)),
-              default=DefaultBotProperties(parse_mode="HTML"))
+    emulator, running, bot = await limited_telegram()
     folder = tempfile.mkdtemp()
     async with Database(Path(folder) / "bench.sqlite3") as db:
         notices = await seed(db, emulator, args.messages)
