@@ -71,7 +71,7 @@ async def adjust(message: Message, command: CommandObject, settings: Settings,
     try:
         amount = parse_amount(parts[1], currency)
     except AmountError as exc:
-        await message.answer(_("“{amount}” is not an amount in {currency}: {problem}").format(
+        await message.answer(_("“{amount}” is not an amount in {currency}. {problem}").format(
             amount=escape(parts[1][:50]), currency=currency, problem=escape(exc.render(_))))
         return
     sign = 1 if command.command == "credit" else -1

@@ -265,13 +265,18 @@ async def confirm_button(query: CallbackQuery, state: FSMContext, orders: OrderS
         if loaded is None:
             return
         draft, stored = loaded
-        if placement is not None and placement.outcome is Outcome.INSUFFICIENT:
+        if placement is None:
+            pass  # the note says what no longer fits
+        elif placement.outcome is Outcome.INSUFFICIENT:
             callback_answer.text = _("Not enough balance.")
             note = _insufficient_text(placement, settings)
-        elif placement is not None:
+        elif draft.shown_price is None:  # a form saved before prices were kept in drafts
+            note = _("Please check the order and its price, then tap ✅ Confirm.")
+        else:
             callback_answer.text = _("The price has changed.")
-            note = _("The price changed since you saw it: it is now <b>{price}</b>. Nothing was "
-                     "charged. Check the order and tap ✅ Confirm again.").format(
+            note = _("The price changed since you saw it: from {old} to <b>{price}</b>. Nothing "
+                     "was charged. Check the order and tap ✅ Confirm again.").format(
+                         old=money(draft.shown_price, settings.shop_currency),
                          price=money(placement.price_minor, settings.shop_currency))
         await _show_step(query.message, stored, draft, state, orders, settings, edit=True,
                          error=note)

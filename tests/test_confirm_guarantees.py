@@ -43,7 +43,7 @@ async def test_a_price_rise_after_the_confirmation_is_shown_charges_nothing(shop
 
     answer = await customer.tap_data(confirm.button("Confirm")["callback_data"], confirm)  # type: ignore[index]
     assert answer["text"] == "The price has changed."
-    assert "now $15.60" in customer.text and "Nothing was charged" in customer.text
+    assert "from $1.56 to $15.60" in customer.text and "Nothing was charged" in customer.text
     assert "Check your order" in customer.text
     assert await shop.query("SELECT COUNT(*) FROM orders") == [(0,)]
     assert await shop.balance(CUSTOMER) == (10_000, 10_000)

@@ -265,3 +265,18 @@ def test_any_callback_data_gets_an_answer_and_no_error(harness: Harness, state: 
     said, answered = harness.call(harness.tap(_template(harness, state), callback))
     assert answered, f"the query {callback!r} was never answered in {state}"
     assert _no_error(said), (state, callback)
+
+
+def test_a_confirmation_saved_without_its_price_is_shown_again(harness: Harness) -> None:
+    """A form saved at the confirmation by an earlier version has no price shown on
+    record: Confirm shows the confirmation (and its price) again and charges nothing."""
+    confirm = _template(harness, "confirm")
+    assert confirm.data is not None
+    legacy = Template("legacy confirm", confirm.state, {**confirm.data, "shown_price": None})
+    orders_before = harness.call(harness.runtime.db.fetchone("SELECT COUNT(*) FROM orders"))
+    said, answered = harness.call(harness.tap(legacy, "f:confirm:"))
+    assert answered and said == []  # the message is edited in place
+    user_id = max(harness.emulator.chats)
+    screen = max(harness.emulator.chats[user_id].messages.values(), key=lambda m: m.message_id)
+    assert "Please check the order and its price" in screen.text and "Price: $1.56" in screen.text
+    assert harness.call(harness.runtime.db.fetchone("SELECT COUNT(*) FROM orders")) == orders_before
