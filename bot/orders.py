@@ -246,7 +246,8 @@ class OrderService:
         now = time.time() if now is None else now
         if order.refreshed_at and now - order.refreshed_at < REFRESH_EVERY_SECONDS:
             return order
-        if order.panel_order_id is None or order.state not in ("pending", "in_progress"):
+        if (order.panel_order_id is None or order.state not in ("pending", "in_progress")
+                or order.panel not in self.panels):  # a panel no longer configured
             return order
         await order_store.mark_refreshed(self.db, order.id, now)
         status = await self.panels[order.panel].status(order.panel_order_id)
@@ -258,7 +259,7 @@ class OrderService:
     async def actions(self, order: StoredOrder) -> OrderActions:
         """Which of refill and cancel the order's service and state allow now."""
         stored = await self.catalog.any_service(order.service_ref)
-        if stored is None or not order.panel_order_id:
+        if stored is None or not order.panel_order_id or order.panel not in self.panels:
             return OrderActions(refill=False, cancel=False)
         return OrderActions(
             refill=stored.service.refill and order.state == "completed",

@@ -11,7 +11,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.catalog import refresh_catalog
-from bot.orders import OrderService, Outcome, ServiceGone, apply_statuses, refund_for
+from bot.orders import (
+    OrderActions,
+    OrderService,
+    Outcome,
+    ServiceGone,
+    apply_statuses,
+    refund_for,
+)
 from bot.panel import OrderState, OrderStatus, RejectReason
 from bot.pricing import Pricer
 from storage import catalog as catalog_store
@@ -182,3 +189,15 @@ async def test_a_withdrawn_service_stops_being_sold_after_the_next_refresh(
     assert likes not in {s.ref for s in await service.catalog.search("likes", 50)}
     old = await service.catalog.any_service(likes)  # old orders still show it
     assert old is not None and not old.active
+
+
+async def test_orders_of_a_panel_no_longer_configured_stay_readable(
+        db, service: OrderService) -> None:
+    placed = await place_as_shown(service, 7, await ref(db, "101"), VALUES)
+    assert placed.order is not None
+    renamed = OrderService(db, {"new-name": service.panels["test"]}, service.pricer,
+                           service.catalog)
+    order = await renamed.owned(7, placed.order.id)
+    assert order is not None
+    assert await renamed.refresh(order) == order  # no call to a panel it doesn't have
+    assert await renamed.actions(order) == OrderActions(refill=False, cancel=False)
