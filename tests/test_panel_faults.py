@@ -289,3 +289,15 @@ async def test_a_huge_retry_after_does_not_stop_the_client(
     with pytest.raises(PanelUnavailable) as info:
         await client.balance()
     assert info.value.retry_after is not None and info.value.retry_after <= 3600
+
+
+async def test_a_refill_is_not_retried_once_it_may_have_been_sent(
+    sandbox: RunningSandbox, client: PanelClient,
+) -> None:
+    """A refill creates something on the panel, like add: a 502 after sending is
+    ambiguous and the request is not sent again (a retry could ask twice)."""
+    order_id = await _add(client)
+    sandbox.panel.inject("http502", action="refill", times=5)
+    with pytest.raises(PanelAmbiguous):
+        await client.refill(order_id)
+    assert sandbox.panel.requests["refill"] == 1

@@ -179,9 +179,14 @@ class PanelClient:
         return await self._multi("status", "orders", order_ids, parsing.parse_multi_status)
 
     async def refill(self, order_id: str) -> str:
-        """Ask for a refill; returns the refill id."""
-        body = await self._call("refill", {"order": order_id})
-        return self._unwrap(self._read("refill", parsing.parse_refill, body), "refill")
+        """Ask for a refill; returns the refill id.
+
+        Like ``add`` it creates something on the panel, so once the request may have
+        been sent it is not retried (an unclear answer is ``PanelAmbiguous``).
+        """
+        body = await self._call("refill", {"order": order_id}, read_only=False)
+        return self._unwrap(self._read("refill", parsing.parse_refill, body, read_only=False),
+                            "refill")
 
     async def refills(self, order_ids: Iterable[str]) -> dict[str, str | ItemError]:
         return await self._multi("refill", "orders", order_ids, parsing.parse_multi_refill)
