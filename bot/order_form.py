@@ -8,6 +8,7 @@ limits and platform.
 from __future__ import annotations
 
 import re
+import secrets
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -43,19 +44,30 @@ class Draft:
     # The price on the confirmation screen the customer last saw: Confirm never
     # charges more than this (``OrderService.place``).
     shown_price: int | None = None
+    # Names that confirmation screen; its Confirm button carries it, so a tap on an
+    # older confirmation (of this form before a change, or of another form) is
+    # told apart from a tap on the one the draft is now.
+    screen: str = ""
 
     def to_data(self) -> dict[str, Any]:
         return {"ref": self.ref, "token": self.token, "values": self.values,
-                "history": self.history, "shown_price": self.shown_price}
+                "history": self.history, "shown_price": self.shown_price, "screen": self.screen}
 
     @classmethod
     def from_data(cls, data: dict[str, Any]) -> Draft | None:
         try:
             shown = data.get("shown_price")
             return cls(int(data["ref"]), str(data["token"]), dict(data.get("values", {})),
-                       list(data.get("history", [])), None if shown is None else int(shown))
+                       list(data.get("history", [])), None if shown is None else int(shown),
+                       str(data.get("screen", "")))
         except (KeyError, TypeError, ValueError):
             return None
+
+    def show_confirmation(self, price_minor: int) -> str:
+        """Record a confirmation screen being shown; returns its name for the button."""
+        self.shown_price = price_minor
+        self.screen = secrets.token_hex(4)
+        return self.screen
 
 
 def order_type_of(stored: StoredService) -> OrderType:

@@ -283,6 +283,23 @@ class OrderType:
     def runs_of(self, values: Mapping[str, str]) -> int:
         return int(values["runs"]) if values.get("runs") else 1
 
+    def total_quantity(self, values: Mapping[str, str]) -> int | None:
+        """Units delivered in all (every run; every post of a subscription, at its
+        maximum), ``None`` for packages. Partial refunds are measured against it,
+        so it is never less than what the price paid for."""
+        if self.pricing is Pricing.FLAT:
+            return None
+        per_run = self.quantity_of(values)
+        if per_run is None:
+            return None
+        if self.quantity is QuantityRule.PER_POST:
+            return per_run * self._posts(values)
+        return per_run * self.runs_of(values)
+
+    @staticmethod
+    def _posts(values: Mapping[str, str]) -> int:
+        return int(values.get("posts") or 0) + int(values.get("old_posts") or 0)
+
     def check_field(self, name: str, values: Mapping[str, str], limits: Limits) -> None:
         """The service's limits on one entered field (quantity, list length, min/max)."""
         value = values.get(name)
@@ -325,8 +342,7 @@ class OrderType:
                 quantity = self.quantity_of(values) or 0
                 return rate * quantity * self.runs_of(values) / 1000
             case Pricing.PER_THOUSAND_PER_POST:
-                posts = int(values.get("posts") or 0) + int(values.get("old_posts") or 0)
-                return rate * int(values["max"]) * posts / 1000
+                return rate * int(values["max"]) * self._posts(values) / 1000
 
     def add_params(self, values: Mapping[str, str]) -> dict[str, str]:
         """The ``add`` form fields for ``values``; unknown keys are dropped."""

@@ -214,7 +214,7 @@ class OrderService:
         await self._alert(
             f"❔ Order #{order.id} (user {order.user_id}, panel {order.panel}): {why[:300]}."
             " Check the panel's order list, then send /unresolved to attach its panel order id"
-            " or refund it.")
+            " or refund it.", key=f"unknown:{order.panel}")  # an outage: one alert, then a count
         return Placement(Outcome.AMBIGUOUS, unknown, message=why)
 
     async def _account_refused(self, order: StoredOrder, reason: RejectReason) -> None:

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from bot.money import to_minor_up
-from bot.order_types import Pricing
 from storage import catalog as catalog_store
 from storage.catalog import StoredService
 from storage.db import Database
@@ -26,7 +25,7 @@ from storage.db import Database
 class Quote:
     price_minor: int
     panel_cost: Decimal  # what the panel will charge, in its currency
-    quantity: int | None  # units delivered in total (all runs); None for packages
+    quantity: int | None  # units delivered in total (all runs, all posts); None for packages
     markup_percent: Decimal
 
 
@@ -95,7 +94,5 @@ class Pricer:
             raise ValueError(f"service {stored.ref} has no known order type")
         markup = await self.markup_for(stored)
         cost = order_type.cost(stored.service.rate, values)
-        per_run = order_type.quantity_of(values)
-        quantity = None if order_type.pricing is Pricing.FLAT or per_run is None else (
-            per_run * order_type.runs_of(values))
-        return Quote(self._to_shop(stored.panel, cost, markup), cost, quantity, markup)
+        return Quote(self._to_shop(stored.panel, cost, markup), cost,
+                     order_type.total_quantity(values), markup)

@@ -108,38 +108,42 @@ class Tracker:
         open_orders = await order_store.tracked(self.db, panel)
         report.db_seconds += time.perf_counter() - db_started
         report.orders = len(open_orders)
-        by_panel_id = {o.panel_order_id: o for o in open_orders}
         chunks = [open_orders[i:i + BATCH] for i in range(0, len(open_orders), BATCH)]
 
-        async def ask(chunk: list[order_store.TrackedOrder]) -> dict[str, OrderStatus | ItemError]:
+        async def ask(chunk: list[order_store.TrackedOrder]
+                      ) -> dict[str, OrderStatus | ItemError] | None:
             try:
                 return await client.statuses(o.panel_order_id for o in chunk)
             except PanelError as exc:
                 report.errors.append(str(exc))
-                return {}
+                return None
 
         # Ask everything first (the client bounds the requests in flight), then
         # write: one transaction per request's worth of answers.
         answers = await asyncio.gather(*(ask(chunk) for chunk in chunks))
-        if chunks and not any(answers):
-            raise PanelUnavailable(f"no status answer ({(report.errors or ['empty'])[0]})", panel=panel,
-                                   action="status")
-        for part in answers:
-            await self._record(report, by_panel_id, part)
+        if chunks and all(part is None for part in answers):
+            raise PanelUnavailable(f"no status answer ({(report.errors or ['empty'])[0]})",
+                                   panel=panel, action="status")
+        for chunk, part in zip(chunks, answers, strict=True):
+            if part is not None:
+                await self._record(report, chunk, part)
         await self._follow_refills(panel, client, report)
         report.seconds = time.perf_counter() - started
         return report
 
-    async def _record(self, report: CycleReport,
-                      by_panel_id: Mapping[str, order_store.TrackedOrder],
+    async def _record(self, report: CycleReport, asked: list[order_store.TrackedOrder],
                       answers: Mapping[str, OrderStatus | ItemError]) -> None:
+        """Apply one request's answers. An order the answer leaves out (or names by
+        another spelling of its id) counts like "Incorrect order ID": flagged after
+        ``MISSING_POLLS`` such polls, never refunded on a guess."""
         statuses: dict[int, OrderStatus] = {}
         missing: list[int] = []
         unusable: dict[int, str] = {}
         known_again: list[int] = []
-        for panel_order_id, answer in answers.items():
-            order = by_panel_id.get(panel_order_id)
-            if order is None:
+        for order in asked:
+            answer = answers.get(order.panel_order_id)
+            if answer is None:
+                missing.append(order.id)
                 continue
             if isinstance(answer, ItemError):
                 if answer.reason is RejectReason.BAD_ORDER:
@@ -167,8 +171,9 @@ class Tracker:
         for order in flagged:
             await self._alert(
                 f"⚠️ Order #{order.id}: panel {order.panel} answered \"Incorrect order ID\" for"
-                f" panel order {order.panel_order_id or '?'} {MISSING_POLLS} times in a row. It"
-                " was not refunded; check it on the panel.", key=f"missing:{order.panel}")
+                f" panel order {order.panel_order_id or '?'}, or left it out of its answer,"
+                f" {MISSING_POLLS} times in a row. It was not refunded; check it on the panel.",
+                key=f"missing:{order.panel}")
         for order, raw in flagged_unusable:
             await self._alert(
                 f"⚠️ Order #{order.id}: panel {order.panel} sent an answer the bot can't use for"

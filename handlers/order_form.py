@@ -87,13 +87,13 @@ async def _show_step(target: Message, stored: StoredService, draft: form.Draft, 
     if spec is None:
         await state.set_state(OrderForm.confirm)
         quote = await orders.quote(stored, draft.values)
-        draft.shown_price = quote.price_minor
+        screen = draft.show_confirmation(quote.price_minor)
         assert state.key.user_id is not None
         balance = await accounts.balance(orders.db, state.key.user_id)
         text = confirm_text(stored, draft.values, quote, balance, settings.shop_currency)
         if error:
             text = f"⚠️ {error}\n\n{text}"
-        markup = confirm_keyboard()
+        markup = confirm_keyboard(screen)
     else:
         await state.set_state(OrderForm.field)
         draft.shown_price = None
@@ -242,14 +242,25 @@ async def edit_button(query: CallbackQuery, state: FSMContext, orders: OrderServ
     await _show_step(query.message, stored, draft, state, orders, settings, edit=True)
 
 
-@router.callback_query(Button(FormCb(action="confirm")))
-async def confirm_button(query: CallbackQuery, state: FSMContext, orders: OrderService,
-                         settings: Settings, callback_answer: CallbackAnswer) -> None:
+@router.callback_query(FormCb.filter(F.action == "confirm"))
+async def confirm_button(query: CallbackQuery, callback_data: FormCb, state: FSMContext,
+                         orders: OrderService, settings: Settings,
+                         callback_answer: CallbackAnswer) -> None:
     assert isinstance(query.message, Message)
     draft = form.Draft.from_data(await state.get_data())
     if draft is None:
         # A second tap after the order went through: the first tap's answer stands.
         callback_answer.text = _("This order was already handled. See 📦 My orders.")
+        return
+    if callback_data.value != draft.screen:
+        # An older confirmation: what it shows is not the draft now. Show the draft
+        # as it is in its place; nothing is placed from a screen the customer didn't see.
+        loaded = await _load_or_expire(query.message, state, orders, settings)
+        if loaded is not None:
+            callback_answer.text = _("That confirmation was out of date.")
+            await _show_step(query.message, loaded[1], loaded[0], state, orders, settings,
+                             edit=True, error=_("This is your order as it is now. Check it "
+                                                "and tap ✅ Confirm."))
         return
     note = None
     try:

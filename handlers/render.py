@@ -269,15 +269,17 @@ def confirm_text(stored: StoredService, values: dict[str, str], quote: Quote, ba
     return "\n".join(lines)
 
 
-def confirm_keyboard() -> InlineKeyboardMarkup:
-    return _confirm_keyboard(_locale())
+def confirm_keyboard(screen: str) -> InlineKeyboardMarkup:
+    """Confirm names the screen it is on (``Draft.screen``); Edit and Cancel are fixed."""
+    edit_cancel = _edit_cancel_row(_locale())
+    return keyboard([button(_("✅ Confirm"), FormCb(action="confirm", value=screen))],
+                    edit_cancel)
 
 
 @lru_cache(maxsize=64)
-def _confirm_keyboard(_locale_key: str) -> InlineKeyboardMarkup:
-    return keyboard([button(_("✅ Confirm"), FormCb(action="confirm"))],
-                    [button(_("✏️ Edit"), FormCb(action="edit")),
-                     button(_("✖ Cancel"), FormCb(action="cancel"))])
+def _edit_cancel_row(_locale_key: str) -> list[InlineKeyboardButton]:
+    return [button(_("✏️ Edit"), FormCb(action="edit")),
+            button(_("✖ Cancel"), FormCb(action="cancel"))]
 
 
 def order_line(order: StoredOrder) -> str:

@@ -130,6 +130,9 @@ class PanelClient:
         # longer than the connect timeout is a never_sent failure.
         self._connections = asyncio.Semaphore(MAX_CONNECTIONS)
         self._queue_timeout = min(timeout, 10.0)
+        # httpx's timeout bounds each read, not the whole answer: a panel trickling a
+        # byte at a time would hold a request (and a connection) for ever.
+        self._deadline = timeout + min(timeout, 10.0)  # connecting, then the answer
         self._endpoint = httpx.URL(url)
         self._http = httpx.AsyncClient(
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
@@ -286,9 +289,15 @@ class PanelClient:
                                    panel=self.name, action=action) from None
         started = time.monotonic()
         try:
-            async with self._http.stream("POST", self._endpoint, content=form,
-                                         headers=FORM) as response:
+            async with asyncio.timeout(self._deadline), self._http.stream(
+                    "POST", self._endpoint, content=form, headers=FORM) as response:
                 content = await self._read_body(action, response, read_only=read_only)
+        except TimeoutError:
+            why = f"no complete answer within {self._deadline:g} s"
+            if not read_only:
+                raise PanelAmbiguous(f"{why} after sending; the order may exist",
+                                     panel=self.name, action=action) from None
+            raise PanelUnavailable(why, panel=self.name, action=action) from None
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             # The connection was never made, so the panel cannot have seen the request.
             raise PanelUnavailable(f"cannot connect: {type(exc).__name__}", never_sent=True,
@@ -338,6 +347,13 @@ class PanelClient:
         order (PHP panels redirect after handling a POST).
         """
         code = response.status_code
+        if not read_only and not 200 <= code < 300:
+            created = _naming_what_it_created(action, text)
+            if created is not None:
+                # The panel says it created it (an order id): a proxy or a WAF can
+                # rewrite a status, not invent an id. Refunding it would be giving
+                # away an order the panel delivers.
+                return created
         refused_early = code in REFUSED_BEFORE_PROCESSING
         if code == 429:
             retry_after = _retry_after(response.headers)
@@ -382,6 +398,24 @@ class PanelClient:
             raise PanelUnavailable(f"the panel refused the request (HTTP {code})",
                                    panel=self.name, action=action)
         return body
+
+
+_CREATED_FIELD = {"add": "order", "refill": "refill"}
+
+
+def _naming_what_it_created(action: str, text: str) -> Any | None:
+    """The decoded body if it names what ``action`` created (``{"order": 123}``)."""
+    field = _CREATED_FIELD.get(action)
+    if field is None:
+        return None
+    try:
+        body = parsing.decode_body(text)
+    except parsing.MalformedResponse:
+        return None
+    if isinstance(body, dict) and body.get(field) not in (None, "") \
+            and not isinstance(body[field], dict | list) and "error" not in body:
+        return body
+    return None
 
 
 def _text_of(response: httpx.Response, content: bytes) -> str:

@@ -85,7 +85,6 @@ _TRAILING_COMMA = re.compile(r",\s*([}\]])")
 _FORM_ENCODED = re.compile(r"^[A-Za-z_]+=[^<>{}\[\]]*$")
 _PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)")
 _GROUPED_NUMBER = re.compile(r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?")  # "1,000.50"
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 # ---------------------------------------------------------------- texts
@@ -318,7 +317,9 @@ def to_id(value: Any) -> str:
         text = value.strip()
     else:
         raise MalformedResponse(f"not an id: {raw_text(value, 60)}")
-    if not text or len(text) > MAX_ID or _CONTROL.search(text):
+    # Ids are shown to customers and admins and stored: no control, zero-width or
+    # bidi characters (not printable), and never a secret a panel echoed back.
+    if not text or len(text) > MAX_ID or not text.isprintable() or redact(text) != text:
         raise MalformedResponse(f"not an id: {raw_text(value, 60)}")
     return text
 
