@@ -23,6 +23,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +62,7 @@ class RecordingSession(BaseSession):
         super().__init__()
         self.calls = 0
         self._ids = itertools.count(1)
+        self.confirm_data: dict[int, str] = {}  # the Confirm button last shown in each chat
 
     async def close(self) -> None:
         return None
@@ -71,6 +73,11 @@ class RecordingSession(BaseSession):
         name = type(method).__name__
         if name in ("SendMessage", "EditMessageText"):
             chat_id = getattr(method, "chat_id", 0)
+            markup = getattr(method, "reply_markup", None)
+            for row in getattr(markup, "inline_keyboard", None) or []:
+                for key in row:
+                    if (key.callback_data or "").startswith(CONFIRM):
+                        self.confirm_data[int(chat_id)] = key.callback_data
             result: Any = Message.model_validate({
                 "message_id": getattr(method, "message_id", None) or next(self._ids),
                 "date": int(time.time()), "chat": {"id": chat_id, "type": "private"},
@@ -104,11 +111,16 @@ def callback(user_id: int, data: str, update_id: int) -> Update:
                     "text": "menu"}}})
 
 
-async def run_users(dp: Dispatcher, bot: Bot, scripts: list[list[Update]]) -> tuple[float, list[float]]:
+Step = Update | Callable[[], Update]
+CONFIRM = FormCb(action="confirm").pack()  # "f:confirm:", followed by the screen's name
+
+
+async def run_users(dp: Dispatcher, bot: Bot, scripts: list[list[Step]]) -> tuple[float, list[float]]:
     timings: list[float] = []
 
-    async def one(script: list[Update]) -> None:
-        for update in script:
+    async def one(script: list[Step]) -> None:
+        for step in script:
+            update = step() if callable(step) else step  # a tap on what the bot just showed
             started = time.perf_counter()
             await dp.feed_update(bot, update)
             timings.append(time.perf_counter() - started)
@@ -173,7 +185,7 @@ async def main() -> None:
             callback(u, OrderStartCb(ref=stored.ref).pack(), next(ids)),
             message(u, f"https://instagram.com/p/bench{u}", next(ids)),
             message(u, "1000", next(ids)),
-            callback(u, FormCb(action="confirm").pack(), next(ids)),
+            lambda u=u: callback(u, session.confirm_data[u], next(ids)),
         ] for u in customers]
         print(f" round {round_ + 1}")
         elapsed, timings = await run_users(dp, bot, scripts)

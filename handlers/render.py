@@ -269,11 +269,17 @@ def confirm_text(stored: StoredService, values: dict[str, str], quote: Quote, ba
     return "\n".join(lines)
 
 
+_CONFIRM_DATA = FormCb(action="confirm").pack()  # "f:confirm:" + the screen's name
+
+
 def confirm_keyboard(screen: str) -> InlineKeyboardMarkup:
-    """Confirm names the screen it is on (``Draft.screen``); Edit and Cancel are fixed."""
-    edit_cancel = _edit_cancel_row(_locale())
-    return keyboard([button(_("✅ Confirm"), FormCb(action="confirm", value=screen))],
-                    edit_cancel)
+    """Confirm names the screen it is on (``Draft.screen``); Edit and Cancel are fixed.
+
+    The Confirm button is unique to its screen, so it is built here rather than
+    through the shared-button cache (it would push shared buttons out)."""
+    confirm = InlineKeyboardButton.model_construct(text=_("✅ Confirm"),
+                                                   callback_data=_CONFIRM_DATA + screen)
+    return keyboard([confirm], _edit_cancel_row(_locale()))
 
 
 @lru_cache(maxsize=64)

@@ -321,15 +321,22 @@ class PanelClient:
                          read_only: bool) -> bytes:
         """The body, up to ``MAX_BODY_BYTES``; a bigger one is not read."""
         declared = response.headers.get("content-length", "")
-        size = int(declared) if declared.isdigit() and len(declared) < 20 else 0
+        length = int(declared) if declared.isdigit() and len(declared) < 20 else None
         chunks: list[bytes] = []
-        if size <= MAX_BODY_BYTES:
+        if length is not None:
+            if length <= MAX_BODY_BYTES:
+                # HTTP/1.1 framing stops the body at its declared length: one read.
+                return await response.aread()
+            too_big = True
+        else:  # chunked: counted as it comes
+            size = 0
             async for chunk in response.aiter_bytes():
                 size += len(chunk)
                 if size > MAX_BODY_BYTES:
                     break
                 chunks.append(chunk)
-        if size > MAX_BODY_BYTES:
+            too_big = size > MAX_BODY_BYTES
+        if too_big:
             why = f"the answer is larger than {MAX_BODY_BYTES // 2**20} MB"
             if read_only:
                 raise PanelUnavailable(why, panel=self.name, action=action)
