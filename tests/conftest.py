@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ from bot.orders import OrderService, Placement
 from bot.panel import PanelClient, RetryPolicy
 from bot.sandbox.server import DEFAULT_KEY, RunningSandbox, SandboxPanel, start_sandbox
 from storage.db import Database
+from tests.e2e import Shop, running_shop
 
 # Property-based suites run in `make test`: bounded examples and no per-example
 # deadline (the machine is noisy; parse time is bounded by explicit checks).
@@ -87,6 +89,14 @@ async def db(tmp_path) -> AsyncIterator[Database]:
     database = await Database(tmp_path / "shop.sqlite3").open()
     yield database
     await database.close()
+
+
+@pytest.fixture
+async def shop(make_sandbox: SandboxFactory, tmp_path: Path) -> AsyncIterator[Shop]:
+    """The unmodified bot polling the Bot API emulator, on the sandbox panel."""
+    sandbox = await make_sandbox()
+    async with running_shop(sandbox, tmp_path, panel_timeout=1) as running:
+        yield running
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 from decimal import Decimal
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -15,18 +14,11 @@ from aiohttp import web
 from bot.panel import PanelError, Service
 from bot.panel.client import RetryPolicy
 from bot.sandbox.server import DEFAULT_KEY
-from tests.conftest import ClientFactory, SandboxFactory
-from tests.e2e import Shop, running_shop
-from tests.test_storefront import CUSTOMER, _to_confirmation, open_service
+from tests.conftest import ClientFactory
+from tests.e2e import Shop
+from tests.test_storefront import CUSTOMER, _to_confirmation, open_service, order_until_completed
 
 pytestmark = pytest.mark.timeout(120)
-
-
-@pytest.fixture
-async def shop(make_sandbox: SandboxFactory, tmp_path: Path):
-    sandbox = await make_sandbox()
-    async with running_shop(sandbox, tmp_path, panel_timeout=1) as running:
-        yield running
 
 
 # ---------------------------------------------------------------- refund on a guess
@@ -132,14 +124,7 @@ async def test_a_refill_id_echoing_the_key_never_reaches_the_customer(shop: Shop
     key = DEFAULT_KEY  # the key the shop is configured with (tests/e2e.py)
     await shop.credit(CUSTOMER, 10_000)
     customer = shop.user(CUSTOMER)
-    for attempt in range(6):
-        await _to_confirmation(customer, shop, f"https://instagram.com/p/leak{attempt}")
-        await customer.tap("Confirm")
-        shop.sandbox.panel.advance(shop.sandbox.panel.pace * 4)
-        await customer.tap("Refresh")
-        if "Completed" in customer.text:
-            break
-    assert "Completed" in customer.text
+    await order_until_completed(customer, shop)
     shop.sandbox.panel.inject("raw", action="refill", body=json.dumps({"refill": key}))
     await customer.tap("Refill")
     assert key not in customer.text

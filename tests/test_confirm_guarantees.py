@@ -19,13 +19,6 @@ from tests.test_storefront import CUSTOMER, _to_confirmation, open_service
 pytestmark = pytest.mark.timeout(120)
 
 
-@pytest.fixture
-async def shop(make_sandbox: SandboxFactory, tmp_path: Path):
-    sandbox = await make_sandbox()
-    async with running_shop(sandbox, tmp_path, panel_timeout=1) as running:
-        yield running
-
-
 def change_service(shop: Shop, service_id: int, **changes: object) -> None:
     """The panel changes a service; the bot sees it at its next catalog refresh."""
     catalog = shop.sandbox.panel.catalog

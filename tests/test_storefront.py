@@ -20,13 +20,6 @@ pytestmark = pytest.mark.timeout(120)
 CUSTOMER = 42
 
 
-@pytest.fixture
-async def shop(make_sandbox: SandboxFactory, tmp_path: Path):
-    sandbox = await make_sandbox()
-    async with running_shop(sandbox, tmp_path, panel_timeout=1) as running:
-        yield running
-
-
 def entry(service_id: int) -> CatalogEntry:
     return next(e for e in DEFAULT_CATALOG if e.id == service_id)
 
@@ -423,17 +416,22 @@ async def test_my_orders_refresh_cancel_and_refund(shop: Shop) -> None:
     assert await shop.balance(CUSTOMER) == (10_000 - price + refund,) * 2
 
 
-async def test_refill_on_a_completed_order(shop: Shop) -> None:
-    await shop.credit(CUSTOMER, 10_000)
-    customer = shop.user(CUSTOMER)
-    for attempt in range(6):  # the sandbox lets some orders end partial; find a completed one
-        await _to_confirmation(customer, shop, f"https://instagram.com/p/refill{attempt}")
+async def order_until_completed(customer: ScriptedUser, shop: Shop) -> None:
+    """Place orders until one completes (the sandbox lets some end partial); its card shows."""
+    for attempt in range(6):
+        await _to_confirmation(customer, shop, f"https://instagram.com/p/done{attempt}")
         await customer.tap("Confirm")
         shop.sandbox.panel.advance(shop.sandbox.panel.pace * 4)
         await customer.tap("Refresh")
         if "Completed" in customer.text:
             break
     assert "Completed" in customer.text
+
+
+async def test_refill_on_a_completed_order(shop: Shop) -> None:
+    await shop.credit(CUSTOMER, 10_000)
+    customer = shop.user(CUSTOMER)
+    await order_until_completed(customer, shop)
     await customer.tap("Refill")
     assert "Refill requested" in customer.text
     assert len(await shop.query("SELECT panel_refill_id FROM refills")) == 1
