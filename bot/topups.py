@@ -1,0 +1,147 @@
+"""Telegram Stars top-ups, as plain logic (the conversation is handlers' business).
+
+The invoice a customer pays names a pending ``topups`` row by an opaque payload;
+the row fixes what is credited (the shop amount chosen when the invoice was
+made) and how many Stars it costs (that amount × ``STARS_PER_UNIT``, rounded up
+to a whole Star, so the shop never takes less than the rate). Nothing the
+client or the invoice says is trusted:
+
+- ``check`` answers a pre-checkout query: ok only for a pending top-up of the
+  payer, not expired (24 h), whose Stars and currency are the query's.
+- ``record_payment`` credits a successful payment exactly once per
+  ``telegram_payment_charge_id``: the top-up is marked paid and the ledger
+  credit (key ``stars:<charge id>``) is posted in one transaction, so a second
+  delivery of the update, or one after a restart, finds it paid and credits
+  nothing. A payment that names no pending top-up of its payer (or another
+  total) credits nothing: it is kept in ``stray_payments`` and the admins are
+  alerted with its charge id, to credit or refund by hand.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import ROUND_CEILING, Decimal
+from enum import StrEnum
+
+from bot.alerts import Alert
+from bot.money import AmountError, format_minor, from_minor
+from bot.order_types import N_
+from storage import ledger
+from storage import topups as topup_store
+from storage.db import Database
+from storage.topups import Topup
+
+STARS = "XTR"
+EXPIRY_SECONDS = 24 * 60 * 60
+MAX_PAYLOAD = 128  # bytes Telegram allows in an invoice payload
+
+
+def stars_for(amount_minor: int, currency: str, stars_per_unit: Decimal) -> int:
+    """Whole Stars for ``amount_minor`` of ``currency``: amount × rate, rounded up."""
+    stars = (from_minor(amount_minor, currency) * stars_per_unit).to_integral_value(ROUND_CEILING)
+    return max(1, int(stars))
+
+
+class Refusal(StrEnum):
+    """Why a pre-checkout is refused: a message id the customer sees, translated."""
+
+    UNKNOWN = N_("This invoice is not valid. Please start the top-up again.")
+    PAID = N_("This invoice was already paid.")
+    EXPIRED = N_("This invoice has expired. Please start the top-up again.")
+    MISMATCH = N_("This invoice's amount has changed. Please start the top-up again.")
+
+
+class Credit(StrEnum):
+    CREDITED = "credited"  # the balance went up now
+    ALREADY = "already"  # this charge was credited before (a repeated update)
+    STRAY = "stray"  # no pending top-up of the payer for it: kept, admins alerted
+
+
+@dataclass(frozen=True, slots=True)
+class Payment:
+    credit: Credit
+    topup: Topup | None = None
+    balance_minor: int | None = None  # after the credit (CREDITED only)
+
+
+async def _no_alert(text: str, *, details: str = "", key: str | None = None) -> None:
+    return None
+
+
+class StarsTopups:
+    def __init__(self, db: Database, *, stars_per_unit: Decimal, currency: str,
+                 minimum_minor: int, maximum_minor: int, alert: Alert = _no_alert,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.db = db
+        self.stars_per_unit = stars_per_unit
+        self.currency = currency
+        self.minimum_minor = minimum_minor
+        self.maximum_minor = maximum_minor
+        self._alert = alert
+        self._clock = clock
+
+    def stars_for(self, amount_minor: int) -> int:
+        return stars_for(amount_minor, self.currency, self.stars_per_unit)
+
+    def check_amount(self, amount_minor: int) -> None:
+        """Raise ``AmountError`` unless the amount is within ``TOPUP_MIN``..``TOPUP_MAX``."""
+        if amount_minor < self.minimum_minor:
+            raise AmountError(N_("The smallest top-up is {minimum}."),
+                              minimum=format_minor(self.minimum_minor, self.currency))
+        if amount_minor > self.maximum_minor:
+            raise AmountError(N_("The largest top-up is {maximum}."),
+                              maximum=format_minor(self.maximum_minor, self.currency))
+
+    async def create(self, user_id: int, amount_minor: int) -> Topup:
+        """A pending top-up of ``amount_minor`` for ``user_id``, to put in an invoice."""
+        self.check_amount(amount_minor)
+        return await topup_store.create(
+            self.db, payload=secrets.token_urlsafe(24), user_id=user_id,
+            amount_minor=amount_minor, currency=self.currency,
+            stars=self.stars_for(amount_minor), expires_at=self._clock() + EXPIRY_SECONDS)
+
+    async def check(self, payer_id: int, payload: str, total: int,
+                    currency: str) -> Refusal | None:
+        """``None`` when the pre-checkout may be accepted, else why not."""
+        if not payload or len(payload.encode()) > MAX_PAYLOAD:
+            return Refusal.UNKNOWN
+        topup = await topup_store.by_payload(self.db, payload)
+        if topup is None or topup.user_id != payer_id:
+            return Refusal.UNKNOWN  # another user's looks the same as none
+        if topup.state != "pending":
+            return Refusal.PAID
+        if self._clock() > topup.expires_at:
+            return Refusal.EXPIRED
+        if currency != STARS or total != topup.stars:
+            return Refusal.MISMATCH
+        return None
+
+    async def record_payment(self, payer_id: int, payload: str, total: int, currency: str,
+                             charge_id: str) -> Payment:
+        """Credit a successful payment once per ``charge_id`` (see the module doc)."""
+        async with self.db.transaction() as conn:
+            topup = None
+            if currency == STARS:
+                topup = await topup_store.mark_paid(conn, payload=payload, user_id=payer_id,
+                                                    stars=total, charge_id=charge_id)
+            if topup is not None:
+                entry = await ledger.post(
+                    conn, user_id=payer_id, amount_minor=topup.amount_minor, kind="topup",
+                    key=f"stars:{charge_id}", note=f"{total} Stars")
+                return Payment(Credit.CREDITED, topup, entry.balance_after)
+            credited_before = await topup_store.by_charge(conn, charge_id)
+            if credited_before is not None:
+                return Payment(Credit.ALREADY, credited_before)
+            new = await topup_store.record_stray(conn, charge_id=charge_id, user_id=payer_id,
+                                                 payload=payload[:MAX_PAYLOAD], stars=total,
+                                                 currency=currency[:10])
+        if new:
+            await self._alert(
+                f"⭐ A Stars payment credited nothing: user {payer_id} paid {total}"
+                f" {currency[:10]} (charge {charge_id}) for an invoice that names no pending"
+                " top-up of theirs. Credit them by hand (/credit) or refund the charge.",
+                key=f"stray:{charge_id}")
+        return Payment(Credit.STRAY)

@@ -1,0 +1,77 @@
+"""Stars top-ups and the payments that named none. Writers take the caller's
+transaction connection, so a top-up is marked paid in the same transaction as
+its ledger credit."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import aiosqlite
+
+from storage.db import NOW, Database, first
+
+
+@dataclass(frozen=True, slots=True)
+class Topup:
+    id: int
+    payload: str
+    user_id: int
+    amount_minor: int
+    currency: str
+    stars: int
+    state: str  # pending | paid | refunded
+    charge_id: str | None
+    expires_at: float
+    created_at: str
+
+
+_COLUMNS = ("id, payload, user_id, amount_minor, currency, stars, state, charge_id, expires_at,"
+            " created_at")
+
+
+def _topup(row: Sequence) -> Topup:
+    return Topup(int(row[0]), row[1], int(row[2]), int(row[3]), row[4], int(row[5]), row[6],
+                 row[7], float(row[8]), row[9])
+
+
+async def create(db: Database, *, payload: str, user_id: int, amount_minor: int, currency: str,
+                 stars: int, expires_at: float) -> Topup:
+    rows = await db.write(
+        "INSERT INTO topups (payload, user_id, amount_minor, currency, stars, expires_at)"
+        f" VALUES (?, ?, ?, ?, ?, ?) RETURNING {_COLUMNS}",
+        (payload, user_id, amount_minor, currency, stars, expires_at))
+    return _topup(rows[0])
+
+
+async def by_payload(db: Database, payload: str) -> Topup | None:
+    row = await db.fetchone(f"SELECT {_COLUMNS} FROM topups WHERE payload = ?", (payload,))
+    return _topup(row) if row else None
+
+
+async def by_charge(target: Database | aiosqlite.Connection, charge_id: str) -> Topup | None:
+    sql, params = f"SELECT {_COLUMNS} FROM topups WHERE charge_id = ?", (charge_id,)
+    row = (await target.fetchone(sql, params) if isinstance(target, Database)
+           else await first(target, sql, params))
+    return _topup(row) if row else None
+
+
+async def mark_paid(conn: aiosqlite.Connection, *, payload: str, user_id: int, stars: int,
+                    charge_id: str) -> Topup | None:
+    """Pending → paid for the payer's top-up of exactly ``stars``; ``None`` when there
+    is no such pending row (already paid, another user's, another amount)."""
+    row = await first(
+        conn, f"UPDATE topups SET state = 'paid', charge_id = ?, paid_at = {NOW}"
+        " WHERE payload = ? AND user_id = ? AND stars = ? AND state = 'pending'"
+        f" RETURNING {_COLUMNS}", (charge_id, payload, user_id, stars))
+    return _topup(row) if row else None
+
+
+async def record_stray(conn: aiosqlite.Connection, *, charge_id: str, user_id: int, payload: str,
+                       stars: int, currency: str) -> bool:
+    """Keep a payment that credited nothing; False when it was kept before."""
+    rows = await conn.execute_fetchall(
+        "INSERT INTO stray_payments (charge_id, user_id, payload, stars, currency)"
+        " VALUES (?, ?, ?, ?, ?) ON CONFLICT (charge_id) DO NOTHING RETURNING charge_id",
+        (charge_id, user_id, payload, stars, currency))
+    return bool(list(rows))

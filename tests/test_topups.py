@@ -1,0 +1,132 @@
+"""Stars top-ups as a service (bot/topups.py): what a pre-checkout accepts, and a
+payment credited exactly once, against a real SQLite file."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bot.money import AmountError, from_minor
+from bot.topups import STARS, Credit, Refusal, StarsTopups, stars_for
+from storage import ledger, users
+from storage.db import Database
+
+CUSTOMER, OTHER = 42, 43
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Alerts:
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+
+    async def __call__(self, text: str, *, details: str = "", key: str | None = None) -> None:
+        self.texts.append(text)
+
+
+@pytest.fixture
+async def topups(db: Database) -> StarsTopups:
+    for user_id in (CUSTOMER, OTHER):
+        await users.upsert_user(db, user_id, first_name="Alex")
+    return StarsTopups(db, stars_per_unit=Decimal(50), currency="USD", minimum_minor=100,
+                       maximum_minor=100_000, alert=Alerts(), clock=Clock())
+
+
+async def test_a_top_up_is_credited_once_per_charge(db: Database, topups: StarsTopups) -> None:
+    topup = await topups.create(CUSTOMER, 500)
+    assert (topup.stars, topup.amount_minor, topup.state) == (250, 500, "pending")
+    assert await topups.check(CUSTOMER, topup.payload, 250, STARS) is None
+    paid = await topups.record_payment(CUSTOMER, topup.payload, 250, STARS, "charge-1")
+    assert paid.credit is Credit.CREDITED and paid.balance_minor == 500
+    again = await topups.record_payment(CUSTOMER, topup.payload, 250, STARS, "charge-1")
+    assert again.credit is Credit.ALREADY  # the same update delivered twice
+    assert await ledger.balance_of(db, CUSTOMER) == 500 == await ledger.ledger_sum(db, CUSTOMER)
+    assert await topups.check(CUSTOMER, topup.payload, 250, STARS) is Refusal.PAID
+
+
+async def test_concurrent_deliveries_credit_once(db: Database, topups: StarsTopups) -> None:
+    topup = await topups.create(CUSTOMER, 1_000)
+    results = await asyncio.gather(*(topups.record_payment(
+        CUSTOMER, topup.payload, topup.stars, STARS, "charge-2") for _ in range(5)))
+    assert [r.credit for r in results].count(Credit.CREDITED) == 1
+    assert await ledger.balance_of(db, CUSTOMER) == 1_000
+
+
+@pytest.mark.parametrize(("payer", "payload", "total", "currency", "why"), [
+    (OTHER, None, 250, STARS, Refusal.UNKNOWN),  # another user's invoice
+    (CUSTOMER, "garbage", 250, STARS, Refusal.UNKNOWN),
+    (CUSTOMER, "x" * 300, 250, STARS, Refusal.UNKNOWN),
+    (CUSTOMER, "", 250, STARS, Refusal.UNKNOWN),
+    (CUSTOMER, None, 249, STARS, Refusal.MISMATCH),  # a wrong total
+    (CUSTOMER, None, 250, "USD", Refusal.MISMATCH),  # a wrong currency
+])
+async def test_pre_checkouts_that_are_refused(topups: StarsTopups, payer: int,
+                                             payload: str | None, total: int, currency: str,
+                                             why: Refusal) -> None:
+    topup = await topups.create(CUSTOMER, 500)
+    assert await topups.check(payer, payload if payload is not None else topup.payload, total,
+                              currency) is why
+
+
+async def test_an_expired_top_up_is_refused_but_a_payment_made_in_time_counts(
+        db: Database, topups: StarsTopups) -> None:
+    topup = await topups.create(CUSTOMER, 500)
+    clock = topups._clock
+    assert isinstance(clock, Clock)
+    clock.now += 24 * 3600 + 1
+    assert await topups.check(CUSTOMER, topup.payload, 250, STARS) is Refusal.EXPIRED
+    # A payment Telegram completed (its pre-checkout was accepted in time) is credited.
+    paid = await topups.record_payment(CUSTOMER, topup.payload, 250, STARS, "charge-3")
+    assert paid.credit is Credit.CREDITED
+
+
+async def test_a_payment_naming_no_pending_top_up_credits_nothing_and_alerts(
+        db: Database, topups: StarsTopups) -> None:
+    topup = await topups.create(CUSTOMER, 500)
+    for payer, payload, total in ((OTHER, topup.payload, 250), (CUSTOMER, "forged", 250),
+                                  (CUSTOMER, topup.payload, 1)):
+        stray = await topups.record_payment(payer, payload, total, STARS, f"stray-{payer}-{total}")
+        assert stray.credit is Credit.STRAY
+    again = await topups.record_payment(OTHER, topup.payload, 250, STARS, "stray-43-250")
+    assert again.credit is Credit.STRAY
+    assert await ledger.balance_of(db, CUSTOMER) == 0 == await ledger.balance_of(db, OTHER)
+    kept = await db.fetchall("SELECT charge_id FROM stray_payments ORDER BY charge_id")
+    assert [r[0] for r in kept] == ["stray-42-1", "stray-42-250", "stray-43-250"]
+    alerts = topups._alert
+    assert isinstance(alerts, Alerts)
+    assert len(alerts.texts) == 3 and all("credited nothing" in t for t in alerts.texts)
+    assert (await topups.record_payment(CUSTOMER, topup.payload, 250, STARS, "ok")).credit \
+        is Credit.CREDITED  # the real payment still works
+
+
+async def test_the_credit_is_the_amount_of_the_invoice_not_of_todays_rate(
+        db: Database, topups: StarsTopups) -> None:
+    topup = await topups.create(CUSTOMER, 500)
+    topups.stars_per_unit = Decimal(100)  # the owner changed the rate meanwhile
+    paid = await topups.record_payment(CUSTOMER, topup.payload, 250, STARS, "charge-4")
+    assert paid.credit is Credit.CREDITED and paid.balance_minor == 500
+
+
+async def test_amounts_outside_the_range_are_refused(topups: StarsTopups) -> None:
+    for amount in (99, 100_001):
+        with pytest.raises(AmountError):
+            await topups.create(CUSTOMER, amount)
+
+
+@given(rate=st.decimals(min_value=Decimal("0.01"), max_value=Decimal(10_000), places=2),
+       amount=st.integers(min_value=1, max_value=10**8))
+def test_stars_charged_cover_the_amount_at_the_rate(rate: Decimal, amount: int) -> None:
+    stars = stars_for(amount, "USD", rate)
+    exact = from_minor(amount, "USD") * rate
+    assert stars >= exact  # rounded up, never down
+    assert stars - exact < 1 or stars == 1  # by less than a Star (at least one is charged)
