@@ -103,8 +103,9 @@ async def queue(conn: aiosqlite.Connection, chat_ids: Iterable[int], kind: str,
     priority = PRIORITY[kind]
     await conn.executemany(
         "INSERT INTO outbox (chat_id, kind, order_id, payload, priority, fold_key,"
-        " next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [(chat_id, kind, order_id, body, priority, fold_key, at) for chat_id in chat_ids])
+        " next_attempt_at, scheduled_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [(chat_id, kind, order_id, body, priority, fold_key, at,
+          None if fold_key is None else at) for chat_id in chat_ids])
 
 
 async def queue_folded(conn: aiosqlite.Connection, chat_ids: Sequence[int], kind: str,
@@ -118,23 +119,28 @@ async def queue_folded(conn: aiosqlite.Connection, chat_ids: Sequence[int], kind
     Durable (the follow-up is a row, not a timer) and safe from many coroutines:
     it runs inside the caller's transaction, which holds the database's lock.
     """
-    row = await first(conn, "SELECT MAX(next_attempt_at) FROM outbox WHERE fold_key = ?",
+    row = await first(conn, "SELECT MAX(scheduled_at) FROM outbox WHERE fold_key = ?",
                       (fold_key,))
-    last = row[0] if row is not None else None
-    if last is None or float(last) <= now - window:
+    last = None if row is None or row[0] is None else float(row[0])
+    if last is None or last <= now - window:
         await queue(conn, chat_ids, kind, payload, fold_key=fold_key, at=now)
         return False
     body = json.dumps(stored(payload), ensure_ascii=False)
-    # A follow-up not yet due takes this one in; one already due may be on the
-    # wire, so a new follow-up is scheduled after it instead.
+    # Each chat's follow-up not yet due takes this one in (a first alert waiting for
+    # a retry is not a follow-up: it keeps its text). One already due may be on
+    # the wire, so chats without a follow-up waiting get a new one: at the one
+    # scheduled, or a window after the last.
     merged = await conn.execute_fetchall(
         "UPDATE outbox SET payload = json_set(?, '$.more', json_extract(payload, '$.more') + 1),"
         " version = version + 1"
-        " WHERE fold_key = ? AND state = 'pending' AND next_attempt_at > ? RETURNING id",
+        " WHERE fold_key = ? AND state = 'pending' AND scheduled_at > ?"
+        " AND json_extract(payload, '$.more') IS NOT NULL RETURNING chat_id",
         (body, fold_key, now))
-    if not list(merged):
-        await queue(conn, chat_ids, kind, {**payload, "more": 1}, fold_key=fold_key,
-                    at=float(last) + window)
+    waiting = {int(r[0]) for r in merged}
+    rest = [chat_id for chat_id in chat_ids if chat_id not in waiting]
+    if rest:
+        await queue(conn, rest, kind, {**payload, "more": 1}, fold_key=fold_key,
+                    at=last if last > now else last + window)
     return True
 
 

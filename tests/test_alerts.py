@@ -95,6 +95,25 @@ async def test_alerts_of_one_kind_fold_into_one_follow_up_per_window(db: Databas
     assert (await alert_rows(db))[-1][1:3] == (None, clock.now)
 
 
+async def test_a_first_alert_waiting_for_a_retry_loses_nothing(db: Database) -> None:
+    """One admin's first alert is sent, the other's waits for a retry (Telegram
+    trouble): more of the kind still reach both, counted, and the waiting one keeps
+    its own text."""
+    clock = Clock()
+    alerts = AdminAlerts(db, ADMINS, window=300, clock=clock)
+    await alerts.send("🐞 Error first", key="boom")
+    sent, waiting = await outbox.due(db, clock.now, 10)
+    await outbox.mark_sent(db, sent)
+    await outbox.retry_later(db, waiting, clock.now + 60, "network")
+    clock.now += 10
+    await alerts.send("🐞 Error second", key="boom")
+    await alerts.send("🐞 Error third", key="boom")
+    rows = await alert_rows(db)
+    assert (waiting.chat_id, None, clock.now - 10 + 60, "🐞 Error first") in rows  # untouched
+    follow_ups = {(r[0], r[1], r[2], r[3]) for r in rows if r[1] is not None}
+    assert follow_ups == {(admin, 2, clock.now - 10 + 300, "🐞 Error third") for admin in ADMINS}
+
+
 async def test_a_burst_reaches_the_admin_as_one_alert_and_one_follow_up(db, telegram) -> None:
     emulator, bot = telegram
     admin = emulator.user(ADMINS[0])
