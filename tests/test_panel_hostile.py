@@ -10,6 +10,7 @@ be known is never applied as final.
 
 from __future__ import annotations
 
+import gzip
 import json
 import time
 from decimal import Decimal
@@ -323,15 +324,18 @@ async def test_the_contract_holds_over_real_http(action: str, body: str, status:
 # ------------------------------------------------------------ body cap
 
 
-@pytest.mark.parametrize("chunked", [False, True])
+@pytest.mark.parametrize("mode", ["declared", "chunked", "gzip"])
 async def test_an_answer_larger_than_the_cap_is_not_read(
-        chunked: bool, serve_app, make_client: ClientFactory,
+        mode: str, serve_app, make_client: ClientFactory,
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(client_module, "MAX_BODY_BYTES", 10_000)
     big = json.dumps({"balance": "1", "currency": "USD", "pad": "x" * 20_000})
 
     async def answer(request: web.Request) -> web.StreamResponse:
-        if not chunked:
+        if mode == "gzip":  # a small compressed body that unpacks past the cap
+            return web.Response(body=gzip.compress(big.encode()), content_type="application/json",
+                                headers={"Content-Encoding": "gzip"})
+        if mode == "declared":
             return web.Response(text=big, content_type="application/json")
         response = web.StreamResponse()
         response.enable_chunked_encoding()

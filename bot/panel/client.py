@@ -323,12 +323,13 @@ class PanelClient:
         declared = response.headers.get("content-length", "")
         length = int(declared) if declared.isdigit() and len(declared) < 20 else None
         chunks: list[bytes] = []
-        if length is not None:
+        encoded = response.headers.get("content-encoding", "identity").lower() != "identity"
+        if length is not None and not encoded:
             if length <= MAX_BODY_BYTES:
                 # HTTP/1.1 framing stops the body at its declared length: one read.
                 return await response.aread()
             too_big = True
-        else:  # chunked: counted as it comes
+        else:  # chunked, or compressed (gzip unpacks far past its length): counted as read
             size = 0
             async for chunk in response.aiter_bytes():
                 size += len(chunk)
