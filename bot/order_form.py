@@ -69,6 +69,12 @@ class Draft:
         self.screen = secrets.token_hex(4)
         return self.screen
 
+    def leave_confirmation(self) -> None:
+        """Back to a field (Edit, Back, a field that no longer fits): no confirmation
+        is on screen, so no Confirm button matches the draft any more."""
+        self.shown_price = None
+        self.screen = ""
+
 
 def order_type_of(stored: StoredService) -> OrderType:
     order_type = stored.service.order_type

@@ -72,8 +72,9 @@ async def _load_or_expire(message: Message, state: FSMContext, orders: OrderServ
 
 async def _show_step(target: Message, stored: StoredService, draft: form.Draft, state: FSMContext,
                      orders: OrderService, settings: Settings, *, edit: bool,
-                     error: str | None = None) -> None:
-    """Ask the next field, or show the confirmation when the form is complete.
+                     note: str | None = None) -> None:
+    """Ask the next field, or show the confirmation when the form is complete;
+    ``note`` (HTML: escape what the customer or a panel wrote) is shown above it.
 
     A complete form is checked again against the service as it is now first: a
     field that no longer fits is asked again, with the reason.
@@ -82,7 +83,7 @@ async def _show_step(target: Message, stored: StoredService, draft: form.Draft, 
     if spec is None:
         misfit = form.refit(stored, draft)
         if misfit is not None:
-            error = misfit.render(_)
+            note = escape(misfit.render(_))
             spec = form.next_field(stored, draft)
     if spec is None:
         await state.set_state(OrderForm.confirm)
@@ -91,14 +92,14 @@ async def _show_step(target: Message, stored: StoredService, draft: form.Draft, 
         assert state.key.user_id is not None
         balance = await accounts.balance(orders.db, state.key.user_id)
         text = confirm_text(stored, draft.values, quote, balance, settings.shop_currency)
-        if error:
-            text = f"⚠️ {error}\n\n{text}"
+        if note:
+            text = f"⚠️ {note}\n\n{text}"
         markup = confirm_keyboard(screen)
     else:
         await state.set_state(OrderForm.field)
-        draft.shown_price = None
+        draft.leave_confirmation()
         step, steps = form.step_of(stored, draft)
-        text = field_prompt(stored, spec, step, steps, error)
+        text = field_prompt(stored, spec, step, steps, note)
         markup = field_keyboard(spec)
     await state.set_data(draft.to_data())
     if edit:
@@ -160,7 +161,7 @@ async def answer_field(message: Message, state: FSMContext, orders: OrderService
             error = exc.render(_)
     if error is not None:
         step, steps = form.step_of(stored, draft)
-        await message.answer(field_prompt(stored, spec, step, steps, error),
+        await message.answer(field_prompt(stored, spec, step, steps, escape(error)),
                              reply_markup=field_keyboard(spec))
         return
     await _show_step(message, stored, draft, state, orders, settings, edit=False)
@@ -252,14 +253,15 @@ async def confirm_button(query: CallbackQuery, callback_data: FormCb, state: FSM
         # A second tap after the order went through: the first tap's answer stands.
         callback_answer.text = _("This order was already handled. See 📦 My orders.")
         return
-    if callback_data.value != draft.screen:
-        # An older confirmation: what it shows is not the draft now. Show the draft
-        # as it is in its place; nothing is placed from a screen the customer didn't see.
+    if not draft.screen or callback_data.value != draft.screen:
+        # An older confirmation (or one from before confirmations were named): what it
+        # shows may not be the draft now. Show the draft as it is in its place;
+        # nothing is placed from a screen the customer didn't see.
         loaded = await _load_or_expire(query.message, state, orders, settings)
         if loaded is not None:
             callback_answer.text = _("That confirmation was out of date.")
             await _show_step(query.message, loaded[1], loaded[0], state, orders, settings,
-                             edit=True, error=_("This is your order as it is now. Check it "
+                             edit=True, note=_("This is your order as it is now. Check it "
                                                 "and tap ✅ Confirm."))
         return
     note = None
@@ -281,16 +283,14 @@ async def confirm_button(query: CallbackQuery, callback_data: FormCb, state: FSM
         elif placement.outcome is Outcome.INSUFFICIENT:
             callback_answer.text = _("Not enough balance.")
             note = _insufficient_text(placement, settings)
-        elif draft.shown_price is None:  # a form saved before prices were kept in drafts
-            note = _("Please check the order and its price, then tap ✅ Confirm.")
         else:
             callback_answer.text = _("The price has changed.")
             note = _("The price changed since you saw it: from {old} to <b>{price}</b>. Nothing "
                      "was charged. Check the order and tap ✅ Confirm again.").format(
-                         old=money(draft.shown_price, settings.shop_currency),
+                         old=money(draft.shown_price or 0, settings.shop_currency),
                          price=money(placement.price_minor, settings.shop_currency))
         await _show_step(query.message, stored, draft, state, orders, settings, edit=True,
-                         error=note)
+                         note=note)
         return
     await state.clear()
     await _report(query, placement, orders, settings)

@@ -192,12 +192,13 @@ def service_card(stored: StoredService, unit_price: int, currency: str) -> str:
 
 
 def field_prompt(stored: StoredService, spec: FormField, step: int, steps: int,
-                 error: str | None = None) -> str:
+                 note: str | None = None) -> str:
+    """A form step; ``note`` (HTML, already escaped) says what was wrong with the last answer."""
     service = stored.service
     lines = [f"<b>{panel_text(service.name, 80)}</b>",
              _("Step {step} of {steps}").format(step=step, steps=steps), ""]
-    if error:
-        lines += [f"⚠️ {escape(error)}", ""]
+    if note:
+        lines += [f"⚠️ {note}", ""]
     lines.append(escape(_(spec.prompt)))
     if spec.name == "quantity":
         lines.append(_("A number from {min} to {max}.").format(min=f"{service.min:,}",

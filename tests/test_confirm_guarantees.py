@@ -203,3 +203,19 @@ async def test_a_service_with_absurd_texts_fits_every_screen(make_sandbox: Sandb
         await customer.tap("Open order")
         assert all("went wrong" not in m.text for m in customer.bot_messages)
         assert all(len(m.text) <= 4096 for m in customer.bot_messages)
+
+
+async def test_confirm_after_edit_places_nothing(shop: Shop) -> None:
+    """Edit leaves the confirmation: its Confirm button, tapped again (a replayed or
+    slow tap), shows the form as it is now instead of placing anything."""
+    await shop.credit(CUSTOMER, 10_000)
+    customer = shop.user(CUSTOMER)
+    await _to_confirmation(customer, shop, "https://instagram.com/p/edited")
+    confirm = customer.last()
+    data = confirm.button("Confirm")["callback_data"]  # type: ignore[index]
+    await customer.tap("Edit")
+    assert "Step 1" in customer.text
+    answer = await customer.tap_data(data, customer.last())
+    assert answer["text"] == "That confirmation was out of date."
+    assert "Step 1" in customer.text and "This is your order as it is now" in customer.text
+    assert await shop.query("SELECT COUNT(*) FROM orders") == [(0,)]

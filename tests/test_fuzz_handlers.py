@@ -35,6 +35,7 @@ from tests.e2e import ADMIN_ID, TOKEN
 pytestmark = pytest.mark.timeout(300)
 T = TypeVar("T")
 APOLOGY = "something went wrong"
+SCREEN = "fuzzscrn"  # the confirmation screen the "confirm" state shows
 
 NASTY = [
     "https://[::1", "[x", "https://a.b/[x", "http://[::1]:99999/", "/start s²", "/start s" + "9" * 30,
@@ -56,7 +57,7 @@ _FIELD = st.one_of(st.integers(-2**70, 2**70).map(str),
                    st.text(alphabet=st.characters(blacklist_characters=":"), max_size=12),
                    st.sampled_from(["show", "refresh", "refill", "cancel", "confirm", "choice",
                                     "skip", "back", "edit", "home", "shop", "admin", "attach",
-                                    "refund", "instagram", "", "0", "1"]))
+                                    "refund", "instagram", "", "0", "1", "fuzzscrn"]))
 PREFIXES = sorted({factory.__prefix__ for factory in vars(callbacks).values()
                    if isinstance(factory, type) and issubclass(factory, callbacks.CallbackData)
                    and factory is not callbacks.CallbackData})
@@ -118,7 +119,7 @@ class Harness:
         def form(service: str, step: str = "field", shown: int | None = None,
                  **values: str) -> dict[str, Any]:
             draft = Draft(refs[service], values=dict(values), history=list(values),
-                          shown_price=shown)
+                          shown_price=shown, screen=SCREEN if shown is not None else "")
             return draft.to_data()
 
         link = "https://instagram.com/p/fuzz"
@@ -242,7 +243,7 @@ def test_any_text_in_any_state_gets_an_answer_and_no_error(harness: Harness, sta
     assert _no_error(said), (state, text[:200])
 
 
-HOSTILE_FIELDS = [str(2**60), str(2**70), "-1", "0", "", "x" * 30, "²", "show", "confirm"]
+HOSTILE_FIELDS = [str(2**60), str(2**70), "-1", "0", "", "x" * 30, "²", "show", "confirm", SCREEN]
 
 
 @pytest.mark.parametrize("prefix", PREFIXES)
@@ -267,16 +268,18 @@ def test_any_callback_data_gets_an_answer_and_no_error(harness: Harness, state: 
     assert _no_error(said), (state, callback)
 
 
-def test_a_confirmation_saved_without_its_price_is_shown_again(harness: Harness) -> None:
-    """A form saved at the confirmation by an earlier version has no price shown on
-    record: Confirm shows the confirmation (and its price) again and charges nothing."""
+def test_a_confirmation_saved_without_its_name_is_shown_again(harness: Harness) -> None:
+    """A form saved at the confirmation by an earlier version has neither the price
+    shown nor the screen's name on record: Confirm shows the confirmation (and its
+    price) again and charges nothing."""
     confirm = _template(harness, "confirm")
     assert confirm.data is not None
-    legacy = Template("legacy confirm", confirm.state, {**confirm.data, "shown_price": None})
+    legacy = Template("legacy confirm", confirm.state,
+                      {k: v for k, v in confirm.data.items() if k not in ("shown_price", "screen")})
     orders_before = harness.call(harness.runtime.db.fetchone("SELECT COUNT(*) FROM orders"))
     said, answered = harness.call(harness.tap(legacy, "f:confirm:"))
     assert answered and said == []  # the message is edited in place
     user_id = max(harness.emulator.chats)
     screen = max(harness.emulator.chats[user_id].messages.values(), key=lambda m: m.message_id)
-    assert "Please check the order and its price" in screen.text and "Price: $1.56" in screen.text
+    assert "This is your order as it is now" in screen.text and "Price: $1.56" in screen.text
     assert harness.call(harness.runtime.db.fetchone("SELECT COUNT(*) FROM orders")) == orders_before
