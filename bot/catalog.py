@@ -84,7 +84,7 @@ async def refresh_catalog(db: Database, client: PanelClient, currency: str) -> R
     """
     started = time.perf_counter()
     services = await client.services()
-    skipped = getattr(services, "skipped", 0)  # a ServiceList from the client
+    skipped = services.skipped
     fetched = time.perf_counter()
     deactivated = await catalog_store.replace_services(db, client.name, currency, services,
                                                        platforms_for(services))

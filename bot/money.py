@@ -58,17 +58,18 @@ class AmountError(FieldError):
         super().__init__("amount", message, **params)
 
 
-def parse_amount(text: str, currency: str, *, maximum_minor: int = MAX_AMOUNT_MINOR) -> int:
+def parse_amount(text: str, currency: str) -> int:
     """Parse an amount a person typed into minor units of ``currency``.
 
-    The one reader of typed amounts (admins' credits, customers' top-ups). It takes
+    The one reader of typed amounts (admins' credits and debits; the amount a
+    customer types for a Stars top-up uses it too). It takes
     ``7``, ``7.5``, ``7,50`` and ``1 000``: ASCII digits, spaces only between groups of
     three, and at most one decimal separator, ``.`` or ``,``. A separator followed by
     exactly three digits (``1,000``, ``1.000``) could be either a thousands separator
     or a decimal point, so it is refused with an example rather than guessed (unless
     the currency has three decimals), and so is a text with both ``.`` and ``,``.
     Exponents, other digits (``²``, ``١``), zero, negatives, more decimals than the
-    currency has, and more than ``maximum_minor`` are refused. Raises ``AmountError``.
+    currency has, and more than ``MAX_AMOUNT_MINOR`` are refused. Raises ``AmountError``.
     """
     raw = text.strip()
     if not raw or len(raw) > MAX_AMOUNT_TEXT:
@@ -95,9 +96,9 @@ def parse_amount(text: str, currency: str, *, maximum_minor: int = MAX_AMOUNT_MI
     minor = int(value.scaleb(digits))
     if minor <= 0:
         raise AmountError(N_("The amount must be more than zero."))
-    if minor > maximum_minor:
+    if minor > MAX_AMOUNT_MINOR:
         raise AmountError(N_("The largest amount is {maximum}."),
-                          maximum=format_minor(maximum_minor, currency))
+                          maximum=format_minor(MAX_AMOUNT_MINOR, currency))
     return minor
 
 

@@ -52,5 +52,5 @@ def redact(text: str) -> str:
 
 
 def registered() -> bool:
-    """Whether any secret is registered (tests)."""
+    """Whether any secret is registered (the log filter skips its work until one is)."""
     return _pattern is not None

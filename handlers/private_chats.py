@@ -20,16 +20,25 @@ Handler = Callable[[Any, dict[str, Any]], Awaitable[Any]]
 
 
 class PrivateChatsOnly(BaseMiddleware):
-    """Outer middleware for messages and callback queries (after the i18n one)."""
+    """Outer middleware for messages and callback queries (after the i18n one).
+
+    It also answers a button whose message the bot can no longer see, so every
+    callback handler can rely on ``query.message`` being a ``Message``."""
 
     async def __call__(self, handler: Handler, event: Any, data: dict[str, Any]) -> Any:
         if isinstance(event, Message):
             chat = event.chat
-        elif isinstance(event, CallbackQuery) and isinstance(event.message, Message):
-            chat = event.message.chat
+        elif isinstance(event, CallbackQuery) and event.message is not None:
+            chat = event.message.chat  # an old message Telegram no longer shows has one too
         else:
             return await handler(event, data)  # an inline message's button: no chat to check
         if chat.type == "private":
+            if isinstance(event, CallbackQuery) and not isinstance(event.message, Message):
+                # A button on a message Telegram no longer gives the bot (deleted, or
+                # too old): nothing can be shown in its place.
+                await event.answer(_("This button is no longer valid. Send /start for the "
+                                     "menu."), show_alert=True)
+                return None
             return await handler(event, data)
         hint = _("The shop works in a private chat with me, so your balance and orders stay "
                  "yours. Tap below to open it.")

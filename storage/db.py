@@ -23,12 +23,21 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
+from bot.redaction import redact
+
 log = logging.getLogger(__name__)
 
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 MAX_ROW_ID = 2**63 - 1
 NOW = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"  # SQL: the current UTC time, as stored
+MAX_ERROR = 500  # characters of an error text kept in a row
 T = TypeVar("T")
+
+
+def error_text(text: str) -> str:
+    """An error text as stored: secrets masked first (a cut could leave half of one
+    that no longer matches), then cut to ``MAX_ERROR``."""
+    return redact(text)[:MAX_ERROR]
 
 
 def is_row_id(value: int) -> bool:

@@ -11,11 +11,9 @@ from typing import Any
 
 import aiosqlite
 
-from bot.redaction import redact
-from storage.db import NOW, Database, first, in_thread, is_row_id, run
+from storage.db import NOW, Database, error_text, first, in_thread, is_row_id, run
 
 OPEN_STATES = ("submitting", "pending", "in_progress", "unknown")
-MAX_ERROR = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +106,7 @@ async def set_outcome(target: Database | aiosqlite.Connection, order_id: int, *,
     """Record what ``add`` did to a ``submitting`` order. ``error`` is often the
     panel's own words: it is stored redacted (a panel may echo its key) and cut."""
     if error is not None:
-        error = redact(error)[:MAX_ERROR]
+        error = error_text(error)
     rows = await run(
         target, f"UPDATE orders SET state = ?, panel_order_id = COALESCE(?, panel_order_id),"
         f" error = ?, updated_at = {NOW} WHERE id = ? RETURNING {_COLUMNS}",

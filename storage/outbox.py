@@ -23,13 +23,12 @@ from typing import Any
 import aiosqlite
 
 from bot.redaction import redact
-from storage.db import NOW, Database, first
+from storage.db import NOW, Database, error_text, first
 
 # The order rows are sent in, lower first. A new kind must say where it goes
 # (queue raises KeyError otherwise); broadcasts, when written, go last.
 PRIORITY: dict[str, int] = {"order": 0, "refill": 0, "alert": 1, "broadcast": 2}
 PER_CHAT = 3  # due rows read per chat and pass; the sender sends one a second to a chat
-MAX_ERROR = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,11 +86,6 @@ def stored(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [stored(item) for item in value]
     return value
-
-
-def _error(text: str) -> str:
-    # Redacted before the cut: a cut could leave half a secret that no longer matches.
-    return redact(text)[:MAX_ERROR]
 
 
 async def queue(conn: aiosqlite.Connection, chat_ids: Iterable[int], kind: str,
@@ -182,12 +176,12 @@ async def retry_later(db: Database, row: OutboxRow, at: float, error: str,
                       *, count_attempt: bool = True) -> None:
     await db.write(
         "UPDATE outbox SET next_attempt_at = ?, last_error = ?, attempts = attempts + ?"
-        " WHERE id = ? AND state = 'pending'", (at, _error(error), int(count_attempt), row.id))
+        " WHERE id = ? AND state = 'pending'", (at, error_text(error), int(count_attempt), row.id))
 
 
 async def mark_failed(db: Database, row: OutboxRow, error: str) -> None:
     await db.write("UPDATE outbox SET state = 'failed', last_error = ?, attempts = attempts + 1"
-                   " WHERE id = ?", (_error(error), row.id))
+                   " WHERE id = ?", (error_text(error), row.id))
 
 
 async def recipient_gone(db: Database, chat_id: int) -> int:

@@ -12,6 +12,7 @@ import pytest
 from aiohttp import web
 from hypothesis import HealthCheck, settings
 
+from bot import redaction
 from bot.loopback import serve
 from bot.orders import OrderService, Placement
 from bot.panel import PanelClient, RetryPolicy
@@ -39,6 +40,14 @@ FAST_RETRY = RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.05, max_retry_
 
 SandboxFactory = Callable[..., Awaitable[RunningSandbox]]
 ClientFactory = Callable[..., PanelClient]
+
+
+@pytest.fixture(autouse=True)
+def fresh_redaction(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test starts with no secret registered, so a test of masking proves that
+    the code under test registered the secret (not an earlier test)."""
+    monkeypatch.setattr(redaction, "_secrets", set())
+    monkeypatch.setattr(redaction, "_pattern", None)
 
 
 @pytest.fixture

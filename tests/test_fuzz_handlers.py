@@ -283,3 +283,20 @@ def test_a_confirmation_saved_without_its_name_is_shown_again(harness: Harness) 
     screen = max(harness.emulator.chats[user_id].messages.values(), key=lambda m: m.message_id)
     assert "This is your order as it is now" in screen.text and "Price: $1.56" in screen.text
     assert harness.call(harness.runtime.db.fetchone("SELECT COUNT(*) FROM orders")) == orders_before
+
+
+@pytest.mark.parametrize("data", ["m:shop", "f:confirm:", "oc:1:show", "ol:0"])
+def test_a_button_on_a_message_the_bot_cannot_see_any_more(harness: Harness, data: str) -> None:
+    """Telegram sends an "inaccessible message" (date 0) for a deleted or too old one."""
+    user_id = harness.call(harness.enter(_template(harness, "idle")))
+    query_id = harness.emulator.new_query_id()
+    before = len(harness.emulator.chats[user_id].messages)
+    harness.call(harness.feed({"callback_query": {
+        "id": query_id, "from": {"id": user_id, "is_bot": False, "first_name": "Fuzz"},
+        "chat_instance": "fuzz", "data": data,
+        "message": {"chat": {"id": user_id, "type": "private", "first_name": "Fuzz"},
+                    "message_id": 1, "date": 0}}}))
+    assert harness.emulator.callback_answers[query_id]["text"].startswith(
+        "This button is no longer valid")
+    said = [m.text for m in list(harness.emulator.chats[user_id].messages.values())[before:]]
+    assert _no_error(said)

@@ -42,7 +42,7 @@ from bot.panel.models import (
     ItemError,
     OrderStatus,
     RefillStatus,
-    Service,
+    ServiceList,
 )
 
 log = logging.getLogger(__name__)
@@ -157,7 +157,7 @@ class PanelClient:
 
     # ------------------------------------------------------------ actions
 
-    async def services(self) -> list[Service]:
+    async def services(self) -> ServiceList:
         """The panel's services (a ``ServiceList``: ``skipped`` counts unusable items)."""
         return self._read("services", parsing.parse_services, await self._call("services", {}))
 
@@ -396,12 +396,11 @@ class PanelClient:
                 raise PanelAmbiguous(f"server error (HTTP {code}): {message}",
                                      panel=self.name, action=action)
             raise PanelRejected(message, reason=reason, panel=self.name, action=action)
-        if code >= 500:
+        if code >= 500:  # (an add answered with its order id was taken above)
             if read_only:
                 raise PanelUnavailable(f"server error (HTTP {code})", panel=self.name, action=action)
-            if not (isinstance(body, dict) and "order" in body):
-                raise PanelAmbiguous(f"server error (HTTP {code}); the order may exist",
-                                     panel=self.name, action=action)
+            raise PanelAmbiguous(f"server error (HTTP {code}); the order may exist",
+                                 panel=self.name, action=action)
         elif refused_early:
             raise PanelUnavailable(f"the panel refused the request (HTTP {code})",
                                    panel=self.name, action=action)

@@ -280,22 +280,6 @@ def money(value: Any, name: str) -> Decimal | None:
     return amount
 
 
-def to_decimal(value: Any) -> Decimal | None:
-    """``money``, with an unreadable value read as absent."""
-    try:
-        return money(value, "value")
-    except MalformedResponse:
-        return None
-
-
-def to_int(value: Any) -> int | None:
-    """``count``, with an unreadable value read as absent."""
-    try:
-        return count(value, "value")
-    except MalformedResponse:
-        return None
-
-
 def to_bool(value: Any) -> bool:
     if isinstance(value, bool):
         return value
