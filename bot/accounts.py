@@ -6,10 +6,11 @@ import uuid
 
 from storage import ledger, users
 from storage.db import Database
-from storage.ledger import InsufficientFunds, LedgerEntry
+from storage.ledger import HistoryEntry, InsufficientFunds, LedgerEntry
 from storage.users import User
 
-__all__ = ["InsufficientFunds", "adjust_balance", "balance", "get", "register"]
+__all__ = ["HistoryEntry", "InsufficientFunds", "adjust_balance", "balance", "get", "history",
+           "register"]
 
 
 async def register(db: Database, user_id: int, *, username: str | None, first_name: str,
@@ -25,6 +26,12 @@ async def get(db: Database, user_id: int) -> User | None:
 
 async def balance(db: Database, user_id: int) -> int:
     return await ledger.balance_of(db, user_id)
+
+
+async def history(db: Database, user_id: int, offset: int,
+                  limit: int) -> tuple[list[HistoryEntry], int]:
+    """A page of the customer's balance history, newest first, and its length."""
+    return await ledger.history(db, user_id, offset, limit)
 
 
 async def adjust_balance(db: Database, *, user_id: int, amount_minor: int, admin_id: int,

@@ -13,6 +13,7 @@ import contextlib
 import gc
 import logging
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
@@ -27,11 +28,13 @@ from bot.alerts import AdminAlerts
 from bot.catalog import ShopCatalog, keep_catalog_fresh, refresh_catalog
 from bot.config import SANDBOX_PANEL_NAME, ConfigError, PanelSettings, Settings
 from bot.i18n import UserLanguageMiddleware, build_i18n
+from bot.money import to_minor_up
 from bot.notifier import Notifier
 from bot.orders import OrderService
 from bot.panel import PanelClient, PanelError
 from bot.pricing import Pricer
 from bot.sandbox.server import DEFAULT_KEY, RunningSandbox, SandboxPanel, start_sandbox
+from bot.topups import StarsTopups
 from bot.tracker import Tracker
 from storage.db import Database
 from storage.fsm import SqliteStorage
@@ -119,6 +122,7 @@ def build_dispatcher(runtime: Runtime, bot: Bot, bot_username: str) -> Dispatche
     from handlers import routers
     from handlers.errors import SafeCallbackAnswer, on_error
     from handlers.notices import TelegramDelivery
+    from handlers.payments import PreCheckoutFirst
     from handlers.private_chats import PrivateChatsOnly
     from handlers.render import PageCache
 
@@ -132,6 +136,12 @@ def build_dispatcher(runtime: Runtime, bot: Bot, bot_username: str) -> Dispatche
     # Alerts wake the notifier, which renders with the order service, which alerts.
     alerts = AdminAlerts(runtime.db, settings.admin_ids, lambda: notifier.wake())
     orders = OrderService(runtime.db, runtime.panels, pricer, runtime.catalog, alert=alerts.send)
+    currency = settings.shop_currency
+    # Built even with Stars off: invoices sent before it was turned off can still be paid.
+    topups = StarsTopups(runtime.db, stars_per_unit=settings.stars_per_unit or Decimal(1),
+                         currency=currency, minimum_minor=to_minor_up(settings.topup_min, currency),
+                         maximum_minor=to_minor_up(settings.topup_max, currency),
+                         alert=alerts.send)
     notifier = Notifier(runtime.db, TelegramDelivery(bot, i18n, orders), rate=settings.send_rate)
     tracker = Tracker(runtime.db, runtime.panels, interval=settings.track_interval,
                       alert=alerts.send, on_notice=notifier.wake)
@@ -139,8 +149,14 @@ def build_dispatcher(runtime: Runtime, bot: Bot, bot_username: str) -> Dispatche
         storage=fsm_storage(runtime), events_isolation=SimpleEventIsolation(),
         runtime=runtime, db=runtime.db, catalog=runtime.catalog, settings=settings,
         pricer=pricer, orders=orders, pages=PageCache(),
-        alerts=alerts, notifier=notifier, tracker=tracker, bot_username=bot_username,
+        alerts=alerts, notifier=notifier, tracker=tracker, topups=topups,
+        bot_username=bot_username,
     )
+    # Pre-checkout queries are answered before the FSM middleware can make them wait
+    # for the payer's other updates (handlers/payments.py).
+    dispatcher.update.outer_middleware.unregister(dispatcher.fsm)
+    dispatcher.update.outer_middleware(PreCheckoutFirst(topups, i18n))
+    dispatcher.update.outer_middleware(dispatcher.fsm)
     UserLanguageMiddleware(i18n).setup(dispatcher)
     private_only = PrivateChatsOnly()
     dispatcher.message.outer_middleware(private_only)

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from bot.money import exponent
+
 if TYPE_CHECKING:
     from bot.panel import PanelClient
 
@@ -109,6 +111,11 @@ class Settings(BaseSettings):
     locales_dir: Path | None = None  # default: the locales/ folder shipped with the bot
     track_interval: float = Field(default=60, ge=1, le=86_400)
     send_rate: float = Field(default=25, gt=0, le=30)  # Telegram allows about 30/s per bot
+    stars_per_unit: Decimal | None = Field(default=None, gt=0, le=1_000_000)  # empty: no Stars
+    topup_amounts: Annotated[list[Decimal], NoDecode] = [Decimal(5), Decimal(10), Decimal(25),
+                                                          Decimal(50)]
+    topup_min: Decimal = Field(default=Decimal(1), gt=0)
+    topup_max: Decimal = Field(default=Decimal(1000), gt=0, le=1_000_000)
     sandbox_dialect: str = "perfectpanel"
     sandbox_pace: float = Field(default=10.0, gt=0, le=86_400)
     sandbox_port: int = Field(default=0, ge=0, le=65_535)
@@ -158,6 +165,22 @@ class Settings(BaseSettings):
             return [int(part) for part in parts]
         return value
 
+    @field_validator("stars_per_unit", mode="before")
+    @classmethod
+    def _stars_per_unit(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("topup_amounts", mode="before")
+    @classmethod
+    def _topup_amounts(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            parts = [part for part in re.split(r"[,\s]+", value.strip()) if part]
+            try:
+                return [Decimal(part) for part in parts]
+            except ArithmeticError:
+                raise ValueError("must be amounts separated by commas, like 5,10,25,50") from None
+        return value
+
     @field_validator("locales_dir", mode="before")
     @classmethod
     def _locales_dir(cls, value: Any) -> Any:
@@ -193,6 +216,23 @@ class Settings(BaseSettings):
         if len(names) != len(set(names)):
             raise ValueError("PANELS: two panels have the same name (PANEL_NAME counts too)")
         return self
+
+    @model_validator(mode="after")
+    def _top_ups(self) -> Settings:
+        if self.topup_min > self.topup_max:
+            raise ValueError("TOPUP_MIN is larger than TOPUP_MAX")
+        places = exponent(self.shop_currency)
+        for name, amount in [("TOPUP_MIN", self.topup_min), ("TOPUP_MAX", self.topup_max),
+                             *(("TOPUP_AMOUNTS", a) for a in self.topup_amounts)]:
+            if amount != amount.quantize(Decimal(1).scaleb(-places)):
+                raise ValueError(f"{name}: {amount} has more decimals than {self.shop_currency}")
+        if any(not self.topup_min <= a <= self.topup_max for a in self.topup_amounts):
+            raise ValueError("TOPUP_AMOUNTS must be within TOPUP_MIN..TOPUP_MAX")
+        return self
+
+    @property
+    def stars_enabled(self) -> bool:
+        return self.stars_per_unit is not None
 
     def panel_settings(self) -> list[PanelSettings]:
         """Every configured panel: ``PANEL_URL`` first, then ``PANELS``. Empty: sandbox."""

@@ -58,3 +58,12 @@ class OrderCb(CallbackData, prefix="oc"):
 class UnresolvedCb(CallbackData, prefix="au"):
     id: RowId
     action: Literal["attach", "refund"]
+
+
+class BalanceCb(CallbackData, prefix="b"):
+    page: Page = 0
+
+
+class TopupCb(CallbackData, prefix="t"):
+    action: Literal["menu", "preset", "other", "shortfall"]
+    index: Annotated[int, Field(ge=0, le=20)] = 0  # which of TOPUP_AMOUNTS (a preset)

@@ -52,3 +52,10 @@ class Button(Filter):
 
     async def __call__(self, query: CallbackQuery) -> bool:
         return query.data == self.packed
+
+
+class SuccessfulPayment(Filter):
+    """A message that reports a completed payment (Telegram Stars)."""
+
+    async def __call__(self, message: Message) -> bool:
+        return message.successful_payment is not None

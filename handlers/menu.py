@@ -1,4 +1,4 @@
-"""/start, the main menu, help and balance."""
+"""/start, the main menu and help."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from bot.orders import OrderService, ServiceGone
 from bot.pricing import Pricer
 from handlers.callbacks import MenuCb
 from handlers.filters import Button
-from handlers.render import main_menu, money
-from handlers.service_view import show_service, top_up_hint
+from handlers.render import main_menu
+from handlers.service_view import show_service
 from storage.db import Database, is_row_id
 
 router = Router(name="menu")
@@ -89,26 +89,6 @@ async def help_menu(query: CallbackQuery, settings: Settings) -> None:
 async def help_command(message: Message, settings: Settings) -> None:
     assert message.from_user is not None
     await message.answer(help_text(settings),
-                         reply_markup=main_menu(message.from_user.id in settings.admin_ids))
-
-
-async def balance_text(db: Database, settings: Settings, user_id: int) -> str:
-    balance = await accounts.balance(db, user_id)
-    return "\n".join([_("Your balance: <b>{balance}</b>").format(
-        balance=money(balance, settings.shop_currency)), "", top_up_hint(settings)])
-
-
-@router.callback_query(Button(MenuCb(action="balance")))
-async def balance_menu(query: CallbackQuery, db: Database, settings: Settings) -> None:
-    assert isinstance(query.message, Message)
-    await query.message.edit_text(await balance_text(db, settings, query.from_user.id),
-                                  reply_markup=main_menu(query.from_user.id in settings.admin_ids))
-
-
-@router.message(Command("balance"), StateFilter(None))
-async def balance_command(message: Message, db: Database, settings: Settings) -> None:
-    assert message.from_user is not None
-    await message.answer(await balance_text(db, settings, message.from_user.id),
                          reply_markup=main_menu(message.from_user.id in settings.admin_ids))
 
 

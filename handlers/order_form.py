@@ -24,6 +24,8 @@ from bot.config import Settings
 from bot.order_types import FieldError
 from bot.orders import OrderService, Outcome, Placement, ServiceGone
 from bot.panel import RejectReason
+from bot.topups import StarsTopups
+from handlers.balance import top_up_rows
 from handlers.callbacks import FormCb, OrderStartCb
 from handlers.filters import Button, CallbackPrefix, TextMessage
 from handlers.render import (
@@ -31,6 +33,7 @@ from handlers.render import (
     confirm_text,
     field_keyboard,
     field_prompt,
+    keyboard,
     main_menu,
     money,
     order_card,
@@ -72,7 +75,8 @@ async def _load_or_expire(message: Message, state: FSMContext, orders: OrderServ
 
 async def _show_step(target: Message, stored: StoredService, draft: form.Draft, state: FSMContext,
                      orders: OrderService, settings: Settings, *, edit: bool,
-                     note: str | None = None) -> None:
+                     note: str | None = None, top_up: tuple[StarsTopups, int] | None = None
+                     ) -> None:
     """Ask the next field, or show the confirmation when the form is complete;
     ``note`` (HTML: escape what the customer or a panel wrote) is shown above it.
 
@@ -95,6 +99,9 @@ async def _show_step(target: Message, stored: StoredService, draft: form.Draft, 
         if note:
             text = f"⚠️ {note}\n\n{text}"
         markup = confirm_keyboard(screen)
+        if top_up is not None:  # short of balance: pay the missing amount in Stars here
+            topups, missing = top_up
+            markup = keyboard(*markup.inline_keyboard, *top_up_rows(settings, topups, missing))
     else:
         await state.set_state(OrderForm.field)
         draft.leave_confirmation()
@@ -245,7 +252,7 @@ async def edit_button(query: CallbackQuery, state: FSMContext, orders: OrderServ
 
 @router.callback_query(FormCb.filter(F.action == "confirm"))
 async def confirm_button(query: CallbackQuery, callback_data: FormCb, state: FSMContext,
-                         orders: OrderService, settings: Settings,
+                         orders: OrderService, settings: Settings, topups: StarsTopups,
                          callback_answer: CallbackAnswer) -> None:
     assert isinstance(query.message, Message)
     draft = form.Draft.from_data(await state.get_data())
@@ -278,11 +285,14 @@ async def confirm_button(query: CallbackQuery, callback_data: FormCb, state: FSM
         if loaded is None:
             return
         draft, stored = loaded
+        top_up = None
         if placement is None:
             pass  # the note says what no longer fits
         elif placement.outcome is Outcome.INSUFFICIENT:
             callback_answer.text = _("Not enough balance.")
             note = _insufficient_text(placement, settings)
+            if settings.stars_enabled:
+                top_up = (topups, placement.missing_minor)
         else:
             callback_answer.text = _("The price has changed.")
             note = _("The price changed since you saw it: from {old} to <b>{price}</b>. Nothing "
@@ -290,17 +300,33 @@ async def confirm_button(query: CallbackQuery, callback_data: FormCb, state: FSM
                          old=money(draft.shown_price or 0, settings.shop_currency),
                          price=money(placement.price_minor, settings.shop_currency))
         await _show_step(query.message, stored, draft, state, orders, settings, edit=True,
-                         note=note)
+                         note=note, top_up=top_up)
         return
     await state.clear()
     await _report(query, placement, orders, settings)
 
 
+async def show_confirmation_again(message: Message, state: FSMContext, orders: OrderService,
+                                  settings: Settings) -> bool:
+    """After a top-up: the order being confirmed, shown again with the new balance (as a
+    new message), so one more tap places it. False when no order is being confirmed."""
+    if await state.get_state() != OrderForm.confirm.state:
+        return False  # (a state the customer left while paying)
+    loaded = await _load(state, orders)
+    if loaded is None:
+        return False
+    draft, stored = loaded
+    await _show_step(message, stored, draft, state, orders, settings, edit=False)
+    return True
+
+
 def _insufficient_text(placement: Placement, settings: Settings) -> str:
+    how = (_("Pay the missing amount with Telegram Stars below, or choose another amount.")
+           if settings.stars_enabled else top_up_hint(settings))
     return "\n".join([
         _("Your balance is short by <b>{missing}</b> for this order.").format(
             missing=money(placement.missing_minor, settings.shop_currency)),
-        top_up_hint(settings),
+        how,
         _("Your order is kept: tap ✅ Confirm again once your balance is topped up."),
     ])
 

@@ -100,3 +100,26 @@ async def ledger_sum(db: Database, user_id: int) -> int:
     row = await db.fetchone("SELECT COALESCE(SUM(amount_minor), 0) FROM ledger WHERE user_id = ?",
                             (user_id,))
     return int(row[0]) if row else 0
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    """One line of a customer's balance history."""
+
+    amount_minor: int
+    balance_after: int
+    kind: str  # credit | debit | order | refund | topup | topup_refund
+    order_id: int | None
+    note: str
+    created_at: str
+
+
+async def history(db: Database, user_id: int, offset: int,
+                  limit: int) -> tuple[list[HistoryEntry], int]:
+    """A page of ``user_id``'s ledger, newest first, and how many entries there are."""
+    total = await db.fetchone("SELECT COUNT(*) FROM ledger WHERE user_id = ?", (user_id,))
+    rows = await db.fetchall(
+        "SELECT amount_minor, balance_after, kind, order_id, note, created_at FROM ledger"
+        " WHERE user_id = ? ORDER BY id DESC LIMIT ? OFFSET ?", (user_id, limit, offset))
+    return ([HistoryEntry(int(r[0]), int(r[1]), r[2], r[3], r[4], r[5]) for r in rows],
+            int(total[0]) if total else 0)

@@ -1,0 +1,231 @@
+"""The balance: its history, and topping it up with Telegram Stars.
+
+Top up offers the ``TOPUP_AMOUNTS`` presets (each with its Stars price) and
+Other amount; the order confirmation offers the missing amount too. Each choice
+creates a pending top-up (bot/topups.py) and sends its invoice; the payment
+itself is handled in handlers/payments.py. Buttons carry a preset's index, never
+an amount: what is charged is decided here, on the server.
+"""
+
+from __future__ import annotations
+
+from aiogram import Bot, Router
+from aiogram.filters import Command, StateFilter
+from aiogram.fsm.context import FSMContext
+from aiogram.fsm.state import State, StatesGroup
+from aiogram.types import CallbackQuery, InlineKeyboardButton, LabeledPrice, Message
+from aiogram.utils.callback_answer import CallbackAnswer
+from aiogram.utils.i18n import gettext as _
+
+from bot import accounts
+from bot import order_form as form
+from bot.config import Settings
+from bot.money import AmountError, parse_amount, to_minor_up
+from bot.orders import OrderService, ServiceGone
+from bot.topups import STARS, StarsTopups
+from handlers.callbacks import BalanceCb, MenuCb, TopupCb
+from handlers.filters import Button, CallbackPrefix, TextMessage
+from handlers.render import PAGE_SIZE, button, edit, home_button, keyboard, main_menu, money, pager
+from handlers.service_view import top_up_hint
+from storage.ledger import HistoryEntry
+
+router = Router(name="balance")
+router.callback_query.filter(CallbackPrefix(MenuCb, BalanceCb, TopupCb))
+
+
+class TopUp(StatesGroup):
+    amount = State()
+
+
+# ------------------------------------------------------------------ the balance
+
+def _history_line(entry: HistoryEntry, currency: str) -> str:
+    what = {
+        "order": _("Order #{id}"), "refund": _("Refund for order #{id}"),
+        "topup": _("⭐ Top-up"), "topup_refund": _("⭐ Top-up refunded"),
+        "credit": _("Added by the shop"), "debit": _("Taken by the shop"),
+    }.get(entry.kind, entry.kind).format(id=entry.order_id)
+    sign = "+" if entry.amount_minor > 0 else "−"
+    when = entry.created_at[:16].replace("T", " ")
+    return f"{when} · <b>{sign}{money(abs(entry.amount_minor), currency)}</b> · {what}"
+
+
+async def balance_screen(user_id: int, page: int, orders: OrderService, settings: Settings,
+                         topups: StarsTopups) -> tuple[str, list[list[InlineKeyboardButton]]]:
+    currency = settings.shop_currency
+    balance = await accounts.balance(orders.db, user_id)
+    entries, total = await accounts.history(orders.db, user_id, page * PAGE_SIZE, PAGE_SIZE)
+    lines = [_("Your balance: <b>{balance}</b>").format(balance=money(balance, currency))]
+    if entries:
+        lines += ["", _("<b>History</b> (newest first):")]
+        lines += [_history_line(entry, currency) for entry in entries]
+    if not settings.stars_enabled:
+        lines += ["", top_up_hint(settings)]
+    rows = [pager(page, total, lambda p: BalanceCb(page=p))]
+    if settings.stars_enabled:
+        rows.insert(0, [button(_("⭐ Top up"), TopupCb(action="menu"))])
+    rows.append([home_button()])
+    return "\n".join(lines), rows
+
+
+@router.callback_query(Button(MenuCb(action="balance")))
+@router.callback_query(BalanceCb.filter())
+async def balance_menu(query: CallbackQuery, orders: OrderService, settings: Settings,
+                       topups: StarsTopups, callback_data: BalanceCb | None = None) -> None:
+    assert isinstance(query.message, Message)
+    page = callback_data.page if callback_data is not None else 0
+    text, rows = await balance_screen(query.from_user.id, page, orders, settings, topups)
+    await edit(query.message, text, keyboard(*rows))
+
+
+@router.message(Command("balance"), StateFilter(None))
+async def balance_command(message: Message, orders: OrderService, settings: Settings,
+                          topups: StarsTopups) -> None:
+    assert message.from_user is not None
+    text, rows = await balance_screen(message.from_user.id, 0, orders, settings, topups)
+    await message.answer(text, reply_markup=keyboard(*rows))
+
+
+# ------------------------------------------------------------------ top up
+
+def preset_amounts(settings: Settings) -> list[int]:
+    return [to_minor_up(amount, settings.shop_currency) for amount in settings.topup_amounts]
+
+
+def top_up_rows(settings: Settings, topups: StarsTopups,
+                missing_minor: int | None = None) -> list[list[InlineKeyboardButton]]:
+    """The preset buttons (two a row) and Other amount; with ``missing_minor``, a
+    first button that pays exactly what an order lacks (at least ``TOPUP_MIN``)."""
+    currency = settings.shop_currency
+    rows: list[list[InlineKeyboardButton]] = []
+    if missing_minor is not None:
+        amount = max(missing_minor, topups.minimum_minor)
+        rows.append([button(_("⭐ Pay the missing {amount} · {stars} ⭐").format(
+            amount=money(amount, currency), stars=topups.stars_for(amount)),
+            TopupCb(action="shortfall"))])
+    presets = [button(f"{money(amount, currency)} · {topups.stars_for(amount)} ⭐",
+                      TopupCb(action="preset", index=index))
+               for index, amount in enumerate(preset_amounts(settings))]
+    rows += [presets[i:i + 2] for i in range(0, len(presets), 2)]
+    rows.append([button(_("Other amount"), TopupCb(action="other"))])
+    return rows
+
+
+@router.callback_query(TopupCb.filter())
+async def top_up(query: CallbackQuery, callback_data: TopupCb, bot: Bot, state: FSMContext,
+                 orders: OrderService, settings: Settings, topups: StarsTopups,
+                 callback_answer: CallbackAnswer) -> None:
+    assert isinstance(query.message, Message)
+    if not settings.stars_enabled:
+        callback_answer.text, callback_answer.show_alert = top_up_hint(settings), True
+        return
+    match callback_data.action:
+        case "menu":
+            rate = _("1 {currency} = {stars} ⭐").format(
+                currency=settings.shop_currency, stars=topups.stars_for(
+                    to_minor_up(1, settings.shop_currency)))
+            text = "\n".join([_("<b>Top up with Telegram Stars</b>"), rate, "",
+                              _("Choose an amount:")])
+            await edit(query.message, text, keyboard(
+                *top_up_rows(settings, topups),
+                [button(_("⬅ Back"), MenuCb(action="balance")), home_button()]))
+        case "preset":
+            presets = preset_amounts(settings)
+            if callback_data.index >= len(presets):  # the presets changed since
+                callback_answer.text = _("This button is no longer valid. Send /start for the "
+                                         "menu.")
+                return
+            await send_invoice(bot, query.from_user.id, presets[callback_data.index], topups,
+                               settings)
+        case "other":
+            await state.set_state(TopUp.amount)
+            await query.message.answer(_ask_amount(settings))
+        case "shortfall":
+            missing = await _missing_for_draft(query.from_user.id, state, orders)
+            if missing is None:
+                callback_answer.text = _("This order was already handled. See 📦 My orders.")
+            elif missing <= 0:
+                callback_answer.text = _("Your balance is enough now: tap ✅ Confirm.")
+            else:
+                amount = max(missing, topups.minimum_minor)
+                try:
+                    topups.check_amount(amount)
+                except AmountError as exc:
+                    callback_answer.text, callback_answer.show_alert = exc.render(_), True
+                    return
+                await send_invoice(bot, query.from_user.id, amount, topups, settings)
+
+
+async def _missing_for_draft(user_id: int, state: FSMContext,
+                             orders: OrderService) -> int | None:
+    """What the order being confirmed lacks now, or ``None`` when there is none."""
+    draft = form.Draft.from_data(await state.get_data())
+    if draft is None:
+        return None
+    try:
+        stored = await orders.on_sale(draft.ref)
+    except ServiceGone:
+        return None
+    if form.next_field(stored, draft) is not None:
+        return None
+    quote = await orders.quote(stored, draft.values)
+    return quote.price_minor - await accounts.balance(orders.db, user_id)
+
+
+def _ask_amount(settings: Settings) -> str:
+    currency = settings.shop_currency
+    return _("How much do you want to add, in {currency}? Send a number from {minimum} to "
+             "{maximum}, like 7.50 (or /cancel).").format(
+                 currency=currency, minimum=money(to_minor_up(settings.topup_min, currency),
+                                                  currency),
+                 maximum=money(to_minor_up(settings.topup_max, currency), currency))
+
+
+@router.message(StateFilter(TopUp.amount), Command("cancel"))
+async def cancel_amount(message: Message, state: FSMContext, settings: Settings) -> None:
+    assert message.from_user is not None
+    await state.clear()
+    await message.answer(_("Top-up cancelled."),
+                         reply_markup=main_menu(message.from_user.id in settings.admin_ids))
+
+
+@router.message(StateFilter(TopUp.amount), TextMessage(command=True))
+async def command_in_amount(message: Message) -> None:
+    await message.answer(_("Send the amount to add, or /cancel to leave the top-up first."))
+
+
+@router.message(StateFilter(TopUp.amount), TextMessage())
+async def typed_amount(message: Message, bot: Bot, state: FSMContext, settings: Settings,
+                       topups: StarsTopups) -> None:
+    assert message.text is not None and message.from_user is not None
+    if not settings.stars_enabled:
+        await state.clear()
+        await message.answer(top_up_hint(settings))
+        return
+    try:
+        amount = parse_amount(message.text, settings.shop_currency)
+        topups.check_amount(amount)
+    except AmountError as exc:
+        await message.answer(f"⚠️ {exc.render(_)}\n\n{_ask_amount(settings)}")
+        return
+    await state.clear()
+    await send_invoice(bot, message.from_user.id, amount, topups, settings)
+
+
+@router.message(StateFilter(TopUp.amount))
+async def not_an_amount(message: Message, settings: Settings) -> None:
+    await message.answer(_ask_amount(settings))
+
+
+async def send_invoice(bot: Bot, user_id: int, amount_minor: int, topups: StarsTopups,
+                       settings: Settings) -> None:
+    """A pending top-up of ``amount_minor`` and its Stars invoice, in the private chat."""
+    topup = await topups.create(user_id, amount_minor)
+    amount = money(topup.amount_minor, settings.shop_currency)
+    await bot.send_invoice(
+        user_id, title=_("Top up {amount}").format(amount=amount)[:32],
+        description=_("{amount} will be added to your balance in this shop, for {stars} "
+                      "Telegram Stars.").format(amount=amount, stars=topup.stars)[:255],
+        payload=topup.payload, currency=STARS,
+        prices=[LabeledPrice(label=_("Balance {amount}").format(amount=amount),
+                             amount=topup.stars)])

@@ -1,0 +1,111 @@
+"""Telegram Stars payments: the pre-checkout answer and the successful payment.
+
+Telegram cancels a payment whose pre-checkout query is not answered within 10
+seconds. aiogram's FSM middleware would make that query wait for the payer's
+other updates (it locks per user, and a pre-checkout has no chat: its key is the
+user's private chat), and a Confirm waiting on a slow panel can take 30 s. So
+``PreCheckoutFirst`` answers pre-checkout queries itself, as an update
+middleware placed before the FSM one, within ``PRE_CHECKOUT_BUDGET`` seconds
+whatever the database is doing (a slow check is refused with "try again").
+
+A successful payment is credited by bot/topups.py exactly once per charge id;
+the customer gets a receipt, and when they were confirming an order, the
+confirmation again, with the new balance.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiogram import BaseMiddleware, Router
+from aiogram.fsm.context import FSMContext
+from aiogram.types import Message, PreCheckoutQuery, Update
+from aiogram.utils.i18n import I18n
+from aiogram.utils.i18n import gettext as _
+
+from bot import accounts
+from bot.config import Settings
+from bot.i18n import locale_for
+from bot.orders import OrderService
+from bot.topups import Credit, StarsTopups
+from handlers.filters import SuccessfulPayment
+from handlers.order_form import OrderForm, show_confirmation_again
+from handlers.render import main_menu, money
+
+log = logging.getLogger(__name__)
+router = Router(name="payments")
+PRE_CHECKOUT_BUDGET = 7.0  # seconds of Telegram's 10 for deciding; the rest for the answer
+
+Handler = Callable[[Update, dict[str, Any]], Awaitable[Any]]
+
+
+class PreCheckoutFirst(BaseMiddleware):
+    """Update outer middleware, before the FSM one: answers pre-checkout queries."""
+
+    def __init__(self, topups: StarsTopups, i18n: I18n) -> None:
+        self.topups = topups
+        self.i18n = i18n
+
+    async def __call__(self, handler: Handler, event: Update, data: dict[str, Any]) -> Any:
+        if event.pre_checkout_query is None:
+            return await handler(event, data)
+        await answer_pre_checkout(event.pre_checkout_query, self.topups, self.i18n)
+        return None
+
+
+async def answer_pre_checkout(query: PreCheckoutQuery, topups: StarsTopups, i18n: I18n) -> None:
+    """ok only for the payer's pending, unexpired top-up of exactly this total."""
+    with i18n.context(), i18n.use_locale(locale_for(i18n, query.from_user.language_code)):
+        try:
+            async with asyncio.timeout(PRE_CHECKOUT_BUDGET):
+                refusal = await topups.check(query.from_user.id, query.invoice_payload,
+                                             query.total_amount, query.currency)
+            reason = None if refusal is None else _(refusal.value)
+        except Exception:  # the payment must get an answer, whatever went wrong
+            log.exception("pre-checkout %s could not be checked", query.id)
+            reason = _("The shop is busy. Please try again in a minute.")
+        if reason is None:
+            await query.answer(ok=True)
+        else:
+            await query.answer(ok=False, error_message=reason)
+
+
+@router.pre_checkout_query()
+async def pre_checkout(query: PreCheckoutQuery, topups: StarsTopups, i18n: I18n) -> None:
+    """Reached only without ``PreCheckoutFirst``; registered so that polling and the
+    webhook ask Telegram for pre-checkout queries (aiogram derives allowed_updates
+    from the handlers)."""
+    await answer_pre_checkout(query, topups, i18n)
+
+
+@router.message(SuccessfulPayment())
+async def paid(message: Message, state: FSMContext, topups: StarsTopups, orders: OrderService,
+               settings: Settings) -> None:
+    payment = message.successful_payment
+    assert payment is not None and message.from_user is not None
+    result = await topups.record_payment(message.from_user.id, payment.invoice_payload,
+                                         payment.total_amount, payment.currency,
+                                         payment.telegram_payment_charge_id)
+    menu = main_menu(message.from_user.id in settings.admin_ids)
+    if result.credit is Credit.STRAY:
+        await message.answer(_(
+            "We received your payment of {stars} ⭐ but could not match it to a top-up. The "
+            "shop's admins have been told and will sort it out. Your payment id: "
+            "<code>{charge}</code>").format(stars=payment.total_amount,
+                                             charge=payment.telegram_payment_charge_id[:80]),
+            reply_markup=menu)
+        return
+    assert result.topup is not None
+    balance = (result.balance_minor if result.balance_minor is not None
+               else await accounts.balance(orders.db, message.from_user.id))
+    receipt = _("✅ {amount} added to your balance for {stars} ⭐.\nYour balance: <b>{balance}"
+                "</b>").format(amount=money(result.topup.amount_minor, result.topup.currency),
+                               stars=result.topup.stars,
+                               balance=money(balance, settings.shop_currency))
+    confirming = await state.get_state() == OrderForm.confirm.state
+    await message.answer(receipt, reply_markup=None if confirming else menu)
+    if confirming:
+        await show_confirmation_again(message, state, orders, settings)
