@@ -15,6 +15,12 @@ request's URL, token included, in the exception's text). Callback queries can
 be given Telegram's answer deadline (``query_timeout``): answered later, they
 fail with "query is too old".
 
+Telegram Stars payments: ``sendInvoice`` (validated as Telegram validates an
+``XTR`` invoice), ``answerPreCheckoutQuery`` (with Telegram's 10 s deadline,
+``pre_checkout_timeout``), ``refundStarPayment`` and ``getStarTransactions``; the
+user side is ``ScriptedUser.pay`` (tap Pay on an invoice), ``pre_checkout`` (a
+forged query) and ``deliver_payment`` (a ``successful_payment`` as is, e.g. twice).
+
 ``ScriptedUser`` is the test-side person: ``send`` text (or a sticker, a photo),
 ``tap`` a button by its label, read ``chat`` as they see it (edits applied).
 """
@@ -27,6 +33,7 @@ import contextlib
 import itertools
 import json
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
@@ -39,6 +46,13 @@ from bot.loopback import serve
 MAX_TEXT = 4096
 MAX_CALLBACK_DATA = 64
 MALFORMED = 0  # ``inject`` code: answer with bytes that are not valid HTTP
+STARS = "XTR"  # the currency code of Telegram Stars
+MAX_INVOICE_TITLE = 32  # characters
+MAX_INVOICE_DESCRIPTION = 255  # characters
+MAX_INVOICE_PAYLOAD = 128  # bytes, UTF-8
+PRE_CHECKOUT_TIMEOUT = 10.0  # seconds Telegram waits for answerPreCheckoutQuery
+QUERY_EXPIRED = ("Bad Request: query is too old and response timeout expired or query ID is "
+                 "invalid")
 _ALLOWED_TAGS = {"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "code", "pre", "a",
                  "tg-spoiler", "span", "blockquote", "tg-emoji"}
 
@@ -115,6 +129,11 @@ class ChatMessage:
     deleted: bool = False
     raw_text: str = ""
     sender: dict[str, Any] | None = None  # who wrote it in a group (the chat's user otherwise)
+    # An invoice message (sendInvoice): the Bot API ``Invoice`` object, and the payload,
+    # which Telegram never shows the user but puts in the pre-checkout and the payment.
+    invoice: dict[str, Any] | None = None
+    invoice_payload: str = ""
+    paid_charge_id: str | None = None  # set once the user has paid this invoice
 
     @property
     def buttons(self) -> list[list[str]]:
@@ -148,6 +167,66 @@ class Chat:
         return {"id": self.id, "type": self.kind, "title": self.user["first_name"]}
 
 
+@dataclass
+class PreCheckoutAnswer:
+    """How the bot answered one pre_checkout_query (``answerPreCheckoutQuery``)."""
+
+    query_id: str
+    ok: bool
+    error_message: str | None
+    elapsed: float  # seconds from the query's push to the answer reaching the emulator
+    accepted: bool = True  # False: it came after ``pre_checkout_timeout`` and was refused
+
+
+@dataclass
+class PayResult:
+    """What ``ScriptedUser.pay`` saw: the bot's answer and, when it said ok, the payment."""
+
+    query_id: str
+    answer: PreCheckoutAnswer | None  # None: the bot never answered
+    charge_id: str | None = None  # telegram_payment_charge_id of the completed payment
+    payment: dict[str, Any] | None = None  # the Message update carrying successful_payment
+    reply: ChatMessage | None = None  # the bot's latest message after the payment
+
+    @property
+    def ok(self) -> bool:
+        """The payment went through (the bot said ok in time)."""
+        return self.charge_id is not None
+
+    @property
+    def error_message(self) -> str | None:
+        """What the user was shown when the bot refused the checkout."""
+        return self.answer.error_message if self.answer is not None else None
+
+
+def _flag(params: dict[str, Any], name: str) -> bool | None:
+    """A Boolean parameter as Telegram reads it: JSON true/false, or the strings aiogram
+    sends in form data ("true"/"false"; "1"/"0" also work). None when absent."""
+    raw = params.get(name)
+    if raw is None or raw == "":
+        return None
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in ("true", "1"):
+        return True
+    if text in ("false", "0"):
+        return False
+    raise ApiError(400, f'Bad Request: invalid value of parameter "{name}"')
+
+
+def _number(params: dict[str, Any], name: str, default: int | None = None) -> int | None:
+    raw = params.get(name)
+    if raw is None or raw == "":
+        return default
+    if isinstance(raw, bool):
+        raise ApiError(400, f'Bad Request: invalid value of parameter "{name}"')
+    try:
+        return int(str(raw))
+    except ValueError:
+        raise ApiError(400, f'Bad Request: invalid value of parameter "{name}"') from None
+
+
 class BotApiEmulator:
     def __init__(self, *, bot_id: int = 7_000_000_001, username: str = "storefront_bot") -> None:
         self.bot_user = {"id": bot_id, "is_bot": True, "first_name": "Storefront",
@@ -173,6 +252,14 @@ class BotApiEmulator:
         self._changed = asyncio.Condition()
         self._open_queries: dict[str, float] = {}  # query id -> when it was sent
         self.query_timeout: float | None = None  # Telegram's is about 15 s
+        # Stars payments
+        self.pre_checkout_timeout: float = PRE_CHECKOUT_TIMEOUT  # shrink it in tests
+        self.pre_checkout_answers: dict[str, PreCheckoutAnswer] = {}
+        self.star_transactions: list[dict[str, Any]] = []  # Bot API StarTransaction, newest last
+        self.max_star_amount: int | None = None  # a per-invoice cap, if a test wants one
+        self.announce_refunds = True  # push the refunded_payment service message on a refund
+        self._open_checkouts: dict[str, float] = {}  # pre_checkout_query id -> when pushed
+        self._charge_ids = itertools.count(1)
 
     # ------------------------------------------------------------ server
 
@@ -328,8 +415,11 @@ class BotApiEmulator:
         body: dict[str, Any] = {
             "message_id": message.message_id, "date": int(time.time()),
             "chat": chat.as_object(),
-            "text": message.text,
         }
+        if message.invoice is not None:
+            body["invoice"] = message.invoice  # an invoice message has no text
+        else:
+            body["text"] = message.text
         body["from"] = self.bot_user if message.from_bot else message.sender or chat.user
         if message.markup:
             body["reply_markup"] = message.markup
@@ -382,6 +472,9 @@ class BotApiEmulator:
 
     async def _m_editmessagetext(self, params: dict[str, Any]) -> dict[str, Any]:
         chat, message = self._editable(params)
+        if message.invoice is not None:
+            # Telegram cannot turn an invoice into text; a bot that tries has a bug.
+            raise ApiError(400, "Bad Request: there is no text in the message to edit")
         raw, shown = self._text(params)
         markup = self._markup(params)
         if shown == message.text and markup == message.markup:
@@ -434,6 +527,147 @@ class BotApiEmulator:
             raise ApiError(400, "Bad Request: RESULTS_TOO_MUCH")
         self.inline_answers[query_id] = results
         return True
+
+    # ------------------------------------------------------------ Stars payments
+
+    @staticmethod
+    def _invoice_markup(markup: dict[str, Any] | None) -> None:
+        """An invoice's keyboard, when it has one, must start with the Pay button."""
+        if markup is None:
+            return
+        rows = markup.get("inline_keyboard") or []
+        if not rows or not rows[0] or not rows[0][0].get("pay"):
+            raise ApiError(400, "Bad Request: the first button of an invoice's inline "
+                                "keyboard must be a Pay button")
+
+    async def _m_sendinvoice(self, params: dict[str, Any]) -> dict[str, Any]:
+        """A Stars invoice, refused where Telegram refuses one."""
+        chat = self._chat(params)
+        title = str(params.get("title") or "")
+        description = str(params.get("description") or "")
+        payload = str(params.get("payload") or "")
+        currency = str(params.get("currency") or "")
+        if not 1 <= len(title) <= MAX_INVOICE_TITLE:
+            raise ApiError(400, "Bad Request: invoice title must be 1-32 characters")
+        if not 1 <= len(description) <= MAX_INVOICE_DESCRIPTION:
+            raise ApiError(400, "Bad Request: invoice description must be 1-255 characters")
+        if not 1 <= len(payload.encode()) <= MAX_INVOICE_PAYLOAD:
+            raise ApiError(400, "Bad Request: INVOICE_PAYLOAD_INVALID")
+        # Only Stars here: another currency needs a provider this emulator does not have,
+        # and a Stars invoice takes no provider token (aiogram omits an empty one).
+        if currency != STARS or params.get("provider_token"):
+            raise ApiError(400, "Bad Request: PAYMENT_PROVIDER_INVALID")
+        raw_prices = params.get("prices")
+        try:
+            prices = json.loads(raw_prices) if isinstance(raw_prices, str) else raw_prices
+        except ValueError:
+            raise ApiError(400, "Bad Request: can't parse prices JSON object") from None
+        if not isinstance(prices, list) or len(prices) != 1:
+            raise ApiError(400, "Bad Request: STARS_INVOICE_INVALID")  # exactly one price
+        price = prices[0]
+        amount = price.get("amount") if isinstance(price, dict) else None
+        if not isinstance(price, dict) or not price.get("label"):
+            raise ApiError(400, "Bad Request: LABELED_PRICE_INVALID")
+        # Whole Stars: a positive integer (JSON 1.0 or "5" is not one).
+        if (not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0
+                or (self.max_star_amount is not None and amount > self.max_star_amount)):
+            raise ApiError(400, "Bad Request: CURRENCY_TOTAL_AMOUNT_INVALID")
+        for name in ("max_tip_amount", "suggested_tip_amounts"):
+            if params.get(name) not in (None, "", "0", 0, "[]", []):
+                raise ApiError(400, "Bad Request: tips are not supported for Stars payments")
+        markup = self._markup(params)
+        self._invoice_markup(markup)
+        invoice = {"title": title, "description": description,
+                   "start_parameter": str(params.get("start_parameter") or ""),
+                   "currency": currency, "total_amount": amount}
+        message = ChatMessage(next(self._message_ids), True, f"{title}\n{description}", markup,
+                              raw_text=title, invoice=invoice, invoice_payload=payload)
+        chat.messages[message.message_id] = message
+        chat.events += 1
+        return self._message_object(chat, message)
+
+    async def _m_answerprecheckoutquery(self, params: dict[str, Any]) -> bool:
+        """Recorded once per query, with how long the bot took; too late is refused."""
+        query_id = str(params.get("pre_checkout_query_id", ""))
+        ok = _flag(params, "ok")
+        if ok is None:
+            raise ApiError(400, 'Bad Request: parameter "ok" is required')
+        error_message = params.get("error_message") or None
+        if not ok and not error_message:
+            raise ApiError(400, "Bad Request: ERROR_MESSAGE_EMPTY")
+        sent_at = self._open_checkouts.pop(query_id, None)
+        if sent_at is None:  # unknown, or answered already
+            raise ApiError(400, QUERY_EXPIRED)
+        elapsed = time.monotonic() - sent_at
+        accepted = elapsed <= self.pre_checkout_timeout
+        self.pre_checkout_answers[query_id] = PreCheckoutAnswer(
+            query_id, ok, None if ok else str(error_message), elapsed, accepted)
+        if not accepted:
+            raise ApiError(400, QUERY_EXPIRED)
+        return True
+
+    def _payment(self, charge_id: str) -> dict[str, Any] | None:
+        for transaction in self.star_transactions:
+            if transaction["id"] == charge_id and "source" in transaction:
+                return transaction
+        return None
+
+    @property
+    def refunds(self) -> list[dict[str, Any]]:
+        """The refund transactions (a ``receiver``, the payment's id), oldest first."""
+        return [t for t in self.star_transactions if "receiver" in t]
+
+    async def _m_refundstarpayment(self, params: dict[str, Any]) -> bool:
+        user_id = _number(params, "user_id")
+        charge_id = str(params.get("telegram_payment_charge_id") or "")
+        if user_id is None:
+            raise ApiError(400, "Bad Request: USER_ID_INVALID")
+        payment = self._payment(charge_id)
+        if payment is None or payment["source"]["user"]["id"] != user_id:
+            raise ApiError(400, "Bad Request: CHARGE_NOT_FOUND")
+        if any(t["id"] == charge_id for t in self.refunds):
+            raise ApiError(400, "Bad Request: CHARGE_ALREADY_REFUNDED")
+        user = payment["source"]["user"]
+        self.star_transactions.append({
+            "id": charge_id, "amount": payment["amount"], "date": int(time.time()),
+            "receiver": {"type": "user", "transaction_type": "invoice_payment", "user": user}})
+        if self.announce_refunds and user_id in self.chats:
+            # Telegram posts a refunded_payment service message in the user's chat.
+            chat = self.chats[user_id]
+            self.push({"message": {
+                "message_id": self.new_message_id(), "date": int(time.time()),
+                "chat": chat.as_object(), "from": chat.user,
+                "refunded_payment": {
+                    "currency": STARS, "total_amount": payment["amount"],
+                    "invoice_payload": payment["source"].get("invoice_payload", ""),
+                    "telegram_payment_charge_id": charge_id}}})
+        return True
+
+    async def _m_getstartransactions(self, params: dict[str, Any]) -> dict[str, Any]:
+        offset = _number(params, "offset", 0)
+        limit = _number(params, "limit", 100)
+        assert offset is not None and limit is not None
+        if offset < 0:
+            raise ApiError(400, "Bad Request: OFFSET_INVALID")
+        if not 1 <= limit <= 100:
+            raise ApiError(400, "Bad Request: LIMIT_INVALID")
+        newest_first = self.star_transactions[::-1]
+        return {"transactions": newest_first[offset:offset + limit]}
+
+    def new_pre_checkout_id(self) -> str:
+        """A pre_checkout_query id, open for ``pre_checkout_timeout`` from now."""
+        query_id = str(next(self._query_ids) + 8_000_000_000)
+        self._open_checkouts[query_id] = time.monotonic()
+        return query_id
+
+    def complete_payment(self, user: dict[str, Any], total_amount: int, payload: str) -> str:
+        """Telegram's side of a completed payment: the Star transaction and its charge id."""
+        charge_id = f"stxEMU{next(self._charge_ids):06d}{uuid.uuid4().hex[:16]}"
+        self.star_transactions.append({
+            "id": charge_id, "amount": total_amount, "date": int(time.time()),
+            "source": {"type": "user", "transaction_type": "invoice_payment", "user": user,
+                       "invoice_payload": payload}})
+        return charge_id
 
     # ------------------------------------------------------------ users
 
@@ -574,6 +808,103 @@ class ScriptedUser:
         await self.emulator.wait_for(lambda: query_id in self.emulator.callback_answers, timeout)
         await self.emulator.settle()
         return self.emulator.callback_answers[query_id]
+
+    # paying ---------------------------------------------------------------
+
+    def invoices(self) -> list[ChatMessage]:
+        """The bot's invoice messages here, oldest first."""
+        return [m for m in self.bot_messages if m.invoice is not None]
+
+    async def _ask_pre_checkout(self, payload: str, total_amount: int, currency: str,
+                                timeout: float) -> tuple[str, PreCheckoutAnswer | None]:
+        """Push a pre_checkout_query; the bot's answer, late ones included, or None when it
+        gave none within ``timeout``."""
+        emulator = self.emulator
+        query_id = emulator.new_pre_checkout_id()
+        emulator.push({"pre_checkout_query": {
+            "id": query_id, "from": self.sender, "currency": currency,
+            "total_amount": total_amount, "invoice_payload": payload}})
+        with contextlib.suppress(TimeoutError):
+            await emulator.wait_for(lambda: query_id in emulator.pre_checkout_answers, timeout)
+        return query_id, emulator.pre_checkout_answers.get(query_id)
+
+    def _payment_message(self, payload: str, total_amount: int, charge_id: str,
+                         currency: str) -> dict[str, Any]:
+        return {"message_id": self.emulator.new_message_id(), "date": int(time.time()),
+                "chat": self.chat.as_object(), "from": self.sender,
+                "successful_payment": {
+                    "currency": currency, "total_amount": total_amount,
+                    "invoice_payload": payload, "telegram_payment_charge_id": charge_id,
+                    # Stars have no payment provider, so no provider charge id.
+                    "provider_payment_charge_id": ""}}
+
+    async def pay(self, message: ChatMessage | None = None, *,
+                  timeout: float = 10.0) -> PayResult:
+        """Tap Pay on the newest invoice here (or ``message``), as Telegram runs it: the
+        pre_checkout_query for exactly what the invoice says, and only after the bot's
+        ok in time, a new Star transaction and the successful_payment message; then
+        the bot's reply is awaited as ``send`` does. A refusal (or no answer, or a late
+        one) returns with no payment: ``result.ok`` is False, ``error_message`` what the
+        user saw."""
+        if message is None:
+            invoices = self.invoices()
+            if not invoices:
+                raise AssertionError("the bot has sent no invoice in this chat")
+            message = invoices[-1]
+        invoice = message.invoice
+        if invoice is None or message.deleted:
+            raise AssertionError(f"message {message.message_id} is not an invoice here")
+        if message.paid_charge_id is not None:
+            raise AssertionError("this invoice is paid already (Telegram shows a receipt); "
+                                 "use pre_checkout() to forge a second checkout")
+        emulator = self.emulator
+        # Telegram stops waiting at its deadline; a little longer shows a late answer.
+        wait = min(timeout, emulator.pre_checkout_timeout + 1.0)
+        query_id, answer = await self._ask_pre_checkout(
+            message.invoice_payload, invoice["total_amount"], invoice["currency"], wait)
+        result = PayResult(query_id, answer)
+        if answer is None or not answer.ok or not answer.accepted:
+            await emulator.settle()
+            return result
+        charge_id = emulator.complete_payment(self.sender, invoice["total_amount"],
+                                              message.invoice_payload)
+        message.paid_charge_id = charge_id
+        result.charge_id = charge_id
+        result.payment = self._payment_message(message.invoice_payload,
+                                               invoice["total_amount"], charge_id,
+                                               invoice["currency"])
+        result.reply = await self._deliver({"message": result.payment}, timeout)
+        return result
+
+    async def pre_checkout(self, payload: str, total_amount: int, currency: str = STARS, *,
+                           timeout: float = 10.0) -> PreCheckoutAnswer:
+        """A pre_checkout_query for anything (another user's payload, a wrong amount...);
+        returns the bot's answer (``accepted`` False when it came too late). No payment
+        follows, whatever the answer."""
+        _, answer = await self._ask_pre_checkout(payload, total_amount, currency, timeout)
+        if answer is None:
+            raise TimeoutError("the bot did not answer the pre_checkout_query")
+        await self.emulator.settle()
+        return answer
+
+    async def deliver_payment(self, payload: str, total_amount: int, charge_id: str,
+                              currency: str = STARS, *, quiet: float = 0.3,
+                              timeout: float = 10.0) -> ChatMessage | None:
+        """Push a successful_payment message as is (a duplicate delivery, a payment the
+        bot never approved). Records no transaction. Waits for the bot to take the update
+        and react; saying nothing is allowed: after ``quiet`` seconds with no message
+        here it settles and returns None, else the bot's latest message."""
+        emulator = self.emulator
+        before = self.chat.events
+        update_id = emulator.push({"message": self._payment_message(
+            payload, total_amount, charge_id, currency)})
+        # Taken once a later getUpdates has acknowledged it.
+        await emulator.wait_for(
+            lambda: all(u["update_id"] != update_id for u in emulator.pending), timeout)
+        with contextlib.suppress(TimeoutError):
+            await emulator.wait_for(lambda: self.chat.events > before, quiet)
+        await emulator.settle(timeout=timeout)
+        return self.last() if self.chat.events > before else None
 
     async def inline(self, query: str, *, timeout: float = 10.0) -> list[dict[str, Any]]:
         query_id = self.emulator.new_query_id()
