@@ -9,6 +9,8 @@ an amount: what is charged is decided here, on the server.
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from aiogram import Bot, Router
 from aiogram.filters import Command, StateFilter
 from aiogram.fsm.context import FSMContext
@@ -123,7 +125,7 @@ async def top_up(query: CallbackQuery, callback_data: TopupCb, bot: Bot, state: 
         case "menu":
             rate = _("1 {currency} = {stars} ⭐").format(
                 currency=settings.shop_currency, stars=topups.stars_for(
-                    to_minor_up(1, settings.shop_currency)))
+                    to_minor_up(Decimal(1), settings.shop_currency)))
             text = "\n".join([_("<b>Top up with Telegram Stars</b>"), rate, "",
                               _("Choose an amount:")])
             await edit(query.message, text, keyboard(

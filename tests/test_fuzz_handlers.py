@@ -100,7 +100,7 @@ class Harness:
         settings = load_settings(
             bot_token=TOKEN, telegram_api_url=self.running.url, panel_url=self.sandbox.url,
             panel_key=DEFAULT_KEY, panel_rate_limit=0, database_path=self.database,
-            admin_ids=str(ADMIN_ID), panel_timeout=2)
+            admin_ids=str(ADMIN_ID), panel_timeout=2, stars_per_unit="50")
         self.runtime: Runtime = await start_runtime(settings)
         self.bot: Bot = build_bot(settings)
         self.dispatcher: Dispatcher = build_dispatcher(self.runtime, self.bot, "storefront_bot")
@@ -144,6 +144,7 @@ class Harness:
             Template("confirm", "OrderForm:confirm",
                      form("101", shown=156, link=link, quantity="1000", runs="")),
             Template("attach panel id", "Attach:panel_order_id", {"order_id": 1}, admin=True),
+            Template("top-up amount", "TopUp:amount"),
         ]
 
     async def enter(self, template: Template) -> int:
@@ -208,7 +209,7 @@ def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
 
 TEMPLATE_NAMES = ["idle", "admin idle", "search", "link", "quantity", "runs", "interval", "lines",
                   "subscription username", "subscription expiry", "country",
-                  "device (a choice, typed)", "confirm", "attach panel id"]
+                  "device (a choice, typed)", "confirm", "attach panel id", "top-up amount"]
 
 
 def _template(harness: Harness, name: str) -> Template:
