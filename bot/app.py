@@ -231,6 +231,7 @@ async def run_bot(settings: Settings, *, handle_signals: bool = True) -> None:
             BotCommand(command="balance", description="Your balance"),
             BotCommand(command="help", description="How it works"),
             BotCommand(command="cancel", description="Leave the current form"),
+            BotCommand(command="paysupport", description="Payments and refunds"),
         ])
         await _report_unresolved(dispatcher["orders"], dispatcher["alerts"])
         background += [

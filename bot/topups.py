@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, Decimal
 from enum import StrEnum
@@ -52,6 +52,31 @@ class Refusal(StrEnum):
     PAID = N_("This invoice was already paid.")
     EXPIRED = N_("This invoice has expired. Please start the top-up again.")
     MISMATCH = N_("This invoice's amount has changed. Please start the top-up again.")
+
+
+class StarsRefundRefused(Exception):
+    """Telegram refused ``refundStarPayment``; the text is Telegram's (CHARGE_NOT_FOUND...)."""
+
+
+RefundCall = Callable[[int, str], Awaitable[None]]  # (user id, charge id): refundStarPayment
+
+
+class Refund(StrEnum):
+    REFUNDED = "refunded"  # Stars back, balance debited
+    UNKNOWN = "unknown"  # no paid top-up with this charge id here
+    ALREADY = "already"  # refunded before (our books say so)
+    SPENT = "spent"  # the customer spent part of it: refused, nothing changed
+    REFUSED = "refused"  # Telegram refused; nothing changed
+    RECONCILED = "reconciled"  # Telegram had refunded it already: the debit is posted now
+    SHORT = "short"  # Stars refunded, but the customer spent part meanwhile: not debited
+
+
+@dataclass(frozen=True, slots=True)
+class RefundResult:
+    outcome: Refund
+    topup: Topup | None = None
+    balance_minor: int = 0  # the customer's balance after (or, SPENT/SHORT, now)
+    telegram: str = ""  # Telegram's words when it refused
 
 
 class Credit(StrEnum):
@@ -118,6 +143,46 @@ class StarsTopups:
         if currency != STARS or total != topup.stars:
             return Refusal.MISMATCH
         return None
+
+    async def refund(self, charge_id: str, refund_call: RefundCall) -> RefundResult:
+        """Give a top-up's Stars back (``refund_call`` is Telegram's refundStarPayment)
+        and debit what it credited, once.
+
+        Refused while the customer's balance is below the credited amount (they spent
+        part of it: the admin is told the spendable balance). A refusal by Telegram
+        leaves everything as it was, except CHARGE_ALREADY_REFUNDED for a top-up our
+        books still show as paid: then the debit is posted now (reconciled).
+        """
+        topup = await topup_store.by_charge(self.db, charge_id)
+        if topup is None:
+            return RefundResult(Refund.UNKNOWN)
+        if topup.state == "refunded":
+            return RefundResult(Refund.ALREADY, topup)
+        balance = await ledger.balance_of(self.db, topup.user_id)
+        if balance < topup.amount_minor:
+            return RefundResult(Refund.SPENT, topup, balance)
+        outcome = Refund.REFUNDED
+        try:
+            await refund_call(topup.user_id, charge_id)
+        except StarsRefundRefused as exc:
+            if "CHARGE_ALREADY_REFUNDED" not in str(exc).upper():
+                return RefundResult(Refund.REFUSED, topup, balance, str(exc)[:200])
+            outcome = Refund.RECONCILED
+        async with self.db.transaction() as conn:
+            refunded = await topup_store.mark_refunded(conn, charge_id)
+            if refunded is None:  # refunded by a concurrent request meanwhile
+                return RefundResult(Refund.ALREADY, topup)
+            try:
+                entry = await ledger.post(
+                    conn, user_id=topup.user_id, amount_minor=-topup.amount_minor,
+                    kind="topup_refund", key=f"stars-refund:{charge_id}",
+                    note=f"{topup.stars} Stars refunded")
+            except ledger.InsufficientFunds as exc:  # spent between the check and now
+                return RefundResult(Refund.SHORT, refunded, exc.balance_minor)
+        return RefundResult(outcome, refunded, entry.balance_after)
+
+    async def latest(self, user_id: int, limit: int = 5) -> list[Topup]:
+        return await topup_store.last_of(self.db, user_id, limit)
 
     async def record_payment(self, payer_id: int, payload: str, total: int, currency: str,
                              charge_id: str) -> Payment:

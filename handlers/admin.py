@@ -6,7 +6,8 @@ from __future__ import annotations
 import re
 from html import escape
 
-from aiogram import F, Router
+from aiogram import Bot, F, Router
+from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import BaseFilter, Command, CommandObject, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
@@ -19,6 +20,7 @@ from bot.config import Settings
 from bot.money import AmountError, format_minor, parse_amount
 from bot.notifier import Notifier
 from bot.orders import OrderService
+from bot.topups import Refund, StarsRefundRefused, StarsTopups
 from handlers.callbacks import MenuCb, UnresolvedCb
 from handlers.filters import Button, TextMessage
 from handlers.render import button, keyboard, main_menu, money
@@ -37,8 +39,10 @@ router.message.filter(IsAdmin())
 router.callback_query.filter(IsAdmin())
 
 USAGE = ("/credit USER_ID AMOUNT [reason]\n/debit USER_ID AMOUNT [reason]\n"
-         "/unresolved  orders whose panel outcome is unknown")
+         "/unresolved  orders whose panel outcome is unknown\n"
+         "/refund_stars CHARGE_ID  give a Stars top-up back")
 PANEL_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+CHARGE_ID = re.compile(r"[A-Za-z0-9_.:-]{1,200}")
 
 
 def _is_user_id(text: str) -> bool:
@@ -93,6 +97,57 @@ async def adjust(message: Message, command: CommandObject, settings: Settings,
     await message.answer(_("{verb} {amount} to {id}. New balance: {balance}.").format(
         verb=verb, amount=format_minor(amount, currency), id=parts[0],
         balance=format_minor(entry.balance_after, currency)))
+
+
+# ------------------------------------------------------------ Stars refunds
+
+@router.message(Command("refund_stars"))
+async def refund_stars(message: Message, command: CommandObject, bot: Bot, topups: StarsTopups,
+                       settings: Settings) -> None:
+    charge_id = (command.args or "").strip()
+    if not CHARGE_ID.fullmatch(charge_id):
+        await message.answer(_("Send /refund_stars and the payment's charge id (the customer "
+                               "sees it in their receipt; /paysupport messages include it)."))
+        return
+
+    async def refund_call(user_id: int, charge: str) -> None:
+        try:
+            await bot.refund_star_payment(user_id, charge)
+        except TelegramBadRequest as exc:
+            raise StarsRefundRefused(exc.message) from None
+
+    result = await topups.refund(charge_id, refund_call)
+    currency = settings.shop_currency
+    topup = result.topup
+    amount = money(topup.amount_minor, topup.currency) if topup else ""
+    stars = topup.stars if topup else 0
+    user = topup.user_id if topup else 0
+    answers = {
+        Refund.REFUNDED: _("Refunded {stars} ⭐ to user {user}; {amount} taken from their "
+                           "balance, now {balance}."),
+        Refund.RECONCILED: _("Telegram had already refunded these {stars} ⭐; the {amount} "
+                             "credit is now taken back from user {user}'s balance ({balance})."),
+        Refund.UNKNOWN: _("No Stars top-up with that charge id was paid in this shop."),
+        Refund.ALREADY: _("That top-up was refunded before; nothing changed."),
+        Refund.SPENT: _("Not refunded: user {user} has spent part of the {amount}; their "
+                        "balance is {balance}. Nothing changed."),
+        Refund.REFUSED: _("Telegram refused the refund ({telegram}); nothing changed."),
+        Refund.SHORT: _("Telegram refunded {stars} ⭐, but user {user} spent part of the "
+                        "{amount} meanwhile: their balance is {balance} and was not debited. "
+                        "Take the rest with /debit if you need to."),
+    }
+    await message.answer(answers[result.outcome].format(
+        stars=stars, user=user, amount=amount, balance=money(result.balance_minor, currency),
+        telegram=escape(_telegram_words(result.telegram))))
+
+
+def _telegram_words(description: str) -> str:
+    """Telegram's refund errors in plain words."""
+    for code, words in (("CHARGE_ALREADY_REFUNDED", _("it was refunded already")),
+                        ("CHARGE_NOT_FOUND", _("Telegram knows no such payment"))):
+        if code in description.upper():
+            return words
+    return description
 
 
 # ------------------------------------------------------------ unresolved orders

@@ -59,3 +59,10 @@ class SuccessfulPayment(Filter):
 
     async def __call__(self, message: Message) -> bool:
         return message.successful_payment is not None
+
+
+class RefundedPayment(Filter):
+    """Telegram's own message that a Stars payment was refunded (after /refund_stars)."""
+
+    async def __call__(self, message: Message) -> bool:
+        return message.refunded_payment is not None

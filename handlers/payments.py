@@ -18,20 +18,25 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from decimal import Decimal
 from typing import Any
 
 from aiogram import BaseMiddleware, Router
+from aiogram.filters import Command, StateFilter
 from aiogram.fsm.context import FSMContext
+from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import Message, PreCheckoutQuery, Update
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 
 from bot import accounts
+from bot.alerts import AdminAlerts
 from bot.config import Settings
 from bot.i18n import locale_for
+from bot.money import to_minor_up
 from bot.orders import OrderService
 from bot.topups import Credit, StarsTopups
-from handlers.filters import SuccessfulPayment
+from handlers.filters import RefundedPayment, SuccessfulPayment, TextMessage
 from handlers.order_form import OrderForm, show_confirmation_again
 from handlers.render import main_menu, money
 
@@ -81,6 +86,11 @@ async def pre_checkout(query: PreCheckoutQuery, topups: StarsTopups, i18n: I18n)
     await answer_pre_checkout(query, topups, i18n)
 
 
+@router.message(RefundedPayment())
+async def refunded(message: Message) -> None:
+    """Telegram tells the customer itself; the admin's /refund_stars did the books."""
+
+
 @router.message(SuccessfulPayment())
 async def paid(message: Message, state: FSMContext, topups: StarsTopups, orders: OrderService,
                settings: Settings) -> None:
@@ -109,3 +119,64 @@ async def paid(message: Message, state: FSMContext, topups: StarsTopups, orders:
     await message.answer(receipt, reply_markup=None if confirming else menu)
     if confirming:
         await show_confirmation_again(message, state, orders, settings)
+
+
+# ------------------------------------------------------------------ /paysupport
+# Telegram's terms ask bots that sell to answer /paysupport.
+
+class PaySupport(StatesGroup):
+    message = State()
+
+
+MAX_QUESTION = 1_500
+
+
+@router.message(Command("paysupport"), StateFilter(None))
+async def pay_support(message: Message, state: FSMContext, settings: Settings,
+                      topups: StarsTopups) -> None:
+    lines = [_("<b>Payments and refunds</b>"),
+             _("Your balance is topped up with Telegram Stars: the amount you choose is added "
+               "to your balance once Telegram confirms the payment, and orders are paid from "
+               "it. A failed or partly done order is refunded to your balance automatically."),
+             _("A balance can't be paid out. A top-up you have not spent yet can be refunded "
+               "in Stars by the shop: ask below.")]
+    if settings.stars_enabled:
+        lines.append(_("The rate now: 1 {currency} = {stars} ⭐.").format(
+            currency=settings.shop_currency,
+            stars=topups.stars_for(to_minor_up(Decimal(1), settings.shop_currency))))
+    lines += ["", _("Send your question in one message and the shop's admins will get it with "
+                    "your user id and your recent top-ups (or /cancel).")]
+    await state.set_state(PaySupport.message)
+    await message.answer("\n".join(lines))
+
+
+@router.message(StateFilter(PaySupport.message), Command("cancel"))
+async def pay_support_cancel(message: Message, state: FSMContext, settings: Settings) -> None:
+    assert message.from_user is not None
+    await state.clear()
+    await message.answer(_("Nothing was sent."),
+                         reply_markup=main_menu(message.from_user.id in settings.admin_ids))
+
+
+@router.message(StateFilter(PaySupport.message), TextMessage(command=False))
+async def pay_support_question(message: Message, state: FSMContext, settings: Settings,
+                               topups: StarsTopups, alerts: AdminAlerts) -> None:
+    assert message.text is not None and message.from_user is not None
+    sender = message.from_user
+    recent = await topups.latest(sender.id)
+    details = "\n".join(
+        f"{t.created_at[:16].replace('T', ' ')} {money(t.amount_minor, t.currency)}"
+        f" {t.stars} Stars {t.state} {t.charge_id or ''}".rstrip() for t in recent)
+    who = f"@{sender.username}" if sender.username else sender.first_name
+    await alerts.send(f"💬 /paysupport from user {sender.id} ({who}):\n"
+                      f"{message.text[:MAX_QUESTION]}",
+                      details=details or "no top-ups", key=f"paysupport:{sender.id}")
+    await state.clear()
+    await message.answer(_("Thank you: the shop's admins have your message and will answer "
+                           "you here."),
+                         reply_markup=main_menu(sender.id in settings.admin_ids))
+
+
+@router.message(StateFilter(PaySupport.message))
+async def pay_support_not_text(message: Message) -> None:
+    await message.answer(_("Please send your question as a text message, or /cancel."))

@@ -75,3 +75,18 @@ async def record_stray(conn: aiosqlite.Connection, *, charge_id: str, user_id: i
         " VALUES (?, ?, ?, ?, ?) ON CONFLICT (charge_id) DO NOTHING RETURNING charge_id",
         (charge_id, user_id, payload, stars, currency))
     return bool(list(rows))
+
+
+async def mark_refunded(conn: aiosqlite.Connection, charge_id: str) -> Topup | None:
+    """Paid → refunded; ``None`` when the top-up is not (or no longer) paid."""
+    row = await first(
+        conn, "UPDATE topups SET state = 'refunded' WHERE charge_id = ? AND state = 'paid'"
+        f" RETURNING {_COLUMNS}", (charge_id,))
+    return _topup(row) if row else None
+
+
+async def last_of(db: Database, user_id: int, limit: int) -> list[Topup]:
+    """A customer's latest top-ups, paid or not, newest first."""
+    rows = await db.fetchall(f"SELECT {_COLUMNS} FROM topups WHERE user_id = ?"
+                             " ORDER BY id DESC LIMIT ?", (user_id, limit))
+    return [_topup(r) for r in rows]

@@ -187,3 +187,58 @@ async def test_without_stars_the_balance_says_how_to_top_up(make_sandbox: Sandbo
                        for label in row)
         answer = await customer.tap_data("t:menu:0", customer.last())
         assert "@shop_help" in answer["text"]
+
+
+async def bought_stars(customer, label: str = "$5.00 · 250 ⭐") -> str:
+    """A top-up paid through the bot; returns its charge id."""
+    await customer.send("/balance")
+    await customer.tap("Top up")
+    await customer.tap(label)
+    paid = await customer.pay()
+    assert paid.ok and paid.charge_id is not None
+    return paid.charge_id
+
+
+async def test_an_admin_refunds_stars_once_and_not_what_was_spent(shop: Shop) -> None:
+    await shop.admin.send("/start")
+    customer = shop.user(CUSTOMER)
+    await customer.send("/start")
+    charge = await bought_stars(customer)
+    await shop.admin.send(f"/refund_stars {charge}")
+    assert "Refunded 250 ⭐ to user 42; $5.00 taken from their balance, now $0.00" \
+        in shop.admin.text
+    assert [t["id"] for t in shop.emulator.refunds] == [charge]
+    await shop.admin.send(f"/refund_stars {charge}")
+    assert "refunded before" in shop.admin.text and len(shop.emulator.refunds) == 1
+    assert await shop.balance(CUSTOMER) == (0, 0)
+
+    spent = await bought_stars(customer)
+    await _to_confirmation(customer, shop, "https://instagram.com/p/spent")
+    await customer.tap("Confirm")
+    await shop.admin.send(f"/refund_stars {spent}")
+    assert "has spent part of the $5.00; their balance is $3.44" in shop.admin.text
+    assert len(shop.emulator.refunds) == 1 and await shop.balance(CUSTOMER) == (344, 344)
+    await shop.admin.send("/refund_stars no-such-charge")
+    assert "No Stars top-up" in shop.admin.text
+    await shop.admin.send("/refund_stars <b>")
+    assert "charge id" in shop.admin.text
+    await customer.send("/refund_stars " + spent)  # not an admin: nothing happens
+    assert "I didn't get that" in customer.text and len(shop.emulator.refunds) == 1
+
+
+async def test_paysupport_reaches_the_admins_with_the_recent_top_ups(shop: Shop) -> None:
+    await shop.admin.send("/start")
+    customer = shop.user(CUSTOMER, username="alex")
+    await customer.send("/start")
+    charge = await bought_stars(customer)
+    await customer.send("/paysupport")
+    assert "Payments and refunds" in customer.text and "1 USD = 50 ⭐" in customer.text
+    await customer.send_sticker()
+    assert "as a text message" in customer.text
+    await customer.send("Please refund my <b>last</b> top-up")
+    assert "admins have your message" in customer.text
+    alert = await shop.admin.expect("/paysupport from user 42")
+    assert "@alex" in alert.text and "<b>last</b>" in alert.text and charge in alert.text
+    await customer.send("/paysupport")
+    await customer.send("/cancel")
+    assert "Nothing was sent" in customer.text

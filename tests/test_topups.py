@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.money import AmountError, from_minor
-from bot.topups import STARS, Credit, Refusal, StarsTopups, stars_for
+from bot.topups import STARS, Credit, Refund, Refusal, StarsRefundRefused, StarsTopups, stars_for
 from storage import ledger, users
 from storage.db import Database
 
@@ -130,3 +130,67 @@ def test_stars_charged_cover_the_amount_at_the_rate(rate: Decimal, amount: int) 
     exact = from_minor(amount, "USD") * rate
     assert stars >= exact  # rounded up, never down
     assert stars - exact < 1 or stars == 1  # by less than a Star (at least one is charged)
+
+
+class Telegram:
+    """refundStarPayment as Telegram answers it: once, then CHARGE_ALREADY_REFUNDED."""
+
+    def __init__(self, *, fail: str = "") -> None:
+        self.refunded: list[str] = []
+        self.fail = fail
+
+    async def __call__(self, user_id: int, charge_id: str) -> None:
+        if self.fail:
+            raise StarsRefundRefused(self.fail)
+        if charge_id in self.refunded:
+            raise StarsRefundRefused("Bad Request: CHARGE_ALREADY_REFUNDED")
+        self.refunded.append(charge_id)
+
+
+async def paid_topup(topups: StarsTopups, amount: int, charge: str) -> None:
+    topup = await topups.create(CUSTOMER, amount)
+    assert (await topups.record_payment(CUSTOMER, topup.payload, topup.stars, STARS,
+                                        charge)).credit is Credit.CREDITED
+
+
+async def test_a_refund_debits_what_was_credited_once(db: Database, topups: StarsTopups) -> None:
+    await paid_topup(topups, 500, "charge-r")
+    telegram = Telegram()
+    done = await topups.refund("charge-r", telegram)
+    assert done.outcome is Refund.REFUNDED and done.balance_minor == 0
+    assert telegram.refunded == ["charge-r"]
+    again = await topups.refund("charge-r", telegram)
+    assert again.outcome is Refund.ALREADY and telegram.refunded == ["charge-r"]
+    assert await ledger.balance_of(db, CUSTOMER) == 0 == await ledger.ledger_sum(db, CUSTOMER)
+    assert (await topups.refund("no-such-charge", telegram)).outcome is Refund.UNKNOWN
+
+
+async def test_a_refund_after_spending_is_refused_with_the_spendable_balance(
+        db: Database, topups: StarsTopups) -> None:
+    await paid_topup(topups, 500, "charge-s")
+    async with db.transaction() as conn:  # the customer bought something for $1.56
+        await ledger.post(conn, user_id=CUSTOMER, amount_minor=-156, kind="order", key="o1")
+    telegram = Telegram()
+    refused = await topups.refund("charge-s", telegram)
+    assert refused.outcome is Refund.SPENT and refused.balance_minor == 344
+    assert telegram.refunded == [] and await ledger.balance_of(db, CUSTOMER) == 344
+
+
+async def test_telegram_refusing_a_refund_changes_nothing(db: Database,
+                                                          topups: StarsTopups) -> None:
+    await paid_topup(topups, 500, "charge-t")
+    refused = await topups.refund("charge-t", Telegram(fail="Bad Request: CHARGE_NOT_FOUND"))
+    assert refused.outcome is Refund.REFUSED and "CHARGE_NOT_FOUND" in refused.telegram
+    assert await ledger.balance_of(db, CUSTOMER) == 500
+    assert (await topups.refund("charge-t", Telegram())).outcome is Refund.REFUNDED
+
+
+async def test_a_refund_telegram_made_already_is_reconciled_once(db: Database,
+                                                                 topups: StarsTopups) -> None:
+    await paid_topup(topups, 500, "charge-u")
+    telegram = Telegram()
+    telegram.refunded.append("charge-u")  # refunded outside the bot (or a crash after it)
+    done = await topups.refund("charge-u", telegram)
+    assert done.outcome is Refund.RECONCILED and done.balance_minor == 0
+    assert (await topups.refund("charge-u", telegram)).outcome is Refund.ALREADY
+    assert await ledger.ledger_sum(db, CUSTOMER) == 0
