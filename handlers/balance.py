@@ -9,13 +9,15 @@ an amount: what is charged is decided here, on the server.
 
 from __future__ import annotations
 
+import logging
 from decimal import Decimal
 
 from aiogram import Bot, Router
+from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
-from aiogram.types import CallbackQuery, InlineKeyboardButton, LabeledPrice, Message
+from aiogram.types import CallbackQuery, InlineKeyboardButton, LabeledPrice, Message, User
 from aiogram.utils.callback_answer import CallbackAnswer
 from aiogram.utils.i18n import gettext as _
 
@@ -31,6 +33,7 @@ from handlers.render import PAGE_SIZE, button, edit, home_button, keyboard, main
 from handlers.service_view import top_up_hint
 from storage.ledger import HistoryEntry
 
+log = logging.getLogger(__name__)
 router = Router(name="balance")
 router.callback_query.filter(CallbackPrefix(MenuCb, BalanceCb, TopupCb))
 
@@ -137,8 +140,8 @@ async def top_up(query: CallbackQuery, callback_data: TopupCb, bot: Bot, state: 
                 callback_answer.text = _("This button is no longer valid. Send /start for the "
                                          "menu.")
                 return
-            await send_invoice(bot, query.from_user.id, presets[callback_data.index], topups,
-                               settings)
+            await send_invoice(bot, query.from_user, presets[callback_data.index], topups,
+                               settings, orders)
         case "other":
             await state.set_state(TopUp.amount)
             await query.message.answer(_ask_amount(settings))
@@ -155,7 +158,7 @@ async def top_up(query: CallbackQuery, callback_data: TopupCb, bot: Bot, state: 
                 except AmountError as exc:
                     callback_answer.text, callback_answer.show_alert = exc.render(_), True
                     return
-                await send_invoice(bot, query.from_user.id, amount, topups, settings)
+                await send_invoice(bot, query.from_user, amount, topups, settings, orders)
 
 
 async def _missing_for_draft(user_id: int, state: FSMContext,
@@ -198,7 +201,7 @@ async def command_in_amount(message: Message) -> None:
 
 @router.message(StateFilter(TopUp.amount), TextMessage())
 async def typed_amount(message: Message, bot: Bot, state: FSMContext, settings: Settings,
-                       topups: StarsTopups) -> None:
+                       topups: StarsTopups, orders: OrderService) -> None:
     assert message.text is not None and message.from_user is not None
     if not settings.stars_enabled:
         await state.clear()
@@ -211,7 +214,7 @@ async def typed_amount(message: Message, bot: Bot, state: FSMContext, settings: 
         await message.answer(f"⚠️ {exc.render(_)}\n\n{_ask_amount(settings)}")
         return
     await state.clear()
-    await send_invoice(bot, message.from_user.id, amount, topups, settings)
+    await send_invoice(bot, message.from_user, amount, topups, settings, orders)
 
 
 @router.message(StateFilter(TopUp.amount))
@@ -219,15 +222,26 @@ async def not_an_amount(message: Message, settings: Settings) -> None:
     await message.answer(_ask_amount(settings))
 
 
-async def send_invoice(bot: Bot, user_id: int, amount_minor: int, topups: StarsTopups,
-                       settings: Settings) -> None:
+async def send_invoice(bot: Bot, payer: User, amount_minor: int, topups: StarsTopups,
+                       settings: Settings, orders: OrderService) -> None:
     """A pending top-up of ``amount_minor`` and its Stars invoice, in the private chat."""
+    # The account must exist to be credited (a customer may never have sent /start).
+    await accounts.register(orders.db, payer.id, username=payer.username,
+                            first_name=payer.first_name, language=payer.language_code)
+    user_id = payer.id
     topup = await topups.create(user_id, amount_minor)
     amount = money(topup.amount_minor, settings.shop_currency)
-    await bot.send_invoice(
-        user_id, title=_("Top up {amount}").format(amount=amount)[:32],
-        description=_("{amount} will be added to your balance in this shop, for {stars} "
-                      "Telegram Stars.").format(amount=amount, stars=topup.stars)[:255],
-        payload=topup.payload, currency=STARS,
-        prices=[LabeledPrice(label=_("Balance {amount}").format(amount=amount),
-                             amount=topup.stars)])
+    try:
+        await bot.send_invoice(
+            user_id, title=_("Top up {amount}").format(amount=amount)[:32],
+            description=_("{amount} will be added to your balance in this shop, for {stars} "
+                          "Telegram Stars.").format(amount=amount, stars=topup.stars)[:255],
+            payload=topup.payload, currency=STARS,
+            prices=[LabeledPrice(label=_("Balance {amount}").format(amount=amount),
+                                 amount=topup.stars)])
+    except TelegramBadRequest as exc:
+        # Telegram caps the Stars of one invoice; the pending top-up just expires unpaid.
+        log.warning("invoice of %d Stars refused: %s", topup.stars, exc.message)
+        await bot.send_message(user_id, _("Telegram would not make an invoice of {stars} ⭐. "
+                                          "Please choose a smaller amount.").format(
+                                              stars=topup.stars))

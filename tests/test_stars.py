@@ -242,3 +242,13 @@ async def test_paysupport_reaches_the_admins_with_the_recent_top_ups(shop: Shop)
     await customer.send("/paysupport")
     await customer.send("/cancel")
     assert "Nothing was sent" in customer.text
+
+
+async def test_an_invoice_telegram_refuses_gets_a_clear_answer(shop: Shop) -> None:
+    shop.emulator.max_star_amount = 1_000  # Telegram caps the Stars of one invoice
+    customer = shop.user(CUSTOMER)
+    await customer.send("/balance")
+    await customer.tap("Top up")
+    await customer.tap("$50.00 · 2500 ⭐")
+    assert "would not make an invoice of 2500 ⭐" in customer.text
+    assert customer.invoices() == [] and "went wrong" not in customer.text
