@@ -23,7 +23,7 @@ from aiogram.fsm.storage.base import BaseStorage
 from aiogram.fsm.storage.memory import SimpleEventIsolation
 from aiogram.types import BotCommand
 
-from bot import redaction
+from bot import reconcile, redaction
 from bot.alerts import AdminAlerts
 from bot.catalog import ShopCatalog, keep_catalog_fresh, refresh_catalog
 from bot.config import SANDBOX_PANEL_NAME, ConfigError, PanelSettings, Settings
@@ -218,6 +218,8 @@ async def _poll(dispatcher: Dispatcher, bot: Bot, *, handle_signals: bool) -> No
 
 
 async def run_bot(settings: Settings, *, handle_signals: bool = True) -> None:
+    from handlers.payments import telegram_transactions
+
     redaction.register(*settings.secrets())  # before anything can log, alert or store them
     bot = build_bot(settings)
     runtime = await start_runtime(settings)
@@ -241,6 +243,8 @@ async def run_bot(settings: Settings, *, handle_signals: bool = True) -> None:
                 settings.catalog_refresh)),
             asyncio.create_task(dispatcher["tracker"].run()),
             asyncio.create_task(dispatcher["notifier"].run()),
+            asyncio.create_task(reconcile.every_day(
+                runtime.db, telegram_transactions(bot), dispatcher["alerts"].send)),
         ]
         settle_heap()
         log.info("bot @%s is running", me.username)

@@ -3,6 +3,7 @@
     python -m bot                       run the bot (same as `python -m bot run`)
     python -m bot sandbox [--port N]    serve the sandbox panel on loopback
     python -m bot panel ACTION ...      ask a panel something; --json for the normalised result
+    python -m bot stars reconcile       compare Telegram's Star transactions with the ledger
 
 Exit codes of `panel`: 0 success, 1 the panel rejected the call (or an item
 of a multi-id call), 2 a usage or configuration error, 3 the panel is
@@ -34,6 +35,7 @@ from bot.panel import (
     PanelUnavailable,
     Service,
 )
+from bot.redaction import redact
 
 EXIT_REJECTED, EXIT_USAGE, EXIT_UNAVAILABLE, EXIT_AMBIGUOUS = 1, 2, 3, 4
 
@@ -65,6 +67,8 @@ def _main(argv: Sequence[str] | None) -> int:
         return _run(settings)
     if command == "sandbox":
         return _sandbox(args, settings)
+    if command == "stars":
+        return asyncio.run(_stars_reconcile(settings))
     return asyncio.run(_panel(args, settings))
 
 
@@ -82,6 +86,11 @@ def _parser() -> argparse.ArgumentParser:
                          help="seconds per order status step (default: SANDBOX_PACE)")
     sandbox.add_argument("--catalog-size", type=int, default=0,
                          help="serve a generated catalog of this many services (load tests)")
+
+    stars = commands.add_parser("stars", help="Telegram Stars payments")
+    stars_actions = stars.add_subparsers(dest="action", required=True)
+    stars_actions.add_parser("reconcile", help="compare Telegram's Star transactions with the"
+                             " ledger; report each difference to the admins once")
 
     panel = commands.add_parser("panel", help="check a panel: does the bot understand it?")
     panel.add_argument("--url", help="panel API URL (default: PANEL_URL)")
@@ -116,6 +125,36 @@ def _run(settings: Settings) -> int:
     except KeyboardInterrupt:
         pass
     return 0
+
+
+async def _stars_reconcile(settings: Settings) -> int:
+    """Exit 0 when Telegram and the ledger agree, 1 when they differ (each listed)."""
+    from bot import reconcile
+    from bot.alerts import AdminAlerts
+    from bot.app import build_bot
+    from handlers.payments import telegram_transactions
+    from storage.db import Database
+
+    setup_logging(settings.log_level, settings.secrets())
+    try:
+        bot = build_bot(settings)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        async with Database(settings.database_path) as db:
+            found = await reconcile.reconcile(db, telegram_transactions(bot),
+                                              AdminAlerts(db, settings.admin_ids).send)
+    except Exception as exc:  # Telegram unreachable, a refused token: one line, no traceback
+        print(f"could not reconcile: {redact(str(exc))[:300]}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
+    finally:
+        await bot.session.close()
+    for difference in found:
+        print(f"{difference.kind}\t{difference.charge_id}\t{difference.detail}")
+    print(f"{len(found)} difference(s)" if found else "Telegram's Star transactions and the"
+          " ledger agree.")
+    return 1 if found else 0
 
 
 def _sandbox(args: argparse.Namespace, settings: Settings) -> int:

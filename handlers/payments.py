@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any
 
-from aiogram import BaseMiddleware, Router
+from aiogram import BaseMiddleware, Bot, Router
 from aiogram.filters import Command, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
@@ -35,6 +35,7 @@ from bot.config import Settings
 from bot.i18n import locale_for
 from bot.money import to_minor_up
 from bot.orders import OrderService
+from bot.reconcile import Fetch, StarTransaction
 from bot.topups import Credit, StarsTopups
 from handlers.filters import RefundedPayment, SuccessfulPayment, TextMessage
 from handlers.order_form import OrderForm, show_confirmation_again
@@ -45,6 +46,25 @@ router = Router(name="payments")
 PRE_CHECKOUT_BUDGET = 7.0  # seconds of Telegram's 10 for deciding; the rest for the answer
 
 Handler = Callable[[Update, dict[str, Any]], Awaitable[Any]]
+
+
+def telegram_transactions(bot: Bot) -> Fetch:
+    """``getStarTransactions`` as the reconciliation reads it (bot/reconcile.py)."""
+
+    async def fetch(offset: int, limit: int) -> list[StarTransaction]:
+        page = await bot.get_star_transactions(offset=offset, limit=limit)
+        found = []
+        for item in page.transactions:
+            source, receiver = item.source, item.receiver
+            refund = receiver is not None and getattr(receiver, "type", "") == "user"
+            partner = receiver if refund else source
+            user = getattr(partner, "user", None) if getattr(partner, "type", "") == "user" \
+                else None
+            found.append(StarTransaction(item.id, int(item.amount), user.id if user else None,
+                                         refund))
+        return found
+
+    return fetch
 
 
 class PreCheckoutFirst(BaseMiddleware):

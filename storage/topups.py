@@ -90,3 +90,22 @@ async def last_of(db: Database, user_id: int, limit: int) -> list[Topup]:
     rows = await db.fetchall(f"SELECT {_COLUMNS} FROM topups WHERE user_id = ?"
                              " ORDER BY id DESC LIMIT ?", (user_id, limit))
     return [_topup(r) for r in rows]
+
+
+async def charged(db: Database) -> list[Topup]:
+    """Every top-up Telegram charged (paid or refunded since), oldest first."""
+    rows = await db.fetchall(f"SELECT {_COLUMNS} FROM topups WHERE charge_id IS NOT NULL"
+                             " ORDER BY id")
+    return [_topup(r) for r in rows]
+
+
+async def stray_charges(db: Database) -> set[str]:
+    rows = await db.fetchall("SELECT charge_id FROM stray_payments")
+    return {r[0] for r in rows}
+
+
+async def first_report(db: Database, kind: str, charge_id: str) -> bool:
+    """Record that a reconciliation difference was reported; False if it was before."""
+    rows = await db.write("INSERT INTO reconcile_reports (kind, charge_id) VALUES (?, ?)"
+                          " ON CONFLICT DO NOTHING RETURNING charge_id", (kind, charge_id))
+    return bool(rows)
