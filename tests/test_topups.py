@@ -7,7 +7,7 @@ import asyncio
 from decimal import Decimal
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.money import AmountError, from_minor
@@ -194,3 +194,21 @@ async def test_a_refund_telegram_made_already_is_reconciled_once(db: Database,
     assert done.outcome is Refund.RECONCILED and done.balance_minor == 0
     assert (await topups.refund("charge-u", telegram)).outcome is Refund.ALREADY
     assert await ledger.ledger_sum(db, CUSTOMER) == 0
+
+
+@settings(max_examples=40)
+@given(rate=st.decimals(min_value=Decimal("0.01"), max_value=Decimal(1_000), places=2),
+       amount=st.integers(min_value=100, max_value=100_000))
+def test_what_is_credited_is_the_chosen_amount_to_the_minor_unit(
+        tmp_path_factory: pytest.TempPathFactory, rate: Decimal, amount: int) -> None:
+    async def scenario() -> None:
+        async with Database(tmp_path_factory.mktemp("credit") / "shop.sqlite3") as db:
+            await users.upsert_user(db, CUSTOMER, first_name="Alex")
+            topups = StarsTopups(db, stars_per_unit=rate, currency="USD", minimum_minor=100,
+                                 maximum_minor=100_000)
+            topup = await topups.create(CUSTOMER, amount)
+            assert topup.stars >= from_minor(amount, "USD") * rate  # never fewer Stars
+            paid = await topups.record_payment(CUSTOMER, topup.payload, topup.stars, STARS, "c")
+            assert paid.balance_minor == amount == await ledger.ledger_sum(db, CUSTOMER)
+
+    asyncio.run(scenario())
