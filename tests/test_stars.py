@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.emulator import ScriptedUser
 from tests.conftest import SandboxFactory
 from tests.e2e import Shop, restart, running_shop
 from tests.test_storefront import CUSTOMER, _to_confirmation
@@ -21,6 +22,13 @@ async def shop(make_sandbox: SandboxFactory, tmp_path: Path):
     sandbox = await make_sandbox()
     async with running_shop(sandbox, tmp_path, panel_timeout=1, **STARS) as running:
         yield running
+
+
+async def open_top_up(customer: ScriptedUser) -> None:
+    """Menu → Balance → Top up, as a customer gets there."""
+    await customer.send("/start")
+    await customer.tap("Balance")
+    await customer.tap("Top up")
 
 
 async def topups(shop: Shop) -> list[tuple]:
@@ -74,9 +82,7 @@ async def test_paying_the_shortfall_brings_the_confirmation_back(shop: Shop) -> 
 
 async def test_a_payment_delivered_twice_or_after_a_restart_credits_once(shop: Shop) -> None:
     customer = shop.user(CUSTOMER)
-    await customer.send("/start")
-    await customer.tap("Balance")
-    await customer.tap("Top up")
+    await open_top_up(customer)
     await customer.tap("$10.00 · 500 ⭐")
     payload = customer.invoices()[-1].invoice_payload
     assert payload is not None
@@ -96,9 +102,7 @@ async def test_a_payment_delivered_twice_or_after_a_restart_credits_once(shop: S
 async def test_pre_checkouts_that_must_be_refused(shop: Shop) -> None:
     customer, other = shop.user(CUSTOMER), shop.user(77, "Eve")
     await other.send("/start")
-    await customer.send("/start")
-    await customer.tap("Balance")
-    await customer.tap("Top up")
+    await open_top_up(customer)
     await customer.tap("$5.00 · 250 ⭐")
     payload = customer.invoices()[-1].invoice_payload
     assert payload is not None
@@ -130,9 +134,7 @@ async def test_a_payment_naming_no_top_up_credits_nothing_and_tells_the_admins(
 
 async def test_other_amount_checks_every_wrong_input(shop: Shop) -> None:
     customer = shop.user(CUSTOMER)
-    await customer.send("/start")
-    await customer.tap("Balance")
-    await customer.tap("Top up")
+    await open_top_up(customer)
     await customer.tap("Other amount")
     assert "from $1.00 to $1,000.00" in customer.text
     for wrong, why in (("abc", "as a number"), ("0", "more than zero"), ("-5", "as a number"),
@@ -189,10 +191,9 @@ async def test_without_stars_the_balance_says_how_to_top_up(make_sandbox: Sandbo
         assert "@shop_help" in answer["text"]
 
 
-async def bought_stars(customer, label: str = "$5.00 · 250 ⭐") -> str:
+async def bought_stars(customer: ScriptedUser, label: str = "$5.00 · 250 ⭐") -> str:
     """A top-up paid through the bot; returns its charge id."""
-    await customer.send("/balance")
-    await customer.tap("Top up")
+    await open_top_up(customer)
     await customer.tap(label)
     paid = await customer.pay()
     assert paid.ok and paid.charge_id is not None
