@@ -19,6 +19,7 @@ client or the invoice says is trusted:
 
 from __future__ import annotations
 
+import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -33,6 +34,8 @@ from storage import ledger
 from storage import topups as topup_store
 from storage.db import Database
 from storage.topups import Topup
+
+log = logging.getLogger(__name__)
 
 STARS = "XTR"
 EXPIRY_SECONDS = 24 * 60 * 60
@@ -63,20 +66,23 @@ RefundCall = Callable[[int, str], Awaitable[None]]  # (user id, charge id): refu
 
 class Refund(StrEnum):
     REFUNDED = "refunded"  # Stars back, balance debited
-    UNKNOWN = "unknown"  # no paid top-up with this charge id here
+    UNKNOWN = "unknown"  # no payment with this charge id here
     ALREADY = "already"  # refunded before (our books say so)
     SPENT = "spent"  # the customer spent part of it: refused, nothing changed
-    REFUSED = "refused"  # Telegram refused; nothing changed
+    REFUSED = "refused"  # Telegram refused; nothing changed (the debit was reversed)
     RECONCILED = "reconciled"  # Telegram had refunded it already: the debit is posted now
-    SHORT = "short"  # Stars refunded, but the customer spent part meanwhile: not debited
+    UNCERTAIN = "uncertain"  # Telegram did not answer: debited; reconciliation will tell
+    STRAY_REFUNDED = "stray_refunded"  # a payment that credited nothing: Stars back
 
 
 @dataclass(frozen=True, slots=True)
 class RefundResult:
     outcome: Refund
     topup: Topup | None = None
-    balance_minor: int = 0  # the customer's balance after (or, SPENT/SHORT, now)
+    balance_minor: int = 0  # the customer's balance after (or, SPENT, now)
     telegram: str = ""  # Telegram's words when it refused
+    stray_user: int = 0  # STRAY_REFUNDED: the payer
+    stray_stars: int = 0
 
 
 class Credit(StrEnum):
@@ -146,40 +152,65 @@ class StarsTopups:
 
     async def refund(self, charge_id: str, refund_call: RefundCall) -> RefundResult:
         """Give a top-up's Stars back (``refund_call`` is Telegram's refundStarPayment)
-        and debit what it credited, once.
+        and take back what it credited, once.
 
-        Refused while the customer's balance is below the credited amount (they spent
-        part of it: the admin is told the spendable balance). A refusal by Telegram
-        leaves everything as it was, except CHARGE_ALREADY_REFUNDED for a top-up our
-        books still show as paid: then the debit is posted now (reconciled).
+        The money is taken back first, in one transaction that marks the top-up
+        refunded (never below zero: refused, with the spendable balance, when the
+        customer has spent part of it, even by an order confirmed a moment ago);
+        then Telegram is asked. If Telegram refuses, the debit is reversed: the
+        balance is as it was (CHARGE_ALREADY_REFUNDED keeps it: the books catch up).
+        If Telegram does not answer, the debit stays and the outcome is uncertain:
+        the daily reconciliation reports a refund Telegram did not make.
+        A stray payment (no top-up credited) is refunded with no debit.
         """
         topup = await topup_store.by_charge(self.db, charge_id)
         if topup is None:
-            return RefundResult(Refund.UNKNOWN)
-        if topup.state == "refunded":
-            return RefundResult(Refund.ALREADY, topup)
-        balance = await ledger.balance_of(self.db, topup.user_id)
-        if balance < topup.amount_minor:
-            return RefundResult(Refund.SPENT, topup, balance)
-        outcome = Refund.REFUNDED
-        try:
-            await refund_call(topup.user_id, charge_id)
-        except StarsRefundRefused as exc:
-            if "CHARGE_ALREADY_REFUNDED" not in str(exc).upper():
-                return RefundResult(Refund.REFUSED, topup, balance, str(exc)[:200])
-            outcome = Refund.RECONCILED
+            return await self._refund_stray(charge_id, refund_call)
         async with self.db.transaction() as conn:
             refunded = await topup_store.mark_refunded(conn, charge_id)
-            if refunded is None:  # refunded by a concurrent request meanwhile
+            if refunded is None:
                 return RefundResult(Refund.ALREADY, topup)
+            attempt = await ledger.count_keys(conn, f"stars-refund:{charge_id}:")
             try:
                 entry = await ledger.post(
                     conn, user_id=topup.user_id, amount_minor=-topup.amount_minor,
-                    kind="topup_refund", key=f"stars-refund:{charge_id}",
+                    kind="topup_refund", key=f"stars-refund:{charge_id}:{attempt}",
                     note=f"{topup.stars} Stars refunded")
-            except ledger.InsufficientFunds as exc:  # spent between the check and now
-                return RefundResult(Refund.SHORT, refunded, exc.balance_minor)
-        return RefundResult(outcome, refunded, entry.balance_after)
+            except ledger.InsufficientFunds as exc:
+                await topup_store.mark_paid_again(conn, charge_id)
+                return RefundResult(Refund.SPENT, topup, exc.balance_minor)
+        try:
+            await refund_call(topup.user_id, charge_id)
+        except StarsRefundRefused as exc:
+            if "CHARGE_ALREADY_REFUNDED" in str(exc).upper():
+                return RefundResult(Refund.RECONCILED, refunded, entry.balance_after)
+            async with self.db.transaction() as conn:  # Telegram said no: undo it all
+                await topup_store.mark_paid_again(conn, charge_id)
+                undone = await ledger.post(
+                    conn, user_id=topup.user_id, amount_minor=topup.amount_minor,
+                    kind="topup_refund", key=f"stars-refund-undone:{charge_id}:{attempt}",
+                    note="refund refused by Telegram")
+            return RefundResult(Refund.REFUSED, topup, undone.balance_after, str(exc)[:200])
+        except Exception:  # no answer: Telegram may have refunded; the books say it did
+            log.exception("refundStarPayment for %s: no answer", charge_id)
+            return RefundResult(Refund.UNCERTAIN, refunded, entry.balance_after)
+        return RefundResult(Refund.REFUNDED, refunded, entry.balance_after)
+
+    async def _refund_stray(self, charge_id: str, refund_call: RefundCall) -> RefundResult:
+        """A payment that credited nothing: its Stars go back, no balance moves."""
+        stray = await topup_store.stray(self.db, charge_id)
+        if stray is None:
+            return RefundResult(Refund.UNKNOWN)
+        if stray.refunded:
+            return RefundResult(Refund.ALREADY)
+        try:
+            await refund_call(stray.user_id, charge_id)
+        except StarsRefundRefused as exc:
+            if "CHARGE_ALREADY_REFUNDED" not in str(exc).upper():
+                return RefundResult(Refund.REFUSED, telegram=str(exc)[:200])
+        await topup_store.mark_stray_refunded(self.db, charge_id)
+        return RefundResult(Refund.STRAY_REFUNDED, stray_user=stray.user_id,
+                            stray_stars=stray.stars)
 
     async def latest(self, user_id: int, limit: int = 5) -> list[Topup]:
         return await topup_store.last_of(self.db, user_id, limit)
@@ -188,6 +219,9 @@ class StarsTopups:
                              charge_id: str) -> Payment:
         """Credit a successful payment once per ``charge_id`` (see the module doc)."""
         async with self.db.transaction() as conn:
+            credited_before = await topup_store.by_charge(conn, charge_id)
+            if credited_before is not None:  # this charge was credited (whatever its payload)
+                return Payment(Credit.ALREADY, credited_before)
             topup = None
             if currency == STARS:
                 topup = await topup_store.mark_paid(conn, payload=payload, user_id=payer_id,
@@ -197,9 +231,6 @@ class StarsTopups:
                     conn, user_id=payer_id, amount_minor=topup.amount_minor, kind="topup",
                     key=f"stars:{charge_id}", note=f"{total} Stars")
                 return Payment(Credit.CREDITED, topup, entry.balance_after)
-            credited_before = await topup_store.by_charge(conn, charge_id)
-            if credited_before is not None:
-                return Payment(Credit.ALREADY, credited_before)
             new = await topup_store.record_stray(conn, charge_id=charge_id, user_id=payer_id,
                                                  payload=payload[:MAX_PAYLOAD], stars=total,
                                                  currency=currency[:10])
@@ -207,6 +238,7 @@ class StarsTopups:
             await self._alert(
                 f"⭐ A Stars payment credited nothing: user {payer_id} paid {total}"
                 f" {currency[:10]} (charge {charge_id}) for an invoice that names no pending"
-                " top-up of theirs. Credit them by hand (/credit) or refund the charge.",
+                f" top-up of theirs. Credit them by hand (/credit) or give the Stars back"
+                f" (/refund_stars {charge_id}).",
                 key=f"stray:{charge_id}")
         return Payment(Credit.STRAY)

@@ -132,13 +132,17 @@ async def refund_stars(message: Message, command: CommandObject, bot: Bot, topup
         Refund.SPENT: _("Not refunded: user {user} has spent part of the {amount}; their "
                         "balance is {balance}. Nothing changed."),
         Refund.REFUSED: _("Telegram refused the refund ({telegram}); nothing changed."),
-        Refund.SHORT: _("Telegram refunded {stars} ⭐, but user {user} spent part of the "
-                        "{amount} meanwhile: their balance is {balance} and was not debited. "
-                        "Take the rest with /debit if you need to."),
+        Refund.UNCERTAIN: _("Telegram did not answer. The {amount} was taken from user "
+                            "{user}'s balance ({balance}) as if the {stars} ⭐ went back; the "
+                            "daily reconciliation reports it if Telegram did not refund. Run "
+                            "/refund_stars again to ask once more."),
+        Refund.STRAY_REFUNDED: _("Refunded {stray_stars} ⭐ of a payment that credited nothing "
+                                 "(user {stray_user}); no balance changed."),
     }
     await message.answer(answers[result.outcome].format(
         stars=stars, user=user, amount=amount, balance=money(result.balance_minor, currency),
-        telegram=escape(_telegram_words(result.telegram))))
+        telegram=escape(_telegram_words(result.telegram)), stray_stars=result.stray_stars,
+        stray_user=result.stray_user))
 
 
 def _telegram_words(description: str) -> str:

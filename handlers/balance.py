@@ -25,6 +25,7 @@ from bot import accounts
 from bot import order_form as form
 from bot.config import Settings
 from bot.money import AmountError, parse_amount, to_minor_up
+from bot.order_types import FieldError
 from bot.orders import OrderService, ServiceGone
 from bot.topups import STARS, StarsTopups
 from handlers.callbacks import BalanceCb, MenuCb, TopupCb
@@ -143,6 +144,8 @@ async def top_up(query: CallbackQuery, callback_data: TopupCb, bot: Bot, state: 
             await send_invoice(bot, query.from_user, presets[callback_data.index], topups,
                                settings, orders)
         case "other":
+            # Remember where the customer was (a short confirmation keeps its order).
+            await state.update_data(after_top_up=await state.get_state())
             await state.set_state(TopUp.amount)
             await query.message.answer(_ask_amount(settings))
         case "shortfall":
@@ -173,7 +176,10 @@ async def _missing_for_draft(user_id: int, state: FSMContext,
         return None
     if form.next_field(stored, draft) is not None:
         return None
-    quote = await orders.quote(stored, draft.values)
+    try:
+        quote = await orders.quote(stored, draft.values)
+    except FieldError:  # the service changed since: Confirm shows what no longer fits
+        return None
     return quote.price_minor - await accounts.balance(orders.db, user_id)
 
 
@@ -186,10 +192,18 @@ def _ask_amount(settings: Settings) -> str:
                  maximum=money(to_minor_up(settings.topup_max, currency), currency))
 
 
+async def _leave_amount(state: FSMContext) -> None:
+    """Back to where Other amount was tapped from (the order being confirmed, if any)."""
+    data = await state.get_data()
+    back = data.pop("after_top_up", None)
+    await state.set_data(data)
+    await state.set_state(back)
+
+
 @router.message(StateFilter(TopUp.amount), Command("cancel"))
 async def cancel_amount(message: Message, state: FSMContext, settings: Settings) -> None:
     assert message.from_user is not None
-    await state.clear()
+    await _leave_amount(state)
     await message.answer(_("Top-up cancelled."),
                          reply_markup=main_menu(message.from_user.id in settings.admin_ids))
 
@@ -204,7 +218,7 @@ async def typed_amount(message: Message, bot: Bot, state: FSMContext, settings: 
                        topups: StarsTopups, orders: OrderService) -> None:
     assert message.text is not None and message.from_user is not None
     if not settings.stars_enabled:
-        await state.clear()
+        await _leave_amount(state)
         await message.answer(top_up_hint(settings))
         return
     try:
@@ -213,7 +227,7 @@ async def typed_amount(message: Message, bot: Bot, state: FSMContext, settings: 
     except AmountError as exc:
         await message.answer(f"⚠️ {exc.render(_)}\n\n{_ask_amount(settings)}")
         return
-    await state.clear()
+    await _leave_amount(state)
     await send_invoice(bot, message.from_user, amount, topups, settings, orders)
 
 

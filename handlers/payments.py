@@ -61,7 +61,7 @@ def telegram_transactions(bot: Bot) -> Fetch:
             user = getattr(partner, "user", None) if getattr(partner, "type", "") == "user" \
                 else None
             found.append(StarTransaction(item.id, int(item.amount), user.id if user else None,
-                                         refund))
+                                         refund, item.date.timestamp()))
         return found
 
     return fetch
@@ -188,9 +188,12 @@ async def pay_support_question(message: Message, state: FSMContext, settings: Se
         f"{t.created_at[:16].replace('T', ' ')} {money(t.amount_minor, t.currency)}"
         f" {t.stars} Stars {t.state} {t.charge_id or ''}".rstrip() for t in recent)
     who = f"@{sender.username}" if sender.username else sender.first_name
-    await alerts.send(f"💬 /paysupport from user {sender.id} ({who}):\n"
-                      f"{message.text[:MAX_QUESTION]}",
-                      details=details or "no top-ups", key=f"paysupport:{sender.id}")
+    # The question is the alert's details (room for all of it); each message its own key,
+    # so several in a row are not folded into one.
+    await alerts.send(f"💬 /paysupport from user {sender.id} ({who}). Recent top-ups:\n"
+                      f"{details or 'none'}",
+                      details=message.text[:MAX_QUESTION],
+                      key=f"paysupport:{sender.id}:{message.message_id}")
     await state.clear()
     await message.answer(_("Thank you: the shop's admins have your message and will answer "
                            "you here."),

@@ -123,3 +123,11 @@ async def history(db: Database, user_id: int, offset: int,
         " WHERE user_id = ? ORDER BY id DESC LIMIT ? OFFSET ?", (user_id, limit, offset))
     return ([HistoryEntry(int(r[0]), int(r[1]), r[2], r[3], r[4], r[5]) for r in rows],
             int(total[0]) if total else 0)
+
+
+async def count_keys(conn: aiosqlite.Connection, prefix: str) -> int:
+    """How many entries have a key starting with ``prefix`` (inside a transaction)."""
+    rows = await conn.execute_fetchall(
+        "SELECT COUNT(*) FROM ledger WHERE idempotency_key >= ? AND idempotency_key < ?",
+        (prefix, prefix + "\U0010ffff"))
+    return int(next(iter(rows))[0])

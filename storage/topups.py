@@ -109,3 +109,28 @@ async def first_report(db: Database, kind: str, charge_id: str) -> bool:
     rows = await db.write("INSERT INTO reconcile_reports (kind, charge_id) VALUES (?, ?)"
                           " ON CONFLICT DO NOTHING RETURNING charge_id", (kind, charge_id))
     return bool(rows)
+
+
+async def mark_paid_again(conn: aiosqlite.Connection, charge_id: str) -> None:
+    """A refund that did not happen: refunded → paid."""
+    await conn.execute("UPDATE topups SET state = 'paid' WHERE charge_id = ? AND state = 'refunded'",
+                       (charge_id,))
+
+
+@dataclass(frozen=True, slots=True)
+class StrayPayment:
+    charge_id: str
+    user_id: int
+    stars: int
+    refunded: bool
+
+
+async def stray(db: Database, charge_id: str) -> StrayPayment | None:
+    row = await db.fetchone("SELECT charge_id, user_id, stars, refunded_at FROM stray_payments"
+                            " WHERE charge_id = ?", (charge_id,))
+    return StrayPayment(row[0], int(row[1]), int(row[2]), row[3] is not None) if row else None
+
+
+async def mark_stray_refunded(db: Database, charge_id: str) -> None:
+    await db.write(f"UPDATE stray_payments SET refunded_at = {NOW} WHERE charge_id = ?",
+                   (charge_id,))

@@ -16,10 +16,17 @@ from aiogram.client.telegram import TelegramAPIServer
 from bot import reconcile
 from handlers.payments import telegram_transactions
 from tests.conftest import SandboxFactory
-from tests.e2e import ADMIN_ID, TOKEN, running_shop
+from tests.e2e import ADMIN_ID, TOKEN, Shop, running_shop
 from tests.test_stars import STARS, bought_stars
 
 pytestmark = pytest.mark.timeout(120)
+
+
+def age(shop: Shop, charge_id: str) -> None:
+    """Date a Telegram transaction an hour back."""
+    for transaction in shop.emulator.star_transactions:
+        if transaction["id"] == charge_id:
+            transaction["date"] -= 3600
 
 
 class Alerts:
@@ -48,6 +55,7 @@ async def test_every_difference_is_reported_once_and_nothing_changes(
             assert await reconcile.reconcile(db, fetch, alerts) == []  # they agree
 
             unseen = shop.emulator.complete_payment(customer.sender, 100, "never-delivered")
+            age(shop, unseen)  # old enough not to be on its way to the bot any more
             await db.write("UPDATE topups SET stars = 499 WHERE charge_id = ?", (changed,))
             await db.write(
                 "INSERT INTO topups (payload, user_id, amount_minor, currency, stars, state,"
@@ -76,6 +84,7 @@ async def test_the_command_lists_the_differences(make_sandbox: SandboxFactory,
         await customer.send("/start")
         await bought_stars(customer)
         unseen = shop.emulator.complete_payment(customer.sender, 100, "never-delivered")
+        age(shop, unseen)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("PANEL", "BOT_"))}
         env.update(BOT_TOKEN=TOKEN, TELEGRAM_API_URL=shop.emulator_url,
                    DATABASE_PATH=str(shop.database_path), ADMIN_IDS=str(ADMIN_ID),

@@ -253,3 +253,17 @@ async def test_an_invoice_telegram_refuses_gets_a_clear_answer(shop: Shop) -> No
     await customer.tap("$50.00 · 2500 ⭐")
     assert "would not make an invoice of 2500 ⭐" in customer.text
     assert customer.invoices() == [] and "went wrong" not in customer.text
+
+
+async def test_long_and_repeated_paysupport_questions_reach_the_admins_whole(shop: Shop) -> None:
+    await shop.admin.send("/start")
+    customer = shop.user(CUSTOMER)
+    await customer.send("/start")
+    question = "q" * 1_490 + "END"
+    for text in (question, "and a second question"):
+        await customer.send("/paysupport")
+        await customer.send(text)
+        assert "admins have your message" in customer.text
+    first = await shop.admin.expect("END")
+    assert question in first.text  # all of it (the question is the alert's details)
+    await shop.admin.expect("and a second question")  # not folded into the first

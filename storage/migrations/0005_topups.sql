@@ -26,5 +26,6 @@ CREATE TABLE stray_payments (
     payload       TEXT NOT NULL,
     stars         INTEGER NOT NULL,
     currency      TEXT NOT NULL,
-    created_at    TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+    created_at    TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    refunded_at   TEXT                            -- an admin gave the Stars back
 );
