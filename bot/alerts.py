@@ -44,6 +44,10 @@ class Alert(Protocol):
         ...
 
 
+async def no_alert(text: str, *, details: str = "", key: str | None = None) -> None:
+    """An ``Alert`` that drops everything (services built without admins: tests, benches)."""
+
+
 class AdminAlerts:
     def __init__(self, db: Database, admin_ids: Sequence[int],
                  on_queued: Callable[[], None] = lambda: None, *,

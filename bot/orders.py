@@ -30,7 +30,7 @@ from typing import Any, Literal, Protocol
 
 import aiosqlite
 
-from bot.alerts import Alert
+from bot.alerts import Alert, no_alert
 from bot.catalog import ShopCatalog
 from bot.money import MAX_AMOUNT_MINOR
 from bot.order_types import OrderType
@@ -107,13 +107,9 @@ ACCOUNT_TROUBLE = {
 }
 
 
-async def _no_alert(text: str, *, details: str = "", key: str | None = None) -> None:
-    return None
-
-
 class OrderService:
     def __init__(self, db: Database, panels: Mapping[str, PanelClient], pricer: Pricer,
-                 catalog: ShopCatalog | None = None, alert: Alert = _no_alert) -> None:
+                 catalog: ShopCatalog | None = None, alert: Alert = no_alert) -> None:
         self.db = db
         self.panels = panels
         self.pricer = pricer

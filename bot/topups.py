@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from decimal import ROUND_CEILING, Decimal
 from enum import StrEnum
 
-from bot.alerts import Alert
+from bot.alerts import Alert, no_alert
 from bot.money import AmountError, format_minor, from_minor
 from bot.order_types import N_
 from storage import ledger
@@ -98,13 +98,9 @@ class Payment:
     balance_minor: int | None = None  # after the credit (CREDITED only)
 
 
-async def _no_alert(text: str, *, details: str = "", key: str | None = None) -> None:
-    return None
-
-
 class StarsTopups:
     def __init__(self, db: Database, *, stars_per_unit: Decimal, currency: str,
-                 minimum_minor: int, maximum_minor: int, alert: Alert = _no_alert,
+                 minimum_minor: int, maximum_minor: int, alert: Alert = no_alert,
                  clock: Callable[[], float] = time.time) -> None:
         self.db = db
         self.stars_per_unit = stars_per_unit
