@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from storage import ledger, users
+from storage import audit, ledger, users
 from storage.db import Database
 from storage.ledger import HistoryEntry, InsufficientFunds, LedgerEntry
 from storage.users import User
@@ -45,5 +45,10 @@ async def adjust_balance(db: Database, *, user_id: int, amount_minor: int, admin
     kind = "credit" if amount_minor > 0 else "debit"
     key = f"admin:{admin_id}:{request_id or uuid.uuid4().hex}"
     async with db.transaction() as conn:
-        return await ledger.post(conn, user_id=user_id, amount_minor=amount_minor, kind=kind,
-                                 key=key, actor_id=admin_id, note=reason)
+        entry = await ledger.post(conn, user_id=user_id, amount_minor=amount_minor, kind=kind,
+                                  key=key, actor_id=admin_id, note=reason)
+        if entry.created:
+            await audit.record(conn, admin_id=admin_id, action=kind, target_kind="user",
+                               target_id=user_id, before=entry.balance_after - amount_minor,
+                               after=entry.balance_after, note=reason)
+        return entry

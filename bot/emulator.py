@@ -44,6 +44,7 @@ from aiohttp import web
 from bot.loopback import serve
 
 MAX_TEXT = 4096
+MAX_CAPTION = 1024  # visible characters of a photo's caption
 MAX_CALLBACK_DATA = 64
 MALFORMED = 0  # ``inject`` code: answer with bytes that are not valid HTTP
 STARS = "XTR"  # the currency code of Telegram Stars
@@ -134,6 +135,10 @@ class ChatMessage:
     invoice: dict[str, Any] | None = None
     invoice_payload: str = ""
     paid_charge_id: str | None = None  # set once the user has paid this invoice
+    # A photo message (sendPhoto): its file_id (an uploaded file is given a new one)
+    # and the number of bytes uploaded (0 when sent by file_id). ``text`` is the caption.
+    photo: str | None = None
+    photo_bytes: int = 0
 
     @property
     def buttons(self) -> list[list[str]]:
@@ -418,6 +423,11 @@ class BotApiEmulator:
         }
         if message.invoice is not None:
             body["invoice"] = message.invoice  # an invoice message has no text
+        elif message.photo is not None:
+            body["photo"] = [{"file_id": message.photo, "file_unique_id": message.photo[-12:],
+                              "width": 800, "height": 600}]
+            if message.text:
+                body["caption"] = message.text
         else:
             body["text"] = message.text
         body["from"] = self.bot_user if message.from_bot else message.sender or chat.user
@@ -463,6 +473,30 @@ class BotApiEmulator:
         self.sent_by_chat.setdefault(int(chat.user["id"]), []).append(time.monotonic())
         return self._message_object(chat, message)
 
+    async def _m_sendphoto(self, params: dict[str, Any]) -> dict[str, Any]:
+        """A photo by file_id or uploaded (multipart); the caption is HTML like a text."""
+        chat = self._chat(params)
+        photo = params.get("photo")
+        if isinstance(photo, web.FileField):
+            size = len(photo.file.read())
+            if not size:
+                raise ApiError(400, "Bad Request: file must be non-empty")
+            file_id, uploaded = f"AgAC{uuid.uuid4().hex}", size
+        elif isinstance(photo, str) and photo.strip():
+            file_id, uploaded = photo, 0
+        else:
+            raise ApiError(400, "Bad Request: there is no photo in the request")
+        raw = str(params.get("caption", ""))
+        shown = visible_text(raw, params.get("parse_mode")) if raw else ""
+        if len(shown) > MAX_CAPTION:
+            raise ApiError(400, "Bad Request: message caption is too long")
+        message = ChatMessage(next(self._message_ids), True, shown, self._markup(params),
+                              raw_text=raw, photo=file_id, photo_bytes=uploaded)
+        chat.messages[message.message_id] = message
+        chat.events += 1
+        self.sent_by_chat.setdefault(int(chat.user["id"]), []).append(time.monotonic())
+        return self._message_object(chat, message)
+
     def _editable(self, params: dict[str, Any]) -> tuple[Chat, ChatMessage]:
         chat = self._chat(params)
         message = chat.messages.get(int(params.get("message_id") or 0))
@@ -472,8 +506,8 @@ class BotApiEmulator:
 
     async def _m_editmessagetext(self, params: dict[str, Any]) -> dict[str, Any]:
         chat, message = self._editable(params)
-        if message.invoice is not None:
-            # Telegram cannot turn an invoice into text; a bot that tries has a bug.
+        if message.invoice is not None or message.photo is not None:
+            # Telegram cannot turn an invoice or a photo into text; a bot that tries has a bug.
             raise ApiError(400, "Bad Request: there is no text in the message to edit")
         raw, shown = self._text(params)
         markup = self._markup(params)
@@ -754,8 +788,10 @@ class ScriptedUser:
         await self.emulator.settle()
         return self.last()
 
-    async def send(self, text: str, *, timeout: float = 10.0) -> ChatMessage:
-        """Send text and wait for the bot's answer; returns its latest message."""
+    async def send(self, text: str, *, entities: list[dict[str, Any]] | None = None,
+                   timeout: float = 10.0) -> ChatMessage:
+        """Send text (with formatting ``entities``, as Telegram gives them: offsets in
+        UTF-16 units) and wait for the bot's answer; returns its latest message."""
         message_id = self.emulator.new_message_id()
         body: dict[str, Any] = {"message_id": message_id, "date": int(time.time()),
                                 "chat": self.chat.as_object(), "from": self.sender,
@@ -763,6 +799,8 @@ class ScriptedUser:
         if text.startswith("/"):
             command = text.split()[0]
             body["entities"] = [{"type": "bot_command", "offset": 0, "length": len(command)}]
+        if entities:
+            body["entities"] = entities
         self.chat.messages[message_id] = ChatMessage(message_id, False, text, sender=self.sender)
         return await self._deliver({"message": body}, timeout)
 
@@ -772,10 +810,17 @@ class ScriptedUser:
             "width": 512, "height": 512, "is_animated": False, "is_video": False,
             "emoji": "😀"}})}, timeout)
 
-    async def send_photo(self, *, timeout: float = 10.0) -> ChatMessage:
-        return await self._deliver({"message": self._media({"photo": [
-            {"file_id": "AgACAgIAAxkBAAE", "file_unique_id": "AQADphoto", "width": 90,
-             "height": 90}]})}, timeout)
+    async def send_photo(self, caption: str = "", *, file_id: str = "AgACAgIAAxkBAAE",
+                         entities: list[dict[str, Any]] | None = None,
+                         timeout: float = 10.0) -> ChatMessage:
+        """Send a photo, optionally with a caption (and its formatting ``entities``)."""
+        content: dict[str, Any] = {"photo": [
+            {"file_id": file_id, "file_unique_id": "AQADphoto", "width": 90, "height": 90}]}
+        if caption:
+            content["caption"] = caption
+            if entities:
+                content["caption_entities"] = entities
+        return await self._deliver({"message": self._media(content)}, timeout)
 
     def _media(self, content: dict[str, Any]) -> dict[str, Any]:
         return {"message_id": self.emulator.new_message_id(), "date": int(time.time()),

@@ -1,5 +1,14 @@
-"""Admin commands. Anyone not in ADMIN_IDS falls through to the ordinary
-"I didn't get that" answer, with no hint that these exist."""
+"""The admin panel's entry (🛠 Admin, /admin), its audit log screen, commands
+typed in any admin input state, and the admin commands (/credit, /debit,
+/unresolved, /refund_stars).
+
+Every admin router is filtered with ``IsAdmin``, checked against ``ADMIN_IDS``
+as each update arrives. Anyone else falls through to the ordinary answers
+("I didn't get that" with the customer menu, or "this button is no longer
+valid"), with no hint that these exist and nothing changed. Each area of the
+panel is a router of its own (handlers/admin_*.py); each screen edits the one
+admin message and has a Back button to this menu.
+"""
 
 from __future__ import annotations
 
@@ -8,31 +17,25 @@ from html import escape
 
 from aiogram import Bot, F, Router
 from aiogram.exceptions import TelegramBadRequest
-from aiogram.filters import BaseFilter, Command, CommandObject, StateFilter
+from aiogram.filters import Command, CommandObject, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
-from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message, TelegramObject
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from aiogram.utils.callback_answer import CallbackAnswer
 from aiogram.utils.i18n import gettext as _
 
-from bot import accounts
+from bot import accounts, audit
 from bot.config import Settings
 from bot.money import AmountError, format_minor, parse_amount
 from bot.notifier import Notifier
 from bot.orders import OrderService
 from bot.topups import Refund, StarsRefundRefused, StarsTopups
-from handlers.callbacks import MenuCb, UnresolvedCb
-from handlers.filters import Button, TextMessage
-from handlers.render import button, keyboard, main_menu, money
+from handlers.callbacks import AdminCb, MenuCb, UnresolvedCb
+from handlers.filters import Button, InAdminInput, IsAdmin, TextMessage
+from handlers.render import button, edit, home_button, keyboard, main_menu, money, pager
 from storage.db import Database, is_row_id
 
 router = Router(name="admin")
-
-
-class IsAdmin(BaseFilter):
-    async def __call__(self, event: TelegramObject, settings: Settings) -> bool:
-        user = getattr(event, "from_user", None)
-        return user is not None and user.id in settings.admin_ids
 
 
 router.message.filter(IsAdmin())
@@ -50,17 +53,84 @@ def _is_user_id(text: str) -> bool:
     return text.isascii() and text.isdigit() and len(text) <= 19 and is_row_id(int(text))
 
 
-class Attach(StatesGroup):
+class AdminAttach(StatesGroup):
     panel_order_id = State()
 
 
+# ------------------------------------------------------------ the menu
+
+def back_button() -> list:
+    """The row every admin screen ends with."""
+    return [button(_("⬅ Admin"), AdminCb(area="home")), home_button()]
+
+
+def admin_home() -> tuple[str, InlineKeyboardMarkup]:
+    text = _("<b>🛠 Admin</b>\nRun the shop from here. Commands:\n{usage}").format(
+        usage=escape(USAGE))
+    return text, keyboard(
+        [button(_("📊 Dashboard"), AdminCb(area="dashboard")),
+         button(_("🗂 Catalog"), AdminCb(area="catalog"))],
+        [button(_("👥 Customers"), AdminCb(area="customers")),
+         button(_("📦 Orders"), AdminCb(area="orders"))],
+        [button(_("📣 Broadcast"), AdminCb(area="broadcast")),
+         button(_("📜 Audit log"), AdminCb(area="audit"))],
+        [home_button()])
+
+
 @router.callback_query(Button(MenuCb(action="admin")))
-async def admin_menu(query: CallbackQuery, settings: Settings) -> None:
+@router.callback_query(Button(AdminCb(area="home")))
+async def admin_menu(query: CallbackQuery, state: FSMContext) -> None:
     assert isinstance(query.message, Message)
-    await query.message.edit_text(
-        _("<b>Admin</b>\nAdjust a customer's balance (recorded in the ledger):\n{usage}").format(
-            usage=escape(USAGE)),
-        reply_markup=main_menu(True))
+    await state.clear()  # a button back to the menu leaves any admin input
+    await edit(query.message, *admin_home())
+
+
+@router.message(Command("admin"))
+async def admin_command(message: Message, state: FSMContext) -> None:
+    await state.clear()
+    await message.answer(*admin_home())
+
+
+@router.message(InAdminInput(), Command("cancel", "start"))
+async def leave_admin_input(message: Message, state: FSMContext) -> None:
+    """/cancel (and /start) leave whatever the admin was typing; nothing changes."""
+    await state.clear()
+    assert message.text is not None
+    if message.text.startswith("/start"):
+        await message.answer(_("Nothing changed."), reply_markup=main_menu(True))
+        return
+    await message.answer(_("Nothing changed.\n\n") + admin_home()[0],
+                         reply_markup=admin_home()[1])
+
+
+@router.message(InAdminInput(), TextMessage(command=True))
+async def command_in_admin_input(message: Message) -> None:
+    await message.answer(_("Finish what you are typing first, or send /cancel."))
+
+
+# ------------------------------------------------------------ audit log
+
+AUDIT_PAGE = 10
+
+
+def audit_line(entry: audit.AuditEntry) -> str:
+    change = ""
+    if entry.before or entry.after:
+        change = f" · {escape(entry.before[:60])} → {escape(entry.after[:60])}"
+    note = f" · “{escape(entry.note[:80])}”" if entry.note else ""
+    return (f"{entry.created_at[:16].replace('T', ' ')} · {entry.admin_id} · <b>{entry.action}</b>"
+            f" {entry.target_kind} {escape(entry.target_id[:40])}{change}{note}")
+
+
+@router.callback_query(AdminCb.filter(F.area == "audit"))
+async def audit_screen(query: CallbackQuery, callback_data: AdminCb, db: Database) -> None:
+    assert isinstance(query.message, Message)
+    entries, total = await audit.recent(db, AUDIT_PAGE, callback_data.page * AUDIT_PAGE)
+    lines = [_("<b>📜 Audit log</b> ({count} entries, newest first)").format(count=total), ""]
+    lines += [audit_line(entry) for entry in entries] or [_("No admin actions yet.")]
+    await edit(query.message, "\n".join(lines), keyboard(
+        pager(callback_data.page, total, lambda page: AdminCb(area="audit", page=page),
+              size=AUDIT_PAGE), back_button()))
 
 
 @router.message(Command("credit", "debit"))
@@ -214,13 +284,13 @@ async def ask_panel_id(query: CallbackQuery, callback_data: UnresolvedCb, state:
     if await orders.unresolved_one(callback_data.id) is None:
         callback_answer.text, callback_answer.show_alert = _not_waiting(callback_data.id), True
         return
-    await state.set_state(Attach.panel_order_id)
+    await state.set_state(AdminAttach.panel_order_id)
     await state.update_data(order_id=callback_data.id)
     await query.message.answer(_("Send the panel's order id for #{id} (or /cancel).").format(
         id=callback_data.id))
 
 
-@router.message(StateFilter(Attach.panel_order_id), TextMessage())
+@router.message(StateFilter(AdminAttach.panel_order_id), TextMessage())
 async def attach_panel_id(message: Message, state: FSMContext, orders: OrderService,
                           notifier: Notifier) -> None:
     assert message.text is not None
@@ -252,6 +322,6 @@ async def attach_panel_id(message: Message, state: FSMContext, orders: OrderServ
                                id=order.id, panel_id=escape(panel_order_id)))
 
 
-@router.message(StateFilter(Attach.panel_order_id))
+@router.message(StateFilter(AdminAttach.panel_order_id))
 async def attach_wrong_input(message: Message) -> None:
     await message.answer(_("Send the panel's order id as text, or /cancel."))

@@ -67,3 +67,17 @@ class BalanceCb(CallbackData, prefix="b"):
 class TopupCb(CallbackData, prefix="t"):
     action: Literal["menu", "preset", "other", "shortfall"]
     index: Annotated[int, Field(ge=0, le=20)] = 0  # which of TOPUP_AMOUNTS (a preset)
+
+
+# ------------------------------------------------------------ admin panel
+# Every admin factory's prefix starts with "a" (UnresolvedCb above too): the tests
+# collect them by that to check that a non-admin can't use any of them.
+
+AdminArea = Literal["home", "dashboard", "catalog", "customers", "orders", "broadcast", "audit"]
+
+
+class AdminCb(CallbackData, prefix="a"):
+    """An admin screen: the menu and each area's first screen (``page`` for lists)."""
+
+    area: AdminArea
+    page: Page = 0

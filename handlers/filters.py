@@ -8,9 +8,13 @@ always given as ``StateFilter(...)``.
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiogram.filters import Filter
 from aiogram.filters.callback_data import CallbackData
-from aiogram.types import CallbackQuery, Message
+from aiogram.types import CallbackQuery, Message, TelegramObject
+
+from bot.config import Settings
 
 
 class TextMessage(Filter):
@@ -66,3 +70,24 @@ class RefundedPayment(Filter):
 
     async def __call__(self, message: Message) -> bool:
         return message.refunded_payment is not None
+
+
+class IsAdmin(Filter):
+    """The sender is in ``ADMIN_IDS`` now: checked on every admin update as it arrives."""
+
+    async def __call__(self, event: TelegramObject, settings: Settings) -> bool:
+        user = getattr(event, "from_user", None)
+        return user is not None and user.id in settings.admin_ids
+
+
+# Every admin conversation state belongs to a StatesGroup named ``Admin...``, so
+# one filter finds them all (handlers/admin.py answers commands in any of them).
+ADMIN_STATE_PREFIX = "Admin"
+
+
+class InAdminInput(Filter):
+    """The sender is in one of the admin panel's input states."""
+
+    async def __call__(self, event: TelegramObject, raw_state: str | None = None,
+                      **_: Any) -> bool:
+        return raw_state is not None and raw_state.startswith(ADMIN_STATE_PREFIX)

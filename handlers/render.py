@@ -140,10 +140,10 @@ def home_button() -> InlineKeyboardButton:
     return button(_("🏠 Menu"), MenuCb(action="home"))
 
 
-def pager(page: int, total: int,
-          make: Callable[[int], CallbackData]) -> list[InlineKeyboardButton]:
+def pager(page: int, total: int, make: Callable[[int], CallbackData], *,
+          size: int = PAGE_SIZE) -> list[InlineKeyboardButton]:
     """The ◀ page x/y ▶ row (empty when everything fits on one page)."""
-    pages = max(1, -(-total // PAGE_SIZE))
+    pages = max(1, -(-total // size))
     if pages == 1:
         return []
     row = []

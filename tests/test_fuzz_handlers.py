@@ -143,7 +143,7 @@ class Harness:
                 "801", link="https://example.com", quantity="1000", runs="", country="US")),
             Template("confirm", "OrderForm:confirm",
                      form("101", shown=156, link=link, quantity="1000", runs="")),
-            Template("attach panel id", "Attach:panel_order_id", {"order_id": 1}, admin=True),
+            Template("attach panel id", "AdminAttach:panel_order_id", {"order_id": 1}, admin=True),
             Template("top-up amount", "TopUp:amount"),
         ]
 

@@ -1,0 +1,35 @@
+"""What the audit log records, and reading it back.
+
+Every admin action is one row (storage/audit.py), written by the service that
+makes the change, in the same transaction: who, what, on what, before → after.
+The actions:
+
+- ``credit`` / ``debit``: a balance changed by an admin (target: user; note: the reason)
+- ``block`` / ``unblock``: a customer refused service or let back (target: user)
+- ``markup``: a markup set or cleared (target: shop, category or service)
+- ``hide`` / ``show``: a service or a category taken off sale or put back
+- ``attach`` / ``refund_order``: an ``unknown`` order resolved (target: order)
+- ``broadcast`` / ``broadcast_cancel``: a broadcast sent or stopped (target: broadcast)
+- ``refund_stars``: a Stars payment given back (target: payment)
+- ``catalog_refresh``: the catalog refreshed from the panels on an admin's request
+"""
+
+from __future__ import annotations
+
+from storage import audit as audit_store
+from storage.audit import AuditEntry
+from storage.db import Database
+
+__all__ = ["ACTIONS", "AuditEntry", "about", "recent"]
+
+ACTIONS = ("credit", "debit", "block", "unblock", "markup", "hide", "show", "attach",
+           "refund_order", "broadcast", "broadcast_cancel", "refund_stars", "catalog_refresh")
+
+
+async def recent(db: Database, limit: int, offset: int = 0) -> tuple[list[AuditEntry], int]:
+    return await audit_store.recent(db, limit, offset)
+
+
+async def about(db: Database, target_kind: str, target_id: object,
+                limit: int = 5) -> list[AuditEntry]:
+    return await audit_store.about(db, target_kind, target_id, limit)
