@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+from bot.money import format_minor
 from storage import audit, ledger, users
 from storage.db import Database
 from storage.ledger import HistoryEntry, InsufficientFunds, LedgerEntry
@@ -35,7 +36,7 @@ async def history(db: Database, user_id: int, offset: int,
 
 
 async def adjust_balance(db: Database, *, user_id: int, amount_minor: int, admin_id: int,
-                         reason: str, request_id: str | None = None) -> LedgerEntry:
+                         reason: str, currency: str, request_id: str | None = None) -> LedgerEntry:
     """An admin's credit (positive) or debit (negative), recorded in the ledger.
 
     ``request_id`` (the Telegram update id) makes a redelivered command a no-op.
@@ -49,6 +50,7 @@ async def adjust_balance(db: Database, *, user_id: int, amount_minor: int, admin
                                   key=key, actor_id=admin_id, note=reason)
         if entry.created:
             await audit.record(conn, admin_id=admin_id, action=kind, target_kind="user",
-                               target_id=user_id, before=entry.balance_after - amount_minor,
-                               after=entry.balance_after, note=reason)
+                               target_id=user_id,
+                               before=format_minor(entry.balance_after - amount_minor, currency),
+                               after=format_minor(entry.balance_after, currency), note=reason)
         return entry

@@ -27,6 +27,7 @@ from bot import reconcile, redaction
 from bot.alerts import AdminAlerts
 from bot.catalog import ShopCatalog, keep_catalog_fresh, refresh_catalog
 from bot.config import SANDBOX_PANEL_NAME, ConfigError, PanelSettings, Settings
+from bot.customers import Customers
 from bot.i18n import UserLanguageMiddleware, build_i18n
 from bot.money import to_minor_up
 from bot.notifier import Notifier
@@ -120,6 +121,7 @@ def fsm_storage(runtime: Runtime) -> BaseStorage:
 def build_dispatcher(runtime: Runtime, bot: Bot, bot_username: str) -> Dispatcher:
     """The dispatcher with every router, middleware and service wired in."""
     from handlers import routers
+    from handlers.access import BlockedCustomers
     from handlers.errors import SafeCallbackAnswer, on_error
     from handlers.notices import TelegramDelivery
     from handlers.payments import PreCheckoutFirst
@@ -145,12 +147,13 @@ def build_dispatcher(runtime: Runtime, bot: Bot, bot_username: str) -> Dispatche
     notifier = Notifier(runtime.db, TelegramDelivery(bot, i18n, orders), rate=settings.send_rate)
     tracker = Tracker(runtime.db, runtime.panels, interval=settings.track_interval,
                       alert=alerts.send, on_notice=notifier.wake)
+    customers = Customers(runtime.db, settings.admin_ids)
     dispatcher = Dispatcher(
         storage=fsm_storage(runtime), events_isolation=SimpleEventIsolation(),
         runtime=runtime, db=runtime.db, catalog=runtime.catalog, settings=settings,
         pricer=pricer, orders=orders, pages=PageCache(),
         alerts=alerts, notifier=notifier, tracker=tracker, topups=topups,
-        bot_username=bot_username,
+        customers=customers, bot_username=bot_username,
     )
     # Pre-checkout queries are answered before the FSM middleware can make them wait
     # for the payer's other updates (handlers/payments.py).
@@ -161,6 +164,9 @@ def build_dispatcher(runtime: Runtime, bot: Bot, bot_username: str) -> Dispatche
     private_only = PrivateChatsOnly()
     dispatcher.message.outer_middleware(private_only)
     dispatcher.callback_query.outer_middleware(private_only)
+    blocked = BlockedCustomers(customers, settings)
+    dispatcher.message.outer_middleware(blocked)
+    dispatcher.callback_query.outer_middleware(blocked)
     dispatcher.callback_query.middleware(SafeCallbackAnswer())
     for router in routers():
         dispatcher.include_router(router)

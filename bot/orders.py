@@ -47,7 +47,7 @@ from bot.panel import (
     RejectReason,
 )
 from bot.pricing import Pricer, Quote
-from storage import ledger, outbox
+from storage import audit, ledger, outbox
 from storage import orders as order_store
 from storage.catalog import StoredService
 from storage.db import Database
@@ -105,6 +105,14 @@ ACCOUNT_TROUBLE = {
                           " (#{order}) was refused and refunded, and every order will be until"
                           " PANEL_KEY is fixed.",
 }
+
+
+@dataclass(frozen=True, slots=True)
+class AdminDetails:
+    history: list[order_store.HistoryRow]
+    charge: str | None  # what the panel says it charged, in its currency
+    panel_cost: str | None  # what it was expected to charge
+    refills: list[tuple[str, str]]
 
 
 class OrderService:
@@ -179,7 +187,7 @@ class OrderService:
             panel_order_id = await self.panels[order.panel].add(order.service_id, order_type,
                                                                 order.fields)
         except PanelRejected as exc:
-            failed = await self._refund_failed(order, exc.message)
+            failed = await self._refund_failed(order, exc.message, exc.reason)
             await self._account_refused(order, exc.reason)
             return Placement(Outcome.REJECTED, failed, exc.reason, exc.message)
         except PanelUnavailable as exc:
@@ -221,9 +229,12 @@ class OrderService:
         # Not folded with the last outage's alert: this is news, and it is one per outage.
         await self._alert(template.format(panel=order.panel, order=order.id))
 
-    async def _refund_failed(self, order: StoredOrder, message: str) -> StoredOrder:
+    async def _refund_failed(self, order: StoredOrder, message: str,
+                             reason: RejectReason | None = None) -> StoredOrder:
         async with self.db.transaction() as conn:
-            failed = await order_store.set_outcome(conn, order.id, state="failed", error=message)
+            failed = await order_store.set_outcome(
+                conn, order.id, state="failed", error=message,
+                failure_reason=None if reason is None else reason.value)
             await _refund(conn, order, order.price_minor, "panel did not take the order")
         return failed
 
@@ -301,12 +312,30 @@ class OrderService:
     async def unresolved(self, limit: int = 10) -> tuple[list[StoredOrder], int]:
         return await order_store.unresolved(self.db, limit)
 
+    async def flagged(self, limit: int = 10) -> tuple[list[StoredOrder], int]:
+        """Open orders the panel answered "Incorrect order ID" for, poll after poll."""
+        return await order_store.flagged(self.db, limit)
+
+    async def refused_for_funds(self, limit: int = 10) -> tuple[list[StoredOrder], int]:
+        """Orders refused (and refunded) because the shop's panel balance ran out."""
+        return await order_store.failed_for(self.db, RejectReason.NOT_ENOUGH_FUNDS.value, limit)
+
+    async def admin_view(self, order_id: int) -> tuple[StoredOrder, AdminDetails] | None:
+        """Any order, with what only admins see: history, panel charge and cost."""
+        order = await order_store.get(self.db, order_id)
+        if order is None:
+            return None
+        charge, cost = await order_store.panel_details(self.db, order_id)
+        return order, AdminDetails(await order_store.history_of(self.db, order_id),
+                                   charge, cost, await order_store.refills_of(self.db, order_id))
+
     async def unresolved_one(self, order_id: int) -> StoredOrder | None:
         """The order if it is ``unknown`` (waiting for an admin), else ``None``."""
         order = await order_store.get(self.db, order_id)
         return order if order is not None and order.state == "unknown" else None
 
-    async def attach_panel_id(self, order_id: int, panel_order_id: str) -> StoredOrder:
+    async def attach_panel_id(self, order_id: int, panel_order_id: str,
+                              admin_id: int) -> StoredOrder:
         """An admin found the ``unknown`` order on the panel: track it from now on.
 
         Raises ``LookupError`` if the order is not unknown any more, ``ValueError``
@@ -321,11 +350,14 @@ class OrderService:
                     conn, [(order_id, "pending", None, None, None, 0)], "admin")
                 await outbox.queue_order_notices(
                     conn, [OrderNotice(order.user_id, order_id, "pending")])
+                await audit.record(conn, admin_id=admin_id, action="attach", target_kind="order",
+                                   target_id=order_id, before="unknown",
+                                   after=f"pending, panel order {panel_order_id}")
         except sqlite3.IntegrityError:
             raise ValueError(panel_order_id) from None
         return order
 
-    async def refund_unresolved(self, order_id: int) -> StoredOrder:
+    async def refund_unresolved(self, order_id: int, admin_id: int) -> StoredOrder:
         """An admin found that the panel never took the ``unknown`` order: refund it.
         Raises ``LookupError`` if the order is not unknown any more."""
         async with self.db.transaction() as conn:
@@ -338,6 +370,9 @@ class OrderService:
                                           "admin")
             await outbox.queue_order_notices(conn, [OrderNotice(
                 order.user_id, order_id, "failed", refund_minor=refund, balance_minor=balance)])
+            await audit.record(conn, admin_id=admin_id, action="refund_order",
+                               target_kind="order", target_id=order_id, before="unknown",
+                               after=f"failed, {refund} refunded", note="not on the panel")
         return order
 
 

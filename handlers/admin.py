@@ -88,7 +88,8 @@ async def admin_menu(query: CallbackQuery, state: FSMContext) -> None:
 @router.message(Command("admin"))
 async def admin_command(message: Message, state: FSMContext) -> None:
     await state.clear()
-    await message.answer(*admin_home())
+    text, markup = admin_home()
+    await message.answer(text, reply_markup=markup)
 
 
 @router.message(InAdminInput(), Command("cancel", "start"))
@@ -136,37 +137,48 @@ async def audit_screen(query: CallbackQuery, callback_data: AdminCb, db: Databas
 @router.message(Command("credit", "debit"))
 async def adjust(message: Message, command: CommandObject, settings: Settings,
                  db: Database) -> None:
-    assert message.from_user is not None
     parts = (command.args or "").split(maxsplit=2)
-    currency = settings.shop_currency
     if len(parts) < 2 or not _is_user_id(parts[0]):
         await message.answer(_("Usage:\n{usage}").format(usage=escape(USAGE)))
         return
+    reason = parts[2][:200] if len(parts) > 2 else command.command
+    await adjust_balance(message, db, settings, int(parts[0]),
+                         1 if command.command == "credit" else -1, parts[1], reason)
+
+
+async def adjust_balance(message: Message, db: Database, settings: Settings, user_id: int,
+                         sign: int, amount_text: str, reason: str) -> bool:
+    """An admin's credit (``sign`` 1) or debit (-1) from ``message``, answered there.
+
+    The message's id is the request's key: a redelivered update changes nothing
+    twice. Returns whether the balance changed."""
+    assert message.from_user is not None
+    currency = settings.shop_currency
     try:
-        amount = parse_amount(parts[1], currency)
+        amount = parse_amount(amount_text, currency)
     except AmountError as exc:
         await message.answer(_("“{amount}” is not an amount in {currency}. {problem}").format(
-            amount=escape(parts[1][:50]), currency=currency, problem=escape(exc.render(_))))
-        return
-    sign = 1 if command.command == "credit" else -1
-    reason = parts[2][:200] if len(parts) > 2 else command.command
+            amount=escape(amount_text[:50]), currency=currency, problem=escape(exc.render(_))))
+        return False
     try:
         entry = await accounts.adjust_balance(
-            db, user_id=int(parts[0]), amount_minor=sign * amount, admin_id=message.from_user.id,
-            reason=reason, request_id=f"{message.chat.id}:{message.message_id}")
+            db, user_id=user_id, amount_minor=sign * amount, admin_id=message.from_user.id,
+            reason=reason, currency=currency,
+            request_id=f"{message.chat.id}:{message.message_id}")
     except LookupError:
         await message.answer(_("No customer with id {id}. They must /start the bot first.")
-                             .format(id=parts[0]))
-        return
+                             .format(id=user_id))
+        return False
     except accounts.InsufficientFunds as exc:
         await message.answer(_("Their balance is only {balance}; a balance can't go "
                                "below zero.").format(balance=format_minor(exc.balance_minor,
                                                                           currency)))
-        return
+        return False
     verb = _("Credited") if sign > 0 else _("Debited")
     await message.answer(_("{verb} {amount} to {id}. New balance: {balance}.").format(
-        verb=verb, amount=format_minor(amount, currency), id=parts[0],
+        verb=verb, amount=format_minor(amount, currency), id=user_id,
         balance=format_minor(entry.balance_after, currency)))
+    return True
 
 
 # ------------------------------------------------------------ Stars refunds
@@ -229,10 +241,12 @@ def _telegram_words(description: str) -> str:
 # `unknown`: it may or may not exist on the panel. Only a person can tell, by
 # looking at the panel's order list; nothing is resubmitted or refunded on a guess.
 
-async def _unresolved_page(orders: OrderService) -> tuple[str, InlineKeyboardMarkup | None]:
+async def unresolved_page(orders: OrderService) -> tuple[str, InlineKeyboardMarkup]:
+    """The ``unknown`` orders with their one-tap resolutions (also the Orders area's list)."""
     rows, total = await orders.unresolved(limit=10)
+    back = [button(_("⬅ Orders"), AdminCb(area="orders"))]
     if not total:
-        return _("No orders need checking. 👍"), None
+        return _("No orders need checking. 👍"), keyboard(back)
     lines = [_("<b>{count} order(s) need checking on the panel.</b>\nFind each one in the "
                "panel's order list (by link and time), then attach its panel order id, or "
                "refund it if the panel never took it.").format(count=total), ""]
@@ -247,7 +261,7 @@ async def _unresolved_page(orders: OrderService) -> tuple[str, InlineKeyboardMar
                                UnresolvedCb(id=order.id, action="attach")),
                         button(_("↩️ #{id}: refund").format(id=order.id),
                                UnresolvedCb(id=order.id, action="refund"))])
-    return "\n".join(lines), keyboard(*buttons)
+    return "\n".join(lines), keyboard(*buttons, back)
 
 
 def _not_waiting(order_id: int) -> str:
@@ -256,7 +270,7 @@ def _not_waiting(order_id: int) -> str:
 
 @router.message(Command("unresolved"))
 async def unresolved(message: Message, orders: OrderService) -> None:
-    text, markup = await _unresolved_page(orders)
+    text, markup = await unresolved_page(orders)
     await message.answer(text, reply_markup=markup)
 
 
@@ -266,14 +280,14 @@ async def refund_unresolved(query: CallbackQuery, callback_data: UnresolvedCb,
                             callback_answer: CallbackAnswer) -> None:
     assert isinstance(query.message, Message)
     try:
-        order = await orders.refund_unresolved(callback_data.id)
+        order = await orders.refund_unresolved(callback_data.id, query.from_user.id)
     except LookupError:
         callback_answer.text, callback_answer.show_alert = _not_waiting(callback_data.id), True
         return
     notifier.wake()
     callback_answer.text = _("Order #{id} refunded: {price}.").format(
         id=order.id, price=format_minor(order.price_minor, order.currency))
-    text, markup = await _unresolved_page(orders)
+    text, markup = await unresolved_page(orders)
     await query.message.edit_text(text, reply_markup=markup)
 
 
@@ -293,8 +307,8 @@ async def ask_panel_id(query: CallbackQuery, callback_data: UnresolvedCb, state:
 @router.message(StateFilter(AdminAttach.panel_order_id), TextMessage())
 async def attach_panel_id(message: Message, state: FSMContext, orders: OrderService,
                           notifier: Notifier) -> None:
-    assert message.text is not None
-    if message.text.strip().lower() in ("/cancel", "cancel"):
+    assert message.text is not None and message.from_user is not None
+    if message.text.strip().lower() == "cancel":
         await state.clear()
         await message.answer(_("Nothing changed."))
         return
@@ -305,7 +319,7 @@ async def attach_panel_id(message: Message, state: FSMContext, orders: OrderServ
         return
     order_id = int((await state.get_data()).get("order_id", 0))
     try:
-        order = await orders.attach_panel_id(order_id, panel_order_id)
+        order = await orders.attach_panel_id(order_id, panel_order_id, message.from_user.id)
     except LookupError:
         await state.clear()
         await message.answer(_not_waiting(order_id))

@@ -81,3 +81,17 @@ class AdminCb(CallbackData, prefix="a"):
 
     area: AdminArea
     page: Page = 0
+
+
+class AdminCustomerCb(CallbackData, prefix="ak"):
+    """A customer's card and what an admin can do from it (``id``: the Telegram user id)."""
+
+    action: Literal["card", "credit", "debit", "block", "unblock"]
+    id: RowId
+
+
+class AdminOrderCb(CallbackData, prefix="ao"):
+    """An order's admin card (``show``), the problem lists, and looking one up."""
+
+    action: Literal["show", "find", "unknown", "flagged", "funds"]
+    id: Annotated[int, Field(ge=0, le=MAX_ROW_ID)] = 0

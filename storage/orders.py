@@ -102,15 +102,17 @@ async def for_user(db: Database, user_id: int, offset: int,
 
 
 async def set_outcome(target: Database | aiosqlite.Connection, order_id: int, *, state: str,
-                      panel_order_id: str | None = None, error: str | None = None) -> StoredOrder:
+                      panel_order_id: str | None = None, error: str | None = None,
+                      failure_reason: str | None = None) -> StoredOrder:
     """Record what ``add`` did to a ``submitting`` order. ``error`` is often the
-    panel's own words: it is stored redacted (a panel may echo its key) and cut."""
+    panel's own words: it is stored redacted (a panel may echo its key) and cut;
+    ``failure_reason`` is the refusal's kind (a ``RejectReason`` value)."""
     if error is not None:
         error = error_text(error)
     rows = await run(
         target, f"UPDATE orders SET state = ?, panel_order_id = COALESCE(?, panel_order_id),"
-        f" error = ?, updated_at = {NOW} WHERE id = ? RETURNING {_COLUMNS}",
-        (state, panel_order_id, error, order_id))
+        f" error = ?, failure_reason = ?, updated_at = {NOW} WHERE id = ? RETURNING {_COLUMNS}",
+        (state, panel_order_id, error, failure_reason, order_id))
     return _order(rows[0])
 
 
@@ -312,3 +314,49 @@ async def fail_unknown(conn: aiosqlite.Connection, order_id: int) -> StoredOrder
         (order_id,))
     return _order(row) if row else None
 
+
+
+# ------------------------------------------------------------ the admins' views
+
+@dataclass(frozen=True, slots=True)
+class HistoryRow:
+    state: str
+    panel_status: str | None
+    remains: int | None
+    refund_minor: int
+    source: str
+    created_at: str
+
+
+async def history_of(db: Database, order_id: int, limit: int = 20) -> list[HistoryRow]:
+    """An order's status history, oldest first (its last ``limit`` changes)."""
+    rows = await db.fetchall(
+        "SELECT state, panel_status, remains, refund_minor, source, created_at FROM ("
+        " SELECT * FROM order_history WHERE order_id = ? ORDER BY id DESC LIMIT ?) ORDER BY id",
+        (order_id, limit))
+    return [HistoryRow(r[0], r[1], r[2], int(r[3]), r[4], r[5]) for r in rows]
+
+
+async def panel_details(db: Database, order_id: int) -> tuple[str | None, str | None]:
+    """(the panel's charge, the expected panel cost) of an order, Decimal text."""
+    row = await db.fetchone("SELECT charge, panel_cost FROM orders WHERE id = ?", (order_id,))
+    return (row[0], row[1]) if row else (None, None)
+
+
+async def flagged(db: Database, limit: int) -> tuple[list[StoredOrder], int]:
+    """Open orders the panel kept answering "Incorrect order ID" for, oldest first."""
+    where = ("flagged_at IS NOT NULL AND state IN ('pending', 'in_progress')")
+    total = await db.fetchone(f"SELECT COUNT(*) FROM orders WHERE {where}")
+    rows = await db.fetchall(f"SELECT {_COLUMNS} FROM orders WHERE {where} ORDER BY id LIMIT ?",
+                             (limit,))
+    return [_order(r) for r in rows], int(total[0]) if total else 0
+
+
+async def failed_for(db: Database, reason: str, limit: int) -> tuple[list[StoredOrder], int]:
+    """Failed (and refunded) orders the panel refused for ``reason``, newest first."""
+    total = await db.fetchone(
+        "SELECT COUNT(*) FROM orders WHERE state = 'failed' AND failure_reason = ?", (reason,))
+    rows = await db.fetchall(
+        f"SELECT {_COLUMNS} FROM orders WHERE state = 'failed' AND failure_reason = ?"
+        " ORDER BY id DESC LIMIT ?", (reason, limit))
+    return [_order(r) for r in rows], int(total[0]) if total else 0

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import aiosqlite
+
 from storage.db import NOW, Database
 
 
@@ -14,14 +16,19 @@ class User:
     first_name: str
     language: str | None
     balance_minor: int
-    blocked: bool
+    blocked: bool  # the customer blocked the bot
+    banned: bool = False  # an admin blocked the customer
+    created_at: str = ""
+    last_seen_at: str | None = None
 
 
-_COLUMNS = "id, username, first_name, language, balance_minor, blocked"
+_COLUMNS = ("id, username, first_name, language, balance_minor, blocked, banned_at IS NOT NULL,"
+            " created_at, last_seen_at")
 
 
 def _user(row: tuple) -> User:
-    return User(int(row[0]), row[1], row[2], row[3], int(row[4]), bool(row[5]))
+    return User(int(row[0]), row[1], row[2], row[3], int(row[4]), bool(row[5]), bool(row[6]),
+                row[7], row[8])
 
 
 async def upsert_user(db: Database, user_id: int, *, username: str | None = None,
@@ -42,3 +49,50 @@ async def upsert_user(db: Database, user_id: int, *, username: str | None = None
 async def get_user(db: Database, user_id: int) -> User | None:
     row = await db.fetchone(f"SELECT {_COLUMNS} FROM users WHERE id = ?", (user_id,))
     return _user(tuple(row)) if row else None
+
+
+def _like(text: str) -> str:
+    """``text`` as a LIKE pattern that matches it anywhere, its wildcards taken literally."""
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+async def find(db: Database, *, user_id: int | None = None, username: str | None = None,
+               name: str | None = None, limit: int = 10) -> list[User]:
+    """Customers by exact id, by @username (exact first, then containing it), or by a
+    name or username containing ``name``; newest customers first."""
+    if user_id is not None:
+        found = await get_user(db, user_id)
+        return [found] if found else []
+    if username is not None:
+        rows = await db.fetchall(
+            f"SELECT {_COLUMNS} FROM users WHERE username LIKE ? ESCAPE '\\'"
+            " ORDER BY username = ? COLLATE NOCASE DESC, id DESC LIMIT ?",
+            (_like(username), username, limit))
+        return [_user(tuple(r)) for r in rows]
+    rows = await db.fetchall(
+        f"SELECT {_COLUMNS} FROM users WHERE first_name LIKE ? ESCAPE '\\'"
+        " OR username LIKE ? ESCAPE '\\' ORDER BY created_at DESC LIMIT ?",
+        (_like(name or ""), _like(name or ""), limit))
+    return [_user(tuple(r)) for r in rows]
+
+
+async def set_banned(conn: aiosqlite.Connection, user_id: int, banned: bool) -> bool | None:
+    """Block or unblock a customer; the previous state (``None``: no such customer)."""
+    rows = await conn.execute_fetchall(
+        "SELECT banned_at IS NOT NULL FROM users WHERE id = ?", (user_id,))
+    row = next(iter(rows), None)
+    if row is None:
+        return None
+    await conn.execute(
+        f"UPDATE users SET banned_at = CASE WHEN ? THEN COALESCE(banned_at, {NOW}) END"
+        " WHERE id = ?", (int(banned), user_id))
+    return bool(row[0])
+
+
+async def banned_ids(db: Database) -> set[int]:
+    rows = await db.fetchall("SELECT id FROM users WHERE banned_at IS NOT NULL")
+    return {int(r[0]) for r in rows}
+
+
+async def mark_seen(db: Database, user_id: int) -> None:
+    await db.write(f"UPDATE users SET last_seen_at = {NOW} WHERE id = ?", (user_id,))
