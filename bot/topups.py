@@ -30,7 +30,7 @@ from enum import StrEnum
 from bot.alerts import Alert, no_alert
 from bot.money import AmountError, format_minor, from_minor
 from bot.order_types import N_
-from storage import ledger
+from storage import audit, ledger
 from storage import topups as topup_store
 from storage.db import Database
 from storage.topups import Topup
@@ -146,7 +146,8 @@ class StarsTopups:
             return Refusal.MISMATCH
         return None
 
-    async def refund(self, charge_id: str, refund_call: RefundCall) -> RefundResult:
+    async def refund(self, charge_id: str, refund_call: RefundCall,
+                     admin_id: int = 0) -> RefundResult:
         """Give a top-up's Stars back (``refund_call`` is Telegram's refundStarPayment)
         and take back what it credited, once.
 
@@ -158,10 +159,11 @@ class StarsTopups:
         If Telegram does not answer, the debit stays and the outcome is uncertain:
         the daily reconciliation reports a refund Telegram did not make.
         A stray payment (no top-up credited) is refunded with no debit.
+        Each step that changes the books writes an audit row for ``admin_id``.
         """
         topup = await topup_store.by_charge(self.db, charge_id)
         if topup is None:
-            return await self._refund_stray(charge_id, refund_call)
+            return await self._refund_stray(charge_id, refund_call, admin_id)
         async with self.db.transaction() as conn:
             refunded = await topup_store.mark_refunded(conn, charge_id)
             if refunded is None:
@@ -175,6 +177,9 @@ class StarsTopups:
             except ledger.InsufficientFunds as exc:
                 await topup_store.mark_paid_again(conn, charge_id)
                 return RefundResult(Refund.SPENT, topup, exc.balance_minor)
+            await audit.record(conn, admin_id=admin_id, action="refund_stars",
+                               target_kind="payment", target_id=charge_id, before="paid",
+                               after="refunded", note=f"user {topup.user_id}, {topup.stars} Stars")
         try:
             await refund_call(topup.user_id, charge_id)
         except StarsRefundRefused as exc:
@@ -186,13 +191,17 @@ class StarsTopups:
                     conn, user_id=topup.user_id, amount_minor=topup.amount_minor,
                     kind="topup_refund", key=f"stars-refund-undone:{charge_id}:{attempt}",
                     note="refund refused by Telegram")
+                await audit.record(conn, admin_id=admin_id, action="refund_stars",
+                                   target_kind="payment", target_id=charge_id, before="refunded",
+                                   after="paid", note="Telegram refused the refund")
             return RefundResult(Refund.REFUSED, topup, undone.balance_after, str(exc)[:200])
         except Exception:  # no answer: Telegram may have refunded; the books say it did
             log.exception("refundStarPayment for %s: no answer", charge_id)
             return RefundResult(Refund.UNCERTAIN, refunded, entry.balance_after)
         return RefundResult(Refund.REFUNDED, refunded, entry.balance_after)
 
-    async def _refund_stray(self, charge_id: str, refund_call: RefundCall) -> RefundResult:
+    async def _refund_stray(self, charge_id: str, refund_call: RefundCall,
+                            admin_id: int) -> RefundResult:
         """A payment that credited nothing: its Stars go back, no balance moves."""
         stray = await topup_store.stray(self.db, charge_id)
         if stray is None:
@@ -204,7 +213,11 @@ class StarsTopups:
         except StarsRefundRefused as exc:
             if "CHARGE_ALREADY_REFUNDED" not in str(exc).upper():
                 return RefundResult(Refund.REFUSED, telegram=str(exc)[:200])
-        await topup_store.mark_stray_refunded(self.db, charge_id)
+        async with self.db.transaction() as conn:
+            await topup_store.mark_stray_refunded(conn, charge_id)
+            await audit.record(conn, admin_id=admin_id, action="refund_stars",
+                               target_kind="payment", target_id=charge_id, before="stray",
+                               after="refunded", note=f"user {stray.user_id}, {stray.stars} Stars")
         return RefundResult(Refund.STRAY_REFUNDED, stray_user=stray.user_id,
                             stray_stars=stray.stars)
 

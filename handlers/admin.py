@@ -198,7 +198,8 @@ async def refund_stars(message: Message, command: CommandObject, bot: Bot, topup
         except TelegramBadRequest as exc:
             raise StarsRefundRefused(exc.message) from None
 
-    result = await topups.refund(charge_id, refund_call)
+    assert message.from_user is not None
+    result = await topups.refund(charge_id, refund_call, message.from_user.id)
     currency = settings.shop_currency
     topup = result.topup
     amount = money(topup.amount_minor, topup.currency) if topup else ""

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import aiosqlite
 
-from storage.db import NOW, Database, first
+from storage.db import NOW, Database, first, run
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +131,6 @@ async def stray(db: Database, charge_id: str) -> StrayPayment | None:
     return StrayPayment(row[0], int(row[1]), int(row[2]), row[3] is not None) if row else None
 
 
-async def mark_stray_refunded(db: Database, charge_id: str) -> None:
-    await db.write(f"UPDATE stray_payments SET refunded_at = {NOW} WHERE charge_id = ?",
-                   (charge_id,))
+async def mark_stray_refunded(target: Database | aiosqlite.Connection, charge_id: str) -> None:
+    await run(target, f"UPDATE stray_payments SET refunded_at = {NOW} WHERE charge_id = ?",
+              (charge_id,))

@@ -145,6 +145,10 @@ class Harness:
                      form("101", shown=156, link=link, quantity="1000", runs="")),
             Template("attach panel id", "AdminAttach:panel_order_id", {"order_id": 1}, admin=True),
             Template("top-up amount", "TopUp:amount"),
+            Template("admin customer search", "AdminCustomers:find", admin=True),
+            Template("admin credit", "AdminCustomers:amount", {"user_id": 5_000_000, "sign": 1},
+                     admin=True),
+            Template("admin order number", "AdminOrders:number", admin=True),
         ]
 
     async def enter(self, template: Template) -> int:
@@ -209,7 +213,8 @@ def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
 
 TEMPLATE_NAMES = ["idle", "admin idle", "search", "link", "quantity", "runs", "interval", "lines",
                   "subscription username", "subscription expiry", "country",
-                  "device (a choice, typed)", "confirm", "attach panel id", "top-up amount"]
+                  "device (a choice, typed)", "confirm", "attach panel id", "top-up amount",
+                  "admin customer search", "admin credit", "admin order number"]
 
 
 def _template(harness: Harness, name: str) -> Template:
