@@ -81,3 +81,11 @@ class AdminCb(CallbackData, prefix="a"):
 
     area: AdminArea
     page: Page = 0
+
+
+class AdminCatalogCb(CallbackData, prefix="ac"):
+    """The admin's catalog: ``id`` is a services.id (service actions) or categories.id."""
+
+    action: Literal["refresh", "find", "global", "card", "hide_s", "show_s", "hide_c", "show_c",
+                    "mk_s", "mk_c", "clear_s", "clear_c", "save", "save_below"]
+    id: Annotated[int, Field(ge=0, le=MAX_ROW_ID)] = 0
