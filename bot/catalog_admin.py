@@ -42,7 +42,7 @@ def parse_percent(text: str) -> Decimal:
     percent = Decimal(cleaned.replace(",", "."))
     if not MIN_MARKUP <= percent <= MAX_MARKUP:
         raise MarkupInvalid("range")
-    return percent.normalize() if percent == percent.to_integral() else percent
+    return percent.quantize(Decimal(1)) if percent == percent.to_integral() else percent
 
 
 def show_percent(percent: Decimal) -> str:
@@ -220,8 +220,8 @@ class CatalogAdmin:
                 await catalog_store.set_markup(conn, kind, key[0], key[1], percent)
             await audit_store.record(conn, admin_id=admin_id, action="markup", target_kind=kind,
                                      target_id=target_id if kind != "shop" else "markup",
-                                     before="" if before is None else f"{before} %",
-                                     after=f"{percent} %")
+                                     before="" if before is None else f"{show_percent(before)} %",
+                                     after=f"{show_percent(percent)} %")
         self.pricer.invalidate()
         return True
 
@@ -235,7 +235,7 @@ class CatalogAdmin:
         async with self.db.transaction() as conn:
             await catalog_store.clear_markup(conn, kind, key[0], key[1])
             await audit_store.record(conn, admin_id=admin_id, action="markup", target_kind=kind,
-                                     target_id=target_id, before=f"{before} %",
+                                     target_id=target_id, before=f"{show_percent(before)} %",
                                      after="inherited")
         self.pricer.invalidate()
         return True
