@@ -175,13 +175,12 @@ class CatalogAdmin:
         return (found.panel, found.name) if found else None
 
     async def _example(self, kind: MarkupKind, target_id: int) -> StoredService | None:
+        """The service whose price the preview shows: the one, or one it applies to."""
         if kind == "service":
             return await catalog_store.get(self.db, target_id)
-        services = await catalog_store.on_sale(self.db)
         if kind == "category":
-            services = [s for s in services if s.category_id == target_id] or [
-                s for s in await catalog_store.search_all(self.db, "", 1000)
-                if s.category_id == target_id]
+            return await catalog_store.first_in_category(self.db, target_id)
+        services = await catalog_store.on_sale(self.db)
         return services[0] if services else None
 
     async def exists(self, kind: MarkupKind, target_id: int) -> bool:

@@ -191,6 +191,13 @@ async def search_all(db: Database, text: str, limit: int) -> list[StoredService]
     return [_stored(r) for r in rows]
 
 
+async def first_in_category(db: Database, category_id: int) -> StoredService | None:
+    """A category's first service, on sale ones first (the example of a markup preview)."""
+    row = await db.fetchone(f"SELECT {_COLUMNS}{_FROM} WHERE s.category_id = ?"
+                            f" ORDER BY ({_ON_SALE}) DESC, s.id LIMIT 1", (category_id,))
+    return _stored(row) if row else None
+
+
 @dataclass(frozen=True, slots=True)
 class StoredCategory:
     id: int

@@ -33,14 +33,14 @@ async def ref(db, service_id: str) -> int:
     return stored.ref
 
 
-@pytest.mark.parametrize("text, percent", [("15", "15"), ("12.5", "12.5"), ("-10", "-10"),
+@pytest.mark.parametrize(("text", "percent"), [("15", "15"), ("12.5", "12.5"), ("-10", "-10"),
                                            (" 7,25 ", "7.25"), ("10000", "10000"),
                                            ("-99", "-99"), ("40%", "40")])
 def test_percents_accepted(text: str, percent: str) -> None:
     assert parse_percent(text) == Decimal(percent)
 
 
-@pytest.mark.parametrize("text, reason", [
+@pytest.mark.parametrize(("text", "reason"), [
     ("abc", "format"), ("1e3", "format"), ("12.345", "format"), ("10001", "range"),
     ("-100", "range"), ("x" * 5000, "format"), ("", "format"), ("NaN", "format"),
     ("Infinity", "format"), ("٣٠", "format"), ("1 000", "format")])
