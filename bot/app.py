@@ -26,6 +26,7 @@ from aiogram.types import BotCommand
 from bot import reconcile, redaction
 from bot.alerts import AdminAlerts
 from bot.catalog import ShopCatalog, keep_catalog_fresh, refresh_catalog
+from bot.catalog_admin import CatalogAdmin
 from bot.config import SANDBOX_PANEL_NAME, ConfigError, PanelSettings, Settings
 from bot.customers import Customers
 from bot.i18n import UserLanguageMiddleware, build_i18n
@@ -154,6 +155,8 @@ def build_dispatcher(runtime: Runtime, bot: Bot, bot_username: str) -> Dispatche
         pricer=pricer, orders=orders, pages=PageCache(),
         alerts=alerts, notifier=notifier, tracker=tracker, topups=topups,
         customers=customers, bot_username=bot_username,
+        catalog_admin=CatalogAdmin(runtime.db, runtime.catalog, pricer, runtime.panels,
+                                   runtime.panel_currencies),
     )
     # Pre-checkout queries are answered before the FSM middleware can make them wait
     # for the payer's other updates (handlers/payments.py).

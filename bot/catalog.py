@@ -72,6 +72,8 @@ class RefreshResult:
     fetch_seconds: float
     store_seconds: float
     skipped: int = 0  # panel items with unusable fields (rate, min, max...): not stored
+    added: int = 0  # services new to the cache (or listed again after a withdrawal)
+    changed: int = 0  # services whose name, rate, limits or options changed
 
 
 async def refresh_catalog(db: Database, client: PanelClient, currency: str) -> RefreshResult:
@@ -86,9 +88,10 @@ async def refresh_catalog(db: Database, client: PanelClient, currency: str) -> R
     services = await client.services()
     skipped = services.skipped
     fetched = time.perf_counter()
-    deactivated = await catalog_store.replace_services(db, client.name, currency, services,
+    replaced = await catalog_store.replace_services(db, client.name, currency, services,
                                                        platforms_for(services))
     stored = time.perf_counter()
+    deactivated = replaced.withdrawn
     sellable = sum(1 for s in services if s.order_type is not None)
     unknown = {s.type for s in services if s.order_type is None}
     if unknown:
@@ -97,7 +100,8 @@ async def refresh_catalog(db: Database, client: PanelClient, currency: str) -> R
     log.info("panel %s: %d services (%d sellable, %d withdrawn, %d skipped as unusable)",
              client.name, len(services), sellable, deactivated, skipped)
     return RefreshResult(client.name, len(services), sellable, deactivated,
-                         fetched - started, stored - fetched, skipped)
+                         fetched - started, stored - fetched, skipped, replaced.added,
+                         replaced.changed)
 
 
 async def keep_catalog_fresh(catalog: ShopCatalog, panels: Sequence[tuple[PanelClient, str]],

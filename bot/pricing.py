@@ -3,7 +3,8 @@
 price = panel cost (rate × quantity / 1000, × runs; flat for packages)
         × FX rate (panel currency → shop currency) × (1 + markup / 100),
 rounded **up** to the shop currency's minor unit. The markup is the service's
-override, else its category's, else ``MARKUP_PERCENT``.
+override, else its category's, else the global one: an admin's (shop_settings
+key ``markup_percent``), else ``MARKUP_PERCENT``.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ class Pricer:
     of them used to read the table (eight times per catalog page)."""
 
     MARKUP_CACHE_SECONDS = 10.0
+    GLOBAL_KEY = "markup_percent"  # shop_settings: the admin's global markup
 
     def __init__(self, db: Database, shop_currency: str, markup_percent: Decimal,
                  fx_rates: Mapping[str, Decimal]) -> None:
@@ -48,6 +50,7 @@ class Pricer:
         self._loaded_at = -math.inf
         self._reloading = asyncio.Lock()
         self._version = 0
+        self._global = markup_percent
 
     def invalidate(self) -> None:
         self._loaded_at = -math.inf
@@ -60,9 +63,11 @@ class Pricer:
             async with self._reloading:
                 if self._stale():  # else another caller reloaded while this one waited
                     overrides = await catalog_store.markups(self.db)
-                    if overrides != self._overrides:
+                    stored = await catalog_store.setting(self.db, self.GLOBAL_KEY)
+                    global_markup = self.markup_percent if stored is None else Decimal(stored)
+                    if overrides != self._overrides or global_markup != self._global:
                         self._version += 1
-                    self._overrides = overrides
+                    self._overrides, self._global = overrides, global_markup
                     self._loaded_at = time.monotonic()
         return self._overrides
 
@@ -71,13 +76,26 @@ class Pricer:
         await self._current()
         return self._version
 
-    async def markup_for(self, stored: StoredService) -> Decimal:
+    async def global_markup(self) -> Decimal:
+        """The admin's global markup, else ``MARKUP_PERCENT``."""
+        await self._current()
+        return self._global
+
+    async def markup_source(self, stored: StoredService) -> tuple[Decimal, str]:
+        """The markup and where it comes from: ``service``, ``category`` or ``shop``."""
         overrides = await self._current()
         for key in (("service", stored.panel, stored.service.id),
                     ("category", stored.panel, stored.service.category)):
             if key in overrides:
-                return overrides[key]
-        return self.markup_percent
+                return overrides[key], key[0]
+        return self._global, "shop"
+
+    async def markup_for(self, stored: StoredService) -> Decimal:
+        return (await self.markup_source(stored))[0]
+
+    def unit_price_with(self, stored: StoredService, markup: Decimal) -> int:
+        """The price per 1000 ``stored`` would have with ``markup`` (an admin's preview)."""
+        return self._to_shop(stored.panel, stored.service.rate, markup)
 
     def _to_shop(self, panel: str, amount: Decimal, markup: Decimal) -> int:
         factor = self.fx_rates.get(panel, Decimal(1)) * (1 + markup / 100)

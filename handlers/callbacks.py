@@ -95,3 +95,11 @@ class AdminOrderCb(CallbackData, prefix="ao"):
 
     action: Literal["show", "find", "unknown", "flagged", "funds"]
     id: Annotated[int, Field(ge=0, le=MAX_ROW_ID)] = 0
+
+
+class AdminCatalogCb(CallbackData, prefix="ac"):
+    """The admin's catalog: ``id`` is a services.id (service actions) or categories.id."""
+
+    action: Literal["refresh", "find", "global", "card", "hide_s", "show_s", "hide_c", "show_c",
+                    "mk_s", "mk_c", "clear_s", "clear_c", "save", "save_below"]
+    id: Annotated[int, Field(ge=0, le=MAX_ROW_ID)] = 0

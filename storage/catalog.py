@@ -10,8 +10,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 
+import aiosqlite
+
 from bot.panel.models import Service
-from storage.db import Database, first, is_row_id
+from storage.db import Database, first, is_row_id, run
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +25,21 @@ class StoredService:
     currency: str
     active: bool
     service: Service
+    hidden: bool = False  # by an admin: the service itself
+    category_hidden: bool = False  # by an admin: its whole category
+
+    @property
+    def hidden_by_admin(self) -> bool:
+        return self.hidden or self.category_hidden
+
+
+@dataclass(frozen=True, slots=True)
+class Replaced:
+    """What one refresh changed in a panel's stored list."""
+
+    added: int  # services never stored before (or withdrawn and listed again)
+    changed: int  # name, category, type, rate, limits or options differ
+    withdrawn: int  # no longer listed: stop being sold
 
 
 _UPSERT_CATEGORY = (
@@ -42,16 +59,39 @@ _UPSERT_SERVICE = (
 )
 
 
+_COMPARED = ("service_id, name, type, category, rate, min_quantity, max_quantity, refill, cancel,"
+             " dripfeed, description, active")
+
+
+def _fingerprint(s: Service) -> tuple:
+    return (s.name, s.type, s.category, str(s.rate), s.min, s.max, int(s.refill), int(s.cancel),
+            int(s.dripfeed), s.description)
+
+
 async def replace_services(db: Database, panel: str, currency: str, services: Sequence[Service],
-                           platforms: Mapping[str, str] | None = None) -> int:
+                           platforms: Mapping[str, str] | None = None) -> Replaced:
     """Store ``panel``'s current list; services it no longer lists stop being sold.
 
     ``platforms`` maps a category name to its platform slug (default ``other``).
-    Returns how many services were withdrawn.
+    Returns how many services were added, changed and withdrawn (what an admin's
+    "Refresh now" reports).
     """
     stamp = datetime.now(UTC).isoformat(timespec="microseconds")
     platforms = platforms or {}
     async with db.transaction() as conn:
+        before = {
+            row[0]: ((row[1], row[2], row[3], row[4], int(row[5]), int(row[6]), int(row[7]),
+                      int(row[8]), int(row[9]), row[10]), bool(row[11]))
+            for row in await conn.execute_fetchall(
+                f"SELECT {_COMPARED} FROM services WHERE panel = ?", (panel,))
+        }
+        added = changed = 0
+        for s in services:
+            known = before.get(s.id)
+            if known is None or not known[1]:
+                added += 1
+            elif known[0] != _fingerprint(s):
+                changed += 1
         category_ids: dict[str, int] = {}
         for name in dict.fromkeys(s.category for s in services):
             row = await first(conn, _UPSERT_CATEGORY, (panel, name, platforms.get(name, "other")))
@@ -69,14 +109,15 @@ async def replace_services(db: Database, panel: str, currency: str, services: Se
             "UPDATE services SET active = 0 WHERE panel = ? AND active = 1 AND synced_at <> ?",
             (panel, stamp),
         )
-        return cursor.rowcount
+        return Replaced(added, changed, cursor.rowcount)
 
 
 _COLUMNS = ("s.id, s.panel, s.category_id, c.platform, s.currency, s.active, s.service_id,"
             " s.name, s.type, s.category, s.rate, s.min_quantity, s.max_quantity, s.refill,"
-            " s.cancel, s.dripfeed, s.description")
+            " s.cancel, s.dripfeed, s.description, s.hidden, c.hidden")
 _FROM = " FROM services s JOIN categories c ON c.id = s.category_id"
-_ON_SALE = " s.active = 1 AND s.sellable = 1"
+# Hidden by an admin (the service or its category): not sold, not searchable.
+_ON_SALE = " s.active = 1 AND s.sellable = 1 AND s.hidden = 0 AND c.hidden = 0"
 
 
 def _stored(row: Sequence) -> StoredService:
@@ -87,6 +128,7 @@ def _stored(row: Sequence) -> StoredService:
                         rate=Decimal(row[10]), min=int(row[11]), max=int(row[12]),
                         refill=bool(row[13]), cancel=bool(row[14]), dripfeed=bool(row[15]),
                         description=row[16]),
+        hidden=bool(row[17]), category_hidden=bool(row[18]),
     )
 
 
@@ -122,7 +164,77 @@ async def markups(db: Database) -> dict[tuple[str, str, str], Decimal]:
     return {(r[0], r[1], r[2]): Decimal(r[3]) for r in rows}
 
 
-async def set_markup(db: Database, scope: str, panel: str, target: str, percent: Decimal) -> None:
-    await db.write("INSERT INTO markups (scope, panel, target, percent) VALUES (?, ?, ?, ?)"
+async def set_markup(db: Database | aiosqlite.Connection, scope: str, panel: str, target: str,
+                     percent: Decimal) -> None:
+    await run(db, "INSERT INTO markups (scope, panel, target, percent) VALUES (?, ?, ?, ?)"
                    " ON CONFLICT (scope, panel, target) DO UPDATE SET percent = excluded.percent",
                    (scope, panel, target, str(percent)))
+
+
+async def clear_markup(db: Database | aiosqlite.Connection, scope: str, panel: str,
+                       target: str) -> None:
+    """Drop an override: the category or service inherits again."""
+    await run(db, "DELETE FROM markups WHERE scope = ? AND panel = ? AND target = ?",
+              (scope, panel, target))
+
+
+async def search_all(db: Database, text: str, limit: int) -> list[StoredService]:
+    """Services (hidden and withdrawn too) by our id, panel id, or words of name or category."""
+    text = text.strip()
+    ref = int(text) if text.isascii() and text.isdigit() and len(text) <= 18 else 0
+    pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    rows = await db.fetchall(
+        f"SELECT {_COLUMNS}{_FROM} WHERE s.id = ? OR s.service_id = ?"
+        " OR s.name LIKE ? ESCAPE '\\' OR s.category LIKE ? ESCAPE '\\'"
+        " ORDER BY (s.id = ? OR s.service_id = ?) DESC, s.active DESC, s.id LIMIT ?",
+        (ref, text, pattern, pattern, ref, text, limit))
+    return [_stored(r) for r in rows]
+
+
+async def first_in_category(db: Database, category_id: int) -> StoredService | None:
+    """A category's first service, on sale ones first (the example of a markup preview)."""
+    row = await db.fetchone(f"SELECT {_COLUMNS}{_FROM} WHERE s.category_id = ?"
+                            f" ORDER BY ({_ON_SALE}) DESC, s.id LIMIT 1", (category_id,))
+    return _stored(row) if row else None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredCategory:
+    id: int
+    panel: str
+    name: str
+    hidden: bool
+
+
+async def category(db: Database | aiosqlite.Connection, category_id: int) -> StoredCategory | None:
+    if not is_row_id(category_id):
+        return None
+    sql, params = "SELECT id, panel, name, hidden FROM categories WHERE id = ?", (category_id,)
+    row = (await first(db, sql, params) if isinstance(db, aiosqlite.Connection)
+           else await db.fetchone(sql, params))
+    return StoredCategory(int(row[0]), row[1], row[2], bool(row[3])) if row else None
+
+
+async def set_service_hidden(conn: aiosqlite.Connection, ref: int, hidden: bool) -> bool:
+    """Hide or show a service; whether it changed."""
+    cursor = await conn.execute("UPDATE services SET hidden = ? WHERE id = ? AND hidden <> ?",
+                                (int(hidden), ref, int(hidden)))
+    return cursor.rowcount > 0
+
+
+async def set_category_hidden(conn: aiosqlite.Connection, category_id: int, hidden: bool) -> bool:
+    cursor = await conn.execute("UPDATE categories SET hidden = ? WHERE id = ? AND hidden <> ?",
+                                (int(hidden), category_id, int(hidden)))
+    return cursor.rowcount > 0
+
+
+async def setting(db: Database, key: str) -> str | None:
+    """A shop setting an admin changed in the bot (shop_settings), or ``None``."""
+    row = await db.fetchone("SELECT value FROM shop_settings WHERE key = ?", (key,))
+    return str(row[0]) if row else None
+
+
+async def set_setting(conn: Database | aiosqlite.Connection, key: str, value: str) -> None:
+    await run(conn, "INSERT INTO shop_settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO"
+              " UPDATE SET value = excluded.value,"
+              " updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')", (key, value))

@@ -129,8 +129,8 @@ def _service(service_id: str, rate: str = "1.5") -> Service:
 
 async def test_catalog_refresh_withdraws_what_the_panel_dropped(db: Database) -> None:
     await catalog.replace_services(db, "main", "USD", [_service("1"), _service("2")])
-    withdrawn = await catalog.replace_services(db, "main", "USD", [_service("2", "1.75")])
-    assert withdrawn == 1
+    replaced = await catalog.replace_services(db, "main", "USD", [_service("2", "1.75")])
+    assert (replaced.added, replaced.changed, replaced.withdrawn) == (0, 1, 1)
     assert [s.id for s in await catalog.active_services(db, "main")] == ["2"]
     current = await catalog.by_panel_id(db, "main", "2")
     assert current is not None and current.service.rate == Decimal("1.75")
