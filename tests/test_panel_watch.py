@@ -12,11 +12,15 @@ from pathlib import Path
 import pytest
 
 from bot.alerts import render
+from bot.catalog import refresh_catalog
+from bot.orders import OrderService, Outcome
 from bot.panel_watch import PanelWatch
+from bot.pricing import Pricer
 from bot.sandbox.server import RunningSandbox
-from storage import outbox
+from storage import catalog as catalog_store
+from storage import ledger, outbox, users
 from storage.db import Database
-from tests.conftest import ClientFactory, SandboxFactory
+from tests.conftest import ClientFactory, SandboxFactory, place_as_shown
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -171,3 +175,30 @@ async def test_poke_is_debounced_and_in_the_background(
     watch.poke()
     await watch.settle()
     assert sandbox.panel.requests["balance"] == before + 2
+
+
+async def test_a_placed_order_checks_the_balance_in_the_background(
+        make_sandbox: SandboxFactory, make_client: ClientFactory, db: Database) -> None:
+    """The order that takes the panel under the threshold raises the alert; the
+    customer's placement does not wait for the balance call."""
+    sandbox = await make_sandbox(balance=Decimal("25.30"))  # $50.60 at rate 2
+    client = make_client(sandbox)
+    await refresh_catalog(db, client, "USD")
+    clock = Clock()
+    watch = PanelWatch(db, {"test": client}, ADMINS, fx_rates={"test": Decimal("2")},
+                       shop_currency="USD", balance_alert=Decimal("50"), clock=clock)
+    service = OrderService(db, {"test": client}, Pricer(db, "USD", Decimal(30),
+                                                        {"test": Decimal("2")}),
+                           on_panel_used=watch.poke)
+    await users.upsert_user(db, 7, first_name="Ann")
+    async with db.transaction() as conn:
+        await ledger.post(conn, user_id=7, amount_minor=10_000, kind="credit", key="seed")
+    ref = (await catalog_store.by_panel_id(db, "test", "102")).ref  # type: ignore[union-attr]
+    before = sandbox.panel.requests["balance"]
+    placed = await place_as_shown(service, 7, ref, {"link": "https://instagram.com/p/a",
+                                                    "quantity": "1000"})
+    assert placed.outcome is Outcome.PLACED
+    assert sandbox.panel.requests["balance"] == before  # not yet: in the background
+    await watch.settle()
+    texts = await alerts_to(db, 900)
+    assert len(texts) == 1 and "24.85" in texts[0]  # 25.30 − 0.45
