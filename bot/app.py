@@ -29,11 +29,13 @@ from bot.catalog import ShopCatalog, keep_catalog_fresh, refresh_catalog
 from bot.catalog_admin import CatalogAdmin
 from bot.config import SANDBOX_PANEL_NAME, ConfigError, PanelSettings, Settings
 from bot.customers import Customers
+from bot.daily_report import DailyReport
 from bot.i18n import UserLanguageMiddleware, build_i18n
 from bot.money import to_minor_up
 from bot.notifier import Notifier
 from bot.orders import OrderService
 from bot.panel import PanelClient, PanelError
+from bot.panel_watch import PanelWatch
 from bot.pricing import Pricer
 from bot.sandbox.server import DEFAULT_KEY, RunningSandbox, SandboxPanel, start_sandbox
 from bot.topups import StarsTopups
@@ -138,7 +140,15 @@ def build_dispatcher(runtime: Runtime, bot: Bot, bot_username: str) -> Dispatche
     i18n = build_i18n(settings.locales_dir) if settings.locales_dir else build_i18n()
     # Alerts wake the notifier, which renders with the order service, which alerts.
     alerts = AdminAlerts(runtime.db, settings.admin_ids, lambda: notifier.wake())
-    orders = OrderService(runtime.db, runtime.panels, pricer, runtime.catalog, alert=alerts.send)
+    watch = PanelWatch(runtime.db, runtime.panels, settings.admin_ids, fx_rates=fx_rates,
+                       shop_currency=settings.shop_currency,
+                       balance_alert=settings.panel_balance_alert,
+                       down_minutes=settings.panel_down_alert, on_queued=lambda: notifier.wake())
+    daily = DailyReport(runtime.db, settings.admin_ids, hour=settings.daily_report_hour,
+                        zone=settings.zone, currency=settings.shop_currency, fx_rates=fx_rates,
+                        watch=watch, on_queued=lambda: notifier.wake())
+    orders = OrderService(runtime.db, runtime.panels, pricer, runtime.catalog, alert=alerts.send,
+                          on_panel_used=watch.poke)
     currency = settings.shop_currency
     # Built even with Stars off: invoices sent before it was turned off can still be paid.
     topups = StarsTopups(runtime.db, stars_per_unit=settings.stars_per_unit or Decimal(1),
@@ -157,6 +167,7 @@ def build_dispatcher(runtime: Runtime, bot: Bot, bot_username: str) -> Dispatche
         customers=customers, bot_username=bot_username,
         catalog_admin=CatalogAdmin(runtime.db, runtime.catalog, pricer, runtime.panels,
                                    runtime.panel_currencies),
+        watch=watch, daily_report=daily,
     )
     # Pre-checkout queries are answered before the FSM middleware can make them wait
     # for the payer's other updates (handlers/payments.py).
@@ -233,6 +244,7 @@ async def run_bot(settings: Settings, *, handle_signals: bool = True) -> None:
     bot = build_bot(settings)
     runtime = await start_runtime(settings)
     background: list[asyncio.Task[None]] = []
+    dispatcher: Dispatcher | None = None
     try:
         me = await bot.get_me()
         dispatcher = build_dispatcher(runtime, bot, me.username or "")
@@ -249,7 +261,9 @@ async def run_bot(settings: Settings, *, handle_signals: bool = True) -> None:
             asyncio.create_task(keep_catalog_fresh(
                 runtime.catalog, [(runtime.panels[name], currency)
                              for name, currency in runtime.panel_currencies.items()],
-                settings.catalog_refresh)),
+                settings.catalog_refresh, after_refresh=dispatcher["watch"].poke)),
+            asyncio.create_task(dispatcher["watch"].run()),
+            asyncio.create_task(dispatcher["daily_report"].run()),
             asyncio.create_task(dispatcher["tracker"].run()),
             asyncio.create_task(dispatcher["notifier"].run()),
             asyncio.create_task(reconcile.every_day(
@@ -262,6 +276,8 @@ async def run_bot(settings: Settings, *, handle_signals: bool = True) -> None:
         for task in background:
             task.cancel()
         await asyncio.gather(*background, return_exceptions=True)
+        if dispatcher is not None:
+            await dispatcher["watch"].aclose()
         await runtime.close()
         await bot.session.close()
         unsettle_heap()

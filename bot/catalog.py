@@ -11,7 +11,7 @@ import asyncio
 import logging
 import re
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from bot.panel import PanelClient, PanelError, Service
@@ -105,8 +105,10 @@ async def refresh_catalog(db: Database, client: PanelClient, currency: str) -> R
 
 
 async def keep_catalog_fresh(catalog: ShopCatalog, panels: Sequence[tuple[PanelClient, str]],
-                             minutes: float) -> None:
-    """Refresh every panel's catalog every ``minutes``; a failing panel keeps its cache."""
+                             minutes: float,
+                             after_refresh: Callable[[], None] = lambda: None) -> None:
+    """Refresh every panel's catalog every ``minutes``; a failing panel keeps its cache.
+    ``after_refresh`` runs after each round (the panel watch checks the balances)."""
     while True:
         await asyncio.sleep(minutes * 60)
         for client, currency in panels:
@@ -116,6 +118,7 @@ async def keep_catalog_fresh(catalog: ShopCatalog, panels: Sequence[tuple[PanelC
                 log.warning("catalog refresh of %s failed, keeping the cached one: %s",
                             client.name, exc)
         await catalog.reload()
+        after_refresh()
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from bot.money import exponent
 
 if TYPE_CHECKING:
+    from zoneinfo import ZoneInfo
+
     from bot.panel import PanelClient
 
 SANDBOX_PANEL_NAME = "sandbox"
@@ -120,6 +122,10 @@ class Settings(BaseSettings):
     sandbox_pace: float = Field(default=10.0, gt=0, le=86_400)
     sandbox_port: int = Field(default=0, ge=0, le=65_535)
     log_level: str = "INFO"
+    panel_balance_alert: Decimal | None = Field(default=None, gt=0)  # SHOP_CURRENCY; empty: off
+    panel_down_alert: float = Field(default=10, ge=1, le=10_080)  # minutes
+    daily_report_hour: int | None = Field(default=None, ge=0, le=23)  # empty: no summary
+    shop_timezone: str = "UTC"
 
     @field_validator("bot_token", mode="before")
     @classmethod
@@ -180,6 +186,29 @@ class Settings(BaseSettings):
             except ArithmeticError:
                 raise ValueError("must be amounts separated by commas, like 5,10,25,50") from None
         return value
+
+    @field_validator("panel_balance_alert", "daily_report_hour", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("shop_timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        value = value.strip() or "UTC"
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (like Europe/Berlin or UTC)") from None
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        from zoneinfo import ZoneInfo
+
+        return ZoneInfo(self.shop_timezone)
 
     @field_validator("locales_dir", mode="before")
     @classmethod

@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal
 from enum import StrEnum
@@ -117,8 +117,10 @@ class AdminDetails:
 
 class OrderService:
     def __init__(self, db: Database, panels: Mapping[str, PanelClient], pricer: Pricer,
-                 catalog: ShopCatalog | None = None, alert: Alert = no_alert) -> None:
+                 catalog: ShopCatalog | None = None, alert: Alert = no_alert,
+                 on_panel_used: Callable[[str], None] = lambda _panel: None) -> None:
         self.db = db
+        self._on_panel_used = on_panel_used  # the panel watch's poke: balance checked later
         self.panels = panels
         self.pricer = pricer
         self.catalog = catalog or ShopCatalog(db)
@@ -189,6 +191,7 @@ class OrderService:
         except PanelRejected as exc:
             failed = await self._refund_failed(order, exc.message, exc.reason)
             await self._account_refused(order, exc.reason)
+            self._on_panel_used(order.panel)
             return Placement(Outcome.REJECTED, failed, exc.reason, exc.message)
         except PanelUnavailable as exc:
             return Placement(Outcome.UNAVAILABLE, await self._refund_failed(order, exc.message),
@@ -210,6 +213,7 @@ class OrderService:
             return await self._hold_unknown(
                 order, f"the panel answered order id {panel_order_id}, which another order"
                 " already has")
+        self._on_panel_used(order.panel)
         return Placement(Outcome.PLACED, placed)
 
     async def _hold_unknown(self, order: StoredOrder, why: str) -> Placement:
