@@ -25,6 +25,7 @@ from aiogram.types import BotCommand
 
 from bot import reconcile, redaction
 from bot.alerts import AdminAlerts
+from bot.broadcasts import BroadcastWatcher
 from bot.catalog import ShopCatalog, keep_catalog_fresh, refresh_catalog
 from bot.config import SANDBOX_PANEL_NAME, ConfigError, PanelSettings, Settings
 from bot.i18n import UserLanguageMiddleware, build_i18n
@@ -143,6 +144,11 @@ def build_dispatcher(runtime: Runtime, bot: Bot, bot_username: str) -> Dispatche
                          maximum_minor=to_minor_up(settings.topup_max, currency),
                          alert=alerts.send)
     notifier = Notifier(runtime.db, TelegramDelivery(bot, i18n, orders), rate=settings.send_rate)
+    from handlers.admin_broadcast import BroadcastProgress
+
+    # Broadcast progress: the admin's message edited as it goes, and the summary (bot/broadcasts.py).
+    broadcast_watcher = BroadcastWatcher(runtime.db, BroadcastProgress(bot, i18n, runtime.db),
+                                         notifier.wake)
     tracker = Tracker(runtime.db, runtime.panels, interval=settings.track_interval,
                       alert=alerts.send, on_notice=notifier.wake)
     dispatcher = Dispatcher(
@@ -150,6 +156,7 @@ def build_dispatcher(runtime: Runtime, bot: Bot, bot_username: str) -> Dispatche
         runtime=runtime, db=runtime.db, catalog=runtime.catalog, settings=settings,
         pricer=pricer, orders=orders, pages=PageCache(),
         alerts=alerts, notifier=notifier, tracker=tracker, topups=topups,
+        broadcast_watcher=broadcast_watcher,
         bot_username=bot_username,
     )
     # Pre-checkout queries are answered before the FSM middleware can make them wait
@@ -243,6 +250,7 @@ async def run_bot(settings: Settings, *, handle_signals: bool = True) -> None:
                 settings.catalog_refresh)),
             asyncio.create_task(dispatcher["tracker"].run()),
             asyncio.create_task(dispatcher["notifier"].run()),
+            asyncio.create_task(dispatcher["broadcast_watcher"].run()),
             asyncio.create_task(reconcile.every_day(
                 runtime.db, telegram_transactions(bot), dispatcher["alerts"].send)),
         ]

@@ -81,3 +81,11 @@ class AdminCb(CallbackData, prefix="a"):
 
     area: AdminArea
     page: Page = 0
+
+
+class AdminBroadcastCb(CallbackData, prefix="abr"):
+    """Broadcast screens: start composing, choose the audience, confirm or discard
+    the draft, cancel broadcast ``id`` (0 when none is named)."""
+
+    action: Literal["new", "all", "active", "confirm", "discard", "cancel"]
+    id: Annotated[int, Field(ge=0, le=MAX_ROW_ID)] = 0
