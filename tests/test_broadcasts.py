@@ -21,10 +21,10 @@ async def customers(db: Database, count: int, start: int = 100) -> list[int]:
     return ids
 
 
-async def send(db: Database, token: str = "t1", audience: str = "all",
+async def send(db: Database, confirm: str = "t1", audience: str = "all",
                exclude: tuple[int, ...] = (ADMIN,)) -> tuple[Broadcast, bool]:
     return await broadcasts.create(
-        db, admin_id=ADMIN, token=token, draft=Draft("<b>Sale</b>", 4), audience=audience,
+        db, admin_id=ADMIN, token=confirm, draft=Draft("<b>Sale</b>", 4), audience=audience,
         exclude=exclude, progress_chat_id=ADMIN, progress_message_id=5)
 
 
