@@ -156,6 +156,11 @@ async def test_wrong_input_at_compose_changes_nothing(shop: Shop) -> None:
     # Still composing: a good message now gets its preview.
     await admin.send(TEXT)
     assert "Send to 1" in str(admin.last().buttons)
+    # /cancel at the preview leaves it: nothing sent, and Send is no longer live.
+    assert "Nothing changed" in (await admin.send("/cancel")).text
+    answer = await admin.tap("Send to 1")
+    assert "already" in (answer["text"] or "")
+    assert await shop.query("SELECT COUNT(*) FROM broadcasts") == [(0,)]
 
 
 async def test_a_customer_cannot_use_the_broadcast_buttons(make_sandbox: SandboxFactory,
