@@ -137,3 +137,11 @@ async def test_a_failing_edit_does_not_stop_the_watcher(db: Database) -> None:
     await watcher.step()
     done = await broadcasts.get(db, broadcast.id)
     assert done is not None and done.finished
+
+
+async def test_the_rebuilt_outbox_keeps_every_index(db: Database) -> None:
+    rows = await db.fetchall("SELECT name FROM sqlite_master WHERE type = 'index'"
+                             " AND tbl_name = 'outbox' AND sql IS NOT NULL")
+    assert {r[0] for r in rows} == {
+        "outbox_due", "outbox_one_per_order", "outbox_pending_by_chat", "outbox_by_fold_key",
+        "outbox_one_per_broadcast", "outbox_by_broadcast"}
