@@ -25,6 +25,7 @@ from aiogram.types import BotCommand
 
 from bot import reconcile, redaction
 from bot.alerts import AdminAlerts
+from bot.broadcasts import BroadcastWatcher
 from bot.catalog import ShopCatalog, keep_catalog_fresh, refresh_catalog
 from bot.catalog_admin import CatalogAdmin
 from bot.config import SANDBOX_PANEL_NAME, ConfigError, PanelSettings, Settings
@@ -156,6 +157,11 @@ def build_dispatcher(runtime: Runtime, bot: Bot, bot_username: str) -> Dispatche
                          maximum_minor=to_minor_up(settings.topup_max, currency),
                          alert=alerts.send)
     notifier = Notifier(runtime.db, TelegramDelivery(bot, i18n, orders), rate=settings.send_rate)
+    from handlers.admin_broadcast import BroadcastProgress
+
+    # Broadcast progress: the admin's message edited as it goes, and the summary (bot/broadcasts.py).
+    broadcast_watcher = BroadcastWatcher(runtime.db, BroadcastProgress(bot, i18n, runtime.db),
+                                         notifier.wake)
     tracker = Tracker(runtime.db, runtime.panels, interval=settings.track_interval,
                       alert=alerts.send, on_notice=notifier.wake)
     customers = Customers(runtime.db, settings.admin_ids)
@@ -167,7 +173,7 @@ def build_dispatcher(runtime: Runtime, bot: Bot, bot_username: str) -> Dispatche
         customers=customers, bot_username=bot_username,
         catalog_admin=CatalogAdmin(runtime.db, runtime.catalog, pricer, runtime.panels,
                                    runtime.panel_currencies),
-        watch=watch, daily_report=daily,
+        watch=watch, daily_report=daily, broadcast_watcher=broadcast_watcher,
     )
     # Pre-checkout queries are answered before the FSM middleware can make them wait
     # for the payer's other updates (handlers/payments.py).
@@ -266,6 +272,7 @@ async def run_bot(settings: Settings, *, handle_signals: bool = True) -> None:
             asyncio.create_task(dispatcher["daily_report"].run()),
             asyncio.create_task(dispatcher["tracker"].run()),
             asyncio.create_task(dispatcher["notifier"].run()),
+            asyncio.create_task(dispatcher["broadcast_watcher"].run()),
             asyncio.create_task(reconcile.every_day(
                 runtime.db, telegram_transactions(bot), dispatcher["alerts"].send)),
         ]

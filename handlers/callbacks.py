@@ -103,3 +103,11 @@ class AdminCatalogCb(CallbackData, prefix="ac"):
     action: Literal["refresh", "find", "global", "card", "hide_s", "show_s", "hide_c", "show_c",
                     "mk_s", "mk_c", "clear_s", "clear_c", "save", "save_below"]
     id: Annotated[int, Field(ge=0, le=MAX_ROW_ID)] = 0
+
+
+class AdminBroadcastCb(CallbackData, prefix="abr"):
+    """Broadcast screens: start composing, choose the audience, confirm or discard
+    the draft, cancel broadcast ``id`` (0 when none is named)."""
+
+    action: Literal["new", "all", "active", "confirm", "discard", "cancel"]
+    id: Annotated[int, Field(ge=0, le=MAX_ROW_ID)] = 0

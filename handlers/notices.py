@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from aiogram import Bot
 from aiogram.exceptions import (
+    TelegramAPIError,
     TelegramBadRequest,
     TelegramForbiddenError,
     TelegramNetworkError,
@@ -24,19 +25,23 @@ from bot.notifier import PermanentFailure, RecipientGone, RetryAfter, TemporaryF
 from bot.orders import OrderActions, OrderService
 from handlers.callbacks import OrderCb
 from handlers.render import button, keyboard, money, order_action_buttons, panel_text
+from storage import broadcasts as broadcast_store
 from storage import orders as order_store
 from storage import users
+from storage.broadcasts import Broadcast
 from storage.orders import StoredOrder
 from storage.outbox import OutboxRow
 
 
 class TelegramDelivery:
-    """The notifier's ``Deliver``: one outbox row, one ``sendMessage``."""
+    """The notifier's ``Deliver``: one outbox row, one ``sendMessage`` (a broadcast's
+    copy: ``sendPhoto`` when it is a photo)."""
 
     def __init__(self, bot: Bot, i18n: I18n, orders: OrderService) -> None:
         self.bot = bot
         self.i18n = i18n
         self.orders = orders
+        self._broadcasts: dict[int, Broadcast] = {}
 
     async def __call__(self, row: OutboxRow) -> None:
         user = await users.get_user(self.orders.db, row.chat_id)
@@ -47,7 +52,10 @@ class TelegramDelivery:
             raise PermanentFailure("nothing to say: the order is gone")
         text, markup = rendered
         try:
-            await self.bot.send_message(row.chat_id, text, reply_markup=markup)
+            if row.kind == "broadcast":
+                await self._broadcast(row)
+            else:
+                await self.bot.send_message(row.chat_id, text, reply_markup=markup)
         except TelegramRetryAfter as exc:
             raise RetryAfter(exc.retry_after) from None
         except TelegramForbiddenError as exc:
@@ -62,7 +70,42 @@ class TelegramDelivery:
                 raise RecipientGone(exc.message) from None
             raise PermanentFailure(exc.message) from None
 
+    async def _broadcast(self, row: OutboxRow) -> None:
+        """A broadcast's copy: its row is closed before the send (bot/broadcasts.py), so
+        no restart sends it twice; reopened when Telegram refused it, for the
+        notifier to retry or drop."""
+        broadcast = self._broadcasts.get(row.broadcast_id or 0)
+        if broadcast is None:
+            broadcast = await broadcast_store.get(self.orders.db, row.broadcast_id or 0)
+            if broadcast is None:
+                raise PermanentFailure("the broadcast is gone")
+            self._broadcasts[broadcast.id] = broadcast  # its content never changes
+        if not await broadcast_store.claim(self.orders.db, row.id):
+            raise TemporaryFailure("the broadcast was canceled")  # nothing left to retry
+        try:
+            if broadcast.photo is not None:
+                await self.bot.send_photo(row.chat_id, broadcast.photo,
+                                          caption=broadcast.text or None)
+            else:
+                await self.bot.send_message(row.chat_id, broadcast.text)
+        except TelegramNetworkError:
+            raise  # it may have arrived: the row stays closed (at most one copy)
+        except TelegramAPIError:
+            await broadcast_store.release(self.orders.db, row.id)  # Telegram answered: not sent
+            raise
+
     async def _render(self, row: OutboxRow) -> tuple[str, InlineKeyboardMarkup | None] | None:
+        if row.kind == "broadcast":
+            return "", None  # sent as stored (_broadcast)
+        if row.kind == "alert" and "broadcast_summary" in row.payload:
+            from handlers.admin_broadcast import summary_text
+
+            broadcast = await broadcast_store.get(self.orders.db,
+                                                  int(row.payload["broadcast_summary"]))
+            if broadcast is None:
+                return None
+            return summary_text(broadcast, await broadcast_store.counts(self.orders.db,
+                                                                        broadcast)), None
         if row.kind == "alert":
             return render_alert(row.payload), None
         order = await order_store.get(self.orders.db, row.order_id or 0)

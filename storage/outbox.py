@@ -41,6 +41,7 @@ class OutboxRow:
     version: int
     attempts: int
     blocked: bool = False  # the recipient is known to have blocked the bot
+    broadcast_id: int | None = None  # kind 'broadcast': the message (storage/broadcasts.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,9 +147,9 @@ async def due(db: Database, now: float, limit: int, *, per_chat: int = PER_CHAT,
     its recipient has blocked the bot (such rows are dropped, not sent)."""
     rows = await db.fetchall(
         "SELECT r.id, r.chat_id, r.kind, r.order_id, r.payload, r.version, r.attempts,"
-        " COALESCE(u.blocked, 0) FROM ("
+        " COALESCE(u.blocked, 0), r.broadcast_id FROM ("
         "  SELECT o.id, o.chat_id, o.kind, o.order_id, o.payload, o.version, o.attempts,"
-        "   o.priority, ROW_NUMBER() OVER ("
+        "   o.priority, o.broadcast_id, ROW_NUMBER() OVER ("
         "    PARTITION BY o.chat_id ORDER BY o.priority, o.id) AS turn"
         "  FROM outbox o WHERE o.state = 'pending' AND o.next_attempt_at <= ?"
         "   AND o.chat_id NOT IN (SELECT value FROM json_each(?))"
@@ -156,7 +157,7 @@ async def due(db: Database, now: float, limit: int, *, per_chat: int = PER_CHAT,
         " WHERE r.turn <= ? ORDER BY r.priority, r.turn, r.id LIMIT ?",
         (now, json.dumps(list(skip_chats)), per_chat, limit))
     return [OutboxRow(int(r[0]), int(r[1]), r[2], r[3], json.loads(r[4]), int(r[5]), int(r[6]),
-                      bool(r[7])) for r in rows]
+                      bool(r[7]), r[8]) for r in rows]
 
 
 async def next_due_at(db: Database) -> float | None:
