@@ -81,3 +81,9 @@ class AdminCb(CallbackData, prefix="a"):
 
     area: AdminArea
     page: Page = 0
+
+
+class DashboardCb(CallbackData, prefix="adash"):
+    """The dashboard's own buttons (its screen is ``AdminCb(area="dashboard")``)."""
+
+    action: Literal["chart"]
