@@ -169,3 +169,16 @@ async def test_chart_is_a_png_of_thirty_local_days(db: Database) -> None:
     assert (days[-1].orders, days[-1].turnover_minor, days[-1].profit_minor) == (1, 300, 200)
     png = await stats.chart_png(db, stats.shop_zone(ZONE), "USD", NOW)
     assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 1000
+
+
+async def test_a_reported_charge_becomes_the_cost_at_the_orders_own_rate(db: Database) -> None:
+    from bot.orders import apply_statuses
+    from bot.panel import OrderState, OrderStatus
+
+    order_id = await order(db, "2026-12-02T01:00:00.000Z", 500, state="pending",
+                           panel_cost="0.30", fx="1.5", cost=45)
+    await apply_statuses(db, {order_id: OrderStatus(OrderState.COMPLETED, "Completed",
+                                                    charge=Decimal("0.25"))}, source="test")
+    [(cost,)] = [tuple(r) for r in await db.fetchall("SELECT cost_minor FROM orders")]
+    assert cost == 38  # 0.25 × 1.5 = 0.375 -> 38 minor, not the 45 expected at placement
+    assert (await board(db)).periods["today"].profit_minor == 500 - 38
