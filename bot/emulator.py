@@ -477,6 +477,8 @@ class BotApiEmulator:
         """A photo by file_id or uploaded (multipart); the caption is HTML like a text."""
         chat = self._chat(params)
         photo = params.get("photo")
+        if isinstance(photo, str) and photo.startswith("attach://"):  # how aiogram uploads
+            photo = params.get(photo.removeprefix("attach://"))
         if isinstance(photo, web.FileField):
             size = len(photo.file.read())
             if not size:

@@ -47,8 +47,10 @@ from bot.panel import (
     RejectReason,
 )
 from bot.pricing import Pricer, Quote
+from bot.stats import cost_minor
 from storage import audit, ledger, outbox
 from storage import orders as order_store
+from storage import stats as stats_store
 from storage.catalog import StoredService
 from storage.db import Database
 from storage.orders import StoredOrder
@@ -173,7 +175,9 @@ class OrderService:
                 service_name=stored.service.name, order_type=order_type.name,
                 fields=order_type.add_params(values), quantity=quote.quantity,
                 price_minor=quote.price_minor, currency=self.pricer.shop_currency,
-                panel_cost=quote.panel_cost,
+                panel_cost=quote.panel_cost, fx_rate=self._fx(stored.panel),
+                cost_minor=cost_minor(quote.panel_cost, self._fx(stored.panel),
+                                      self.pricer.shop_currency),
             )
         except ledger.InsufficientFunds as exc:
             return Placement(Outcome.INSUFFICIENT,
@@ -182,6 +186,9 @@ class OrderService:
             # This draft was confirmed before (a replay, or a concurrent tap that won).
             return Placement(Outcome.ALREADY, await order_store.by_token(self.db, token))
         return await self._submit(order, order_type)
+
+    def _fx(self, panel: str) -> Decimal:
+        return self.pricer.fx_rates.get(panel, Decimal(1))
 
     async def _submit(self, order: StoredOrder, order_type: OrderType) -> Placement:
         """Send a ``submitting`` order to its panel once and record what happened."""
@@ -459,6 +466,9 @@ async def apply_statuses(db: Database, answers: Mapping[int, OrderStatus], *, so
     applied: list[AppliedStatus] = []
     async with db.transaction() as conn:
         current = await order_store.get_many_in(conn, list(answers))
+        # The panel cost in shop money follows the charge, at the order's own fx rate.
+        fx_rates = await stats_store.fx_rates_in(
+            conn, [i for i, status in answers.items() if status.charge is not None])
         changes: list[order_store.StatusChange] = []
         history: list[tuple[int, str, str | None, int | None, int | None, int]] = []
         notices: list[OrderNotice] = []
@@ -470,9 +480,12 @@ async def apply_statuses(db: Database, answers: Mapping[int, OrderStatus], *, so
             if change is None:
                 continue
             state, start_count, remains = change
+            fx = fx_rates.get(order_id)
+            cost = (None if status.charge is None or fx is None
+                    else cost_minor(status.charge, Decimal(fx), order.currency))
             changes.append(order_store.StatusChange(order_id, state, status.raw_status,
                                                     status.start_count, status.remains,
-                                                    status.charge))
+                                                    status.charge, cost))
             due = refund_for(order, state, status.remains) if status.recognised else 0
             refund, balance = await _refund(conn, order, due, f"order {state}")
             history.append((order_id, state, status.raw_status, start_count, remains, refund))

@@ -1,22 +1,100 @@
-"""The admin panel's dashboard screens (handlers/admin.py has the menu)."""
+"""The admin panel's dashboard: customers, orders, money per period, panel balances,
+and the 30-day chart (bot/stats.py computes; this only renders)."""
 
 from __future__ import annotations
 
-from aiogram import Router
-from aiogram.types import CallbackQuery, Message
+from decimal import Decimal
+from html import escape
+
+from aiogram import Bot, Router
+from aiogram.types import BufferedInputFile, CallbackQuery, Message
+from aiogram.utils.callback_answer import CallbackAnswer
 from aiogram.utils.i18n import gettext as _
 
+from bot import stats
+from bot.app import Runtime
+from bot.config import Settings
+from bot.pricing import Pricer
 from handlers.admin import back_button
-from handlers.callbacks import AdminCb
+from handlers.callbacks import AdminCb, DashboardCb
 from handlers.filters import Button, IsAdmin
-from handlers.render import edit, keyboard
+from handlers.render import button, edit, keyboard, money
+from storage.db import Database
 
 router = Router(name="admin_dashboard")
 router.message.filter(IsAdmin())
 router.callback_query.filter(IsAdmin())
 
 
+def _period_names() -> dict[str, str]:
+    return {"today": _("Today"), "7d": _("7 days"), "30d": _("30 days"), "all": _("All time")}
+
+
+def _state_names() -> dict[str, str]:
+    return {"submitting": _("submitting"), "pending": _("pending"),
+            "in_progress": _("in progress"), "completed": _("completed"),
+            "partial": _("partial"), "canceled": _("canceled"), "failed": _("failed"),
+            "unknown": _("to check")}
+
+
+def render_dashboard(board: stats.Dashboard) -> str:
+    currency = board.currency
+    lines = [_("<b>📊 Dashboard</b>"), "",
+             _("👥 Customers: {total} · active 24 h: {day} · 7 d: {week} · new today: {new}")
+             .format(total=board.customers, day=board.active_day, week=board.active_week,
+                     new=board.new_today), ""]
+    states = _state_names()
+    for period, name in _period_names().items():
+        figures = board.periods[period]
+        by_state = ", ".join(f"{states[s]} {figures.by_state[s]}" for s in stats.STATES
+                             if figures.by_state.get(s))
+        lines.append(_("<b>{period}</b>: {orders} orders{states}").format(
+            period=name, orders=figures.orders, states=f" ({by_state})" if by_state else ""))
+        lines.append(_("turnover {turnover} · refunds {refunds} · panel cost {cost} · "
+                       "profit {profit}").format(
+            turnover=money(figures.turnover_minor, currency),
+            refunds=money(figures.refunds_minor, currency),
+            cost=money(figures.cost_minor, currency),
+            profit=_signed(figures.profit_minor, currency)))
+    lines += ["", _("<b>Panel balances</b>")]
+    for balance in board.balances:
+        if balance.amount is None:
+            lines.append(_("{panel}: unreachable").format(panel=escape(balance.panel)))
+            continue
+        lines.append(f"{escape(balance.panel)}: {escape(str(balance.amount))} "
+                     f"{escape(balance.currency)}")
+        if balance.low:
+            lines.append(_("⚠️ {panel} is below the alert level: top it up, or orders "
+                           "will be refused.").format(panel=escape(balance.panel)))
+    if not board.balances:
+        lines.append(_("No panel configured."))
+    return "\n".join(lines)
+
+
+def _signed(minor: int, currency: str) -> str:
+    return "−" + money(-minor, currency) if minor < 0 else money(minor, currency)
+
+
 @router.callback_query(Button(AdminCb(area="dashboard")))
-async def dashboard_screen(query: CallbackQuery) -> None:
+async def dashboard_screen(query: CallbackQuery, db: Database, runtime: Runtime,
+                           pricer: Pricer, settings: Settings) -> None:
     assert isinstance(query.message, Message)
-    await edit(query.message, _("Not built yet."), keyboard(back_button()))
+    alert: Decimal | None = getattr(settings, "panel_balance_alert", None)
+    board = await stats.dashboard(
+        db, panels=runtime.panels, fx_rates=pricer.fx_rates, currency=settings.shop_currency,
+        timezone=getattr(settings, "shop_timezone", "UTC"), alert_below=alert)
+    await edit(query.message, render_dashboard(board), keyboard(
+        [button(_("📈 30-day chart"), DashboardCb(action="chart"))],
+        [button(_("🔄 Refresh"), AdminCb(area="dashboard"))], back_button()))
+
+
+@router.callback_query(Button(DashboardCb(action="chart")))
+async def chart(query: CallbackQuery, bot: Bot, db: Database, settings: Settings,
+                callback_answer: CallbackAnswer) -> None:
+    assert isinstance(query.message, Message)
+    zone = stats.shop_zone(getattr(settings, "shop_timezone", "UTC"))
+    png = await stats.chart_png(db, zone, settings.shop_currency)
+    callback_answer.text = _("Drawing the chart…")
+    await bot.send_photo(query.message.chat.id, BufferedInputFile(png, "dashboard.png"),
+                         caption=_("📈 Orders, turnover and profit per day, last 30 days "
+                                   "({currency}).").format(currency=settings.shop_currency))

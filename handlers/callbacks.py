@@ -111,3 +111,9 @@ class AdminBroadcastCb(CallbackData, prefix="abr"):
 
     action: Literal["new", "all", "active", "confirm", "discard", "cancel"]
     id: Annotated[int, Field(ge=0, le=MAX_ROW_ID)] = 0
+
+
+class DashboardCb(CallbackData, prefix="adash"):
+    """The dashboard's own buttons (its screen is ``AdminCb(area="dashboard")``)."""
+
+    action: Literal["chart"]

@@ -66,16 +66,19 @@ async def insert(conn: aiosqlite.Connection, **order: Any) -> StoredOrder:
 def insert_in(conn: sqlite3.Connection, *, token: str, user_id: int, panel: str,
               service_ref: int, service_id: str, service_name: str, order_type: str,
               fields: Mapping[str, str], quantity: int | None, price_minor: int,
-              currency: str, panel_cost: Decimal) -> StoredOrder:
+              currency: str, panel_cost: Decimal, fx_rate: Decimal | None = None,
+              cost_minor: int | None = None) -> StoredOrder:
     """Insert an order in state ``submitting``; a reused token raises IntegrityError.
-    Runs in the database's thread (``Database.transact``)."""
+    ``fx_rate`` and ``cost_minor`` (the expected panel cost in shop minor units) feed
+    the dashboard. Runs in the database's thread (``Database.transact``)."""
     row = conn.execute(
         "INSERT INTO orders (token, user_id, panel, service_ref, service_id, service_name,"
-        " order_type, fields, quantity, price_minor, currency, panel_cost, state)"
-        f" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'submitting') RETURNING {_COLUMNS}",
+        " order_type, fields, quantity, price_minor, currency, panel_cost, fx_rate, cost_minor,"
+        f" state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'submitting')"
+        f" RETURNING {_COLUMNS}",
         (token, user_id, panel, service_ref, service_id, service_name, order_type,
          json.dumps(dict(fields), ensure_ascii=False), quantity, price_minor, currency,
-         str(panel_cost))).fetchone()
+         str(panel_cost), None if fx_rate is None else str(fx_rate), cost_minor)).fetchone()
     return _order(row)
 
 
@@ -163,6 +166,7 @@ class StatusChange:
     start_count: int | None
     remains: int | None
     charge: Decimal | None
+    cost_minor: int | None = None  # the charge in shop minor units (bot/stats.py)
 
 
 async def tracked(db: Database, panel: str) -> list[TrackedOrder]:
@@ -190,9 +194,11 @@ async def set_statuses(conn: aiosqlite.Connection, changes: Sequence[StatusChang
     await conn.executemany(
         f"UPDATE orders SET state = ?, panel_status = ?, start_count = COALESCE(?, start_count),"
         f" remains = COALESCE(?, remains), charge = COALESCE(?, charge), missing_polls = 0,"
-        f" unusable_polls = 0, updated_at = {NOW} WHERE id = ?",
+        f" unusable_polls = 0, cost_minor = COALESCE(?, cost_minor), updated_at = {NOW}"
+        " WHERE id = ?",
         [(c.state, c.panel_status, c.start_count, c.remains,
-          None if c.charge is None else str(c.charge), c.order_id) for c in changes])
+          None if c.charge is None else str(c.charge), c.cost_minor, c.order_id)
+         for c in changes])
 
 
 async def add_history(conn: aiosqlite.Connection,
