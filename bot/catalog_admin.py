@@ -145,23 +145,22 @@ class CatalogAdmin:
 
     async def set_service_hidden(self, admin_id: int, ref: int, hidden: bool) -> bool:
         """Whether it changed (a repeated tap changes nothing and writes no row)."""
-        async with self.db.transaction() as conn:
-            changed = await catalog_store.set_service_hidden(conn, ref, hidden)
-            if changed:
-                await audit_store.record(conn, admin_id=admin_id,
-                                         action="hide" if hidden else "show",
-                                         target_kind="service", target_id=ref)
-        await self.catalog.reload()
-        return changed
+        return await self._set_hidden(admin_id, "service", ref, hidden)
 
     async def set_category_hidden(self, admin_id: int, category_id: int, hidden: bool) -> bool:
+        return await self._set_hidden(admin_id, "category", category_id, hidden)
+
+    async def _set_hidden(self, admin_id: int, kind: str, target_id: int, hidden: bool) -> bool:
+        store = (catalog_store.set_service_hidden if kind == "service"
+                 else catalog_store.set_category_hidden)
         async with self.db.transaction() as conn:
-            changed = await catalog_store.set_category_hidden(conn, category_id, hidden)
+            changed = await store(conn, target_id, hidden)
             if changed:
                 await audit_store.record(conn, admin_id=admin_id,
                                          action="hide" if hidden else "show",
-                                         target_kind="category", target_id=category_id)
-        await self.catalog.reload()
+                                         target_kind=kind, target_id=target_id)
+        if changed:  # the customers' copy is read again only when something changed
+            await self.catalog.reload()
         return changed
 
     # ------------------------------------------------------------ markups

@@ -23,7 +23,6 @@ from storage.audit import AuditEntry
 from storage.db import Database, is_row_id
 from storage.ledger import HistoryEntry
 from storage.orders import StoredOrder
-from storage.topups import Topup
 from storage.users import User
 
 ACTIVITY_PRECISION = 300.0  # seconds
@@ -74,10 +73,10 @@ class Customers:
         user = await users.get_user(self.db, user_id) if is_row_id(user_id) else None
         if user is None:
             return None
-        paid = [t for t in await topups.last_of(self.db, user_id, 1000) if t.state != "pending"]
+        paid, credited = await topups.paid_total(self.db, user_id)
         recent, total = await order_store.for_user(self.db, user_id, 0, orders)
         history, _ = await ledger.history(self.db, user_id, 0, entries)
-        return CustomerCard(user, len(paid), sum(_credited(t) for t in paid), recent, total,
+        return CustomerCard(user, paid, credited, recent, total,
                             history, await audit.about(self.db, "user", user_id, 5))
 
     async def set_banned(self, admin_id: int, user_id: int, banned: bool) -> bool:
@@ -116,7 +115,3 @@ class Customers:
         if len(self._seen) > 100_000:  # keep memory bounded; the worst case is one more write
             self._seen = {user_id: now}
         await users.mark_seen(self.db, user_id)
-
-
-def _credited(topup: Topup) -> int:
-    return topup.amount_minor if topup.state == "paid" else 0

@@ -92,6 +92,14 @@ async def last_of(db: Database, user_id: int, limit: int) -> list[Topup]:
     return [_topup(r) for r in rows]
 
 
+async def paid_total(db: Database, user_id: int) -> tuple[int, int]:
+    """(top-ups paid, ever, refunded ones included; shop minor units still credited)."""
+    row = await db.fetchone(
+        "SELECT COUNT(*), COALESCE(SUM(CASE WHEN state = 'paid' THEN amount_minor END), 0)"
+        " FROM topups WHERE user_id = ? AND state <> 'pending'", (user_id,))
+    return (int(row[0]), int(row[1])) if row else (0, 0)
+
+
 async def charged(db: Database) -> list[Topup]:
     """Every top-up Telegram charged (paid or refunded since), oldest first."""
     rows = await db.fetchall(f"SELECT {_COLUMNS} FROM topups WHERE charge_id IS NOT NULL"
