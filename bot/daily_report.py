@@ -5,11 +5,9 @@ when the bot was not running then) the summary of the previous shop day goes to
 every admin. The day's row in ``daily_reports`` and the admins' outbox rows are
 written in one transaction, so it is queued once per day, restarts included.
 
-Profit is turnover minus refunds minus what the panels charge: each order's
-``panel_cost`` (Decimal text in its panel's currency) is converted exactly with
-that panel's rate and summed in Python. Failed and canceled orders count no
-panel cost; a partial order counts its full expected cost (the panel's partial
-refund is not known here), so profit errs low, never high.
+The figures are the dashboard's (``bot.stats.daily_figures``: turnover, refunds,
+panel cost from each order's exact ``cost_minor``, profit), so the two never
+disagree about a day.
 """
 
 from __future__ import annotations
@@ -19,37 +17,32 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from bot.money import format_minor, from_minor, to_minor_down
+from bot import stats
+from bot.money import format_minor
 from bot.panel_watch import PanelWatch
 from storage import alert_state, outbox
-from storage.alert_state import DayFigures
+from storage import stats as stats_store
 from storage.db import Database
 
 log = logging.getLogger(__name__)
-
-
-def _stored(moment: datetime) -> str:
-    """A UTC time as the database stores them (comparable as text)."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
 
 def day_bounds(day: date, zone: ZoneInfo) -> tuple[str, str]:
     """[start, end) of the shop day ``day`` as stored UTC timestamps."""
     start = datetime.combine(day, datetime.min.time(), zone)
     end = datetime.combine(day + timedelta(days=1), datetime.min.time(), zone)
-    return _stored(start), _stored(end)
+    return stats.iso(start), stats.iso(end)
 
 
 @dataclass(frozen=True, slots=True)
 class Report:
     day: date
-    figures: DayFigures
-    panel_cost: Decimal  # SHOP_CURRENCY, exact
-    profit: Decimal
+    figures: stats.DailyFigures
+    open_problems: int
 
 
 class DailyReport:
@@ -78,30 +71,26 @@ class DailyReport:
         return local.date() - timedelta(days=1)
 
     async def build(self, day: date) -> Report:
-        start, end = day_bounds(day, self.zone)
-        figures = await alert_state.day_figures(self.db, start, end)
-        cost = sum((Decimal(text) * self.fx_rates.get(panel, Decimal(1))
-                    for panel, text in figures.panel_costs), Decimal(0))
-        money = from_minor(figures.turnover_minor - figures.refunds_minor, self.currency)
-        return Report(day, figures, cost, money - cost)
+        await stats.backfill_costs(self.db, self.fx_rates, self.currency)
+        figures = await stats.daily_figures(self.db, *day_bounds(day, self.zone))
+        return Report(day, figures, await stats_store.open_problems(self.db))
 
     def render(self, report: Report) -> str:
         f, cur = report.figures, self.currency
 
-        def shown(amount: Decimal) -> str:
-            sign = "−" if amount < 0 else ""
-            return sign + format_minor(to_minor_down(abs(amount), cur), cur)
+        def shown(minor: int) -> str:
+            return ("−" if minor < 0 else "") + format_minor(abs(minor), cur)
 
         lines = [
             f"📊 Summary of {report.day.isoformat()} ({self.zone.key})",
             f"Orders: {f.orders}",
             f"Turnover: {format_minor(f.turnover_minor, cur)}",
             f"Refunds: {format_minor(f.refunds_minor, cur)}",
-            f"Panel cost: {shown(report.panel_cost)}",
-            f"Profit: {shown(report.profit)}",
+            f"Panel cost: {format_minor(f.cost_minor, cur)}",
+            f"Profit: {shown(f.profit_minor)}",
             f"New customers: {f.new_customers}",
             f"Stars top-ups: {f.topups} ({format_minor(f.topups_minor, cur)})",
-            f"Problem orders open: {f.open_problems}",
+            f"Problem orders open: {report.open_problems}",
         ]
         if self.watch is not None:
             for name, status in sorted(self.watch.status().items()):

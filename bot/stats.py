@@ -5,7 +5,8 @@ Definitions (README "Admin dashboard" says the same):
 * **turnover**: what customers paid for orders: the sum of the ledger's
   ``order`` debits (negative amounts), reported as a positive amount;
 * **refunds**: the sum of the ledger's ``refund`` rows (order refunds);
-* **panel cost**: for every order that did not fail, the panel's charge
+* **panel cost**: for every order that was not refused or canceled (a panel
+  refunds a canceled order whole), the panel's charge
   (``orders.charge`` when the panel reported it, else the expected
   ``orders.panel_cost``) in shop minor units at that order's panel fx rate,
   rounded half up (``orders.cost_minor``, kept exact in integers);
@@ -41,6 +42,7 @@ STATES = ("submitting", "pending", "in_progress", "completed", "partial", "cance
 BALANCE_TIMEOUT = 3.0  # seconds for each panel's balance call; they run in parallel
 CHART_DAYS = 30
 _BEGINNING, _END = "0000", "9999"  # before and after any stored time
+NO_PANEL_COST = ("failed", "canceled")  # refused by the panel, or refunded whole by it
 
 
 def cost_minor(amount: Decimal, fx_rate: Decimal, currency: str) -> int:
@@ -99,7 +101,7 @@ def _figures(label: str, orders: Mapping[tuple[str, str], stats_store.OrderSums]
              ledger: Mapping[tuple[str, str], int]) -> Figures:
     by_state = {state: sums.count for (lab, state), sums in orders.items() if lab == label}
     cost = sum(sums.cost_minor for (lab, state), sums in orders.items()
-               if lab == label and state != "failed")
+               if lab == label and state not in NO_PANEL_COST)
     return Figures(orders=sum(by_state.values()), by_state=by_state,
                    turnover_minor=-ledger.get((label, "order"), 0),
                    refunds_minor=ledger.get((label, "refund"), 0), cost_minor=cost)

@@ -15,8 +15,6 @@ import aiosqlite
 
 from storage.db import Database
 
-OPEN_STATES = ("submitting", "pending", "in_progress", "unknown")
-
 
 @dataclass(frozen=True, slots=True)
 class PanelWatchRow:
@@ -95,46 +93,3 @@ async def claim_report(conn: aiosqlite.Connection, day: str) -> bool:
     rows = await conn.execute_fetchall(
         "INSERT INTO daily_reports (day) VALUES (?) ON CONFLICT DO NOTHING RETURNING day", (day,))
     return bool(list(rows))
-
-
-@dataclass(frozen=True, slots=True)
-class DayFigures:
-    """One day's books. Money in minor units of the shop currency, except
-    ``panel_costs``: (panel, Decimal text in that panel's currency) per order."""
-
-    orders: int
-    turnover_minor: int
-    refunds_minor: int
-    new_customers: int
-    topups: int
-    topups_minor: int
-    open_problems: int
-    panel_costs: list[tuple[str, str]]
-
-
-async def day_figures(db: Database, start: str, end: str) -> DayFigures:
-    """The figures of [start, end) (UTC timestamps as stored). The panel costs are
-    returned row by row (a day's orders: a bounded set) so they are summed exactly
-    in Python, converted with each panel's rate."""
-    row = await db.fetchone(
-        "SELECT"
-        " (SELECT COUNT(*) FROM orders WHERE created_at >= ?1 AND created_at < ?2),"
-        " (SELECT COALESCE(-SUM(amount_minor), 0) FROM ledger WHERE kind = 'order'"
-        "   AND created_at >= ?1 AND created_at < ?2),"
-        " (SELECT COALESCE(SUM(amount_minor), 0) FROM ledger WHERE kind = 'refund'"
-        "   AND created_at >= ?1 AND created_at < ?2),"
-        " (SELECT COUNT(*) FROM users WHERE created_at >= ?1 AND created_at < ?2),"
-        " (SELECT COUNT(*) FROM topups WHERE state = 'paid' AND paid_at >= ?1 AND paid_at < ?2),"
-        " (SELECT COALESCE(SUM(amount_minor), 0) FROM topups WHERE state = 'paid'"
-        "   AND paid_at >= ?1 AND paid_at < ?2),"
-        " (SELECT COUNT(*) FROM orders WHERE state = 'unknown' OR (flagged_at IS NOT NULL"
-        f"   AND state IN ({', '.join(repr(s) for s in OPEN_STATES)})))",
-        (start, end))
-    assert row is not None
-    # Failed and canceled orders cost the shop nothing at the panel (refunded there).
-    costs = await db.fetchall(
-        "SELECT panel, panel_cost FROM orders WHERE created_at >= ? AND created_at < ?"
-        " AND panel_cost IS NOT NULL AND state NOT IN ('failed', 'canceled')", (start, end))
-    return DayFigures(int(row[0]), int(row[1]), int(row[2]), int(row[3]), int(row[4]),
-                      int(row[5]), int(row[6]), [(str(c[0]), str(c[1])) for c in costs])
-

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import aiosqlite
 
 from storage.db import Database, run
+from storage.orders import OPEN_STATES
 
 Range = tuple[str, str, str]  # (label, start inclusive, end exclusive), UTC ISO
 
@@ -74,6 +75,15 @@ async def paid_topups(db: Database, start: str, end: str) -> tuple[int, int]:
         "SELECT COUNT(*), COALESCE(SUM(amount_minor), 0) FROM topups"
         " WHERE state = 'paid' AND paid_at >= ? AND paid_at < ?", (start, end))
     return (int(row[0]), int(row[1])) if row else (0, 0)
+
+
+async def open_problems(db: Database) -> int:
+    """Orders an admin should look at: of unknown outcome, or open and flagged."""
+    marks = ",".join("?" * len(OPEN_STATES))
+    row = await db.fetchone(
+        "SELECT COUNT(*) FROM orders WHERE state = 'unknown'"
+        f" OR (flagged_at IS NOT NULL AND state IN ({marks}))", OPEN_STATES)
+    return int(row[0]) if row else 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -82,17 +82,20 @@ async def test_periods_start_at_local_midnight(db: Database) -> None:
     assert periods["7d"].profit_minor == 630
 
 
-async def test_refunds_and_failed_orders(db: Database) -> None:
+async def test_refunds_and_failed_or_canceled_orders(db: Database) -> None:
     today = "2026-12-02T01:00:00.000Z"
     await order(db, today, 1000, state="failed", cost=300, refund=1000)
+    await order(db, today, 900, state="canceled", cost=280, refund=900)
     await order(db, today, 500, state="partial", cost=200, refund=123)
     await order(db, today, 700, state="pending", cost=250)
     figures = (await board(db)).periods["today"]
-    assert figures.by_state == {"failed": 1, "partial": 1, "pending": 1}
-    assert figures.turnover_minor == 2200
-    assert figures.refunds_minor == 1123
-    assert figures.cost_minor == 450  # the failed order costs nothing
-    assert figures.profit_minor == 2200 - 1123 - 450
+    assert figures.by_state == {"failed": 1, "canceled": 1, "partial": 1, "pending": 1}
+    assert figures.turnover_minor == 3100
+    assert figures.refunds_minor == 2023
+    assert figures.cost_minor == 450  # the failed and the canceled order cost nothing
+    assert figures.profit_minor == 3100 - 2023 - 450
+    day = await stats.daily_figures(db, "2026-12-01T15:00:00.000Z", "2026-12-02T15:00:00.000Z")
+    assert (day.orders, day.cost_minor, day.profit_minor) == (4, 450, 3100 - 2023 - 450)
 
 
 async def test_cost_is_exact_at_an_fx_rate_other_than_one(db: Database) -> None:
