@@ -179,8 +179,9 @@ async def clear_markup(db: Database | aiosqlite.Connection, scope: str, panel: s
 
 
 async def search_all(db: Database, text: str, limit: int) -> list[StoredService]:
-    """Services (hidden and withdrawn too) by our id, panel id, or words of name or category."""
-    text = text.strip()
+    """Services (hidden and withdrawn too) by our id, panel id, or words of name or category.
+    A leading ``#`` is dropped: cards show ids as ``#3`` and admins copy them so."""
+    text = text.strip().removeprefix("#").strip()
     ref = int(text) if text.isascii() and text.isdigit() and len(text) <= 18 else 0
     pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
     rows = await db.fetchall(

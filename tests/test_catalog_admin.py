@@ -61,6 +61,7 @@ async def test_hidden_services_are_not_sold_nor_searched(db, admin: CatalogAdmin
     assert await admin.catalog.on_sale(likes) is None
     assert (await admin.catalog.any_service(likes)) is not None  # old orders stay readable
     assert [i.stored.ref for i in await admin.find("103")] == [likes]  # the admin finds it
+    assert (await admin.find(f"#{likes}"))[0].stored.ref == likes  # as the card shows the id
     assert not (await admin.card(likes)).on_sale  # type: ignore[union-attr]
     await admin.set_category_hidden(ADMIN, stored.category_id, False)
     assert await admin.catalog.on_sale(likes) is not None
