@@ -20,7 +20,7 @@ lint: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 4
 
 run: $(STAMP)
 	$(BIN)/python -m bot
