@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from bot.money import format_minor
+from bot.formatting import money
 from storage import audit, ledger, users
 from storage.db import Database
 from storage.ledger import HistoryEntry, InsufficientFunds, LedgerEntry
@@ -51,6 +51,6 @@ async def adjust_balance(db: Database, *, user_id: int, amount_minor: int, admin
         if entry.created:
             await audit.record(conn, admin_id=admin_id, action=kind, target_kind="user",
                                target_id=user_id,
-                               before=format_minor(entry.balance_after - amount_minor, currency),
-                               after=format_minor(entry.balance_after, currency), note=reason)
+                               before=money(entry.balance_after - amount_minor, currency),
+                               after=money(entry.balance_after, currency), note=reason)
         return entry

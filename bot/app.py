@@ -32,6 +32,7 @@ from bot.config import SANDBOX_PANEL_NAME, ConfigError, PanelSettings, Settings
 from bot.customers import Customers
 from bot.daily_report import DailyReport
 from bot.i18n import UserLanguageMiddleware, build_i18n
+from bot.languages import LanguageChoices
 from bot.money import to_minor_up
 from bot.notifier import Notifier
 from bot.orders import OrderService
@@ -130,7 +131,7 @@ def build_dispatcher(runtime: Runtime, bot: Bot, bot_username: str) -> Dispatche
     from handlers.notices import TelegramDelivery
     from handlers.payments import PreCheckoutFirst
     from handlers.private_chats import PrivateChatsOnly
-    from handlers.render import PageCache
+    from handlers.render import PageCache, set_shop_zone
 
     settings = runtime.settings
     fx_rates = {name: settings.fx_rate for name in runtime.panels}
@@ -139,6 +140,8 @@ def build_dispatcher(runtime: Runtime, bot: Bot, bot_username: str) -> Dispatche
             fx_rates[panel.name] = panel.fx_rate
     pricer = Pricer(runtime.db, settings.shop_currency, settings.markup_percent, fx_rates)
     i18n = build_i18n(settings.locales_dir) if settings.locales_dir else build_i18n()
+    languages_chosen = LanguageChoices(runtime.db)
+    set_shop_zone(settings.zone)
     # Alerts wake the notifier, which renders with the order service, which alerts.
     alerts = AdminAlerts(runtime.db, settings.admin_ids, lambda: notifier.wake())
     watch = PanelWatch(runtime.db, runtime.panels, settings.admin_ids, fx_rates=fx_rates,
@@ -170,7 +173,7 @@ def build_dispatcher(runtime: Runtime, bot: Bot, bot_username: str) -> Dispatche
         runtime=runtime, db=runtime.db, catalog=runtime.catalog, settings=settings,
         pricer=pricer, orders=orders, pages=PageCache(),
         alerts=alerts, notifier=notifier, tracker=tracker, topups=topups,
-        customers=customers, bot_username=bot_username,
+        customers=customers, bot_username=bot_username, languages_chosen=languages_chosen,
         catalog_admin=CatalogAdmin(runtime.db, runtime.catalog, pricer, runtime.panels,
                                    runtime.panel_currencies),
         watch=watch, daily_report=daily, broadcast_watcher=broadcast_watcher,
@@ -178,9 +181,9 @@ def build_dispatcher(runtime: Runtime, bot: Bot, bot_username: str) -> Dispatche
     # Pre-checkout queries are answered before the FSM middleware can make them wait
     # for the payer's other updates (handlers/payments.py).
     dispatcher.update.outer_middleware.unregister(dispatcher.fsm)
-    dispatcher.update.outer_middleware(PreCheckoutFirst(topups, i18n))
+    dispatcher.update.outer_middleware(PreCheckoutFirst(topups, i18n, languages_chosen))
     dispatcher.update.outer_middleware(dispatcher.fsm)
-    UserLanguageMiddleware(i18n).setup(dispatcher)
+    UserLanguageMiddleware(i18n, languages_chosen).setup(dispatcher)
     private_only = PrivateChatsOnly()
     dispatcher.message.outer_middleware(private_only)
     dispatcher.callback_query.outer_middleware(private_only)

@@ -7,7 +7,9 @@ written in one transaction, so it is queued once per day, restarts included.
 
 The figures are the dashboard's (``bot.stats.daily_figures``: turnover, refunds,
 panel cost from each order's exact ``cost_minor``, profit), so the two never
-disagree about a day.
+disagree about a day. They are computed when the summary is queued and stored
+in its outbox rows as numbers; the words are written when each row is sent, in
+that admin's language (handlers/admin_dashboard.py ``daily_summary_text``).
 """
 
 from __future__ import annotations
@@ -16,13 +18,13 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot import stats
-from bot.money import format_minor
 from bot.panel_watch import PanelWatch
 from storage import alert_state, outbox
 from storage import stats as stats_store
@@ -39,10 +41,32 @@ def day_bounds(day: date, zone: ZoneInfo) -> tuple[str, str]:
 
 
 @dataclass(frozen=True, slots=True)
+class PanelLine:
+    name: str
+    balance: str | None  # Decimal text in the panel's currency; None: not answering
+    currency: str
+
+
+@dataclass(frozen=True, slots=True)
 class Report:
     day: date
+    zone: str
+    currency: str
     figures: stats.DailyFigures
     open_problems: int
+    panels: tuple[PanelLine, ...] = ()
+
+    def payload(self) -> dict[str, Any]:
+        """As stored in the outbox: JSON numbers and texts."""
+        return {"day": self.day.isoformat(), "zone": self.zone, "currency": self.currency,
+                "figures": asdict(self.figures), "open_problems": self.open_problems,
+                "panels": [asdict(panel) for panel in self.panels]}
+
+    @classmethod
+    def from_payload(cls, data: Mapping[str, Any]) -> Report:
+        return cls(date.fromisoformat(data["day"]), str(data["zone"]), str(data["currency"]),
+                   stats.DailyFigures(**data["figures"]), int(data["open_problems"]),
+                   tuple(PanelLine(**panel) for panel in data.get("panels", ())))
 
 
 class DailyReport:
@@ -73,32 +97,15 @@ class DailyReport:
     async def build(self, day: date) -> Report:
         await stats.backfill_costs(self.db, self.fx_rates, self.currency)
         figures = await stats.daily_figures(self.db, *day_bounds(day, self.zone))
-        return Report(day, figures, await stats_store.open_problems(self.db))
-
-    def render(self, report: Report) -> str:
-        f, cur = report.figures, self.currency
-
-        def shown(minor: int) -> str:
-            return ("−" if minor < 0 else "") + format_minor(abs(minor), cur)
-
-        lines = [
-            f"📊 Summary of {report.day.isoformat()} ({self.zone.key})",
-            f"Orders: {f.orders}",
-            f"Turnover: {format_minor(f.turnover_minor, cur)}",
-            f"Refunds: {format_minor(f.refunds_minor, cur)}",
-            f"Panel cost: {format_minor(f.cost_minor, cur)}",
-            f"Profit: {shown(f.profit_minor)}",
-            f"New customers: {f.new_customers}",
-            f"Stars top-ups: {f.topups} ({format_minor(f.topups_minor, cur)})",
-            f"Problem orders open: {report.open_problems}",
-        ]
+        panels = []
         if self.watch is not None:
             for name, status in sorted(self.watch.status().items()):
                 if status.down_since is not None:
-                    lines.append(f"Panel {name}: not answering")
+                    panels.append(PanelLine(name, None, ""))
                 elif status.balance is not None:
-                    lines.append(f"Panel {name}: {status.balance} {status.currency}")
-        return "\n".join(lines)
+                    panels.append(PanelLine(name, str(status.balance), status.currency or ""))
+        return Report(day, self.zone.key, self.currency, figures,
+                      await stats_store.open_problems(self.db), tuple(panels))
 
     async def tick(self) -> bool:
         """Queue the summary if one is due and not yet queued; True when queued."""
@@ -108,11 +115,11 @@ class DailyReport:
         key = day.isoformat()
         if await alert_state.report_queued(self.db, key):
             return False
-        text = self.render(await self.build(day))
+        report = await self.build(day)
         async with self.db.transaction() as conn:
             if not await alert_state.claim_report(conn, key):
                 return False
-            await outbox.queue(conn, self.admin_ids, "alert", {"title": text})
+            await outbox.queue(conn, self.admin_ids, "alert", {"daily_report": report.payload()})
         log.info("daily summary of %s queued", key)
         self._on_queued()
         return True

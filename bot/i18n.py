@@ -17,8 +17,11 @@ from typing import Any
 
 from aiogram.types import TelegramObject
 from aiogram.utils.i18n import I18n, SimpleI18nMiddleware
+from babel import Locale, UnknownLocaleError
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
+
+from bot.languages import LanguageChoices
 
 log = logging.getLogger(__name__)
 
@@ -49,15 +52,32 @@ def build_i18n(path: Path = LOCALES_DIR) -> I18n:
 
 
 class UserLanguageMiddleware(SimpleI18nMiddleware):
-    """The user's Telegram language when the shop has it, else English.
+    """The language the user chose (/language), else their Telegram language when
+    the shop has it, else English (bot/languages.py).
 
     The same as aiogram's SimpleI18nMiddleware, with the language code's
     resolution cached: Babel's locale parsing was a measurable cost per update.
     """
 
+    def __init__(self, i18n: I18n, choices: LanguageChoices) -> None:
+        super().__init__(i18n)
+        self.choices = choices
+
     async def get_locale(self, event: TelegramObject, data: dict[str, Any]) -> str:
         user = data.get("event_from_user")
-        return locale_for(self.i18n, getattr(user, "language_code", None))
+        if user is None:
+            return self.i18n.default_locale
+        chosen = await self.choices.chosen(user.id)
+        return locale_for(self.i18n, chosen or user.language_code)
+
+
+def language_name(locale: str) -> str:
+    """A language's name in itself, capitalised (``Русский``, ``Türkçe``, ``English``)."""
+    try:
+        name = Locale.parse(locale).get_display_name(locale) or locale
+    except (UnknownLocaleError, ValueError):
+        return locale
+    return name[:1].upper() + name[1:]
 
 
 def locale_for(i18n: I18n, language_code: str | None) -> str:

@@ -9,7 +9,9 @@ refunds more than it was paid).
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from functools import lru_cache
 
 from bot.order_types import N_, FieldError
 
@@ -20,10 +22,6 @@ _EXPONENTS: dict[str, int] = {
     "XPF": 0, "XTR": 0, "BHD": 3, "IQD": 3, "JOD": 3, "KWD": 3, "LYD": 3, "OMR": 3,
     "TND": 3,
 }
-
-_SYMBOLS: dict[str, str] = {"USD": "$", "EUR": "€", "GBP": "£", "RUB": "₽", "INR": "₹",
-                            "TRY": "₺", "UAH": "₴", "XTR": "⭐"}
-
 
 def exponent(currency: str) -> int:
     """Digits after the decimal point in ``currency``'s minor unit."""
@@ -45,10 +43,19 @@ def from_minor(minor: int, currency: str) -> Decimal:
     return Decimal(minor).scaleb(-exponent(currency))
 
 
+@dataclass(frozen=True, slots=True)
+class Money:
+    """An amount to show later, in whatever locale reads it (bot/formatting.py)."""
+
+    minor: int
+    currency: str
+
+
 MAX_AMOUNT_MINOR = 10**10  # the largest amount anyone may type: $100,000,000.00
 MAX_AMOUNT_TEXT = 32
-_GROUPED = re.compile(r"^\d{1,3}(?:[ \u00a0\u202f]\d{3})+(?:[.,]\d+)?$")
-_PLAIN = re.compile(r"^\d+(?:([.,])(\d+))?$")
+_SPACES = "[ \u00a0\u202f]"  # a space, a no-break space, a narrow no-break space
+_SPACED = re.compile(rf"^\d{{1,3}}(?:{_SPACES}\d{{3}})+(?:[.,]\d+)?$")
+_NUMBER = re.compile(r"^\d+(?:[.,]\d+)*$")
 
 
 class AmountError(FieldError):
@@ -58,60 +65,82 @@ class AmountError(FieldError):
         super().__init__("amount", message, **params)
 
 
-def parse_amount(text: str, currency: str) -> int:
+@lru_cache(maxsize=32)
+def separators(lang: str | None) -> tuple[str, str]:
+    """(decimal sign, group sign) of a locale, as CLDR has them (a space-like group
+    sign is given as a space)."""
+    from bot.formatting import babel_locale
+
+    symbols = babel_locale(lang).number_symbols.get("latn", {})
+    decimal, group = symbols.get("decimal", "."), symbols.get("group", ",")
+    return decimal, " " if group.isspace() else group
+
+
+def parse_amount(text: str, currency: str, lang: str | None = "en") -> int:
     """Parse an amount a person typed into minor units of ``currency``.
 
     The one reader of typed amounts (admins' credits and debits; the amount a
-    customer types for a Stars top-up uses it too). It takes
-    ``7``, ``7.5``, ``7,50`` and ``1 000``: ASCII digits, spaces only between groups of
-    three, and at most one decimal separator, ``.`` or ``,``. A separator followed by
-    exactly three digits (``1,000``, ``1.000``) could be either a thousands separator
-    or a decimal point, so it is refused with an example rather than guessed (unless
-    the currency has three decimals), and so is a text with both ``.`` and ``,``.
+    customer types for a Stars top-up). ASCII digits, with the reader's locale
+    deciding what a separator means, so that no text has two readings:
+
+    * spaces (also no-break ones) group thousands anywhere: ``1 000``, ``1 000,50``;
+    * the locale's decimal sign is the decimal point: ``7.50`` in en, ``7,50`` in ru/tr;
+    * the locale's group sign between groups of three digits groups them:
+      ``1,000`` in en, ``1.000`` in tr; with a decimal part after it:
+      ``1,234.50`` (en), ``1.234,50`` (tr);
+    * the other sign is a decimal point too (``7,50`` in en, ``7.50`` in tr), except
+      when exactly three digits follow it in a two-decimal currency (``1.000`` in
+      ru, where ``.`` is neither sign): that could be a thousand or one, so it is
+      refused with an example rather than guessed.
+
     Exponents, other digits (``²``, ``١``), zero, negatives, more decimals than the
     currency has, and more than ``MAX_AMOUNT_MINOR`` are refused. Raises ``AmountError``.
     """
     raw = text.strip()
+    digits = exponent(currency)
+    example = _example(currency, lang)
     if not raw or len(raw) > MAX_AMOUNT_TEXT:
         raise AmountError(N_("Please send an amount as a number, like {example}."),
-                          example=_example(currency))
-    if _GROUPED.match(raw):
-        raw = re.sub(r"[ \u00a0\u202f]", "", raw)
-    digits = exponent(currency)
-    match = _PLAIN.match(raw) if raw.isascii() else None
-    if match is None:
-        if raw.isascii() and "." in raw and "," in raw and re.fullmatch(r"[\d.,]+", raw):
-            raise AmountError(N_("Please write the amount without thousands separators, "
-                                 "like {example}."), example=_example(currency))
+                          example=example)
+    if _SPACED.match(raw):
+        raw = re.sub(_SPACES, "", raw)
+    if not (raw.isascii() and _NUMBER.match(raw)):
         raise AmountError(N_("Please send an amount as a number, like {example}."),
-                          example=_example(currency))
-    separator, decimals = match.group(1), match.group(2) or ""
-    if separator and len(decimals) == 3 and digits != 3:
-        raise AmountError(N_("Please write the amount without thousands separators, "
-                             "like {example}."), example=_example(currency))
+                          example=example)
+    decimal, group = separators(lang)
+    ambiguous = AmountError(N_("Please write the amount without thousands separators, "
+                               "like {example}."), example=example)
+    marks = {mark for mark in ".," if mark in raw}
+    whole, decimals = raw, ""
+    if len(marks) == 2:
+        match = (re.fullmatch(rf"(\d{{1,3}}(?:{re.escape(group)}\d{{3}})+){re.escape(decimal)}(\d+)",
+                              raw) if group in ".," else None)
+        if match is None:
+            raise ambiguous
+        whole, decimals = match.group(1).replace(group, ""), match.group(2)
+    elif marks:
+        mark = marks.pop()
+        if mark == group and re.fullmatch(rf"\d{{1,3}}(?:{re.escape(group)}\d{{3}})+", raw):
+            whole = raw.replace(group, "")
+        elif raw.count(mark) == 1:
+            whole, decimals = raw.split(mark)
+            if mark != decimal and len(decimals) == 3 and digits != 3:
+                raise ambiguous
+        else:
+            raise ambiguous
     if len(decimals) > digits:
         raise AmountError(N_("At most {digits} digits after the decimal point, like {example}."),
-                          digits=digits, example=_example(currency))
-    value = Decimal(raw.replace(",", "."))
-    minor = int(value.scaleb(digits))
+                          digits=digits, example=example)
+    minor = int(Decimal(f"{whole}.{decimals or 0}").scaleb(digits))
     if minor <= 0:
         raise AmountError(N_("The amount must be more than zero."))
     if minor > MAX_AMOUNT_MINOR:
         raise AmountError(N_("The largest amount is {maximum}."),
-                          maximum=format_minor(MAX_AMOUNT_MINOR, currency))
+                          maximum=Money(MAX_AMOUNT_MINOR, currency))
     return minor
 
 
-def _example(currency: str) -> str:
-    return "1000" if exponent(currency) == 0 else f"1000.{'5'.ljust(exponent(currency), '0')}"
-
-
-def format_minor(minor: int, currency: str) -> str:
-    """``1234, "USD"`` → ``"$12.34"``; unknown currencies get a code suffix."""
-    digits = exponent(currency)
-    amount = from_minor(minor, currency)
-    text = f"{amount:,.{digits}f}"
-    symbol = _SYMBOLS.get(currency.upper())
-    if symbol:
-        return f"{symbol}{text}" if currency.upper() != "XTR" else f"{text} {symbol}"
-    return f"{text} {currency.upper()}"
+def _example(currency: str, lang: str | None) -> str:
+    if exponent(currency) == 0:
+        return "1000"
+    return f"1000{separators(lang)[0]}{'5'.ljust(exponent(currency), '0')}"

@@ -74,8 +74,11 @@ class FieldError(ValueError):
         self.message = message
         self.params = params
 
-    def render(self, translate: Callable[[str], str] = N_) -> str:
-        return translate(self.message).format(**self.params)
+    def render(self, translate: Callable[[str], str] = N_,
+               show: Callable[[object], str] = str) -> str:
+        """In the reader's words: ``translate`` the message, ``show`` each parameter
+        (handlers pass the reader's number and money formatting)."""
+        return translate(self.message).format(**{k: show(v) for k, v in self.params.items()})
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,7 +23,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from bot.money import format_minor, to_minor_down
+from bot.formatting import money
+from bot.money import to_minor_down
 from bot.panel import PanelClient, PanelError
 from bot.redaction import redact
 from storage import alert_state, outbox
@@ -171,11 +172,10 @@ class PanelWatch:
             if self.balance_alert is not None:
                 if shop_amount < self.balance_alert:
                     if await alert_state.mark_low(conn, name, now) and self.admin_ids:
-                        shown = format_minor(to_minor_down(shop_amount, self.shop_currency),
-                                             self.shop_currency)
-                        limit = format_minor(to_minor_down(self.balance_alert,
-                                                           self.shop_currency),
-                                             self.shop_currency)
+                        shown = money(to_minor_down(shop_amount, self.shop_currency),
+                                      self.shop_currency)
+                        limit = money(to_minor_down(self.balance_alert, self.shop_currency),
+                                      self.shop_currency)
                         await outbox.queue(conn, self.admin_ids, "alert", {"title": (
                             f"💸 Panel {name}'s balance is low: {amount} {currency}"
                             f" (≈ {shown}), under {limit}. Top it up before orders"

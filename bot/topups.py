@@ -28,7 +28,7 @@ from decimal import ROUND_CEILING, Decimal
 from enum import StrEnum
 
 from bot.alerts import Alert, no_alert
-from bot.money import AmountError, format_minor, from_minor
+from bot.money import AmountError, Money, from_minor
 from bot.order_types import N_
 from storage import audit, ledger
 from storage import topups as topup_store
@@ -117,10 +117,10 @@ class StarsTopups:
         """Raise ``AmountError`` unless the amount is within ``TOPUP_MIN``..``TOPUP_MAX``."""
         if amount_minor < self.minimum_minor:
             raise AmountError(N_("The smallest top-up is {minimum}."),
-                              minimum=format_minor(self.minimum_minor, self.currency))
+                              minimum=Money(self.minimum_minor, self.currency))
         if amount_minor > self.maximum_minor:
             raise AmountError(N_("The largest top-up is {maximum}."),
-                              maximum=format_minor(self.maximum_minor, self.currency))
+                              maximum=Money(self.maximum_minor, self.currency))
 
     async def create(self, user_id: int, amount_minor: int) -> Topup:
         """A pending top-up of ``amount_minor`` for ``user_id``, to put in an invoice."""

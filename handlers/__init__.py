@@ -3,9 +3,10 @@
 Every update walks the routers in this order until one handles it, and each
 router passed costs aiogram's whole propagation machinery, so the busiest
 come first: payments (a successful payment must reach its handler in any
-state), the order form (its states and buttons), browsing, the menu, my
-orders, the balance and top-ups, the admin panel (its menu and commands first,
-then one router per area), and last the catch-all answers. Callback buttons
+state), the language choice (/language works in any state), the order form
+(its states and buttons), browsing, the menu, my orders, the balance and
+top-ups, the admin panel (its menu and commands first, then one router per
+area), and last the catch-all answers. Callback buttons
 never overlap between routers; messages are told apart by state (form, search,
 attach) and command. An admin command sent in the middle of an order form gets
 the form's "finish or /cancel first" answer, like any other command there.
@@ -18,10 +19,10 @@ import sys
 
 from aiogram import Router
 
-_MODULES = ("handlers.payments", "handlers.order_form", "handlers.catalog", "handlers.menu",
-            "handlers.my_orders", "handlers.balance", "handlers.admin", "handlers.admin_dashboard",
-            "handlers.admin_catalog", "handlers.admin_customers", "handlers.admin_orders",
-            "handlers.admin_broadcast", "handlers.fallback")
+_MODULES = ("handlers.payments", "handlers.language", "handlers.order_form", "handlers.catalog",
+            "handlers.menu", "handlers.my_orders", "handlers.balance", "handlers.admin",
+            "handlers.admin_dashboard", "handlers.admin_catalog", "handlers.admin_customers",
+            "handlers.admin_orders", "handlers.admin_broadcast", "handlers.fallback")
 
 
 def routers() -> list[Router]:

@@ -26,13 +26,23 @@ from aiogram.utils.i18n import gettext as _
 
 from bot import accounts, audit
 from bot.config import Settings
-from bot.money import AmountError, format_minor, parse_amount
+from bot.money import AmountError, parse_amount
 from bot.notifier import Notifier
 from bot.orders import OrderService
 from bot.topups import Refund, StarsRefundRefused, StarsTopups
 from handlers.callbacks import AdminCb, MenuCb, UnresolvedCb
 from handlers.filters import Button, InAdminInput, IsAdmin, TextMessage
-from handlers.render import button, edit, home_button, keyboard, main_menu, money, pager
+from handlers.render import (
+    button,
+    current_locale,
+    edit,
+    field_error,
+    home_button,
+    keyboard,
+    main_menu,
+    money,
+    pager,
+)
 from storage.db import Database, is_row_id
 
 router = Router(name="admin")
@@ -155,10 +165,10 @@ async def adjust_balance(message: Message, db: Database, settings: Settings, use
     assert message.from_user is not None
     currency = settings.shop_currency
     try:
-        amount = parse_amount(amount_text, currency)
+        amount = parse_amount(amount_text, currency, current_locale())
     except AmountError as exc:
         await message.answer(_("“{amount}” is not an amount in {currency}. {problem}").format(
-            amount=escape(amount_text[:50]), currency=currency, problem=escape(exc.render(_))))
+            amount=escape(amount_text[:50]), currency=currency, problem=escape(field_error(exc))))
         return False
     try:
         entry = await accounts.adjust_balance(
@@ -171,13 +181,13 @@ async def adjust_balance(message: Message, db: Database, settings: Settings, use
         return False
     except accounts.InsufficientFunds as exc:
         await message.answer(_("Their balance is only {balance}; a balance can't go "
-                               "below zero.").format(balance=format_minor(exc.balance_minor,
+                               "below zero.").format(balance=money(exc.balance_minor,
                                                                           currency)))
         return False
     verb = _("Credited") if sign > 0 else _("Debited")
     await message.answer(_("{verb} {amount} to {id}. New balance: {balance}.").format(
-        verb=verb, amount=format_minor(amount, currency), id=user_id,
-        balance=format_minor(entry.balance_after, currency)))
+        verb=verb, amount=money(amount, currency), id=user_id,
+        balance=money(entry.balance_after, currency)))
     return True
 
 
@@ -287,7 +297,7 @@ async def refund_unresolved(query: CallbackQuery, callback_data: UnresolvedCb,
         return
     notifier.wake()
     callback_answer.text = _("Order #{id} refunded: {price}.").format(
-        id=order.id, price=format_minor(order.price_minor, order.currency))
+        id=order.id, price=money(order.price_minor, order.currency))
     text, markup = await unresolved_page(orders)
     await query.message.edit_text(text, reply_markup=markup)
 

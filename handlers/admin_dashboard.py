@@ -10,15 +10,17 @@ from aiogram import Bot, Router
 from aiogram.types import BufferedInputFile, CallbackQuery, Message
 from aiogram.utils.callback_answer import CallbackAnswer
 from aiogram.utils.i18n import gettext as _
+from aiogram.utils.i18n import ngettext
 
-from bot import stats
+from bot import formatting, stats
 from bot.app import Runtime
 from bot.config import Settings
+from bot.daily_report import Report
 from bot.pricing import Pricer
 from handlers.admin import back_button
 from handlers.callbacks import AdminCb, DashboardCb
 from handlers.filters import Button, IsAdmin
-from handlers.render import button, edit, keyboard, money
+from handlers.render import button, current_locale, edit, keyboard, money, number
 from storage.db import Database
 
 router = Router(name="admin_dashboard")
@@ -41,15 +43,17 @@ def render_dashboard(board: stats.Dashboard) -> str:
     currency = board.currency
     lines = [_("<b>📊 Dashboard</b>"), "",
              _("👥 Customers: {total} · active 24 h: {day} · 7 d: {week} · new today: {new}")
-             .format(total=board.customers, day=board.active_day, week=board.active_week,
-                     new=board.new_today), ""]
+             .format(total=number(board.customers), day=number(board.active_day),
+                     week=number(board.active_week), new=number(board.new_today)), ""]
     states = _state_names()
     for period, name in _period_names().items():
         figures = board.periods[period]
-        by_state = ", ".join(f"{states[s]} {figures.by_state[s]}" for s in stats.STATES
+        by_state = ", ".join(f"{states[s]} {number(figures.by_state[s])}" for s in stats.STATES
                              if figures.by_state.get(s))
-        lines.append(_("<b>{period}</b>: {orders} orders{states}").format(
-            period=name, orders=figures.orders, states=f" ({by_state})" if by_state else ""))
+        lines.append(ngettext("<b>{period}</b>: {orders} order{states}",
+                              "<b>{period}</b>: {orders} orders{states}", figures.orders).format(
+            period=name, orders=number(figures.orders),
+            states=f" ({by_state})" if by_state else ""))
         lines.append(_("turnover {turnover} · refunds {refunds} · panel cost {cost} · "
                        "profit {profit}").format(
             turnover=money(figures.turnover_minor, currency),
@@ -61,13 +65,47 @@ def render_dashboard(board: stats.Dashboard) -> str:
         if balance.amount is None:
             lines.append(_("{panel}: unreachable").format(panel=escape(balance.panel)))
             continue
-        lines.append(f"{escape(balance.panel)}: {escape(str(balance.amount))} "
-                     f"{escape(balance.currency)}")
+        lines.append(f"{escape(balance.panel)}: {escape(panel_amount(balance.amount, balance.currency))}")
         if balance.low:
             lines.append(_("⚠️ {panel} is below the alert level: top it up, or orders "
                            "will be refused.").format(panel=escape(balance.panel)))
     if not board.balances:
         lines.append(_("No panel configured."))
+    return "\n".join(lines)
+
+
+def panel_amount(amount: Decimal, currency: str) -> str:
+    """A panel's balance in its own currency (any code a panel sends: at most 10
+    characters of it are shown)."""
+    code = currency.strip()[:10]
+    if not code.isalpha():
+        return f"{formatting.decimal(amount, current_locale())} {code}".strip()
+    return formatting.amount(amount, code, current_locale())
+
+
+def daily_summary_text(report: Report) -> str:
+    """The daily summary (bot/daily_report.py), in the reading admin's language."""
+    f, cur = report.figures, report.currency
+    lines = [
+        _("📊 Summary of {day} ({zone})").format(day=formatting.day(report.day, current_locale()),
+                                                zone=escape(report.zone)),
+        _("Orders: {n}").format(n=number(f.orders)),
+        _("Turnover: {amount}").format(amount=money(f.turnover_minor, cur)),
+        _("Refunds: {amount}").format(amount=money(f.refunds_minor, cur)),
+        _("Panel cost: {amount}").format(amount=money(f.cost_minor, cur)),
+        _("Profit: {amount}").format(amount=_signed(f.profit_minor, cur)),
+        _("New customers: {n}").format(n=number(f.new_customers)),
+        _("Stars top-ups: {n} ({amount})").format(n=number(f.topups),
+                                                  amount=money(f.topups_minor, cur)),
+        _("Problem orders open: {n}").format(n=number(report.open_problems)),
+    ]
+    for panel in report.panels:
+        if panel.balance is None:
+            lines.append(_("Panel {name}: not answering").format(name=escape(panel.name)))
+        else:
+            lines.append(_("Panel {name}: {balance}").format(
+                name=escape(panel.name),
+                balance=escape(panel_amount(Decimal(panel.balance), panel.currency))))
     return "\n".join(lines)
 
 

@@ -30,7 +30,18 @@ from bot.orders import OrderService, ServiceGone
 from bot.topups import STARS, StarsTopups
 from handlers.callbacks import BalanceCb, MenuCb, TopupCb
 from handlers.filters import Button, CallbackPrefix, TextMessage
-from handlers.render import PAGE_SIZE, button, edit, home_button, keyboard, main_menu, money, pager
+from handlers.render import (
+    PAGE_SIZE,
+    button,
+    current_locale,
+    edit,
+    field_error,
+    home_button,
+    keyboard,
+    main_menu,
+    money,
+    pager,
+)
 from handlers.service_view import top_up_hint
 from storage.ledger import HistoryEntry
 
@@ -159,7 +170,7 @@ async def top_up(query: CallbackQuery, callback_data: TopupCb, bot: Bot, state: 
                 try:
                     topups.check_amount(amount)
                 except AmountError as exc:
-                    callback_answer.text, callback_answer.show_alert = exc.render(_), True
+                    callback_answer.text, callback_answer.show_alert = field_error(exc), True
                     return
                 await send_invoice(bot, query.from_user, amount, topups, settings, orders)
 
@@ -222,10 +233,10 @@ async def typed_amount(message: Message, bot: Bot, state: FSMContext, settings: 
         await message.answer(top_up_hint(settings))
         return
     try:
-        amount = parse_amount(message.text, settings.shop_currency)
+        amount = parse_amount(message.text, settings.shop_currency, current_locale())
         topups.check_amount(amount)
     except AmountError as exc:
-        await message.answer(f"⚠️ {exc.render(_)}\n\n{_ask_amount(settings)}")
+        await message.answer(f"⚠️ {field_error(exc)}\n\n{_ask_amount(settings)}")
         return
     await _leave_amount(state)
     await send_invoice(bot, message.from_user, amount, topups, settings, orders)

@@ -20,11 +20,12 @@ from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 
 from bot.alerts import render as render_alert
+from bot.daily_report import Report
 from bot.i18n import locale_for
 from bot.notifier import PermanentFailure, RecipientGone, RetryAfter, TemporaryFailure
 from bot.orders import OrderActions, OrderService
 from handlers.callbacks import OrderCb
-from handlers.render import button, keyboard, money, order_action_buttons, panel_text
+from handlers.render import button, keyboard, money, number, order_action_buttons, panel_text
 from storage import broadcasts as broadcast_store
 from storage import orders as order_store
 from storage import users
@@ -46,7 +47,7 @@ class TelegramDelivery:
     async def __call__(self, row: OutboxRow) -> None:
         user = await users.get_user(self.orders.db, row.chat_id)
         with self.i18n.context(), self.i18n.use_locale(
-                locale_for(self.i18n, user.language if user else None)):
+                locale_for(self.i18n, user.speaks if user else None)):
             rendered = await self._render(row)
         if rendered is None:
             raise PermanentFailure("nothing to say: the order is gone")
@@ -106,6 +107,10 @@ class TelegramDelivery:
                 return None
             return summary_text(broadcast, await broadcast_store.counts(self.orders.db,
                                                                         broadcast)), None
+        if row.kind == "alert" and "daily_report" in row.payload:
+            from handlers.admin_dashboard import daily_summary_text
+
+            return daily_summary_text(Report.from_payload(row.payload["daily_report"])), None
         if row.kind == "alert":
             return render_alert(row.payload), None
         order = await order_store.get(self.orders.db, row.order_id or 0)
@@ -132,9 +137,9 @@ def order_notice_text(order: StoredOrder, payload: dict) -> str:
     if state == "partial" and order.quantity and remains is not None:
         delivered = max(0, order.quantity - int(remains))
         lines.append(_("Delivered: {delivered} of {quantity}.").format(
-            delivered=f"{delivered:,}", quantity=f"{order.quantity:,}"))
+            delivered=number(delivered), quantity=number(order.quantity)))
     elif state == "in_progress" and payload.get("start_count") is not None:
-        lines.append(_("Start count: {count}").format(count=f"{int(payload['start_count']):,}"))
+        lines.append(_("Start count: {count}").format(count=number(int(payload['start_count']))))
     refund = int(payload.get("refund_minor") or 0)
     if refund:
         lines.append("")

@@ -31,6 +31,7 @@ from handlers.filters import Button, CallbackPrefix, TextMessage
 from handlers.render import (
     confirm_keyboard,
     confirm_text,
+    field_error,
     field_keyboard,
     field_prompt,
     keyboard,
@@ -87,7 +88,7 @@ async def _show_step(target: Message, stored: StoredService, draft: form.Draft, 
     if spec is None:
         misfit = form.refit(stored, draft)
         if misfit is not None:
-            note = escape(misfit.render(_))
+            note = escape(field_error(misfit))
             spec = form.next_field(stored, draft)
     if spec is None:
         await state.set_state(OrderForm.confirm)
@@ -165,7 +166,7 @@ async def answer_field(message: Message, state: FSMContext, orders: OrderService
             form.accept(stored, draft, spec, message.text)
             error = None
         except FieldError as exc:
-            error = exc.render(_)
+            error = field_error(exc)
     if error is not None:
         step, steps = form.step_of(stored, draft)
         await message.answer(field_prompt(stored, spec, step, steps, escape(error)),
@@ -215,7 +216,7 @@ async def choice_button(query: CallbackQuery, callback_data: FormCb, state: FSMC
         else:
             form.accept(stored, draft, spec, callback_data.value)
     except FieldError as exc:
-        callback_answer.text = exc.render(_)
+        callback_answer.text = field_error(exc)
         return
     await _show_step(query.message, stored, draft, state, orders, settings, edit=True)
 
@@ -279,7 +280,7 @@ async def confirm_button(query: CallbackQuery, callback_data: FormCb, state: FSM
         # The service changed since the form was filled (new limits, no drip-feed):
         # showing the step again asks the first field that no longer fits, or shows
         # the confirmation again, updated, with why.
-        placement, note = None, escape(exc.render(_))
+        placement, note = None, escape(field_error(exc))
     if placement is None or placement.outcome in (Outcome.INSUFFICIENT, Outcome.PRICE_CHANGED):
         loaded = await _load_or_expire(query.message, state, orders, settings)
         if loaded is None:

@@ -33,6 +33,7 @@ from bot import accounts
 from bot.alerts import AdminAlerts
 from bot.config import Settings
 from bot.i18n import locale_for
+from bot.languages import LanguageChoices
 from bot.money import to_minor_up
 from bot.orders import OrderService
 from bot.reconcile import Fetch, StarTransaction
@@ -70,20 +71,25 @@ def telegram_transactions(bot: Bot) -> Fetch:
 class PreCheckoutFirst(BaseMiddleware):
     """Update outer middleware, before the FSM one: answers pre-checkout queries."""
 
-    def __init__(self, topups: StarsTopups, i18n: I18n) -> None:
+    def __init__(self, topups: StarsTopups, i18n: I18n, choices: LanguageChoices) -> None:
         self.topups = topups
         self.i18n = i18n
+        self.choices = choices
 
     async def __call__(self, handler: Handler, event: Update, data: dict[str, Any]) -> Any:
         if event.pre_checkout_query is None:
             return await handler(event, data)
-        await answer_pre_checkout(event.pre_checkout_query, self.topups, self.i18n)
+        query = event.pre_checkout_query
+        chosen = await self.choices.chosen(query.from_user.id)
+        await answer_pre_checkout(query, self.topups, self.i18n,
+                                  locale_for(self.i18n, chosen or query.from_user.language_code))
         return None
 
 
-async def answer_pre_checkout(query: PreCheckoutQuery, topups: StarsTopups, i18n: I18n) -> None:
+async def answer_pre_checkout(query: PreCheckoutQuery, topups: StarsTopups, i18n: I18n,
+                              locale: str) -> None:
     """ok only for the payer's pending, unexpired top-up of exactly this total."""
-    with i18n.context(), i18n.use_locale(locale_for(i18n, query.from_user.language_code)):
+    with i18n.context(), i18n.use_locale(locale):
         try:
             async with asyncio.timeout(PRE_CHECKOUT_BUDGET):
                 refusal = await topups.check(query.from_user.id, query.invoice_payload,
@@ -103,7 +109,7 @@ async def pre_checkout(query: PreCheckoutQuery, topups: StarsTopups, i18n: I18n)
     """Reached only without ``PreCheckoutFirst``; registered so that polling and the
     webhook ask Telegram for pre-checkout queries (aiogram derives allowed_updates
     from the handlers)."""
-    await answer_pre_checkout(query, topups, i18n)
+    await answer_pre_checkout(query, topups, i18n, i18n.current_locale)
 
 
 @router.message(RefundedPayment())

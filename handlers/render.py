@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Hashable, Sequence
+from datetime import datetime
 from functools import lru_cache
 from html import escape
+from zoneinfo import ZoneInfo
 
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, Message
-from aiogram.utils.i18n import get_i18n
+from aiogram.utils.i18n import get_i18n, ngettext
 from aiogram.utils.i18n import gettext as _
 
+from bot import formatting
 from bot.catalog import PLATFORMS
-from bot.money import format_minor
-from bot.order_types import FieldKind, FormField
+from bot.order_types import FieldError, FieldKind, FormField
 from bot.orders import OrderActions
 from bot.pricing import Quote
 from handlers.callbacks import FormCb, MenuCb, OrderCb, OrdersCb
@@ -83,8 +85,12 @@ def column(buttons: Sequence[InlineKeyboardButton]) -> list[list[InlineKeyboardB
     return [[b] for b in buttons]
 
 
-def _locale() -> str:
+def current_locale() -> str:
+    """The locale of the message being built (the aiogram i18n context)."""
     return get_i18n().current_locale
+
+
+_locale = current_locale
 
 
 Page = tuple[str, InlineKeyboardMarkup]
@@ -130,7 +136,8 @@ def _main_menu(_locale_key: str, is_admin: bool) -> InlineKeyboardMarkup:
     rows = [[button(_("🛒 New order"), MenuCb(action="shop")),
              button(_("📦 My orders"), OrdersCb(page=0))],
             [button(_("💰 Balance"), MenuCb(action="balance")),
-             button(_("❓ Help"), MenuCb(action="help"))]]
+             button(_("❓ Help"), MenuCb(action="help"))],
+            [button(_("🌐 Language"), MenuCb(action="language"))]]
     if is_admin:
         rows.append([button(_("🛠 Admin"), MenuCb(action="admin"))])
     return keyboard(*rows)
@@ -149,14 +156,53 @@ def pager(page: int, total: int, make: Callable[[int], CallbackData], *,
     row = []
     if page > 0:
         row.append(button("◀", make(page - 1)))
-    row.append(button(_("page {page}/{pages}").format(page=page + 1, pages=pages), make(page)))
+    row.append(button(_("page {page}/{pages}").format(page=number(page + 1), pages=number(pages)),
+                      make(page)))
     if page + 1 < pages:
         row.append(button("▶", make(page + 1)))
     return row
 
 
+# Money, numbers and dates in the reader's locale (bot/formatting.py): the aiogram
+# i18n context says whose message is being built, in a handler or a notice.
+
 def money(minor: int, currency: str) -> str:
-    return format_minor(minor, currency)
+    return formatting.money(minor, currency, _locale())
+
+
+def number(value: int) -> str:
+    return formatting.number(value, _locale())
+
+
+def shown(value: object) -> str:
+    """A message parameter (``Money``, a number, text) as this reader reads it."""
+    return formatting.shown(value, _locale())
+
+
+def when(stored: str | None) -> str:
+    """A stored UTC time, as the reader writes dates, in the shop's time zone."""
+    return formatting.stored_moment(stored, _locale(), _shop_zone[0])
+
+
+def day_of(stored: str | None) -> str:
+    """The date of a stored UTC time in the shop's time zone, as the reader writes it."""
+    if not stored:
+        return "—"
+    moment = datetime.fromisoformat(stored.replace("Z", "+00:00")).astimezone(_shop_zone[0])
+    return formatting.day(moment.date(), _locale())
+
+
+_shop_zone = [ZoneInfo("UTC")]
+
+
+def set_shop_zone(zone: ZoneInfo) -> None:
+    """Times are shown in ``SHOP_TIMEZONE`` (set once, when the dispatcher is built)."""
+    _shop_zone[0] = zone
+
+
+def field_error(error: FieldError) -> str:
+    """A ``FieldError`` (or ``AmountError``) in this reader's words."""
+    return error.render(_, shown)
 
 
 def service_card(stored: StoredService, unit_price: int, currency: str) -> str:
@@ -181,8 +227,8 @@ def service_card(stored: StoredService, unit_price: int, currency: str) -> str:
         price,
     ]
     if not flat:
-        lines.append(_("Order from {min} to {max}").format(min=f"{service.min:,}",
-                                                            max=f"{service.max:,}"))
+        lines.append(_("Order from {min} to {max}").format(min=number(service.min),
+                                                            max=number(service.max)))
     lines.append(_("Refill: {refill} · Cancel: {cancel} · Drip-feed: {dripfeed}").format(
         refill=yes if service.refill else no, cancel=yes if service.cancel else no,
         dripfeed=yes if service.dripfeed else no))
@@ -201,13 +247,14 @@ def field_prompt(stored: StoredService, spec: FormField, step: int, steps: int,
         lines += [f"⚠️ {note}", ""]
     lines.append(escape(_(spec.prompt)))
     if spec.name == "quantity":
-        lines.append(_("A number from {min} to {max}.").format(min=f"{service.min:,}",
-                                                               max=f"{service.max:,}"))
+        lines.append(_("A number from {min} to {max}.").format(min=number(service.min),
+                                                               max=number(service.max)))
     if spec.kind is FieldKind.LINES:
         lines.append(_("One per line; send them all in one message."))
         if stored.service.order_type and stored.service.order_type.quantity_field == spec.name:
-            lines.append(_("Between {min} and {max} lines.").format(min=service.min,
-                                                                   max=service.max))
+            lines.append(ngettext("Between {min} and {max} line.", "Between {min} and {max} lines.",
+                                  service.max).format(min=number(service.min),
+                                                      max=number(service.max)))
     if spec.kind is not FieldKind.CHOICE:
         lines.append(_("Example: {example}").format(example=f"<code>{escape(spec.example)}</code>"))
     return "\n".join(lines)
@@ -247,7 +294,8 @@ def show_value(value: str) -> str:
     lines = value.split("\n")
     if len(lines) > 1:
         preview = "; ".join(lines[:3]) + ("…" if len(lines) > 3 else "")
-        return escape(short(preview, 120)) + " " + _("({count} lines)").format(count=len(lines))
+        return escape(short(preview, 120)) + " " + ngettext(
+            "({count} line)", "({count} lines)", len(lines)).format(count=number(len(lines)))
     return escape(short(value, 120))
 
 
@@ -258,7 +306,7 @@ def confirm_text(stored: StoredService, values: dict[str, str], quote: Quote, ba
         if value:
             lines.append(f"{field_label(name)}: {show_value(value)}")
     if quote.quantity is not None:
-        lines.append(_("Total quantity: {quantity}").format(quantity=f"{quote.quantity:,}"))
+        lines.append(_("Total quantity: {quantity}").format(quantity=number(quote.quantity)))
     lines += [
         "",
         _("Price: <b>{price}</b>").format(price=money(quote.price_minor, currency)),
@@ -305,15 +353,15 @@ def order_card(order: StoredOrder, refills: list[tuple[str, str]]) -> str:
     if target:
         lines.append(_("Target: {target}").format(target=escape(short(target, 200))))
     if order.quantity is not None:
-        lines.append(_("Quantity: {quantity}").format(quantity=f"{order.quantity:,}"))
+        lines.append(_("Quantity: {quantity}").format(quantity=number(order.quantity)))
     lines.append(_("Price: {price}").format(price=money(order.price_minor, order.currency)))
     if order.start_count is not None:
-        lines.append(_("Start count: {count}").format(count=f"{order.start_count:,}"))
+        lines.append(_("Start count: {count}").format(count=number(order.start_count)))
     if order.remains is not None and order.state not in ("pending", "completed"):
-        lines.append(_("Remains: {remains}").format(remains=f"{order.remains:,}"))
-    lines.append(_("Placed: {date}").format(date=order.created_at[:16].replace("T", " ")))
+        lines.append(_("Remains: {remains}").format(remains=number(order.remains)))
+    lines.append(_("Placed: {date}").format(date=when(order.created_at)))
     if order.updated_at != order.created_at:
-        lines.append(_("Updated: {date}").format(date=order.updated_at[:16].replace("T", " ")))
+        lines.append(_("Updated: {date}").format(date=when(order.updated_at)))
     if order.state == "unknown":
         lines += ["", _("We are checking this order with the supplier. Your money is safe.")]
     if order.state == "failed" and order.error:

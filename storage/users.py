@@ -20,25 +20,32 @@ class User:
     banned: bool = False  # an admin blocked the customer
     created_at: str = ""
     last_seen_at: str | None = None
+    chosen_language: str | None = None  # picked with /language; wins over ``language``
+
+    @property
+    def speaks(self) -> str | None:
+        """The language to write to them in: their choice, else Telegram's code."""
+        return self.chosen_language or self.language
 
 
 _COLUMNS = ("id, username, first_name, language, balance_minor, blocked, banned_at IS NOT NULL,"
-            " created_at, last_seen_at")
+            " created_at, last_seen_at, chosen_language")
 
 
 def _user(row: tuple) -> User:
     return User(int(row[0]), row[1], row[2], row[3], int(row[4]), bool(row[5]), bool(row[6]),
-                row[7], row[8])
+                row[7], row[8], row[9])
 
 
 async def upsert_user(db: Database, user_id: int, *, username: str | None = None,
                       first_name: str = "", language: str | None = None) -> User:
-    """Register ``user_id`` or refresh their names; the balance is untouched."""
+    """Register ``user_id`` or refresh their names and Telegram language (kept when
+    Telegram sends none); the balance and a chosen language are untouched."""
     rows = await db.write(
         "INSERT INTO users (id, username, first_name, language) VALUES (?, ?, ?, ?)"
         " ON CONFLICT (id) DO UPDATE SET username = excluded.username,"
         " first_name = excluded.first_name,"
-        " language = COALESCE(users.language, excluded.language), blocked = 0,"
+        " language = COALESCE(excluded.language, users.language), blocked = 0,"
         f" updated_at = {NOW}"
         f" RETURNING {_COLUMNS}",
         (user_id, username, first_name, language),
@@ -96,3 +103,18 @@ async def banned_ids(db: Database) -> set[int]:
 
 async def mark_seen(db: Database, user_id: int) -> None:
     await db.write(f"UPDATE users SET last_seen_at = {NOW} WHERE id = ?", (user_id,))
+
+
+async def choose_language(db: Database, user_id: int, language: str) -> bool:
+    """Store the language a customer picked; False when they have no account yet."""
+    rows = await db.write(
+        f"UPDATE users SET chosen_language = ?, updated_at = {NOW} WHERE id = ? RETURNING id",
+        (language, user_id))
+    return bool(rows)
+
+
+async def chosen_languages(db: Database) -> dict[int, str]:
+    """Every customer's chosen language (only those who chose one)."""
+    rows = await db.fetchall(
+        "SELECT id, chosen_language FROM users WHERE chosen_language IS NOT NULL")
+    return {int(r[0]): str(r[1]) for r in rows}

@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.money import MAX_AMOUNT_MINOR, AmountError, format_minor, parse_amount
+from bot.formatting import money
+from bot.money import MAX_AMOUNT_MINOR, AmountError, parse_amount
 from bot.order_types import get_order_type
 from tests.conftest import SandboxFactory
 from tests.e2e import running_shop
@@ -17,17 +18,49 @@ from tests.e2e import running_shop
 @pytest.mark.parametrize(("text", "minor"), [
     ("7", 700), ("7.5", 750), ("7,50", 750), (" 12.5 ", 1250), ("1 000", 100_000),
     ("1 000,50", 100_050), ("0.01", 1), ("100000000", MAX_AMOUNT_MINOR),
+    ("1,000", 100_000), ("1,234.50", 123_450), ("1,000,000", 100_000_000), ("7,505", 750_500),
+    ("1,00", 100),  # not groups of three: a decimal comma
 ])
 def test_amounts_as_people_type_them(text: str, minor: int) -> None:
     assert parse_amount(text, "USD") == minor
 
 
+@pytest.mark.parametrize(("lang", "text", "minor"), [
+    # ru: "," is the decimal sign, spaces group; "." is a decimal point unless three digits follow
+    ("ru", "7,50", 750), ("ru", "1 000", 100_000), ("ru", "1\u00a0234,5", 123_450),
+    ("ru", "7.5", 750),
+    # tr: "," is the decimal sign, "." groups thousands
+    ("tr", "7,50", 750), ("tr", "1.000", 100_000), ("tr", "1.234,50", 123_450),
+    ("tr", "7.5", 750), ("tr", "1.000.000", 100_000_000),
+])
+def test_each_locale_reads_its_own_separators(lang: str, text: str, minor: int) -> None:
+    assert parse_amount(text, "USD", lang) == minor
+
+
+@pytest.mark.parametrize(("lang", "text", "problem"), [
+    ("ru", "1.000", "without thousands separators"),  # a thousand, or one? not guessed
+    ("ru", "1,000", "At most 2 digits"),  # "," is the decimal sign in ru
+    ("tr", "1,000", "At most 2 digits"), ("tr", "1,234.50", "without thousands separators"),
+    ("en", "1.234,50", "without thousands separators"),
+])
+def test_what_a_locale_would_misread_is_refused(lang: str, text: str, problem: str) -> None:
+    with pytest.raises(AmountError) as info:
+        parse_amount(text, "USD", lang)
+    assert problem in info.value.render()
+
+
+def test_the_example_uses_the_locales_decimal_sign() -> None:
+    with pytest.raises(AmountError) as info:
+        parse_amount("abc", "USD", "ru")
+    assert "1000,50" in info.value.render()
+
+
 @pytest.mark.parametrize(("text", "problem"), [
-    ("1,000", "without thousands separators"), ("1.000", "without thousands separators"),
-    ("1,000.50", "without thousands separators"), ("1e30", "as a number"), ("²", "as a number"),
+    ("1.000,50", "without thousands separators"), ("1e30", "as a number"), ("²", "as a number"),
     ("١٢", "as a number"), ("-5", "as a number"), ("NaN", "as a number"), ("", "as a number"),
-    ("0", "more than zero"), ("0.00", "more than zero"), ("1.234", "thousands"),
-    ("1.5.5", "as a number"), ("7.505", "thousands"), ("7.5055", "At most 2 digits"),
+    ("0", "more than zero"), ("0.00", "more than zero"), ("1.234", "At most 2 digits"),
+    ("1.5.5", "without thousands separators"), ("1,00,000", "without thousands separators"),
+    ("7.5055", "At most 2 digits"),
     ("92233720368547758.07", "largest amount"), ("100000000.01", "largest amount"),
     ("9" * 40, "as a number"),
 ])
@@ -49,7 +82,9 @@ def test_every_amount_reads_back_from_how_it_is_written(minor: int) -> None:
     units, cents = divmod(minor, 100)
     assert parse_amount(f"{units}.{cents:02d}", "USD") == minor
     assert parse_amount(f"{units},{cents:02d}", "USD") == minor
-    assert parse_amount(format_minor(minor, "USD").lstrip("$").replace(",", " "), "USD") == minor
+    for lang in ("en", "ru", "tr"):  # as the bot writes it, currency sign aside
+        written = money(minor, "USD", lang).replace("$", "").strip()
+        assert parse_amount(written, "USD", lang) == minor
 
 
 @given(st.text(max_size=40))
@@ -81,7 +116,7 @@ async def test_admin_amounts_are_read_strictly(make_sandbox: SandboxFactory,
         admin = shop.admin
         await admin.send("/start")
         for command, answer in (
-            ("/credit 42 1,000", "without thousands separators"),
+            ("/credit 42 1.000,50", "without thousands separators"),
             ("/credit 42 1e30", "as a number"),
             ("/credit 42 ²", "as a number"),
             ("/credit 42 92233720368547758.07", "largest amount"),

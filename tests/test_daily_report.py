@@ -13,14 +13,17 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from bot import formatting
 from bot.alerts import render
 from bot.catalog import refresh_catalog
 from bot.config import ConfigError, load_settings
-from bot.daily_report import DailyReport
+from bot.daily_report import DailyReport, Report
+from bot.i18n import build_i18n
 from bot.orders import OrderService, Outcome
 from bot.panel_watch import PanelWatch
 from bot.pricing import Pricer
 from bot.topups import StarsTopups
+from handlers.admin_dashboard import daily_summary_text
 from storage import catalog as catalog_store
 from storage import ledger, outbox, users
 from storage.db import Database
@@ -52,9 +55,14 @@ def at(day_offset: int, hour: int) -> float:
     return moment.replace(hour=hour).timestamp()
 
 
-async def alerts_to(db: Database, chat_id: int) -> list[str]:
+async def alerts_to(db: Database, chat_id: int, locale: str = "en") -> list[str]:
+    """The admin's alerts as they will read them (the summary is worded when sent)."""
     rows = await outbox.due(db, 1e12, 1000, per_chat=1000)
-    return [render(r.payload) for r in rows if r.kind == "alert" and r.chat_id == chat_id]
+    i18n = build_i18n()
+    with i18n.context(), i18n.use_locale(locale):
+        return [daily_summary_text(Report.from_payload(r.payload["daily_report"]))
+                if "daily_report" in r.payload else render(r.payload)
+                for r in rows if r.kind == "alert" and r.chat_id == chat_id]
 
 
 def report(db: Database, clock: Clock, hour: int | None = 9,
@@ -115,7 +123,7 @@ async def test_the_summary_goes_once_a_day_with_the_days_figures(
             texts = await alerts_to(db, admin)
             assert len(texts) == 1
             text = texts[0]
-            assert datetime.now(ZONE).date().isoformat() in text
+            assert f"Summary of {formatting.day(datetime.now(ZONE).date())}" in text
             assert "Orders: 4" in text
             assert "Turnover: $2.36" in text  # four debits of $0.59
             assert "Refunds: $0.59" in text  # the refused one
@@ -124,7 +132,7 @@ async def test_the_summary_goes_once_a_day_with_the_days_figures(
             assert "New customers: 2" in text
             assert "Stars top-ups: 1 ($5.00)" in text
             assert "Problem orders open: 1" in text
-            assert f"Panel test: {sandbox.panel.balance}" in text
+            assert f"Panel test: {formatting.amount(sandbox.panel.balance, 'USD')}" in text
 
         clock.now = at(1, 15)  # later the same day: nothing more
         assert not await daily.tick()

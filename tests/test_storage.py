@@ -120,7 +120,14 @@ async def test_registration_keeps_the_balance(db: Database) -> None:
         await ledger.post(conn, user_id=7, amount_minor=250, kind="credit", key="c:1")
     user = await users.upsert_user(db, 7, username="ann2", first_name="Annie", language="de")
     assert (user.username, user.first_name, user.balance_minor) == ("ann2", "Annie", 250)
-    assert user.language == "en"  # a language chosen before is not overwritten
+    assert user.language == "de"  # Telegram's language is followed...
+    assert await users.choose_language(db, 7, "tr")
+    user = await users.upsert_user(db, 7, username="ann2", first_name="Annie", language="ru")
+    assert (user.language, user.chosen_language, user.speaks) == ("ru", "tr", "tr")  # ...a choice wins
+    user = await users.upsert_user(db, 7, username="ann2", first_name="Annie", language=None)
+    assert user.language == "ru"  # Telegram sent none: the last one is kept
+    assert await users.chosen_languages(db) == {7: "tr"}
+    assert not await users.choose_language(db, 404, "tr")  # no account, nothing stored
 
 
 def _service(service_id: str, rate: str = "1.5") -> Service:
