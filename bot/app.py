@@ -21,7 +21,6 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.fsm.storage.base import BaseStorage
 from aiogram.fsm.storage.memory import SimpleEventIsolation
-from aiogram.types import BotCommand
 
 from bot import reconcile, redaction
 from bot.alerts import AdminAlerts
@@ -174,6 +173,7 @@ def build_dispatcher(runtime: Runtime, bot: Bot, bot_username: str) -> Dispatche
         pricer=pricer, orders=orders, pages=PageCache(),
         alerts=alerts, notifier=notifier, tracker=tracker, topups=topups,
         customers=customers, bot_username=bot_username, languages_chosen=languages_chosen,
+        i18n=i18n,
         catalog_admin=CatalogAdmin(runtime.db, runtime.catalog, pricer, runtime.panels,
                                    runtime.panel_currencies),
         watch=watch, daily_report=daily, broadcast_watcher=broadcast_watcher,
@@ -247,6 +247,8 @@ async def _poll(dispatcher: Dispatcher, bot: Bot, *, handle_signals: bool) -> No
 
 
 async def run_bot(settings: Settings, *, handle_signals: bool = True) -> None:
+    from handlers.language import languages
+    from handlers.menu import describe_bot
     from handlers.payments import telegram_transactions
 
     redaction.register(*settings.secrets())  # before anything can log, alert or store them
@@ -257,14 +259,8 @@ async def run_bot(settings: Settings, *, handle_signals: bool = True) -> None:
     try:
         me = await bot.get_me()
         dispatcher = build_dispatcher(runtime, bot, me.username or "")
-        await bot.set_my_commands([
-            BotCommand(command="start", description="Menu"),
-            BotCommand(command="search", description="Find a service"),
-            BotCommand(command="balance", description="Your balance"),
-            BotCommand(command="help", description="How it works"),
-            BotCommand(command="cancel", description="Leave the current form"),
-            BotCommand(command="paysupport", description="Payments and refunds"),
-        ])
+        i18n = dispatcher["i18n"]
+        await describe_bot(bot, i18n, languages(i18n))
         await _report_unresolved(dispatcher["orders"], dispatcher["alerts"])
         background += [
             asyncio.create_task(keep_catalog_fresh(

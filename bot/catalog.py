@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
+from bot.order_types import N_
 from bot.panel import PanelClient, PanelError, Service
 from storage import catalog as catalog_store
 from storage.catalog import StoredService
@@ -22,6 +23,7 @@ from storage.db import Database
 log = logging.getLogger(__name__)
 
 # slug -> (label, words that name it), in display order; "other" catches the rest.
+# Labels are translated where they are shown (brand names are not marked).
 PLATFORMS: dict[str, tuple[str, tuple[str, ...]]] = {
     "instagram": ("📸 Instagram", ("instagram", "insta", "ig", "reels")),
     "tiktok": ("🎵 TikTok", ("tiktok", "tik tok", "tt")),
@@ -32,8 +34,8 @@ PLATFORMS: dict[str, tuple[str, tuple[str, ...]]] = {
     "spotify": ("🎧 Spotify", ("spotify",)),
     "twitch": ("🎮 Twitch", ("twitch",)),
     "discord": ("💬 Discord", ("discord",)),
-    "web": ("🌐 Website traffic", ("website", "traffic", "seo", "web", "backlinks")),
-    "other": ("✨ Other", ()),
+    "web": (N_("🌐 Website traffic"), ("website", "traffic", "seo", "web", "backlinks")),
+    "other": (N_("✨ Other"), ()),
 }
 _WORDS = re.compile(r"[a-z0-9]+")
 

@@ -242,7 +242,9 @@ class BotApiEmulator:
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.callback_answers: dict[str, dict[str, Any]] = {}
         self.inline_answers: dict[str, list[dict[str, Any]]] = {}
-        self.commands: list[dict[str, Any]] = []
+        self.commands: list[dict[str, Any]] = []  # the default (no language_code) list
+        self.commands_by_language: dict[str, list[dict[str, Any]]] = {}  # "" is the default
+        self.profile: dict[tuple[str, str], str] = {}  # (field, language_code) -> text
         self.in_flight = 0
         self.last_activity = time.monotonic()
         self.limits: SendLimits | None = None
@@ -447,7 +449,28 @@ class BotApiEmulator:
 
     async def _m_setmycommands(self, params: dict[str, Any]) -> bool:
         raw = params.get("commands", "[]")
-        self.commands = json.loads(raw) if isinstance(raw, str) else raw
+        commands = json.loads(raw) if isinstance(raw, str) else raw
+        for command in commands:
+            if not (1 <= len(command.get("command", "")) <= 32
+                    and 1 <= len(command.get("description", "")) <= 256):
+                raise ApiError(400, "Bad Request: command or description is invalid")
+        language = params.get("language_code") or ""
+        self.commands_by_language[language] = commands
+        if not language:
+            self.commands = commands
+        return True
+
+    async def _m_setmydescription(self, params: dict[str, Any]) -> bool:
+        return self._profile_text(params, "description", 512)
+
+    async def _m_setmyshortdescription(self, params: dict[str, Any]) -> bool:
+        return self._profile_text(params, "short_description", 120)
+
+    def _profile_text(self, params: dict[str, Any], field: str, limit: int) -> bool:
+        text = str(params.get(field) or "")
+        if len(text) > limit:
+            raise ApiError(400, f"Bad Request: {field} is too long")
+        self.profile[(field, params.get("language_code") or "")] = text
         return True
 
     async def _m_getupdates(self, params: dict[str, Any]) -> list[dict[str, Any]]:

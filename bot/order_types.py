@@ -380,7 +380,7 @@ INTERVAL = FormField(
     minimum=1, maximum=10_080, dripfeed=True, needs="runs",
 )
 COMMENTS = FormField("comments", FieldKind.LINES, N_("Send the comments, one per line"),
-                     "Great post!\nLove it")
+                     N_("Great post!\nLove it"))
 USERNAMES = FormField("usernames", FieldKind.LINES, N_("Send the usernames, one per line"),
                       "alice\nbob")
 
@@ -457,7 +457,7 @@ ORDER_TYPES: tuple[OrderType, ...] = (
     OrderType("SEO",
               (LINK, QUANTITY,
                FormField("keywords", FieldKind.LINES, N_("Send the keywords, one per line"),
-                         "buy shoes\nrunning shoes")),
+                         N_("buy shoes\nrunning shoes"))),
               QuantityRule.ENTERED, Pricing.PER_THOUSAND, aliases=("SEO2",)),
     OrderType(
         "Web Traffic",
@@ -471,7 +471,7 @@ ORDER_TYPES: tuple[OrderType, ...] = (
             FormField("type_of_traffic", FieldKind.CHOICE,
                       N_("Traffic source: 1 Google keyword, 2 referrer, 3 direct"), "3",
                       choices=("1", "2", "3")),
-            FormField("google_keyword", FieldKind.TEXT, N_("Google keyword"), "buy shoes",
+            FormField("google_keyword", FieldKind.TEXT, N_("Google keyword"), N_("buy shoes"),
                       only_if=("type_of_traffic", "1")),
             FormField("referring_url", FieldKind.URL, N_("Referring page"), "https://example.com",
                       only_if=("type_of_traffic", "2")),

@@ -23,6 +23,7 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from aiogram.utils.callback_answer import CallbackAnswer
 from aiogram.utils.i18n import gettext as _
+from aiogram.utils.i18n import ngettext
 
 from bot import accounts, audit
 from bot.config import Settings
@@ -41,7 +42,9 @@ from handlers.render import (
     keyboard,
     main_menu,
     money,
+    number,
     pager,
+    when,
 )
 from storage.db import Database, is_row_id
 
@@ -51,9 +54,14 @@ router = Router(name="admin")
 router.message.filter(IsAdmin())
 router.callback_query.filter(IsAdmin())
 
-USAGE = ("/credit USER_ID AMOUNT [reason]\n/debit USER_ID AMOUNT [reason]\n"
-         "/unresolved  orders whose panel outcome is unknown\n"
-         "/refund_stars CHARGE_ID  give a Stars top-up back")
+def usage() -> str:
+    """The admin commands (their arguments stay as typed; what they do is translated)."""
+    return "\n".join([
+        "/credit USER_ID AMOUNT [reason]  " + _("add to a customer's balance"),
+        "/debit USER_ID AMOUNT [reason]  " + _("take from a customer's balance"),
+        "/unresolved  " + _("orders whose panel outcome is unknown"),
+        "/refund_stars CHARGE_ID  " + _("give a Stars top-up back"),
+    ])
 PANEL_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 CHARGE_ID = re.compile(r"[A-Za-z0-9_.:-]{1,200}")
 
@@ -76,7 +84,7 @@ def back_button() -> list:
 
 def admin_home() -> tuple[str, InlineKeyboardMarkup]:
     text = _("<b>🛠 Admin</b>\nRun the shop from here. Commands:\n{usage}").format(
-        usage=escape(USAGE))
+        usage=escape(usage()))
     return text, keyboard(
         [button(_("📊 Dashboard"), AdminCb(area="dashboard")),
          button(_("🗂 Catalog"), AdminCb(area="catalog"))],
@@ -129,15 +137,33 @@ def audit_line(entry: audit.AuditEntry) -> str:
     if entry.before or entry.after:
         change = f" · {escape(entry.before[:60])} → {escape(entry.after[:60])}"
     note = f" · “{escape(entry.note[:80])}”" if entry.note else ""
-    return (f"{entry.created_at[:16].replace('T', ' ')} · {entry.admin_id} · <b>{entry.action}</b>"
-            f" {entry.target_kind} {escape(entry.target_id[:40])}{change}{note}")
+    return (f"{when(entry.created_at)} · {entry.admin_id} · <b>{action_word(entry.action)}</b>"
+            f" {target_word(entry.target_kind)} {escape(entry.target_id[:40])}{change}{note}")
+
+
+def action_word(action: str) -> str:
+    words = {"credit": _("credit"), "debit": _("debit"), "block": _("block"),
+             "unblock": _("unblock"), "markup": _("markup"), "hide": _("hide"), "show": _("show"),
+             "attach": _("attach panel id"), "refund_order": _("refund order"),
+             "broadcast": _("broadcast"), "broadcast_cancel": _("cancel broadcast"),
+             "refund_stars": _("refund Stars"), "catalog_refresh": _("refresh catalog")}
+    return words.get(action, escape(action))
+
+
+def target_word(kind: str) -> str:
+    words = {"user": _("customer"), "order": _("order"), "payment": _("payment"),
+             "service": _("service"), "category": _("category"), "shop": _("shop"),
+             "broadcast": _("broadcast")}
+    return words.get(kind, escape(kind))
 
 
 @router.callback_query(AdminCb.filter(F.area == "audit"))
 async def audit_screen(query: CallbackQuery, callback_data: AdminCb, db: Database) -> None:
     assert isinstance(query.message, Message)
     entries, total = await audit.recent(db, AUDIT_PAGE, callback_data.page * AUDIT_PAGE)
-    lines = [_("<b>📜 Audit log</b> ({count} entries, newest first)").format(count=total), ""]
+    lines = [ngettext("<b>📜 Audit log</b> ({count} entry, newest first)",
+                      "<b>📜 Audit log</b> ({count} entries, newest first)", total).format(
+                          count=number(total)), ""]
     lines += [audit_line(entry) for entry in entries] or [_("No admin actions yet.")]
     await edit(query.message, "\n".join(lines), keyboard(
         pager(callback_data.page, total, lambda page: AdminCb(area="audit", page=page),
@@ -149,7 +175,7 @@ async def adjust(message: Message, command: CommandObject, settings: Settings,
                  db: Database) -> None:
     parts = (command.args or "").split(maxsplit=2)
     if len(parts) < 2 or not _is_user_id(parts[0]):
-        await message.answer(_("Usage:\n{usage}").format(usage=escape(USAGE)))
+        await message.answer(_("Usage:\n{usage}").format(usage=escape(usage())))
         return
     reason = parts[2][:200] if len(parts) > 2 else command.command
     await adjust_balance(message, db, settings, int(parts[0]),
@@ -258,16 +284,18 @@ async def unresolved_page(orders: OrderService) -> tuple[str, InlineKeyboardMark
     back = [button(_("⬅ Orders"), AdminCb(area="orders"))]
     if not total:
         return _("No orders need checking. 👍"), keyboard(back)
-    lines = [_("<b>{count} order(s) need checking on the panel.</b>\nFind each one in the "
-               "panel's order list (by link and time), then attach its panel order id, or "
-               "refund it if the panel never took it.").format(count=total), ""]
+    lines = [ngettext("<b>{count} order needs checking on the panel.</b>",
+                      "<b>{count} orders need checking on the panel.</b>", total).format(
+                          count=number(total)),
+             _("Find each one in the panel's order list (by link and time), then attach its "
+               "panel order id, or refund it if the panel never took it."), ""]
     buttons = []
     for order in rows:
         target = order.fields.get("link") or order.fields.get("username") or ""
         lines.append(_("#{id} · user {user} · {service} · {target} · {price} · {when}").format(
             id=order.id, user=order.user_id, service=escape(order.service_name[:60]),
             target=escape(target[:80]), price=money(order.price_minor, order.currency),
-            when=order.created_at[:16].replace("T", " ")))
+            when=when(order.created_at)))
         buttons.append([button(_("🔗 #{id}: attach panel id").format(id=order.id),
                                UnresolvedCb(id=order.id, action="attach")),
                         button(_("↩️ #{id}: refund").format(id=order.id),

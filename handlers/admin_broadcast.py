@@ -19,7 +19,7 @@ from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from aiogram.utils.callback_answer import CallbackAnswer
-from aiogram.utils.i18n import I18n
+from aiogram.utils.i18n import I18n, ngettext
 from aiogram.utils.i18n import gettext as _
 
 from bot import broadcasts
@@ -30,7 +30,7 @@ from bot.notifier import Notifier
 from handlers.admin import back_button
 from handlers.callbacks import AdminBroadcastCb, AdminCb
 from handlers.filters import Button, IsAdmin
-from handlers.render import button, edit, keyboard
+from handlers.render import button, edit, keyboard, number
 from storage import users
 from storage.db import Database
 
@@ -60,14 +60,14 @@ def _state_word(broadcast: Broadcast, finished: bool) -> str:
 def progress_text(broadcast: Broadcast, counts: Counts, finished: bool = False) -> str:
     lines = [_("<b>📣 Broadcast #{id}</b> · {state}").format(
                  id=broadcast.id, state=_state_word(broadcast, finished)),
-             _("Queued: {n}").format(n=counts.queued),
-             _("Sent: {n}").format(n=counts.sent),
-             _("Failed: {n}").format(n=counts.failed),
-             _("Blocked the bot: {n}").format(n=counts.blocked)]
+             _("Queued: {n}").format(n=number(counts.queued)),
+             _("Sent: {n}").format(n=number(counts.sent)),
+             _("Failed: {n}").format(n=number(counts.failed)),
+             _("Blocked the bot: {n}").format(n=number(counts.blocked))]
     if counts.canceled:
-        lines.append(_("Not sent (canceled): {n}").format(n=counts.canceled))
+        lines.append(_("Not sent (canceled): {n}").format(n=number(counts.canceled)))
     if counts.pending:
-        lines.append(_("Waiting: {n}").format(n=counts.pending))
+        lines.append(_("Waiting: {n}").format(n=number(counts.pending)))
     return "\n".join(lines)
 
 
@@ -86,8 +86,8 @@ def summary_text(broadcast: Broadcast, counts: Counts) -> str:
         head = _("📣 Broadcast #{id} is done.").format(id=broadcast.id)
     return "\n".join([head, _("{sent} sent, {failed} failed, {blocked} blocked the bot, "
                               "{canceled} not sent (canceled); {queued} queued.").format(
-        sent=counts.sent, failed=counts.failed, blocked=counts.blocked,
-        canceled=counts.canceled, queued=counts.queued)])
+        sent=number(counts.sent), failed=number(counts.failed), blocked=number(counts.blocked),
+        canceled=number(counts.canceled), queued=number(counts.queued))])
 
 
 class BroadcastProgress:
@@ -202,17 +202,23 @@ async def _confirm_screen(db: Database, settings: Settings,
                           audience: str) -> tuple[str, InlineKeyboardMarkup]:
     sizes = await broadcasts.audience_sizes(db, settings.admin_ids)
     reach, skipped = sizes[audience]
-    text = _("☝️ This is how customers will see it.\n\nAudience: <b>{audience}</b> — {reach} "
-             "customers ({skipped} more blocked the bot or were blocked, and are skipped).\n"
-             "Send it?").format(audience=_audience_word(audience), reach=reach, skipped=skipped)
+    text = "\n".join([
+        _("☝️ This is how customers will see it."), "",
+        ngettext("Audience: <b>{audience}</b> — {reach} customer.",
+                 "Audience: <b>{audience}</b> — {reach} customers.", reach).format(
+            audience=_audience_word(audience), reach=number(reach)),
+        ngettext("{skipped} more blocked the bot or was blocked, and is skipped.",
+                 "{skipped} more blocked the bot or were blocked, and are skipped.",
+                 skipped).format(skipped=number(skipped)),
+        _("Send it?")])
     mark = {name: "✅ " if name == audience else "" for name in broadcasts.AUDIENCES}
     return text, keyboard(
-        [button(_("{mark}Everyone ({n})").format(mark=mark["all"], n=sizes["all"][0]),
+        [button(_("{mark}Everyone ({n})").format(mark=mark["all"], n=number(sizes["all"][0])),
                 AdminBroadcastCb(action="all")),
          button(_("{mark}Active in 30 days ({n})").format(mark=mark["active"],
-                                                          n=sizes["active"][0]),
+                                                          n=number(sizes["active"][0])),
                 AdminBroadcastCb(action="active"))],
-        [button(_("📣 Send to {n}").format(n=reach), AdminBroadcastCb(action="confirm")),
+        [button(_("📣 Send to {n}").format(n=number(reach)), AdminBroadcastCb(action="confirm")),
          button(_("✖ Discard"), AdminBroadcastCb(action="discard"))],
         back_button())
 

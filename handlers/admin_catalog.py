@@ -17,13 +17,14 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from aiogram.utils.callback_answer import CallbackAnswer
 from aiogram.utils.i18n import gettext as _
+from aiogram.utils.i18n import ngettext
 
 from bot.catalog_admin import CatalogAdmin, MarkupInvalid, ServiceInfo, parse_percent, show_percent
 from bot.config import Settings
 from handlers.admin import back_button
 from handlers.callbacks import AdminCatalogCb, AdminCb
 from handlers.filters import Button, IsAdmin, TextMessage
-from handlers.render import CATEGORY_LIMIT, ID_LIMIT, button, edit, keyboard, money, panel_text, short
+from handlers.render import CATEGORY_LIMIT, ID_LIMIT, button, edit, keyboard, money, number, panel_text, short
 
 router = Router(name="admin_catalog")
 router.message.filter(IsAdmin())
@@ -68,10 +69,14 @@ async def refresh_now(query: CallbackQuery, catalog_admin: CatalogAdmin) -> None
     report = await catalog_admin.refresh(query.from_user.id)
     lines = [_("<b>Catalog refreshed.</b>"),
              _("Added: {added} · changed: {changed} · withdrawn: {withdrawn}").format(
-                 added=report.added, changed=report.changed, withdrawn=report.withdrawn)]
+                 added=number(report.added), changed=number(report.changed),
+                 withdrawn=number(report.withdrawn))]
     for result in report.results:
-        lines.append(_("{panel}: {services} services, {sellable} sold").format(
-            panel=escape(result.panel), services=result.services, sellable=result.sellable))
+        lines.append(ngettext("{panel}: {services} service, {sellable} on sale",
+                              "{panel}: {services} services, {sellable} on sale",
+                              result.services).format(
+            panel=escape(result.panel), services=number(result.services),
+            sellable=number(result.sellable)))
     for panel, why in report.failed.items():
         lines.append(_("⚠️ {panel} did not answer ({why}); its cached list is kept.").format(
             panel=escape(panel), why=escape(why[:150])))
@@ -111,8 +116,8 @@ async def find(message: Message, state: FSMContext, catalog_admin: CatalogAdmin,
                              .format(query=escape(short(text, 60))))
         return
     await state.clear()
-    lines = [_("Found {count} for “{query}”:").format(count=len(found),
-                                                       query=escape(short(text, 60)))]
+    lines = [ngettext("Found {count} service for “{query}”:", "Found {count} services for “{query}”:",
+                      len(found)).format(count=number(len(found)), query=escape(short(text, 60)))]
     buttons = []
     for info in found:
         stored = info.stored

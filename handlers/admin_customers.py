@@ -11,19 +11,25 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from aiogram.utils.callback_answer import CallbackAnswer
 from aiogram.utils.i18n import gettext as _
+from aiogram.utils.i18n import ngettext
 
 from bot.config import Settings
 from bot.customers import CustomerCard, Customers, QueryError
+from bot.i18n import language_name
 from handlers.admin import adjust_balance, audit_line, back_button
 from handlers.callbacks import AdminCb, AdminCustomerCb, AdminOrderCb
 from handlers.filters import Button, IsAdmin, TextMessage
 from handlers.render import (
     STATE_EMOJI,
     button,
+    day_of,
     edit,
     keyboard,
+    ledger_kind,
     money,
+    number,
     short,
+    when,
 )
 from storage.db import Database
 
@@ -66,8 +72,10 @@ async def find_customer(message: Message, customers: Customers) -> None:
         return
     rows = [[button(short(f"{user.first_name or '—'} · @{user.username or '—'} · {user.id}"),
                     AdminCustomerCb(action="card", id=user.id))] for user in found]
-    await message.answer(_("Found {count}. Open one, or send another search:").format(
-        count=len(found)), reply_markup=keyboard(*rows, back_button()))
+    await message.answer(ngettext("Found {count} customer. Open it, or send another search:",
+                                  "Found {count} customers. Open one, or send another search:",
+                                  len(found)).format(count=number(len(found))),
+                         reply_markup=keyboard(*rows, back_button()))
 
 
 @router.message(StateFilter(AdminCustomers.find))
@@ -88,8 +96,8 @@ def card_text(card: CustomerCard, currency: str) -> str:
         _("Stars top-ups: {count}, {amount} credited").format(
             count=card.topups_paid, amount=money(card.topups_minor, currency)),
         _("Language: {language} · Joined: {joined} · Last seen: {seen}").format(
-            language=escape(user.language or "—"), joined=user.created_at[:10],
-            seen=(user.last_seen_at or "—")[:16].replace("T", " ")),
+            language=escape(language_name(user.speaks) if user.speaks else "—"),
+            joined=day_of(user.created_at), seen=when(user.last_seen_at)),
         _("Status: {status}").format(status=status),
         "",
         _("<b>Orders</b> ({count})").format(count=card.orders_total),
@@ -97,7 +105,7 @@ def card_text(card: CustomerCard, currency: str) -> str:
     lines += [f"{STATE_EMOJI.get(o.state, '•')} #{o.id} {escape(short(o.service_name, 40))} · "
               f"{money(o.price_minor, o.currency)}" for o in card.orders] or ["—"]
     lines += ["", _("<b>Balance history</b>")]
-    lines += [f"{e.created_at[:16].replace('T', ' ')} {e.kind} "
+    lines += [f"{when(e.created_at)} · {ledger_kind(e.kind, e.order_id)} "
               f"{'+' if e.amount_minor > 0 else ''}{money(e.amount_minor, currency)}"
               f"{' · ' + escape(short(e.note, 60)) if e.note else ''}" for e in card.ledger] or ["—"]
     if card.audit:

@@ -17,7 +17,18 @@ from bot.orders import AdminDetails, OrderService
 from handlers.admin import back_button, unresolved_page
 from handlers.callbacks import AdminCb, AdminCustomerCb, AdminOrderCb
 from handlers.filters import Button, IsAdmin, TextMessage
-from handlers.render import ID_LIMIT, button, edit, keyboard, money, order_card, panel_text, short
+from handlers.render import (
+    ID_LIMIT,
+    button,
+    edit,
+    keyboard,
+    money,
+    order_card,
+    panel_text,
+    short,
+    state_word,
+    when,
+)
 from storage.db import is_row_id
 from storage.orders import StoredOrder
 
@@ -63,7 +74,7 @@ async def unknown_list(query: CallbackQuery, orders: OrderService) -> None:
 
 def _order_line(order: StoredOrder) -> str:
     return (f"#{order.id} · {order.user_id} · {escape(short(order.service_name, 50))} · "
-            f"{money(order.price_minor, order.currency)} · {order.created_at[:16].replace('T', ' ')}")
+            f"{money(order.price_minor, order.currency)} · {when(order.created_at)}")
 
 
 @router.callback_query(AdminOrderCb.filter(F.action.in_({"flagged", "funds"})))
@@ -102,7 +113,7 @@ def admin_order_text(order: StoredOrder, details: AdminDetails) -> str:
         lines += ["", _("<b>History</b>")]
         for row in details.history:
             refund = f" · −{money(row.refund_minor, order.currency)}" if row.refund_minor else ""
-            lines.append(f"{row.created_at[:16].replace('T', ' ')} {row.state}"
+            lines.append(f"{when(row.created_at)} {state_word(row.state)}"
                          f" ({panel_text(row.panel_status or '—', ID_LIMIT)}, {row.source}){refund}")
     return "\n".join(lines)
 

@@ -24,7 +24,7 @@ from aiogram.utils.i18n import gettext as _
 from bot import accounts
 from bot import order_form as form
 from bot.config import Settings
-from bot.money import AmountError, parse_amount, to_minor_up
+from bot.money import AmountError, parse_amount, separators, to_minor_up
 from bot.order_types import FieldError
 from bot.orders import OrderService, ServiceGone
 from bot.topups import STARS, StarsTopups
@@ -38,9 +38,12 @@ from handlers.render import (
     field_error,
     home_button,
     keyboard,
+    ledger_kind,
     main_menu,
     money,
+    number,
     pager,
+    when,
 )
 from handlers.service_view import top_up_hint
 from storage.ledger import HistoryEntry
@@ -57,14 +60,9 @@ class TopUp(StatesGroup):
 # ------------------------------------------------------------------ the balance
 
 def _history_line(entry: HistoryEntry, currency: str) -> str:
-    what = {
-        "order": _("Order #{id}"), "refund": _("Refund for order #{id}"),
-        "topup": _("⭐ Top-up"), "topup_refund": _("⭐ Top-up refunded"),
-        "credit": _("Added by the shop"), "debit": _("Taken by the shop"),
-    }.get(entry.kind, entry.kind).format(id=entry.order_id)
+    what = ledger_kind(entry.kind, entry.order_id)
     sign = "+" if entry.amount_minor > 0 else "−"
-    when = entry.created_at[:16].replace("T", " ")
-    return f"{when} · <b>{sign}{money(abs(entry.amount_minor), currency)}</b> · {what}"
+    return f"{when(entry.created_at)} · <b>{sign}{money(abs(entry.amount_minor), currency)}</b> · {what}"
 
 
 async def balance_screen(user_id: int, page: int, orders: OrderService, settings: Settings,
@@ -118,9 +116,9 @@ def top_up_rows(settings: Settings, topups: StarsTopups,
     if missing_minor is not None:
         amount = max(missing_minor, topups.minimum_minor)
         rows.append([button(_("⭐ Pay the missing {amount} · {stars} ⭐").format(
-            amount=money(amount, currency), stars=topups.stars_for(amount)),
+            amount=money(amount, currency), stars=number(topups.stars_for(amount))),
             TopupCb(action="shortfall"))])
-    presets = [button(f"{money(amount, currency)} · {topups.stars_for(amount)} ⭐",
+    presets = [button(f"{money(amount, currency)} · {number(topups.stars_for(amount))} ⭐",
                       TopupCb(action="preset", index=index))
                for index, amount in enumerate(preset_amounts(settings))]
     rows += [presets[i:i + 2] for i in range(0, len(presets), 2)]
@@ -138,9 +136,9 @@ async def top_up(query: CallbackQuery, callback_data: TopupCb, bot: Bot, state: 
         return
     match callback_data.action:
         case "menu":
-            rate = _("1 {currency} = {stars} ⭐").format(
-                currency=settings.shop_currency, stars=topups.stars_for(
-                    to_minor_up(Decimal(1), settings.shop_currency)))
+            rate = _("{one} = {stars} ⭐").format(
+                one=money(to_minor_up(Decimal(1), settings.shop_currency), settings.shop_currency),
+                stars=number(topups.stars_for(to_minor_up(Decimal(1), settings.shop_currency))))
             text = "\n".join([_("<b>Top up with Telegram Stars</b>"), rate, "",
                               _("Choose an amount:")])
             await edit(query.message, text, keyboard(
@@ -197,7 +195,8 @@ async def _missing_for_draft(user_id: int, state: FSMContext,
 def _ask_amount(settings: Settings) -> str:
     currency = settings.shop_currency
     return _("How much do you want to add, in {currency}? Send a number from {minimum} to "
-             "{maximum}, like 7.50 (or /cancel).").format(
+             "{maximum}, like {example} (or /cancel).").format(
+                 example=f"7{separators(current_locale())[0]}50",
                  currency=currency, minimum=money(to_minor_up(settings.topup_min, currency),
                                                   currency),
                  maximum=money(to_minor_up(settings.topup_max, currency), currency))
@@ -260,7 +259,7 @@ async def send_invoice(bot: Bot, payer: User, amount_minor: int, topups: StarsTo
         await bot.send_invoice(
             user_id, title=_("Top up {amount}").format(amount=amount)[:32],
             description=_("{amount} will be added to your balance in this shop, for {stars} "
-                          "Telegram Stars.").format(amount=amount, stars=topup.stars)[:255],
+                          "Telegram Stars.").format(amount=amount, stars=number(topup.stars))[:255],
             payload=topup.payload, currency=STARS,
             prices=[LabeledPrice(label=_("Balance {amount}").format(amount=amount),
                                  amount=topup.stars)])
@@ -269,4 +268,4 @@ async def send_invoice(bot: Bot, payer: User, amount_minor: int, topups: StarsTo
         log.warning("invoice of %d Stars refused: %s", topup.stars, exc.message)
         await bot.send_message(user_id, _("Telegram would not make an invoice of {stars} ⭐. "
                                           "Please choose a smaller amount.").format(
-                                              stars=topup.stars))
+                                              stars=number(topup.stars)))

@@ -25,6 +25,7 @@ from aiogram.types import (
 )
 from aiogram.utils.callback_answer import CallbackAnswer
 from aiogram.utils.i18n import gettext as _
+from aiogram.utils.i18n import ngettext
 
 from bot.catalog import PLATFORMS, ShopCatalog
 from bot.config import Settings
@@ -42,6 +43,7 @@ from handlers.render import (
     home_button,
     keyboard,
     money,
+    number,
     pager,
     panel_text,
     platform_label,
@@ -211,7 +213,8 @@ async def _search(message: Message, text: str, state: FSMContext, catalog: ShopC
                  for s in found]),
         [button(_("🔍 Search again"), MenuCb(action="search")), home_button()])
     if found:
-        reply = _("Found {count} for “{query}”:").format(count=len(found), query=escape(text))
+        reply = ngettext("Found {count} service for “{query}”:", "Found {count} services for “{query}”:",
+                         len(found)).format(count=number(len(found)), query=escape(text))
     else:
         reply = _("Nothing found for “{query}”.").format(query=escape(text))
     await message.answer(reply, reply_markup=markup)

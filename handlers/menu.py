@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from html import escape
 
-from aiogram import Router
+from aiogram import Bot, Router
 from aiogram.filters import Command, CommandObject, CommandStart, StateFilter
-from aiogram.types import CallbackQuery, Message
+from aiogram.types import BotCommand, CallbackQuery, Message
+from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 
 from bot import accounts
@@ -97,3 +98,41 @@ async def nothing_to_cancel(message: Message, settings: Settings) -> None:
     assert message.from_user is not None
     await message.answer(_("There is nothing to cancel."),
                          reply_markup=main_menu(message.from_user.id in settings.admin_ids))
+
+
+# ------------------------------------------------------------ the bot's profile
+
+def command_list() -> list[BotCommand]:
+    """The command hints Telegram shows by the text box, in the current language."""
+    return [
+        BotCommand(command="start", description=_("Menu")),
+        BotCommand(command="search", description=_("Find a service")),
+        BotCommand(command="balance", description=_("Your balance")),
+        BotCommand(command="language", description=_("Change the language")),
+        BotCommand(command="help", description=_("How it works")),
+        BotCommand(command="cancel", description=_("Leave the current form")),
+        BotCommand(command="paysupport", description=_("Payments and refunds")),
+    ]
+
+
+def bot_description() -> str:
+    """What a new visitor reads before pressing Start (at most 512 characters)."""
+    return _("Order followers, likes, views and more for Instagram, TikTok, YouTube, Telegram "
+             "and other platforms. Pay from your balance, topped up with Telegram Stars, and "
+             "follow every order here.")
+
+
+def bot_short_description() -> str:
+    """The bot's profile line (at most 120 characters)."""
+    return _("Followers, likes and views for your social media, paid with Telegram Stars.")
+
+
+async def describe_bot(bot: Bot, i18n: I18n, languages: list[str]) -> None:
+    """Commands and descriptions for every language (Telegram shows each user their
+    language's, and the default, English, to the rest)."""
+    for locale in languages:
+        code = None if locale == i18n.default_locale else locale.split("_")[0]
+        with i18n.context(), i18n.use_locale(locale):
+            await bot.set_my_commands(command_list(), language_code=code)
+            await bot.set_my_description(bot_description()[:512], language_code=code)
+            await bot.set_my_short_description(bot_short_description()[:120], language_code=code)

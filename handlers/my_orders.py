@@ -10,6 +10,7 @@ from aiogram import Router
 from aiogram.types import CallbackQuery, Message
 from aiogram.utils.callback_answer import CallbackAnswer
 from aiogram.utils.i18n import gettext as _
+from aiogram.utils.i18n import ngettext
 
 from bot.orders import REFRESH_EVERY_SECONDS, OrderService
 from bot.panel import PanelError, PanelRejected
@@ -74,8 +75,10 @@ async def order_action(query: CallbackQuery, callback_data: OrderCb, orders: Ord
                                          "Try again in a minute.")
                 return
             if order is before:
-                callback_answer.text = _("Up to date. You can refresh once every {seconds} "
-                                         "seconds.").format(seconds=REFRESH_EVERY_SECONDS)
+                callback_answer.text = ngettext(
+                    "Up to date. You can refresh once every {seconds} second.",
+                    "Up to date. You can refresh once every {seconds} seconds.",
+                    REFRESH_EVERY_SECONDS).format(seconds=REFRESH_EVERY_SECONDS)
                 return
             callback_answer.text = _("Updated.")
         case "refill" | "cancel":

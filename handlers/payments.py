@@ -32,6 +32,7 @@ from aiogram.utils.i18n import gettext as _
 from bot import accounts
 from bot.alerts import AdminAlerts
 from bot.config import Settings
+from bot.formatting import money as money_en  # alerts are in English
 from bot.i18n import locale_for
 from bot.languages import LanguageChoices
 from bot.money import to_minor_up
@@ -40,7 +41,7 @@ from bot.reconcile import Fetch, StarTransaction
 from bot.topups import Credit, StarsTopups
 from handlers.filters import RefundedPayment, SuccessfulPayment, TextMessage
 from handlers.order_form import OrderForm, show_confirmation_again
-from handlers.render import main_menu, money
+from handlers.render import main_menu, money, number
 
 log = logging.getLogger(__name__)
 router = Router(name="payments")
@@ -167,9 +168,9 @@ async def pay_support(message: Message, state: FSMContext, settings: Settings,
              _("A balance can't be paid out. A top-up you have not spent yet can be refunded "
                "in Stars by the shop: ask below.")]
     if settings.stars_enabled:
-        lines.append(_("The rate now: 1 {currency} = {stars} ⭐.").format(
-            currency=settings.shop_currency,
-            stars=topups.stars_for(to_minor_up(Decimal(1), settings.shop_currency))))
+        one = to_minor_up(Decimal(1), settings.shop_currency)
+        lines.append(_("The rate now: {one} = {stars} ⭐.").format(
+            one=money(one, settings.shop_currency), stars=number(topups.stars_for(one))))
     lines += ["", _("Send your question in one message and the shop's admins will get it with "
                     "your user id and your recent top-ups (or /cancel).")]
     await state.set_state(PaySupport.message)
@@ -191,7 +192,7 @@ async def pay_support_question(message: Message, state: FSMContext, settings: Se
     sender = message.from_user
     recent = await topups.latest(sender.id)
     details = "\n".join(
-        f"{t.created_at[:16].replace('T', ' ')} {money(t.amount_minor, t.currency)}"
+        f"{t.created_at[:16].replace('T', ' ')} {money_en(t.amount_minor, t.currency)}"
         f" {t.stars} Stars {t.state} {t.charge_id or ''}".rstrip() for t in recent)
     who = f"@{sender.username}" if sender.username else sender.first_name
     # The question is the alert's details (room for all of it); each message its own key,

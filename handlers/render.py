@@ -44,6 +44,16 @@ def state_word(state: str) -> str:
     return words.get(state, state)
 
 
+def ledger_kind(kind: str, order_id: int | None) -> str:
+    """What a balance movement was, in the reader's words."""
+    words = {
+        "order": _("Order #{id}"), "refund": _("Refund for order #{id}"),
+        "topup": _("⭐ Top-up"), "topup_refund": _("⭐ Top-up refunded"),
+        "credit": _("Added by the shop"), "debit": _("Taken by the shop"),
+    }
+    return words[kind].format(id=order_id) if kind in words else escape(kind)
+
+
 def short(text: str, limit: int = MAX_BUTTON) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -54,8 +64,7 @@ def panel_text(text: str, limit: int = NAME_LIMIT) -> str:
 
 
 def platform_label(slug: str) -> str:
-    label = PLATFORMS.get(slug, PLATFORMS["other"])[0]
-    return _("✨ Other") if slug == "other" else label
+    return _(PLATFORMS.get(slug, PLATFORMS["other"])[0])
 
 
 # Keyboards are built directly rather than with InlineKeyboardBuilder, which
@@ -256,7 +265,8 @@ def field_prompt(stored: StoredService, spec: FormField, step: int, steps: int,
                                   service.max).format(min=number(service.min),
                                                       max=number(service.max)))
     if spec.kind is not FieldKind.CHOICE:
-        lines.append(_("Example: {example}").format(example=f"<code>{escape(spec.example)}</code>"))
+        lines.append(_("Example: {example}").format(
+            example=f"<code>{escape(_(spec.example))}</code>"))
     return "\n".join(lines)
 
 

@@ -126,7 +126,7 @@ async def test_a_panel_id_another_order_has_is_held_for_an_admin(
         alert = await shop.admin.expect("Order #2")
         assert first_id in alert.text and "/unresolved" in alert.text
         await shop.admin.send("/unresolved")
-        assert "#2" in shop.admin.text and "1 order(s) need checking" in shop.admin.text
+        assert "#2" in shop.admin.text and "1 order needs checking" in shop.admin.text
     finally:
         await shop.sandbox.stop()
         shop.sandbox = old

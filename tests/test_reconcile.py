@@ -45,7 +45,7 @@ async def test_every_difference_is_reported_once_and_nothing_changes(
         await customer.send("/start")
         kept = await bought_stars(customer)
         changed = await bought_stars(customer, "$10.00 · 500 ⭐")
-        refunded = await bought_stars(customer, "$25.00 · 1250 ⭐")
+        refunded = await bought_stars(customer, "$25.00 · 1,250 ⭐")
         bot = Bot(TOKEN, session=AiohttpSession(api=TelegramAPIServer.from_base(
             shop.emulator_url)))
         try:

@@ -41,7 +41,7 @@ async def test_a_customer_with_nothing_tops_up_and_buys(shop: Shop) -> None:
     await customer.tap("Balance")
     assert "Your balance: $0.00" in customer.text
     await customer.tap("Top up")
-    assert "1 USD = 50 ⭐" in customer.text
+    assert "$1.00 = 50 ⭐" in customer.text
     await customer.tap("$5.00 · 250 ⭐")
     [invoice] = customer.invoices()
     assert invoice.invoice is not None and invoice.invoice["total_amount"] == 250
@@ -233,7 +233,7 @@ async def test_paysupport_reaches_the_admins_with_the_recent_top_ups(shop: Shop)
     await customer.send("/start")
     charge = await bought_stars(customer)
     await customer.send("/paysupport")
-    assert "Payments and refunds" in customer.text and "1 USD = 50 ⭐" in customer.text
+    assert "Payments and refunds" in customer.text and "$1.00 = 50 ⭐" in customer.text
     await customer.send_sticker()
     assert "as a text message" in customer.text
     await customer.send("Please refund my <b>last</b> top-up")
@@ -250,8 +250,8 @@ async def test_an_invoice_telegram_refuses_gets_a_clear_answer(shop: Shop) -> No
     customer = shop.user(CUSTOMER)
     await customer.send("/balance")
     await customer.tap("Top up")
-    await customer.tap("$50.00 · 2500 ⭐")
-    assert "would not make an invoice of 2500 ⭐" in customer.text
+    await customer.tap("$50.00 · 2,500 ⭐")
+    assert "would not make an invoice of 2,500 ⭐" in customer.text
     assert customer.invoices() == [] and "went wrong" not in customer.text
 
 

@@ -161,7 +161,7 @@ async def test_admin_resolves_unknown_orders_by_panel_id_or_refund(shop: Shop) -
     real_panel_id = max(shop.sandbox.panel.orders)  # the admin finds it on the panel
 
     await admin.send("/unresolved")
-    assert "2 order(s) need checking" in admin.text
+    assert "2 orders need checking" in admin.text
     await admin.tap("#1: attach panel id")
     await admin.send("not an id!")
     assert "letters and digits" in admin.text
@@ -170,7 +170,7 @@ async def test_admin_resolves_unknown_orders_by_panel_id_or_refund(shop: Shop) -
     await customer.expect("Order #1 is with the supplier")
 
     await admin.send("/unresolved")
-    assert "1 order(s) need checking" in admin.text
+    assert "1 order needs checking" in admin.text
     await admin.tap("#2: refund")
     assert "No orders need checking" in admin.text
     refunded = await customer.expect("Order #2 could not be done")
