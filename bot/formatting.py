@@ -45,6 +45,9 @@ def babel_locale(name: str | None) -> Locale:
         return Locale.parse(DEFAULT)
 
 
+# Prices and counts repeat (a catalog page, a confirmation): Babel takes ~10 µs a
+# call, a cached answer ~0.1 µs.
+@lru_cache(maxsize=8192)
 def money(minor: int, currency: str, lang: str | None = DEFAULT) -> str:
     """``minor`` units of ``currency`` as the locale writes money."""
     return amount(from_minor(minor, currency), currency, lang)
@@ -73,6 +76,7 @@ def amount(value: Decimal, currency: str, lang: str | None = DEFAULT) -> str:
     return text
 
 
+@lru_cache(maxsize=8192)
 def number(value: int | Decimal, lang: str | None = DEFAULT) -> str:
     """A count or a quantity, grouped as the locale groups digits."""
     return format_decimal(value, locale=babel_locale(lang))

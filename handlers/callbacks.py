@@ -20,13 +20,15 @@ Page = Annotated[int, Field(ge=0, le=100_000)]
 
 
 class MenuCb(CallbackData, prefix="m"):
-    action: Literal["home", "shop", "orders", "balance", "help", "admin", "search", "language"]
+    action: Literal["home", "shop", "orders", "balance", "help", "admin", "search"]
 
 
 class LanguageCb(CallbackData, prefix="lg"):
-    """A language to switch to: a locale name as the catalogs' folders are named."""
+    """A language to switch to (a locale name as the catalogs' folders are named), or
+    ``list`` for the picker itself (the menu's 🌐 button)."""
 
-    code: Annotated[str, Field(min_length=2, max_length=10, pattern=r"^[A-Za-z]{2,3}(_[A-Za-z]{2,4})?$")]
+    code: Annotated[str, Field(min_length=2, max_length=10,
+                               pattern=r"^([A-Za-z]{2,3}(_[A-Za-z]{2,4})?|list)$")]
 
 
 class PlatformCb(CallbackData, prefix="p"):

@@ -29,6 +29,21 @@ class TextMessage(Filter):
         return self.command is None or message.text.startswith("/") == self.command
 
 
+class CommandText(Filter):
+    """A text starting with one command (``/language``, ``/language@bot``, ``/language x``):
+    a string test, for a router that every message passes."""
+
+    def __init__(self, command: str) -> None:
+        self.command = command
+
+    async def __call__(self, message: Message) -> bool:
+        text = message.text
+        if text is None or not text.startswith(self.command):
+            return False
+        rest = text[len(self.command):]
+        return not rest or rest[0] in " @\n"
+
+
 class CallbackPrefix(Filter):
     """Let a router see only callbacks of its own ``CallbackData`` prefixes.
 

@@ -20,14 +20,17 @@ from bot import accounts
 from bot.config import Settings
 from bot.i18n import language_name
 from bot.languages import LanguageChoices
-from handlers.callbacks import LanguageCb, MenuCb
-from handlers.filters import Button, CallbackPrefix
+from handlers.callbacks import LanguageCb
+from handlers.filters import Button, CallbackPrefix, CommandText
 from handlers.menu import greeting
 from handlers.render import button, edit, home_button, keyboard, main_menu
 from storage.db import Database
 
 router = Router(name="language")
-router.callback_query.filter(CallbackPrefix(MenuCb, LanguageCb))
+# Every update passes this router first (/language works in any state), so it
+# lets through only its own: the /language command and its own buttons.
+router.message.filter(CommandText("/language"))
+router.callback_query.filter(CallbackPrefix(LanguageCb))
 
 
 def languages(i18n: I18n) -> list[str]:
@@ -50,7 +53,7 @@ async def language_command(message: Message, i18n: I18n) -> None:
     await message.answer(text, reply_markup=markup)
 
 
-@router.callback_query(Button(MenuCb(action="language")))
+@router.callback_query(Button(LanguageCb(code="list")))
 async def language_menu(query: CallbackQuery, i18n: I18n) -> None:
     assert isinstance(query.message, Message)
     await edit(query.message, *picker(i18n))

@@ -19,7 +19,7 @@ from bot.catalog import PLATFORMS
 from bot.order_types import FieldError, FieldKind, FormField
 from bot.orders import OrderActions
 from bot.pricing import Quote
-from handlers.callbacks import FormCb, MenuCb, OrderCb, OrdersCb
+from handlers.callbacks import FormCb, LanguageCb, MenuCb, OrderCb, OrdersCb
 from storage.catalog import StoredService
 from storage.orders import StoredOrder
 
@@ -146,7 +146,7 @@ def _main_menu(_locale_key: str, is_admin: bool) -> InlineKeyboardMarkup:
              button(_("📦 My orders"), OrdersCb(page=0))],
             [button(_("💰 Balance"), MenuCb(action="balance")),
              button(_("❓ Help"), MenuCb(action="help"))],
-            [button(_("🌐 Language"), MenuCb(action="language"))]]
+            [button(_("🌐 Language"), LanguageCb(code="list"))]]
     if is_admin:
         rows.append([button(_("🛠 Admin"), MenuCb(action="admin"))])
     return keyboard(*rows)

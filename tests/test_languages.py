@@ -198,7 +198,7 @@ async def test_language_can_change_in_the_middle_of_a_form(make_sandbox: Sandbox
         walk.lang = "en"
         await walk.tap_prefix(FormCb(action="cancel").pack())
         await walk.send("/start")
-        await walk.tap(MenuCb(action="language").pack())
+        await walk.tap(LanguageCb(code="list").pack())
         await walk.tap(LanguageCb(code="en").pack())
         assert "New order" in walk.user.text
         forged = await walk.user.tap_data("lg:xx")  # a language the shop does not have
