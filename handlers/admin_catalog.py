@@ -346,8 +346,9 @@ async def save_markup(query: CallbackQuery, callback_data: AdminCatalogCb, state
     percent = Decimal(data["percent"])
     kind, target = data.get("kind", "shop"), int(data.get("target", 0))
     if percent < 0 and callback_data.action != "save_below":
-        await edit(query.message, _("⚠️ {percent} % sells every affected service below the "
-                                    "panel's cost: you lose money on each order. Sure?").format(
+        await edit(query.message, _("⚠️ With a markup of {percent} %, every affected service "
+                                    "sells below the panel's cost: you lose money on each "
+                                    "order. Sure?").format(
                                         percent=show_percent(percent)),
                    keyboard([button(_("Yes, sell below cost"),
                                     AdminCatalogCb(action="save_below"))], _catalog_back()))

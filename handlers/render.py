@@ -312,9 +312,14 @@ def show_value(value: str) -> str:
 def confirm_text(stored: StoredService, values: dict[str, str], quote: Quote, balance: int,
                  currency: str) -> str:
     lines = [_("<b>Check your order</b>"), "", f"<b>{panel_text(stored.service.name)}</b>"]
+    integers = {spec.name for spec in (stored.service.order_type.fields
+                                       if stored.service.order_type else ())
+                if spec.kind is FieldKind.INTEGER}
     for name, value in values.items():
         if value:
-            lines.append(f"{field_label(name)}: {show_value(value)}")
+            shown_value = (number(int(value)) if name in integers and value.isdigit()
+                           else show_value(value))
+            lines.append(f"{field_label(name)}: {shown_value}")
     if quote.quantity is not None:
         lines.append(_("Total quantity: {quantity}").format(quantity=number(quote.quantity)))
     lines += [

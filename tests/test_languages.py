@@ -200,7 +200,8 @@ async def test_language_can_change_in_the_middle_of_a_form(make_sandbox: Sandbox
         await walk.send("/start")
         await walk.tap(LanguageCb(code="list").pack())
         await walk.tap(LanguageCb(code="en").pack())
-        assert "New order" in walk.user.text
+        assert "Hi, Alex!" in walk.user.text
+        assert "🛒 New order" in [label for row in walk.user.last().buttons for label in row]
         forged = await walk.user.tap_data("lg:xx")  # a language the shop does not have
         assert await shop.query("SELECT chosen_language FROM users WHERE id = 42") == [("en",)]
         assert "not available" in (forged.get("text") or "")

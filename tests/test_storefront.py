@@ -231,7 +231,7 @@ async def test_quantity_words_and_limits(shop: Shop) -> None:
     await customer.send("1,500")
     assert "Drip-feed: how many runs" in customer.text  # this service allows drip-feed
     await customer.tap("Skip")
-    assert "Check your order" in customer.text and "Quantity: 1500" in customer.text
+    assert "Check your order" in customer.text and "Quantity: 1,500" in customer.text
 
 
 async def test_back_cancel_and_edit(shop: Shop) -> None:
