@@ -41,9 +41,7 @@ bench: $(STAMP)
 # (Translations are compiled automatically when the bot starts.)
 locales: $(STAMP)
 	$(BIN)/pybabel extract --no-location -k _ -k N_ -o locales/messages.pot bot handlers
-	@for po in locales/*/LC_MESSAGES/messages.po; do \
-		[ -f "$$po" ] && $(BIN)/pybabel update -i locales/messages.pot -o "$$po" || true; \
-	done
+	$(BIN)/pybabel update --ignore-obsolete -i locales/messages.pot -d locales -D messages
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
