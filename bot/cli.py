@@ -1,6 +1,7 @@
 """Command line: run the bot, run the sandbox panel, or check a panel.
 
     python -m bot                       run the bot (same as `python -m bot run`)
+    python -m bot demo [--fresh]        the whole shop as a chat in this terminal (no token, no panel)
     python -m bot sandbox [--port N]    serve the sandbox panel on loopback
     python -m bot panel ACTION ...      ask a panel something; --json for the normalised result
     python -m bot stars reconcile       compare Telegram's Star transactions with the ledger
@@ -23,7 +24,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from bot.config import ConfigError, Settings, load_settings
+from bot.config import ConfigError, Settings, StartupError, load_settings
 from bot.logs import setup_logging
 from bot.order_types import ORDER_TYPES, FieldError, FieldKind
 from bot.panel import (
@@ -57,6 +58,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _main(argv: Sequence[str] | None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    if args.command == "demo":  # embedded defaults: no setting is read
+        from bot.devtools.demo import run_demo
+
+        return run_demo(args)
     try:
         settings = load_settings()
     except ConfigError as exc:
@@ -76,6 +81,17 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bot", description="SMM storefront bot")
     commands = parser.add_subparsers(dest="command")
     commands.add_parser("run", help="run the Telegram bot (the default)")
+
+    demo = commands.add_parser("demo", help="the whole shop as a chat in this terminal: the "
+                               "sandbox panel, a local Telegram stand-in and the bot, offline")
+    demo.add_argument("--lang", default="en", help="the customer's Telegram language (en, ru, tr)")
+    demo.add_argument("--pace", type=float, default=3.0,
+                      help="seconds per sandbox order status step (default 3)")
+    demo.add_argument("--dialect", default="perfectpanel",
+                      help="which real panel the sandbox imitates (see `sandbox --help`)")
+    demo.add_argument("--fresh", action="store_true",
+                      help="start over: delete the demo's database (./data/demo.sqlite3)")
+    demo.add_argument("--data", default="data/demo.sqlite3", help=argparse.SUPPRESS)
 
     sandbox = commands.add_parser("sandbox", help="serve the sandbox panel on loopback")
     sandbox.add_argument("--host", default="127.0.0.1")
@@ -122,6 +138,9 @@ def _run(settings: Settings) -> int:
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return EXIT_USAGE
+    except StartupError as exc:
+        print(redact(str(exc)), file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         pass
     return 0

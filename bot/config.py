@@ -32,6 +32,12 @@ class ConfigError(Exception):
     """A setting is missing or malformed; the message names it."""
 
 
+class StartupError(Exception):
+    """The bot cannot start for a reason outside its settings' syntax (Telegram
+    unreachable or refusing the token, a database file that cannot be opened...):
+    the message is one line that says what is wrong and what to do."""
+
+
 def _check_url(value: str, setting: str) -> str:
     value = value.strip()
     if value and not re.match(r"^https?://[^\s/]+", value):
