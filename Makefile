@@ -25,11 +25,13 @@ test: $(STAMP)
 run: $(STAMP)
 	$(BIN)/python -m bot
 
-# Until the offline demo lands this serves the sandbox panel alone.
+# The whole shop as a chat in this terminal, offline: `make demo ARGS="--lang ru --fresh"`.
 demo: $(STAMP)
-	$(BIN)/python -m bot sandbox
+	$(BIN)/python -m bot demo $(ARGS)
 
-sandbox: demo
+# The sandbox panel alone, on loopback (to point a bot or `python -m bot panel` at it).
+sandbox: $(STAMP)
+	$(BIN)/python -m bot sandbox $(ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python bench/catalog.py
