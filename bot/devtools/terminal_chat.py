@@ -127,6 +127,7 @@ class TerminalChat:
         self._shown: dict[int, tuple[str, Any, int, str | None]] = {}
         self._write_lock = threading.Lock()
         self._line_buffer: Callable[[], str] = lambda: ""
+        self._prompting = False  # the input thread is inside input(), its prompt shown
 
     # ------------------------------------------------------------ output
 
@@ -136,7 +137,7 @@ class TerminalChat:
             if self.interactive:
                 self.output.write("\r\033[K")
             self.output.write(text + "\n")
-            if self.interactive:
+            if self.interactive and self._prompting:  # input() is waiting: draw it again
                 self.output.write(PROMPT + self._line_buffer())
             self.output.flush()
 
@@ -260,10 +261,15 @@ class TerminalChat:
                 self._line_buffer = readline_buffer
             while True:
                 try:
-                    line: str | None = (input(PROMPT) if self.interactive
-                                        else sys.stdin.readline())
+                    if self.interactive:
+                        self._prompting = True
+                        line: str | None = input(PROMPT)
+                    else:
+                        line = sys.stdin.readline()
                 except (EOFError, OSError, ValueError):  # Ctrl-D, a closed stream
                     line = None
+                finally:
+                    self._prompting = False
                 if line is None or (not self.interactive and line == ""):
                     loop.call_soon_threadsafe(lines.put_nowait, None)
                     return
