@@ -16,17 +16,31 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import errno
 import json
 import logging
+import os
+import re
+import shlex
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+import httpx
 from pydantic import SecretStr
 
 from bot.config import ConfigError, Settings, StartupError, load_settings
 from bot.logs import setup_logging
-from bot.order_types import ORDER_TYPES, FieldError, FieldKind
+from bot.order_types import (
+    ORDER_TYPES,
+    FieldError,
+    FieldKind,
+    FormField,
+    Pricing,
+    order_type_for,
+)
 from bot.panel import (
     ItemError,
     PanelAmbiguous,
@@ -109,24 +123,38 @@ def _parser() -> argparse.ArgumentParser:
                              " ledger; report each difference to the admins once")
 
     panel = commands.add_parser("panel", help="check a panel: does the bot understand it?")
-    panel.add_argument("--url", help="panel API URL (default: PANEL_URL)")
-    panel.add_argument("--key", help="panel API key (default: PANEL_KEY)")
-    panel.add_argument("--panel", help="name of a panel from PANELS / PANEL_NAME")
-    panel.add_argument("--json", action="store_true", help="print the normalised result as JSON")
+    _panel_options(panel, after_action=False)
     actions = panel.add_subparsers(dest="action", required=True)
-    actions.add_parser("services", help="list the panel's services")
-    actions.add_parser("balance", help="the reseller's balance on the panel")
+    # The panel's options are accepted after the action too (`panel services --json`):
+    # each action takes them again, with no default, so `panel --json services` keeps
+    # the value given before the action (argparse copies only what the action parsed).
+    common = argparse.ArgumentParser(add_help=False)
+    _panel_options(common, after_action=True)
+    actions.add_parser("services", parents=[common], help="list the panel's services")
+    actions.add_parser("balance", parents=[common], help="the reseller's balance on the panel")
     for name, help_text in (("status", "order statuses"), ("refill", "request refills"),
                             ("refill-status", "refill statuses"), ("cancel", "request cancels")):
-        action = actions.add_parser(name, help=help_text)
+        action = actions.add_parser(name, parents=[common], help=help_text)
         action.add_argument("ids", nargs="+", metavar="ID")
-    add = actions.add_parser("add", help="place an order (real money on a real panel!)")
+    add = actions.add_parser("add", parents=[common],
+                             help="place an order (real money on a real panel!)")
     add.add_argument("--service", required=True, help="service id")
     for field_name, kind in _ADD_FIELDS.items():
         hint = " (one item per line; '\\n' separates too)" if kind is FieldKind.LINES else ""
         add.add_argument(f"--{field_name.replace('_', '-')}", dest=f"field_{field_name}",
                          help=f"the {field_name} field{hint}")
     return parser
+
+
+def _panel_options(parser: argparse.ArgumentParser, *, after_action: bool) -> None:
+    """``--url``, ``--key``, ``--panel``, ``--json``: on ``panel`` and on each action."""
+    unset: Any = argparse.SUPPRESS if after_action else None
+    parser.add_argument("--url", default=unset, help="panel API URL (default: PANEL_URL)")
+    parser.add_argument("--key", default=unset, help="panel API key (default: PANEL_KEY)")
+    parser.add_argument("--panel", default=unset, help="name of a panel from PANELS / PANEL_NAME")
+    parser.add_argument("--json", action="store_true",
+                        default=argparse.SUPPRESS if after_action else False,
+                        help="print the normalised result as JSON")
 
 
 def _run(settings: Settings) -> int:
@@ -179,7 +207,7 @@ async def _stars_reconcile(settings: Settings) -> int:
 def _sandbox(args: argparse.Namespace, settings: Settings) -> int:
     from bot.sandbox.catalog import DEFAULT_CATALOG, generated_catalog
     from bot.sandbox.dialects import DIALECTS
-    from bot.sandbox.server import DEFAULT_KEY, SandboxPanel, start_sandbox
+    from bot.sandbox.server import DEFAULT_KEY, RunningSandbox, SandboxPanel, start_sandbox
 
     dialect = args.dialect or settings.sandbox_dialect
     if dialect not in DIALECTS:
@@ -187,26 +215,81 @@ def _sandbox(args: argparse.Namespace, settings: Settings) -> int:
         return EXIT_USAGE
     setup_logging(settings.log_level)
 
-    async def serve() -> None:
+    async def serve() -> int:
         catalog = generated_catalog(args.catalog_size) if args.catalog_size else DEFAULT_CATALOG
         panel = SandboxPanel(dialect=dialect, pace=args.pace or settings.sandbox_pace,
                              catalog=catalog)
-        running = await start_sandbox(panel, host=args.host, port=args.port)
+        running: RunningSandbox | None = None
+        for port in _ports_to_try(args.port):
+            try:
+                running = await start_sandbox(panel, host=args.host, port=port)
+                break
+            except OSError as exc:
+                if exc.errno != errno.EADDRINUSE:
+                    # asyncio says "error while attempting to bind on address (...): why"
+                    why = str(exc.strerror or exc).rsplit("): ", 1)[-1]
+                    print(f"cannot serve the sandbox on {args.host}:{port}: {why}",
+                          file=sys.stderr)
+                    return EXIT_USAGE
+        if running is None:
+            print(f"port {args.port} and the next {_SPARE_PORTS} are busy; pass a free one"
+                  " with --port", file=sys.stderr)
+            return EXIT_USAGE
+        if args.port and running.port != args.port:
+            print(f"port {args.port} is busy; serving on {running.port} instead", file=sys.stderr)
         print(f"Sandbox panel ({dialect} dialect) listening on {running.url}  key: {DEFAULT_KEY}")
-        print(f"Try: python -m bot panel --url {running.url} --key {DEFAULT_KEY} services")
+        print(f"Try: {_interpreter()} -m bot panel --url {running.url} --key {DEFAULT_KEY}"
+              " services")
         print("Press Ctrl+C to stop.", flush=True)
         try:
             await asyncio.Event().wait()
         finally:
             await running.stop()
+        return 0  # pragma: no cover - only Ctrl+C ends the wait
 
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve())
+        return asyncio.run(serve())
     return 0
+
+
+# A busy sandbox port (a sandbox left running, another service) moves it to one of
+# the next few, so the printed URL stays predictable; after those, the OS picks.
+_SPARE_PORTS = 10
+
+
+def _ports_to_try(port: int) -> list[int]:
+    if port == 0:
+        return [0]
+    return [port, *range(port + 1, min(port + 1 + _SPARE_PORTS, 65536)), 0]
+
+
+def _interpreter() -> str:
+    """The Python running this command, as the reader can type it from here.
+
+    ``python`` may be another interpreter (or none) in the reader's shell, while
+    this one has the bot installed: ``.venv/bin/python`` when it is in this folder,
+    its full path otherwise.
+    """
+    if not sys.executable:
+        return "python"
+    executable = Path(sys.executable)  # not resolved: a venv's python is a symlink
+    cwd = Path.cwd()
+    shown = str(executable)
+    # cwd is a real path; the executable's folder may be reached through a symlink.
+    for candidate in (executable, executable.parent.resolve() / executable.name):
+        with contextlib.suppress(ValueError):
+            relative = candidate.relative_to(cwd)
+            shown = str(relative) if len(relative.parts) > 1 else os.path.join(os.curdir, relative)
+            break
+    if os.name == "posix":
+        return shlex.quote(shown)
+    return f'"{shown}"' if " " in shown else shown
 
 
 def _client(args: argparse.Namespace, settings: Settings) -> PanelClient:
     if args.url:
+        if not _is_http_url(args.url):
+            raise ConfigError("--url must be an http(s) URL, like https://panel.example/api/v2")
         if not args.key:
             raise ConfigError("--key is required with --url")
         return PanelClient(args.url, SecretStr(args.key), name="cli", rate_limit=0)
@@ -221,6 +304,20 @@ def _client(args: argparse.Namespace, settings: Settings) -> PanelClient:
     return panels[0].client()
 
 
+def _is_http_url(url: str) -> bool:
+    """An http(s) URL with a host: anything else reaches httpx as an unsupported
+    protocol, which would read as "the panel is unavailable" (exit 3)."""
+    if any(ch.isspace() for ch in url):
+        return False
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+        httpx.URL(url)
+    except (ValueError, httpx.InvalidURL):
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
 async def _panel(args: argparse.Namespace, settings: Settings) -> int:
     logging.basicConfig(level=logging.WARNING)
     try:
@@ -232,7 +329,7 @@ async def _panel(args: argparse.Namespace, settings: Settings) -> int:
         try:
             result, failed = await _perform(client, args)
         except FieldError as exc:
-            print(f"invalid --{exc.field_name.replace('_', '-')}: {exc.message}", file=sys.stderr)
+            print(f"invalid --{exc.field_name.replace('_', '-')}: {exc.render()}", file=sys.stderr)
             return EXIT_USAGE
         except PanelRejected as exc:
             print(f"panel rejected the call ({exc.reason.value}): {exc.message}", file=sys.stderr)
@@ -247,12 +344,12 @@ async def _panel(args: argparse.Namespace, settings: Settings) -> int:
         except PanelError as exc:  # pragma: no cover - every subclass is handled above
             print(f"panel error: {exc}", file=sys.stderr)
             return EXIT_UNAVAILABLE
+    # An id the panel refused is in the result (its "error", or its line in the
+    # listing), and exit 1 says some item failed: once, on stdout, JSON kept whole.
     if args.json:
         print(json.dumps(result, indent=2, ensure_ascii=False))
     else:
         print(_human(args.action, result))
-    for item_id, item in _item_errors(result):
-        print(f"{item_id}: {item}", file=sys.stderr)
     return EXIT_REJECTED if failed else 0
 
 
@@ -305,7 +402,7 @@ async def _add(client: PanelClient, args: argparse.Namespace) -> str:
             continue
         if spec.kind is FieldKind.LINES:
             raw = raw.replace("\\n", "\n")
-        values[spec.name] = spec.parse(raw)
+        values[spec.name] = _parse_option(spec, raw)
     missing = [s.name for s in order_type.form(values, service.limits)
                if s.required and s.name not in values]
     if missing:
@@ -314,24 +411,37 @@ async def _add(client: PanelClient, args: argparse.Namespace) -> str:
     return await client.add(service.id, order_type, values)
 
 
-def _item_errors(result: Any) -> list[tuple[str, str]]:
-    if not isinstance(result, dict):
-        return []
-    return [(k, v["error"]) for k, v in result.items() if isinstance(v, dict) and "error" in v]
+_NEGATIVE = re.compile(r"^\s*[-\u2212]\s*\d")
+
+
+def _parse_option(spec: FormField, raw: str) -> str:
+    """``spec.parse``, with a clear word for a negative number: the parser reads no
+    sign, so ``--quantity -5`` would otherwise be told "send a whole number"."""
+    if spec.kind is FieldKind.INTEGER and _NEGATIVE.match(raw):
+        if spec.minimum == 0:
+            raise FieldError(spec.name, "must not be negative (zero or a whole number above"
+                             " it), not {value}", value=raw.strip())
+        raise FieldError(spec.name, "must be positive (a whole number above zero), not {value}",
+                         value=raw.strip())
+    return spec.parse(raw)
 
 
 def _human(action: str, result: Any) -> str:
     if action == "services":
-        lines = [f"{len(result)} services"]
-        category = None
+        # A panel's list is not always sorted by category: each gets one heading,
+        # in the order the panel first names it, with all its services under it.
+        by_category: dict[str, list[dict[str, Any]]] = {}
         for item in result:
-            if item["category"] != category:
-                category = item["category"]
-                lines.append(f"\n[{category}]")
-            flags = "".join(flag[0].upper() for flag in ("refill", "cancel", "dripfeed")
-                            if item[flag]) or "-"
-            lines.append(f"  {item['id']:>6}  {item['type']:<24} {item['rate']:>10}/1k "
-                         f"{item['min']:>7}-{item['max']:<9} {flags:<3} {item['name']}")
+            by_category.setdefault(item["category"], []).append(item)
+        lines = [f"{len(result)} services"]
+        for category, items in by_category.items():
+            lines.append(f"\n[{category}]")
+            for item in items:
+                flags = "".join(flag[0].upper() for flag in ("refill", "cancel", "dripfeed")
+                                if item[flag]) or "-"
+                lines.append(f"  {item['id']:>6}  {item['type']:<24} {item['rate']:>10}"
+                             f" {_price_unit(item['type']):<6} {item['min']:>7}-{item['max']:<9}"
+                             f" {flags:<3} {item['name']}")
         lines.append("\nflags: R refill, C cancel, D drip-feed")
         return "\n".join(lines)
     if action == "balance":
@@ -353,3 +463,9 @@ def _human(action: str, result: Any) -> str:
         else:
             lines.append(f"{item_id}: cancel requested {item.get('message') or ''}".rstrip())
     return "\n".join(lines)
+
+
+def _price_unit(type_name: str) -> str:
+    """What a service's rate buys: a package's rate is its whole price."""
+    order_type = order_type_for(type_name)
+    return "flat" if order_type is not None and order_type.pricing is Pricing.FLAT else "per 1k"

@@ -5,11 +5,19 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
+import shlex
+import signal
+import socket
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
 
+from bot import cli
+from bot.order_types import Pricing, get_order_type
+from bot.sandbox.catalog import DEFAULT_CATALOG
 from bot.sandbox.dialects import DIALECTS
 from bot.sandbox.server import DEFAULT_KEY, RunningSandbox
 from tests.conftest import SandboxFactory
@@ -62,7 +70,7 @@ async def test_status_json_in_every_dialect(dialect: str, make_sandbox: SandboxF
     assert code == 1  # one id was refused
     result = json.loads(out)
     assert result["999"] == {"error": "Incorrect order ID"}
-    assert "999: Incorrect order ID" in err
+    assert "Incorrect order ID" not in err  # once: in the JSON, not again on stderr
     for order_id in (str(first), str(second)):
         assert set(result[order_id]) == {"status", "raw_status", "charge", "start_count",
                                          "remains", "currency"}
@@ -137,3 +145,192 @@ async def test_a_bad_setting_stops_with_one_line(tmp_path: Path) -> None:
 async def test_no_panel_configured_says_how(tmp_path: Path) -> None:
     code, _, err = await run_cli("panel", "services", cwd=tmp_path)
     assert code == 2 and "PANEL_URL" in err and "make demo" in err
+
+
+# ------------------------------------------------------------ in-process runs
+
+
+MainIn = Callable[..., Awaitable[tuple[int, str, str]]]
+
+
+@pytest.fixture
+def main_in(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+            capsys: pytest.CaptureFixture[str]) -> MainIn:
+    """``bot.cli.main(argv)`` in this process, with no setting from the environment;
+    returns (exit code, stdout, stderr). It runs in a thread: the CLI has its own
+    event loop, and the sandbox serves on the test's."""
+    for name in _SETTINGS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+
+    async def run(*argv: str) -> tuple[int, str, str]:
+        capsys.readouterr()
+        code = await asyncio.to_thread(cli.main, list(argv))
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
+
+
+def one_line(err: str) -> str:
+    """The single line a failure prints on stderr (and no traceback)."""
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+async def test_panel_options_work_before_and_after_the_action(sandbox: RunningSandbox,
+                                                              main_in: MainIn) -> None:
+    url, key = sandbox.url, DEFAULT_KEY
+    for argv in (("panel", "services", "--json", "--url", url, "--key", key),
+                 ("panel", "--json", "services", "--url", url, "--key", key),
+                 ("panel", "--url", url, "--json", "services", "--key", key),
+                 ("panel", "--url", url, "--key", key, "--json", "services")):
+        code, out, err = await main_in(*argv)
+        assert code == 0, (argv, err)
+        assert len(json.loads(out)) == len(sandbox.panel.catalog), argv
+
+    (order_id,) = sandbox.panel.seed_orders(next(iter(sandbox.panel.catalog)), 1)
+    code, out, err = await main_in("panel", "status", str(order_id), "--url", url, "--key", key)
+    assert code == 0, err
+    assert out.startswith(f"{order_id}: pending (Pending)")
+    # Given on both sides, the one after the action wins; one before it is not reset.
+    code, out, err = await main_in("panel", "--url", "http://127.0.0.1:9/api/v2", "--key", key,
+                                   "--json", "balance", "--url", url)
+    assert code == 0, err
+    assert json.loads(out)["currency"] == "USD"
+
+
+@pytest.mark.parametrize("url", ["ftp://x", "notaurl", "http://", "https://panel.example:port/x",
+                                 "http://panel .example/api/v2"])
+async def test_a_bad_url_is_a_usage_error(url: str, tmp_path: Path) -> None:
+    code, out, err = await run_cli("panel", "--url", url, "--key", "k", "balance", cwd=tmp_path)
+    assert (code, out) == (2, "")
+    assert one_line(err) == "--url must be an http(s) URL, like https://panel.example/api/v2"
+
+
+async def test_field_errors_are_rendered(sandbox: RunningSandbox, main_in: MainIn) -> None:
+    add = ("panel", "--url", sandbox.url, "--key", DEFAULT_KEY, "add", "--service", "101",
+           "--link", "https://x.y")
+    code, _, err = await main_in(*add, "--quantity", "0")
+    assert code == 2
+    assert one_line(err) == "invalid --quantity: The smallest allowed value is 1."
+    for negative in (("--quantity", "-5"), ("--quantity=-5",)):
+        code, _, err = await main_in(*add, *negative)
+        assert code == 2
+        assert one_line(err) == ("invalid --quantity: must be positive (a whole number above"
+                                 " zero), not -5")
+    code, _, err = await main_in(*add, "--quantity", "many")
+    assert code == 2 and "{" not in one_line(err) and "whole number" in err
+    assert sandbox.panel.orders == {}
+
+
+async def test_cannot_connect_names_the_host_and_the_cause(tmp_path: Path) -> None:
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    code, out, err = await run_cli("panel", "--url", f"http://127.0.0.1:{port}/api/v2", "--key",
+                                   "k", "balance", cwd=tmp_path)
+    assert (code, out) == (3, "")
+    assert one_line(err) == (f"panel unavailable: cannot connect to 127.0.0.1:{port}"
+                             " (connection refused)")
+
+
+async def test_an_item_error_is_printed_once(sandbox: RunningSandbox, tmp_path: Path) -> None:
+    (order_id,) = sandbox.panel.seed_orders(next(iter(sandbox.panel.catalog)), 1)
+    code, out, err = await run_cli(*panel_args(sandbox, "status", str(order_id), "999"),
+                                   cwd=tmp_path)
+    assert code == 1  # some item failed
+    assert out.count("Incorrect order ID") == 1 and "999: error: Incorrect order ID" in out
+    assert err == ""
+    code, out, err = await run_cli(*panel_args(sandbox, "cancel", str(order_id), "999", "--json"),
+                                   cwd=tmp_path)
+    assert code == 1 and err == ""
+    assert json.loads(out)["999"] == {"error": "Incorrect order ID"}
+
+
+async def test_services_grouped_by_category_with_flat_package_prices(sandbox: RunningSandbox,
+                                                                     main_in: MainIn) -> None:
+    categories = [entry.category for entry in DEFAULT_CATALOG]
+    first_seen = list(dict.fromkeys(categories))
+    runs = [c for i, c in enumerate(categories) if i == 0 or categories[i - 1] != c]
+    assert len(runs) > len(first_seen), "the catalog must split a category to test grouping"
+
+    code, out, err = await main_in(*panel_args(sandbox, "services"))
+    assert code == 0, err
+    headings = [line[1:-1] for line in out.splitlines() if line.startswith("[")]
+    assert headings == first_seen
+    under: dict[str, list[str]] = {}
+    heading = ""
+    for line in out.splitlines():
+        if line.startswith("["):
+            heading = line[1:-1]
+        elif heading and line.startswith("  ") and line.split()[0].isdigit():
+            under.setdefault(heading, []).append(line)
+    for entry in DEFAULT_CATALOG:
+        (line,) = [row for row in under[entry.category] if row.split()[0] == str(entry.id)]
+        flat = get_order_type(entry.type).pricing is Pricing.FLAT
+        assert f" {entry.rate.normalize()} {'flat' if flat else 'per 1k'} " in line, line
+    assert "/1k" not in out
+    assert any(get_order_type(e.type).pricing is Pricing.FLAT for e in DEFAULT_CATALOG)
+
+
+# ------------------------------------------------------------ the sandbox command
+
+
+def test_the_try_line_names_the_running_interpreter(monkeypatch: pytest.MonkeyPatch,
+                                                    tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "executable", str(tmp_path / ".venv" / "bin" / "python"))
+    assert cli._interpreter() == ".venv/bin/python"
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "python"))
+    assert cli._interpreter() == "./python"
+    elsewhere = tmp_path.parent / "other env" / "bin" / "python"
+    monkeypatch.setattr(sys, "executable", str(elsewhere))
+    assert shlex.split(cli._interpreter()) == [str(elsewhere)]
+
+
+async def test_sandbox_on_a_busy_port_moves_and_its_try_line_works(tmp_path: Path) -> None:
+    # The project folder as a reseller has it: the virtualenv in it, run from it.
+    if sys.prefix != sys.base_prefix:
+        (tmp_path / ".venv").symlink_to(sys.prefix, target_is_directory=True)
+        python = tmp_path / ".venv" / Path(sys.executable).relative_to(sys.prefix)
+        shown = str(python.relative_to(tmp_path))
+    else:  # pragma: no cover - the suite runs in the project's virtualenv
+        python = Path(sys.executable)
+        shown = str(python)
+    clean = {k: v for k, v in os.environ.items() if k not in _SETTINGS}
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        process = await asyncio.create_subprocess_exec(
+            str(python), "-m", "bot", "sandbox", "--port", str(port), cwd=tmp_path, env=clean,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        assert process.stdout is not None and process.stderr is not None
+        try:
+            lines = []
+            while not lines or not lines[-1].startswith("Press Ctrl+C"):
+                line = await asyncio.wait_for(process.stdout.readline(), 30)
+                assert line, (lines, await process.stderr.read())
+                lines.append(line.decode().strip())
+            notice = (await asyncio.wait_for(process.stderr.readline(), 5)).decode().strip()
+            moved = re.fullmatch(rf"port {port} is busy; serving on (\d+) instead", notice)
+            assert moved, notice
+            url = f"http://127.0.0.1:{moved.group(1)}/api/v2"
+            assert lines[1] == f"Try: {shown} -m bot panel --url {url} --key {DEFAULT_KEY} services"
+
+            command = shlex.split(lines[1].removeprefix("Try: "))
+            tried = await asyncio.create_subprocess_exec(
+                *command, cwd=tmp_path, env=clean, stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE)
+            out, err = await asyncio.wait_for(tried.communicate(), 30)
+            assert tried.returncode == 0, err
+            assert out.decode().startswith(f"{len(DEFAULT_CATALOG)} services")
+        finally:
+            if process.returncode is None:
+                process.send_signal(signal.SIGINT)
+            _, rest = await asyncio.wait_for(process.communicate(), 10)
+    assert process.returncode == 0
+    assert rest == b""  # no traceback on Ctrl+C

@@ -16,7 +16,10 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import errno
 import logging
+import socket
+import ssl
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -300,7 +303,8 @@ class PanelClient:
             raise PanelUnavailable(why, panel=self.name, action=action) from None
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             # The connection was never made, so the panel cannot have seen the request.
-            raise PanelUnavailable(f"cannot connect: {type(exc).__name__}", never_sent=True,
+            raise PanelUnavailable(f"cannot connect to {_host_port(self._endpoint)}"
+                                   f" ({_connect_cause(exc)})", never_sent=True,
                                    panel=self.name, action=action) from None
         except httpx.HTTPError as exc:
             if not read_only:
@@ -423,6 +427,56 @@ def _naming_what_it_created(action: str, text: str) -> Any | None:
             and not isinstance(body[field], dict | list) and "error" not in body:
         return body
     return None
+
+
+def _host_port(url: httpx.URL) -> str:
+    """``panel.example:443``: the address a connection was tried to (brackets for IPv6)."""
+    host = f"[{url.host}]" if ":" in url.host else url.host
+    port = url.port or (443 if url.scheme == "https" else 80)
+    return f"{host}:{port}"
+
+
+# The errno words a reseller can act on; anything else is shown as the OS says it.
+_CONNECT_ERRNO = {
+    errno.ECONNREFUSED: "connection refused",
+    errno.ECONNRESET: "connection reset",
+    errno.ETIMEDOUT: "timed out",
+    errno.EHOSTUNREACH: "host unreachable",
+    errno.ENETUNREACH: "network unreachable",
+}
+
+
+def _connect_cause(exc: httpx.HTTPError) -> str:
+    """Why a connection failed, in a few words (``connection refused``, ``unknown host``).
+
+    httpx wraps the cause two or three levels deep (``All connection attempts
+    failed`` around the ``ConnectionRefusedError`` of each address): the innermost
+    error is the one that says what happened.
+    """
+    if isinstance(exc, httpx.ConnectTimeout):
+        return "timed out"
+    if isinstance(exc, httpx.PoolTimeout):
+        return "no free connection"
+    innermost: BaseException = exc
+    seen: set[int] = set()
+    while id(innermost) not in seen:
+        seen.add(id(innermost))
+        nested = innermost.__cause__ or innermost.__context__
+        if nested is None:
+            break
+        innermost = nested
+    if isinstance(innermost, socket.gaierror):
+        return "unknown host" if innermost.errno == socket.EAI_NONAME else "host name lookup failed"
+    if isinstance(innermost, ssl.SSLCertVerificationError):
+        return f"TLS certificate not accepted: {innermost.verify_message}"
+    if isinstance(innermost, ssl.SSLError):
+        return f"TLS handshake failed: {innermost.reason or innermost}"
+    if isinstance(innermost, TimeoutError):
+        return "timed out"
+    if isinstance(innermost, OSError) and innermost.errno in _CONNECT_ERRNO:
+        return _CONNECT_ERRNO[innermost.errno]
+    why = getattr(innermost, "strerror", None) or str(innermost) or type(innermost).__name__
+    return parsing.clip(str(why), 120)
 
 
 def _text_of(response: httpx.Response, content: bytes) -> str:
