@@ -40,7 +40,6 @@ from handlers.render import (
     field_error,
     home_button,
     keyboard,
-    main_menu,
     money,
     number,
     pager,
@@ -110,14 +109,11 @@ async def admin_command(message: Message, state: FSMContext) -> None:
     await message.answer(text, reply_markup=markup)
 
 
-@router.message(InAdminInput(), Command("cancel", "start"))
+@router.message(InAdminInput(), Command("cancel"))
 async def leave_admin_input(message: Message, state: FSMContext) -> None:
-    """/cancel (and /start) leave whatever the admin was typing; nothing changes."""
+    """/cancel leaves whatever the admin was typing; nothing changes (/start does too:
+    the menu router answers it in any state)."""
     await state.clear()
-    assert message.text is not None
-    if message.text.startswith("/start"):
-        await message.answer(_("Nothing changed."), reply_markup=main_menu(True))
-        return
     await message.answer(_("Nothing changed.\n\n") + admin_home()[0],
                          reply_markup=admin_home()[1])
 

@@ -32,7 +32,7 @@ from bot.config import Settings
 from bot.orders import OrderService, ServiceGone
 from bot.pricing import Pricer
 from handlers.callbacks import CategoryCb, MenuCb, PlatformCb, ServiceCb
-from handlers.filters import Button, CallbackPrefix, TextMessage
+from handlers.filters import Button, CallbackPrefix, CommandText, TextMessage
 from handlers.render import (
     CATEGORY_LIMIT,
     PAGE_SIZE,
@@ -54,6 +54,7 @@ from storage.catalog import StoredService
 
 router = Router(name="catalog")
 router.callback_query.filter(CallbackPrefix(MenuCb, PlatformCb, CategoryCb, ServiceCb))
+router.message.filter(~CommandText("/start"))  # /start leaves a search: the menu answers it
 MAX_QUERY = 100
 SEARCH_RESULTS = 20
 

@@ -6,6 +6,7 @@ from html import escape
 
 from aiogram import Bot, Router
 from aiogram.filters import Command, CommandObject, CommandStart, StateFilter
+from aiogram.fsm.context import FSMContext
 from aiogram.types import BotCommand, CallbackQuery, Message
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
@@ -35,11 +36,14 @@ def _is_service_link(deep_link: str) -> bool:
             and is_row_id(int(ref)))
 
 
-@router.message(CommandStart(), StateFilter(None))
+@router.message(CommandStart())
 async def start(message: Message, command: CommandObject, db: Database, settings: Settings,
-                orders: OrderService, pricer: Pricer) -> None:
+                orders: OrderService, pricer: Pricer, state: FSMContext) -> None:
+    """/start works in any state: it leaves whatever step the customer was in (an order
+    form's draft, a search, a top-up amount, an admin's input) and shows the menu."""
     sender = message.from_user
     assert sender is not None
+    await state.clear()
     await accounts.register(db, sender.id, username=sender.username,
                             first_name=sender.first_name, language=sender.language_code)
     deep_link = (command.args or "").strip()

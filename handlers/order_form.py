@@ -27,7 +27,7 @@ from bot.panel import RejectReason
 from bot.topups import StarsTopups
 from handlers.balance import top_up_rows
 from handlers.callbacks import FormCb, OrderStartCb
-from handlers.filters import Button, CallbackPrefix, TextMessage
+from handlers.filters import Button, CallbackPrefix, CommandText, TextMessage
 from handlers.render import (
     confirm_keyboard,
     confirm_text,
@@ -47,6 +47,7 @@ from storage.catalog import StoredService
 log = logging.getLogger(__name__)
 router = Router(name="order_form")
 router.callback_query.filter(CallbackPrefix(OrderStartCb, FormCb))
+router.message.filter(~CommandText("/start"))  # /start leaves the form: the menu answers it
 MAX_INPUT = 20_000
 
 
@@ -147,7 +148,7 @@ async def command_in_form(message: Message) -> None:
                            "to leave it first."))
 
 
-@router.message(StateFilter(OrderForm.field), TextMessage())
+@router.message(StateFilter(OrderForm.field), TextMessage(command=False))
 async def answer_field(message: Message, state: FSMContext, orders: OrderService,
                        settings: Settings) -> None:
     loaded = await _load_or_expire(message, state, orders, settings)

@@ -187,8 +187,7 @@ class Harness:
         return [m.text for m in list(self.emulator.chats[user_id].messages.values())[before:]]
 
     async def tap(self, template: Template, data: str) -> tuple[list[str], bool]:
-        user_id = await self.enter(template)
-        await self.feed({"message": self._message(user_id, "/start")})  # a menu to tap on
+        user_id = await self.enter(template)  # its /start left a menu to tap on
         chat = self.emulator.chats[user_id]
         menu = max(chat.messages.values(), key=lambda m: m.message_id)
         before = len(chat.messages)

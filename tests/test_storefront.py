@@ -555,3 +555,35 @@ async def test_a_new_language_needs_no_code_change(make_sandbox: SandboxFactory,
         assert "🛒 Neue Bestellung" in reply.buttons[0]
         english = shop.emulator.user(51, "Jo", language_code="en")
         assert (await english.send("/start")).text.startswith("Hi, Jo!")
+
+
+async def test_start_and_cancel_work_from_any_step(shop: Shop) -> None:
+    """In a form, in a search, in a top-up amount, in an admin's input: /start leaves the
+    step and shows the menu; /cancel leaves it too. Nothing is charged or changed."""
+    await shop.credit(CUSTOMER, 10_000)
+    customer = shop.user(CUSTOMER)
+    admin = shop.admin
+
+    async def steps() -> list[tuple[ScriptedUser, str]]:
+        await open_service(customer, shop, 101)
+        await customer.tap("🛒 Order")
+        yield customer, "Step 1 of"
+        await customer.send("/search")
+        yield customer, "What are you looking for"
+        await admin.send("/admin")
+        await admin.tap("👥 Customers")
+        yield admin, "Send a customer's id"
+
+    async for user, prompt in steps():
+        assert prompt in user.text, user.text
+        reply = await user.send("/start")
+        assert reply.text.startswith("Hi, "), reply.text
+        assert "🛒 New order" in [label for row in reply.buttons for label in row]
+        await user.send("hello")  # the step is left: plain text gets the ordinary answer
+        assert "I didn't get that" in user.text
+    await open_service(customer, shop, 101)
+    await customer.tap("🛒 Order")
+    await customer.send("/cancel")
+    assert "Order cancelled" in customer.text
+    assert await shop.balance(CUSTOMER) == (10_000, 10_000)
+    assert await shop.query("SELECT COUNT(*) FROM orders") == [(0,)]
