@@ -12,22 +12,40 @@ import asyncio
 import contextlib
 import gc
 import logging
+import math
+import os
+import shlex
+import socket
+import sys
+import time
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
+from aiogram.exceptions import (
+    ClientDecodeError,
+    TelegramAPIError,
+    TelegramNetworkError,
+    TelegramNotFound,
+    TelegramRetryAfter,
+    TelegramServerError,
+    TelegramUnauthorizedError,
+)
 from aiogram.fsm.storage.base import BaseStorage
 from aiogram.fsm.storage.memory import SimpleEventIsolation
+from aiogram.types import User
+from aiohttp import ClientConnectorError, ClientSSLError, InvalidURL
 
 from bot import reconcile, redaction
 from bot.alerts import AdminAlerts
 from bot.broadcasts import BroadcastWatcher
 from bot.catalog import ShopCatalog, keep_catalog_fresh, refresh_catalog
 from bot.catalog_admin import CatalogAdmin
-from bot.config import SANDBOX_PANEL_NAME, ConfigError, PanelSettings, Settings
+from bot.config import SANDBOX_PANEL_NAME, ConfigError, PanelSettings, Settings, StartupError
 from bot.customers import Customers
 from bot.daily_report import DailyReport
 from bot.i18n import UserLanguageMiddleware, build_i18n
@@ -41,10 +59,20 @@ from bot.pricing import Pricer
 from bot.sandbox.server import DEFAULT_KEY, RunningSandbox, SandboxPanel, start_sandbox
 from bot.topups import StarsTopups
 from bot.tracker import Tracker
-from storage.db import Database
+from storage.db import Database, DatabaseUnusable
 from storage.fsm import SqliteStorage
 
+if TYPE_CHECKING:
+    from aiogram.fsm.storage.redis import RedisStorage
+
 log = logging.getLogger(__name__)
+
+TELEGRAM_RETRY_DELAY = 5.0  # seconds between start-up tries to reach Telegram
+# Seconds one try may take: aiogram's own 60 would eat the whole wait on a network
+# that drops packets; the total is at most TELEGRAM_WAIT plus one of these.
+TELEGRAM_TRY_TIMEOUT = 10
+OFFICIAL_API = "https://api.telegram.org"
+REFUSED_BY_TELEGRAM = "BOT_TOKEN was refused by Telegram: check it with @BotFather"
 
 
 @dataclass
@@ -67,9 +95,20 @@ class Runtime:
         await self.db.close()
 
 
-async def start_runtime(settings: Settings) -> Runtime:
-    """Open the database, connect the panels (or start the sandbox) and sync catalogs."""
-    db = await Database(settings.database_path).open()
+async def open_database(settings: Settings) -> Database:
+    """The shop's database; a DATABASE_PATH it cannot be is a ``ConfigError`` naming it."""
+    try:
+        return await Database(settings.database_path).open()
+    except DatabaseUnusable as exc:
+        raise ConfigError(f"configuration error: DATABASE_PATH: {exc}; set it to a file in a"
+                          " folder the bot can write to") from None
+
+
+async def start_runtime(settings: Settings, *, db: Database | None = None) -> Runtime:
+    """Open the database (unless given one), connect the panels (or start the
+    sandbox) and sync catalogs."""
+    if db is None:
+        db = await open_database(settings)
     configured = settings.panel_settings()
     sandbox = None
     if not configured:
@@ -116,10 +155,26 @@ def build_bot(settings: Settings) -> Bot:
 def fsm_storage(runtime: Runtime) -> BaseStorage:
     """SQLite by default, so forms survive restarts; Redis when REDIS_URL is set."""
     if runtime.settings.redis_url:
-        from aiogram.fsm.storage.redis import RedisStorage
-
-        return RedisStorage.from_url(runtime.settings.redis_url)
+        return redis_storage_class().from_url(runtime.settings.redis_url)
     return SqliteStorage(runtime.db)
+
+
+def redis_storage_class() -> type[RedisStorage]:
+    """aiogram's RedisStorage, or a ``ConfigError`` saying how to install redis-py
+    (an optional dependency: the ``redis`` extra)."""
+    try:
+        from aiogram.fsm.storage.redis import RedisStorage
+    except ImportError:
+        # This interpreter's own pip: the package must land where the bot runs.
+        python = sys.executable
+        with contextlib.suppress(ValueError):  # another drive (Windows): keep it absolute
+            relative = os.path.relpath(python)
+            python = python if relative.startswith("..") else relative
+        raise ConfigError(f"configuration error: REDIS_URL is set but the redis package is not"
+                          f" installed: run {shlex.quote(python)} -m pip install 'redis>=5' (the"
+                          " project's [redis] extra), or leave REDIS_URL empty to keep"
+                          " conversations in SQLite") from None
+    return RedisStorage
 
 
 def build_dispatcher(runtime: Runtime, bot: Bot, bot_username: str) -> Dispatcher:
@@ -246,6 +301,73 @@ async def _poll(dispatcher: Dispatcher, bot: Bot, *, handle_signals: bool) -> No
         raise
 
 
+async def reach_telegram(bot: Bot, settings: Settings) -> User:
+    """The bot's own user (``getMe``), tried for ``TELEGRAM_WAIT`` seconds while
+    Telegram cannot be reached, with a line on stderr before each pause.
+
+    A refused token and an answer that is not the Bot API's stop at once with
+    ``StartupError``; so does the end of the wait. Every line is one a new shop
+    owner can act on: what is wrong and where, never aiohttp's traceback.
+    """
+    url = settings.telegram_api_url or OFFICIAL_API
+    where = ("TELEGRAM_API_URL and that a Bot API server runs there" if settings.telegram_api_url
+             else "this machine's internet connection")
+    deadline = time.monotonic() + settings.telegram_wait
+    while True:
+        pause = TELEGRAM_RETRY_DELAY
+        try:
+            return await bot.get_me(request_timeout=TELEGRAM_TRY_TIMEOUT)
+        except TelegramUnauthorizedError:
+            raise StartupError(REFUSED_BY_TELEGRAM) from None
+        except TelegramNotFound:
+            # The official API says 404 to a well-formed token only for a wrong path.
+            raise StartupError(f"{url} has no Bot API method getMe (404 Not Found): check"
+                               " TELEGRAM_API_URL (a Bot API server's base URL, like"
+                               " http://localhost:8081, without /bot...)") from None
+        except TelegramNetworkError as exc:
+            if isinstance(exc.__cause__, InvalidURL):
+                raise StartupError(f"TELEGRAM_API_URL {url} does not make a valid URL: check"
+                                   " it") from None
+            cause = _network_cause(exc, TELEGRAM_TRY_TIMEOUT)
+        except TelegramRetryAfter as exc:
+            cause, pause = "it asks to wait", max(pause, exc.retry_after)
+        except TelegramServerError as exc:
+            cause = f"server error: {exc.message}"
+        except ClientDecodeError:
+            # A web page rather than the Bot API's JSON: often a proxy between
+            # us and a Bot API server that is (re)starting, so it is waited for.
+            cause = "its answer is not the Bot API's"
+        except TelegramAPIError as exc:
+            raise StartupError(f"Telegram at {url} refused getMe ({exc.message}): check"
+                               " BOT_TOKEN with @BotFather") from None
+        left = deadline - time.monotonic()
+        if left <= 0:
+            waited = f" after {settings.telegram_wait:g} s" if settings.telegram_wait else ""
+            raise StartupError(f"Telegram is not reachable at {url} ({cause}); gave up{waited}:"
+                               f" check {where}, then start the bot again")
+        pause = min(pause, left)
+        print(redaction.redact(f"Telegram is not reachable at {url} ({cause}); retrying in"
+                               f" {math.ceil(pause)} s (giving up in {math.ceil(left)} s)…"),
+              file=sys.stderr, flush=True)
+        await asyncio.sleep(pause)
+
+
+def _network_cause(exc: TelegramNetworkError, timeout: float) -> str:
+    """aiohttp's reason, in a few words (its own text repeats host and port)."""
+    origin = exc.__cause__
+    if isinstance(origin, asyncio.TimeoutError):
+        return f"no answer in {timeout:g} s"
+    if isinstance(origin, ClientSSLError):
+        return f"TLS failed: {getattr(origin, 'certificate_error', origin.os_error)}"
+    if isinstance(origin, ClientConnectorError):
+        if isinstance(origin.os_error, socket.gaierror):
+            return f"cannot resolve {origin.host}: {origin.os_error.strerror}"
+        if isinstance(origin.os_error, ConnectionRefusedError):
+            return "connection refused"
+        return origin.os_error.strerror or str(origin.os_error)
+    return str(origin or exc.message)[:200]
+
+
 async def run_bot(settings: Settings, *, handle_signals: bool = True) -> None:
     from handlers.language import languages
     from handlers.menu import describe_bot
@@ -253,11 +375,18 @@ async def run_bot(settings: Settings, *, handle_signals: bool = True) -> None:
 
     redaction.register(*settings.secrets())  # before anything can log, alert or store them
     bot = build_bot(settings)
-    runtime = await start_runtime(settings)
+    # What is wrong on this machine is said at once, before any wait on the network.
+    if settings.redis_url:
+        redis_storage_class()
+    db = await open_database(settings)
+    runtime: Runtime | None = None
     background: list[asyncio.Task[None]] = []
     dispatcher: Dispatcher | None = None
     try:
-        me = await bot.get_me()
+        # Telegram before the panels: a refused token is said before the sandbox
+        # banner and catalog syncs, and nothing is synced for a bot that cannot run.
+        me = await reach_telegram(bot, settings)
+        runtime = await start_runtime(settings, db=db)
         dispatcher = build_dispatcher(runtime, bot, me.username or "")
         i18n = dispatcher["i18n"]
         await describe_bot(bot, i18n, languages(i18n))
@@ -284,6 +413,6 @@ async def run_bot(settings: Settings, *, handle_signals: bool = True) -> None:
         await asyncio.gather(*background, return_exceptions=True)
         if dispatcher is not None:
             await dispatcher["watch"].aclose()
-        await runtime.close()
+        await (runtime.close() if runtime is not None else db.close())
         await bot.session.close()
         unsettle_heap()

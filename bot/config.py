@@ -12,6 +12,7 @@ import re
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -42,6 +43,16 @@ def _check_url(value: str, setting: str) -> str:
     value = value.strip()
     if value and not re.match(r"^https?://[^\s/]+", value):
         raise ValueError(f"{setting} must be an http(s) URL, got {value!r}")
+    if value:
+        # The shape test lets through a bad port or bracket, which the HTTP client
+        # would only reject at the first request, with the whole URL in its error.
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018 - parsing the port is the check
+        except ValueError as exc:
+            raise ValueError(f"not a valid URL ({exc}): {value!r}") from None
+        if not parts.hostname:
+            raise ValueError(f"no host name in {value!r}")
     return value
 
 
@@ -102,6 +113,9 @@ class Settings(BaseSettings):
 
     bot_token: SecretStr | None = None
     telegram_api_url: str = ""
+    # Seconds to keep trying to reach Telegram at start-up before giving up
+    # (0: one try). A minute rides out a network blip or a Bot API server starting next to us.
+    telegram_wait: float = Field(default=60, ge=0, le=3600)
     panel_url: str = ""
     panel_key: SecretStr = SecretStr("")
     panel_name: str = "main"
@@ -220,6 +234,27 @@ class Settings(BaseSettings):
     @classmethod
     def _locales_dir(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("locales_dir")
+    @classmethod
+    def _locales_dir_exists(cls, value: Path | None) -> Path | None:
+        # A typo here used to create an empty folder: a shop in English only, without a word.
+        if value is not None and not value.is_dir():
+            where = "" if value.is_absolute() else f" (in {Path.cwd()})"
+            raise ValueError(f"no folder {str(value)!r}{where}: point it at a folder of"
+                             " <lang>/LC_MESSAGES/messages.po, or leave it empty for the shipped"
+                             " translations")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str) -> str:
+        # redis-py refuses any other scheme, but only when the first update arrives.
+        value = value.strip()
+        if value and not re.match(r"^(redis|rediss|unix)://", value):
+            # Not echoed: the URL may hold the Redis password.
+            raise ValueError("must be a redis://, rediss:// or unix:// URL")
+        return value
 
     @field_validator("shop_currency")
     @classmethod

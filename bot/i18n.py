@@ -21,6 +21,7 @@ from babel import Locale, UnknownLocaleError
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
+from bot.config import ConfigError
 from bot.languages import LanguageChoices
 
 log = logging.getLogger(__name__)
@@ -46,8 +47,24 @@ def compile_locales(path: Path = LOCALES_DIR) -> list[str]:
 
 
 def build_i18n(path: Path = LOCALES_DIR) -> I18n:
-    path.mkdir(parents=True, exist_ok=True)
-    compile_locales(path)
+    """The translations in ``path`` (``LOCALES_DIR``), compiled when needed.
+
+    A folder that is not there is an error, not created: a typo in LOCALES_DIR
+    would otherwise give a shop in English only, without a word.
+    """
+    if not path.is_dir():
+        raise ConfigError(f"configuration error: LOCALES_DIR: no folder {str(path)!r}: point it at"
+                          " a folder of <lang>/LC_MESSAGES/messages.po, or leave it empty for the"
+                          " shipped translations")
+    try:
+        languages = compile_locales(path)
+    except OSError as exc:  # a read-only install: the .mo files cannot be written next to the .po
+        raise ConfigError(f"configuration error: LOCALES_DIR: cannot compile the translations in"
+                          f" {path} ({exc.strerror or exc}): make the folder writable, or copy it"
+                          " somewhere writable and point LOCALES_DIR there") from None
+    if not languages:
+        log.warning("no translations in %s (<lang>/LC_MESSAGES/%s.po): the shop speaks English only",
+                    path, DOMAIN)
     return I18n(path=path, default_locale=DEFAULT_LOCALE, domain=DOMAIN)
 
 

@@ -45,6 +45,10 @@ def is_row_id(value: int) -> bool:
     return 0 < value <= MAX_ROW_ID
 
 
+class DatabaseUnusable(Exception):
+    """The database file cannot be created or opened; the text says why, in one line."""
+
+
 class Database:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -52,13 +56,30 @@ class Database:
         self._lock = asyncio.Lock()
 
     async def open(self) -> Database:
-        if str(self.path) != ":memory:":
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._conn = await aiosqlite.connect(self.path, isolation_level=None)
-        self._conn.row_factory = aiosqlite.Row
-        for pragma in ("PRAGMA journal_mode = WAL", "PRAGMA foreign_keys = ON",
-                       "PRAGMA synchronous = NORMAL", "PRAGMA busy_timeout = 5000"):
-            await self._conn.execute(pragma)
+        """Create (folder included) or open the file and migrate it.
+
+        Raises ``DatabaseUnusable`` when the file cannot be had at all (its folder
+        cannot be created, it is a folder, it is not SQLite...): a path problem,
+        told in one line rather than as an OSError or sqlite3 traceback.
+        """
+        try:
+            if str(self.path) != ":memory:":
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            connecting = aiosqlite.connect(self.path, isolation_level=None)
+            try:
+                self._conn = await connecting
+            except BaseException:
+                await _joined(connecting)
+                raise
+            self._conn.row_factory = aiosqlite.Row
+            # journal_mode is the first statement that reads and writes the file:
+            # a folder, a read-only file or one that is not SQLite fails here.
+            for pragma in ("PRAGMA journal_mode = WAL", "PRAGMA foreign_keys = ON",
+                           "PRAGMA synchronous = NORMAL", "PRAGMA busy_timeout = 5000"):
+                await self._conn.execute(pragma)
+        except (OSError, sqlite3.Error) as exc:
+            await self.close()
+            raise DatabaseUnusable(f"cannot use {self.path}: {_unusable(self.path, exc)}") from exc
         await self._migrate()
         return self
 
@@ -142,15 +163,42 @@ class Database:
             " applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')))"
         )
         current = await self.schema_version()
-        for version, name, sql in _migrations():
-            if version <= current:
-                continue
-            log.info("applying database migration %04d %s", version, name)
+        pending = [m for m in _migrations() if m[0] > current]
+        if current == 0 and pending:
+            # One line for a new file, not one per migration ahead of start-up's own lines.
+            log.info("creating the database %s (schema version %d)", self.path, pending[-1][0])
+        for version, name, sql in pending:
+            if current:
+                log.info("applying database migration %04d %s", version, name)
             async with self.transaction() as tx:
                 for statement in _statements(sql):
                     await tx.execute(statement)
                 await tx.execute("INSERT INTO schema_migrations (version, name) VALUES (?, ?)",
                                  (version, name))
+
+
+async def _joined(connection: aiosqlite.Connection) -> None:
+    """Wait for the thread of a connection that failed to open.
+
+    aiosqlite stops that thread without waiting for it; its last call back into
+    the event loop, made after ``asyncio.run`` has closed the loop, printed a
+    traceback on the way out of a start-up that had failed cleanly.
+    """
+    thread = getattr(connection, "_thread", None)  # private: tolerate its absence
+    if thread is not None and thread.is_alive():
+        await asyncio.to_thread(thread.join, 5)
+
+
+def _unusable(path: Path, exc: OSError | sqlite3.Error) -> str:
+    """Why ``path`` cannot be the database, for someone who only knows the path they set."""
+    if path.is_dir():
+        return "it is a folder, not a file"
+    if isinstance(exc, FileExistsError | NotADirectoryError):
+        in_the_way = next((p for p in path.parents if p.is_file()), path.parent)
+        return f"{in_the_way} is a file, so it cannot hold a folder"
+    if isinstance(exc, OSError):
+        return f"cannot create the folder {path.parent} ({exc.strerror or exc})"
+    return f"SQLite cannot open it ({exc})"
 
 
 async def first(conn: aiosqlite.Connection, sql: str,

@@ -18,7 +18,7 @@ def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
     for name in ("BOT_TOKEN", "TELEGRAM_API_URL", "PANEL_URL", "PANEL_KEY", "PANEL_NAME", "PANELS",
                  "DATABASE_PATH", "ADMIN_IDS", "SHOP_CURRENCY", "MARKUP_PERCENT", "TRACK_INTERVAL",
                  "SEND_RATE", "PANEL_RATE_LIMIT", "SANDBOX_DIALECT", "SANDBOX_PACE", "SANDBOX_PORT",
-                 "LOG_LEVEL"):
+                 "LOG_LEVEL", "TELEGRAM_WAIT", "REDIS_URL", "LOCALES_DIR"):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -50,6 +50,12 @@ def test_one_panel_and_several(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.parametrize(("name", "value", "expected"), [
     ("BOT_TOKEN", "nonsense", "configuration error: BOT_TOKEN:"),
     ("TELEGRAM_API_URL", "localhost:8081", "configuration error: TELEGRAM_API_URL:"),
+    ("TELEGRAM_API_URL", "http://localhost:99999", "configuration error: TELEGRAM_API_URL: not a"
+     " valid URL (Port out of range"),
+    ("TELEGRAM_API_URL", "http://[::1", "configuration error: TELEGRAM_API_URL: not a valid URL"),
+    ("TELEGRAM_WAIT", "-1", "configuration error: TELEGRAM_WAIT:"),
+    ("REDIS_URL", "localhost:6379", "configuration error: REDIS_URL: must be a redis://"),
+    ("LOCALES_DIR", "no-such-folder", "configuration error: LOCALES_DIR: no folder 'no-such-folder'"),
     ("PANEL_URL", "panel.example", "configuration error: PANEL_URL:"),
     ("PANELS", "{}", "configuration error: PANELS:"),
     ("PANELS", '[{"name": "a", "url": "https://a.b"}]', "configuration error: PANELS (item 0.key)"),
@@ -80,6 +86,23 @@ def test_a_key_without_a_url_and_duplicate_names(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("PANEL_KEY", "k")
     monkeypatch.setenv("PANELS", '[{"name": "main", "url": "https://b.example", "key": "k2"}]')
     with pytest.raises(ConfigError, match="same name"):
+        load_settings()
+
+
+def test_a_redis_url_is_not_echoed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REDIS_URL", "http://:hunter2-password@redis.example:6379")
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert "hunter2" not in str(info.value)
+
+
+def test_locales_dir_must_be_a_folder(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    (tmp_path / "translations").mkdir()
+    (tmp_path / "a-file").write_text("")
+    monkeypatch.setenv("LOCALES_DIR", "translations")
+    assert str(load_settings().locales_dir) == "translations"
+    monkeypatch.setenv("LOCALES_DIR", str(tmp_path / "a-file"))
+    with pytest.raises(ConfigError, match="LOCALES_DIR: no folder"):
         load_settings()
 
 
@@ -115,3 +138,4 @@ def test_the_example_env_file_is_valid(tmp_path) -> None:
     settings = load_settings()
     assert settings.panel_settings() == []  # empty PANEL_URL: the sandbox
     assert settings.locales_dir is None and settings.redis_url == ""
+    assert settings.telegram_wait == 60
