@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import gc
 import logging
 import math
@@ -112,10 +113,17 @@ async def start_runtime(settings: Settings, *, db: Database | None = None) -> Ru
     configured = settings.panel_settings()
     sandbox = None
     if not configured:
-        sandbox = await start_sandbox(
-            SandboxPanel(dialect=settings.sandbox_dialect, pace=settings.sandbox_pace),
-            port=settings.sandbox_port,
-        )
+        panel = SandboxPanel(dialect=settings.sandbox_dialect, pace=settings.sandbox_pace)
+        try:
+            sandbox = await start_sandbox(panel, port=settings.sandbox_port)
+        except OSError as exc:  # SANDBOX_PORT taken (another shop, a demo): any free port
+            if exc.errno != errno.EADDRINUSE:
+                raise StartupError(f"the embedded sandbox cannot listen on port "
+                                   f"{settings.sandbox_port} ({exc.strerror}): change "
+                                   "SANDBOX_PORT, or 0 for any free port") from None
+            sandbox = await start_sandbox(panel, port=0)
+            log.warning("SANDBOX_PORT %d is busy; the embedded sandbox serves on %d instead",
+                        settings.sandbox_port, sandbox.port)
         log.warning("=" * 72)
         log.warning("NO PANEL CONFIGURED: using the embedded SANDBOX panel at %s", sandbox.url)
         log.warning("Orders are simulated and nothing is delivered. Set PANEL_URL and")
@@ -142,7 +150,9 @@ async def start_runtime(settings: Settings, *, db: Database | None = None) -> Ru
 
 def build_bot(settings: Settings) -> Bot:
     if settings.bot_token is None:
-        raise ConfigError("configuration error: BOT_TOKEN is not set (get one from @BotFather)")
+        raise ConfigError("configuration error: BOT_TOKEN is not set: create a bot with "
+                          "@BotFather in Telegram (/newbot) and put its token in .env as "
+                          "BOT_TOKEN=...")
     # Registered first: aiohttp puts request URLs, token included, in its errors.
     redaction.register(settings.bot_token)
     session = None

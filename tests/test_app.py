@@ -63,3 +63,21 @@ def dispatcher_services(runtime) -> dict:
     bot = build_bot(runtime.settings.model_copy(update={
         "bot_token": SecretStr("123456789:AAExampleExampleExampleExampleExample")}))
     return build_dispatcher(runtime, bot, "shop_bot").workflow_data
+
+
+async def test_a_busy_sandbox_port_moves_to_a_free_one(tmp_path,
+                                                      caplog: pytest.LogCaptureFixture) -> None:
+    import socket
+
+    caplog.set_level(logging.WARNING)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        runtime = await start_runtime(load_settings(database_path=tmp_path / "shop.sqlite3",
+                                                    sandbox_port=port))
+        try:
+            assert runtime.sandbox is not None and runtime.sandbox.port != port
+            assert any(f"SANDBOX_PORT {port} is busy" in r.getMessage() for r in caplog.records)
+        finally:
+            await runtime.close()

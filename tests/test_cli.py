@@ -139,7 +139,8 @@ async def test_a_bad_setting_stops_with_one_line(tmp_path: Path) -> None:
 
     code, _, err = await run_cli("run", cwd=tmp_path, env={"BOT_TOKEN": ""})
     assert code == 2 and err.strip() == (
-        "configuration error: BOT_TOKEN is not set (get one from @BotFather)")
+        "configuration error: BOT_TOKEN is not set: create a bot with @BotFather in Telegram"
+        " (/newbot) and put its token in .env as BOT_TOKEN=...")
 
 
 async def test_no_panel_configured_says_how(tmp_path: Path) -> None:

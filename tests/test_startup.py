@@ -223,8 +223,9 @@ def test_build_i18n_creates_no_folder(tmp_path: Path) -> None:
 
 def test_a_missing_token_says_how_to_get_one_exit_2(tmp_path: Path) -> None:
     result = run_bot_process(tmp_path, BOT_TOKEN="")
-    assert_one_line(result, 2, "configuration error: BOT_TOKEN is not set (get one from"
-                               " @BotFather)")
+    assert_one_line(result, 2, "configuration error: BOT_TOKEN is not set: create a bot with"
+                               " @BotFather in Telegram (/newbot) and put its token in .env as"
+                               " BOT_TOKEN=...")
 
 
 def test_a_malformed_setting_is_still_one_line_exit_2(tmp_path: Path) -> None:
