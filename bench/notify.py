@@ -26,7 +26,7 @@ from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 
-from bot.emulator import BotApiEmulator, RunningEmulator, SendLimits, start_emulator
+from bot.devtools.emulator import BotApiEmulator, RunningEmulator, SendLimits, start_emulator
 from bot.i18n import build_i18n
 from bot.notifier import Notifier
 from bot.orders import OrderService

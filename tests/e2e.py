@@ -11,7 +11,7 @@ from typing import Any
 
 from bot.app import run_bot
 from bot.config import load_settings
-from bot.emulator import BotApiEmulator, RunningEmulator, ScriptedUser, start_emulator
+from bot.devtools.emulator import BotApiEmulator, RunningEmulator, ScriptedUser, start_emulator
 from bot.sandbox.server import DEFAULT_KEY, RunningSandbox
 from storage import ledger, users
 from storage.db import Database

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.emulator import ScriptedUser
+from bot.devtools.emulator import ScriptedUser
 from tests.conftest import SandboxFactory
 from tests.e2e import ADMIN_ID, Shop, restart, running_shop
 

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from bot.emulator import ScriptedUser
+from bot.devtools.emulator import ScriptedUser
 from handlers.callbacks import AdminCatalogCb
 from tests.e2e import ADMIN_ID, Shop
 from tests.test_storefront import CUSTOMER, open_service

@@ -8,7 +8,7 @@ import typing
 
 from aiogram.filters import Command
 
-from bot.emulator import ScriptedUser
+from bot.devtools.emulator import ScriptedUser
 from handlers import callbacks, routers
 from tests.e2e import ADMIN_ID, Shop
 from tests.test_storefront import CUSTOMER, _to_confirmation

@@ -21,7 +21,7 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 
 from bot.alerts import MAX_ALERT, AdminAlerts, render
-from bot.emulator import MAX_TEXT, BotApiEmulator, SendLimits, start_emulator, visible_text
+from bot.devtools.emulator import MAX_TEXT, BotApiEmulator, SendLimits, start_emulator, visible_text
 from bot.i18n import build_i18n
 from bot.notifier import Notifier
 from bot.orders import OrderService

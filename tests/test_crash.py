@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.emulator import BotApiEmulator, start_emulator
+from bot.devtools.emulator import BotApiEmulator, start_emulator
 from bot.sandbox.server import DEFAULT_KEY
 from storage import ledger, users
 from storage.db import Database

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from bot.devtools.terminal_chat import format_message, render_html
-from bot.emulator import ChatMessage
+from bot.devtools.emulator import ChatMessage
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -26,7 +26,7 @@ from aiogram.types import (
     TransactionPartnerUser,
 )
 
-from bot.emulator import STARS, BotApiEmulator, RunningEmulator, start_emulator
+from bot.devtools.emulator import STARS, BotApiEmulator, RunningEmulator, start_emulator
 from tests.e2e import TOKEN
 
 pytestmark = pytest.mark.timeout(60)

@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 
 from bot.app import Runtime, build_bot, build_dispatcher, start_runtime
 from bot.config import load_settings
-from bot.emulator import BotApiEmulator, RunningEmulator, start_emulator
+from bot.devtools.emulator import BotApiEmulator, RunningEmulator, start_emulator
 from bot.order_form import Draft
 from bot.sandbox.server import DEFAULT_KEY, RunningSandbox, SandboxPanel, start_sandbox
 from handlers import callbacks

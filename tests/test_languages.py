@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from babel.messages.pofile import read_po
 
-from bot.emulator import ChatMessage, ScriptedUser
+from bot.devtools.emulator import ChatMessage, ScriptedUser
 from bot.sandbox.catalog import DEFAULT_CATALOG
 from handlers.callbacks import (
     CategoryCb,

@@ -11,7 +11,7 @@ from aiogram import Bot
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 
-from bot.emulator import BotApiEmulator, SendLimits, start_emulator
+from bot.devtools.emulator import BotApiEmulator, SendLimits, start_emulator
 from bot.i18n import build_i18n
 from bot.notifier import Notifier
 from bot.orders import OrderService

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from bot import redaction
-from bot.emulator import MALFORMED
+from bot.devtools.emulator import MALFORMED
 from bot.logs import RedactSecrets, setup_logging
 from storage import outbox
 from storage.db import Database

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.emulator import ScriptedUser
+from bot.devtools.emulator import ScriptedUser
 from tests.conftest import SandboxFactory
 from tests.e2e import Shop, restart, running_shop
 from tests.test_storefront import CUSTOMER, _to_confirmation

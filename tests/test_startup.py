@@ -26,7 +26,7 @@ import pytest
 from bot import app
 from bot.app import REFUSED_BY_TELEGRAM, build_bot, open_database, reach_telegram
 from bot.config import ConfigError, Settings, StartupError, load_settings
-from bot.emulator import MALFORMED, BotApiEmulator, start_emulator
+from bot.devtools.emulator import MALFORMED, BotApiEmulator, start_emulator
 from bot.i18n import build_i18n
 
 TOKEN = "123456789:AAStartupStartupStartupStartupStart0"

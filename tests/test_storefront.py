@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.emulator import ScriptedUser
+from bot.devtools.emulator import ScriptedUser
 from bot.order_types import FieldKind
 from bot.sandbox.catalog import DEFAULT_CATALOG, CatalogEntry, generated_catalog
 from tests.conftest import SandboxFactory

@@ -1,7 +1,7 @@
 """``python -m bot demo``: the whole storefront, offline, as a chat in this terminal.
 
 Everything runs in this process, on loopback: the sandbox panel (bot/sandbox),
-the Bot API emulator standing in for Telegram (bot/emulator.py), the bot itself,
+the Bot API emulator standing in for Telegram (bot/devtools/emulator.py), the bot itself,
 unmodified, long-polling the emulator, and the terminal chat
 (bot/devtools/terminal_chat.py), in which you are a customer with a demo balance
 and also the shop's admin (``/admin``). Nothing is real: no Telegram, no panel,
@@ -27,7 +27,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
 from bot.config import ConfigError, Settings
 from bot.devtools.terminal_chat import TerminalChat
-from bot.emulator import BotApiEmulator, start_emulator
+from bot.devtools.emulator import BotApiEmulator, start_emulator
 from bot.sandbox.dialects import DIALECTS
 from bot.sandbox.server import DEFAULT_KEY, SandboxPanel, start_sandbox
 from storage import ledger, users

@@ -1,6 +1,6 @@
 """A Telegram chat in the terminal: the bot's messages as a person sees them.
 
-It shows one private chat of the Bot API emulator (bot/emulator.py) and acts in
+It shows one private chat of the Bot API emulator (bot/devtools/emulator.py) and acts in
 it as its user:
 
 * each message the bot sends is printed with its Telegram HTML rendered
@@ -32,7 +32,7 @@ from html import unescape
 from html.parser import HTMLParser
 from typing import Any, TextIO
 
-from bot.emulator import BotApiEmulator, ChatMessage, ScriptedUser
+from bot.devtools.emulator import BotApiEmulator, ChatMessage, ScriptedUser
 
 PROMPT = "you › "
 REPLY_TIMEOUT = 15.0  # seconds to wait for the bot's answer before the next input line
