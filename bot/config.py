@@ -146,6 +146,18 @@ class Settings(BaseSettings):
     panel_down_alert: float = Field(default=10, ge=1, le=10_080)  # minutes
     daily_report_hour: int | None = Field(default=None, ge=0, le=23)  # empty: no summary
     shop_timezone: str = "UTC"
+    # Deployment (issue 14). Webhook mode when WEBHOOK_URL is set, long polling otherwise.
+    webhook_url: str = ""
+    webhook_host: str = "0.0.0.0"  # noqa: S104 (a web process listens on every interface)
+    webhook_port: int | None = Field(default=None, ge=1, le=65_535)  # empty: PORT, else 8080
+    port: int | None = Field(default=None, ge=1, le=65_535)  # set by Heroku, Render, Railway...
+    webhook_secret: SecretStr | None = None  # empty: generated once, kept in the database
+    health_port: int | None = Field(default=None, ge=1, le=65_535)  # polling mode's /healthz
+    shutdown_grace: float = Field(default=20, ge=0, le=600)  # seconds for in-flight work
+    log_format: str = "text"  # text | json
+    backup_interval_hours: float | None = Field(default=None, gt=0, le=24 * 365)  # empty: off
+    backup_dir: Path = Path("data/backups")
+    backup_keep: int = Field(default=7, ge=1, le=1000)
 
     @field_validator("bot_token", mode="before")
     @classmethod
@@ -255,6 +267,44 @@ class Settings(BaseSettings):
             # Not echoed: the URL may hold the Redis password.
             raise ValueError("must be a redis://, rediss:// or unix:// URL")
         return value
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook_url(cls, value: str) -> str:
+        value = value.strip()
+        if value and not re.match(r"^https://[^\s/]+", value):
+            raise ValueError("must be the https:// URL Telegram should call, like "
+                             "https://shop.example.com/telegram")
+        return value
+
+    @field_validator("webhook_secret", mode="before")
+    @classmethod
+    def _webhook_secret(cls, value: Any) -> Any:
+        text = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if text is None or not str(text).strip():
+            return None
+        if not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", str(text).strip()):
+            raise ValueError("1 to 256 characters of A-Z, a-z, 0-9, _ and - (Telegram's rule)")
+        return str(text).strip()
+
+    @field_validator("webhook_port", "port", "health_port", "backup_interval_hours",
+                     mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("log_format")
+    @classmethod
+    def _log_format(cls, value: str) -> str:
+        form = value.strip().lower()
+        if form not in {"text", "json"}:
+            raise ValueError("must be text or json")
+        return form
+
+    @property
+    def listen_port(self) -> int:
+        """Where webhook mode listens: WEBHOOK_PORT, else the platform's PORT, else 8080."""
+        return self.webhook_port or self.port or 8080
 
     @field_validator("shop_currency")
     @classmethod
