@@ -219,7 +219,8 @@ class Settings(BaseSettings):
                 raise ValueError("must be amounts separated by commas, like 5,10,25,50") from None
         return value
 
-    @field_validator("panel_balance_alert", "daily_report_hour", mode="before")
+    @field_validator("panel_balance_alert", "daily_report_hour", "webhook_port", "port",
+                     "health_port", "backup_interval_hours", mode="before")
     @classmethod
     def _empty_is_none(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
@@ -286,12 +287,6 @@ class Settings(BaseSettings):
         if not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", str(text).strip()):
             raise ValueError("1 to 256 characters of A-Z, a-z, 0-9, _ and - (Telegram's rule)")
         return str(text).strip()
-
-    @field_validator("webhook_port", "port", "health_port", "backup_interval_hours",
-                     mode="before")
-    @classmethod
-    def _empty_is_none(cls, value: Any) -> Any:
-        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("log_format")
     @classmethod
