@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.devtools.terminal_chat import format_message, render_html
 from bot.devtools.emulator import ChatMessage
+from bot.devtools.terminal_chat import format_message, render_html
 
 pytestmark = pytest.mark.timeout(120)
 

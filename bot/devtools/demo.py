@@ -26,8 +26,8 @@ from typing import Any
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
 from bot.config import ConfigError, Settings
-from bot.devtools.terminal_chat import TerminalChat
 from bot.devtools.emulator import BotApiEmulator, start_emulator
+from bot.devtools.terminal_chat import TerminalChat
 from bot.sandbox.dialects import DIALECTS
 from bot.sandbox.server import DEFAULT_KEY, SandboxPanel, start_sandbox
 from storage import ledger, users
