@@ -19,6 +19,7 @@ panel has it, one request per refill otherwise) and the owner is told the result
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -72,14 +73,19 @@ class Tracker:
         self._alert = alert
         self._on_notice = on_notice
         self._single_refill_status: set[str] = set()  # panels without the multi form
+        self._stopping = asyncio.Event()
 
     async def run(self) -> None:
-        """Track every panel until cancelled."""
+        """Track every panel until cancelled, or until ``stop()`` (then the cycle under
+        way finishes first: its statuses and refunds are applied, not cut off)."""
         await asyncio.gather(*(self._follow(name) for name in self.panels))
+
+    def stop(self) -> None:
+        self._stopping.set()
 
     async def _follow(self, panel: str) -> None:
         pause = self.interval
-        while True:
+        while not self._stopping.is_set():
             try:
                 report = await self.poll(panel)
             except Exception as exc:  # the whole cycle failed; a bug must not stop tracking
@@ -94,7 +100,8 @@ class Tracker:
                     log.info("panel %s: %d orders, %d changed, %d flagged, %d refills done"
                              " (%.2f s)", panel, report.orders, report.changed, report.flagged,
                              report.refills_finished, report.seconds)
-            await asyncio.sleep(pause)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), pause)
 
     async def poll(self, panel: str) -> CycleReport:
         """One cycle for ``panel``: every open order, then every open refill.
