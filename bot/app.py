@@ -43,6 +43,7 @@ from aiohttp import ClientConnectorError, ClientSSLError, InvalidURL
 
 from bot import reconcile, redaction
 from bot.alerts import AdminAlerts
+from bot.backups import AutoBackup, RunLock
 from bot.broadcasts import BroadcastWatcher
 from bot.catalog import ShopCatalog, keep_catalog_fresh, refresh_catalog
 from bot.catalog_admin import CatalogAdmin
@@ -60,6 +61,7 @@ from bot.pricing import Pricer
 from bot.sandbox.server import DEFAULT_KEY, RunningSandbox, SandboxPanel, start_sandbox
 from bot.topups import StarsTopups
 from bot.tracker import Tracker
+from handlers.metrics import UpdateMetrics
 from storage.db import Database, DatabaseUnusable
 from storage.fsm import SqliteStorage
 
@@ -189,6 +191,7 @@ def redis_storage_class() -> type[RedisStorage]:
 
 def build_dispatcher(runtime: Runtime, bot: Bot, bot_username: str) -> Dispatcher:
     """The dispatcher with every router, middleware and service wired in."""
+    from bot.serving import InFlight
     from handlers import routers
     from handlers.access import BlockedCustomers
     from handlers.errors import SafeCallbackAnswer, on_error
@@ -238,14 +241,17 @@ def build_dispatcher(runtime: Runtime, bot: Bot, bot_username: str) -> Dispatche
         pricer=pricer, orders=orders, pages=PageCache(),
         alerts=alerts, notifier=notifier, tracker=tracker, topups=topups,
         customers=customers, bot_username=bot_username, languages_chosen=languages_chosen,
-        i18n=i18n,
+        i18n=i18n, in_flight=InFlight(),
         catalog_admin=CatalogAdmin(runtime.db, runtime.catalog, pricer, runtime.panels,
                                    runtime.panel_currencies),
         watch=watch, daily_report=daily, broadcast_watcher=broadcast_watcher,
     )
+    dispatcher.update.outer_middleware(UpdateMetrics())  # first: times all the others too
     # Pre-checkout queries are answered before the FSM middleware can make them wait
     # for the payer's other updates (handlers/payments.py).
     dispatcher.update.outer_middleware.unregister(dispatcher.fsm)
+    # Counts the handlers under way, for the graceful stop (bot/serving.py).
+    dispatcher.update.outer_middleware(dispatcher["in_flight"])
     dispatcher.update.outer_middleware(PreCheckoutFirst(topups, i18n, languages_chosen))
     dispatcher.update.outer_middleware(dispatcher.fsm)
     UserLanguageMiddleware(i18n, languages_chosen).setup(dispatcher)
@@ -287,28 +293,6 @@ async def _report_unresolved(orders: OrderService, alerts: AdminAlerts) -> None:
             f"❔ {unknown} order(s) need checking on the panel"
             f"{f' ({interrupted} interrupted by a restart)' if interrupted else ''}."
             " Send /unresolved to attach the panel's order id or refund each one.")
-
-
-async def _poll(dispatcher: Dispatcher, bot: Bot, *, handle_signals: bool) -> None:
-    """Long-poll until stopped by a signal or until this coroutine is cancelled.
-
-    Cancelling ``start_polling`` itself leaves its polling task running on its own
-    (aiogram waits for it with ``asyncio.wait``, which a cancellation does not
-    pass on): a bot "stopped" that way went on taking updates with a closed
-    database. So a cancellation asks the dispatcher to stop, and waits for it.
-    """
-    polling = asyncio.create_task(
-        dispatcher.start_polling(bot, handle_signals=handle_signals, close_bot_session=False))
-    try:
-        await asyncio.shield(polling)
-    except asyncio.CancelledError:
-        try:
-            await dispatcher.stop_polling()
-        except RuntimeError:  # cancelled before polling had started
-            polling.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await polling
-        raise
 
 
 async def reach_telegram(bot: Bot, settings: Settings) -> User:
@@ -379,6 +363,8 @@ def _network_cause(exc: TelegramNetworkError, timeout: float) -> str:
 
 
 async def run_bot(settings: Settings, *, handle_signals: bool = True) -> None:
+    from bot import health
+    from bot.serving import serve
     from handlers.language import languages
     from handlers.menu import describe_bot
     from handlers.payments import telegram_transactions
@@ -388,7 +374,12 @@ async def run_bot(settings: Settings, *, handle_signals: bool = True) -> None:
     # What is wrong on this machine is said at once, before any wait on the network.
     if settings.redis_url:
         redis_storage_class()
-    db = await open_database(settings)
+    run_lock = RunLock.hold_for_bot(settings)  # StartupError: another bot runs on this database
+    try:
+        db = await open_database(settings)
+    except BaseException:
+        run_lock.release()
+        raise
     runtime: Runtime | None = None
     background: list[asyncio.Task[None]] = []
     dispatcher: Dispatcher | None = None
@@ -398,25 +389,32 @@ async def run_bot(settings: Settings, *, handle_signals: bool = True) -> None:
         me = await reach_telegram(bot, settings)
         runtime = await start_runtime(settings, db=db)
         dispatcher = build_dispatcher(runtime, bot, me.username or "")
-        i18n = dispatcher["i18n"]
+        i18n, watch = dispatcher["i18n"], dispatcher["watch"]
         await describe_bot(bot, i18n, languages(i18n))
         await _report_unresolved(dispatcher["orders"], dispatcher["alerts"])
+        tracking = asyncio.create_task(dispatcher["tracker"].run())
         background += [
+            tracking,
             asyncio.create_task(keep_catalog_fresh(
                 runtime.catalog, [(runtime.panels[name], currency)
                              for name, currency in runtime.panel_currencies.items()],
                 settings.catalog_refresh, after_refresh=dispatcher["watch"].poke)),
             asyncio.create_task(dispatcher["watch"].run()),
             asyncio.create_task(dispatcher["daily_report"].run()),
-            asyncio.create_task(dispatcher["tracker"].run()),
             asyncio.create_task(dispatcher["notifier"].run()),
             asyncio.create_task(dispatcher["broadcast_watcher"].run()),
+            asyncio.create_task(AutoBackup.for_settings(settings, dispatcher["alerts"].send).run()),
             asyncio.create_task(reconcile.every_day(
                 runtime.db, telegram_transactions(bot), dispatcher["alerts"].send)),
         ]
         settle_heap()
         log.info("bot @%s is running", me.username)
-        await _poll(dispatcher, bot, handle_signals=handle_signals)
+        await serve(dispatcher, bot, settings, runtime.db, in_flight=dispatcher["in_flight"],
+                    health=lambda: health.check(runtime.db, watch.status), metrics=None,
+                    handle_signals=handle_signals)
+        # Stopping (SIGTERM/SIGINT): the tracker finishes the cycle under way.
+        dispatcher["tracker"].stop()
+        await asyncio.wait([tracking], timeout=settings.shutdown_grace)
     finally:
         for task in background:
             task.cancel()
@@ -426,3 +424,4 @@ async def run_bot(settings: Settings, *, handle_signals: bool = True) -> None:
         await (runtime.close() if runtime is not None else db.close())
         await bot.session.close()
         unsettle_heap()
+        run_lock.release()

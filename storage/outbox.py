@@ -206,3 +206,9 @@ async def drop_blocked(db: Database, rows: Sequence[OutboxRow]) -> None:
 async def counts(db: Database) -> dict[str, int]:
     rows = await db.fetchall("SELECT state, COUNT(*) FROM outbox GROUP BY state")
     return {r[0]: int(r[1]) for r in rows}
+
+
+async def backlog(db: Database) -> int:
+    """Messages waiting to be sent (the health check's ``outbox_backlog``)."""
+    row = await db.fetchone("SELECT COUNT(*) FROM outbox WHERE state = 'pending'")
+    return int(row[0]) if row else 0

@@ -78,9 +78,10 @@ async def start_bot(emulator_url: str, sandbox: RunningSandbox, database_path: P
 
 
 async def wait_ready(emulator: BotApiEmulator, task: asyncio.Task[None]) -> None:
-    """Until the bot polls for updates (or died trying)."""
+    """Until the bot polls for updates or has set its webhook (or died trying)."""
     def polling() -> bool:
-        return task.done() or any(m.lower() == "getupdates" for m, _ in emulator.calls)
+        return task.done() or emulator.webhook is not None or any(
+            m.lower() == "getupdates" for m, _ in emulator.calls)
 
     await emulator.wait_for(polling, timeout=20)
     if task.done():

@@ -239,6 +239,10 @@ class BotApiEmulator:
                          "can_read_all_group_messages": False, "supports_inline_queries": True}
         self.chats: dict[int, Chat] = {}
         self.pending: list[dict[str, Any]] = []
+        self.webhook: dict[str, Any] | None = None  # setWebhook's url, secret, allowed_updates
+        self.webhook_routes: dict[str, str] = {}
+        self.webhook_answers: list[int] = []  # the HTTP status of every delivery try
+        self._deliverer: asyncio.Task[None] | None = None
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.callback_answers: dict[str, dict[str, Any]] = {}
         self.inline_answers: dict[str, list[dict[str, Any]]] = {}
@@ -444,8 +448,64 @@ class BotApiEmulator:
     async def _m_getme(self, _params: dict[str, Any]) -> dict[str, Any]:
         return self.bot_user
 
-    async def _m_deletewebhook(self, _params: dict[str, Any]) -> bool:
+    async def _m_deletewebhook(self, params: dict[str, Any]) -> bool:
+        self.webhook = None
+        if _flag(params, "drop_pending_updates"):
+            self.pending.clear()
         return True
+
+    async def _m_setwebhook(self, params: dict[str, Any]) -> bool:
+        """Deliver every update by POST to ``url`` (through ``webhook_routes``, since the
+        bot listens on loopback behind the public https address), with the secret header."""
+        url = str(params.get("url") or "")
+        if not url.startswith("https://"):
+            raise ApiError(400, "Bad Request: bad webhook: An HTTPS URL must be provided for"
+                                " webhook")
+        secret = params.get("secret_token")
+        if secret is not None and not (1 <= len(str(secret)) <= 256):
+            raise ApiError(400, "Bad Request: secret token is invalid")
+        raw = params.get("allowed_updates")
+        allowed = json.loads(raw) if isinstance(raw, str) else raw
+        if _flag(params, "drop_pending_updates"):
+            self.pending.clear()
+        self.webhook = {"url": url, "secret_token": secret, "allowed_updates": allowed}
+        if self._deliverer is None or self._deliverer.done():
+            self._deliverer = asyncio.get_running_loop().create_task(self._deliver_webhook())
+        return True
+
+    def route_webhook(self, public_prefix: str, local_base: str) -> None:
+        """Calls to ``public_prefix...`` go to ``local_base...`` (the bot's loopback server)."""
+        self.webhook_routes[public_prefix] = local_base
+
+    async def _deliver_webhook(self) -> None:
+        """Like Telegram: one update at a time, in order, retried until answered 2xx."""
+        import aiohttp
+
+        async with aiohttp.ClientSession() as session:
+            while self.webhook is not None:
+                if not self.pending:
+                    with contextlib.suppress(TimeoutError):
+                        await self.wait_for(lambda: bool(self.pending) or self.webhook is None,
+                                            timeout=1.0)
+                    continue
+                hook, update = self.webhook, self.pending[0]
+                url = hook["url"]
+                for prefix, local in self.webhook_routes.items():
+                    if url.startswith(prefix):
+                        url = local + url[len(prefix):]
+                headers = ({"X-Telegram-Bot-Api-Secret-Token": hook["secret_token"]}
+                           if hook["secret_token"] else {})
+                try:
+                    async with session.post(url, json=update, headers=headers) as answer:
+                        status = answer.status
+                except aiohttp.ClientError:
+                    status = 0
+                self.webhook_answers.append(status)
+                if 200 <= status < 300:
+                    if self.pending and self.pending[0] is update:
+                        self.pending.pop(0)
+                else:
+                    await asyncio.sleep(0.2)  # Telegram waits longer; tests want it quick
 
     async def _m_setmycommands(self, params: dict[str, Any]) -> bool:
         raw = params.get("commands", "[]")
@@ -474,6 +534,9 @@ class BotApiEmulator:
         return True
 
     async def _m_getupdates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        if self.webhook is not None:
+            raise ApiError(409, "Conflict: can't use getUpdates method while webhook is active;"
+                                " use deleteWebhook to delete the webhook first")
         offset = int(params.get("offset") or 0)
         limit = int(params.get("limit") or 100)
         timeout = float(params.get("timeout") or 0)
@@ -991,6 +1054,10 @@ class RunningEmulator:
     url: str
 
     async def stop(self) -> None:
+        if self.emulator._deliverer is not None:
+            self.emulator._deliverer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.emulator._deliverer
         await self.runner.cleanup()
 
 
