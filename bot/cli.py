@@ -160,7 +160,7 @@ def _panel_options(parser: argparse.ArgumentParser, *, after_action: bool) -> No
 def _run(settings: Settings) -> int:
     from bot.app import run_bot
 
-    setup_logging(settings.log_level, settings.secrets())
+    setup_logging(settings.log_level, settings.secrets(), log_format=settings.log_format)
     try:
         asyncio.run(run_bot(settings))
     except ConfigError as exc:
@@ -182,7 +182,7 @@ async def _stars_reconcile(settings: Settings) -> int:
     from handlers.payments import telegram_transactions
     from storage.db import Database
 
-    setup_logging(settings.log_level, settings.secrets())
+    setup_logging(settings.log_level, settings.secrets(), log_format=settings.log_format)
     try:
         bot = build_bot(settings)
     except ConfigError as exc:
@@ -213,7 +213,7 @@ def _sandbox(args: argparse.Namespace, settings: Settings) -> int:
     if dialect not in DIALECTS:
         print(f"unknown dialect {dialect!r}; one of {', '.join(DIALECTS)}", file=sys.stderr)
         return EXIT_USAGE
-    setup_logging(settings.log_level)
+    setup_logging(settings.log_level, log_format=settings.log_format)
 
     async def serve() -> int:
         catalog = generated_catalog(args.catalog_size) if args.catalog_size else DEFAULT_CATALOG

@@ -23,8 +23,9 @@ log = logging.getLogger(__name__)
 async def on_error(event: ErrorEvent, bot: Bot, alerts: AdminAlerts) -> bool:
     reference = secrets.token_hex(4).upper()
     exception = event.exception
+    # update_id given here: aiogram calls this outside the middleware that sets it (bot/logs.py).
     log.error("unhandled error %s in update %s", reference, event.update.update_id,
-              exc_info=exception)
+              exc_info=exception, extra={"update_id": event.update.update_id})
     update = event.update
     chat_id = None
     if update.message is not None:
