@@ -30,6 +30,7 @@ import math
 import time
 from collections.abc import Awaitable, Callable
 
+from bot import metrics
 from storage import outbox
 from storage.db import Database
 from storage.outbox import OutboxRow
@@ -149,17 +150,22 @@ class Notifier:
             await self._deliver(row)
         except RetryAfter as exc:
             self.throttled += 1
+            metrics.telegram_throttled()
+            metrics.outbox_send("retry")
             self._paused_until = max(self._paused_until, time.monotonic() + exc.seconds)
             log.warning("Telegram asked to slow down: pausing sends for %.1f s", exc.seconds)
             await outbox.retry_later(self.db, row, time.time() + exc.seconds, str(exc),
                                      count_attempt=False)
         except RecipientGone:
+            metrics.outbox_send("gone")
             closed = await outbox.recipient_gone(self.db, row.chat_id)
             log.info("user %s blocked the bot; %d queued messages closed", row.chat_id, closed)
         except PermanentFailure as exc:
+            metrics.outbox_send("failed")
             log.warning("outbox row %d to %s refused: %s", row.id, row.chat_id, exc)
             await outbox.mark_failed(self.db, row, str(exc))
         except Exception as exc:  # TemporaryFailure, and anything unexpected: try again later
+            metrics.outbox_send("retry")
             delay = min(MAX_BACKOFF, 2.0 ** min(row.attempts, 10))
             if not isinstance(exc, TemporaryFailure):
                 log.exception("outbox row %d: unexpected failure; retrying in %.0f s", row.id,
@@ -167,6 +173,7 @@ class Notifier:
             await outbox.retry_later(self.db, row, time.time() + delay, str(exc) or repr(exc))
         else:
             self.sent += 1
+            metrics.outbox_send("sent")
             if not await outbox.mark_sent(self.db, row):
                 self.wake()  # merged while on the wire: the newer content is due now
         finally:

@@ -30,6 +30,7 @@ from typing import Any, Literal, Protocol
 
 import aiosqlite
 
+from bot import metrics
 from bot.alerts import Alert, no_alert
 from bot.catalog import ShopCatalog
 from bot.money import MAX_AMOUNT_MINOR
@@ -153,6 +154,12 @@ class OrderService:
         now costs more than the customer was shown (or nothing was shown); a
         lower price than shown is what is charged.
         """
+        placement = await self._place(user_id, ref, values, token, shown_price_minor)
+        metrics.order_placed(placement.outcome)
+        return placement
+
+    async def _place(self, user_id: int, ref: int, values: Mapping[str, str], token: str,
+                     shown_price_minor: int | None) -> Placement:
         try:
             stored = await self.on_sale(ref)
         except ServiceGone:
@@ -205,7 +212,7 @@ class OrderService:
                              message=exc.message)
         except PanelAmbiguous as exc:
             log.error("order %d: outcome unknown at panel %s: %s", order.id, order.panel,
-                      exc.message)
+                      exc.message, extra={"order_id": order.id})
             return await self._hold_unknown(order, exc.message)
         self._account_trouble = {t for t in self._account_trouble if t[0] != order.panel}
         try:
@@ -216,7 +223,7 @@ class OrderService:
             # old panel's name, or a panel bug. The panel did take *something*, so
             # the order is held for an admin with the id kept, never refunded on a guess.
             log.error("order %d: panel %s answered order id %s, which another order has",
-                      order.id, order.panel, panel_order_id)
+                      order.id, order.panel, panel_order_id, extra={"order_id": order.id})
             return await self._hold_unknown(
                 order, f"the panel answered order id {panel_order_id}, which another order"
                 " already has")

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from decimal import ROUND_CEILING, Decimal
 from enum import StrEnum
 
+from bot import metrics
 from bot.alerts import Alert, no_alert
 from bot.money import AmountError, Money, from_minor
 from bot.order_types import N_
@@ -161,6 +162,12 @@ class StarsTopups:
         A stray payment (no top-up credited) is refunded with no debit.
         Each step that changes the books writes an audit row for ``admin_id``.
         """
+        result = await self._refund(charge_id, refund_call, admin_id)
+        metrics.stars_refund(result.outcome)
+        return result
+
+    async def _refund(self, charge_id: str, refund_call: RefundCall,
+                      admin_id: int) -> RefundResult:
         topup = await topup_store.by_charge(self.db, charge_id)
         if topup is None:
             return await self._refund_stray(charge_id, refund_call, admin_id)
@@ -227,6 +234,12 @@ class StarsTopups:
     async def record_payment(self, payer_id: int, payload: str, total: int, currency: str,
                              charge_id: str) -> Payment:
         """Credit a successful payment once per ``charge_id`` (see the module doc)."""
+        payment = await self._record_payment(payer_id, payload, total, currency, charge_id)
+        metrics.stars_topup(payment.credit)
+        return payment
+
+    async def _record_payment(self, payer_id: int, payload: str, total: int, currency: str,
+                              charge_id: str) -> Payment:
         async with self.db.transaction() as conn:
             credited_before = await topup_store.by_charge(conn, charge_id)
             if credited_before is not None:  # this charge was credited (whatever its payload)

@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from bot import metrics
 from bot.alerts import Alert
 from bot.orders import apply_statuses, status_change
 from bot.panel import (
@@ -136,6 +137,7 @@ class Tracker:
                 await self._record(report, chunk, part)
         await self._follow_refills(panel, client, report)
         report.seconds = time.perf_counter() - started
+        metrics.tracker_cycle(panel, report.seconds)
         return report
 
     async def _record(self, report: CycleReport, asked: list[order_store.TrackedOrder],

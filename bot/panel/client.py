@@ -29,7 +29,7 @@ from urllib.parse import urlencode
 import httpx
 from pydantic import SecretStr
 
-from bot import redaction
+from bot import metrics, redaction
 from bot.order_types import OrderType
 from bot.panel import parsing
 from bot.panel.errors import (
@@ -290,6 +290,12 @@ class PanelClient:
         except TimeoutError:
             raise PanelUnavailable("every connection to the panel is busy", never_sent=True,
                                    panel=self.name, action=action) from None
+        # Counted and timed from here: the limiter's and the queue's waits are ours, not the panel's.
+        with metrics.panel_request(self.name, action):
+            return await self._exchange(action, form, read_only=read_only)
+
+    async def _exchange(self, action: str, form: str, *, read_only: bool) -> Any:
+        """One request on the connection turn ``_attempt`` took (released here)."""
         started = time.monotonic()
         try:
             async with asyncio.timeout(self._deadline), self._http.stream(
