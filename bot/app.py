@@ -363,7 +363,7 @@ def _network_cause(exc: TelegramNetworkError, timeout: float) -> str:
 
 
 async def run_bot(settings: Settings, *, handle_signals: bool = True) -> None:
-    from bot import health
+    from bot import health, metrics
     from bot.serving import serve
     from handlers.language import languages
     from handlers.menu import describe_bot
@@ -410,7 +410,8 @@ async def run_bot(settings: Settings, *, handle_signals: bool = True) -> None:
         settle_heap()
         log.info("bot @%s is running", me.username)
         await serve(dispatcher, bot, settings, runtime.db, in_flight=dispatcher["in_flight"],
-                    health=lambda: health.check(runtime.db, watch.status), metrics=None,
+                    health=lambda: health.check(runtime.db, watch.status),
+                    metrics=metrics.render,
                     handle_signals=handle_signals)
         # Stopping (SIGTERM/SIGINT): the tracker finishes the cycle under way.
         dispatcher["tracker"].stop()

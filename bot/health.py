@@ -17,6 +17,7 @@ from functools import cache
 from importlib import metadata
 from typing import Any, Protocol
 
+from bot import metrics
 from storage import outbox
 from storage.db import Database
 
@@ -54,6 +55,7 @@ async def check(db: Database, panels: Callable[[], Mapping[str, PanelState]]) ->
         async with asyncio.timeout(CHECK_TIMEOUT):
             await db.fetchone("SELECT COUNT(*) FROM schema_migrations")
             backlog = await outbox.backlog(db)
+        metrics.set_outbox_backlog(backlog)
     except Exception as exc:  # unreadable, locked, closed, slow: all are "unusable"
         database = f"unusable: {type(exc).__name__}"
         log.warning("health check: the database is unusable: %s", exc)

@@ -73,6 +73,10 @@ async def test_updates_come_by_webhook_and_the_secret_is_checked(
             body = await got.json()
         assert body["status"] == "ok" and body["database"] == "ok"
         assert body["panels"] == {"main": "ok"} and isinstance(body["outbox_backlog"], int)
+        async with aiohttp.ClientSession() as session, session.get(f"{local}/metrics") as got:
+            assert got.status == 200 and got.content_type.startswith("text/plain")
+            text = await got.text()
+        assert 'storefront_updates_total{outcome="handled",type="message"}' in text
 
         await restart(shop, shop.emulator_url)
         assert shop.emulator.webhook is not None
