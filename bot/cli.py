@@ -5,6 +5,8 @@
     python -m bot sandbox [--port N]    serve the sandbox panel on loopback
     python -m bot panel ACTION ...      ask a panel something; --json for the normalised result
     python -m bot stars reconcile       compare Telegram's Star transactions with the ledger
+    python -m bot backup PATH           a verified copy of the live database (PATH: file or folder)
+    python -m bot restore PATH          put a backup back (the bot must be stopped)
 
 Exit codes of `panel`: 0 success, 1 the panel rejected the call (or an item
 of a multi-id call), 2 a usage or configuration error, 3 the panel is
@@ -88,6 +90,10 @@ def _main(argv: Sequence[str] | None) -> int:
         return _sandbox(args, settings)
     if command == "stars":
         return asyncio.run(_stars_reconcile(settings))
+    if command == "backup":
+        return _backup(args, settings)
+    if command == "restore":
+        return _restore(args, settings)
     return asyncio.run(_panel(args, settings))
 
 
@@ -121,6 +127,13 @@ def _parser() -> argparse.ArgumentParser:
     stars_actions = stars.add_subparsers(dest="action", required=True)
     stars_actions.add_parser("reconcile", help="compare Telegram's Star transactions with the"
                              " ledger; report each difference to the admins once")
+
+    backup = commands.add_parser("backup", help="copy the live database, verified, while the bot"
+                                 " runs: to PATH, or to a dated file in PATH when it is a folder")
+    backup.add_argument("path", metavar="PATH")  # str: a trailing slash says "a folder"
+    restore = commands.add_parser("restore", help="replace the database with the backup at PATH"
+                                  " (the bot must be stopped; the current file is kept)")
+    restore.add_argument("path", metavar="PATH", type=Path)
 
     panel = commands.add_parser("panel", help="check a panel: does the bot understand it?")
     _panel_options(panel, after_action=False)
@@ -171,6 +184,33 @@ def _run(settings: Settings) -> int:
         return 1
     except KeyboardInterrupt:
         pass
+    return 0
+
+
+def _backup(args: argparse.Namespace, settings: Settings) -> int:
+    """One line on stdout (where, size, counts), exit 0; else one line on stderr, exit 1."""
+    from bot.backups import BackupError, backup, destination_for
+
+    try:
+        report = asyncio.run(backup(settings.database_path, destination_for(args.path)))
+    except BackupError as exc:
+        print(f"backup failed: {exc}", file=sys.stderr)
+        return 1
+    print(f"backed up {settings.database_path} to {report.describe()}")
+    return 0
+
+
+def _restore(args: argparse.Namespace, settings: Settings) -> int:
+    """Exit 1, one line, while the bot runs or when PATH is not a sound backup."""
+    from bot.backups import BackupError, restore
+
+    try:
+        report = asyncio.run(restore(args.path, settings.database_path))
+    except BackupError as exc:
+        print(f"restore refused: {exc}", file=sys.stderr)
+        return 1
+    kept = f"; the previous database is kept as {report.kept}" if report.kept else ""
+    print(f"restored {report.source} into {report.copy.describe()}{kept}")
     return 0
 
 

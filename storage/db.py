@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 import aiosqlite
 
 from bot.redaction import redact
+from storage import snapshot
 
 log = logging.getLogger(__name__)
 
@@ -164,6 +165,8 @@ class Database:
         )
         current = await self.schema_version()
         pending = [m for m in _migrations() if m[0] > current]
+        if current and pending and str(self.path) != ":memory:":
+            await self._copy_before_migrating(pending[0][0])
         if current == 0 and pending:
             # One line for a new file, not one per migration ahead of start-up's own lines.
             log.info("creating the database %s (schema version %d)", self.path, pending[-1][0])
@@ -175,6 +178,24 @@ class Database:
                     await tx.execute(statement)
                 await tx.execute("INSERT INTO schema_migrations (version, name) VALUES (?, ?)",
                                  (version, name))
+
+    async def _copy_before_migrating(self, version: int) -> None:
+        """Keep the database as it was before ``version`` and later are applied:
+        ``<its folder>/backups/pre-migration-<version>.sqlite3``, verified. A
+        migration is one transaction, but the code that comes with it may still
+        turn out wrong, and going back is then a restore of this copy. Nothing
+        else uses the database yet, so the copy is simply the file as it is."""
+        target = self.path.parent / "backups" / f"pre-migration-{version}.sqlite3"
+        log.info("copying the database to %s before migrating it", target)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            await in_thread(self.conn, snapshot.write_copy, target)
+        except (OSError, snapshot.CopyError) as exc:
+            await self.close()
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            # No migration without its copy: the shop stays on the schema it had.
+            raise DatabaseUnusable(f"cannot keep a copy of {self.path} in {target.parent} before"
+                                   f" migration {version:04d} ({why}); nothing was migrated") from None
 
 
 async def _joined(connection: aiosqlite.Connection) -> None:
@@ -237,6 +258,11 @@ async def run(target: Database | aiosqlite.Connection, sql: str,
     if isinstance(target, Database):
         return await target.write(sql, params)
     return list(await target.execute_fetchall(sql, params))
+
+
+def latest_schema_version() -> int:
+    """The schema version this code migrates a database to."""
+    return max((version for version, _, _ in _migrations()), default=0)
 
 
 def _migrations() -> list[tuple[int, str, str]]:
