@@ -185,3 +185,99 @@ async def test_sigterm_during_an_order_ends_placed_or_recoverable(
         debits = await db.fetchall("SELECT COUNT(*) FROM ledger WHERE kind = 'order'")
     assert (state, count) == (expected, 1)  # one order, never two, never lost
     assert debits[0][0] == 1 and balance == 10_000 - 156  # charged once
+
+
+async def test_sigterm_during_a_tracker_batch_lets_it_finish(make_sandbox: SandboxFactory,
+                                                             tmp_path: Path) -> None:
+    """The tracker's cycle under way at SIGTERM completes: the status it fetched is
+    applied (and its notice queued) before the process exits 0."""
+    from storage import ledger, users
+
+    sandbox = await make_sandbox()
+    emulator = BotApiEmulator()
+    running = await start_emulator(emulator)
+    path = tmp_path / "shop.sqlite3"
+    async with Database(path) as db:
+        await users.upsert_user(db, 42, first_name="Alex")
+        async with db.transaction() as conn:
+            await ledger.post(conn, user_id=42, amount_minor=10_000, kind="credit", key="seed")
+    process = await bot_process(tmp_path, running.url, sandbox.url, TRACK_INTERVAL="1")
+    try:
+        await emulator.wait_for(lambda: any(m.lower() == "getupdates" for m, _ in emulator.calls),
+                                timeout=60)
+        customer = emulator.user(42, "Alex")
+        from tests.test_storefront import _to_confirmation
+
+        shop = Shop(emulator, sandbox, path, asyncio.create_task(asyncio.sleep(0)), {},
+                    running.url)
+        await _to_confirmation(customer, shop, "https://instagram.com/p/batch")
+        await customer.tap("Confirm")
+        [panel_id] = list(sandbox.panel.orders)
+        sandbox.panel.orders[panel_id].fate = "completed"
+        sandbox.panel.advance(sandbox.panel.pace * 4)  # the panel now says Completed
+        sandbox.panel.inject("slow", action="status", delay=2)
+        await emulator.wait_for(lambda: not sandbox.panel.faults, timeout=20)  # asked, waiting
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(process.wait(), 60) == 0
+    finally:
+        if process.returncode is None:
+            process.kill()
+        await running.stop()
+    async with Database(path) as db:
+        states = [tuple(r) for r in await db.fetchall("SELECT state FROM orders")]
+        notices = await db.fetchall("SELECT COUNT(*) FROM outbox WHERE kind = 'order'")
+    assert states == [("completed",)]  # the batch under way was applied, not cut off
+    assert notices[0][0] >= 1
+
+
+async def test_the_webhook_receiver_refuses_what_it_must(caplog: pytest.LogCaptureFixture) -> None:
+    """Stopping: 503; full: 503 with Retry-After; a missing or wrong secret: 401/403,
+    logged once a minute, never with the header's value."""
+    import logging
+
+    from bot.loopback import serve
+    from bot.serving import WebhookReceiver, web_app
+
+    class Clock:
+        now = 0.0
+
+        def __call__(self) -> float:
+            return self.now
+
+    clock = Clock()
+    receiver = WebhookReceiver(None, None, "right-secret", limit=0, clock=clock)  # type: ignore[arg-type]
+
+    async def healthy() -> health.Health:
+        return health.Health(True, {"status": "ok"})
+
+    runner, port = await serve(web_app(healthy, None, ("/hook", receiver)))
+    url = f"http://127.0.0.1:{port}/hook"
+    caplog.set_level(logging.WARNING, logger="bot.serving")
+    try:
+        assert await post(url, "right-secret", {"update_id": 1}) == 503  # at its limit
+        for _ in range(3):
+            assert await post(url, None, {}) == 401
+            assert await post(url, "guess-wrong", {}) == 403
+        refusals = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
+        assert len(refusals) == 1 and "guess-wrong" not in " ".join(refusals)
+        clock.now += 61
+        assert await post(url, "guess-again", {}) == 403
+        refusals = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
+        assert len(refusals) == 2 and "6 refused" in refusals[1]
+        receiver.accepting = False
+        assert await post(url, "right-secret", {"update_id": 1}) == 503  # stopping
+    finally:
+        await runner.cleanup()
+
+
+async def test_polling_mode_serves_health_on_its_port(make_sandbox: SandboxFactory,
+                                                      tmp_path: Path) -> None:
+    sandbox, port = await make_sandbox(), free_port()
+    async with running_shop(sandbox, tmp_path, health_port=port, webhook_host="127.0.0.1"):
+        async with aiohttp.ClientSession() as session:
+            async with session.get(f"http://127.0.0.1:{port}/healthz") as got:
+                assert got.status == 200 and (await got.json())["database"] == "ok"
+            async with session.get(f"http://127.0.0.1:{port}/metrics") as got:
+                assert got.status == 200 and "storefront_" in await got.text()
+            async with session.post(f"http://127.0.0.1:{port}/telegram", json={}) as got:
+                assert got.status in (404, 405)  # no webhook in polling mode
