@@ -273,11 +273,11 @@ async def test_the_webhook_receiver_refuses_what_it_must(caplog: pytest.LogCaptu
 async def test_polling_mode_serves_health_on_its_port(make_sandbox: SandboxFactory,
                                                       tmp_path: Path) -> None:
     sandbox, port = await make_sandbox(), free_port()
-    async with running_shop(sandbox, tmp_path, health_port=port, webhook_host="127.0.0.1"):
-        async with aiohttp.ClientSession() as session:
-            async with session.get(f"http://127.0.0.1:{port}/healthz") as got:
-                assert got.status == 200 and (await got.json())["database"] == "ok"
-            async with session.get(f"http://127.0.0.1:{port}/metrics") as got:
-                assert got.status == 200 and "storefront_" in await got.text()
-            async with session.post(f"http://127.0.0.1:{port}/telegram", json={}) as got:
-                assert got.status in (404, 405)  # no webhook in polling mode
+    async with (running_shop(sandbox, tmp_path, health_port=port, webhook_host="127.0.0.1"),
+                aiohttp.ClientSession() as session):
+        async with session.get(f"http://127.0.0.1:{port}/healthz") as got:
+            assert got.status == 200 and (await got.json())["database"] == "ok"
+        async with session.get(f"http://127.0.0.1:{port}/metrics") as got:
+            assert got.status == 200 and "storefront_" in await got.text()
+        async with session.post(f"http://127.0.0.1:{port}/telegram", json={}) as got:
+            assert got.status in (404, 405)  # no webhook in polling mode
