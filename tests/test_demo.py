@@ -71,18 +71,19 @@ def test_the_end_of_input_leaves_cleanly_and_the_balance_is_kept(tmp_path: Path)
 
 
 def test_ctrl_c_leaves_cleanly(tmp_path: Path) -> None:
-    process = subprocess.Popen(demo(tmp_path), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, cwd=ROOT, env=clean_env(), text=True)
-    seen: list[str] = []
-    reader = threading.Thread(target=lambda: seen.extend(process.stdout or []), daemon=True)
-    reader.start()
-    deadline = time.monotonic() + 60
-    while not any("New order" in line for line in seen) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert any("New order" in line for line in seen), seen
-    process.send_signal(signal.SIGINT)
-    assert process.wait(timeout=30) == 0
-    assert "Traceback" not in (process.stderr.read() if process.stderr else "")
+    with subprocess.Popen(demo(tmp_path), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, cwd=ROOT, env=clean_env(), text=True) as process:
+        seen: list[str] = []
+        reader = threading.Thread(target=lambda: seen.extend(process.stdout or []), daemon=True)
+        reader.start()
+        deadline = time.monotonic() + 60
+        while not any("New order" in line for line in seen) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert any("New order" in line for line in seen), seen
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=30) == 0
+        reader.join(timeout=10)
+        assert "Traceback" not in (process.stderr.read() if process.stderr else "")
 
 
 def test_wrong_options_say_so_in_one_line(tmp_path: Path) -> None:
