@@ -4,6 +4,7 @@ header, as Telegram does), /healthz, and the graceful stop of a real process."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
@@ -141,12 +142,13 @@ async def bot_process(tmp_path: Path, emulator_url: str, panel_url: str,
         stderr=asyncio.subprocess.PIPE)
 
 
-@pytest.mark.parametrize(("grace", "expected"), [("20", "pending"), ("0.5", "submitting")])
-async def test_sigterm_during_an_order_ends_placed_or_recoverable(
-        make_sandbox: SandboxFactory, tmp_path: Path, grace: str, expected: str) -> None:
+@contextlib.asynccontextmanager
+async def shop_in_a_process(sandbox, tmp_path: Path, **env: str):
+    """The bot as a real process (python -m bot) polling an emulator here, with a
+    customer holding $100 and on the confirmation of a 1000-follower order."""
     from storage import ledger, users
+    from tests.test_storefront import _to_confirmation
 
-    sandbox = await make_sandbox()
     emulator = BotApiEmulator()
     running = await start_emulator(emulator)
     path = tmp_path / "shop.sqlite3"
@@ -154,16 +156,29 @@ async def test_sigterm_during_an_order_ends_placed_or_recoverable(
         await users.upsert_user(db, 42, first_name="Alex")
         async with db.transaction() as conn:
             await ledger.post(conn, user_id=42, amount_minor=10_000, kind="credit", key="seed")
-    process = await bot_process(tmp_path, running.url, sandbox.url, SHUTDOWN_GRACE=grace)
+    process = await bot_process(tmp_path, running.url, sandbox.url, **env)
     try:
         await emulator.wait_for(lambda: any(m.lower() == "getupdates" for m, _ in emulator.calls),
                                 timeout=60)
         customer = emulator.user(42, "Alex")
-        from tests.test_storefront import _to_confirmation
-
         shop = Shop(emulator, sandbox, path, asyncio.create_task(asyncio.sleep(0)), {},
                     running.url)
         await _to_confirmation(customer, shop, "https://instagram.com/p/sigterm")
+        yield process, customer
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+        await running.stop()
+
+
+@pytest.mark.parametrize(("grace", "expected"), [("20", "pending"), ("0.5", "submitting")])
+async def test_sigterm_during_an_order_ends_placed_or_recoverable(
+        make_sandbox: SandboxFactory, tmp_path: Path, grace: str, expected: str) -> None:
+    from storage import ledger
+
+    sandbox = await make_sandbox()
+    async with shop_in_a_process(sandbox, tmp_path, SHUTDOWN_GRACE=grace) as (process, customer):
         sandbox.panel.inject("hang", action="add", delay=3)
         confirm = customer.with_button("Confirm")
         data = confirm.button("Confirm")["callback_data"]  # type: ignore[index]
@@ -174,11 +189,7 @@ async def test_sigterm_during_an_order_ends_placed_or_recoverable(
         stderr = (await process.stderr.read()).decode() if process.stderr else ""
         assert code == 0 and "Traceback" not in stderr, stderr
         tap.cancel()
-    finally:
-        if process.returncode is None:
-            process.kill()
-        await running.stop()
-    async with Database(path) as db:
+    async with Database(tmp_path / "shop.sqlite3") as db:
         [(state, count)] = [tuple(r) for r in await db.fetchall(
             "SELECT state, COUNT(*) FROM orders GROUP BY state")]
         balance = await ledger.balance_of(db, 42)
@@ -191,39 +202,17 @@ async def test_sigterm_during_a_tracker_batch_lets_it_finish(make_sandbox: Sandb
                                                              tmp_path: Path) -> None:
     """The tracker's cycle under way at SIGTERM completes: the status it fetched is
     applied (and its notice queued) before the process exits 0."""
-    from storage import ledger, users
-
     sandbox = await make_sandbox()
-    emulator = BotApiEmulator()
-    running = await start_emulator(emulator)
-    path = tmp_path / "shop.sqlite3"
-    async with Database(path) as db:
-        await users.upsert_user(db, 42, first_name="Alex")
-        async with db.transaction() as conn:
-            await ledger.post(conn, user_id=42, amount_minor=10_000, kind="credit", key="seed")
-    process = await bot_process(tmp_path, running.url, sandbox.url, TRACK_INTERVAL="1")
-    try:
-        await emulator.wait_for(lambda: any(m.lower() == "getupdates" for m, _ in emulator.calls),
-                                timeout=60)
-        customer = emulator.user(42, "Alex")
-        from tests.test_storefront import _to_confirmation
-
-        shop = Shop(emulator, sandbox, path, asyncio.create_task(asyncio.sleep(0)), {},
-                    running.url)
-        await _to_confirmation(customer, shop, "https://instagram.com/p/batch")
+    async with shop_in_a_process(sandbox, tmp_path, TRACK_INTERVAL="1") as (process, customer):
         await customer.tap("Confirm")
         [panel_id] = list(sandbox.panel.orders)
         sandbox.panel.orders[panel_id].fate = "completed"
         sandbox.panel.advance(sandbox.panel.pace * 4)  # the panel now says Completed
         sandbox.panel.inject("slow", action="status", delay=2)
-        await emulator.wait_for(lambda: not sandbox.panel.faults, timeout=20)  # asked, waiting
-        process.send_signal(signal.SIGTERM)
+        await customer.emulator.wait_for(lambda: not sandbox.panel.faults, timeout=20)
+        process.send_signal(signal.SIGTERM)  # the status call is under way
         assert await asyncio.wait_for(process.wait(), 60) == 0
-    finally:
-        if process.returncode is None:
-            process.kill()
-        await running.stop()
-    async with Database(path) as db:
+    async with Database(tmp_path / "shop.sqlite3") as db:
         states = [tuple(r) for r in await db.fetchall("SELECT state FROM orders")]
         notices = await db.fetchall("SELECT COUNT(*) FROM outbox WHERE kind = 'order'")
     assert states == [("completed",)]  # the batch under way was applied, not cut off
