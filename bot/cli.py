@@ -97,6 +97,24 @@ def _main(argv: Sequence[str] | None) -> int:
     return asyncio.run(_panel(args, settings))
 
 
+def _port(text: str) -> int:
+    """A TCP port for argparse: 0 (any free one) to 65535, said in one line otherwise."""
+    if not (text.isascii() and text.isdigit() and int(text) <= 65_535):
+        raise argparse.ArgumentTypeError(f"a port is a number from 0 to 65535, not {text!r}")
+    return int(text)
+
+
+def _seconds(text: str) -> float:
+    """Seconds for argparse: a number above 0 (at most a day)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 86_400:
+        raise argparse.ArgumentTypeError(f"seconds above 0 (at most 86400), not {text!r}")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bot", description="SMM storefront bot")
     commands = parser.add_subparsers(dest="command")
@@ -115,10 +133,10 @@ def _parser() -> argparse.ArgumentParser:
 
     sandbox = commands.add_parser("sandbox", help="serve the sandbox panel on loopback")
     sandbox.add_argument("--host", default="127.0.0.1")
-    sandbox.add_argument("--port", type=int, default=8765)
+    sandbox.add_argument("--port", type=_port, default=8765)
     sandbox.add_argument("--dialect", default=None, help="perfectpanel, generic, smmsofia, smmsouq, "
                          "softaapp, sosyalbayiniz or smartpanel (default: SANDBOX_DIALECT)")
-    sandbox.add_argument("--pace", type=float, default=None,
+    sandbox.add_argument("--pace", type=_seconds, default=None,
                          help="seconds per order status step (default: SANDBOX_PACE)")
     sandbox.add_argument("--catalog-size", type=int, default=0,
                          help="serve a generated catalog of this many services (load tests)")
@@ -340,7 +358,7 @@ def _client(args: argparse.Namespace, settings: Settings) -> PanelClient:
             raise ConfigError(f"no panel named {args.panel!r} in PANEL_NAME / PANELS")
     if not panels:
         raise ConfigError("no panel configured: set PANEL_URL and PANEL_KEY, or pass --url and --key"
-                          " (for the sandbox: `make demo` prints both)")
+                          " (for the sandbox: `make sandbox` prints both)")
     return panels[0].client()
 
 

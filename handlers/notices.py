@@ -132,6 +132,8 @@ def order_notice_text(order: StoredOrder, payload: dict) -> str:
         "canceled": _("↩️ Order #{id} was canceled by the supplier."),
         "failed": _("❌ Order #{id} could not be done."),
     }.get(state, _("Order #{id} was updated."))
+    if state == "canceled" and order.cancel_requested:
+        head = _("↩️ Order #{id} was canceled, as you asked.")
     lines = [head.format(id=order.id), panel_text(order.service_name)]
     remains = payload.get("remains")
     if state == "partial" and order.quantity and remains is not None:

@@ -42,6 +42,7 @@ from bot.topups import Credit, StarsTopups
 from handlers.filters import RefundedPayment, SuccessfulPayment, TextMessage
 from handlers.order_form import OrderForm, show_confirmation_again
 from handlers.render import main_menu, money, number
+from handlers.service_view import top_up_hint
 
 log = logging.getLogger(__name__)
 router = Router(name="payments")
@@ -140,7 +141,7 @@ async def paid(message: Message, state: FSMContext, topups: StarsTopups, orders:
                else await accounts.balance(orders.db, message.from_user.id))
     receipt = _("✅ {amount} added to your balance for {stars} ⭐.\nYour balance: <b>{balance}"
                 "</b>").format(amount=money(result.topup.amount_minor, result.topup.currency),
-                               stars=result.topup.stars,
+                               stars=number(result.topup.stars),
                                balance=money(balance, settings.shop_currency))
     confirming = await state.get_state() == OrderForm.confirm.state
     await message.answer(receipt, reply_markup=None if confirming else menu)
@@ -161,12 +162,19 @@ MAX_QUESTION = 1_500
 @router.message(Command("paysupport"), StateFilter(None))
 async def pay_support(message: Message, state: FSMContext, settings: Settings,
                       topups: StarsTopups) -> None:
-    lines = [_("<b>Payments and refunds</b>"),
-             _("Your balance is topped up with Telegram Stars: the amount you choose is added "
-               "to your balance once Telegram confirms the payment, and orders are paid from "
-               "it. A failed or partly done order is refunded to your balance automatically."),
-             _("A balance can't be paid out. A top-up you have not spent yet can be refunded "
-               "in Stars by the shop: ask below.")]
+    if settings.stars_enabled:
+        lines = [_("<b>Payments and refunds</b>"),
+                 _("Your balance is topped up with Telegram Stars: the amount you choose is "
+                   "added to your balance once Telegram confirms the payment, and orders are "
+                   "paid from it. A failed or partly done order is refunded to your balance "
+                   "automatically."),
+                 _("A balance can't be paid out. A top-up you have not spent yet can be "
+                   "refunded in Stars by the shop: ask below.")]
+    else:  # no Stars in this shop: its support tops balances up
+        lines = [_("<b>Payments and refunds</b>"),
+                 _("Orders are paid from your balance in this shop; the shop tops it up for "
+                   "you. A failed or partly done order is refunded to your balance "
+                   "automatically."), top_up_hint(settings)]
     if settings.stars_enabled:
         one = to_minor_up(Decimal(1), settings.shop_currency)
         lines.append(_("The rate now: {one} = {stars} ⭐.").format(

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bot.sandbox.catalog import CatalogEntry
-from bot.sandbox.server import SandboxPanel, start_sandbox
+from bot.sandbox.server import DEFAULT_KEY, SandboxPanel, start_sandbox
 from tests.conftest import SandboxFactory
 from tests.e2e import Shop, restart, running_shop
 from tests.test_storefront import CUSTOMER, _to_confirmation, open_service
@@ -147,7 +147,7 @@ async def test_a_revoked_panel_key_refunds_and_alerts_once_per_outage(shop: Shop
     assert await shop.balance(CUSTOMER) == (10_000, 10_000)
     assert await shop.query("SELECT state FROM orders") == [("failed",), ("failed",)]
 
-    shop.sandbox.panel.key = "sandbox"  # fixed: an order goes through, the outage is over
+    shop.sandbox.panel.key = DEFAULT_KEY  # fixed: an order goes through, the outage is over
     await _to_confirmation(customer, shop, "https://instagram.com/p/key-ok")
     await customer.tap("Confirm")
     assert "placed" in customer.text

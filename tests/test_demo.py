@@ -3,6 +3,7 @@ the sandbox panel, the emulator, the bot and the terminal chat, on a fresh datab
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import subprocess
@@ -104,3 +105,30 @@ def test_messages_render_as_a_person_sees_them() -> None:
     shown = format_message(message, styled=False, edited=True)
     assert shown.splitlines()[0] == "bot (edited): Hi"
     assert "[1] A   [2] B" in shown and "[3] C" in shown
+
+
+async def test_a_number_taps_only_the_newest_message_and_only_ascii_digits() -> None:
+    from bot.devtools.emulator import BotApiEmulator
+    from bot.devtools.terminal_chat import TerminalChat
+
+    emulator = BotApiEmulator()
+    user = emulator.user(1, "Alex")
+    chat = TerminalChat(emulator, user, output=io.StringIO(), interactive=False)
+    done: list[tuple[str, str]] = []
+
+    async def tap(message: ChatMessage, button: dict) -> None:
+        done.append(("tap", button["text"]))
+
+    async def send(text: str) -> None:
+        done.append(("send", text))
+
+    chat._tap, chat._send = tap, send  # type: ignore[method-assign]
+    buttons = {"inline_keyboard": [[{"text": "Back", "callback_data": "b"},
+                                    {"text": "Cancel", "callback_data": "c"}]]}
+    user.chat.messages[1] = ChatMessage(1, True, "Pick", buttons, raw_text="Pick")
+    for typed in ("2", "'2", "9", "²", "٣", "9" * 5000, "hello"):
+        await chat.handle(typed)
+    user.chat.messages[2] = ChatMessage(2, True, "Send the number", None, raw_text="Send")
+    await chat.handle("1")  # the newest message has no buttons: it is an answer
+    assert done == [("tap", "Cancel"), ("send", "2"), ("send", "9"), ("send", "²"),
+                    ("send", "٣"), ("send", "9" * 5000), ("send", "hello"), ("send", "1")]

@@ -66,22 +66,29 @@ async def test_partial_and_canceled_orders_are_refunded_exactly_once(shop: Shop)
     customer = shop.user(CUSTOMER)
     partial = await place(shop, customer, "https://instagram.com/p/part", "partial")
     canceled = await place(shop, customer, "https://instagram.com/p/gone", "canceled")
+    asked = await place(shop, customer, "https://instagram.com/p/asked", "canceled")
+    database = await shop.db()  # the customer asked for this one's cancellation
+    try:
+        await database.write("UPDATE orders SET cancel_requested_at = '2026-12-02T00:00:00.000Z'"
+                             " WHERE id = ?", (asked,))
+    finally:
+        await database.close()
     shop.sandbox.panel.advance(shop.sandbox.panel.pace * 4)
     partly = await customer.expect(f"Order #{partial} was partly delivered")
-    await customer.expect(f"Order #{canceled} was canceled")
+    await customer.expect(f"Order #{canceled} was canceled by the supplier")
+    await customer.expect(f"Order #{asked} was canceled, as you asked")
     [(remains, quantity)] = await shop.query("SELECT remains, quantity FROM orders WHERE id = ?",
                                              (partial,))
     partial_refund = PRICE * remains // quantity  # rounded down
     assert f"Delivered: {quantity - remains:,} of {quantity:,}" in partly.text
     assert f"Refunded ${partial_refund / 100:.2f}" in partly.text
     await asyncio.sleep(2.5)
-    balance = 10_000 - 2 * PRICE + partial_refund + PRICE
+    balance = 10_000 - 3 * PRICE + partial_refund + 2 * PRICE
     assert await shop.balance(CUSTOMER) == (balance, balance)
     refunds = await shop.query("SELECT order_id, amount_minor FROM ledger WHERE kind = 'refund'"
                                " ORDER BY order_id")
-    assert refunds == [(partial, partial_refund), (canceled, PRICE)]
-    assert f"Your balance: ${balance / 100:.2f}" in customer.saying("was canceled")[-1].text
-    assert len(customer.saying("Refunded")) == 2
+    assert refunds == [(partial, partial_refund), (canceled, PRICE), (asked, PRICE)]
+    assert len(customer.saying("Refunded")) == 3
 
 
 async def test_a_panel_down_for_a_while_delays_but_changes_nothing(shop: Shop) -> None:

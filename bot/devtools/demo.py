@@ -25,7 +25,8 @@ from typing import Any
 
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
-from bot.config import ConfigError, Settings
+from bot.backups import RunLock
+from bot.config import ConfigError, Settings, StartupError
 from bot.devtools.emulator import BotApiEmulator, start_emulator
 from bot.devtools.terminal_chat import TerminalChat
 from bot.sandbox.dialects import DIALECTS
@@ -79,9 +80,14 @@ async def demo(args: argparse.Namespace) -> int:
 
     database = Path(args.data)
     database.parent.mkdir(parents=True, exist_ok=True)
-    if args.fresh:
-        for leftover in database.parent.glob(database.name + "*"):
-            leftover.unlink()
+    with RunLock(database) as lock:  # one demo per folder; --fresh never under a running one
+        if lock.busy:
+            raise StartupError(f"a demo is already running in this folder{lock.holder()}: quit"
+                               " it (/quit), or run this one from another folder")
+        if args.fresh:
+            for leftover in database.parent.glob(database.name + "*"):
+                if leftover != lock.path:
+                    leftover.unlink()
     _quiet_logs(database.with_suffix(".log"))
     sandbox = await start_sandbox(SandboxPanel(dialect=args.dialect, pace=args.pace))
     emulator = BotApiEmulator()
@@ -121,6 +127,9 @@ def run_demo(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:  # Ctrl-C: leave as /quit does
         print(file=sys.stderr)
         return 0
+    except StartupError as exc:
+        print(exc, file=sys.stderr)
+        return 1
     except (ConfigError, OSError, TimeoutError) as exc:
         print(f"the demo could not start: {exc}", file=sys.stderr)
         return 1

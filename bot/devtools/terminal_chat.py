@@ -165,10 +165,13 @@ class TerminalChat:
 
     # ------------------------------------------------------------ input
 
-    def _newest_with_buttons(self) -> ChatMessage | None:
-        for message in reversed(self.user.bot_messages):
-            if callback_buttons(message):
-                return message
+    def _tappable(self) -> ChatMessage | None:
+        """The bot's newest message, when it has buttons: a number taps one of them.
+        (An older message's buttons are not reached by a bare number: the newest
+        message is the one the customer is answering.)"""
+        messages = self.user.bot_messages
+        if messages and callback_buttons(messages[-1]):
+            return messages[-1]
         return None
 
     async def handle(self, line: str) -> bool:
@@ -186,11 +189,14 @@ class TerminalChat:
         if text == "/pay":
             await self._pay()
             return True
-        message = self._newest_with_buttons()
-        if text.isdigit() and message is not None:
+        message = self._tappable()
+        if message is not None and text.isascii() and text.isdigit() and len(text) <= 3:
             buttons = callback_buttons(message)
             if 1 <= int(text) <= len(buttons):
-                await self._tap(message, buttons[int(text) - 1])
+                button = buttons[int(text) - 1]
+                self.say(f"  (tapped [{text}] {button.get('text', '')}; '{text} sends the text"
+                         f" {text})")
+                await self._tap(message, button)
                 return True
         await self._send(text.removeprefix("'") if text.startswith("'") else text)
         return True
@@ -275,6 +281,7 @@ class TerminalChat:
                     return
                 loop.call_soon_threadsafe(lines.put_nowait, line)
 
+        saved = _terminal_state() if self.interactive else None
         threading.Thread(target=read, name="terminal-input", daemon=True).start()
         watcher = asyncio.create_task(self.watch())
         try:
@@ -286,6 +293,11 @@ class TerminalChat:
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
             self.show_changes()
+            if saved is not None:  # readline's input() is still waiting in its thread
+                self._prompting = False
+                _restore_terminal(saved)
+                self.output.write("\r\033[K")
+                self.output.flush()
 
 
 def _is_number(text: str) -> bool:
@@ -293,3 +305,21 @@ def _is_number(text: str) -> bool:
         return float(text) >= 0
     except ValueError:
         return False
+
+
+def _terminal_state() -> list[Any] | None:
+    """The terminal's settings (echo, line mode), to put back at exit: the input
+    thread leaves readline's own settings behind when the process ends inside it."""
+    try:
+        import termios
+
+        return termios.tcgetattr(sys.stdin.fileno())
+    except (ImportError, OSError, ValueError):
+        return None
+
+
+def _restore_terminal(saved: list[Any]) -> None:
+    with contextlib.suppress(ImportError, OSError, ValueError):
+        import termios
+
+        termios.tcsetattr(sys.stdin.fileno(), termios.TCSADRAIN, saved)

@@ -53,7 +53,7 @@ from bot.sandbox.dialects import DIALECTS, Dialect
 
 log = logging.getLogger(__name__)
 
-DEFAULT_KEY = "sandbox"
+DEFAULT_KEY = "sandbox-key"  # not "sandbox": that is the panel's name, and keys are masked in logs
 API_PATH = "/api/v2"
 FAULT_KINDS = frozenset({"html403", "http500", "http502", "http429", "slow", "hang",
                          "hang_after", "drop_after", "malformed", "empty", "notice", "raw",
