@@ -145,7 +145,7 @@ async def test_a_bad_setting_stops_with_one_line(tmp_path: Path) -> None:
 
 async def test_no_panel_configured_says_how(tmp_path: Path) -> None:
     code, _, err = await run_cli("panel", "services", cwd=tmp_path)
-    assert code == 2 and "PANEL_URL" in err and "make demo" in err
+    assert code == 2 and "PANEL_URL" in err and "make sandbox" in err
 
 
 # ------------------------------------------------------------ in-process runs

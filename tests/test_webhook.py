@@ -16,6 +16,7 @@ import pytest
 
 from bot import health
 from bot.devtools.emulator import BotApiEmulator, start_emulator
+from bot.sandbox.server import DEFAULT_KEY
 from bot.serving import SECRET_HEADER
 from storage.db import Database
 from tests.conftest import SandboxFactory
@@ -135,7 +136,7 @@ async def bot_process(tmp_path: Path, emulator_url: str, panel_url: str,
     keep = {k: v for k, v in os.environ.items()
             if not k.startswith(("BOT_", "PANEL", "TELEGRAM", "DATABASE", "ADMIN", "WEBHOOK"))}
     keep.update(BOT_TOKEN=TOKEN, TELEGRAM_API_URL=emulator_url, PANEL_URL=panel_url,
-                PANEL_KEY="sandbox", PANEL_RATE_LIMIT="0", TELEGRAM_WAIT="0",
+                PANEL_KEY=DEFAULT_KEY, PANEL_RATE_LIMIT="0", TELEGRAM_WAIT="0",
                 DATABASE_PATH=str(tmp_path / "shop.sqlite3"), **env)
     return await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bot", cwd=ROOT, env=keep, stdout=asyncio.subprocess.PIPE,
