@@ -409,13 +409,14 @@ async def run_bot(settings: Settings, *, handle_signals: bool = True) -> None:
         ]
         settle_heap()
         log.info("bot @%s is running", me.username)
-        await serve(dispatcher, bot, settings, runtime.db, in_flight=dispatcher["in_flight"],
-                    health=lambda: health.check(runtime.db, watch.status),
-                    metrics=metrics.render,
-                    handle_signals=handle_signals)
-        # Stopping (SIGTERM/SIGINT): the tracker finishes the cycle under way.
+        deadline = await serve(dispatcher, bot, settings, runtime.db,
+                               in_flight=dispatcher["in_flight"],
+                               health=lambda: health.check(runtime.db, watch.status),
+                               metrics=metrics.render, handle_signals=handle_signals)
+        # Stopping (SIGTERM/SIGINT): the tracker finishes the cycle under way, within
+        # what is left of SHUTDOWN_GRACE (the whole stop fits in it, plus a few seconds).
         dispatcher["tracker"].stop()
-        await asyncio.wait([tracking], timeout=settings.shutdown_grace)
+        await asyncio.wait([tracking], timeout=max(0.0, deadline - time.monotonic()))
     finally:
         for task in background:
             task.cancel()

@@ -54,7 +54,8 @@ class Money:
 MAX_AMOUNT_MINOR = 10**10  # the largest amount anyone may type: $100,000,000.00
 MAX_AMOUNT_TEXT = 32
 _SPACES = "[ \u00a0\u202f]"  # a space, a no-break space, a narrow no-break space
-_SPACED = re.compile(rf"^\d{{1,3}}(?:{_SPACES}\d{{3}})+(?:[.,]\d+)?$")
+# Groups of thousands start with 1-9: nobody writes "0,500" for five hundred.
+_SPACED = re.compile(rf"^[1-9]\d{{0,2}}(?:{_SPACES}\d{{3}})+(?:[.,]\d+)?$")
 _NUMBER = re.compile(r"^\d+(?:[.,]\d+)*$")
 
 
@@ -113,14 +114,14 @@ def parse_amount(text: str, currency: str, lang: str | None = "en") -> int:
     marks = {mark for mark in ".," if mark in raw}
     whole, decimals = raw, ""
     if len(marks) == 2:
-        match = (re.fullmatch(rf"(\d{{1,3}}(?:{re.escape(group)}\d{{3}})+){re.escape(decimal)}(\d+)",
+        match = (re.fullmatch(rf"([1-9]\d{{0,2}}(?:{re.escape(group)}\d{{3}})+){re.escape(decimal)}(\d+)",
                               raw) if group in ".," else None)
         if match is None:
             raise ambiguous
         whole, decimals = match.group(1).replace(group, ""), match.group(2)
     elif marks:
         mark = marks.pop()
-        if mark == group and re.fullmatch(rf"\d{{1,3}}(?:{re.escape(group)}\d{{3}})+", raw):
+        if mark == group and re.fullmatch(rf"[1-9]\d{{0,2}}(?:{re.escape(group)}\d{{3}})+", raw):
             whole = raw.replace(group, "")
         elif raw.count(mark) == 1:
             whole, decimals = raw.split(mark)

@@ -79,6 +79,8 @@ class InFlight(BaseMiddleware):
 
     async def drain(self, timeout: float) -> bool:
         """Wait until no handler runs (True), or ``timeout`` seconds (False)."""
+        if self._idle.is_set():
+            return True
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._idle.wait(), timeout)
             return True
@@ -127,7 +129,9 @@ class WebhookReceiver:
         if not self.accepting:
             return web.Response(status=503, text="stopping")
         token = request.headers.get(SECRET_HEADER)
-        if token is None or not hmac.compare_digest(token.encode(), self._secret):
+        # surrogateescape: a header of arbitrary bytes is a wrong token, not a crash.
+        if token is None or not hmac.compare_digest(token.encode("utf-8", "surrogateescape"),
+                                                    self._secret):
             self._note_refusal(request, missing=token is None)
             return web.Response(status=401 if token is None else 403)
         if len(self.tasks) >= self.limit:
@@ -192,10 +196,15 @@ def webhook_path(url: str) -> str:
 
 async def serve(dispatcher: Dispatcher, bot: Bot, settings: Settings, db: Database, *,
                 in_flight: InFlight, health: HealthCheck, metrics: Metrics | None,
-                handle_signals: bool) -> None:
+                handle_signals: bool) -> float:
     """Take updates (polling or webhook) until SIGTERM/SIGINT, then let the handlers
-    under way finish within ``SHUTDOWN_GRACE``. Cancelling it stops at once."""
+    under way finish within ``SHUTDOWN_GRACE``; returns the moment (``time.monotonic``)
+    by which the rest of the stop must be done. Cancelling it stops at once."""
     stop = asyncio.Event()
+    # aiogram closes the FSM storage as polling stops, under handlers still running;
+    # it is closed below once they are done (in webhook mode nothing else would).
+    dispatcher.shutdown.handlers[:] = [handler for handler in dispatcher.shutdown.handlers
+                                       if handler.callback != dispatcher.fsm.close]
     loop = asyncio.get_running_loop()
     if handle_signals:
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -228,14 +237,14 @@ async def serve(dispatcher: Dispatcher, bot: Bot, settings: Settings, db: Databa
             await _poll_until(dispatcher, bot, stop)
         log.info("stopping: waiting up to %g s for %d update(s) under way",
                  settings.shutdown_grace, in_flight.count)
-        started = time.monotonic()
+        deadline = time.monotonic() + settings.shutdown_grace
         if receiver is not None and receiver.tasks:  # updates accepted, not all started yet
             await asyncio.wait(receiver.tasks, timeout=settings.shutdown_grace)
-        left = max(0.0, settings.shutdown_grace - (time.monotonic() - started))
-        if not await in_flight.drain(left):
+        if not await in_flight.drain(max(0.0, deadline - time.monotonic())):
             log.warning("stopping: %d update(s) still under way after %g s: cancelled",
                         in_flight.count, settings.shutdown_grace)
             await in_flight.cancel_rest()
+        return deadline
     finally:
         if handle_signals:
             for sig in (signal.SIGTERM, signal.SIGINT):
@@ -243,6 +252,7 @@ async def serve(dispatcher: Dispatcher, bot: Bot, settings: Settings, db: Databa
                     loop.remove_signal_handler(sig)
         if runner is not None:
             await runner.cleanup()
+        await dispatcher.fsm.close()  # the storage's last writes, after the handlers
 
 
 async def _poll_until(dispatcher: Dispatcher, bot: Bot, stop: asyncio.Event) -> None:

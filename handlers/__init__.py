@@ -2,8 +2,9 @@
 
 Every update walks the routers in this order until one handles it, and each
 router passed costs aiogram's whole propagation machinery, so the busiest
-come first: payments (a successful payment must reach its handler in any
-state), the language choice (/language works in any state), the order form
+come first: the language choice (/language works in any state; it lets
+nothing else through), payments (a successful payment must reach its handler
+in any state), the order form
 (its states and buttons), browsing, the menu, my orders, the balance and
 top-ups, the admin panel (its menu and commands first, then one router per
 area), and last the catch-all answers. Callback buttons
@@ -19,7 +20,7 @@ import sys
 
 from aiogram import Router
 
-_MODULES = ("handlers.payments", "handlers.language", "handlers.order_form", "handlers.catalog",
+_MODULES = ("handlers.language", "handlers.payments", "handlers.order_form", "handlers.catalog",
             "handlers.menu", "handlers.my_orders", "handlers.balance", "handlers.admin",
             "handlers.admin_dashboard", "handlers.admin_catalog", "handlers.admin_customers",
             "handlers.admin_orders", "handlers.admin_broadcast", "handlers.fallback")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 from html import escape
 
 from aiogram import Bot, Router
+from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import Command, CommandObject, CommandStart, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.types import BotCommand, CallbackQuery, Message
@@ -21,6 +23,7 @@ from handlers.render import main_menu
 from handlers.service_view import show_service
 from storage.db import Database, is_row_id
 
+log = logging.getLogger(__name__)
 router = Router(name="menu")
 
 
@@ -133,10 +136,21 @@ def bot_short_description() -> str:
 
 async def describe_bot(bot: Bot, i18n: I18n, languages: list[str]) -> None:
     """Commands and descriptions for every language (Telegram shows each user their
-    language's, and the default, English, to the rest)."""
+    language's, and the default, English, to the rest). A refusal (flood control, a
+    code Telegram does not take) is logged and skipped: the shop runs without it."""
     for locale in languages:
         code = None if locale == i18n.default_locale else locale.split("_")[0]
+        if code is not None and not (len(code) == 2 and code.isalpha()):
+            log.warning("no command hints for %s: Telegram takes two-letter language codes",
+                        locale)
+            continue
         with i18n.context(), i18n.use_locale(locale):
-            await bot.set_my_commands(command_list(), language_code=code)
-            await bot.set_my_description(bot_description()[:512], language_code=code)
-            await bot.set_my_short_description(bot_short_description()[:120], language_code=code)
+            for call in (bot.set_my_commands(command_list(), language_code=code),
+                         bot.set_my_description(bot_description()[:512], language_code=code),
+                         bot.set_my_short_description(bot_short_description()[:120],
+                                                      language_code=code)):
+                try:
+                    await call
+                except TelegramAPIError as exc:
+                    log.warning("Telegram refused the bot's profile for %s: %s",
+                                locale, exc.message)

@@ -39,13 +39,14 @@ from bot.money import to_minor_up
 from bot.orders import OrderService
 from bot.reconcile import Fetch, StarTransaction
 from bot.topups import Credit, StarsTopups
-from handlers.filters import RefundedPayment, SuccessfulPayment, TextMessage
+from handlers.filters import CommandText, RefundedPayment, SuccessfulPayment, TextMessage
 from handlers.order_form import OrderForm, show_confirmation_again
 from handlers.render import main_menu, money, number
 from handlers.service_view import top_up_hint
 
 log = logging.getLogger(__name__)
 router = Router(name="payments")
+router.message.filter(~CommandText("/start"))  # /start leaves /paysupport: the menu answers
 PRE_CHECKOUT_BUDGET = 7.0  # seconds of Telegram's 10 for deciding; the rest for the answer
 
 Handler = Callable[[Update, dict[str, Any]], Awaitable[Any]]

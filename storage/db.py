@@ -12,6 +12,7 @@ start-up.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import sqlite3
@@ -106,11 +107,15 @@ class Database:
         """An atomic block: committed on exit, rolled back on any exception."""
         async with self._lock:
             conn = self.conn
-            await conn.execute("BEGIN IMMEDIATE")
             try:
+                # Inside the try: a task cancelled while BEGIN is queued (a graceful stop
+                # past its grace) still queues the ROLLBACK behind it, so the connection
+                # is never left inside a transaction nobody owns.
+                await conn.execute("BEGIN IMMEDIATE")
                 yield conn
             except BaseException:
-                await conn.execute("ROLLBACK")
+                with contextlib.suppress(sqlite3.OperationalError):  # no transaction began
+                    await asyncio.shield(conn.execute("ROLLBACK"))
                 raise
             await conn.execute("COMMIT")
 

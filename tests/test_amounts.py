@@ -42,6 +42,9 @@ def test_each_locale_reads_its_own_separators(lang: str, text: str, minor: int) 
     ("ru", "1,000", "At most 2 digits"),  # "," is the decimal sign in ru
     ("tr", "1,000", "At most 2 digits"), ("tr", "1,234.50", "without thousands separators"),
     ("en", "1.234,50", "without thousands separators"),
+    # A leading zero never starts a group of thousands (it was read as $500).
+    ("en", "0,500", "without thousands separators"), ("tr", "0.500", "without thousands"),
+    ("en", "00,001", "without thousands separators"), ("en", "0,500.00", "thousands"),
 ])
 def test_what_a_locale_would_misread_is_refused(lang: str, text: str, problem: str) -> None:
     with pytest.raises(AmountError) as info:
@@ -72,6 +75,7 @@ def test_amounts_that_are_refused_say_why(text: str, problem: str) -> None:
 
 def test_the_currency_decides_the_decimals() -> None:
     assert parse_amount("1.500", "KWD") == 1500  # three decimals: not a thousands separator
+    assert parse_amount("0,500", "KWD") == 500  # half a dinar, not five hundred
     assert parse_amount("150", "JPY") == 150
     with pytest.raises(AmountError):
         parse_amount("1.5", "JPY")

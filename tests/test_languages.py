@@ -225,3 +225,25 @@ async def test_the_admin_panel_speaks_the_admins_language(make_sandbox: SandboxF
         for command in commands:
             assert_in_language(lang, command["description"])
         assert_in_language(lang, shop.emulator.profile[("description", lang)])
+
+
+async def test_a_refused_bot_profile_does_not_stop_the_shop(make_sandbox: SandboxFactory,
+                                                            tmp_path: Path) -> None:
+    """setMyDescription under flood control (or any refusal) is logged and skipped."""
+    from bot.devtools.emulator import BotApiEmulator, start_emulator
+    from tests.e2e import start_bot, stop_bot, wait_ready
+
+    sandbox = await make_sandbox()
+    emulator = BotApiEmulator()
+    emulator.inject("setMyDescription", 429, times=10)
+    running = await start_emulator(emulator)
+    try:
+        task = await start_bot(running.url, sandbox, tmp_path / "shop.sqlite3")
+        await wait_ready(emulator, task)
+        assert not task.done()
+        assert (await emulator.user(42).send("/start")).text.startswith("Hi, ")
+        assert emulator.commands_by_language.get("ru")  # the other calls went through
+        assert ("description", "ru") not in emulator.profile  # refused, and skipped
+        await stop_bot(task)
+    finally:
+        await running.stop()

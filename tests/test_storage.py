@@ -147,3 +147,27 @@ async def test_catalog_refresh_withdraws_what_the_panel_dropped(db: Database) ->
     assert (await catalog.get(db, kept.ref)) == kept
     await catalog.replace_services(db, "other", "EUR", [_service("1")])
     assert len(await catalog.active_services(db, "main")) == 1  # panels are separate
+
+
+async def test_a_transaction_cancelled_at_its_begin_leaves_no_transaction_open(
+        db: Database) -> None:
+    """A graceful stop cancels handlers past its grace, maybe while BEGIN is queued:
+    later writes must still commit, and the next transaction must start."""
+    await db.write("CREATE TABLE t (x INTEGER)")
+
+    async def hold() -> None:
+        async with db.transaction():
+            await asyncio.sleep(10)
+
+    task = asyncio.create_task(hold())
+    await asyncio.sleep(0)  # BEGIN is queued, not yet run
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await db.write("INSERT INTO t VALUES (1)")
+    async with db.transaction() as conn:
+        await conn.execute("INSERT INTO t VALUES (2)")
+    path = db.path
+    await db.close()
+    async with Database(path) as again:
+        assert [r[0] for r in await again.fetchall("SELECT x FROM t ORDER BY x")] == [1, 2]

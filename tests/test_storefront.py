@@ -573,6 +573,8 @@ async def test_start_and_cancel_work_from_any_step(shop: Shop) -> None:
         await admin.send("/admin")
         await admin.tap("👥 Customers")
         yield admin, "Send a customer's id"
+        await customer.send("/paysupport")
+        yield customer, "Send your question"
 
     async for user, prompt in steps():
         assert prompt in user.text, user.text

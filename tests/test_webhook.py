@@ -254,6 +254,12 @@ async def test_the_webhook_receiver_refuses_what_it_must(caplog: pytest.LogCaptu
         assert await post(url, "guess-again", {}) == 403
         refusals = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
         assert len(refusals) == 2 and "6 refused" in refusals[1]
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)  # bytes, not UTF-8
+        writer.write(b"POST /hook HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n"
+                     b"X-Telegram-Bot-Api-Secret-Token: \xff\xfe\r\n\r\n{}")
+        await writer.drain()
+        assert (await reader.readline()).startswith(b"HTTP/1.1 403")
+        writer.close()
         receiver.accepting = False
         assert await post(url, "right-secret", {"update_id": 1}) == 503  # stopping
     finally:
