@@ -383,7 +383,7 @@ class AutoBackup:
     def first_delay_now(self) -> float:
         """Until the next backup is due: an interval after the newest one in the
         folder, so restarts (a deploy a day) do not postpone backups forever."""
-        newest = max((p.stat().st_mtime for p in self._backups()), default=None)
+        newest = max((_mtime(p) for p in self._backups()), default=None)
         if newest is None or not self.interval:
             return self.first_delay
         return max(self.first_delay, newest + self.interval - self._clock())
@@ -428,3 +428,11 @@ class AutoBackup:
         except OSError:
             return []
 
+
+def _mtime(path: Path) -> float:
+    """A backup's time; 0 for one deleted between listing and looking (an operator's
+    clean-up): it must not end automatic backups."""
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
