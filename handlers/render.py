@@ -99,8 +99,6 @@ def current_locale() -> str:
     return get_i18n().current_locale
 
 
-_locale = current_locale
-
 
 Page = tuple[str, InlineKeyboardMarkup]
 
@@ -125,7 +123,7 @@ class PageCache:
         if version != self._version:
             self._pages.clear()
             self._version = version
-        full_key = (_locale(), key)
+        full_key = (current_locale(), key)
         if full_key in self._pages:
             return self._pages[full_key]
         page = await build()
@@ -137,7 +135,7 @@ class PageCache:
 
 
 def main_menu(is_admin: bool) -> InlineKeyboardMarkup:
-    return _main_menu(_locale(), is_admin)
+    return _main_menu(current_locale(), is_admin)
 
 
 @lru_cache(maxsize=64)
@@ -176,21 +174,21 @@ def pager(page: int, total: int, make: Callable[[int], CallbackData], *,
 # i18n context says whose message is being built, in a handler or a notice.
 
 def money(minor: int, currency: str) -> str:
-    return formatting.money(minor, currency, _locale())
+    return formatting.money(minor, currency, current_locale())
 
 
 def number(value: int) -> str:
-    return formatting.number(value, _locale())
+    return formatting.number(value, current_locale())
 
 
 def shown(value: object) -> str:
     """A message parameter (``Money``, a number, text) as this reader reads it."""
-    return formatting.shown(value, _locale())
+    return formatting.shown(value, current_locale())
 
 
 def when(stored: str | None) -> str:
     """A stored UTC time, as the reader writes dates, in the shop's time zone."""
-    return formatting.stored_moment(stored, _locale(), _shop_zone[0])
+    return formatting.stored_moment(stored, current_locale(), _shop_zone[0])
 
 
 def day_of(stored: str | None) -> str:
@@ -198,7 +196,7 @@ def day_of(stored: str | None) -> str:
     if not stored:
         return "—"
     moment = datetime.fromisoformat(stored.replace("Z", "+00:00")).astimezone(_shop_zone[0])
-    return formatting.day(moment.date(), _locale())
+    return formatting.day(moment.date(), current_locale())
 
 
 _shop_zone = [ZoneInfo("UTC")]
@@ -271,7 +269,7 @@ def field_prompt(stored: StoredService, spec: FormField, step: int, steps: int,
 
 
 def field_keyboard(spec: FormField) -> InlineKeyboardMarkup:
-    return _field_keyboard(_locale(), spec)
+    return _field_keyboard(current_locale(), spec)
 
 
 @lru_cache(maxsize=256)
@@ -343,7 +341,7 @@ def confirm_keyboard(screen: str) -> InlineKeyboardMarkup:
     through the shared-button cache (it would push shared buttons out)."""
     confirm = InlineKeyboardButton.model_construct(text=_("✅ Confirm"),
                                                    callback_data=_CONFIRM_DATA + screen)
-    return keyboard([confirm], _edit_cancel_row(_locale()))
+    return keyboard([confirm], _edit_cancel_row(current_locale()))
 
 
 @lru_cache(maxsize=64)
