@@ -109,11 +109,7 @@ async def backup(database_path: Path, destination: Path) -> BackupReport:
 def _backup(database_path: Path, destination: Path) -> BackupReport:
     if _same_file(database_path, destination):
         raise BackupError(f"{destination} is the database itself: back it up to another path")
-    try:
-        destination.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise BackupError(f"cannot create the folder {destination.parent}"
-                          f" ({_folder_problem(destination.parent, exc)})") from None
+    _make_folder(destination.parent)
     if destination.is_dir():
         raise BackupError(f"{destination} is a folder")
     try:
@@ -139,11 +135,7 @@ def _restore(source: Path, database_path: Path) -> RestoreReport:
         raise BackupError("DATABASE_PATH is :memory:, there is no file to restore into")
     if _same_file(source, database_path):
         raise BackupError(f"{source} is the database itself")
-    try:
-        database_path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise BackupError(f"cannot create the folder {database_path.parent}"
-                          f" ({_folder_problem(database_path.parent, exc)})") from None
+    _make_folder(database_path.parent)
     # Held to the end: a bot started meanwhile stops at its own lock, not on a
     # database being swapped under it.
     with RunLock(database_path) as lock:
@@ -247,6 +239,15 @@ def _same_file(a: Path, b: Path) -> bool:
         return a.resolve() == b.resolve() or (a.exists() and b.exists() and a.samefile(b))
     except OSError:
         return False
+
+
+def _make_folder(folder: Path) -> None:
+    """``folder`` and its parents, or a ``BackupError`` that says what is in the way."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BackupError(f"cannot create the folder {folder}"
+                          f" ({_folder_problem(folder, exc)})") from None
 
 
 def _folder_problem(folder: Path, exc: OSError) -> str:
