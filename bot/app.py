@@ -191,12 +191,11 @@ def redis_storage_class() -> type[RedisStorage]:
 
 def build_dispatcher(runtime: Runtime, bot: Bot, bot_username: str) -> Dispatcher:
     """The dispatcher with every router, middleware and service wired in."""
-    from bot.serving import InFlight
     from handlers import routers
     from handlers.access import BlockedCustomers
     from handlers.errors import SafeCallbackAnswer, on_error
     from handlers.notices import TelegramDelivery
-    from handlers.payments import PreCheckoutFirst
+    from handlers.payments import PaymentsFirst
     from handlers.private_chats import PrivateChatsOnly
     from handlers.render import PageCache, set_shop_zone
 
@@ -241,18 +240,16 @@ def build_dispatcher(runtime: Runtime, bot: Bot, bot_username: str) -> Dispatche
         pricer=pricer, orders=orders, pages=PageCache(),
         alerts=alerts, notifier=notifier, tracker=tracker, topups=topups,
         customers=customers, bot_username=bot_username, languages_chosen=languages_chosen,
-        i18n=i18n, in_flight=InFlight(),
+        i18n=i18n,
         catalog_admin=CatalogAdmin(runtime.db, runtime.catalog, pricer, runtime.panels,
                                    runtime.panel_currencies),
         watch=watch, daily_report=daily, broadcast_watcher=broadcast_watcher,
     )
     dispatcher.update.outer_middleware(UpdateMetrics())  # first: times all the others too
-    # Pre-checkout queries are answered before the FSM middleware can make them wait
-    # for the payer's other updates (handlers/payments.py).
+    # Pre-checkout queries are answered, and payments credited, before the FSM
+    # middleware can make them wait for the payer's other updates (handlers/payments.py).
     dispatcher.update.outer_middleware.unregister(dispatcher.fsm)
-    # Counts the handlers under way, for the graceful stop (bot/serving.py).
-    dispatcher.update.outer_middleware(dispatcher["in_flight"])
-    dispatcher.update.outer_middleware(PreCheckoutFirst(topups, i18n, languages_chosen))
+    dispatcher.update.outer_middleware(PaymentsFirst(topups, i18n, languages_chosen))
     dispatcher.update.outer_middleware(dispatcher.fsm)
     UserLanguageMiddleware(i18n, languages_chosen).setup(dispatcher)
     private_only = PrivateChatsOnly()
@@ -364,6 +361,7 @@ def _network_cause(exc: TelegramNetworkError, timeout: float) -> str:
 
 async def run_bot(settings: Settings, *, handle_signals: bool = True) -> None:
     from bot import health, metrics
+    from bot.inbox import UpdateFeed
     from bot.serving import serve
     from handlers.language import languages
     from handlers.menu import describe_bot
@@ -409,8 +407,8 @@ async def run_bot(settings: Settings, *, handle_signals: bool = True) -> None:
         ]
         settle_heap()
         log.info("bot @%s is running", me.username)
-        deadline = await serve(dispatcher, bot, settings, runtime.db,
-                               in_flight=dispatcher["in_flight"],
+        feed = UpdateFeed(dispatcher, bot, runtime.db, alert=dispatcher["alerts"].send)
+        deadline = await serve(dispatcher, bot, settings, runtime.db, feed=feed,
                                health=lambda: health.check(runtime.db, watch.status),
                                metrics=metrics.render, handle_signals=handle_signals)
         # Stopping (SIGTERM/SIGINT): the tracker finishes the cycle under way, within

@@ -1,7 +1,13 @@
 """How the bot takes its updates, and how it stops.
 
+Every update, however it arrives, goes through the durable inbox (bot/inbox.py):
+committed to the database before Telegram is told it arrived, handled as a task,
+marked handled when done. At start, what the last run left unhandled is handled
+first.
+
 * **Long polling** (no ``WEBHOOK_URL``): any webhook is deleted first (Telegram
-  refuses getUpdates while one is set), then aiogram polls. ``GET /healthz`` and
+  refuses getUpdates while one is set), then ``bot.inbox.poll`` polls: a batch's
+  offset is confirmed only once the batch is committed. ``GET /healthz`` and
   ``GET /metrics`` are served on ``HEALTH_PORT`` when it is set.
 * **Webhook** (``WEBHOOK_URL``): an aiohttp server on ``WEBHOOK_HOST``:``listen_port``
   serves the URL's path, ``/healthz`` and ``/metrics``, and the webhook is
@@ -9,14 +15,17 @@
   pending updates kept. Every call must carry the secret token (``WEBHOOK_SECRET``,
   or one generated on the first start and kept in the database): a missing one
   is answered 401, a wrong one 403, before anything is parsed; refusals are
-  logged once a minute at most, never with the header's value. An accepted
-  update is answered at once and handled in the background, so a slow panel
-  never makes Telegram's call time out; at most ``MAX_IN_FLIGHT`` are handled at
-  once, past that Telegram is answered 503 and delivers the update again later.
+  logged once a minute at most, never with the header's value. A body that is
+  not an update (nested JSON too deep to read included) is answered 400. An
+  accepted update is committed, answered 200, and handled in the background, so a
+  slow panel never makes Telegram's call time out; at most ``MAX_IN_FLIGHT``
+  (bot/inbox.py) are handled at once, past that Telegram is answered 503 and
+  delivers the update again later (so it does if the commit fails: 500).
 * **Stopping** on SIGTERM or SIGINT: no new update is taken (polling stops; the
   webhook answers 503), the handlers under way get ``SHUTDOWN_GRACE`` seconds to
   finish (an order being confirmed ends placed, or in the states a restart
-  already recovers), then the caller stops the background work.
+  already recovers); what is still running then is cancelled and stays in the
+  inbox for the next start; then the caller stops the background work.
 """
 
 from __future__ import annotations
@@ -24,77 +33,30 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
+import json
 import logging
 import secrets
 import signal
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
 from urllib.parse import urlsplit
 
-from aiogram import BaseMiddleware, Bot, Dispatcher
-from aiogram.types import Update
+from aiogram import Bot, Dispatcher
 from aiohttp import web
-from pydantic import ValidationError
 
 from bot.config import Settings
 from bot.health import Health
+from bot.inbox import UpdateFeed, poll
 from storage import catalog as settings_store
 from storage.db import Database
 
 log = logging.getLogger(__name__)
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 (a header name)
-MAX_IN_FLIGHT = 200  # webhook updates handled at once (each is small; a flood waits at Telegram)
 REFUSAL_LOG_EVERY = 60.0  # seconds between log lines about refused webhook calls
 
 HealthCheck = Callable[[], Awaitable[Health]]
 Metrics = Callable[[], tuple[bytes, str]]
-
-
-class InFlight(BaseMiddleware):
-    """An update outer middleware counting the handlers under way, for the graceful stop."""
-
-    def __init__(self) -> None:
-        self.tasks: set[asyncio.Task[Any]] = set()
-        self._idle = asyncio.Event()
-        self._idle.set()
-
-    @property
-    def count(self) -> int:
-        return len(self.tasks)
-
-    async def __call__(self, handler: Callable[[Any, dict[str, Any]], Awaitable[Any]],
-                       event: Any, data: dict[str, Any]) -> Any:
-        task = asyncio.current_task()
-        assert task is not None
-        self.tasks.add(task)
-        self._idle.clear()
-        try:
-            return await handler(event, data)
-        finally:
-            self.tasks.discard(task)
-            if not self.tasks:
-                self._idle.set()
-
-    async def drain(self, timeout: float) -> bool:
-        """Wait until no handler runs (True), or ``timeout`` seconds (False)."""
-        if self._idle.is_set():
-            return True
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._idle.wait(), timeout)
-            return True
-        return False
-
-    async def cancel_rest(self) -> None:
-        """Past the grace: stop what still runs before the panels and the database close
-        under it. An order cut off while at its panel stays ``submitting``, which the
-        next start turns into ``unknown`` for an admin (never lost, never doubled)."""
-        rest = [task for task in self.tasks if task is not asyncio.current_task()]
-        for task in rest:
-            task.cancel()
-        if rest:
-            await asyncio.wait(rest, timeout=5)
 
 
 async def webhook_secret(db: Database, settings: Settings) -> str:
@@ -110,17 +72,14 @@ async def webhook_secret(db: Database, settings: Settings) -> str:
 
 
 class WebhookReceiver:
-    """The webhook's aiohttp handler: the secret checked first, the update handled in
-    the background, at most ``limit`` at once."""
+    """The webhook's aiohttp handler: the secret checked first, the update committed to
+    the inbox before the 200, then handled in the background (bot/inbox.py)."""
 
-    def __init__(self, dispatcher: Dispatcher, bot: Bot, secret: str,
-                 limit: int = MAX_IN_FLIGHT, clock: Callable[[], float] = time.monotonic) -> None:
-        self.dispatcher = dispatcher
-        self.bot = bot
+    def __init__(self, feed: UpdateFeed, secret: str,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.feed = feed
         self._secret = secret.encode()
-        self.limit = limit
         self.accepting = True
-        self.tasks: set[asyncio.Task[None]] = set()
         self._clock = clock
         self._refused_since_log = 0
         self._last_refusal_log = -REFUSAL_LOG_EVERY
@@ -134,22 +93,19 @@ class WebhookReceiver:
                                                     self._secret):
             self._note_refusal(request, missing=token is None)
             return web.Response(status=401 if token is None else 403)
-        if len(self.tasks) >= self.limit:
+        if self.feed.full:
             return web.Response(status=503, headers={"Retry-After": "1"}, text="busy")
         try:
-            update = Update.model_validate(await request.json(), context={"bot": self.bot})
-        except (ValueError, ValidationError):
+            body = await request.text()
+            update = self.feed.parse(json.loads(body))
+        except (ValueError, RecursionError):  # RecursionError: JSON nested thousands deep
             return web.Response(status=400, text="not an update")
-        task = asyncio.create_task(self._handle(update))
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
-        return web.json_response({})
-
-    async def _handle(self, update: Update) -> None:
         try:
-            await self.dispatcher.feed_update(self.bot, update)
-        except Exception:  # the errors router alerted already; the next update goes on
-            log.exception("update %s failed", update.update_id)
+            await self.feed.take([(update, body)])
+        except Exception:  # not stored: Telegram must deliver it again
+            log.exception("webhook: update %d could not be stored", update.update_id)
+            return web.Response(status=500, text="not stored")
+        return web.json_response({})
 
     def _note_refusal(self, request: web.Request, *, missing: bool) -> None:
         self._refused_since_log += 1
@@ -195,16 +151,13 @@ def webhook_path(url: str) -> str:
 
 
 async def serve(dispatcher: Dispatcher, bot: Bot, settings: Settings, db: Database, *,
-                in_flight: InFlight, health: HealthCheck, metrics: Metrics | None,
+                feed: UpdateFeed, health: HealthCheck, metrics: Metrics | None,
                 handle_signals: bool) -> float:
-    """Take updates (polling or webhook) until SIGTERM/SIGINT, then let the handlers
-    under way finish within ``SHUTDOWN_GRACE``; returns the moment (``time.monotonic``)
-    by which the rest of the stop must be done. Cancelling it stops at once."""
+    """Handle what the last run left in the inbox, then take updates (polling or
+    webhook) until SIGTERM/SIGINT, then let the handlers under way finish within
+    ``SHUTDOWN_GRACE``; returns the moment (``time.monotonic``) by which the rest of
+    the stop must be done. Cancelling it stops at once."""
     stop = asyncio.Event()
-    # aiogram closes the FSM storage as polling stops, under handlers still running;
-    # it is closed below once they are done (in webhook mode nothing else would).
-    dispatcher.shutdown.handlers[:] = [handler for handler in dispatcher.shutdown.handlers
-                                       if handler.callback != dispatcher.fsm.close]
     loop = asyncio.get_running_loop()
     if handle_signals:
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -213,18 +166,20 @@ async def serve(dispatcher: Dispatcher, bot: Bot, settings: Settings, db: Databa
     runner: web.AppRunner | None = None
     receiver: WebhookReceiver | None = None
     try:
+        # Before any new update: their per-chat locks are taken first (bot/inbox.py).
+        await feed.replay()
+        allowed_updates = dispatcher.resolve_used_update_types()
         if settings.webhook_url:
             secret = await webhook_secret(db, settings)
             from bot import redaction
 
             redaction.register(secret)
-            receiver = WebhookReceiver(dispatcher, bot, secret)
+            receiver = WebhookReceiver(feed, secret)
             path = webhook_path(settings.webhook_url)
             runner = await _listen(web_app(health, metrics, (path, receiver)),
                                    settings.webhook_host, settings.listen_port)
             await bot.set_webhook(settings.webhook_url, secret_token=secret,
-                                  allowed_updates=dispatcher.resolve_used_update_types(),
-                                  drop_pending_updates=False)
+                                  allowed_updates=allowed_updates, drop_pending_updates=False)
             log.info("webhook mode: Telegram calls %s; listening on %s:%d", settings.webhook_url,
                      settings.webhook_host, settings.listen_port)
             await stop.wait()
@@ -234,16 +189,14 @@ async def serve(dispatcher: Dispatcher, bot: Bot, settings: Settings, db: Databa
                 runner = await _listen(web_app(health, metrics), settings.webhook_host,
                                        settings.health_port)
             await bot.delete_webhook(drop_pending_updates=False)
-            await _poll_until(dispatcher, bot, stop)
+            await poll(feed, bot, allowed_updates, stop)
         log.info("stopping: waiting up to %g s for %d update(s) under way",
-                 settings.shutdown_grace, in_flight.count)
+                 settings.shutdown_grace, feed.count)
         deadline = time.monotonic() + settings.shutdown_grace
-        if receiver is not None and receiver.tasks:  # updates accepted, not all started yet
-            await asyncio.wait(receiver.tasks, timeout=settings.shutdown_grace)
-        if not await in_flight.drain(max(0.0, deadline - time.monotonic())):
-            log.warning("stopping: %d update(s) still under way after %g s: cancelled",
-                        in_flight.count, settings.shutdown_grace)
-            await in_flight.cancel_rest()
+        if not await feed.drain(max(0.0, deadline - time.monotonic())):
+            log.warning("stopping: %d update(s) still under way after %g s: cancelled; they are"
+                        " handled again at the next start", feed.count, settings.shutdown_grace)
+            await feed.cancel_rest()
         return deadline
     finally:
         if handle_signals:
@@ -252,30 +205,5 @@ async def serve(dispatcher: Dispatcher, bot: Bot, settings: Settings, db: Databa
                     loop.remove_signal_handler(sig)
         if runner is not None:
             await runner.cleanup()
+        await feed.close()
         await dispatcher.fsm.close()  # the storage's last writes, after the handlers
-
-
-async def _poll_until(dispatcher: Dispatcher, bot: Bot, stop: asyncio.Event) -> None:
-    """Long-poll until ``stop`` is set or this coroutine is cancelled.
-
-    Cancelling ``start_polling`` itself leaves its polling task running on its own
-    (aiogram waits for it with ``asyncio.wait``, which a cancellation does not
-    pass on): a bot "stopped" that way went on taking updates with a closed
-    database. So both ways out ask the dispatcher to stop, and wait for it.
-    """
-    polling = asyncio.create_task(
-        dispatcher.start_polling(bot, handle_signals=False, close_bot_session=False))
-    stopping = asyncio.create_task(stop.wait())
-    try:
-        await asyncio.wait([polling, stopping], return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        stopping.cancel()
-        if not polling.done():
-            try:
-                await dispatcher.stop_polling()
-            except RuntimeError:  # stopped before polling had started
-                polling.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await polling
-    if not polling.cancelled():
-        polling.result()  # a polling failure is not swallowed

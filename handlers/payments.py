@@ -4,13 +4,16 @@ Telegram cancels a payment whose pre-checkout query is not answered within 10
 seconds. aiogram's FSM middleware would make that query wait for the payer's
 other updates (it locks per user, and a pre-checkout has no chat: its key is the
 user's private chat), and a Confirm waiting on a slow panel can take 30 s. So
-``PreCheckoutFirst`` answers pre-checkout queries itself, as an update
-middleware placed before the FSM one, within ``PRE_CHECKOUT_BUDGET`` seconds
-whatever the database is doing (a slow check is refused with "try again").
+``PaymentsFirst``, an update middleware placed before the FSM one, answers
+pre-checkout queries itself within ``PRE_CHECKOUT_BUDGET`` seconds whatever the
+database is doing (a slow check is refused with "try again").
 
-A successful payment is credited by bot/topups.py exactly once per charge id;
-the customer gets a receipt, and when they were confirming an order, the
-confirmation again, with the new balance.
+A successful payment is credited there too, at arrival, by bot/topups.py exactly
+once per charge id: never behind the payer's Confirm on a slow panel, where a
+stop could cut both off. The handler behind the lock only renders the receipt
+(and, when they were confirming an order, the confirmation again, with the new
+balance). The update stays in the inbox (bot/inbox.py) until the receipt is
+sent, so a stop in between sends it at the next start, crediting nothing again.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ from bot.languages import LanguageChoices
 from bot.money import to_minor_up
 from bot.orders import OrderService
 from bot.reconcile import Fetch, StarTransaction
-from bot.topups import Credit, StarsTopups
+from bot.topups import Credit, Payment, StarsTopups
 from handlers.filters import CommandText, RefundedPayment, SuccessfulPayment, TextMessage
 from handlers.order_form import OrderForm, show_confirmation_again
 from handlers.render import main_menu, money, number
@@ -71,8 +74,10 @@ def telegram_transactions(bot: Bot) -> Fetch:
     return fetch
 
 
-class PreCheckoutFirst(BaseMiddleware):
-    """Update outer middleware, before the FSM one: answers pre-checkout queries."""
+class PaymentsFirst(BaseMiddleware):
+    """Update outer middleware, before the FSM one: answers pre-checkout queries and
+    credits successful payments; the payment's outcome reaches the handler as
+    ``payment``."""
 
     def __init__(self, topups: StarsTopups, i18n: I18n, choices: LanguageChoices) -> None:
         self.topups = topups
@@ -80,13 +85,20 @@ class PreCheckoutFirst(BaseMiddleware):
         self.choices = choices
 
     async def __call__(self, handler: Handler, event: Update, data: dict[str, Any]) -> Any:
-        if event.pre_checkout_query is None:
-            return await handler(event, data)
-        query = event.pre_checkout_query
-        chosen = await self.choices.chosen(query.from_user.id)
-        await answer_pre_checkout(query, self.topups, self.i18n,
-                                  locale_for(self.i18n, chosen or query.from_user.language_code))
-        return None
+        if event.pre_checkout_query is not None:
+            query = event.pre_checkout_query
+            chosen = await self.choices.chosen(query.from_user.id)
+            await answer_pre_checkout(query, self.topups, self.i18n,
+                                      locale_for(self.i18n, chosen or query.from_user.language_code))
+            return None
+        message = event.message
+        if message is not None and message.successful_payment is not None \
+                and message.from_user is not None:
+            payment = message.successful_payment
+            data["payment"] = await self.topups.record_payment(
+                message.from_user.id, payment.invoice_payload, payment.total_amount,
+                payment.currency, payment.telegram_payment_charge_id)
+        return await handler(event, data)
 
 
 async def answer_pre_checkout(query: PreCheckoutQuery, topups: StarsTopups, i18n: I18n,
@@ -121,28 +133,26 @@ async def refunded(message: Message) -> None:
 
 
 @router.message(SuccessfulPayment())
-async def paid(message: Message, state: FSMContext, topups: StarsTopups, orders: OrderService,
+async def paid(message: Message, state: FSMContext, payment: Payment, orders: OrderService,
                settings: Settings) -> None:
-    payment = message.successful_payment
-    assert payment is not None and message.from_user is not None
-    result = await topups.record_payment(message.from_user.id, payment.invoice_payload,
-                                         payment.total_amount, payment.currency,
-                                         payment.telegram_payment_charge_id)
+    """The receipt of a payment ``PaymentsFirst`` has already credited (or kept as stray)."""
+    paid_with = message.successful_payment
+    assert paid_with is not None and message.from_user is not None
     menu = main_menu(message.from_user.id in settings.admin_ids)
-    if result.credit is Credit.STRAY:
+    if payment.credit is Credit.STRAY:
         await message.answer(_(
             "We received your payment of {stars} ⭐ but could not match it to a top-up. The "
             "shop's admins have been told and will sort it out. Your payment id: "
-            "<code>{charge}</code>").format(stars=payment.total_amount,
-                                             charge=payment.telegram_payment_charge_id[:80]),
+            "<code>{charge}</code>").format(stars=paid_with.total_amount,
+                                             charge=paid_with.telegram_payment_charge_id[:80]),
             reply_markup=menu)
         return
-    assert result.topup is not None
-    balance = (result.balance_minor if result.balance_minor is not None
+    assert payment.topup is not None
+    balance = (payment.balance_minor if payment.balance_minor is not None
                else await accounts.balance(orders.db, message.from_user.id))
     receipt = _("✅ {amount} added to your balance for {stars} ⭐.\nYour balance: <b>{balance}"
-                "</b>").format(amount=money(result.topup.amount_minor, result.topup.currency),
-                               stars=number(result.topup.stars),
+                "</b>").format(amount=money(payment.topup.amount_minor, payment.topup.currency),
+                               stars=number(payment.topup.stars),
                                balance=money(balance, settings.shop_currency))
     confirming = await state.get_state() == OrderForm.confirm.state
     await message.answer(receipt, reply_markup=None if confirming else menu)

@@ -225,6 +225,7 @@ async def test_the_webhook_receiver_refuses_what_it_must(caplog: pytest.LogCaptu
     logged once a minute, never with the header's value."""
     import logging
 
+    from bot.inbox import UpdateFeed
     from bot.loopback import serve
     from bot.serving import WebhookReceiver, web_app
 
@@ -235,7 +236,8 @@ async def test_the_webhook_receiver_refuses_what_it_must(caplog: pytest.LogCaptu
             return self.now
 
     clock = Clock()
-    receiver = WebhookReceiver(None, None, "right-secret", limit=0, clock=clock)  # type: ignore[arg-type]
+    full = UpdateFeed(None, None, None, limit=0)  # type: ignore[arg-type]
+    receiver = WebhookReceiver(full, "right-secret", clock=clock)
 
     async def healthy() -> health.Health:
         return health.Health(True, {"status": "ok"})
