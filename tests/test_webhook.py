@@ -268,6 +268,31 @@ async def test_the_webhook_receiver_refuses_what_it_must(caplog: pytest.LogCaptu
         await runner.cleanup()
 
 
+async def test_a_webhook_body_that_is_no_update_is_400_and_stores_nothing(db: Database) -> None:
+    """Not JSON, not UTF-8, not an object, no update_id, or JSON nested 100,000 deep
+    (the parser's recursion limit): 400, and the inbox stays empty."""
+    from bot.inbox import UpdateFeed
+    from bot.loopback import serve
+    from bot.serving import WebhookReceiver, web_app
+
+    async def healthy() -> health.Health:
+        return health.Health(True, {"status": "ok"})
+
+    receiver = WebhookReceiver(UpdateFeed(None, None, db), "s")  # type: ignore[arg-type]
+    runner, port = await serve(web_app(healthy, None, ("/hook", receiver)))
+    try:
+        async with aiohttp.ClientSession() as session:
+            for body in (b"{", b"\xff\xfe", b"[1]", b'{"message": {}}',
+                         b"[" * 100_000 + b"]" * 100_000,
+                         b'{"update_id": 1, "x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"):
+                async with session.post(f"http://127.0.0.1:{port}/hook", data=body,
+                                        headers={SECRET_HEADER: "s"}) as answer:
+                    assert answer.status == 400, body[:30]
+    finally:
+        await runner.cleanup()
+    assert await db.fetchall("SELECT * FROM inbox") == []
+
+
 async def test_polling_mode_serves_health_on_its_port(make_sandbox: SandboxFactory,
                                                       tmp_path: Path) -> None:
     sandbox, port = await make_sandbox(), free_port()

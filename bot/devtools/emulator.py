@@ -239,9 +239,13 @@ class BotApiEmulator:
                          "can_read_all_group_messages": False, "supports_inline_queries": True}
         self.chats: dict[int, Chat] = {}
         self.pending: list[dict[str, Any]] = []
+        self.pushed: list[dict[str, Any]] = []  # every update ever pushed, in order
         self.webhook: dict[str, Any] | None = None  # setWebhook's url, secret, allowed_updates
         self.webhook_routes: dict[str, str] = {}
         self.webhook_answers: list[int] = []  # the HTTP status of every delivery try
+        # Called with each delivered update and the bot's HTTP status, the moment it
+        # comes (a test kills the bot there: "right after the webhook answered 200").
+        self.on_webhook_answer: Callable[[dict[str, Any], int], None] | None = None
         self._deliverer: asyncio.Task[None] | None = None
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.callback_answers: dict[str, dict[str, Any]] = {}
@@ -501,6 +505,8 @@ class BotApiEmulator:
                 except aiohttp.ClientError:
                     status = 0
                 self.webhook_answers.append(status)
+                if self.on_webhook_answer is not None:
+                    self.on_webhook_answer(update, status)
                 if 200 <= status < 300:
                     if self.pending and self.pending[0] is update:
                         self.pending.pop(0)
@@ -812,6 +818,7 @@ class BotApiEmulator:
     def push(self, update: dict[str, Any]) -> int:
         update_id = next(self._update_ids)
         self.pending.append({"update_id": update_id, **update})
+        self.pushed.append(self.pending[-1])
         asyncio.get_running_loop().create_task(self._notify())
         return update_id
 
