@@ -4,9 +4,11 @@ Each simulated customer sends /start, opens the shop, a platform, a category and
 service, fills the form (link, quantity) and confirms: 9 updates, the last of
 which places the order on the sandbox panel (its own process) over loopback HTTP. Updates are fed
 straight into the dispatcher (real SQLite FSM storage and database); the Bot API
-is replaced by a recording session that answers instantly. Beside it, in the same
-run, a bare aiogram echo bot handles the same number of updates with the same
-session: the baseline.
+is replaced by a recording session that answers instantly. Each round runs the
+scripts twice: fed to the dispatcher directly, and through the durable inbox as
+the bot takes every update (bot/inbox.py: committed, handled, marked handled).
+Beside them, in the same run, a bare aiogram echo bot handles the same number of
+updates with the same session: the baseline.
 
 Targets (issue 3): >= 1,000 updates/s and >= 1/4 of the echo bot's rate.
 
@@ -39,6 +41,7 @@ from loopback import spawn_sandbox
 
 from bot.app import build_dispatcher, settle_heap, start_runtime
 from bot.config import load_settings
+from bot.inbox import UpdateFeed
 from bot.sandbox.server import DEFAULT_KEY
 from handlers.callbacks import (
     CategoryCb,
@@ -115,14 +118,19 @@ Step = Update | Callable[[], Update]
 CONFIRM = FormCb(action="confirm").pack()  # "f:confirm:", followed by the screen's name
 
 
-async def run_users(dp: Dispatcher, bot: Bot, scripts: list[list[Step]]) -> tuple[float, list[float]]:
+async def run_users(dp: Dispatcher, bot: Bot, scripts: list[list[Step]],
+                    feed: UpdateFeed | None = None) -> tuple[float, list[float]]:
     timings: list[float] = []
 
     async def one(script: list[Step]) -> None:
         for step in script:
             update = step() if callable(step) else step  # a tap on what the bot just showed
             started = time.perf_counter()
-            await dp.feed_update(bot, update)
+            if feed is None:
+                await dp.feed_update(bot, update)
+            else:
+                body = update.model_dump_json(exclude_unset=True, by_alias=True)
+                await asyncio.gather(*await feed.take([(update, body)]))
             timings.append(time.perf_counter() - started)
 
     started = time.perf_counter()
@@ -166,17 +174,21 @@ async def main() -> None:
     assert stored is not None
     settle_heap()  # as run_bot does before polling
     ids = itertools.count(1)
-    shop_rates, echo_rates = [], []
+    feed = UpdateFeed(dp, bot, runtime.db)
+    shop_rates, inbox_rates, echo_rates = [], [], []
     print(f"{args.users} customers x 9 updates each, {args.rounds} rounds")
-    for round_ in range(args.rounds):
-        base = 1_000_000 * (round_ + 1)
-        customers = [base + n for n in range(args.users)]
+    def customers_of(group: int) -> list[int]:
+        return [1_000_000 * group + n for n in range(args.users)]
+
+    async def fund(customers: list[int]) -> None:
         for user_id in customers:
             await users.upsert_user(runtime.db, user_id, first_name="U")
             async with runtime.db.transaction() as conn:
                 await ledger.post(conn, user_id=user_id, amount_minor=10_000, kind="credit",
                                   key=f"bench:{user_id}")
-        scripts = [[
+
+    def scripts_of(customers: list[int]) -> list[list[Step]]:
+        return [[
             message(u, "/start", next(ids)),
             callback(u, MenuCb(action="shop").pack(), next(ids)),
             callback(u, PlatformCb(slug=stored.platform).pack(), next(ids)),
@@ -187,24 +199,40 @@ async def main() -> None:
             message(u, "1000", next(ids)),
             lambda u=u: callback(u, session.confirm_data[u], next(ids)),
         ] for u in customers]
-        print(f" round {round_ + 1}")
-        elapsed, timings = await run_users(dp, bot, scripts)
-        shop_rates.append(report("storefront", elapsed, timings))
+
+    async def all_placed(customers: list[int]) -> None:
         placed = await runtime.db.fetchone("SELECT COUNT(*) FROM orders WHERE state = 'pending'"
-                                           " AND user_id >= ?", (base,))
+                                           " AND user_id BETWEEN ? AND ?",
+                                           (customers[0], customers[-1]))
         assert placed is not None and placed[0] == args.users, placed
+
+    for round_ in range(args.rounds):
+        direct, inboxed = customers_of(2 * round_ + 1), customers_of(2 * round_ + 2)
+        await fund(direct + inboxed)
+        print(f" round {round_ + 1}")
+        elapsed, timings = await run_users(dp, bot, scripts_of(direct))
+        shop_rates.append(report("storefront", elapsed, timings))
+        await all_placed(direct)
+        elapsed, timings = await run_users(dp, bot, scripts_of(inboxed), feed)
+        inbox_rates.append(report("  + inbox", elapsed, timings))
+        await all_placed(inboxed)
+        customers = direct
         echo_scripts = [[message(u, f"hello {n}", next(ids)) for n in range(9)]
                         for u in customers]
         elapsed, timings = await run_users(echo, bot, echo_scripts)
         echo_rates.append(report("echo baseline", elapsed, timings))
-        print(f"  ratio         {shop_rates[-1] / echo_rates[-1]:.2f}")
+        print(f"  ratio         {shop_rates[-1] / echo_rates[-1]:.2f}"
+              f"   (through the inbox {inbox_rates[-1] / echo_rates[-1]:.2f})")
 
     # Each round's pair runs back to back, so its ratio is measured under the same
     # machine conditions; the median of those is the figure quoted.
     shop, echo_rate = statistics.median(shop_rates), statistics.median(echo_rates)
     ratio = statistics.median(a / b for a, b in zip(shop_rates, echo_rates, strict=True))
+    inboxed = statistics.median(inbox_rates)
+    cost = statistics.median(a / b for a, b in zip(inbox_rates, shop_rates, strict=True))
     print(f"median: storefront {shop:.0f} updates/s, echo {echo_rate:.0f} updates/s, "
           f"ratio {ratio:.2f} (per round; targets: >= 1000 updates/s, ratio >= 0.25)")
+    print(f"        through the inbox {inboxed:.0f} updates/s, {cost:.2f} of direct (per round)")
     await runtime.close()
     panel.terminate()
     await panel.wait()

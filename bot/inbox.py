@@ -85,6 +85,9 @@ class UpdateFeed:
         self._idle.set()
         self._room = asyncio.Event()
         self._room.set()
+        self._to_store: list[tuple[list[tuple[Update, str]],
+                                   asyncio.Future[list[asyncio.Task[None]]]]] = []
+        self._storing: asyncio.Task[None] | None = None
         self._handled: list[int] = []  # marks not written yet (written a few at a time)
         self._marking: asyncio.Task[None] | None = None
 
@@ -106,16 +109,45 @@ class UpdateFeed:
         except ValidationError as exc:
             raise ValueError(str(exc)[:200]) from None
 
-    async def take(self, updates: list[tuple[Update, str]]) -> None:
-        """Commit ``(update, its JSON)`` pairs, then start handling the new ones.
+    async def take(self, updates: list[tuple[Update, str]]) -> list[asyncio.Task[None]]:
+        """Commit ``(update, its JSON)`` pairs, then start handling the new ones;
+        returns their tasks.
 
         Returns once they are committed: only then may Telegram be told they
         arrived. A database error is raised before anything is acknowledged.
+        Updates taken while a commit is under way wait for the next one, and go
+        in it together (webhook calls come many at once: one commit each would
+        queue them all in the database thread).
         """
-        new = set(await inbox_store.store(self.db, [(u.update_id, body) for u, body in updates]))
-        for update, _ in updates:
-            if update.update_id in new:
-                self._start(update)
+        taken: asyncio.Future[list[asyncio.Task[None]]] = \
+            asyncio.get_running_loop().create_future()
+        self._to_store.append((updates, taken))
+        if self._storing is None or self._storing.done():
+            self._storing = asyncio.create_task(self._store_waiting())
+        return await taken
+
+    async def _store_waiting(self) -> None:
+        while self._to_store:
+            waiting, self._to_store = self._to_store, []
+            rows = [(u.update_id, body) for updates, _ in waiting for u, body in updates]
+            try:
+                new = set(await inbox_store.store(self.db, rows))
+            except BaseException as exc:
+                for _, taken in waiting:
+                    if not taken.done():
+                        taken.set_exception(exc if isinstance(exc, Exception)
+                                            else RuntimeError("the inbox stopped"))
+                if not isinstance(exc, Exception):
+                    raise
+                continue
+            for updates, taken in waiting:
+                started = []
+                for update, _ in updates:
+                    if update.update_id in new:
+                        new.discard(update.update_id)  # the same update twice in one batch
+                        started.append(self._start(update))
+                if not taken.done():  # its caller may have gone (a cancelled webhook call)
+                    taken.set_result(started)
 
     async def replay(self) -> int:
         """Start the updates a previous run left unhandled; returns how many."""
@@ -155,13 +187,14 @@ class UpdateFeed:
         """Until fewer than ``limit`` updates are being handled."""
         await self._room.wait()
 
-    def _start(self, update: Update) -> None:
+    def _start(self, update: Update) -> asyncio.Task[None]:
         task = asyncio.create_task(self._handle(update))
         self.tasks.add(task)
         self._idle.clear()
         if self.full:
             self._room.clear()
         task.add_done_callback(self._finished)
+        return task
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self.tasks.discard(task)
