@@ -226,7 +226,8 @@ def build_dispatcher(runtime: Runtime, bot: Bot, bot_username: str) -> Dispatche
                          currency=currency, minimum_minor=to_minor_up(settings.topup_min, currency),
                          maximum_minor=to_minor_up(settings.topup_max, currency),
                          alert=alerts.send)
-    notifier = Notifier(runtime.db, TelegramDelivery(bot, i18n, orders), rate=settings.send_rate)
+    notifier = Notifier(runtime.db, TelegramDelivery(bot, i18n, orders, alert=alerts.send),
+                        rate=settings.send_rate)
     from handlers.admin_broadcast import BroadcastProgress
 
     # Broadcast progress: the admin's message edited as it goes, and the summary (bot/broadcasts.py).
