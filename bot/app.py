@@ -50,7 +50,7 @@ from bot.catalog_admin import CatalogAdmin
 from bot.config import SANDBOX_PANEL_NAME, ConfigError, PanelSettings, Settings, StartupError
 from bot.customers import Customers
 from bot.daily_report import DailyReport
-from bot.i18n import UserLanguageMiddleware, build_i18n
+from bot.i18n import UserLanguageMiddleware, build_i18n, report_broken_translations
 from bot.languages import LanguageChoices
 from bot.money import to_minor_up
 from bot.notifier import Notifier
@@ -393,6 +393,7 @@ async def run_bot(settings: Settings, *, handle_signals: bool = True) -> None:
         i18n, watch = dispatcher["i18n"], dispatcher["watch"]
         await describe_bot(bot, i18n, languages(i18n))
         await _report_unresolved(dispatcher["orders"], dispatcher["alerts"])
+        await report_broken_translations(i18n, dispatcher["alerts"])
         tracking = asyncio.create_task(dispatcher["tracker"].run())
         background += [
             tracking,
