@@ -77,6 +77,24 @@ class AdminAlerts:
         if not folded:
             self._on_queued()  # a follow-up is due later; the sender finds it then
 
+    async def send_once(self, text: str, *, details: str = "", key: str) -> None:
+        """Alert the admins unless an alert with this ``key`` was ever queued (a state
+        found at each start, like a broken translation, is told once, not per start)."""
+        text, details = redact(text), redact(details)
+        if not self.admin_ids:
+            log.warning("admin alert (no ADMIN_IDS set): %s\n%s", text, details)
+            return
+        payload = {"title": text, "details": details, "window": self.window}
+        try:
+            async with self.db.transaction() as conn:
+                queued = await outbox.queue_once(conn, self.admin_ids, "alert", payload,
+                                                 redact(key), self._clock())
+        except Exception:  # an alert must never break what raised it
+            log.exception("could not queue an admin alert: %s", text)
+            return
+        if queued:
+            self._on_queued()
+
 
 def render(payload: Mapping[str, Any]) -> str:
     """An alert row's Telegram HTML: the visible text cut to MAX_ALERT, then escaped."""

@@ -50,7 +50,7 @@ from bot.catalog_admin import CatalogAdmin
 from bot.config import SANDBOX_PANEL_NAME, ConfigError, PanelSettings, Settings, StartupError
 from bot.customers import Customers
 from bot.daily_report import DailyReport
-from bot.i18n import UserLanguageMiddleware, build_i18n
+from bot.i18n import UserLanguageMiddleware, build_i18n, report_broken_translations
 from bot.languages import LanguageChoices
 from bot.money import to_minor_up
 from bot.notifier import Notifier
@@ -225,7 +225,8 @@ def build_dispatcher(runtime: Runtime, bot: Bot, bot_username: str) -> Dispatche
                          currency=currency, minimum_minor=to_minor_up(settings.topup_min, currency),
                          maximum_minor=to_minor_up(settings.topup_max, currency),
                          alert=alerts.send)
-    notifier = Notifier(runtime.db, TelegramDelivery(bot, i18n, orders), rate=settings.send_rate)
+    notifier = Notifier(runtime.db, TelegramDelivery(bot, i18n, orders, alert=alerts.send),
+                        rate=settings.send_rate)
     from handlers.admin_broadcast import BroadcastProgress
 
     # Broadcast progress: the admin's message edited as it goes, and the summary (bot/broadcasts.py).
@@ -390,6 +391,7 @@ async def run_bot(settings: Settings, *, handle_signals: bool = True) -> None:
         i18n, watch = dispatcher["i18n"], dispatcher["watch"]
         await describe_bot(bot, i18n, languages(i18n))
         await _report_unresolved(dispatcher["orders"], dispatcher["alerts"])
+        await report_broken_translations(i18n, dispatcher["alerts"])
         tracking = asyncio.create_task(dispatcher["tracker"].run())
         background += [
             tracking,

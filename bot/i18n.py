@@ -6,10 +6,18 @@ and English source strings double as message ids, so English is complete by
 construction. A new language is a folder ``locales/<lang>/LC_MESSAGES/
 messages.po``: ``compile_locales`` turns it into ``.mo`` at start-up, so adding
 one needs no code change and no build step.
+
+Each compiled catalog is checked as it is loaded (bot/translation_check.py): a
+translation whose placeholders, HTML tags or plural forms do not match its English
+would raise or be refused by Telegram, so it is dropped, and that message is
+shown in English. It is logged then, and the admins are told once
+(``report_broken_translations``).
 """
 
 from __future__ import annotations
 
+import gettext
+import hashlib
 import logging
 from functools import lru_cache
 from pathlib import Path
@@ -18,17 +26,20 @@ from typing import Any
 from aiogram.types import TelegramObject
 from aiogram.utils.i18n import I18n, SimpleI18nMiddleware
 from babel import Locale, UnknownLocaleError
-from babel.messages.mofile import write_mo
+from babel.messages.mofile import read_mo, write_mo
 from babel.messages.pofile import read_po
 
+from bot.alerts import AdminAlerts
 from bot.config import ConfigError
 from bot.languages import LanguageChoices
+from bot.translation_check import Problem, served_problems
 
 log = logging.getLogger(__name__)
 
 LOCALES_DIR = Path(__file__).resolve().parent.parent / "locales"
 DOMAIN = "messages"
 DEFAULT_LOCALE = "en"
+SHOWN_IN_LOG = 5  # broken messages named in the start-up log line; the rest are counted
 
 
 def compile_locales(path: Path = LOCALES_DIR) -> list[str]:
@@ -65,7 +76,67 @@ def build_i18n(path: Path = LOCALES_DIR) -> I18n:
     if not languages:
         log.warning("no translations in %s (<lang>/LC_MESSAGES/%s.po): the shop speaks English only",
                     path, DOMAIN)
-    return I18n(path=path, default_locale=DEFAULT_LOCALE, domain=DOMAIN)
+    i18n = I18n(path=path, default_locale=DEFAULT_LOCALE, domain=DOMAIN)
+    for locale, problems in unsafe_translations(i18n).items():
+        msgids = sorted({problem.msgid for problem in problems})
+        _drop(i18n.locales[locale], set(msgids))
+        log.warning("translations %s: %d message(s) shown in English, their translation is"
+                    " unsafe (placeholders, HTML tags or plural forms differ): %s", locale,
+                    len(msgids), _named(msgids))
+    return i18n
+
+
+def unsafe_translations(i18n: I18n) -> dict[str, list[Problem]]:
+    """Per language, what is wrong in its compiled catalog (bot/translation_check.py).
+
+    The ``.mo`` is what is checked, as it is what gettext serves (a folder may
+    hold a ``.mo`` without its ``.po``). Read again from the files each time, so
+    it says the same after ``build_i18n`` dropped those messages.
+    """
+    found: dict[str, list[Problem]] = {}
+    for locale in sorted(i18n.locales):
+        with (i18n.path / locale / "LC_MESSAGES" / f"{i18n.domain}.mo").open("rb") as source:
+            problems = served_problems(read_mo(source))
+        if problems:
+            found[locale] = problems
+    return found
+
+
+def _drop(translation: gettext.GNUTranslations, msgids: set[str]) -> None:
+    """Forget the translations of ``msgids``: gettext returns their English."""
+    # GNUTranslations keeps a singular under its msgid and each plural form under
+    # (msgid, n). The same private dict Django merges catalogs through; unchanged
+    # since Python 2.
+    catalog = translation._catalog  # type: ignore[attr-defined]
+    for key in [key for key in catalog
+                if (key[0] if isinstance(key, tuple) else key) in msgids]:
+        del catalog[key]
+
+
+def _named(msgids: list[str]) -> str:
+    """A few msgids, each cut short, for one log line."""
+    shown = ", ".join(repr(msgid if len(msgid) <= 40 else msgid[:39] + "…")
+                      for msgid in msgids[:SHOWN_IN_LOG])
+    more = len(msgids) - SHOWN_IN_LOG
+    return shown + (f" and {more} more" if more > 0 else "")
+
+
+async def report_broken_translations(i18n: I18n, alerts: AdminAlerts) -> None:
+    """Tell the admins which translations ``build_i18n`` dropped (shown in
+    English): once per set of broken messages, not at every start (the alert's
+    key is their hash)."""
+    broken = unsafe_translations(i18n)
+    if not broken:
+        return
+    counts = "; ".join(f"{locale}: {len({p.msgid for p in problems})} messages"
+                       for locale, problems in broken.items())
+    details = "\n".join(f"{locale}: {problem.msgid!r}: {problem.what}"
+                         for locale, problems in broken.items() for problem in problems)
+    digest = hashlib.sha256(details.encode()).hexdigest()[:16]
+    await alerts.send_once(
+        f"🌐 Broken translations, shown in English until their .po is fixed ({counts})."
+        " Each needs the same {placeholders} and HTML tags as its English; fix them and"
+        " restart the bot.", details=details, key=f"🌐 broken translations {digest}")
 
 
 class UserLanguageMiddleware(SimpleI18nMiddleware):

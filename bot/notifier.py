@@ -15,7 +15,8 @@ knows nothing of aiogram; the delivery raises one of the exceptions below:
 - ``RecipientGone``: the user blocked the bot; they are marked, their rows closed.
 - ``TemporaryFailure``: network trouble or a 5xx; retried with backoff, without end
   (the rows are durable; a long Telegram outage only delays them).
-- ``PermanentFailure``: Telegram refused this message (chat not found...); closed as failed.
+- ``PermanentFailure``: Telegram refused this message (chat not found...), or it
+  cannot be written in any language (handlers/notices.py); closed as failed.
 
 A row is closed after its send, so a restart re-sends at most the messages that
 were on the wire when the process died.

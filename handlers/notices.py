@@ -1,8 +1,19 @@
 """Outbox rows as Telegram messages: rendered in the recipient's language at send
 time, with the order's buttons, and Telegram's answers turned into the
-notifier's outcomes (bot/notifier.py)."""
+notifier's outcomes (bot/notifier.py).
+
+A row that cannot be written in the recipient's language (a translation the
+start-up check could not catch, a payload the text does not expect) is written
+in English instead, and the admins are told; one that cannot be written at all
+is closed as failed. Retrying would fail the same way for ever. Only the
+database's errors while reading what to say are worth a retry.
+"""
 
 from __future__ import annotations
+
+import logging
+import sqlite3
+import traceback
 
 from aiogram import Bot
 from aiogram.exceptions import (
@@ -19,12 +30,14 @@ from aiogram.types import InlineKeyboardMarkup
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 
+from bot.alerts import Alert, no_alert
 from bot.alerts import render as render_alert
 from bot.daily_report import Report
 from bot.i18n import locale_for
 from bot.notifier import PermanentFailure, RecipientGone, RetryAfter, TemporaryFailure
 from bot.orders import OrderActions, OrderService
 from handlers.callbacks import OrderCb
+from handlers.errors import error_kind
 from handlers.render import button, keyboard, money, number, order_action_buttons, panel_text
 from storage import broadcasts as broadcast_store
 from storage import orders as order_store
@@ -33,22 +46,28 @@ from storage.broadcasts import Broadcast
 from storage.orders import StoredOrder
 from storage.outbox import OutboxRow
 
+log = logging.getLogger(__name__)
+
+Rendered = tuple[str, InlineKeyboardMarkup | None]
+
 
 class TelegramDelivery:
     """The notifier's ``Deliver``: one outbox row, one ``sendMessage`` (a broadcast's
-    copy: ``sendPhoto`` when it is a photo)."""
+    copy: ``sendPhoto`` when it is a photo). ``alert`` tells the admins of a row
+    that could not be written in its recipient's language."""
 
-    def __init__(self, bot: Bot, i18n: I18n, orders: OrderService) -> None:
+    def __init__(self, bot: Bot, i18n: I18n, orders: OrderService, *,
+                 alert: Alert = no_alert) -> None:
         self.bot = bot
         self.i18n = i18n
         self.orders = orders
+        self.alert = alert
         self._broadcasts: dict[int, Broadcast] = {}
 
     async def __call__(self, row: OutboxRow) -> None:
         user = await users.get_user(self.orders.db, row.chat_id)
-        with self.i18n.context(), self.i18n.use_locale(
-                locale_for(self.i18n, user.speaks if user else None)):
-            rendered = await self._render(row)
+        rendered = await self._render_safely(row, locale_for(self.i18n,
+                                                             user.speaks if user else None))
         if rendered is None:
             raise PermanentFailure("nothing to say: the order is gone")
         text, markup = rendered
@@ -95,7 +114,47 @@ class TelegramDelivery:
             await broadcast_store.release(self.orders.db, row.id)  # Telegram answered: not sent
             raise
 
-    async def _render(self, row: OutboxRow) -> tuple[str, InlineKeyboardMarkup | None] | None:
+    async def _render_safely(self, row: OutboxRow, locale: str) -> Rendered | None:
+        """The row in ``locale``, else in English; PermanentFailure when neither works."""
+        try:
+            return await self._render_in(row, locale)
+        except sqlite3.Error:
+            raise  # the database was busy or failing: the notifier tries again later
+        except Exception as exc:
+            failure = exc
+            log.exception("outbox row %d (%s) could not be written in %s", row.id, row.kind,
+                          locale)
+        english = self.i18n.default_locale
+        if locale != english:
+            try:
+                rendered = await self._render_in(row, english)
+            except sqlite3.Error:
+                raise
+            except Exception:
+                log.exception("outbox row %d (%s) could not be written in %s either", row.id,
+                              row.kind, english)
+            else:
+                await self._alert_unwritable(row, locale, failure, f"sent in {english} instead")
+                return rendered
+        await self._alert_unwritable(row, locale, failure, "not sent")
+        raise PermanentFailure(f"cannot be written: {type(failure).__name__}: {failure}")
+
+    async def _alert_unwritable(self, row: OutboxRow, locale: str, failure: Exception,
+                                outcome: str) -> None:
+        summary = f"{type(failure).__name__}: {failure}".splitlines()[0]
+        # Folded per language and per place in the code: a broken text is one
+        # alert per 5 minutes, however many customers it was meant for.
+        await self.alert(
+            f"🌐 A {row.kind} message to {row.chat_id} could not be written in {locale}"
+            f" ({summary}); {outcome}.",
+            details="".join(traceback.format_exception(failure)),
+            key=f"🌐 unwritable {locale} {error_kind(failure)}")
+
+    async def _render_in(self, row: OutboxRow, locale: str) -> Rendered | None:
+        with self.i18n.context(), self.i18n.use_locale(locale):
+            return await self._render(row)
+
+    async def _render(self, row: OutboxRow) -> Rendered | None:
         if row.kind == "broadcast":
             return "", None  # sent as stored (_broadcast)
         if row.kind == "alert" and "broadcast_summary" in row.payload:

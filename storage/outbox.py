@@ -139,6 +139,17 @@ async def queue_folded(conn: aiosqlite.Connection, chat_ids: Sequence[int], kind
     return True
 
 
+async def queue_once(conn: aiosqlite.Connection, chat_ids: Sequence[int], kind: str,
+                     payload: dict[str, Any], fold_key: str, now: float) -> bool:
+    """Queue a message of ``fold_key`` unless one ever was (outbox rows are kept);
+    returns whether it was queued. Inside the caller's transaction, like
+    ``queue_folded``, so two callers never both queue it."""
+    if await first(conn, "SELECT 1 FROM outbox WHERE fold_key = ? LIMIT 1", (fold_key,)):
+        return False
+    await queue(conn, chat_ids, kind, payload, fold_key=fold_key, at=now)
+    return True
+
+
 async def due(db: Database, now: float, limit: int, *, per_chat: int = PER_CHAT,
               skip_chats: Iterable[int] = ()) -> list[OutboxRow]:
     """Rows that may be sent now: by priority, then each chat's first rows before

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import AsyncIterator
 from decimal import Decimal
@@ -10,9 +11,10 @@ import pytest
 from aiogram import Bot
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
+from aiogram.utils.i18n import I18n
 
 from bot.devtools.emulator import BotApiEmulator, SendLimits, start_emulator
-from bot.i18n import build_i18n
+from bot.i18n import LOCALES_DIR, build_i18n, compile_locales
 from bot.notifier import Notifier
 from bot.orders import OrderService
 from bot.pricing import Pricer
@@ -142,3 +144,79 @@ async def test_a_notice_merged_while_on_the_wire_is_sent_again(db) -> None:
     await notifier.drain()
     assert [p["state"] for p in sent] == ["in_progress", "completed"]
     assert await outbox.counts(db) == {"sent": 1}
+
+
+# --- a row that cannot be written in its recipient's language -------------------------
+
+async def an_order_of(db, user_id: int, *, language: str) -> None:
+    """Order 1 of ``user_id``, whose Telegram is in ``language``."""
+    await users.upsert_user(db, user_id, first_name="Саша", language=language)
+    await db.write("INSERT INTO categories (id, panel, name, platform) VALUES (1, 'p', 'c', 'x')")
+    await db.write("INSERT INTO services (id, panel, service_id, category_id, name, type,"
+                   " sellable, category, rate, currency, min_quantity, max_quantity, synced_at)"
+                   " VALUES (1, 'p', '1', 1, 'Likes', 'Default', 1, 'c', '1', 'USD', 1, 10,"
+                   " 'now')")
+    await db.write("INSERT INTO orders (id, token, user_id, panel, service_ref, service_id,"
+                   " service_name, order_type, fields, quantity, price_minor, currency, state)"
+                   " VALUES (1, 't', ?, 'p', 1, '1', 'Likes', 'Default', '{}', 10, 100, 'USD',"
+                   " 'pending')", (user_id,))
+
+
+def unchecked_russian(tmp_path) -> I18n:
+    """Translations with a broken Russian notice, loaded as aiogram loads them: as if
+    the start-up check had missed it (a mistake it cannot know of)."""
+    target = tmp_path / "locales"
+    shutil.copytree(LOCALES_DIR, target, ignore=shutil.ignore_patterns("*.mo", "*.pot"))
+    russian = target / "ru" / "LC_MESSAGES" / "messages.po"
+    text = russian.read_text(encoding="utf-8")
+    shipped = 'msgstr "✅ Заказ #{id} выполнен."'
+    assert shipped in text
+    russian.write_text(text.replace(shipped, 'msgstr "✅ Заказ #{номер} выполнен."'),
+                       encoding="utf-8")
+    compile_locales(target)
+    return I18n(path=target, default_locale="en", domain="messages")
+
+
+class Alerts:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str | None]] = []
+
+    async def __call__(self, text: str, *, details: str = "", key: str | None = None) -> None:
+        self.sent.append((text, key))
+
+
+async def test_a_notice_that_cannot_be_written_in_russian_goes_out_in_english(
+        db, telegram, tmp_path) -> None:
+    emulator, bot = telegram
+    customer = emulator.user(3, "Саша", language_code="ru")
+    await an_order_of(db, 3, language="ru")
+    async with db.transaction() as conn:
+        await outbox.queue_order_notices(conn, [OrderNotice(3, 1, "completed")])
+    alerts = Alerts()
+    deliver = TelegramDelivery(bot, unchecked_russian(tmp_path), OrderService(
+        db, {}, Pricer(db, "USD", Decimal(0), {})), alert=alerts)
+    await Notifier(db, deliver, rate=30).drain(timeout=10)
+    [notice] = customer.bot_messages
+    assert notice.text == "✅ Order #1 is complete.\nLikes"
+    assert await outbox.counts(db) == {"sent": 1}  # closed, not retried
+    [(text, key)] = alerts.sent
+    assert "could not be written in ru" in text and "KeyError" in text
+    assert "sent in en instead" in text
+    assert key is not None and "ru" in key
+
+
+async def test_a_notice_that_cannot_be_written_at_all_is_closed_and_told(db, telegram) -> None:
+    emulator, bot = telegram
+    customer = emulator.user(3, "Alex", language_code="en")
+    await an_order_of(db, 3, language="en")
+    async with db.transaction() as conn:  # a payload the text cannot read, in any language
+        await outbox.queue(conn, [3], "order", {"state": "partial", "remains": "many"},
+                           order_id=1)
+    alerts = Alerts()
+    deliver = TelegramDelivery(bot, build_i18n(), OrderService(
+        db, {}, Pricer(db, "USD", Decimal(0), {})), alert=alerts)
+    await Notifier(db, deliver, rate=30).drain(timeout=10)
+    assert customer.bot_messages == []
+    assert await outbox.counts(db) == {"failed": 1}  # closed, not retried for ever
+    [(text, _key)] = alerts.sent
+    assert "ValueError" in text and "not sent" in text
