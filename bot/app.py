@@ -374,6 +374,7 @@ async def run_bot(settings: Settings, *, handle_signals: bool = True) -> None:
     # What is wrong on this machine is said at once, before any wait on the network.
     if settings.redis_url:
         redis_storage_class()
+    AutoBackup.check_settings(settings)
     run_lock = RunLock.hold_for_bot(settings)  # StartupError: another bot runs on this database
     try:
         db = await open_database(settings)
