@@ -47,7 +47,14 @@ from bot.backups import AutoBackup, RunLock
 from bot.broadcasts import BroadcastWatcher
 from bot.catalog import ShopCatalog, keep_catalog_fresh, refresh_catalog
 from bot.catalog_admin import CatalogAdmin
-from bot.config import SANDBOX_PANEL_NAME, ConfigError, PanelSettings, Settings, StartupError
+from bot.config import (
+    SANDBOX_PANEL_NAME,
+    ConfigError,
+    PanelSettings,
+    Settings,
+    StartupError,
+    startup_warnings,
+)
 from bot.customers import Customers
 from bot.daily_report import DailyReport
 from bot.i18n import UserLanguageMiddleware, build_i18n
@@ -371,6 +378,8 @@ async def run_bot(settings: Settings, *, handle_signals: bool = True) -> None:
 
     redaction.register(*settings.secrets())  # before anything can log, alert or store them
     bot = build_bot(settings)
+    for warning in startup_warnings(settings):
+        log.warning(warning)
     # What is wrong on this machine is said at once, before any wait on the network.
     if settings.redis_url:
         redis_storage_class()
