@@ -378,8 +378,6 @@ async def run_bot(settings: Settings, *, handle_signals: bool = True) -> None:
 
     redaction.register(*settings.secrets())  # before anything can log, alert or store them
     bot = build_bot(settings)
-    for warning in startup_warnings(settings):
-        log.warning(warning)
     # What is wrong on this machine is said at once, before any wait on the network.
     if settings.redis_url:
         redis_storage_class()
@@ -390,6 +388,9 @@ async def run_bot(settings: Settings, *, handle_signals: bool = True) -> None:
     except BaseException:
         run_lock.release()
         raise
+    # Allowed, but most likely a mistake: said once this bot is sure to go on starting.
+    for warning in startup_warnings(settings):
+        log.warning(warning)
     runtime: Runtime | None = None
     background: list[asyncio.Task[None]] = []
     dispatcher: Dispatcher | None = None
