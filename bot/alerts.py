@@ -40,12 +40,13 @@ MAX_TITLE = 1000  # the rest of MAX_ALERT is for the details
 class Alert(Protocol):
     """What services that raise alerts are given (``AdminAlerts.send``, or a test's)."""
 
-    async def __call__(self, text: str, *, details: str = "", key: str | None = None) -> None:
+    async def __call__(self, text: str, *, details: str = "", key: str | None = None) -> object:
         ...
 
 
-async def no_alert(text: str, *, details: str = "", key: str | None = None) -> None:
+async def no_alert(text: str, *, details: str = "", key: str | None = None) -> bool:
     """An ``Alert`` that drops everything (services built without admins: tests, benches)."""
+    return False
 
 
 class AdminAlerts:
@@ -58,24 +59,29 @@ class AdminAlerts:
         self.window = window
         self._clock = clock
 
-    async def send(self, text: str, *, details: str = "", key: str | None = None) -> None:
+    async def send(self, text: str, *, details: str = "", key: str | None = None) -> bool:
         """Alert the admins: ``text`` (plain, one line or a few) and optional plain
-        ``details``; alerts with the same ``key`` (default: ``text``) fold."""
+        ``details``; alerts with the same ``key`` (default: ``text``) fold. Returns
+        whether at least one admin will get it (an admin whose row cannot be
+        written is skipped and logged: the others still get it)."""
         text, details = redact(text), redact(details)
         if not self.admin_ids:
             log.warning("admin alert (no ADMIN_IDS set): %s\n%s", text, details)
-            return
+            return False
         payload = {"title": text, "details": details, "window": self.window}
         try:
             async with self.db.transaction() as conn:
-                folded = await outbox.queue_folded(
+                folded, reached = await outbox.queue_folded(
                     conn, self.admin_ids, "alert", payload, redact(key or text),
                     self._clock(), self.window)
         except Exception:  # an alert must never break the request that raised it
             log.exception("could not queue an admin alert: %s", text)
-            return
+            return False
+        if not reached:
+            log.error("admin alert reached no admin: %s", text)
         if not folded:
             self._on_queued()  # a follow-up is due later; the sender finds it then
+        return bool(reached)
 
     async def send_once(self, text: str, *, details: str = "", key: str) -> None:
         """Alert the admins unless an alert with this ``key`` was ever queued (a state

@@ -47,7 +47,14 @@ from bot.backups import AutoBackup, RunLock
 from bot.broadcasts import BroadcastWatcher
 from bot.catalog import ShopCatalog, keep_catalog_fresh, refresh_catalog
 from bot.catalog_admin import CatalogAdmin
-from bot.config import SANDBOX_PANEL_NAME, ConfigError, PanelSettings, Settings, StartupError
+from bot.config import (
+    SANDBOX_PANEL_NAME,
+    ConfigError,
+    PanelSettings,
+    Settings,
+    StartupError,
+    startup_warnings,
+)
 from bot.customers import Customers
 from bot.daily_report import DailyReport
 from bot.i18n import UserLanguageMiddleware, build_i18n, report_broken_translations
@@ -373,12 +380,16 @@ async def run_bot(settings: Settings, *, handle_signals: bool = True) -> None:
     # What is wrong on this machine is said at once, before any wait on the network.
     if settings.redis_url:
         redis_storage_class()
+    AutoBackup.check_settings(settings)
     run_lock = RunLock.hold_for_bot(settings)  # StartupError: another bot runs on this database
     try:
         db = await open_database(settings)
     except BaseException:
         run_lock.release()
         raise
+    # Allowed, but most likely a mistake: said once this bot is sure to go on starting.
+    for warning in startup_warnings(settings):
+        log.warning(warning)
     runtime: Runtime | None = None
     background: list[asyncio.Task[None]] = []
     dispatcher: Dispatcher | None = None

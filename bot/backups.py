@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bot.alerts import Alert
-from bot.config import Settings, StartupError
+from bot.config import ConfigError, Settings, StartupError
 from storage import snapshot
 from storage.db import latest_schema_version
 
@@ -107,8 +107,11 @@ async def backup(database_path: Path, destination: Path) -> BackupReport:
 
 
 def _backup(database_path: Path, destination: Path) -> BackupReport:
-    if _same_file(database_path, destination):
-        raise BackupError(f"{destination} is the database itself: back it up to another path")
+    own = own_file(database_path, destination)
+    if own is not None:
+        # A copy renamed onto the live -wal (or -shm) replaced the log SQLite still had to
+        # fold in: after a crash the shop started from the file alone, empty.
+        raise BackupError(f"{destination} is {own}: back it up to another path")
     _make_folder(destination.parent)
     if destination.is_dir():
         raise BackupError(f"{destination} is a folder")
@@ -232,6 +235,29 @@ def _free_name(database_path: Path, suffix: str) -> Path:
         number += 1
         candidate = Path(f"{database_path}.{suffix}-{number}")
     return candidate
+
+
+# The files SQLite and the bot keep beside DATABASE_PATH, each named for the refusal.
+OWN_FILES = (("", "the database itself"), ("-wal", "the database's write-ahead log"),
+             ("-shm", "the database's shared-memory index"),
+             ("-journal", "the database's rollback journal"), (".lock", "the bot's run lock file"))
+
+
+def own_file(database_path: Path, path: Path) -> str | None:
+    """What ``path`` is among the database's own files (the database, its ``-wal``,
+    ``-shm``, ``-journal``, the run lock), or None: compared on resolved paths, so a
+    relative path, ``./``, ``..`` or a symlink (to the file or to a folder on the
+    way) is the file it names. SQLite names its sidecars after the path it was
+    given and after that path resolved; both count."""
+    with contextlib.suppress(OSError, RuntimeError):  # RuntimeError: a symlink loop
+        target = path.resolve()
+        for base in {database_path.absolute(), database_path.resolve()}:
+            for suffix, what in OWN_FILES:
+                own = Path(f"{base}{suffix}")
+                if target == own.resolve() or (target.exists() and own.exists()
+                                               and target.samefile(own)):
+                    return what
+    return None
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -370,6 +396,22 @@ class AutoBackup:
                    interval=hours * 3600 if hours else None, keep=settings.backup_keep,
                    alert=alert)
 
+    @staticmethod
+    def check_settings(settings: Settings) -> None:
+        """``ConfigError`` when DATABASE_PATH is a file automatic backups would prune: one
+        in BACKUP_DIR with a backup's name (a backup put back by hand, not by ``restore``).
+        Their dated names can never be the database's -wal, -shm, -journal or lock."""
+        if not settings.backup_interval_hours:
+            return
+        database = settings.database_path
+        with contextlib.suppress(OSError, RuntimeError):
+            if (AUTO_NAME.match(database.resolve().name)
+                    and database.resolve().parent == settings.backup_dir.resolve()):
+                raise ConfigError(f"configuration error: BACKUP_DIR: {settings.backup_dir} holds"
+                                  f" DATABASE_PATH {database} under an automatic backup's name,"
+                                  " so pruning old backups would delete the shop's database:"
+                                  " rename the database or choose another BACKUP_DIR")
+
     async def run(self) -> None:
         """Until cancelled; returns at once when automatic backups are off."""
         if not self.interval:
@@ -418,6 +460,8 @@ class AutoBackup:
     def prune(self) -> list[Path]:
         """Remove all but the newest ``keep`` automatic backups (their names sort by time)."""
         old = sorted(self._backups(), key=lambda p: p.name)[:-self.keep]
+        # Never the database itself, whatever its name (see check_settings).
+        old = [path for path in old if own_file(self.database_path, path) is None]
         for path in old:
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()

@@ -7,6 +7,7 @@ instead of showing a traceback.
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 from decimal import Decimal
@@ -99,6 +100,19 @@ class PanelSettings(BaseModel):
     @classmethod
     def _currency(cls, value: str | None) -> str | None:
         return _currency_code(value) if value else None
+
+
+MAX_TELEGRAM_ID = 2**52  # Telegram: user ids fit in 52 bits (a double holds them exactly)
+
+
+def is_telegram_id(value: int) -> bool:
+    return 0 < value <= MAX_TELEGRAM_ID
+
+
+def _not_an_id(text: str) -> str:
+    shown = text if len(text) <= 40 else text[:40] + "…"
+    return (f"{shown!r} is not a Telegram user id (digits 0-9, more than 0, at most 2^52);"
+            " ids are separated by commas, like 12345,67890")
 
 
 def _currency_code(value: str) -> str:
@@ -198,9 +212,22 @@ class Settings(BaseSettings):
     def _admins(cls, value: Any) -> Any:
         if isinstance(value, str):
             parts = [part for part in re.split(r"[,\s]+", value.strip()) if part]
-            if not all(re.fullmatch(r"\d{1,20}", part) for part in parts):
-                raise ValueError("must be Telegram user ids separated by commas, like 12345,67890")
+            for part in parts:
+                # ASCII digits only: int() also reads "٣", "+5" and " 7", and float-ish
+                # "1e3" is nobody's id.
+                if (not re.fullmatch(r"[0-9]+", part) or len(part.lstrip("0")) > 16
+                        or not is_telegram_id(int(part))):
+                    raise ValueError(_not_an_id(part))
             return [int(part) for part in parts]
+        return value
+
+    @field_validator("admin_ids")
+    @classmethod
+    def _admin_range(cls, value: list[int]) -> list[int]:
+        # An id SQLite cannot store made every alert fail, for the valid admins too.
+        for admin_id in value:
+            if not is_telegram_id(admin_id):
+                raise ValueError(_not_an_id(str(admin_id)))
         return value
 
     @field_validator("stars_per_unit", mode="before")
@@ -365,6 +392,36 @@ class Settings(BaseSettings):
         if self.bot_token is not None:
             values.append(self.bot_token.get_secret_value())
         return [v for v in values if v]
+
+
+def startup_warnings(settings: Settings, env_file: Path | None = None) -> list[str]:
+    """What is allowed but most likely a mistake, one line each (logged at start-up,
+    not fatal): no ADMIN_IDS, and keys in ``.env`` that are no setting (only the
+    file's: the process environment holds much else)."""
+    warnings = []
+    if not settings.admin_ids:
+        warnings.append("ADMIN_IDS is empty: nobody gets the shop's alerts or /paysupport"
+                        " messages, and nobody can open the admin panel")
+    names = [name.upper() for name in Settings.model_fields]
+    path = env_file or Path(str(Settings.model_config.get("env_file") or ".env"))
+    for key in _env_file_keys(path):
+        if key.upper() in names:
+            continue
+        close = difflib.get_close_matches(key.upper(), names, n=1)
+        hint = f": did you mean {close[0]}?" if close else " (ignored)"
+        warnings.append(f"{path} sets {key}, which is no setting{hint}")
+    return warnings
+
+
+def _env_file_keys(path: Path) -> list[str]:
+    from dotenv import dotenv_values
+
+    if not path.is_file():
+        return []
+    try:
+        return [key for key in dotenv_values(path, encoding="utf-8") if key]
+    except (OSError, UnicodeDecodeError):  # pydantic-settings reads it too, and says so
+        return []
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -141,6 +141,47 @@ def parse_amount(text: str, currency: str, lang: str | None = "en") -> int:
     return minor
 
 
+# A group of thousands as the next word of an admin's "AMOUNT reason" (its decimals with it).
+_NEXT_GROUP = re.compile(r"[0-9]{3}(?:[.,][0-9]+)?")
+
+
+class SpacedAmount(AmountError):
+    """An amount typed across words (``1 000 bonus``); ``typed`` is those words."""
+
+    def __init__(self, typed: str, example: str) -> None:
+        super().__init__(N_("Write the amount as one number without spaces, like {example}, "
+                            "then the reason."), example=example)
+        self.typed = typed
+
+
+def refuse_spaced_amount(amount_text: str, rest: str, currency: str,
+                         lang: str | None = "en") -> None:
+    """Raise ``SpacedAmount`` when an admin's ``AMOUNT reason`` goes on with a group
+    of exactly three digits after the amount's word (``1 000 bonus``, ``12 500``):
+    read as written it would be 1 with the reason "000 bonus", a thousand times too
+    little, so it is refused rather than guessed. The amount is one word; the
+    example is the admin's number written as one (in their locale's reading), or
+    the usual example when that is no amount either."""
+    words = rest.split()
+    if not (amount_text.isascii() and amount_text.isdigit()
+            and words and _NEXT_GROUP.fullmatch(words[0])):
+        return
+    groups = [amount_text]
+    for word in words:
+        if not _NEXT_GROUP.fullmatch(word):
+            break
+        groups.append(word)
+        if len(word) > 3:  # decimals end the number
+            break
+    joined = "".join(groups)
+    try:
+        parse_amount(joined, currency, lang)
+        example = joined
+    except AmountError:
+        example = _example(currency, lang)
+    raise SpacedAmount(" ".join(groups), example)
+
+
 def _example(currency: str, lang: str | None) -> str:
     if exponent(currency) == 0:
         return "1000"

@@ -27,7 +27,7 @@ from aiogram.utils.i18n import ngettext
 
 from bot import accounts, audit
 from bot.config import Settings
-from bot.money import AmountError, parse_amount
+from bot.money import AmountError, SpacedAmount, parse_amount, refuse_spaced_amount
 from bot.notifier import Notifier
 from bot.orders import OrderService
 from bot.topups import Refund, StarsRefundRefused, StarsTopups
@@ -187,10 +187,13 @@ async def adjust_balance(message: Message, db: Database, settings: Settings, use
     assert message.from_user is not None
     currency = settings.shop_currency
     try:
+        # One word: "1 000 bonus" is refused, not credited as 1 with the reason "000 bonus".
+        refuse_spaced_amount(amount_text, reason, currency, current_locale())
         amount = parse_amount(amount_text, currency, current_locale())
     except AmountError as exc:
+        typed = exc.typed if isinstance(exc, SpacedAmount) else amount_text
         await message.answer(_("“{amount}” is not an amount in {currency}. {problem}").format(
-            amount=escape(amount_text[:50]), currency=currency, problem=escape(field_error(exc))))
+            amount=escape(typed[:50]), currency=currency, problem=escape(field_error(exc))))
         return False
     try:
         entry = await accounts.adjust_balance(

@@ -22,6 +22,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
+from html import escape
 from typing import Any
 
 from aiogram import BaseMiddleware, Bot, Router
@@ -216,14 +217,20 @@ async def pay_support_question(message: Message, state: FSMContext, settings: Se
     who = f"@{sender.username}" if sender.username else sender.first_name
     # The question is the alert's details (room for all of it); each message its own key,
     # so several in a row are not folded into one.
-    await alerts.send(f"💬 /paysupport from user {sender.id} ({who}). Recent top-ups:\n"
-                      f"{details or 'none'}",
-                      details=message.text[:MAX_QUESTION],
-                      key=f"paysupport:{sender.id}:{message.message_id}")
+    delivered = await alerts.send(f"💬 /paysupport from user {sender.id} ({who}). Recent"
+                                  f" top-ups:\n{details or 'none'}",
+                                  details=message.text[:MAX_QUESTION],
+                                  key=f"paysupport:{sender.id}:{message.message_id}")
     await state.clear()
-    await message.answer(_("Thank you: the shop's admins have your message and will answer "
-                           "you here."),
-                         reply_markup=main_menu(sender.id in settings.admin_ids))
+    if delivered:
+        answer = _("Thank you: the shop's admins have your message and will answer you here.")
+    else:  # no admin to queue it for: saying they have it would be a lie
+        answer = _("Sorry, your message could not be passed on to the shop's admins. Please "
+                   "try again later.")
+        if settings.support_contact:
+            answer += "\n" + _("Support: {contact}").format(
+                contact=escape(settings.support_contact))
+    await message.answer(answer, reply_markup=main_menu(sender.id in settings.admin_ids))
 
 
 @router.message(StateFilter(PaySupport.message))

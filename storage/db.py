@@ -18,6 +18,7 @@ import re
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
@@ -33,6 +34,11 @@ _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 MAX_ROW_ID = 2**63 - 1
 NOW = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"  # SQL: the current UTC time, as stored
 MAX_ERROR = 500  # characters of an error text kept in a row
+SCHEMA_MIGRATIONS = (
+    "CREATE TABLE IF NOT EXISTS schema_migrations ("
+    " version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
+    " applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')))"
+)
 T = TypeVar("T")
 
 
@@ -163,11 +169,7 @@ class Database:
 
     async def _migrate(self) -> None:
         conn = self.conn
-        await conn.execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations ("
-            " version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
-            " applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')))"
-        )
+        await conn.execute(SCHEMA_MIGRATIONS)
         current = await self.schema_version()
         pending = [m for m in _migrations() if m[0] > current]
         if current and pending and str(self.path) != ":memory:":
@@ -268,6 +270,24 @@ async def run(target: Database | aiosqlite.Connection, sql: str,
 def latest_schema_version() -> int:
     """The schema version this code migrates a database to."""
     return max((version for version, _, _ in _migrations()), default=0)
+
+
+@lru_cache(maxsize=8)
+def schema_at(version: int) -> frozenset[snapshot.SchemaObject]:
+    """The schema a new database has at ``version``: the migrations up to it, run on
+    an empty database in memory (what a backup's schema is compared with)."""
+    conn = sqlite3.connect(":memory:", isolation_level=None)
+    try:
+        conn.execute("PRAGMA foreign_keys = ON")  # as the bot's own connection migrates
+        conn.execute(SCHEMA_MIGRATIONS)
+        for number, _name, sql in _migrations():
+            if number > version:
+                break
+            for statement in _statements(sql):
+                conn.execute(statement)
+        return snapshot.schema_of(conn)
+    finally:
+        conn.close()
 
 
 def _migrations() -> list[tuple[int, str, str]]:

@@ -16,6 +16,8 @@ second, so one chat's backlog never delays another chat's message.
 from __future__ import annotations
 
 import json
+import logging
+import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +26,8 @@ import aiosqlite
 
 from bot.redaction import redact
 from storage.db import NOW, Database, error_text, first
+
+log = logging.getLogger(__name__)
 
 # The order rows are sent in, lower first. A new kind must say where it goes
 # (queue raises KeyError otherwise); broadcasts, when written, go last.
@@ -89,27 +93,62 @@ def stored(value: Any) -> Any:
     return value
 
 
+_QUEUE = ("INSERT INTO outbox (chat_id, kind, order_id, payload, priority, fold_key,"
+          " next_attempt_at, scheduled_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+
+
 async def queue(conn: aiosqlite.Connection, chat_ids: Iterable[int], kind: str,
                 payload: dict[str, Any], order_id: int | None = None, *,
-                fold_key: str | None = None, at: float = 0.0) -> None:
+                fold_key: str | None = None, at: float = 0.0) -> list[int]:
     """Queue one message of ``kind`` to each chat (refill results, admin alerts),
-    due at ``at`` (unix time; 0: now). ``fold_key`` marks an alert's kind (bot/alerts.py)."""
+    due at ``at`` (unix time; 0: now). ``fold_key`` marks an alert's kind (bot/alerts.py).
+
+    Each chat's row stands on its own: a chat whose row cannot be written (an id
+    SQLite cannot store) is logged and skipped, and the others, and the caller's
+    transaction, go on. Returns the chats queued."""
     body = json.dumps(stored(payload), ensure_ascii=False)
     priority = PRIORITY[kind]
-    await conn.executemany(
-        "INSERT INTO outbox (chat_id, kind, order_id, payload, priority, fold_key,"
-        " next_attempt_at, scheduled_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        [(chat_id, kind, order_id, body, priority, fold_key, at,
-          None if fold_key is None else at) for chat_id in chat_ids])
+    chats = list(chat_ids)
+
+    def row(chat_id: int) -> tuple[Any, ...]:
+        return (chat_id, kind, order_id, body, priority, fold_key, at,
+                None if fold_key is None else at)
+
+    # All at once first (one hop); one by one only when that fails, to find the culprit.
+    if await _in_savepoint(conn, lambda: conn.executemany(_QUEUE, [row(c) for c in chats])):
+        return chats
+    queued = []
+    for chat_id in chats:
+        if await _in_savepoint(conn, lambda chat_id=chat_id: conn.execute(_QUEUE, row(chat_id))):
+            queued.append(chat_id)
+        else:
+            log.error("could not queue a %s message for chat %s: skipped, the others are queued",
+                      kind, chat_id)
+    return queued
+
+
+async def _in_savepoint(conn: aiosqlite.Connection, write: Any) -> bool:
+    """``await write()`` inside a savepoint of the caller's transaction: undone alone
+    (False) when it fails with a database or overflow error."""
+    await conn.execute("SAVEPOINT outbox_queue")
+    try:
+        await write()
+    except (sqlite3.Error, OverflowError, ValueError):
+        await conn.execute("ROLLBACK TO outbox_queue")
+        await conn.execute("RELEASE outbox_queue")
+        return False
+    await conn.execute("RELEASE outbox_queue")
+    return True
 
 
 async def queue_folded(conn: aiosqlite.Connection, chat_ids: Sequence[int], kind: str,
                        payload: dict[str, Any], fold_key: str, now: float,
-                       window: float) -> bool:
+                       window: float) -> tuple[bool, list[int]]:
     """Queue a message of a kind that folds: the first of ``fold_key`` is due now;
     more within ``window`` seconds of the last one scheduled fold into one follow-up
     row, due ``window`` after it, whose payload holds the latest ``payload`` and
-    ``more``, the count folded in. Returns whether it was folded.
+    ``more``, the count folded in. Returns whether it was folded, and the chats that
+    have it (queued, or folded into their waiting follow-up).
 
     Durable (the follow-up is a row, not a timer) and safe from many coroutines:
     it runs inside the caller's transaction, which holds the database's lock.
@@ -118,8 +157,7 @@ async def queue_folded(conn: aiosqlite.Connection, chat_ids: Sequence[int], kind
                       (fold_key,))
     last = None if row is None or row[0] is None else float(row[0])
     if last is None or last <= now - window:
-        await queue(conn, chat_ids, kind, payload, fold_key=fold_key, at=now)
-        return False
+        return False, await queue(conn, chat_ids, kind, payload, fold_key=fold_key, at=now)
     body = json.dumps(stored(payload), ensure_ascii=False)
     # Each chat's follow-up not yet due takes this one in (a first alert waiting for
     # a retry is not a follow-up: it keeps its text). One already due may be on
@@ -133,10 +171,11 @@ async def queue_folded(conn: aiosqlite.Connection, chat_ids: Sequence[int], kind
         (body, fold_key, now))
     waiting = {int(r[0]) for r in merged}
     rest = [chat_id for chat_id in chat_ids if chat_id not in waiting]
+    queued = []
     if rest:
-        await queue(conn, rest, kind, {**payload, "more": 1}, fold_key=fold_key,
-                    at=last if last > now else last + window)
-    return True
+        queued = await queue(conn, rest, kind, {**payload, "more": 1}, fold_key=fold_key,
+                             at=last if last > now else last + window)
+    return True, [chat_id for chat_id in chat_ids if chat_id in waiting] + queued
 
 
 async def queue_once(conn: aiosqlite.Connection, chat_ids: Sequence[int], kind: str,

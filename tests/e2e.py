@@ -68,11 +68,11 @@ class Shop:
 
 async def start_bot(emulator_url: str, sandbox: RunningSandbox, database_path: Path,
                     **overrides: Any) -> asyncio.Task[None]:
-    settings = load_settings(
-        bot_token=TOKEN, telegram_api_url=emulator_url, panel_url=sandbox.url,
-        panel_key=DEFAULT_KEY, panel_rate_limit=0, database_path=database_path,
-        admin_ids=str(ADMIN_ID), **overrides,
-    )
+    settings = load_settings(**{
+        "bot_token": TOKEN, "telegram_api_url": emulator_url, "panel_url": sandbox.url,
+        "panel_key": DEFAULT_KEY, "panel_rate_limit": 0, "database_path": database_path,
+        "admin_ids": str(ADMIN_ID), **overrides,  # a test may give its own ADMIN_IDS
+    })
     task = asyncio.create_task(run_bot(settings, handle_signals=False))
     return task
 

@@ -320,3 +320,45 @@ async def test_a_traceback_of_panel_text_reaches_the_admin_whole_and_escaped(
     alert = await shop.admin.expect("🐞", timeout=15)
     assert alert.raw_text.endswith("</pre>")
     assert "<error code='1'> & " in alert.text
+
+
+# ---------------------------------------------------------------- one recipient never stops the others
+
+TOO_BIG = 99999999999999999999  # no SQLite integer: its row cannot be written
+
+
+async def test_an_admin_whose_row_cannot_be_written_does_not_stop_the_others(
+        db: Database) -> None:
+    clock = Clock()
+    alerts = AdminAlerts(db, [9009, TOO_BIG, 9010], window=60, clock=clock)
+    assert await alerts.send("panel down", key="down") is True
+    assert [(r[0], r[1]) for r in await alert_rows(db)] == [(9009, None), (9010, None)]
+    clock.now += 1
+    assert await alerts.send("panel still down", key="down") is True  # folded, for both
+    assert [(r[0], r[1]) for r in await alert_rows(db)] == [
+        (9009, None), (9010, None), (9009, 1), (9010, 1)]
+    assert await AdminAlerts(db, [TOO_BIG]).send("nobody") is False
+    assert await AdminAlerts(db, []).send("nobody") is False
+
+
+async def test_each_recipient_is_queued_on_its_own_inside_the_callers_transaction(
+        db: Database) -> None:
+    """As the panel watch and the daily summary queue: with the mark they record."""
+    await users.upsert_user(db, 5, first_name="x")
+    async with db.transaction() as conn:
+        await conn.execute("UPDATE users SET first_name = 'marked' WHERE id = 5")
+        queued = await outbox.queue(conn, [1, TOO_BIG, 2, -(2**70)], "alert", {"title": "t"})
+    assert queued == [1, 2]
+    assert [r[0] for r in await alert_rows(db)] == [1, 2]
+    assert [tuple(r) for r in await db.fetchall("SELECT first_name FROM users")] == [("marked",)]
+
+
+async def test_paysupport_without_an_admin_to_tell_says_so(make_sandbox: SandboxFactory,
+                                                           tmp_path: Path) -> None:
+    sandbox = await make_sandbox()
+    async with running_shop(sandbox, tmp_path, admin_ids="", support_contact="@shop_help") as shop:
+        customer = shop.user(42)
+        await customer.send("/paysupport")
+        await customer.send("Where is my refund?")
+        assert "could not be passed on" in customer.text and "@shop_help" in customer.text
+        assert "admins have your message" not in customer.text

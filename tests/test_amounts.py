@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bot import money as amounts
 from bot.formatting import money
 from bot.money import MAX_AMOUNT_MINOR, AmountError, parse_amount
 from bot.order_types import get_order_type
@@ -136,3 +137,57 @@ async def test_admin_amounts_are_read_strictly(make_sandbox: SandboxFactory,
         assert "New balance: $1,005.00" in admin.text
         await admin.send("/debit 42 7,50")
         assert "New balance: $997.50" in admin.text
+
+
+# --- an admin's amount is one word: "1 000 bonus" is not 1 with the reason "000 bonus" -----
+
+async def test_an_amount_split_by_a_space_is_refused_in_every_admin_input(
+        make_sandbox: SandboxFactory, tmp_path: Path) -> None:
+    sandbox = await make_sandbox()
+    async with running_shop(sandbox, tmp_path) as shop:
+        await shop.credit(42, 500)
+        admin = shop.admin
+        await admin.send("/start")
+        for command in ("/credit 42 1 000 bonus", "/debit 42 1 000", "/credit 42 12 500 promo",
+                        "/credit 42 1 000 000 big", "/credit 42 1 000,50 x",
+                        "/credit 42 1\u00a0000 nbsp"):
+            await admin.send(command)
+            assert "as one number without spaces" in admin.text, (command, admin.text)
+            assert "Credited" not in admin.text and "Debited" not in admin.text
+        await admin.send("/credit 42 1 000 bonus")
+        assert admin.text == ("“1 000” is not an amount in USD. Write the amount as one number"
+                              " without spaces, like 1000, then the reason.")
+        # The customer card's Credit / Debit input reads the same way.
+        await admin.send("/admin")
+        await admin.tap("Customers")
+        await admin.send("42")
+        await admin.tap("42")
+        await admin.tap("➕ Credit")
+        await admin.send("1 000 welcome bonus")
+        assert "like 1000, then the reason" in admin.text
+        assert await shop.balance(42) == (500, 500)  # nothing moved
+        await admin.send("1000 welcome bonus")
+        assert admin.saying("New balance: $1,005.00")  # then the card again
+        await admin.send("/credit 42 5 100 followers refund")  # 5100 or 5? not guessed
+        assert "like 5100, then the reason" in admin.text
+        await admin.send("/credit 42 5 for 100 followers")
+        assert "New balance: $1,010.00" in admin.text
+
+
+@given(st.integers(min_value=1, max_value=999_999), st.integers(min_value=0, max_value=999),
+       st.text(max_size=30))
+def test_a_number_then_a_group_of_three_digits_is_never_read_as_the_number(
+        whole: int, group: int, tail: str) -> None:
+    reason = f"{group:03d} {tail}"
+    with pytest.raises(AmountError) as info:
+        amounts.refuse_spaced_amount(str(whole), reason, "USD", "ru")
+    assert f"{whole}{group:03d}" in info.value.render() or "1000,50" in info.value.render()
+
+
+@given(st.integers(min_value=1, max_value=10**6), st.text(max_size=30))
+def test_an_amount_and_a_reason_not_starting_with_three_digits_pass(amount: int,
+                                                                    reason: str) -> None:
+    words = reason.split()
+    if words and len(words[0]) >= 3 and words[0][:3].isascii() and words[0][:3].isdigit():
+        return  # "100 followers", "500,5": the case refused above
+    amounts.refuse_spaced_amount(str(amount), reason, "USD")

@@ -25,7 +25,7 @@ from bot import backups, cli
 from bot.alerts import AdminAlerts
 from bot.app import run_bot
 from bot.backups import AutoBackup, BackupError, BotRunning, RunLock, backup, restore
-from bot.config import Settings, StartupError, load_settings
+from bot.config import ConfigError, Settings, StartupError, load_settings
 from storage import db as storage_db
 from storage import ledger, orders, snapshot, users
 from storage.db import Database, DatabaseUnusable, latest_schema_version
@@ -107,9 +107,11 @@ async def test_a_backup_taken_while_a_writer_commits_is_sound_and_complete(
 ) -> None:
     await make_shop(db_path)
     db = await Database(db_path).open()
-    # Bulk, so that the copy takes long enough for the writer to commit during it.
-    await db.write("CREATE TABLE filler (blob BLOB)")
-    await db.write_many("INSERT INTO filler VALUES (?)", [(os.urandom(4000),) for _ in range(5000)])
+    # Bulk, so that the copy takes long enough for the writer to commit during it (in one of
+    # the shop's own tables: a table the migrations did not make is refused in a copy).
+    await db.write_many("INSERT INTO audit_log (admin_id, action, target_kind, target_id, note)"
+                        " VALUES (1, 'credit', 'user', '1', ?)",
+                        [(os.urandom(2000).hex(),) for _ in range(5000)])
     committed: list[str] = []
     stop = asyncio.Event()
     reached: dict[int, asyncio.Event] = {}
@@ -605,3 +607,171 @@ async def test_no_migration_without_its_copy(db_path: Path, monkeypatch: pytest.
     assert str(info.value).endswith("); nothing was migrated")
     assert rows(db_path, "SELECT MAX(version) FROM schema_migrations") == [(latest,)]
 
+
+
+# --- the database's own files are never a backup's target ---------------------------
+
+OWN_FILES = [("", "the database itself"), ("-wal", "the database's write-ahead log"),
+             ("-shm", "the database's shared-memory index"),
+             ("-journal", "the database's rollback journal"), (".lock", "the bot's run lock file")]
+
+
+async def test_backup_onto_the_live_wal_is_refused_while_the_bot_writes(
+        db_path: Path, tmp_path: Path) -> None:
+    """The reported case, as a real process: the shop keeps its rows after a crash."""
+    await make_shop(db_path, customers=2)
+    live = sqlite3.connect(db_path, isolation_level=None)  # the running bot: a WAL not yet folded
+    try:
+        live.execute("PRAGMA journal_mode = WAL")
+        live.execute("PRAGMA wal_autocheckpoint = 0")
+        users_before = live.execute("SELECT COUNT(*) FROM users").fetchone()[0]
+        live.execute("INSERT INTO users (id, first_name) VALUES (777, 'late')")
+        wal = Path(f"{db_path}-wal")
+        before = content(wal)
+        env = {"DATABASE_PATH": str(db_path)}
+        result = await asyncio.to_thread(run_module, tmp_path, "backup", f"{db_path}-wal", env=env)
+        assert (result.returncode, result.stdout) == (1, ""), result.stderr
+        assert result.stderr.splitlines() == [
+            f"backup failed: {db_path}-wal is the database's write-ahead log: back it up to"
+            " another path"]
+        assert content(wal) == before
+    finally:
+        live.close()  # closing folds the log: the late row is in the database
+    assert rows(db_path, "SELECT COUNT(*) FROM users") == [(users_before + 1,)]
+    assert leftovers(db_path.parent) == []
+
+
+def _links_to(db_path: Path, suffix: str, tmp_path: Path) -> tuple[Path, Path]:
+    """The lock file, a symlink to the file, and one to the database's folder."""
+    Path(f"{db_path}.lock").write_text("")
+    link = tmp_path / "link-to-it"
+    link.symlink_to(Path(f"{db_path}{suffix}"))
+    folder_link = tmp_path / "data-link"
+    folder_link.symlink_to(db_path.parent, target_is_directory=True)
+    return link, folder_link
+
+
+@pytest.mark.parametrize(("suffix", "what"), OWN_FILES)
+async def test_each_own_file_is_refused_however_it_is_written(
+        db_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        suffix: str, what: str) -> None:
+    await make_shop(db_path)
+    link, folder_link = _links_to(db_path, suffix, tmp_path)
+    monkeypatch.chdir(tmp_path)
+    before = {name: content(db_path.parent / name) for name in names(db_path.parent)}
+    for written in (f"{db_path}{suffix}", f"./data/{db_path.name}{suffix}",
+                    f"data/../data/./{db_path.name}{suffix}", str(link),
+                    f"{folder_link}/{db_path.name}{suffix}"):
+        with pytest.raises(BackupError) as info:
+            await backup(db_path, Path(written))
+        assert str(info.value) == f"{Path(written)} is {what}: back it up to another path"
+    # Also when DATABASE_PATH itself is given relative or through a link.
+    with pytest.raises(BackupError, match=f"is {what}"):
+        await backup(Path("data") / db_path.name, Path(f"{folder_link}/{db_path.name}{suffix}"))
+    with pytest.raises(BackupError, match=f"is {what}"):
+        await backup(folder_link / db_path.name, Path(f"./data/{db_path.name}{suffix}"))
+    assert {name: content(db_path.parent / name) for name in names(db_path.parent)} == before
+
+
+async def test_automatic_backups_never_prune_the_database(db_path: Path, tmp_path: Path) -> None:
+    """A database restored by hand as a copy with a backup's name, in BACKUP_DIR."""
+    folder = db_path.parent
+    live = folder / "storefront-20200101-000000.sqlite3"
+    await make_shop(live)
+    clock = Clock()
+    auto = AutoBackup(live, folder, interval=3600, keep=1, alert=Alerts(), clock=clock)
+    for _ in range(3):
+        assert await auto.run_once() is not None
+        clock.now += 3600
+    assert integrity(live) == "ok" and rows(live, "SELECT COUNT(*) FROM users") == [(3,)]
+    with pytest.raises(ConfigError, match=r"^configuration error: BACKUP_DIR: "):
+        AutoBackup.check_settings(load_settings(database_path=live, backup_dir=folder,
+                                                backup_interval_hours="1"))
+    AutoBackup.check_settings(load_settings(database_path=db_path, backup_dir=folder,
+                                            backup_interval_hours="1"))
+
+
+# --- a backup's schema is the migrations' schema, nothing added --------------------------
+
+INFLATE = ("CREATE TRIGGER inflate AFTER INSERT ON ledger WHEN NEW.amount_minor > 0 BEGIN"
+           " UPDATE users SET balance_minor = balance_minor + NEW.amount_minor * 9"
+           " WHERE id = NEW.user_id; END")
+
+
+def tamper(path: Path, *statements: str) -> None:
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        for statement in statements:
+            conn.execute(statement)
+    finally:
+        conn.close()
+
+
+def schema_of(path: Path) -> list[tuple[Any, ...]]:
+    return rows(path, "SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY name")
+
+
+async def test_a_backup_carrying_a_trigger_that_inflates_credits_is_refused(
+        db_path: Path, tmp_path: Path) -> None:
+    await make_shop(db_path, customers=2)
+    before = content(db_path)
+    evil = tmp_path / "evil.sqlite3"
+    await backup(db_path, evil)
+    tamper(evil, INFLATE)
+    result = await asyncio.to_thread(run_module, tmp_path, "restore", str(evil),
+                                     env={"DATABASE_PATH": str(db_path)})
+    assert (result.returncode, result.stdout) == (1, ""), result.stderr
+    assert result.stderr.splitlines() == [
+        f"restore refused: {evil}'s schema is not what this shop's migrations create"
+        f" (schema {latest_schema_version()}): extra trigger inflate"]
+    assert content(db_path) == before
+    assert [n for n in names(db_path.parent) if not n.startswith("shop.sqlite3")] == []
+
+
+@pytest.mark.parametrize(("statements", "named"), [
+    (["CREATE VIEW rich AS SELECT id FROM users WHERE balance_minor > 0"], "extra view rich"),
+    (["CREATE TABLE notes (x)"], "extra table notes"),
+    (["CREATE INDEX users_by_name ON users (first_name)"], "extra index users_by_name"),
+    (["DROP INDEX ledger_by_user", "CREATE INDEX ledger_by_user ON ledger (kind)"],
+     "altered index ledger_by_user"),
+    (["DROP INDEX ledger_by_user"], "missing index ledger_by_user"),
+    (["ALTER TABLE users ADD COLUMN note TEXT"], "altered table users"),
+    ([INFLATE, "CREATE VIEW rich AS SELECT 1"], "extra trigger inflate, extra view rich"),
+])
+async def test_every_schema_change_is_named_and_nothing_is_restored(
+        db_path: Path, tmp_path: Path, statements: list[str], named: str) -> None:
+    await make_shop(db_path)
+    before = content(db_path)
+    changed = tmp_path / "changed.sqlite3"
+    await backup(db_path, changed)
+    tamper(changed, *statements)
+    with pytest.raises(BackupError) as info:
+        await restore(changed, db_path)
+    assert str(info.value).endswith(f"(schema {latest_schema_version()}): {named}")
+    assert content(db_path) == before
+
+
+async def test_an_older_backup_is_checked_against_its_own_version(
+        db_path: Path, tmp_path: Path) -> None:
+    old = tmp_path / "old.sqlite3"
+    conn = sqlite3.connect(old, isolation_level=None)
+    try:
+        conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations ("
+                     " version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
+                     " applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')))")
+        for version, name, sql in storage_db._migrations()[:5]:
+            for statement in storage_db._statements(sql):
+                conn.execute(statement)
+            conn.execute("INSERT INTO schema_migrations (version, name) VALUES (?, ?)",
+                         (version, name))
+    finally:
+        conn.close()
+    assert (await restore(old, db_path)).copy.schema_version == 5
+    tamper(db_path, INFLATE)
+    with pytest.raises(BackupError, match=r"\(schema 5\): extra trigger inflate$"):
+        await restore(db_path, tmp_path / "elsewhere.sqlite3")
+    # Opened by the bot, it is migrated like any older database, and checks out.
+    tamper(db_path, "DROP TRIGGER inflate")
+    async with Database(db_path):
+        pass
+    assert snapshot.check(db_path).schema_version == latest_schema_version()

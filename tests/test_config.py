@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bot.config import ConfigError, load_settings
 from bot.logs import RedactSecrets
@@ -139,3 +142,62 @@ def test_the_example_env_file_is_valid(tmp_path) -> None:
     assert settings.panel_settings() == []  # empty PANEL_URL: the sandbox
     assert settings.locales_dir is None and settings.redis_url == ""
     assert settings.telegram_wait == 60
+
+
+# --- ADMIN_IDS: Telegram ids or a clear refusal; likely mistakes warned about -------------
+
+def test_an_admin_id_sqlite_cannot_store_stops_start_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ADMIN_IDS", "9009,99999999999999999999")
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert str(info.value) == (
+        "configuration error: ADMIN_IDS: '99999999999999999999' is not a Telegram user id"
+        " (digits 0-9, more than 0, at most 2^52); ids are separated by commas, like 12345,67890")
+    for wrong in ("٣", "+5", "1e3", "0", "-7", str(2**52 + 1), "12 ٣4", "1.0", "0x10"):
+        with pytest.raises(ConfigError, match=r"^configuration error: ADMIN_IDS: "):
+            load_settings(admin_ids=wrong)
+    with pytest.raises(ConfigError, match=r"^configuration error: ADMIN_IDS: "):
+        load_settings(admin_ids=[7, 2**63])  # given as numbers, not text
+    assert load_settings(admin_ids=f"1, {2**52} 007").admin_ids == [1, 2**52, 7]
+
+
+def _not_separator(char: str) -> bool:
+    return char != "," and not char.isspace()
+
+
+@given(st.lists(st.one_of(
+    st.integers(min_value=-5, max_value=2**64).map(str),
+    st.text(st.characters(codec="utf-8").filter(_not_separator), min_size=1, max_size=20),
+), max_size=4))
+def test_any_admin_ids_text_is_ids_or_one_line_naming_the_setting(parts: list[str]) -> None:
+    text = ",".join(parts)
+
+    def is_id(part: str) -> bool:
+        return (part.isascii() and part.isdigit() and len(part.lstrip("0")) <= 16
+                and 0 < int(part) <= 2**52)
+
+    if all(is_id(part) for part in parts):
+        assert load_settings(admin_ids=text).admin_ids == [int(part) for part in parts]
+    else:
+        with pytest.raises(ConfigError) as info:
+            load_settings(admin_ids=text)
+        assert str(info.value).startswith("configuration error: ADMIN_IDS: ")
+        assert "\n" not in str(info.value)
+
+
+def test_likely_mistakes_are_warned_about_not_fatal(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from bot.config import startup_warnings  # new: the other tests run without it
+
+    monkeypatch.setenv("SOMETHING_ELSE", "1")  # the process environment is not judged
+    (tmp_path / ".env").write_text("ADMIN_ID=42\nshop_curency=EUR\nXYZZY=1\nMARKUP_PERCENT=12\n")
+    settings = load_settings()
+    assert startup_warnings(settings) == [
+        "ADMIN_IDS is empty: nobody gets the shop's alerts or /paysupport messages, and nobody"
+        " can open the admin panel",
+        ".env sets ADMIN_ID, which is no setting: did you mean ADMIN_IDS?",
+        ".env sets shop_curency, which is no setting: did you mean SHOP_CURRENCY?",
+        ".env sets XYZZY, which is no setting (ignored)",
+    ]
+    (tmp_path / ".env").write_text("ADMIN_IDS=42\nmarkup_percent=12\n")
+    assert startup_warnings(load_settings()) == []

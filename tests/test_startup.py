@@ -238,3 +238,25 @@ def test_the_wait_is_a_documented_setting() -> None:
     assert "\nTELEGRAM_WAIT=60\n" in example
     assert load_settings().telegram_wait == 60
 
+
+
+def test_an_admin_id_sqlite_cannot_store_is_exit_2(tmp_path: Path) -> None:
+    """It used to start, and then every alert failed, the valid admin's too."""
+    result = run_bot_process(tmp_path, ADMIN_IDS="9009,99999999999999999999")
+    assert_one_line(result, 2, "configuration error: ADMIN_IDS: '99999999999999999999' is not a"
+                               " Telegram user id")
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_no_admins_and_unknown_env_keys_are_warned_at_start_up(tmp_path: Path) -> None:
+    workdir = tmp_path / "cwd"
+    workdir.mkdir()
+    (workdir / ".env").write_text("ADMIN_ID=42\nMARKUP_PERCENT=12\n")
+    result = run_bot_process(tmp_path)  # then Telegram cannot be reached: exit 1
+    assert_one_line(result, 1, "Telegram is not reachable")
+    warnings = [line for line in result.stderr.splitlines() if "WARNING" in line]
+    assert any(line.endswith(".env sets ADMIN_ID, which is no setting: did you mean"
+                             " ADMIN_IDS?") for line in warnings), result.stderr
+    assert any(line.endswith("ADMIN_IDS is empty: nobody gets the shop's alerts or /paysupport"
+                             " messages, and nobody can open the admin panel")
+               for line in warnings), result.stderr
