@@ -138,6 +138,9 @@ class Settings(BaseSettings):
                                                           Decimal(50)]
     topup_min: Decimal = Field(default=Decimal(1), gt=0)
     topup_max: Decimal = Field(default=Decimal(1000), gt=0, le=1_000_000)
+    # Unpaid, unexpired top-up invoices a customer may have at once (a tap repeated
+    # 300 times makes this many, then the customer is told to pay one or wait).
+    topup_pending_max: int = Field(default=5, ge=1, le=100)
     sandbox_dialect: str = "perfectpanel"
     sandbox_pace: float = Field(default=10.0, gt=0, le=86_400)
     sandbox_port: int = Field(default=0, ge=0, le=65_535)

@@ -36,12 +36,22 @@ def _topup(row: Sequence) -> Topup:
 
 
 async def create(db: Database, *, payload: str, user_id: int, amount_minor: int, currency: str,
-                 stars: int, expires_at: float) -> Topup:
+                 stars: int, expires_at: float, now: float, pending_max: int) -> Topup | None:
+    """A pending top-up, unless the customer has ``pending_max`` unpaid, unexpired ones
+    already (``None``: nothing was made). The count and the insert are one statement,
+    so one transaction: a burst of taps cannot pass the cap between them."""
     rows = await db.write(
         "INSERT INTO topups (payload, user_id, amount_minor, currency, stars, expires_at)"
-        f" VALUES (?, ?, ?, ?, ?, ?) RETURNING {_COLUMNS}",
-        (payload, user_id, amount_minor, currency, stars, expires_at))
-    return _topup(rows[0])
+        " SELECT ?, ?, ?, ?, ?, ? WHERE (SELECT COUNT(*) FROM topups"
+        "  WHERE user_id = ? AND state = 'pending' AND expires_at > ?) < ?"
+        f" RETURNING {_COLUMNS}",
+        (payload, user_id, amount_minor, currency, stars, expires_at, user_id, now, pending_max))
+    return _topup(rows[0]) if rows else None
+
+
+async def discard_pending(db: Database, topup_id: int) -> None:
+    """Delete a pending top-up that no invoice names (never one paid or refunded)."""
+    await db.write("DELETE FROM topups WHERE id = ? AND state = 'pending'", (topup_id,))
 
 
 async def by_payload(db: Database, payload: str) -> Topup | None:
