@@ -58,6 +58,7 @@ from bot.orders import OrderService
 from bot.panel import PanelClient, PanelError
 from bot.panel_watch import PanelWatch
 from bot.pricing import Pricer
+from bot.retention import Retention
 from bot.sandbox.server import DEFAULT_KEY, RunningSandbox, SandboxPanel, start_sandbox
 from bot.topups import StarsTopups
 from bot.tracker import Tracker
@@ -406,6 +407,8 @@ async def run_bot(settings: Settings, *, handle_signals: bool = True) -> None:
             asyncio.create_task(AutoBackup.for_settings(settings, dispatcher["alerts"].send).run()),
             asyncio.create_task(reconcile.every_day(
                 runtime.db, telegram_transactions(bot), dispatcher["alerts"].send)),
+            asyncio.create_task(Retention(runtime.db, days=settings.retention_days,
+                                          alert=dispatcher["alerts"].send).run()),
         ]
         settle_heap()
         log.info("bot @%s is running", me.username)

@@ -161,6 +161,9 @@ class Settings(BaseSettings):
     backup_interval_hours: float | None = Field(default=None, gt=0, le=24 * 365)  # empty: off
     backup_dir: Path = Path("data/backups")
     backup_keep: int = Field(default=7, ge=1, le=1000)
+    # Days old rows are kept (expired unpaid top-ups, closed outbox rows), pruned
+    # daily (bot/retention.py); 0: kept for ever. Money records are never pruned.
+    retention_days: int = Field(default=30, ge=0, le=36_500)
 
     @field_validator("bot_token", mode="before")
     @classmethod

@@ -152,3 +152,19 @@ async def stray(db: Database, charge_id: str) -> StrayPayment | None:
 async def mark_stray_refunded(target: Database | aiosqlite.Connection, charge_id: str) -> None:
     await run(target, f"UPDATE stray_payments SET refunded_at = {NOW} WHERE charge_id = ?",
               (charge_id,))
+
+
+async def prune_expired(db: Database, before: float, limit: int) -> int:
+    """Delete up to ``limit`` pending top-ups that expired before ``before`` (unix
+    time), oldest first; how many were deleted. Only unpaid ones: a paid or
+    refunded top-up is a money record, kept for ever (stray payments too).
+
+    One statement, so one short transaction per batch. The caller passes a time
+    well past expiry (RETENTION_DAYS ago): until then a late tap on such an
+    invoice is still refused at pre-checkout as expired, not as unknown.
+    """
+    rows = await db.write(
+        "DELETE FROM topups WHERE id IN (SELECT id FROM topups"
+        " WHERE state = 'pending' AND expires_at < ? ORDER BY id LIMIT ?) RETURNING id",
+        (before, limit))
+    return len(rows)
