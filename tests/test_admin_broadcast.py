@@ -42,11 +42,26 @@ async def open_broadcast(admin: ScriptedUser) -> None:
     await admin.tap("Broadcast")
 
 
-async def compose(shop: Shop, text: str = TEXT, entities: list | None = None) -> None:
-    admin = shop.admin
+async def start_composing(admin: ScriptedUser) -> None:
     await open_broadcast(admin)
     await admin.tap("New broadcast")
+    # The tap is answered before its screen is edited: under load the edit can come
+    # after the answer, and a draft sent first would be taken for the wrong thing.
+    await admin.expect("Send the message to broadcast")
+
+
+async def send_draft(admin: ScriptedUser, text: str, entities: list | None = None) -> None:
+    """Send a draft and wait for its confirmation screen (or Telegram's refusal)."""
+    screens = len(admin.saying("how customers will see it"))
     await admin.send(text, entities=entities)
+    await admin.emulator.wait_for(lambda: len(admin.saying("how customers will see it"))
+                                  > screens or "refused" in admin.last().text)
+
+
+async def compose(shop: Shop, text: str = TEXT, entities: list | None = None) -> None:
+    admin = shop.admin
+    await start_composing(admin)
+    await send_draft(admin, text, entities)
 
 
 async def broadcast(shop: Shop, text: str = TEXT, audience: str | None = None) -> None:
@@ -87,8 +102,7 @@ async def test_a_photo_broadcast_to_the_active(shop: Shop) -> None:
     await shop.query("UPDATE users SET last_seen_at = '2000-01-01T00:00:00.000Z' WHERE id = ?",
                      (idle.id,))
     admin = shop.admin
-    await open_broadcast(admin)
-    await admin.tap("New broadcast")
+    await start_composing(admin)
     await admin.send_photo("New stock", file_id="AgACphoto42",
                            entities=[{"type": "italic", "offset": 0, "length": 3}])
     assert admin.bot_messages[-2].photo == "AgACphoto42"
@@ -148,8 +162,7 @@ async def test_cancel_stops_it(make_sandbox: SandboxFactory, tmp_path: Path) -> 
 async def test_wrong_input_at_compose_changes_nothing(shop: Shop) -> None:
     await customers(shop, 1)
     admin = shop.admin
-    await open_broadcast(admin)
-    await admin.tap("New broadcast")
+    await start_composing(admin)
     answer = await admin.send_sticker()
     assert "text message or one photo" in answer.text
     answer = await admin.send("x" * 5000)
@@ -226,7 +239,7 @@ def test_a_drafts_html_parses_back_to_its_text_and_attribute_values(
 
 async def _received_as_sent(admin: ScriptedUser, text: str, entities: list[dict]) -> None:
     """The admin's draft, shown back as customers will get it, is what they sent."""
-    await admin.send(text, entities=entities)
+    await send_draft(admin, text, entities)
     preview = admin.bot_messages[-2]
     assert "refused" not in admin.last().text, admin.last().text
     assert (preview.text, preview.entities) == (text, entities)
@@ -238,8 +251,7 @@ async def test_any_link_language_or_emoji_id_is_previewed_exactly_as_sent(
         shop: Shop, message: tuple[str, list[dict]]) -> None:
     admin = shop.admin
     if not admin.bot_messages:
-        await open_broadcast(admin)
-        await admin.tap("New broadcast")
+        await start_composing(admin)
     await _received_as_sent(admin, *message)  # each new draft replaces the one shown
 
 
@@ -253,8 +265,7 @@ async def test_customers_get_links_languages_and_emoji_ids_exactly_as_sent(shop:
         {"type": "custom_emoji", "offset": 23, "length": 2, "custom_emoji_id": '5"1\'<&>'},
     ]
     admin = shop.admin
-    await open_broadcast(admin)
-    await admin.tap("New broadcast")
+    await start_composing(admin)
     await _received_as_sent(admin, text, entities)
     await admin.tap("Send to 1")
     await admin.expect("is done", timeout=30)
