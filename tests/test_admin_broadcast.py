@@ -105,6 +105,7 @@ async def test_a_photo_broadcast_to_the_active(shop: Shop) -> None:
     await start_composing(admin)
     await admin.send_photo("New stock", file_id="AgACphoto42",
                            entities=[{"type": "italic", "offset": 0, "length": 3}])
+    await admin.expect("how customers will see it")  # the preview comes first
     assert admin.bot_messages[-2].photo == "AgACphoto42"
     await admin.tap("Active in 30 days")
     await admin.tap("Send to 1")
