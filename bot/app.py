@@ -65,6 +65,7 @@ from bot.orders import OrderService
 from bot.panel import PanelClient, PanelError
 from bot.panel_watch import PanelWatch
 from bot.pricing import Pricer
+from bot.retention import Retention
 from bot.sandbox.server import DEFAULT_KEY, RunningSandbox, SandboxPanel, start_sandbox
 from bot.topups import StarsTopups
 from bot.tracker import Tracker
@@ -231,7 +232,7 @@ def build_dispatcher(runtime: Runtime, bot: Bot, bot_username: str) -> Dispatche
     topups = StarsTopups(runtime.db, stars_per_unit=settings.stars_per_unit or Decimal(1),
                          currency=currency, minimum_minor=to_minor_up(settings.topup_min, currency),
                          maximum_minor=to_minor_up(settings.topup_max, currency),
-                         alert=alerts.send)
+                         alert=alerts.send, pending_max=settings.topup_pending_max)
     notifier = Notifier(runtime.db, TelegramDelivery(bot, i18n, orders, alert=alerts.send),
                         rate=settings.send_rate)
     from handlers.admin_broadcast import BroadcastProgress
@@ -417,6 +418,8 @@ async def run_bot(settings: Settings, *, handle_signals: bool = True) -> None:
             asyncio.create_task(AutoBackup.for_settings(settings, dispatcher["alerts"].send).run()),
             asyncio.create_task(reconcile.every_day(
                 runtime.db, telegram_transactions(bot), dispatcher["alerts"].send)),
+            asyncio.create_task(Retention(runtime.db, days=settings.retention_days,
+                                          alert=dispatcher["alerts"].send).run()),
         ]
         settle_heap()
         log.info("bot @%s is running", me.username)

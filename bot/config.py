@@ -152,6 +152,9 @@ class Settings(BaseSettings):
                                                           Decimal(50)]
     topup_min: Decimal = Field(default=Decimal(1), gt=0)
     topup_max: Decimal = Field(default=Decimal(1000), gt=0, le=1_000_000)
+    # Unpaid, unexpired top-up invoices a customer may have at once (a tap repeated
+    # 300 times makes this many, then the customer is told to pay one or wait).
+    topup_pending_max: int = Field(default=5, ge=1, le=100)
     sandbox_dialect: str = "perfectpanel"
     sandbox_pace: float = Field(default=10.0, gt=0, le=86_400)
     sandbox_port: int = Field(default=0, ge=0, le=65_535)
@@ -172,6 +175,9 @@ class Settings(BaseSettings):
     backup_interval_hours: float | None = Field(default=None, gt=0, le=24 * 365)  # empty: off
     backup_dir: Path = Path("data/backups")
     backup_keep: int = Field(default=7, ge=1, le=1000)
+    # Days old rows are kept (expired unpaid top-ups, closed outbox rows), pruned
+    # daily (bot/retention.py); 0: kept for ever. Money records are never pruned.
+    retention_days: int = Field(default=30, ge=0, le=36_500)
 
     @field_validator("bot_token", mode="before")
     @classmethod

@@ -6,6 +6,8 @@ made) and how many Stars it costs (that amount × ``STARS_PER_UNIT``, rounded up
 to a whole Star, so the shop never takes less than the rate). Nothing the
 client or the invoice says is trusted:
 
+- ``create`` makes one, unless the customer has ``TOPUP_PENDING_MAX`` unpaid,
+  unexpired ones already (``TooManyUnpaid``: nothing is made).
 - ``check`` answers a pre-checkout query: ok only for a pending top-up of the
   payer, not expired (24 h), whose Stars and currency are the query's.
 - ``record_payment`` credits a successful payment exactly once per
@@ -40,6 +42,7 @@ log = logging.getLogger(__name__)
 
 STARS = "XTR"
 EXPIRY_SECONDS = 24 * 60 * 60
+PENDING_MAX = 5  # unpaid, unexpired top-ups a customer may have (TOPUP_PENDING_MAX)
 MAX_PAYLOAD = 128  # bytes Telegram allows in an invoice payload
 
 
@@ -56,6 +59,14 @@ class Refusal(StrEnum):
     PAID = N_("This invoice was already paid.")
     EXPIRED = N_("This invoice has expired. Please start the top-up again.")
     MISMATCH = N_("This invoice's amount has changed. Please start the top-up again.")
+
+
+class TooManyUnpaid(Exception):
+    """The customer has ``limit`` unpaid, unexpired invoices already: no new one is made."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"{limit} unpaid top-ups already")
+        self.limit = limit
 
 
 class StarsRefundRefused(Exception):
@@ -102,8 +113,10 @@ class Payment:
 class StarsTopups:
     def __init__(self, db: Database, *, stars_per_unit: Decimal, currency: str,
                  minimum_minor: int, maximum_minor: int, alert: Alert = no_alert,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 pending_max: int = PENDING_MAX) -> None:
         self.db = db
+        self.pending_max = pending_max
         self.stars_per_unit = stars_per_unit
         self.currency = currency
         self.minimum_minor = minimum_minor
@@ -124,12 +137,26 @@ class StarsTopups:
                               maximum=Money(self.maximum_minor, self.currency))
 
     async def create(self, user_id: int, amount_minor: int) -> Topup:
-        """A pending top-up of ``amount_minor`` for ``user_id``, to put in an invoice."""
+        """A pending top-up of ``amount_minor`` for ``user_id``, to put in an invoice.
+
+        Raises ``TooManyUnpaid`` (nothing made) when the customer has
+        ``pending_max`` unpaid, unexpired ones: a tap repeated 300 times makes at
+        most that many invoices. Paying one, or its expiry, frees its place.
+        """
         self.check_amount(amount_minor)
-        return await topup_store.create(
+        now = self._clock()
+        topup = await topup_store.create(
             self.db, payload=secrets.token_urlsafe(24), user_id=user_id,
             amount_minor=amount_minor, currency=self.currency,
-            stars=self.stars_for(amount_minor), expires_at=self._clock() + EXPIRY_SECONDS)
+            stars=self.stars_for(amount_minor), expires_at=now + EXPIRY_SECONDS, now=now,
+            pending_max=self.pending_max)
+        if topup is None:
+            raise TooManyUnpaid(self.pending_max)
+        return topup
+
+    async def discard(self, topup: Topup) -> None:
+        """Forget a pending top-up no invoice names (Telegram refused to make it)."""
+        await topup_store.discard_pending(self.db, topup.id)
 
     async def check(self, payer_id: int, payload: str, total: int,
                     currency: str) -> Refusal | None:

@@ -1,7 +1,8 @@
 """The admin panel's broadcast screens: compose, preview, audience, confirm, progress.
 
-The draft is the admin's own message (its HTML from aiogram, so bold and links
-survive; a photo by its file_id). The preview is that same message sent back
+The draft is the admin's own message (its HTML from handlers/render.py
+``message_html``, so bold and links survive and every attribute value is
+escaped; a photo by its file_id). The preview is that same message sent back
 to the admin exactly as customers will get it. Confirm carries a one-time token
 (FSM data, unique in the table): a double tap is one broadcast. The control
 message becomes the progress message, which ``BroadcastProgress`` (run by
@@ -30,7 +31,7 @@ from bot.notifier import Notifier
 from handlers.admin import back_button
 from handlers.callbacks import AdminBroadcastCb, AdminCb
 from handlers.filters import Button, IsAdmin
-from handlers.render import button, edit, keyboard, number
+from handlers.render import button, edit, keyboard, message_html, number
 from storage import users
 from storage.db import Database
 
@@ -151,11 +152,14 @@ async def new_broadcast(query: CallbackQuery, state: FSMContext) -> None:
 
 
 def _draft(message: Message) -> Draft | None:
+    # message_html, not aiogram's html_text: it escapes links' URLs, pre languages
+    # and custom emoji ids, so a draft renders exactly as the admin sent it.
     if message.photo:
-        return Draft(message.html_text if message.caption else "",
-                     _units(message.caption or ""), photo=message.photo[-1].file_id)
+        caption = message.caption or ""
+        return Draft(message_html(caption, message.caption_entities) if caption else "",
+                     _units(caption), photo=message.photo[-1].file_id)
     if message.text is not None:
-        return Draft(message.html_text, _units(message.text))
+        return Draft(message_html(message.text, message.entities), _units(message.text))
     return None
 
 

@@ -20,6 +20,7 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardButton, LabeledPrice, Message, User
 from aiogram.utils.callback_answer import CallbackAnswer
 from aiogram.utils.i18n import gettext as _
+from aiogram.utils.i18n import ngettext
 
 from bot import accounts
 from bot import order_form as form
@@ -27,7 +28,7 @@ from bot.config import Settings
 from bot.money import AmountError, parse_amount, separators, to_minor_up
 from bot.order_types import FieldError
 from bot.orders import OrderService, ServiceGone
-from bot.topups import STARS, StarsTopups
+from bot.topups import STARS, StarsTopups, TooManyUnpaid
 from handlers.callbacks import BalanceCb, MenuCb, TopupCb
 from handlers.filters import Button, CallbackPrefix, TextMessage
 from handlers.render import (
@@ -150,8 +151,10 @@ async def top_up(query: CallbackQuery, callback_data: TopupCb, bot: Bot, state: 
                 callback_answer.text = _("This button is no longer valid. Send /start for the "
                                          "menu.")
                 return
-            await send_invoice(bot, query.from_user, presets[callback_data.index], topups,
-                               settings, orders)
+            refused = await send_invoice(bot, query.from_user, presets[callback_data.index],
+                                         topups, settings, orders)
+            if refused:
+                callback_answer.text, callback_answer.show_alert = refused, True
         case "other":
             # Remember where the customer was (a short confirmation keeps its order).
             await state.update_data(after_top_up=await state.get_state())
@@ -170,7 +173,10 @@ async def top_up(query: CallbackQuery, callback_data: TopupCb, bot: Bot, state: 
                 except AmountError as exc:
                     callback_answer.text, callback_answer.show_alert = field_error(exc), True
                     return
-                await send_invoice(bot, query.from_user, amount, topups, settings, orders)
+                refused = await send_invoice(bot, query.from_user, amount, topups, settings,
+                                             orders)
+                if refused:
+                    callback_answer.text, callback_answer.show_alert = refused, True
 
 
 async def _missing_for_draft(user_id: int, state: FSMContext,
@@ -238,7 +244,9 @@ async def typed_amount(message: Message, bot: Bot, state: FSMContext, settings: 
         await message.answer(f"⚠️ {field_error(exc)}\n\n{_ask_amount(settings)}")
         return
     await _leave_amount(state)
-    await send_invoice(bot, message.from_user, amount, topups, settings, orders)
+    refused = await send_invoice(bot, message.from_user, amount, topups, settings, orders)
+    if refused:
+        await message.answer(refused)
 
 
 @router.message(StateFilter(TopUp.amount))
@@ -247,13 +255,23 @@ async def not_an_amount(message: Message, settings: Settings) -> None:
 
 
 async def send_invoice(bot: Bot, payer: User, amount_minor: int, topups: StarsTopups,
-                       settings: Settings, orders: OrderService) -> None:
-    """A pending top-up of ``amount_minor`` and its Stars invoice, in the private chat."""
+                       settings: Settings, orders: OrderService) -> str | None:
+    """A pending top-up of ``amount_minor`` and its Stars invoice, in the private chat.
+
+    Returns why none was made (too many unpaid invoices), for the caller to show
+    where the customer acted: a tap's alert, or an answer to a typed amount.
+    """
     # The account must exist to be credited (a customer may never have sent /start).
     await accounts.register(orders.db, payer.id, username=payer.username,
                             first_name=payer.first_name, language=payer.language_code)
     user_id = payer.id
-    topup = await topups.create(user_id, amount_minor)
+    try:
+        topup = await topups.create(user_id, amount_minor)
+    except TooManyUnpaid as exc:
+        return ngettext(
+            "You have {count} unpaid invoice: pay it above, or wait until it expires (24 h).",
+            "You have {count} unpaid invoices: pay one of them above, or wait until they "
+            "expire (24 h).", exc.limit).format(count=number(exc.limit))
     amount = money(topup.amount_minor, settings.shop_currency)
     try:
         await bot.send_invoice(
@@ -264,8 +282,10 @@ async def send_invoice(bot: Bot, payer: User, amount_minor: int, topups: StarsTo
             prices=[LabeledPrice(label=_("Balance {amount}").format(amount=amount),
                                  amount=topup.stars)])
     except TelegramBadRequest as exc:
-        # Telegram caps the Stars of one invoice; the pending top-up just expires unpaid.
+        # Telegram caps the Stars of one invoice. No invoice names the top-up, so it is
+        # discarded: it must not hold one of the customer's TOPUP_PENDING_MAX places.
         log.warning("invoice of %d Stars refused: %s", topup.stars, exc.message)
+        await topups.discard(topup)
         await bot.send_message(user_id, _("Telegram would not make an invoice of {stars} ⭐. "
                                           "Please choose a smaller amount.").format(
                                               stars=number(topup.stars)))

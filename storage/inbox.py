@@ -71,10 +71,11 @@ async def unhandled_count(db: Database) -> int:
     return int(row[0]) if row else 0
 
 
-async def prune_handled(db: Database, older_than: str, limit: int) -> int:
-    """Delete at most ``limit`` rows handled before ``older_than`` (stored time text);
-    returns how many went."""
+async def prune_handled(db: Database, before: float, limit: int) -> int:
+    """Delete at most ``limit`` rows handled before ``before`` (unix time), oldest
+    first, in one statement; returns how many went. Unhandled rows are never deleted."""
     rows = await db.write(
         "DELETE FROM inbox WHERE seq IN (SELECT seq FROM inbox WHERE handled_at IS NOT NULL"
-        " AND handled_at < ? ORDER BY handled_at LIMIT ?) RETURNING seq", (older_than, limit))
+        " AND handled_at < strftime('%Y-%m-%dT%H:%M:%fZ', ?, 'unixepoch')"
+        " ORDER BY handled_at LIMIT ?) RETURNING seq", (before, limit))
     return len(rows)

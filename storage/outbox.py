@@ -262,3 +262,18 @@ async def backlog(db: Database) -> int:
     """Messages waiting to be sent (the health check's ``outbox_backlog``)."""
     row = await db.fetchone("SELECT COUNT(*) FROM outbox WHERE state = 'pending'")
     return int(row[0]) if row else 0
+
+
+async def prune_closed(db: Database, before: float, limit: int) -> int:
+    """Delete up to ``limit`` closed rows (sent, dropped, failed) last touched before
+    ``before`` (unix time), oldest first; how many were deleted. Pending rows are
+    never deleted, nor the rows of a broadcast still running (its progress counts
+    them). One statement, so one short transaction per batch."""
+    rows = await db.write(
+        "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox"
+        " WHERE state IN ('sent', 'dropped', 'failed')"
+        "  AND COALESCE(sent_at, created_at) < strftime('%Y-%m-%dT%H:%M:%fZ', ?, 'unixepoch')"
+        "  AND (broadcast_id IS NULL OR broadcast_id IN"
+        "   (SELECT id FROM broadcasts WHERE finished_at IS NOT NULL))"
+        " ORDER BY id LIMIT ?) RETURNING id", (before, limit))
+    return len(rows)

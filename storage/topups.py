@@ -36,12 +36,22 @@ def _topup(row: Sequence) -> Topup:
 
 
 async def create(db: Database, *, payload: str, user_id: int, amount_minor: int, currency: str,
-                 stars: int, expires_at: float) -> Topup:
+                 stars: int, expires_at: float, now: float, pending_max: int) -> Topup | None:
+    """A pending top-up, unless the customer has ``pending_max`` unpaid, unexpired ones
+    already (``None``: nothing was made). The count and the insert are one statement,
+    so one transaction: a burst of taps cannot pass the cap between them."""
     rows = await db.write(
         "INSERT INTO topups (payload, user_id, amount_minor, currency, stars, expires_at)"
-        f" VALUES (?, ?, ?, ?, ?, ?) RETURNING {_COLUMNS}",
-        (payload, user_id, amount_minor, currency, stars, expires_at))
-    return _topup(rows[0])
+        " SELECT ?, ?, ?, ?, ?, ? WHERE (SELECT COUNT(*) FROM topups"
+        "  WHERE user_id = ? AND state = 'pending' AND expires_at > ?) < ?"
+        f" RETURNING {_COLUMNS}",
+        (payload, user_id, amount_minor, currency, stars, expires_at, user_id, now, pending_max))
+    return _topup(rows[0]) if rows else None
+
+
+async def discard_pending(db: Database, topup_id: int) -> None:
+    """Delete a pending top-up that no invoice names (never one paid or refunded)."""
+    await db.write("DELETE FROM topups WHERE id = ? AND state = 'pending'", (topup_id,))
 
 
 async def by_payload(db: Database, payload: str) -> Topup | None:
@@ -142,3 +152,19 @@ async def stray(db: Database, charge_id: str) -> StrayPayment | None:
 async def mark_stray_refunded(target: Database | aiosqlite.Connection, charge_id: str) -> None:
     await run(target, f"UPDATE stray_payments SET refunded_at = {NOW} WHERE charge_id = ?",
               (charge_id,))
+
+
+async def prune_expired(db: Database, before: float, limit: int) -> int:
+    """Delete up to ``limit`` pending top-ups that expired before ``before`` (unix
+    time), oldest first; how many were deleted. Only unpaid ones: a paid or
+    refunded top-up is a money record, kept for ever (stray payments too).
+
+    One statement, so one short transaction per batch. The caller passes a time
+    well past expiry (RETENTION_DAYS ago): until then a late tap on such an
+    invoice is still refused at pre-checkout as expired, not as unknown.
+    """
+    rows = await db.write(
+        "DELETE FROM topups WHERE id IN (SELECT id FROM topups"
+        " WHERE state = 'pending' AND expires_at < ? ORDER BY id LIMIT ?) RETURNING id",
+        (before, limit))
+    return len(rows)

@@ -6,8 +6,12 @@ import asyncio
 from pathlib import Path
 
 import pytest
+from aiogram.types import MessageEntity
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from bot.devtools.emulator import ScriptedUser
+from bot.devtools.emulator import ScriptedUser, parse_html
+from handlers.render import message_html
 from tests.conftest import SandboxFactory
 from tests.e2e import ADMIN_ID, Shop, restart, running_shop
 
@@ -38,11 +42,26 @@ async def open_broadcast(admin: ScriptedUser) -> None:
     await admin.tap("Broadcast")
 
 
-async def compose(shop: Shop, text: str = TEXT, entities: list | None = None) -> None:
-    admin = shop.admin
+async def start_composing(admin: ScriptedUser) -> None:
     await open_broadcast(admin)
     await admin.tap("New broadcast")
+    # The tap is answered before its screen is edited: under load the edit can come
+    # after the answer, and a draft sent first would be taken for the wrong thing.
+    await admin.expect("Send the message to broadcast")
+
+
+async def send_draft(admin: ScriptedUser, text: str, entities: list | None = None) -> None:
+    """Send a draft and wait for its confirmation screen (or Telegram's refusal)."""
+    screens = len(admin.saying("how customers will see it"))
     await admin.send(text, entities=entities)
+    await admin.emulator.wait_for(lambda: len(admin.saying("how customers will see it"))
+                                  > screens or "refused" in admin.last().text)
+
+
+async def compose(shop: Shop, text: str = TEXT, entities: list | None = None) -> None:
+    admin = shop.admin
+    await start_composing(admin)
+    await send_draft(admin, text, entities)
 
 
 async def broadcast(shop: Shop, text: str = TEXT, audience: str | None = None) -> None:
@@ -83,10 +102,10 @@ async def test_a_photo_broadcast_to_the_active(shop: Shop) -> None:
     await shop.query("UPDATE users SET last_seen_at = '2000-01-01T00:00:00.000Z' WHERE id = ?",
                      (idle.id,))
     admin = shop.admin
-    await open_broadcast(admin)
-    await admin.tap("New broadcast")
+    await start_composing(admin)
     await admin.send_photo("New stock", file_id="AgACphoto42",
                            entities=[{"type": "italic", "offset": 0, "length": 3}])
+    await admin.expect("how customers will see it")  # the preview comes first
     assert admin.bot_messages[-2].photo == "AgACphoto42"
     await admin.tap("Active in 30 days")
     await admin.tap("Send to 1")
@@ -144,8 +163,7 @@ async def test_cancel_stops_it(make_sandbox: SandboxFactory, tmp_path: Path) -> 
 async def test_wrong_input_at_compose_changes_nothing(shop: Shop) -> None:
     await customers(shop, 1)
     admin = shop.admin
-    await open_broadcast(admin)
-    await admin.tap("New broadcast")
+    await start_composing(admin)
     answer = await admin.send_sticker()
     assert "text message or one photo" in answer.text
     answer = await admin.send("x" * 5000)
@@ -175,3 +193,82 @@ async def test_a_customer_cannot_use_the_broadcast_buttons(make_sandbox: Sandbox
             assert "no longer valid" in (answer["text"] or "")
         assert await shop.query("SELECT state FROM broadcasts") == [("running",)]
         assert not await shop.query("SELECT 1 FROM audit_log WHERE admin_id != ?", (ADMIN_ID,))
+
+
+# ------------------------------------------------------------ attribute values
+
+NASTY = '"<>&\''
+# Attribute values an admin's formatting can carry: a link's URL, a pre block's
+# language, a custom emoji's id, each with the characters HTML treats specially.
+ATTRIBUTE_VALUES = st.text(alphabet=st.sampled_from(NASTY) | st.characters(
+    codec="utf-8", exclude_categories=("Cs", "Cc")), min_size=1, max_size=20)
+PLAIN = st.text(alphabet=st.sampled_from(NASTY + "ab 😀é"), min_size=1, max_size=8)
+
+
+@st.composite
+def formatted_messages(draw: st.DrawFn) -> tuple[str, list[dict]]:
+    """A text and its entities as Telegram gives them: UTF-16 offsets, no overlaps."""
+    text, entities = "", []
+    for _ in range(draw(st.integers(min_value=1, max_value=4))):
+        text += "x" + draw(PLAIN)  # never empty between entities, never only spaces
+        piece = draw(PLAIN)
+        kind = draw(st.sampled_from(["text_link", "pre", "custom_emoji", "bold", "code"]))
+        entity: dict = {"type": kind, "offset": _units(text), "length": _units(piece)}
+        if kind == "text_link":
+            entity["url"] = "https://x.example/?q=" + draw(ATTRIBUTE_VALUES)
+        elif kind == "pre":
+            entity["language"] = draw(ATTRIBUTE_VALUES)
+        elif kind == "custom_emoji":
+            entity["custom_emoji_id"] = draw(ATTRIBUTE_VALUES)
+        text += piece
+        entities.append(entity)
+    return text, entities
+
+
+def _units(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+@settings(max_examples=300)
+@given(formatted_messages())
+def test_a_drafts_html_parses_back_to_its_text_and_attribute_values(
+        message: tuple[str, list[dict]]) -> None:
+    text, entities = message
+    html = message_html(text, [MessageEntity(**entity) for entity in entities])
+    assert parse_html(html, "HTML") == (text, entities)
+
+
+async def _received_as_sent(admin: ScriptedUser, text: str, entities: list[dict]) -> None:
+    """The admin's draft, shown back as customers will get it, is what they sent."""
+    await send_draft(admin, text, entities)
+    preview = admin.bot_messages[-2]
+    assert "refused" not in admin.last().text, admin.last().text
+    assert (preview.text, preview.entities) == (text, entities)
+
+
+@settings(max_examples=12, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(message=formatted_messages())
+async def test_any_link_language_or_emoji_id_is_previewed_exactly_as_sent(
+        shop: Shop, message: tuple[str, list[dict]]) -> None:
+    admin = shop.admin
+    if not admin.bot_messages:
+        await start_composing(admin)
+    await _received_as_sent(admin, *message)  # each new draft replaces the one shown
+
+
+async def test_customers_get_links_languages_and_emoji_ids_exactly_as_sent(shop: Shop) -> None:
+    [person] = await customers(shop, 1)
+    text = "Sale now: see the code 🔥 ok"
+    entities = [
+        {"type": "text_link", "offset": 0, "length": 4, "url": 'https://x.example/?a="><b>&c=\'d\''},
+        {"type": "bold", "offset": 5, "length": 3},
+        {"type": "pre", "offset": 18, "length": 4, "language": '"><script>'},
+        {"type": "custom_emoji", "offset": 23, "length": 2, "custom_emoji_id": '5"1\'<&>'},
+    ]
+    admin = shop.admin
+    await start_composing(admin)
+    await _received_as_sent(admin, text, entities)
+    await admin.tap("Send to 1")
+    await admin.expect("is done", timeout=30)
+    [got] = person.saying("Sale now")
+    assert (got.text, got.entities) == (text, entities)

@@ -267,3 +267,30 @@ async def test_long_and_repeated_paysupport_questions_reach_the_admins_whole(sho
     first = await shop.admin.expect("END")
     assert question in first.text  # all of it (the question is the alert's details)
     await shop.admin.expect("and a second question")  # not folded into the first
+
+
+async def test_a_customer_tapping_a_preset_again_and_again_gets_five_unpaid_invoices(
+        shop: Shop) -> None:
+    customer = shop.user(CUSTOMER)
+    await open_top_up(customer)
+    for _ in range(5):
+        answer = await customer.tap("$5.00 · 250 ⭐")
+        assert not answer["text"]
+    assert len(customer.invoices()) == 5
+    sixth = await customer.tap("$5.00 · 250 ⭐")
+    assert sixth["show_alert"] and "You have 5 unpaid invoices" in (sixth["text"] or "")
+    assert "wait until they expire (24 h)" in sixth["text"]
+    assert len(customer.invoices()) == 5
+    assert await shop.query("SELECT COUNT(*) FROM topups WHERE state = 'pending'") == [(5,)]
+    await customer.send("/balance")  # Other amount is held to the same cap
+    await customer.tap("Top up")
+    await customer.tap("Other amount")
+    refused = await customer.send("3")
+    assert "You have 5 unpaid invoices" in refused.text and len(customer.invoices()) == 5
+    assert (await customer.pay(customer.invoices()[0])).ok  # paying one frees a slot
+    await customer.send("/balance")
+    await customer.tap("Top up")
+    assert not (await customer.tap("$10.00 · 500 ⭐"))["text"]
+    assert len(customer.invoices()) == 6
+    assert await shop.query("SELECT COUNT(*) FROM topups WHERE state = 'pending'") == [(5,)]
+    assert "went wrong" not in customer.text

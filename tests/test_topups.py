@@ -11,7 +11,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.money import AmountError, from_minor
-from bot.topups import STARS, Credit, Refund, Refusal, StarsRefundRefused, StarsTopups, stars_for
+from bot.topups import (
+    STARS,
+    Credit,
+    Refund,
+    Refusal,
+    StarsRefundRefused,
+    StarsTopups,
+    TooManyUnpaid,
+    stars_for,
+)
 from storage import ledger, users
 from storage.db import Database
 
@@ -212,3 +221,36 @@ def test_what_is_credited_is_the_chosen_amount_to_the_minor_unit(
             assert paid.balance_minor == amount == await ledger.ledger_sum(db, CUSTOMER)
 
     asyncio.run(scenario())
+
+
+async def test_unpaid_invoices_are_capped_per_customer_until_one_is_paid_or_expires(
+        db: Database) -> None:
+    clock = Clock()
+    for user_id in (CUSTOMER, OTHER):
+        await users.upsert_user(db, user_id, first_name="Alex")
+    capped = StarsTopups(db, stars_per_unit=Decimal(50), currency="USD", minimum_minor=100,
+                         maximum_minor=100_000, clock=clock, pending_max=3)
+    made = [await capped.create(CUSTOMER, 500) for _ in range(3)]
+    with pytest.raises(TooManyUnpaid) as refused:
+        await capped.create(CUSTOMER, 500)
+    assert refused.value.limit == 3
+    assert (await capped.create(OTHER, 500)).user_id == OTHER  # a cap per customer
+    pending = "SELECT COUNT(*) FROM topups WHERE user_id = ? AND state = 'pending'"
+    assert (await db.fetchone(pending, (CUSTOMER,)))[0] == 3  # nothing made on refusal
+    await capped.record_payment(CUSTOMER, made[0].payload, made[0].stars, STARS, "charge-cap")
+    await capped.create(CUSTOMER, 500)  # a paid one frees its slot
+    with pytest.raises(TooManyUnpaid):
+        await capped.create(CUSTOMER, 500)
+    clock.now += 24 * 3600 + 1  # expired invoices no longer count
+    assert len([await capped.create(CUSTOMER, 500) for _ in range(3)]) == 3
+
+
+async def test_a_burst_of_taps_cannot_pass_the_unpaid_cap(db: Database) -> None:
+    await users.upsert_user(db, CUSTOMER, first_name="Alex")
+    capped = StarsTopups(db, stars_per_unit=Decimal(50), currency="USD", minimum_minor=100,
+                         maximum_minor=100_000, clock=Clock(), pending_max=5)
+    results = await asyncio.gather(*(capped.create(CUSTOMER, 500) for _ in range(300)),
+                                   return_exceptions=True)
+    assert sum(not isinstance(r, BaseException) for r in results) == 5
+    assert all(isinstance(r, TooManyUnpaid) for r in results if isinstance(r, BaseException))
+    assert (await db.fetchone("SELECT COUNT(*) FROM topups"))[0] == 5

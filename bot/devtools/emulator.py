@@ -86,38 +86,86 @@ class _Malformed(Exception):
     """Answer this call with a broken HTTP response instead of JSON."""
 
 
+# Telegram HTML tags and the entity each one makes (tags with attributes below).
+_SIMPLE_ENTITIES = {"b": "bold", "strong": "bold", "i": "italic", "em": "italic",
+                    "u": "underline", "ins": "underline", "s": "strikethrough",
+                    "strike": "strikethrough", "del": "strikethrough", "tg-spoiler": "spoiler",
+                    "code": "code", "pre": "pre"}
+
+
+def _units(text: str) -> int:
+    """Telegram's offsets and lengths are in UTF-16 code units."""
+    return len(text.encode("utf-16-le")) // 2
+
+
 class _HtmlText(HTMLParser):
-    """Checks Telegram-flavoured HTML and yields the text a user sees."""
+    """Checks Telegram-flavoured HTML and yields the text a user sees and its
+    entities, as Telegram makes them (attribute values unescaped: ``&quot;``,
+    ``&amp;``, numeric references)."""
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.parts: list[str] = []
         self.open: list[str] = []
+        self.length = 0  # UTF-16 units of text so far
+        self.entities: list[dict[str, Any]] = []
+        self._started: list[tuple[int, dict[str, Any] | None]] = []
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag not in _ALLOWED_TAGS:
             raise ApiError(400, f'Bad Request: can\'t parse entities: Unsupported start tag "{tag}"')
         self.open.append(tag)
+        self._started.append((self.length, self._entity(tag, dict(attrs))))
+
+    def _entity(self, tag: str, attrs: dict[str, str | None]) -> dict[str, Any] | None:
+        if tag == "a":
+            return {"type": "text_link", "url": attrs.get("href") or ""}
+        if tag == "tg-emoji":
+            return {"type": "custom_emoji", "custom_emoji_id": attrs.get("emoji-id") or ""}
+        if tag == "span":
+            return {"type": "spoiler"} if attrs.get("class") == "tg-spoiler" else None
+        if tag == "blockquote":
+            return {"type": "expandable_blockquote" if "expandable" in attrs else "blockquote"}
+        css = attrs.get("class") or ""
+        if tag == "code" and self.open[:-1] and self.open[-2] == "pre" \
+                and css.startswith("language-"):
+            # <pre><code class="language-x">: one pre entity with its language.
+            pre = self._started[-1][1]
+            if pre is not None:
+                pre["language"] = css.removeprefix("language-")
+            return None
+        return {"type": _SIMPLE_ENTITIES[tag]} if tag in _SIMPLE_ENTITIES else None
 
     def handle_endtag(self, tag: str) -> None:
         if not self.open or self.open[-1] != tag:
             raise ApiError(400, f'Bad Request: can\'t parse entities: Unexpected end tag "{tag}"')
         self.open.pop()
+        offset, entity = self._started.pop()
+        if entity is not None and self.length > offset:
+            self.entities.append({**entity, "offset": offset, "length": self.length - offset})
 
     def handle_data(self, data: str) -> None:
         self.parts.append(data)
+        self.length += _units(data)
 
 
-def visible_text(text: str, parse_mode: str | None) -> str:
+def parse_html(text: str, parse_mode: str | None) -> tuple[str, list[dict[str, Any]]]:
+    """The text a user sees and its entities (sorted by offset, outer first), or
+    raises ``ApiError`` as Telegram refuses what it cannot parse."""
     if (parse_mode or "").upper() != "HTML":
-        return text
+        return text, []
     parser = _HtmlText()
     parser.feed(text)
     parser.close()
     if parser.open:
         raise ApiError(400, f"Bad Request: can't parse entities: Can't find end tag "
                             f'corresponding to start tag "{parser.open[-1]}"')
-    return "".join(parser.parts)
+    entities = sorted(parser.entities, key=lambda e: (e["offset"], -e["length"]))
+    return "".join(parser.parts), entities
+
+
+def visible_text(text: str, parse_mode: str | None) -> str:
+    return parse_html(text, parse_mode)[0]
 
 
 @dataclass
@@ -139,6 +187,8 @@ class ChatMessage:
     # and the number of bytes uploaded (0 when sent by file_id). ``text`` is the caption.
     photo: str | None = None
     photo_bytes: int = 0
+    # The formatting of ``text`` as Telegram gives it to clients (from the bot's HTML).
+    entities: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def buttons(self) -> list[list[str]]:
@@ -417,14 +467,14 @@ class BotApiEmulator:
         return markup
 
     @staticmethod
-    def _text(params: dict[str, Any]) -> tuple[str, str]:
+    def _text(params: dict[str, Any]) -> tuple[str, str, list[dict[str, Any]]]:
         raw = str(params.get("text", ""))
-        shown = visible_text(raw, params.get("parse_mode"))
+        shown, entities = parse_html(raw, params.get("parse_mode"))
         if not shown.strip():
             raise ApiError(400, "Bad Request: message text is empty")
         if len(shown) > MAX_TEXT:
             raise ApiError(400, "Bad Request: message is too long")
-        return raw, shown
+        return raw, shown, entities
 
     def _message_object(self, chat: Chat, message: ChatMessage) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -438,8 +488,12 @@ class BotApiEmulator:
                               "width": 800, "height": 600}]
             if message.text:
                 body["caption"] = message.text
+            if message.entities:
+                body["caption_entities"] = message.entities
         else:
             body["text"] = message.text
+            if message.entities:
+                body["entities"] = message.entities
         body["from"] = self.bot_user if message.from_bot else message.sender or chat.user
         if message.markup:
             body["reply_markup"] = message.markup
@@ -557,9 +611,9 @@ class BotApiEmulator:
 
     async def _m_sendmessage(self, params: dict[str, Any]) -> dict[str, Any]:
         chat = self._chat(params)
-        raw, shown = self._text(params)
+        raw, shown, entities = self._text(params)
         message = ChatMessage(next(self._message_ids), True, shown, self._markup(params),
-                              raw_text=raw)
+                              raw_text=raw, entities=entities)
         chat.messages[message.message_id] = message
         chat.events += 1
         self.sent_by_chat.setdefault(int(chat.user["id"]), []).append(time.monotonic())
@@ -581,11 +635,12 @@ class BotApiEmulator:
         else:
             raise ApiError(400, "Bad Request: there is no photo in the request")
         raw = str(params.get("caption", ""))
-        shown = visible_text(raw, params.get("parse_mode")) if raw else ""
+        shown, entities = parse_html(raw, params.get("parse_mode")) if raw else ("", [])
         if len(shown) > MAX_CAPTION:
             raise ApiError(400, "Bad Request: message caption is too long")
         message = ChatMessage(next(self._message_ids), True, shown, self._markup(params),
-                              raw_text=raw, photo=file_id, photo_bytes=uploaded)
+                              raw_text=raw, photo=file_id, photo_bytes=uploaded,
+                              entities=entities)
         chat.messages[message.message_id] = message
         chat.events += 1
         self.sent_by_chat.setdefault(int(chat.user["id"]), []).append(time.monotonic())
@@ -603,13 +658,14 @@ class BotApiEmulator:
         if message.invoice is not None or message.photo is not None:
             # Telegram cannot turn an invoice or a photo into text; a bot that tries has a bug.
             raise ApiError(400, "Bad Request: there is no text in the message to edit")
-        raw, shown = self._text(params)
+        raw, shown, entities = self._text(params)
         markup = self._markup(params)
-        if shown == message.text and markup == message.markup:
+        if shown == message.text and entities == message.entities and markup == message.markup:
             raise ApiError(400, "Bad Request: message is not modified: specified new message "
                                 "content and reply markup are exactly the same as a current "
                                 "content and reply markup of the message")
         message.text, message.raw_text, message.markup = shown, raw, markup
+        message.entities = entities
         message.edits += 1
         chat.events += 1
         return self._message_object(chat, message)
