@@ -119,6 +119,8 @@ async def test_a_refund_telegram_refuses_is_reversed_and_can_be_asked_again(
     assert await ledger.balance_of(db, CUSTOMER) == 500 == await ledger.ledger_sum(db, CUSTOMER)
     uncertain = await topups.refund("charge-again", no_answer)
     assert uncertain.outcome is Refund.UNCERTAIN and uncertain.balance_minor == 0
+    # Asked again, Telegram refunds: settled, with no second debit.
+    assert (await topups.refund("charge-again", accept)).outcome is Refund.SETTLED
     assert (await topups.refund("charge-again", accept)).outcome is Refund.ALREADY
     assert await refund_debits(db, "charge-again") == -500  # once, in the end
 
