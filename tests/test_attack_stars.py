@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bot import reconcile
-from bot.reconcile import StarTransaction
+from bot.reconcile import StarPage
 from bot.topups import STARS, Credit, Refund, StarsRefundRefused, StarsTopups
 from storage import ledger, users
 from storage.db import Database
@@ -129,8 +129,8 @@ async def test_a_payment_credited_while_reconciliation_pages_is_not_an_unknown_c
         db: Database, topups: StarsTopups) -> None:
     topup = await topups.create(CUSTOMER, 500)
 
-    async def fetch(offset: int, limit: int) -> list[StarTransaction]:
-        page: list[StarTransaction] = []  # Telegram's list as read now: not paid yet
+    async def fetch(offset: int, limit: int) -> StarPage:
+        page = StarPage([], 0)  # Telegram's list as read now: not paid yet
         # ...and the customer pays before the ledger side is read
         await topups.record_payment(CUSTOMER, topup.payload, 250, STARS, "charge-late")
         return page
