@@ -233,7 +233,9 @@ def _restore(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _stars_reconcile(settings: Settings) -> int:
-    """Exit 0 when Telegram and the ledger agree, 1 when they differ (each listed)."""
+    """Exit 0 when Telegram and the ledger agree, 1 when they differ (each listed) or
+    a transaction could not be read (skipped, counted); uncertain refunds it settles
+    are listed too."""
     from bot import reconcile
     from bot.alerts import AdminAlerts
     from bot.app import build_bot
@@ -248,18 +250,26 @@ async def _stars_reconcile(settings: Settings) -> int:
         return EXIT_USAGE
     try:
         async with Database(settings.database_path) as db:
-            found = await reconcile.reconcile(db, telegram_transactions(bot),
-                                              AdminAlerts(db, settings.admin_ids).send)
+            report = await reconcile.reconcile(db, telegram_transactions(bot),
+                                               AdminAlerts(db, settings.admin_ids).send)
     except Exception as exc:  # Telegram unreachable, a refused token: one line, no traceback
         print(f"could not reconcile: {redact(str(exc))[:300]}", file=sys.stderr)
         return EXIT_UNAVAILABLE
     finally:
         await bot.session.close()
-    for difference in found:
+    for settlement in report.settled:
+        outcome = "refunded" if settlement.refunded else "not refunded, the debit given back"
+        print(f"settled\t{settlement.charge_id}\t{outcome}")
+    for difference in report.differences:
         print(f"{difference.kind}\t{difference.charge_id}\t{difference.detail}")
-    print(f"{len(found)} difference(s)" if found else "Telegram's Star transactions and the"
-          " ledger agree.")
-    return 1 if found else 0
+    if report.unreadable:
+        print(f"{report.unreadable} transaction(s) Telegram listed could not be read; they"
+              " were skipped (the rest is reconciled).")
+    if report.differences:
+        print(f"{len(report.differences)} difference(s)")
+    elif not report.unreadable:
+        print("Telegram's Star transactions and the ledger agree.")
+    return 1 if report.differences or report.unreadable else 0
 
 
 def _sandbox(args: argparse.Namespace, settings: Settings) -> int:

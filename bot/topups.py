@@ -17,6 +17,10 @@ client or the invoice says is trusted:
   nothing. A payment that names no pending top-up of its payer (or another
   total) credits nothing: it is kept in ``stray_payments`` and the admins are
   alerted with its charge id, to credit or refund by hand.
+- ``refund`` gives the Stars back and takes the credit back, once; a refund
+  Telegram did not answer stays ``refund_uncertain`` until Telegram's answer or its
+  list of transactions settles it (``settle_refunded``, ``settle_not_refunded``:
+  shared with the reconciliation, bot/reconcile.py).
 """
 
 from __future__ import annotations
@@ -83,8 +87,52 @@ class Refund(StrEnum):
     SPENT = "spent"  # the customer spent part of it: refused, nothing changed
     REFUSED = "refused"  # Telegram refused; nothing changed (the debit was reversed)
     RECONCILED = "reconciled"  # Telegram had refunded it already: the debit is posted now
-    UNCERTAIN = "uncertain"  # Telegram did not answer: debited; reconciliation will tell
+    UNCERTAIN = "uncertain"  # Telegram did not answer: debited, refund_uncertain
+    SETTLED = "settled"  # an uncertain refund asked again: Telegram refunded it (no new debit)
+    GIVEN_BACK = "given_back"  # an uncertain refund asked again: refused, so the debit is back
     STRAY_REFUNDED = "stray_refunded"  # a payment that credited nothing: Stars back
+
+
+def already_refunded(refusal: StarsRefundRefused) -> bool:
+    """Whether Telegram refused because the charge was refunded before."""
+    return "CHARGE_ALREADY_REFUNDED" in str(refusal).upper()
+
+
+async def settle_refunded(db: Database, charge_id: str, *, admin_id: int,
+                          note: str) -> Topup | None:
+    """An uncertain refund Telegram made: refund_uncertain → refunded, the debit
+    stays. ``None`` when it was not uncertain (settled before, by someone else)."""
+    async with db.transaction() as conn:
+        topup = await topup_store.settle_refunded(conn, charge_id)
+        if topup is not None:
+            await audit.record(conn, admin_id=admin_id, action="refund_stars",
+                               target_kind="payment", target_id=charge_id,
+                               before="refund_uncertain", after="refunded", note=note)
+    return topup
+
+
+async def settle_not_refunded(db: Database, charge_id: str, *, admin_id: int, note: str,
+                              requested_before: float | None = None
+                              ) -> tuple[Topup, ledger.LedgerEntry] | None:
+    """An uncertain refund Telegram did not make: refund_uncertain → paid, and the
+    refund's debit given back, in one transaction. The credit's key names the debit
+    it reverses (``stars-refund-undone:<charge id>:<attempt>``), so a debit is given
+    back at most once whoever settles it. With ``requested_before``, only a refund
+    last asked for before then. ``None`` when nothing was settled."""
+    async with db.transaction() as conn:
+        topup = await topup_store.settle_not_refunded(conn, charge_id, requested_before)
+        if topup is None:
+            return None
+        # The debit being reversed is the latest refund attempt's (the earlier ones
+        # were reversed or settled before this top-up could be asked again).
+        attempt = await ledger.count_keys(conn, f"stars-refund:{charge_id}:") - 1
+        entry = await ledger.post(
+            conn, user_id=topup.user_id, amount_minor=topup.amount_minor, kind="topup_refund",
+            key=f"stars-refund-undone:{charge_id}:{attempt}", note=note[:200])
+        await audit.record(conn, admin_id=admin_id, action="refund_stars",
+                           target_kind="payment", target_id=charge_id,
+                           before="refund_uncertain", after="paid", note=note)
+    return topup, entry
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,12 +228,15 @@ class StarsTopups:
         and take back what it credited, once.
 
         The money is taken back first, in one transaction that marks the top-up
-        refunded (never below zero: refused, with the spendable balance, when the
-        customer has spent part of it, even by an order confirmed a moment ago);
-        then Telegram is asked. If Telegram refuses, the debit is reversed: the
-        balance is as it was (CHARGE_ALREADY_REFUNDED keeps it: the books catch up).
-        If Telegram does not answer, the debit stays and the outcome is uncertain:
-        the daily reconciliation reports a refund Telegram did not make.
+        ``refund_uncertain`` (never below zero: refused, with the spendable balance,
+        when the customer has spent part of it, even by an order confirmed a moment
+        ago); then Telegram is asked. Its answer settles the refund: made (or
+        CHARGE_ALREADY_REFUNDED: the books catch up) → ``refunded``; refused → the
+        debit is given back and the top-up is ``paid`` again. With no answer the
+        debit stays and the top-up stays ``refund_uncertain``: asking again (this
+        method on the same charge) asks Telegram once more, with no second debit,
+        and settles it by that answer; else the reconciliation settles it from
+        Telegram's list of transactions (bot/reconcile.py).
         A stray payment (no top-up credited) is refunded with no debit.
         Each step that changes the books writes an audit row for ``admin_id``.
         """
@@ -198,41 +249,75 @@ class StarsTopups:
         topup = await topup_store.by_charge(self.db, charge_id)
         if topup is None:
             return await self._refund_stray(charge_id, refund_call, admin_id)
-        async with self.db.transaction() as conn:
-            refunded = await topup_store.mark_refunded(conn, charge_id)
-            if refunded is None:
-                return RefundResult(Refund.ALREADY, topup)
-            attempt = await ledger.count_keys(conn, f"stars-refund:{charge_id}:")
-            try:
-                entry = await ledger.post(
-                    conn, user_id=topup.user_id, amount_minor=-topup.amount_minor,
-                    kind="topup_refund", key=f"stars-refund:{charge_id}:{attempt}",
-                    note=f"{topup.stars} Stars refunded")
-            except ledger.InsufficientFunds as exc:
-                await topup_store.mark_paid_again(conn, charge_id)
-                return RefundResult(Refund.SPENT, topup, exc.balance_minor)
-            await audit.record(conn, admin_id=admin_id, action="refund_stars",
-                               target_kind="payment", target_id=charge_id, before="paid",
-                               after="refunded", note=f"user {topup.user_id}, {topup.stars} Stars")
+        if topup.state == "refund_uncertain":
+            again = await self._ask_again(charge_id, refund_call, admin_id)
+            if again is not None:
+                return again
+            # The reconciliation settled it a moment ago: on as for any top-up.
         try:
-            await refund_call(topup.user_id, charge_id)
-        except StarsRefundRefused as exc:
-            if "CHARGE_ALREADY_REFUNDED" in str(exc).upper():
-                return RefundResult(Refund.RECONCILED, refunded, entry.balance_after)
-            async with self.db.transaction() as conn:  # Telegram said no: undo it all
-                await topup_store.mark_paid_again(conn, charge_id)
-                undone = await ledger.post(
-                    conn, user_id=topup.user_id, amount_minor=topup.amount_minor,
-                    kind="topup_refund", key=f"stars-refund-undone:{charge_id}:{attempt}",
-                    note="refund refused by Telegram")
+            async with self.db.transaction() as conn:
+                asked = await topup_store.request_refund(conn, charge_id, self._clock())
+                if asked is None:
+                    return RefundResult(Refund.ALREADY, topup)
+                attempt = await ledger.count_keys(conn, f"stars-refund:{charge_id}:")
+                entry = await ledger.post(
+                    conn, user_id=asked.user_id, amount_minor=-asked.amount_minor,
+                    kind="topup_refund", key=f"stars-refund:{charge_id}:{attempt}",
+                    note=f"{asked.stars} Stars refunded")
                 await audit.record(conn, admin_id=admin_id, action="refund_stars",
-                                   target_kind="payment", target_id=charge_id, before="refunded",
-                                   after="paid", note="Telegram refused the refund")
-            return RefundResult(Refund.REFUSED, topup, undone.balance_after, str(exc)[:200])
-        except Exception:  # no answer: Telegram may have refunded; the books say it did
+                                   target_kind="payment", target_id=charge_id, before="paid",
+                                   after="refund_uncertain",
+                                   note=f"user {asked.user_id}, {asked.stars} Stars; Telegram"
+                                   " asked")
+        except ledger.InsufficientFunds as exc:  # rolled back: still paid, nothing taken
+            return RefundResult(Refund.SPENT, topup, exc.balance_minor)
+        try:
+            await refund_call(asked.user_id, charge_id)
+        except StarsRefundRefused as exc:
+            if already_refunded(exc):
+                settled = await settle_refunded(self.db, charge_id, admin_id=admin_id,
+                                                note="Telegram had refunded it already")
+                return RefundResult(Refund.RECONCILED, settled or asked, entry.balance_after)
+            undone = await settle_not_refunded(self.db, charge_id, admin_id=admin_id,
+                                               note="Telegram refused the refund")
+            balance = (undone[1].balance_after if undone is not None
+                       else await ledger.balance_of(self.db, asked.user_id))
+            return RefundResult(Refund.REFUSED, asked, balance, str(exc)[:200])
+        except Exception:  # no answer: Telegram may or may not have refunded
             log.exception("refundStarPayment for %s: no answer", charge_id)
-            return RefundResult(Refund.UNCERTAIN, refunded, entry.balance_after)
-        return RefundResult(Refund.REFUNDED, refunded, entry.balance_after)
+            return RefundResult(Refund.UNCERTAIN, asked, entry.balance_after)
+        settled = await settle_refunded(self.db, charge_id, admin_id=admin_id,
+                                        note="Telegram refunded")
+        return RefundResult(Refund.REFUNDED, settled or asked, entry.balance_after)
+
+    async def _ask_again(self, charge_id: str, refund_call: RefundCall,
+                         admin_id: int) -> RefundResult | None:
+        """Telegram asked once more about an uncertain refund (its debit was taken
+        when first asked); ``None`` when the refund is no longer uncertain."""
+        async with self.db.transaction() as conn:
+            # From now: the reconciliation gives nothing back while this request may
+            # still be on its way (settle_not_refunded's requested_before).
+            asked = await topup_store.ask_again(conn, charge_id, self._clock())
+        if asked is None:
+            return None
+        try:
+            await refund_call(asked.user_id, charge_id)
+        except StarsRefundRefused as exc:
+            if not already_refunded(exc):
+                back = await settle_not_refunded(
+                    self.db, charge_id, admin_id=admin_id,
+                    note=f"Telegram refused the refund asked again: {str(exc)[:100]}")
+                balance = (back[1].balance_after if back is not None
+                           else await ledger.balance_of(self.db, asked.user_id))
+                return RefundResult(Refund.GIVEN_BACK, asked, balance, str(exc)[:200])
+        except Exception:  # no answer again: it stays uncertain
+            log.exception("refundStarPayment for %s, asked again: no answer", charge_id)
+            return RefundResult(Refund.UNCERTAIN, asked,
+                                await ledger.balance_of(self.db, asked.user_id))
+        settled = await settle_refunded(self.db, charge_id, admin_id=admin_id,
+                                        note="Telegram refunded it, asked again")
+        return RefundResult(Refund.SETTLED, settled or asked,
+                            await ledger.balance_of(self.db, asked.user_id))
 
     async def _refund_stray(self, charge_id: str, refund_call: RefundCall,
                             admin_id: int) -> RefundResult:
@@ -245,7 +330,7 @@ class StarsTopups:
         try:
             await refund_call(stray.user_id, charge_id)
         except StarsRefundRefused as exc:
-            if "CHARGE_ALREADY_REFUNDED" not in str(exc).upper():
+            if not already_refunded(exc):
                 return RefundResult(Refund.REFUSED, telegram=str(exc)[:200])
         async with self.db.transaction() as conn:
             await topup_store.mark_stray_refunded(conn, charge_id)

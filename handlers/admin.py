@@ -250,10 +250,16 @@ async def refund_stars(message: Message, command: CommandObject, bot: Bot, topup
         Refund.SPENT: _("Not refunded: user {user} has spent part of the {amount}; their "
                         "balance is {balance}. Nothing changed."),
         Refund.REFUSED: _("Telegram refused the refund ({telegram}); nothing changed."),
-        Refund.UNCERTAIN: _("Telegram did not answer. The {amount} was taken from user "
-                            "{user}'s balance ({balance}) as if the {stars} ⭐ went back; the "
-                            "daily reconciliation reports it if Telegram did not refund. Run "
-                            "/refund_stars again to ask once more."),
+        Refund.UNCERTAIN: _("Telegram did not answer, so it is not known whether the "
+                            "{stars} ⭐ went back to user {user}. The {amount} stays taken from "
+                            "their balance ({balance}) until that is settled: run /refund_stars "
+                            "again to ask Telegram once more; the daily reconciliation settles "
+                            "it otherwise (the {amount} comes back if Telegram made no refund)."),
+        Refund.SETTLED: _("Telegram has refunded the {stars} ⭐ to user {user}. The {amount} "
+                          "taken from their balance before stays taken ({balance}); nothing "
+                          "more was taken."),
+        Refund.GIVEN_BACK: _("Telegram did not refund the {stars} ⭐ ({telegram}); the {amount} "
+                             "is back on user {user}'s balance ({balance})."),
         Refund.STRAY_REFUNDED: _("Refunded {stray_stars} ⭐ of a payment that credited nothing "
                                  "(user {stray_user}); no balance changed."),
     }

@@ -29,9 +29,12 @@ from aiogram import BaseMiddleware, Bot, Router
 from aiogram.filters import Command, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
-from aiogram.types import Message, PreCheckoutQuery, Update
+from aiogram.methods import GetStarTransactions
+from aiogram.types import AffiliateInfo, Message, PreCheckoutQuery, TransactionPartnerUser, Update
+from aiogram.types import StarTransaction as TelegramStarTransaction
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
+from pydantic import ValidationError
 
 from bot import accounts
 from bot.alerts import AdminAlerts
@@ -41,7 +44,7 @@ from bot.i18n import locale_for
 from bot.languages import LanguageChoices
 from bot.money import to_minor_up
 from bot.orders import OrderService
-from bot.reconcile import Fetch, StarTransaction
+from bot.reconcile import Fetch, StarPage, StarTransaction
 from bot.topups import Credit, Payment, StarsTopups
 from handlers.filters import CommandText, RefundedPayment, SuccessfulPayment, TextMessage
 from handlers.order_form import OrderForm, show_confirmation_again
@@ -56,23 +59,70 @@ PRE_CHECKOUT_BUDGET = 7.0  # seconds of Telegram's 10 for deciding; the rest for
 Handler = Callable[[Update, dict[str, Any]], Awaitable[Any]]
 
 
-def telegram_transactions(bot: Bot) -> Fetch:
-    """``getStarTransactions`` as the reconciliation reads it (bot/reconcile.py)."""
+class StarTransactionsAsJson(GetStarTransactions):
+    """``getStarTransactions`` with its transactions left as JSON. aiogram validates
+    a whole answer at once, so one transaction it cannot read (a partner type newer
+    than this aiogram, a field of another shape) would fail the page: each is
+    validated alone instead (``telegram_transactions``)."""
 
-    async def fetch(offset: int, limit: int) -> list[StarTransaction]:
-        page = await bot.get_star_transactions(offset=offset, limit=limit)
-        found = []
-        for item in page.transactions:
-            source, receiver = item.source, item.receiver
-            refund = receiver is not None and getattr(receiver, "type", "") == "user"
-            partner = receiver if refund else source
-            user = getattr(partner, "user", None) if getattr(partner, "type", "") == "user" \
-                else None
-            found.append(StarTransaction(item.id, int(item.amount), user.id if user else None,
-                                         refund, item.date.timestamp()))
-        return found
+    __returning__ = dict[str, Any]
+
+
+NANOSTARS = 1_000_000_000  # in a Star
+
+
+def telegram_transactions(bot: Bot) -> Fetch:
+    """``getStarTransactions`` as the reconciliation reads it (bot/reconcile.py): a
+    transaction that cannot be read is skipped and counted, not the page."""
+
+    async def fetch(offset: int, limit: int) -> StarPage:
+        answer = await bot(StarTransactionsAsJson(offset=offset, limit=limit))
+        items = answer.get("transactions")
+        if not isinstance(items, list):  # not a page at all: the run can't go on
+            raise ValueError("getStarTransactions answered without a list of transactions")
+        found: list[StarTransaction] = []
+        unreadable: list[str | None] = []
+        for item in items:
+            try:
+                found.append(_transaction(TelegramStarTransaction.model_validate(
+                    item, context={"bot": bot})))
+            except ValidationError:
+                raw_id = item.get("id") if isinstance(item, dict) else None
+                unreadable.append(raw_id if isinstance(raw_id, str) else None)
+        if unreadable:
+            log.warning("getStarTransactions: %d transaction(s) at offset %d could not be read"
+                        " and were skipped", len(unreadable), offset)
+        return StarPage(found, len(items), tuple(unreadable))
 
     return fetch
+
+
+def _transaction(item: TelegramStarTransaction) -> StarTransaction:
+    """A user's payment (an incoming ``invoice_payment``) or a refund (outgoing to a
+    user: a refund has its payment's id, so anything else sent to a user, a gift,
+    matches no charge); anything else (a payout, an ad, the bot's own commission
+    from an affiliate program) is neither: no user. The affiliate in a payment's
+    ``AffiliateInfo`` is never taken for the payer."""
+    source, receiver = item.source, item.receiver
+    date = item.date.timestamp()
+    if isinstance(receiver, TransactionPartnerUser):
+        return StarTransaction(item.id, int(item.amount), receiver.user.id, True, date,
+                               _with_affiliate(item, receiver.affiliate))
+    if isinstance(source, TransactionPartnerUser) and source.transaction_type == "invoice_payment":
+        return StarTransaction(item.id, int(item.amount), source.user.id, False, date,
+                               _with_affiliate(item, source.affiliate))
+    return StarTransaction(item.id, int(item.amount), None, False, date)
+
+
+def _with_affiliate(item: TelegramStarTransaction, affiliate: AffiliateInfo | None) -> int | None:
+    """The payer's whole Stars when an affiliate took a commission: the bot's share
+    and the affiliate's (negative on a refund: given back), each whole Stars plus
+    nanostars, rounded to the nearest Star."""
+    if affiliate is None:
+        return None
+    bots = int(item.amount) * NANOSTARS + (item.nanostar_amount or 0)
+    affiliates = abs(int(affiliate.amount) * NANOSTARS + (affiliate.nanostar_amount or 0))
+    return (bots + affiliates + NANOSTARS // 2) // NANOSTARS
 
 
 class PaymentsFirst(BaseMiddleware):
@@ -122,7 +172,7 @@ async def answer_pre_checkout(query: PreCheckoutQuery, topups: StarsTopups, i18n
 
 @router.pre_checkout_query()
 async def pre_checkout(query: PreCheckoutQuery, topups: StarsTopups, i18n: I18n) -> None:
-    """Reached only without ``PreCheckoutFirst``; registered so that polling and the
+    """Reached only without ``PaymentsFirst``; registered so that polling and the
     webhook ask Telegram for pre-checkout queries (aiogram derives allowed_updates
     from the handlers)."""
     await answer_pre_checkout(query, topups, i18n, i18n.current_locale)

@@ -20,19 +20,20 @@ class Topup:
     amount_minor: int
     currency: str
     stars: int
-    state: str  # pending | paid | refunded
+    state: str  # pending | paid | refund_uncertain | refunded
     charge_id: str | None
     expires_at: float
     created_at: str
+    refund_requested_at: float | None = None  # unix time Telegram was last asked to refund
 
 
 _COLUMNS = ("id, payload, user_id, amount_minor, currency, stars, state, charge_id, expires_at,"
-            " created_at")
+            " created_at, refund_requested_at")
 
 
 def _topup(row: Sequence) -> Topup:
     return Topup(int(row[0]), row[1], int(row[2]), int(row[3]), row[4], int(row[5]), row[6],
-                 row[7], float(row[8]), row[9])
+                 row[7], float(row[8]), row[9], None if row[10] is None else float(row[10]))
 
 
 async def create(db: Database, *, payload: str, user_id: int, amount_minor: int, currency: str,
@@ -87,12 +88,52 @@ async def record_stray(conn: aiosqlite.Connection, *, charge_id: str, user_id: i
     return bool(list(rows))
 
 
-async def mark_refunded(conn: aiosqlite.Connection, charge_id: str) -> Topup | None:
-    """Paid → refunded; ``None`` when the top-up is not (or no longer) paid."""
+async def request_refund(conn: aiosqlite.Connection, charge_id: str,
+                         requested_at: float) -> Topup | None:
+    """Paid → refund_uncertain, as Telegram is asked to refund; ``None`` when the
+    top-up is not (or no longer) paid."""
     row = await first(
-        conn, "UPDATE topups SET state = 'refunded' WHERE charge_id = ? AND state = 'paid'"
-        f" RETURNING {_COLUMNS}", (charge_id,))
+        conn, "UPDATE topups SET state = 'refund_uncertain', refund_requested_at = ?"
+        f" WHERE charge_id = ? AND state = 'paid' RETURNING {_COLUMNS}", (requested_at, charge_id))
     return _topup(row) if row else None
+
+
+async def ask_again(conn: aiosqlite.Connection, charge_id: str,
+                    requested_at: float) -> Topup | None:
+    """An uncertain refund asked for once more (it stays uncertain, from now);
+    ``None`` when it is no longer uncertain."""
+    row = await first(
+        conn, "UPDATE topups SET refund_requested_at = ?"
+        f" WHERE charge_id = ? AND state = 'refund_uncertain' RETURNING {_COLUMNS}",
+        (requested_at, charge_id))
+    return _topup(row) if row else None
+
+
+async def settle_refunded(conn: aiosqlite.Connection, charge_id: str) -> Topup | None:
+    """Refund_uncertain → refunded: Telegram made the refund."""
+    row = await first(
+        conn, "UPDATE topups SET state = 'refunded' WHERE charge_id = ?"
+        f" AND state = 'refund_uncertain' RETURNING {_COLUMNS}", (charge_id,))
+    return _topup(row) if row else None
+
+
+async def settle_not_refunded(conn: aiosqlite.Connection, charge_id: str,
+                              requested_before: float | None = None) -> Topup | None:
+    """Refund_uncertain → paid: Telegram made no refund. With ``requested_before``,
+    only when Telegram was last asked before then (a request asked since may still
+    be on its way); ``None`` when it is not so."""
+    row = await first(
+        conn, "UPDATE topups SET state = 'paid' WHERE charge_id = ?"
+        " AND state = 'refund_uncertain' AND (? IS NULL OR refund_requested_at < ?)"
+        f" RETURNING {_COLUMNS}", (charge_id, requested_before, requested_before))
+    return _topup(row) if row else None
+
+
+async def refunds_uncertain(db: Database) -> list[Topup]:
+    """Every top-up whose refund Telegram has not confirmed or denied, oldest first."""
+    rows = await db.fetchall(f"SELECT {_COLUMNS} FROM topups WHERE state = 'refund_uncertain'"
+                             " ORDER BY id")
+    return [_topup(r) for r in rows]
 
 
 async def last_of(db: Database, user_id: int, limit: int) -> list[Topup]:
@@ -111,7 +152,7 @@ async def paid_total(db: Database, user_id: int) -> tuple[int, int]:
 
 
 async def charged(db: Database) -> list[Topup]:
-    """Every top-up Telegram charged (paid or refunded since), oldest first."""
+    """Every top-up Telegram charged (paid, or its refund asked for since), oldest first."""
     rows = await db.fetchall(f"SELECT {_COLUMNS} FROM topups WHERE charge_id IS NOT NULL"
                              " ORDER BY id")
     return [_topup(r) for r in rows]
@@ -127,12 +168,6 @@ async def first_report(db: Database, kind: str, charge_id: str) -> bool:
     rows = await db.write("INSERT INTO reconcile_reports (kind, charge_id) VALUES (?, ?)"
                           " ON CONFLICT DO NOTHING RETURNING charge_id", (kind, charge_id))
     return bool(rows)
-
-
-async def mark_paid_again(conn: aiosqlite.Connection, charge_id: str) -> None:
-    """A refund that did not happen: refunded → paid."""
-    await conn.execute("UPDATE topups SET state = 'paid' WHERE charge_id = ? AND state = 'refunded'",
-                       (charge_id,))
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bot import reconcile
-from bot.reconcile import StarTransaction
+from bot.reconcile import StarPage
 from bot.topups import STARS, Credit, Refund, StarsRefundRefused, StarsTopups
 from storage import ledger, users
 from storage.db import Database
@@ -119,6 +119,8 @@ async def test_a_refund_telegram_refuses_is_reversed_and_can_be_asked_again(
     assert await ledger.balance_of(db, CUSTOMER) == 500 == await ledger.ledger_sum(db, CUSTOMER)
     uncertain = await topups.refund("charge-again", no_answer)
     assert uncertain.outcome is Refund.UNCERTAIN and uncertain.balance_minor == 0
+    # Asked again, Telegram refunds: settled, with no second debit.
+    assert (await topups.refund("charge-again", accept)).outcome is Refund.SETTLED
     assert (await topups.refund("charge-again", accept)).outcome is Refund.ALREADY
     assert await refund_debits(db, "charge-again") == -500  # once, in the end
 
@@ -127,8 +129,8 @@ async def test_a_payment_credited_while_reconciliation_pages_is_not_an_unknown_c
         db: Database, topups: StarsTopups) -> None:
     topup = await topups.create(CUSTOMER, 500)
 
-    async def fetch(offset: int, limit: int) -> list[StarTransaction]:
-        page: list[StarTransaction] = []  # Telegram's list as read now: not paid yet
+    async def fetch(offset: int, limit: int) -> StarPage:
+        page = StarPage([], 0)  # Telegram's list as read now: not paid yet
         # ...and the customer pays before the ledger side is read
         await topups.record_payment(CUSTOMER, topup.payload, 250, STARS, "charge-late")
         return page

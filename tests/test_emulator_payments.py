@@ -15,7 +15,7 @@ import pytest
 from aiogram import Bot, Dispatcher, F, Router
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
-from aiogram.exceptions import TelegramBadRequest
+from aiogram.exceptions import ClientDecodeError, TelegramBadRequest, TelegramNetworkError
 from aiogram.types import (
     InlineKeyboardButton,
     InlineKeyboardMarkup,
@@ -23,10 +23,17 @@ from aiogram.types import (
     Message,
     PreCheckoutQuery,
     StarTransaction,
+    TransactionPartnerAffiliateProgram,
     TransactionPartnerUser,
 )
 
-from bot.devtools.emulator import STARS, BotApiEmulator, RunningEmulator, start_emulator
+from bot.devtools.emulator import (
+    STARS,
+    Affiliate,
+    BotApiEmulator,
+    RunningEmulator,
+    start_emulator,
+)
 from tests.e2e import TOKEN
 
 pytestmark = pytest.mark.timeout(60)
@@ -328,3 +335,45 @@ async def test_star_transactions_page_newest_first_in_aiogram_types(telegram: Te
     for bad in ({"limit": 0}, {"limit": 101}, {"offset": -1}):
         with pytest.raises(TelegramBadRequest):
             await bot.get_star_transactions(**bad)
+
+
+async def test_a_refund_whose_answer_is_lost_is_made_or_not_as_told(telegram: Telegram) -> None:
+    emulator, bot = telegram.emulator, telegram.bot
+    user = emulator.user(USER_ID)
+    charges = []
+    for stars in (100, 200):
+        await invoice(bot, stars, f"topup:{stars}")
+        charges.append((await user.pay()).charge_id)
+    emulator.drop_refund_calls(refunded=True)
+    emulator.drop_refund_calls(refunded=False)
+    for charge in charges:
+        with pytest.raises(TelegramNetworkError):
+            await bot.refund_star_payment(USER_ID, charge)
+    assert [t["id"] for t in emulator.refunds] == charges[:1]  # the first made, not the other
+    with pytest.raises(TelegramBadRequest, match="CHARGE_ALREADY_REFUNDED"):
+        await bot.refund_star_payment(USER_ID, charges[0])
+    assert await bot.refund_star_payment(USER_ID, charges[1])  # answered again
+
+
+async def test_affiliate_and_unreadable_transactions_are_shaped_as_telegram_lists_them(
+        telegram: Telegram) -> None:
+    emulator, bot = telegram.emulator, telegram.bot
+    partner = {"id": 555, "is_bot": True, "first_name": "Partner"}
+    emulator.affiliate = Affiliate(partner, commission_per_mille=150)
+    await invoice(bot, 250, "topup:aff")
+    charge = (await emulator.user(USER_ID).pay()).charge_id
+    assert charge is not None
+    await bot.refund_star_payment(USER_ID, charge)
+    emulator.earn_affiliate_commission(partner, 40)
+    refund, payment = (await bot.get_star_transactions(offset=1, limit=2)).transactions
+    assert isinstance(payment.source, TransactionPartnerUser) and payment.source.affiliate
+    assert (payment.amount, payment.nanostar_amount) == (212, 500_000_000)  # the bot's share
+    assert (payment.source.affiliate.amount, payment.source.affiliate.nanostar_amount) == (
+        37, 500_000_000)
+    assert isinstance(refund.receiver, TransactionPartnerUser) and refund.receiver.affiliate
+    assert refund.receiver.affiliate.amount == -37  # given back
+    [commission] = (await bot.get_star_transactions(limit=1)).transactions
+    assert isinstance(commission.source, TransactionPartnerAffiliateProgram)
+    emulator.add_unreadable_transaction()
+    with pytest.raises(ClientDecodeError):  # aiogram's own method fails the whole page
+        await bot.get_star_transactions()

@@ -20,6 +20,11 @@ Telegram Stars payments: ``sendInvoice`` (validated as Telegram validates an
 ``pre_checkout_timeout``), ``refundStarPayment`` and ``getStarTransactions``; the
 user side is ``ScriptedUser.pay`` (tap Pay on an invoice), ``pre_checkout`` (a
 forged query) and ``deliver_payment`` (a ``successful_payment`` as is, e.g. twice).
+What can go wrong on Telegram's side: ``drop_refund_calls`` (a refund whose answer
+never arrives, made or not), ``affiliate`` (payments through an affiliate program:
+the bot's share in the transaction, the affiliate's in ``AffiliateInfo``, negative
+on a refund), ``earn_affiliate_commission`` (the bot's own commission from another
+bot's program) and ``add_unreadable_transaction`` (one aiogram cannot parse).
 
 ``ScriptedUser`` is the test-side person: ``send`` text (or a sticker, a photo),
 ``tap`` a button by its label, read ``chat`` as they see it (edits applied).
@@ -96,6 +101,22 @@ _SIMPLE_ENTITIES = {"b": "bold", "strong": "bold", "i": "italic", "em": "italic"
 def _units(text: str) -> int:
     """Telegram's offsets and lengths are in UTF-16 code units."""
     return len(text.encode("utf-16-le")) // 2
+
+
+class _Dropped(Exception):
+    """Close the connection with no answer at all (a timeout, a dropped link)."""
+
+
+@dataclass
+class Affiliate:
+    """An affiliate program the payments come through: ``commission_per_mille`` of
+    each payment goes to ``user`` (a bot or a person), the rest to this bot."""
+
+    user: dict[str, Any]
+    commission_per_mille: int
+
+
+NANO = 1_000_000_000  # nanostars in a Star
 
 
 class _HtmlText(HTMLParser):
@@ -323,6 +344,11 @@ class BotApiEmulator:
         self.star_transactions: list[dict[str, Any]] = []  # Bot API StarTransaction, newest last
         self.max_star_amount: int | None = None  # a per-invoice cap, if a test wants one
         self.announce_refunds = True  # push the refunded_payment service message on a refund
+        # One entry per coming refundStarPayment call whose answer is lost: True, the
+        # refund is made first; False, the call never reached "Telegram".
+        self.dropped_refunds: collections.deque[bool] = collections.deque()
+        self.affiliate: Affiliate | None = None  # payments from now on come through it
+        self._paid_totals: dict[str, int] = {}  # charge id -> the Stars the payer paid
         self._open_checkouts: dict[str, float] = {}  # pre_checkout_query id -> when pushed
         self._charge_ids = itertools.count(1)
 
@@ -358,6 +384,10 @@ class BotApiEmulator:
             assert request.transport is not None
             request.transport.write(b"HTTP/1.1 200 OK\r\nContent-Length: nope\r\n\r\n{}")
             request.transport.close()
+            return web.Response()
+        except _Dropped:
+            assert request.transport is not None
+            request.transport.close()  # the client sees the server disconnect, no answer
             return web.Response()
         except ApiError as error:
             body = {"ok": False, "error_code": error.code, "description": error.description}
@@ -791,10 +821,20 @@ class BotApiEmulator:
         return True
 
     def _payment(self, charge_id: str) -> dict[str, Any] | None:
+        """A user's payment with this charge id (not an affiliate commission, not a
+        transaction aiogram could not read)."""
         for transaction in self.star_transactions:
-            if transaction["id"] == charge_id and "source" in transaction:
+            source = transaction.get("source")
+            if (transaction["id"] == charge_id and isinstance(source, dict)
+                    and source.get("type") == "user"):
                 return transaction
         return None
+
+    def drop_refund_calls(self, *, refunded: bool, times: int = 1) -> None:
+        """The next ``times`` refundStarPayment calls get no answer: the connection is
+        closed. ``refunded``: the refund is made (as when the answer is lost on the
+        way back); else nothing happens (the request never arrived)."""
+        self.dropped_refunds.extend([refunded] * times)
 
     @property
     def refunds(self) -> list[dict[str, Any]]:
@@ -802,6 +842,14 @@ class BotApiEmulator:
         return [t for t in self.star_transactions if "receiver" in t]
 
     async def _m_refundstarpayment(self, params: dict[str, Any]) -> bool:
+        if not self.dropped_refunds:
+            return self._refund(params)
+        if self.dropped_refunds.popleft():
+            with contextlib.suppress(ApiError):  # a refusal is lost the same way
+                self._refund(params)
+        raise _Dropped
+
+    def _refund(self, params: dict[str, Any]) -> bool:
         user_id = _number(params, "user_id")
         charge_id = str(params.get("telegram_payment_charge_id") or "")
         if user_id is None:
@@ -812,9 +860,18 @@ class BotApiEmulator:
         if any(t["id"] == charge_id for t in self.refunds):
             raise ApiError(400, "Bad Request: CHARGE_ALREADY_REFUNDED")
         user = payment["source"]["user"]
-        self.star_transactions.append({
+        refund: dict[str, Any] = {
             "id": charge_id, "amount": payment["amount"], "date": int(time.time()),
-            "receiver": {"type": "user", "transaction_type": "invoice_payment", "user": user}})
+            "receiver": {"type": "user", "transaction_type": "invoice_payment", "user": user}}
+        if "nanostar_amount" in payment:
+            refund["nanostar_amount"] = payment["nanostar_amount"]
+        affiliate = payment["source"].get("affiliate")
+        if affiliate is not None:  # the affiliate gives its commission back
+            refund["receiver"]["affiliate"] = {
+                **affiliate, "amount": -affiliate["amount"],
+                **({"nanostar_amount": -affiliate["nanostar_amount"]}
+                   if "nanostar_amount" in affiliate else {})}
+        self.star_transactions.append(refund)
         if self.announce_refunds and user_id in self.chats:
             # Telegram posts a refunded_payment service message in the user's chat.
             chat = self.chats[user_id]
@@ -822,7 +879,8 @@ class BotApiEmulator:
                 "message_id": self.new_message_id(), "date": int(time.time()),
                 "chat": chat.as_object(), "from": chat.user,
                 "refunded_payment": {
-                    "currency": STARS, "total_amount": payment["amount"],
+                    "currency": STARS,
+                    "total_amount": self._paid_totals.get(charge_id, payment["amount"]),
                     "invoice_payload": payment["source"].get("invoice_payload", ""),
                     "telegram_payment_charge_id": charge_id}}})
         return True
@@ -847,11 +905,49 @@ class BotApiEmulator:
     def complete_payment(self, user: dict[str, Any], total_amount: int, payload: str) -> str:
         """Telegram's side of a completed payment: the Star transaction and its charge id."""
         charge_id = f"stxEMU{next(self._charge_ids):06d}{uuid.uuid4().hex[:16]}"
-        self.star_transactions.append({
+        transaction: dict[str, Any] = {
             "id": charge_id, "amount": total_amount, "date": int(time.time()),
             "source": {"type": "user", "transaction_type": "invoice_payment", "user": user,
-                       "invoice_payload": payload}})
+                       "invoice_payload": payload}}
+        if self.affiliate is not None:
+            # The bot's transaction holds its share; the affiliate's is in AffiliateInfo
+            # (whole Stars rounded towards zero, the rest in nanostars).
+            commission = total_amount * NANO * self.affiliate.commission_per_mille // 1000
+            share = total_amount * NANO - commission
+            transaction["amount"] = share // NANO
+            if share % NANO:
+                transaction["nanostar_amount"] = share % NANO
+            affiliate: dict[str, Any] = {
+                "affiliate_user": self.affiliate.user, "amount": commission // NANO,
+                "commission_per_mille": self.affiliate.commission_per_mille}
+            if commission % NANO:
+                affiliate["nanostar_amount"] = commission % NANO
+            transaction["source"]["affiliate"] = affiliate
+        self._paid_totals[charge_id] = total_amount
+        self.star_transactions.append(transaction)
         return charge_id
+
+    def earn_affiliate_commission(self, sponsor: dict[str, Any], stars: int,
+                                  commission_per_mille: int = 200) -> str:
+        """The bot's own commission from another bot's affiliate program: an incoming
+        transaction from ``affiliate_program``, neither a payment nor a refund."""
+        transaction_id = f"stxAFF{next(self._charge_ids):06d}{uuid.uuid4().hex[:16]}"
+        self.star_transactions.append({
+            "id": transaction_id, "amount": stars, "date": int(time.time()),
+            "source": {"type": "affiliate_program", "sponsor_user": sponsor,
+                       "commission_per_mille": commission_per_mille}})
+        return transaction_id
+
+    def add_unreadable_transaction(self, transaction_id: str | None = None, *,
+                                   outgoing: bool = False) -> str:
+        """A transaction aiogram cannot parse: a partner type it does not know (one
+        Telegram may add tomorrow). ``outgoing``: a ``receiver``, as a refund has."""
+        transaction_id = transaction_id or f"stxNEW{next(self._charge_ids):06d}"
+        side = "receiver" if outgoing else "source"
+        self.star_transactions.append({
+            "id": transaction_id, "amount": 1, "date": int(time.time()),
+            side: {"type": "partner_from_the_future", "user": {"id": 1}}})
+        return transaction_id
 
     # ------------------------------------------------------------ users
 
