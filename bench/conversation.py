@@ -129,8 +129,8 @@ async def run_users(dp: Dispatcher, bot: Bot, scripts: list[list[Step]],
             if feed is None:
                 await dp.feed_update(bot, update)
             else:
-                body = update.model_dump_json(exclude_unset=True, by_alias=True)
-                await asyncio.gather(*await feed.take([(update, body)]))
+                raw = update.model_dump(mode="json", exclude_unset=True, by_alias=True)
+                await asyncio.gather(*await feed.take([(update, raw)]))
             timings.append(time.perf_counter() - started)
 
     started = time.perf_counter()

@@ -13,7 +13,8 @@ would fail again). Only a handler cut off by the stop (cancelled past
   order, since the per-chat lock (aiogram's events isolation) is taken in the
   order the tasks start;
 * a second delivery of a stored update (Telegram repeats what it was not sure we
-  got) is dropped, so nothing is handled twice because Telegram sent it twice;
+  got: the same update_id and content) is dropped, so nothing is handled twice
+  because Telegram sent it twice;
 * a row tried at ``MAX_ATTEMPTS`` starts is given up, with an alert (an update
   that takes the process down with it must not do so at every start);
 * pre-checkout and inline queries are not replayed: Telegram gives them seconds,
@@ -58,6 +59,12 @@ POLL_BACKOFF = BackoffConfig(min_delay=1.0, max_delay=5.0, factor=1.3, jitter=0.
 Alert = Callable[..., Awaitable[None]]
 
 
+def canonical(raw: dict[str, Any]) -> str:
+    """An update's JSON in one form, however it came (webhook text, polling): a
+    repeat delivery is recognised by its content."""
+    return json.dumps(raw, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+
+
 class RawUpdates(TelegramMethod[list[dict[str, Any]]]):
     """``getUpdates``, answered as JSON objects: each update is parsed on its own."""
 
@@ -85,7 +92,7 @@ class UpdateFeed:
         self._idle.set()
         self._room = asyncio.Event()
         self._room.set()
-        self._to_store: list[tuple[list[tuple[Update, str]],
+        self._to_store: list[tuple[list[tuple[Update, dict[str, Any]]],
                                    asyncio.Future[list[asyncio.Task[None]]]]] = []
         self._storing: asyncio.Task[None] | None = None
         self._handled: list[int] = []  # marks not written yet (written a few at a time)
@@ -109,9 +116,9 @@ class UpdateFeed:
         except ValidationError as exc:
             raise ValueError(str(exc)[:200]) from None
 
-    async def take(self, updates: list[tuple[Update, str]]) -> list[asyncio.Task[None]]:
-        """Commit ``(update, its JSON)`` pairs, then start handling the new ones;
-        returns their tasks.
+    async def take(self, updates: list[tuple[Update, dict[str, Any]]]) -> list[asyncio.Task[None]]:
+        """Commit ``(update, its JSON object)`` pairs, then start handling the new ones
+        (a repeat delivery of a stored update is not new); returns their tasks.
 
         Returns once they are committed: only then may Telegram be told they
         arrived. A database error is raised before anything is acknowledged.
@@ -129,9 +136,9 @@ class UpdateFeed:
     async def _store_waiting(self) -> None:
         while self._to_store:
             waiting, self._to_store = self._to_store, []
-            rows = [(u.update_id, body) for updates, _ in waiting for u, body in updates]
+            rows = [(u.update_id, canonical(raw)) for updates, _ in waiting for u, raw in updates]
             try:
-                new = set(await inbox_store.store(self.db, rows))
+                seqs = iter(await inbox_store.store(self.db, rows))
             except BaseException as exc:
                 for _, taken in waiting:
                     if not taken.done():
@@ -143,9 +150,9 @@ class UpdateFeed:
             for updates, taken in waiting:
                 started = []
                 for update, _ in updates:
-                    if update.update_id in new:
-                        new.discard(update.update_id)  # the same update twice in one batch
-                        started.append(self._start(update))
+                    seq = next(seqs)
+                    if seq is not None:
+                        started.append(self._start(update, seq))
                 if not taken.done():  # its caller may have gone (a cancelled webhook call)
                     taken.set_result(started)
 
@@ -159,7 +166,7 @@ class UpdateFeed:
                 update = self.parse(json.loads(row.body))
             except (ValueError, RecursionError):
                 log.error("inbox: update %d cannot be read again; passed over", row.update_id)
-                given_up.append(row.update_id)
+                given_up.append(row.seq)
                 continue
             if row.attempts > MAX_ATTEMPTS:
                 log.error("inbox: update %d was tried at %d starts; given up", row.update_id,
@@ -168,13 +175,13 @@ class UpdateFeed:
                     await self._alert(
                         f"📥 Update {row.update_id} was being handled when the bot stopped, at"
                         f" {MAX_ATTEMPTS} starts in a row; it was given up so the shop can run."
-                        " Check the log around those stops.", key=f"inbox-given-up:{row.update_id}")
-                given_up.append(row.update_id)
+                        " Check the log around those stops.", key=f"inbox-given-up:{row.seq}")
+                given_up.append(row.seq)
                 continue
             if update.event_type in NOT_REPLAYED:
-                given_up.append(row.update_id)
+                given_up.append(row.seq)
                 continue
-            self._start(update)
+            self._start(update, row.seq)
             started += 1
         if given_up:
             await inbox_store.mark_handled(self.db, given_up)
@@ -187,8 +194,8 @@ class UpdateFeed:
         """Until fewer than ``limit`` updates are being handled."""
         await self._room.wait()
 
-    def _start(self, update: Update) -> asyncio.Task[None]:
-        task = asyncio.create_task(self._handle(update))
+    def _start(self, update: Update, seq: int) -> asyncio.Task[None]:
+        task = asyncio.create_task(self._handle(update, seq))
         self.tasks.add(task)
         self._idle.clear()
         if self.full:
@@ -203,13 +210,13 @@ class UpdateFeed:
         if not self.tasks:
             self._idle.set()
 
-    async def _handle(self, update: Update) -> None:
+    async def _handle(self, update: Update, seq: int) -> None:
         try:
             await self.dispatcher.feed_update(self.bot, update)
         except Exception:  # the errors router alerted already; the next update goes on
             log.exception("update %s failed", update.update_id)
         # Cancelled (the stop, past its grace): not marked, so handled at the next start.
-        self._handled.append(update.update_id)
+        self._handled.append(seq)
         if self._marking is None or self._marking.done():
             self._marking = asyncio.create_task(self._write_marks())
 
@@ -297,7 +304,8 @@ def _update_id(raw: Any) -> int:
     return update_id if isinstance(update_id, int) and not isinstance(update_id, bool) else -1
 
 
-def _readable(feed: UpdateFeed, answer: list[dict[str, Any]]) -> list[tuple[Update, str]]:
+def _readable(feed: UpdateFeed,
+              answer: list[dict[str, Any]]) -> list[tuple[Update, dict[str, Any]]]:
     """The updates of a getUpdates answer that can be read; the others are logged."""
     batch = []
     for raw in answer:
@@ -306,7 +314,7 @@ def _readable(feed: UpdateFeed, answer: list[dict[str, Any]]) -> list[tuple[Upda
         except ValueError as exc:
             log.error("polling: update %s cannot be read (%s); passed over", _update_id(raw), exc)
             continue
-        batch.append((update, json.dumps(raw, ensure_ascii=False, separators=(",", ":"))))
+        batch.append((update, raw))
     return batch
 
 

@@ -96,12 +96,12 @@ class WebhookReceiver:
         if self.feed.full:
             return web.Response(status=503, headers={"Retry-After": "1"}, text="busy")
         try:
-            body = await request.text()
-            update = self.feed.parse(json.loads(body))
+            raw = json.loads(await request.text())
+            update = self.feed.parse(raw)
         except (ValueError, RecursionError):  # RecursionError: JSON nested thousands deep
             return web.Response(status=400, text="not an update")
         try:
-            await self.feed.take([(update, body)])
+            await self.feed.take([(update, raw)])
         except Exception:  # not stored: Telegram must deliver it again
             log.exception("webhook: update %d could not be stored", update.update_id)
             return web.Response(status=500, text="not stored")

@@ -13,53 +13,51 @@ from dataclasses import dataclass
 from bot.redaction import redact
 from storage.db import NOW, Database
 
-# Telegram keeps an undelivered update for 24 hours, so a second delivery of one
-# comes within a day. An update_id stored longer ago than this is not a repeat:
-# Telegram numbers updates afresh (at random) after a week without any, so an old
-# number can come back on a new update, which must not be dropped as a repeat.
-REPEAT_WINDOW_DAYS = 2
-_REPEAT_WINDOW = f"-{REPEAT_WINDOW_DAYS} days"  # an SQLite date modifier
-
 
 @dataclass(frozen=True, slots=True)
 class InboxRow:
+    seq: int  # the row's own number, in arrival order
     update_id: int
     body: str
     attempts: int  # how many starts have already tried it, this one included
 
 
-def _store(conn: sqlite3.Connection, updates: Sequence[tuple[int, str]]) -> list[int]:
-    stored = []
+def _store(conn: sqlite3.Connection, updates: Sequence[tuple[int, str]]) -> list[int | None]:
+    stored: list[int | None] = []
     for update_id, body in updates:
-        conn.execute("DELETE FROM inbox WHERE update_id = ? AND received_at <"
-                     " strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?)", (update_id, _REPEAT_WINDOW))
-        cursor = conn.execute("INSERT OR IGNORE INTO inbox (update_id, body) VALUES (?, ?)",
-                              (update_id, redact(body)))
-        if cursor.rowcount:
-            stored.append(update_id)
+        body = redact(body)
+        # A repeat delivery is the same update again: same number, same content. The
+        # number alone is not enough: Telegram numbers updates afresh after a week
+        # without any, and a stand-in for Telegram (the demo's) starts again at 1.
+        if conn.execute("SELECT 1 FROM inbox WHERE update_id = ? AND body = ?",
+                        (update_id, body)).fetchone():
+            stored.append(None)
+            continue
+        cursor = conn.execute("INSERT INTO inbox (update_id, body) VALUES (?, ?)",
+                              (update_id, body))
+        stored.append(cursor.lastrowid)
     return stored
 
 
-async def store(db: Database, updates: Sequence[tuple[int, str]]) -> list[int]:
-    """Write ``(update_id, body)`` rows in one transaction; returns the ids that were
-    new (a repeat delivery of a stored update is not stored again)."""
+async def store(db: Database, updates: Sequence[tuple[int, str]]) -> list[int | None]:
+    """Write ``(update_id, body)`` rows in one transaction; returns each one's row
+    number (``seq``), or None for a repeat delivery of a stored update (not stored
+    again). Bodies are compared as given: pass them in one canonical form."""
     if not updates:
         return []
     return await db.transact(_store, updates)
 
 
-async def mark_handled(db: Database, update_ids: Sequence[int]) -> None:
-    await db.write_many(f"UPDATE inbox SET handled_at = {NOW} WHERE update_id = ?"
-                        " AND handled_at IS NULL", [(i,) for i in update_ids])
+async def mark_handled(db: Database, seqs: Sequence[int]) -> None:
+    await db.write_many(f"UPDATE inbox SET handled_at = {NOW} WHERE seq = ?"
+                        " AND handled_at IS NULL", [(seq,) for seq in seqs])
 
 
 def _take_unhandled(conn: sqlite3.Connection) -> list[InboxRow]:
     conn.execute("UPDATE inbox SET attempts = attempts + 1 WHERE handled_at IS NULL")
-    rows = conn.execute("SELECT update_id, body, attempts FROM inbox WHERE handled_at IS NULL"
-                        " ORDER BY seq").fetchall()
-    return [InboxRow(int(r[0]), str(r[1]), int(r[2])) for r in rows]
-
-
+    rows = conn.execute("SELECT seq, update_id, body, attempts FROM inbox"
+                        " WHERE handled_at IS NULL ORDER BY seq").fetchall()
+    return [InboxRow(int(r[0]), int(r[1]), str(r[2]), int(r[3])) for r in rows]
 async def take_unhandled(db: Database) -> list[InboxRow]:
     """The rows a previous run left unhandled, in arrival order, each counted as tried
     once more (in the same transaction, so a start that dies counts too)."""

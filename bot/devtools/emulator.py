@@ -332,7 +332,9 @@ class BotApiEmulator:
         self.sent_times: list[float] = []  # every accepted sendMessage, for rate checks
         self.sent_by_chat: dict[int, list[float]] = {}  # when each chat got a sendMessage
         self._recent: collections.deque[tuple[float, int]] = collections.deque()
-        self._update_ids = itertools.count(1)
+        # Telegram never numbers two updates alike (within a week): a new emulator, like
+        # the demo's next run on the same database, goes on from where time has got to.
+        self._update_ids = itertools.count(1 + int(time.time() * 1000) % 1_000_000_000)
         self._message_ids = itertools.count(1)
         self._query_ids = itertools.count(1)
         self._changed = asyncio.Condition()
