@@ -40,7 +40,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiogram import Bot, Dispatcher
-from aiogram.methods import TelegramMethod
+from aiogram.methods import GetUpdates
 from aiogram.types import Update
 from aiogram.utils.backoff import Backoff, BackoffConfig
 from pydantic import ValidationError
@@ -65,16 +65,11 @@ def canonical(raw: dict[str, Any]) -> str:
     return json.dumps(raw, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
 
 
-class RawUpdates(TelegramMethod[list[dict[str, Any]]]):
-    """``getUpdates``, answered as JSON objects: each update is parsed on its own."""
+class UpdatesAsJson(GetUpdates):
+    """``getUpdates`` with its updates left as JSON: aiogram validates a whole answer at
+    once, so one update it cannot read would fail every poll; each is read alone."""
 
     __returning__ = list[dict[str, Any]]
-    __api_method__ = "getUpdates"
-
-    offset: int | None = None
-    limit: int | None = None
-    timeout: int | None = None
-    allowed_updates: list[str] | None = None
 
 
 class UpdateFeed:
@@ -273,7 +268,7 @@ async def poll(feed: UpdateFeed, bot: Bot, allowed_updates: list[str],
             await _first(feed.room(), stopping)
             if stop.is_set():
                 break
-            request = RawUpdates(offset=offset, timeout=POLL_TIMEOUT,
+            request = UpdatesAsJson(offset=offset, timeout=POLL_TIMEOUT,
                                  allowed_updates=allowed_updates)
             timeout = int((bot.session.timeout or 60) + POLL_TIMEOUT)
             try:
