@@ -14,7 +14,7 @@ RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 
 # The source stays in /app and is installed in place (editable), so the bot finds its
-# locales/ beside its packages (bot/i18n.py: the package's parent folder + /locales),
+# locales/ beside its packages (handlers/middlewares/i18n.py: the package's parent folder + /locales),
 # exactly as in a clone. Every top-level package of pyproject.toml is copied here.
 COPY pyproject.toml README.md ./
 COPY bot ./bot
@@ -23,7 +23,7 @@ COPY storage ./storage
 COPY locales ./locales
 # The .mo files are compiled now: at run time the source folder is read-only.
 RUN pip install --no-cache-dir -e '.[redis]' \
-    && python -c "from bot.i18n import compile_locales; print('translations:', *compile_locales())" \
+    && python -c "from handlers.middlewares.i18n import compile_locales; print('translations:', *compile_locales())" \
     && python -m compileall -q bot handlers storage
 
 # ---- run: the venv and the source, a non-root user, the data on a volume ----

@@ -4,7 +4,7 @@
 with the default 40 the alerts alone could fill SEND_RATE), then 10 customers'
 order notices arrive: first all queued before the sender starts ("behind"), then
 one every 0.2 s while the flood is being sent ("mid-flood"). The real sender
-(bot/notifier.py) and delivery (handlers/notices.py) against the Bot API
+(bot/shop/messaging/notifier.py) and delivery (handlers/outbound/notices.py) against the Bot API
 emulator enforcing 30/s overall and 1/s per chat. Prints when each customer
 notice was sent, after it was queued; target: all within 2 s.
 
@@ -27,11 +27,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
 from bench.notify import limited_telegram, seed
-from bot.i18n import build_i18n
-from bot.notifier import Notifier
-from bot.orders import OrderService
-from bot.pricing import Pricer
-from handlers.notices import TelegramDelivery
+from bot.shop.catalog.pricing import Pricer
+from bot.shop.messaging.notifier import Notifier
+from bot.shop.orders.service import OrderService
+from handlers.middlewares.i18n import build_i18n
+from handlers.outbound.notices import TelegramDelivery
 from storage import outbox
 from storage.db import Database
 

@@ -25,8 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from loopback import spawn_sandbox
 
+from bot.devtools.sandbox.server import DEFAULT_KEY
 from bot.panel.parsing import decode_body, parse_services
-from bot.sandbox.server import DEFAULT_KEY
 from storage import catalog
 from storage.db import Database
 

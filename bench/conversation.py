@@ -6,7 +6,7 @@ which places the order on the sandbox panel (its own process) over loopback HTTP
 straight into the dispatcher (real SQLite FSM storage and database); the Bot API
 is replaced by a recording session that answers instantly. Each round runs the
 scripts twice: fed to the dispatcher directly, and through the durable inbox as
-the bot takes every update (bot/inbox.py: committed, handled, marked handled).
+the bot takes every update (bot/app/inbox.py: committed, handled, marked handled).
 Beside them, in the same run, a bare aiogram echo bot handles the same number of
 updates with the same session: the baseline.
 
@@ -39,10 +39,10 @@ from aiogram.methods.base import TelegramType
 from aiogram.types import Message, Update
 from loopback import spawn_sandbox
 
-from bot.app import build_dispatcher, settle_heap, start_runtime
+from bot.app.bootstrap import build_dispatcher, settle_heap, start_runtime
+from bot.app.inbox import UpdateFeed
 from bot.config import load_settings
-from bot.inbox import UpdateFeed
-from bot.sandbox.server import DEFAULT_KEY
+from bot.devtools.sandbox.server import DEFAULT_KEY
 from handlers.callbacks import (
     CategoryCb,
     FormCb,

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-from bot import stats
+from bot.shop.backoffice import stats
 from storage.db import Database
 
 STATES = ["completed"] * 6 + ["partial", "canceled", "failed", "pending", "in_progress"]

@@ -8,7 +8,7 @@ import sys
 
 import httpx
 
-from bot.sandbox.server import DEFAULT_KEY
+from bot.devtools.sandbox.server import DEFAULT_KEY
 
 
 def free_port() -> int:

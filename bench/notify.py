@@ -1,7 +1,7 @@
 """1,000 order notifications to 1,000 users through the Bot API emulator enforcing
 Telegram's 30 messages a second: the sustained send rate and the 429s received.
 
-The real sender (bot/notifier.py) with the real delivery (handlers/notices.py:
+The real sender (bot/shop/messaging/notifier.py) with the real delivery (handlers/outbound/notices.py:
 rendered in the user's language, order buttons) and aiogram's HTTP session, over
 loopback. Targets (issue 4): >= 90 % of SEND_RATE and no 429 at all.
 
@@ -27,11 +27,11 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 
 from bot.devtools.emulator import BotApiEmulator, RunningEmulator, SendLimits, start_emulator
-from bot.i18n import build_i18n
-from bot.notifier import Notifier
-from bot.orders import OrderService
-from bot.pricing import Pricer
-from handlers.notices import TelegramDelivery
+from bot.shop.catalog.pricing import Pricer
+from bot.shop.messaging.notifier import Notifier
+from bot.shop.orders.service import OrderService
+from handlers.middlewares.i18n import build_i18n
+from handlers.outbound.notices import TelegramDelivery
 from storage import orders as order_store
 from storage import outbox, users
 from storage.db import Database

@@ -18,8 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bot.devtools.sandbox.server import DEFAULT_KEY, SandboxPanel, start_sandbox
 from bot.panel import ItemError, PanelClient
-from bot.sandbox.server import DEFAULT_KEY, SandboxPanel, start_sandbox
 
 
 async def main() -> None:

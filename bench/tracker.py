@@ -29,10 +29,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.catalog import refresh_catalog
+from bot.devtools.sandbox.server import DEFAULT_KEY, SandboxPanel, start_sandbox
 from bot.panel import PanelClient
-from bot.sandbox.server import DEFAULT_KEY, SandboxPanel, start_sandbox
-from bot.tracker import Tracker
+from bot.shop.catalog.shop_catalog import refresh_catalog
+from bot.shop.orders.tracking import Tracker
 from storage import catalog as catalog_store
 from storage import orders as order_store
 from storage import outbox, users

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from bot.money import exponent
+from bot.shop.money.amounts import exponent
 
 if TYPE_CHECKING:
     from zoneinfo import ZoneInfo
@@ -176,7 +176,7 @@ class Settings(BaseSettings):
     backup_dir: Path = Path("data/backups")
     backup_keep: int = Field(default=7, ge=1, le=1000)
     # Days old rows are kept (expired unpaid top-ups, closed outbox rows), pruned
-    # daily (bot/retention.py); 0: kept for ever. Money records are never pruned.
+    # daily (bot/shop/backoffice/retention.py); 0: kept for ever. Money records are never pruned.
     retention_days: int = Field(default=30, ge=0, le=36_500)
 
     @field_validator("bot_token", mode="before")
@@ -350,7 +350,7 @@ class Settings(BaseSettings):
     @field_validator("sandbox_dialect")
     @classmethod
     def _dialect(cls, value: str) -> str:
-        from bot.sandbox.dialects import DIALECTS
+        from bot.panel.dialects import DIALECTS
 
         if value not in DIALECTS:
             raise ValueError(f"must be one of {', '.join(DIALECTS)}")

@@ -20,10 +20,11 @@ import sys
 
 from aiogram import Router
 
-_MODULES = ("handlers.language", "handlers.payments", "handlers.order_form", "handlers.catalog",
-            "handlers.menu", "handlers.my_orders", "handlers.balance", "handlers.admin",
-            "handlers.admin_dashboard", "handlers.admin_catalog", "handlers.admin_customers",
-            "handlers.admin_orders", "handlers.admin_broadcast", "handlers.fallback")
+_MODULES = ("handlers.customer.language", "handlers.customer.payments",
+            "handlers.customer.order_form", "handlers.customer.browse", "handlers.customer.menu",
+            "handlers.customer.my_orders", "handlers.customer.balance", "handlers.admin.home",
+            "handlers.admin.dashboard", "handlers.admin.catalog", "handlers.admin.customers",
+            "handlers.admin.orders", "handlers.admin.broadcast", "handlers.customer.fallback")
 
 
 def routers() -> list[Router]:

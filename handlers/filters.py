@@ -96,7 +96,7 @@ class IsAdmin(Filter):
 
 
 # Every admin conversation state belongs to a StatesGroup named ``Admin...``, so
-# one filter finds them all (handlers/admin.py answers commands in any of them).
+# one filter finds them all (handlers/admin/home.py answers commands in any of them).
 ADMIN_STATE_PREFIX = "Admin"
 
 

@@ -65,7 +65,7 @@ def _broadcast(row: Sequence) -> Broadcast:
 def _audience_filter(audience: str) -> str:
     if audience == "all":
         return ""
-    # last_seen_at is kept by the customers' activity (bot/customers.py); a user
+    # last_seen_at is kept by the customers' activity (bot/shop/backoffice/customers.py); a user
     # never seen since it was added counts from their last update.
     return (f" AND COALESCE(last_seen_at, updated_at) >= strftime('%Y-%m-%dT%H:%M:%fZ', 'now',"
             f" '-{ACTIVE_DAYS} days')")

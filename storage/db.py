@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
-from bot.redaction import redact
+from bot.observability.redaction import redact
 from storage import snapshot
 
 log = logging.getLogger(__name__)

@@ -1,6 +1,6 @@
 """The durable inbox's rows (migration 0013): updates as Telegram delivered them.
 
-A body is stored through the one redaction (bot/redaction.py), like every other
+A body is stored through the one redaction (bot/observability/redaction.py), like every other
 text the bot keeps: a secret pasted into a chat is never written to the file.
 """
 
@@ -10,7 +10,7 @@ import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from bot.redaction import redact
+from bot.observability.redaction import redact
 from storage.db import NOW, Database
 
 

@@ -166,7 +166,7 @@ class StatusChange:
     start_count: int | None
     remains: int | None
     charge: Decimal | None
-    cost_minor: int | None = None  # the charge in shop minor units (bot/stats.py)
+    cost_minor: int | None = None  # the charge in shop minor units (bot/shop/backoffice/stats.py)
 
 
 async def tracked(db: Database, panel: str) -> list[TrackedOrder]:

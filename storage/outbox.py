@@ -1,11 +1,11 @@
 """The outbox: messages the bot sends on its own initiative, written with their cause.
 
 Writers that take ``conn`` run inside the caller's transaction, so a message is
-queued exactly when the change it reports commits. The sender (bot/notifier.py)
+queued exactly when the change it reports commits. The sender (bot/shop/messaging/notifier.py)
 reads due rows and closes each one after the send.
 
 Every text stored here (payloads, ``last_error``) passes through the one
-redaction (bot/redaction.py) first: no secret is written to the table.
+redaction (bot/observability/redaction.py) first: no secret is written to the table.
 
 The due-rows read is ordered by priority (``PRIORITY``: a customer's own
 messages before admin alerts before broadcasts) and fair across chats: it takes
@@ -24,7 +24,7 @@ from typing import Any
 
 import aiosqlite
 
-from bot.redaction import redact
+from bot.observability.redaction import redact
 from storage.db import NOW, Database, error_text, first
 
 log = logging.getLogger(__name__)
@@ -101,7 +101,7 @@ async def queue(conn: aiosqlite.Connection, chat_ids: Iterable[int], kind: str,
                 payload: dict[str, Any], order_id: int | None = None, *,
                 fold_key: str | None = None, at: float = 0.0) -> list[int]:
     """Queue one message of ``kind`` to each chat (refill results, admin alerts),
-    due at ``at`` (unix time; 0: now). ``fold_key`` marks an alert's kind (bot/alerts.py).
+    due at ``at`` (unix time; 0: now). ``fold_key`` marks an alert's kind (bot/shop/messaging/alerts.py).
 
     Each chat's row stands on its own: a chat whose row cannot be written (an id
     SQLite cannot store) is logged and skipped, and the others, and the caller's

@@ -1,4 +1,4 @@
-"""SQL aggregates for the admin dashboard (bot/stats.py says what each figure means).
+"""SQL aggregates for the admin dashboard (bot/shop/backoffice/stats.py says what each figure means).
 
 Every figure is a ``COUNT``/``SUM`` over integer columns in SQLite, never a loop
 over rows in Python: the dashboard answers in milliseconds with 100,000 orders

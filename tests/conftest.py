@@ -12,11 +12,11 @@ import pytest
 from aiohttp import web
 from hypothesis import HealthCheck, settings
 
-from bot import redaction
-from bot.loopback import serve
-from bot.orders import OrderService, Placement
+from bot.devtools.loopback import serve
+from bot.devtools.sandbox.server import DEFAULT_KEY, RunningSandbox, SandboxPanel, start_sandbox
+from bot.observability import redaction
 from bot.panel import PanelClient, RetryPolicy
-from bot.sandbox.server import DEFAULT_KEY, RunningSandbox, SandboxPanel, start_sandbox
+from bot.shop.orders.service import OrderService, Placement
 from storage.db import Database
 from tests.e2e import Shop, running_shop
 

@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bot.app import run_bot
+from bot.app.bootstrap import run_bot
 from bot.config import load_settings
 from bot.devtools.emulator import BotApiEmulator, RunningEmulator, ScriptedUser, start_emulator
-from bot.sandbox.server import DEFAULT_KEY, RunningSandbox
+from bot.devtools.sandbox.server import DEFAULT_KEY, RunningSandbox
 from storage import ledger, users
 from storage.db import Database
 

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.devtools.emulator import ScriptedUser, parse_html
-from handlers.render import message_html
+from handlers.views.render import message_html
 from tests.conftest import SandboxFactory
 from tests.e2e import ADMIN_ID, Shop, restart, running_shop
 
@@ -36,7 +36,7 @@ def copies(user: ScriptedUser, fragment: str = TEXT) -> int:
 
 async def open_broadcast(admin: ScriptedUser) -> None:
     # The menu's 🛠 Admin button (the skeleton's /admin command passes its keyboard
-    # positionally and fails; handlers/admin.py is not this area's file).
+    # positionally and fails; handlers/admin/home.py is not this area's file).
     await admin.send("/start")
     await admin.tap("Admin")
     await admin.tap("Broadcast")

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from bot.stats import cost_minor
+from bot.shop.backoffice.stats import cost_minor
 from handlers.callbacks import AdminCb, DashboardCb
 from tests.e2e import Shop
 from tests.test_storefront import CUSTOMER, entry, fill_form, link_for, open_service

@@ -11,9 +11,9 @@ from types import SimpleNamespace
 import pytest
 from aiohttp import web
 
+from bot.devtools.sandbox.server import DEFAULT_KEY
 from bot.panel import PanelError, Service
 from bot.panel.client import RetryPolicy
-from bot.sandbox.server import DEFAULT_KEY
 from tests.conftest import ClientFactory
 from tests.e2e import Shop
 from tests.test_storefront import CUSTOMER, _to_confirmation, open_service, order_until_completed
@@ -71,7 +71,7 @@ async def test_a_slow_drip_answer_is_bounded_in_time(serve_app, make_client: Cli
     tracking loop (the cycle awaits every chunk); ``add`` holds a debited order in
     ``submitting`` and the customer's Confirm spinner forever. The call should end in a
     ``PanelError`` within a few timeouts."""
-    from bot.order_types import get_order_type
+    from bot.panel.order_types import get_order_type
 
     url = await _drip_server(serve_app)
     client = make_client(url, timeout=1.0, retry=RetryPolicy(attempts=1))
@@ -139,7 +139,7 @@ async def test_an_order_the_panel_leaves_out_of_its_answers_is_flagged(
     """The tracker counts "Incorrect order ID" items, but an id the panel simply leaves out
     of the multi-id answer (or answers under another spelling, "0012" for "12") is never
     counted: the order stays pending for good, paid for, with no alert and no refund."""
-    from bot.tracker import MISSING_POLLS, Tracker
+    from bot.shop.orders.tracking import MISSING_POLLS, Tracker
     from tests.test_tracker import order_on, shop_on
 
     sandbox = await make_sandbox()
@@ -169,9 +169,9 @@ async def test_a_subscription_partial_refunds_the_undelivered_share_only(db) -> 
     """A subscription's price is rate × max × (posts + old_posts) / 1000, so a Partial's
     remains are measured against every post's worth: 200 undelivered of 2,000 paid for
     (10 posts × 200) refunds a tenth (it refunded the whole price)."""
-    from bot.orders import refund_for
-    from bot.pricing import Pricer
-    from bot.sandbox.catalog import DEFAULT_CATALOG
+    from bot.devtools.sandbox.sample_catalog import DEFAULT_CATALOG
+    from bot.shop.catalog.pricing import Pricer
+    from bot.shop.orders.service import refund_for
     from storage.catalog import StoredService
 
     entry = next(e for e in DEFAULT_CATALOG if e.type == "Subscriptions")

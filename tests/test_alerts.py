@@ -20,13 +20,13 @@ from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 
-from bot.alerts import MAX_ALERT, AdminAlerts, render
 from bot.devtools.emulator import MAX_TEXT, BotApiEmulator, SendLimits, start_emulator, visible_text
-from bot.i18n import build_i18n
-from bot.notifier import Notifier
-from bot.orders import OrderService
-from bot.pricing import Pricer
-from handlers.notices import TelegramDelivery
+from bot.shop.catalog.pricing import Pricer
+from bot.shop.messaging.alerts import MAX_ALERT, AdminAlerts, render
+from bot.shop.messaging.notifier import Notifier
+from bot.shop.orders.service import OrderService
+from handlers.middlewares.i18n import build_i18n
+from handlers.outbound.notices import TelegramDelivery
 from storage import outbox, users
 from storage.db import Database
 from storage.outbox import OrderNotice, OutboxRow
@@ -249,12 +249,12 @@ async def shop(make_sandbox: SandboxFactory, tmp_path: Path) -> AsyncIterator[Sh
 
 
 def break_help(monkeypatch: pytest.MonkeyPatch, message: str) -> None:
-    import handlers.menu
+    import handlers.customer.menu
 
     def broken(_settings: object) -> str:
         raise RuntimeError(message)
 
-    monkeypatch.setattr(handlers.menu, "help_text", broken)
+    monkeypatch.setattr(handlers.customer.menu, "help_text", broken)
 
 
 async def test_a_crash_answered_too_late_gives_one_apology_and_one_alert_about_it(

@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot import money as amounts
-from bot.formatting import money
-from bot.money import MAX_AMOUNT_MINOR, AmountError, parse_amount
-from bot.order_types import get_order_type
+from bot.panel.order_types import get_order_type
+from bot.shop.money import amounts
+from bot.shop.money.amounts import MAX_AMOUNT_MINOR, AmountError, parse_amount
+from bot.shop.money.formatting import money
 from tests.conftest import SandboxFactory
 from tests.e2e import running_shop
 

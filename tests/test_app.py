@@ -7,9 +7,9 @@ import logging
 import pytest
 from pydantic import SecretStr
 
-from bot.app import build_bot, build_dispatcher, start_runtime
+from bot.app.bootstrap import build_bot, build_dispatcher, start_runtime
 from bot.config import SANDBOX_PANEL_NAME, load_settings
-from bot.sandbox.server import DEFAULT_KEY, RunningSandbox
+from bot.devtools.sandbox.server import DEFAULT_KEY, RunningSandbox
 from storage import catalog
 
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from bot import reconcile
-from bot.reconcile import StarPage
-from bot.topups import STARS, Credit, Refund, StarsRefundRefused, StarsTopups
+from bot.shop.money import reconcile
+from bot.shop.money.reconcile import StarPage
+from bot.shop.money.topups import STARS, Credit, Refund, StarsRefundRefused, StarsTopups
 from storage import ledger, users
 from storage.db import Database
 from tests.conftest import SandboxFactory

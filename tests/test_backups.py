@@ -21,11 +21,11 @@ from typing import Any
 
 import pytest
 
-from bot import backups, cli
-from bot.alerts import AdminAlerts
-from bot.app import run_bot
-from bot.backups import AutoBackup, BackupError, BotRunning, RunLock, backup, restore
+from bot.app import backups, cli
+from bot.app.backups import AutoBackup, BackupError, BotRunning, RunLock, backup, restore
+from bot.app.bootstrap import run_bot
 from bot.config import ConfigError, Settings, StartupError, load_settings
+from bot.shop.messaging.alerts import AdminAlerts
 from storage import db as storage_db
 from storage import ledger, orders, snapshot, users
 from storage.db import Database, DatabaseUnusable, latest_schema_version
@@ -221,7 +221,7 @@ def test_the_run_lock_is_exclusive_and_released(db_path: Path) -> None:
     first.release()
     assert second.acquire()
     second.release()
-    assert first.path.exists()  # kept: see bot/backups.py
+    assert first.path.exists()  # kept: see bot/app/backups.py
 
 
 async def test_a_second_bot_on_the_same_database_is_refused(db_path: Path) -> None:

@@ -1,11 +1,11 @@
-"""Broadcasts as a service (bot/broadcasts.py), on a real SQLite file, without aiogram."""
+"""Broadcasts as a service (bot/shop/messaging/broadcasts.py), on a real SQLite file, without aiogram."""
 
 from __future__ import annotations
 
 import pytest
 
-from bot import broadcasts
-from bot.broadcasts import Broadcast, BroadcastWatcher, Counts, Draft, DraftProblem
+from bot.shop.messaging import broadcasts
+from bot.shop.messaging.broadcasts import Broadcast, BroadcastWatcher, Counts, Draft, DraftProblem
 from storage import outbox, users
 from storage.db import Database
 

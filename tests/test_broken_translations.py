@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from bot.devtools.emulator import BotApiEmulator, ScriptedUser, start_emulator
-from bot.sandbox.server import RunningSandbox
+from bot.devtools.sandbox.server import RunningSandbox
 from handlers.callbacks import FormCb, OrderStartCb, ServiceCb
 from storage import ledger, users
 from storage.db import Database

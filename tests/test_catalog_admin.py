@@ -1,4 +1,4 @@
-"""The admin's catalog service (bot/catalog_admin.py), no aiogram: real SQLite and panel."""
+"""The admin's catalog service (bot/shop/catalog/admin.py), no aiogram: real SQLite and panel."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from decimal import Decimal
 
 import pytest
 
-from bot.catalog import ShopCatalog, refresh_catalog
-from bot.catalog_admin import CatalogAdmin, MarkupInvalid, parse_percent
-from bot.orders import OrderService, Outcome
-from bot.pricing import Pricer
+from bot.shop.catalog.admin import CatalogAdmin, MarkupInvalid, parse_percent
+from bot.shop.catalog.pricing import Pricer
+from bot.shop.catalog.shop_catalog import ShopCatalog, refresh_catalog
+from bot.shop.orders.service import OrderService, Outcome
 from storage import catalog as catalog_store
 from storage import ledger, users
 

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from bot import cli
-from bot.order_types import Pricing, get_order_type
-from bot.sandbox.catalog import DEFAULT_CATALOG
-from bot.sandbox.dialects import DIALECTS
-from bot.sandbox.server import DEFAULT_KEY, RunningSandbox
+from bot.app import cli
+from bot.devtools.sandbox.sample_catalog import DEFAULT_CATALOG
+from bot.devtools.sandbox.server import DEFAULT_KEY, RunningSandbox
+from bot.panel.dialects import DIALECTS
+from bot.panel.order_types import Pricing, get_order_type
 from tests.conftest import SandboxFactory
 
 _SETTINGS = ("BOT_TOKEN", "TELEGRAM_API_URL", "PANEL_URL", "PANEL_KEY", "PANEL_NAME", "PANELS",

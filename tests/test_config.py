@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.config import ConfigError, load_settings
-from bot.logs import RedactSecrets
+from bot.observability.logs import RedactSecrets
 
 TOKEN = "123456789:AAExampleExampleExampleExampleExample"
 

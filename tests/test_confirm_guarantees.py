@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.sandbox.catalog import CatalogEntry
-from bot.sandbox.server import DEFAULT_KEY, SandboxPanel, start_sandbox
+from bot.devtools.sandbox.sample_catalog import CatalogEntry
+from bot.devtools.sandbox.server import DEFAULT_KEY, SandboxPanel, start_sandbox
 from tests.conftest import SandboxFactory
 from tests.e2e import Shop, restart, running_shop
 from tests.test_storefront import CUSTOMER, _to_confirmation, open_service

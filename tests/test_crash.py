@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bot.devtools.emulator import BotApiEmulator, start_emulator
-from bot.sandbox.server import DEFAULT_KEY
+from bot.devtools.sandbox.server import DEFAULT_KEY
 from storage import ledger, users
 from storage.db import Database
 from tests.conftest import SandboxFactory

@@ -1,4 +1,4 @@
-"""The daily summary (bot/daily_report.py): once a day, to every admin, right figures.
+"""The daily summary (bot/shop/backoffice/daily_report.py): once a day, to every admin, right figures.
 
 Real orders placed on the sandbox panel, a real Stars top-up credited, a real
 SQLite file; the clock is injected so "tomorrow at the hour" comes at once.
@@ -13,17 +13,17 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot import formatting
-from bot.alerts import render
-from bot.catalog import refresh_catalog
 from bot.config import ConfigError, load_settings
-from bot.daily_report import DailyReport, Report
-from bot.i18n import build_i18n
-from bot.orders import OrderService, Outcome
-from bot.panel_watch import PanelWatch
-from bot.pricing import Pricer
-from bot.topups import StarsTopups
-from handlers.admin_dashboard import daily_summary_text
+from bot.shop.backoffice.daily_report import DailyReport, Report
+from bot.shop.backoffice.panel_watch import PanelWatch
+from bot.shop.catalog.pricing import Pricer
+from bot.shop.catalog.shop_catalog import refresh_catalog
+from bot.shop.messaging.alerts import render
+from bot.shop.money import formatting
+from bot.shop.money.topups import StarsTopups
+from bot.shop.orders.service import OrderService, Outcome
+from handlers.admin.dashboard import daily_summary_text
+from handlers.middlewares.i18n import build_i18n
 from storage import catalog as catalog_store
 from storage import ledger, outbox, users
 from storage.db import Database

@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 
 from bot.config import Settings
-from bot.i18n import LOCALES_DIR
+from handlers.middlewares.i18n import LOCALES_DIR
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET_WORDS = ("TOKEN", "KEY", "SECRET", "PASSWORD")
@@ -265,7 +265,7 @@ def test_dockerfile_env_names_are_settings(dockerfile: list[Instruction]) -> Non
 
 
 def test_dockerfile_copies_what_the_bot_needs(dockerfile: list[Instruction]) -> None:
-    """Every package pyproject.toml installs, and locales/ beside them (bot/i18n.py)."""
+    """Every package pyproject.toml installs, and locales/ beside them (handlers/middlewares/i18n.py)."""
     find = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]
     needed = {pattern.rstrip("*") for pattern in find["include"]} | {"locales", "pyproject.toml",
                                                                      "README.md"}
@@ -329,7 +329,7 @@ def test_dockerignore_keeps_secrets_and_state_out() -> None:
                      "data/storefront.sqlite3", ".git", ".git/config", "bot/__pycache__/app.cpython-311.pyc",
                      ".pytest_cache", ".ruff_cache", ".hypothesis", "locales/ru/LC_MESSAGES/messages.mo"}
     assert ignored_by_dockerignore(must_stay_out) == must_stay_out
-    assert ignored_by_dockerignore({"bot/app.py", "locales/ru/LC_MESSAGES/messages.po",
+    assert ignored_by_dockerignore({"bot/app/bootstrap.py", "locales/ru/LC_MESSAGES/messages.po",
                                     "storage/migrations/0001_initial.sql"}) == set()
 
 
@@ -559,7 +559,7 @@ def test_main_service() -> None:
                  database.parent / "backups" / "pre-migration-1.sqlite3",
                  OPT / LOCALES_DIR.relative_to(ROOT) / "ru/LC_MESSAGES/messages.mo"):
         assert writable(path, text), f"{path} is read-only for the service"
-    assert not writable(OPT / "bot/app.py", text)
+    assert not writable(OPT / "bot/app/bootstrap.py", text)
 
 
 def test_backup_service_and_timer() -> None:

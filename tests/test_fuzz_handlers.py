@@ -24,11 +24,11 @@ from aiogram.types import Update
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.app import Runtime, build_bot, build_dispatcher, start_runtime
+from bot.app.bootstrap import Runtime, build_bot, build_dispatcher, start_runtime
 from bot.config import load_settings
 from bot.devtools.emulator import BotApiEmulator, RunningEmulator, start_emulator
-from bot.order_form import Draft
-from bot.sandbox.server import DEFAULT_KEY, RunningSandbox, SandboxPanel, start_sandbox
+from bot.devtools.sandbox.server import DEFAULT_KEY, RunningSandbox, SandboxPanel, start_sandbox
+from bot.shop.orders.form import Draft
 from handlers import callbacks
 from tests.e2e import ADMIN_ID, TOKEN
 

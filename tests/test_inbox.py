@@ -1,4 +1,4 @@
-"""The durable inbox (bot/inbox.py): no update Telegram delivered is lost at a stop.
+"""The durable inbox (bot/app/inbox.py): no update Telegram delivered is lost at a stop.
 
 The storage rules on a real SQLite file; the feed's replay with a real aiogram
 dispatcher; and the bot as a real process, stopped by SIGTERM past its grace and
@@ -23,9 +23,9 @@ from aiogram import Bot, Dispatcher, Router
 from aiogram.fsm.storage.memory import SimpleEventIsolation
 from aiogram.types import Message
 
+from bot.app.inbox import MAX_ATTEMPTS, UpdateFeed, canonical
 from bot.devtools.emulator import BotApiEmulator, RunningEmulator, ScriptedUser, start_emulator
-from bot.inbox import MAX_ATTEMPTS, UpdateFeed, canonical
-from bot.sandbox.server import RunningSandbox
+from bot.devtools.sandbox.server import RunningSandbox
 from storage import inbox as inbox_store
 from storage import ledger, users
 from storage.db import Database
@@ -80,8 +80,7 @@ async def test_unhandled_rows_come_back_in_arrival_order_counted_and_handled_one
 
 
 async def test_a_secret_pasted_into_a_chat_is_not_stored(db: Database) -> None:
-    from bot import redaction
-
+    from bot.observability import redaction
     redaction.register("panel-key-0123456789")
     await inbox_store.store(db, [as_row(message(1, 1, "my key is panel-key-0123456789"))])
     [(body,)] = await db.fetchall("SELECT body FROM inbox")

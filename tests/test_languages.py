@@ -19,7 +19,7 @@ import pytest
 from babel.messages.pofile import read_po
 
 from bot.devtools.emulator import ChatMessage, ScriptedUser
-from bot.sandbox.catalog import DEFAULT_CATALOG
+from bot.devtools.sandbox.sample_catalog import DEFAULT_CATALOG
 from handlers.callbacks import (
     CategoryCb,
     FormCb,

@@ -6,7 +6,7 @@ is refreshed). For each language's ``.po``: every message is there, translated,
 not fuzzy; each translation has the same ``{placeholders}`` and the same HTML
 tags as its source, formats without error, and has as many plural forms as the
 language has (Russian three, Turkish two). The safety check is the bot's own
-(bot/translation_check.py), which drops what fails it at start-up.
+(bot/shop/messaging/translation_check.py), which drops what fails it at start-up.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from babel.messages.pofile import read_po
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from bot.translation_check import (
+from bot.shop.messaging.translation_check import (
     catalog_problems,
     placeholders,
     served_problems,

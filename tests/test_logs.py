@@ -14,14 +14,14 @@ from typing import Any
 import pytest
 from aiogram.types import Update
 
-from bot import redaction
-from bot.catalog import refresh_catalog
 from bot.devtools.emulator import MALFORMED
-from bot.logs import current_update_id, setup_logging
-from bot.orders import OrderService, Outcome
-from bot.pricing import Pricer
-from bot.sandbox.server import RunningSandbox
-from handlers.metrics import UpdateMetrics
+from bot.devtools.sandbox.server import RunningSandbox
+from bot.observability import redaction
+from bot.observability.logs import current_update_id, setup_logging
+from bot.shop.catalog.pricing import Pricer
+from bot.shop.catalog.shop_catalog import refresh_catalog
+from bot.shop.orders.service import OrderService, Outcome
+from handlers.middlewares.metrics import UpdateMetrics
 from storage import catalog as catalog_store
 from storage import ledger, users
 from storage.db import Database
@@ -73,7 +73,7 @@ def test_each_line_is_one_json_object_with_time_level_logger_message(logs: Logs)
 
 def test_an_exception_is_a_string_field_and_ids_are_kept(logs: Logs) -> None:
     stream = logs("json")
-    log = logging.getLogger("bot.orders")
+    log = logging.getLogger("bot.shop.orders.service")
     try:
         raise ValueError("the panel said no")
     except ValueError:
@@ -155,7 +155,7 @@ async def test_an_order_placement_line_carries_the_order_id(
     unknown = await place_as_shown(service, 7, stored.ref, {"link": "https://instagram.com/p/j",
                                                             "quantity": "1000"})
     assert unknown.outcome is Outcome.AMBIGUOUS and unknown.order is not None
-    [entry] = [e for e in lines(stream) if e["logger"] == "bot.orders"]
+    [entry] = [e for e in lines(stream) if e["logger"] == "bot.shop.orders.service"]
     assert entry["level"] == "ERROR" and entry["order_id"] == unknown.order.id
     assert entry["message"].startswith(f"order {unknown.order.id}: outcome unknown")
 

@@ -9,11 +9,11 @@ from decimal import Decimal
 
 import pytest
 
-from bot.catalog import refresh_catalog
-from bot.orders import OrderService, Outcome, refund_for
 from bot.panel import PanelUnavailable
-from bot.pricing import Pricer
-from bot.tracker import Tracker
+from bot.shop.catalog.pricing import Pricer
+from bot.shop.catalog.shop_catalog import refresh_catalog
+from bot.shop.orders.service import OrderService, Outcome, refund_for
+from bot.shop.orders.tracking import Tracker
 from storage import catalog as catalog_store
 from storage import ledger, users
 from storage import orders as order_store

@@ -1,4 +1,4 @@
-"""Issue 14: the Prometheus metrics (bot/metrics.py), counted by the real code paths.
+"""Issue 14: the Prometheus metrics (bot/observability/metrics.py), counted by the real code paths.
 
 The metrics are module-level and every test in a process adds to them, so each
 test reads a counter before and after what it does and checks the difference.
@@ -16,21 +16,21 @@ from aiogram import Bot
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 
-from bot import metrics
-from bot.alerts import no_alert
-from bot.catalog import refresh_catalog
 from bot.devtools.emulator import BotApiEmulator, start_emulator
-from bot.i18n import build_i18n
-from bot.notifier import Notifier
-from bot.order_types import order_type_for
-from bot.orders import OrderService, Outcome
+from bot.devtools.sandbox.server import RunningSandbox
+from bot.observability import metrics
 from bot.panel import PanelError
-from bot.pricing import Pricer
-from bot.sandbox.server import RunningSandbox
-from bot.topups import Credit, Refund, StarsTopups
-from bot.tracker import Tracker
-from handlers.metrics import UPDATE_TYPES
-from handlers.notices import TelegramDelivery
+from bot.panel.order_types import order_type_for
+from bot.shop.catalog.pricing import Pricer
+from bot.shop.catalog.shop_catalog import refresh_catalog
+from bot.shop.messaging.alerts import no_alert
+from bot.shop.messaging.notifier import Notifier
+from bot.shop.money.topups import Credit, Refund, StarsTopups
+from bot.shop.orders.service import OrderService, Outcome
+from bot.shop.orders.tracking import Tracker
+from handlers.middlewares.i18n import build_i18n
+from handlers.middlewares.metrics import UPDATE_TYPES
+from handlers.outbound.notices import TelegramDelivery
 from storage import catalog as catalog_store
 from storage import ledger, outbox, users
 from storage.db import Database

@@ -14,11 +14,11 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.utils.i18n import I18n
 
 from bot.devtools.emulator import BotApiEmulator, SendLimits, start_emulator
-from bot.i18n import LOCALES_DIR, build_i18n, compile_locales
-from bot.notifier import Notifier
-from bot.orders import OrderService
-from bot.pricing import Pricer
-from handlers.notices import TelegramDelivery
+from bot.shop.catalog.pricing import Pricer
+from bot.shop.messaging.notifier import Notifier
+from bot.shop.orders.service import OrderService
+from handlers.middlewares.i18n import LOCALES_DIR, build_i18n, compile_locales
+from handlers.outbound.notices import TelegramDelivery
 from storage import outbox, users
 from storage.outbox import OrderNotice, OutboxRow
 from tests.e2e import TOKEN

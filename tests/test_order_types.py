@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.order_types import (
+from bot.panel.order_types import (
     ORDER_TYPES,
     FieldError,
     Limits,

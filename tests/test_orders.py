@@ -10,8 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.catalog import refresh_catalog
-from bot.orders import (
+from bot.panel import OrderState, OrderStatus, RejectReason
+from bot.shop.catalog.pricing import Pricer
+from bot.shop.catalog.shop_catalog import refresh_catalog
+from bot.shop.orders.service import (
     OrderActions,
     OrderService,
     Outcome,
@@ -19,8 +21,6 @@ from bot.orders import (
     apply_statuses,
     refund_for,
 )
-from bot.panel import OrderState, OrderStatus, RejectReason
-from bot.pricing import Pricer
 from storage import catalog as catalog_store
 from storage import ledger, users
 from storage.orders import StoredOrder

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from bot.order_types import ORDER_TYPES, OrderType
+from bot.devtools.sandbox.server import RunningSandbox
 from bot.panel import (
     CancelAccepted,
     ItemError,
@@ -17,8 +17,8 @@ from bot.panel import (
     RejectReason,
     Service,
 )
-from bot.sandbox.dialects import DIALECTS
-from bot.sandbox.server import RunningSandbox
+from bot.panel.dialects import DIALECTS
+from bot.panel.order_types import ORDER_TYPES, OrderType
 from tests.conftest import ClientFactory, SandboxFactory
 
 

@@ -14,7 +14,7 @@ import time
 import pytest
 from aiohttp import web
 
-from bot.order_types import get_order_type
+from bot.devtools.sandbox.server import RunningSandbox, SandboxPanel, start_sandbox
 from bot.panel import (
     PanelAmbiguous,
     PanelClient,
@@ -22,7 +22,7 @@ from bot.panel import (
     PanelUnavailable,
     RetryPolicy,
 )
-from bot.sandbox.server import RunningSandbox, SandboxPanel, start_sandbox
+from bot.panel.order_types import get_order_type
 from tests.conftest import ClientFactory
 
 ADD_VALUES = {"link": "https://instagram.com/p/fault", "quantity": "100"}

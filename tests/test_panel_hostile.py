@@ -22,10 +22,7 @@ from aiohttp import web
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.alerts import render as render_alert
-from bot.catalog import refresh_catalog
-from bot.order_types import get_order_type
-from bot.orders import OrderService
+from bot.devtools.sandbox.server import RunningSandbox
 from bot.panel import (
     Balance,
     CancelAccepted,
@@ -40,8 +37,11 @@ from bot.panel import (
     Service,
 )
 from bot.panel import client as client_module
-from bot.sandbox.server import RunningSandbox
-from bot.tracker import MISSING_POLLS, Tracker
+from bot.panel.order_types import get_order_type
+from bot.shop.catalog.shop_catalog import refresh_catalog
+from bot.shop.messaging.alerts import render as render_alert
+from bot.shop.orders.service import OrderService
+from bot.shop.orders.tracking import MISSING_POLLS, Tracker
 from storage import catalog as catalog_store
 from storage import orders as order_store
 from storage.db import Database

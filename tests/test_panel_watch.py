@@ -1,4 +1,4 @@
-"""The panel watch (bot/panel_watch.py): alerts that matter, once per event.
+"""The panel watch (bot/shop/backoffice/panel_watch.py): alerts that matter, once per event.
 
 Against the sandbox panel over real HTTP and a real SQLite file; the alerts are
 read back from the outbox as the admins would get them (bot/alerts.render).
@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from bot.alerts import render
-from bot.catalog import refresh_catalog
-from bot.orders import OrderService, Outcome
-from bot.panel_watch import PanelWatch
-from bot.pricing import Pricer
-from bot.sandbox.server import RunningSandbox
+from bot.devtools.sandbox.server import RunningSandbox
+from bot.shop.backoffice.panel_watch import PanelWatch
+from bot.shop.catalog.pricing import Pricer
+from bot.shop.catalog.shop_catalog import refresh_catalog
+from bot.shop.messaging.alerts import render
+from bot.shop.orders.service import OrderService, Outcome
 from storage import catalog as catalog_store
 from storage import ledger, outbox, users
 from storage.db import Database

@@ -14,8 +14,8 @@ from aiogram import Bot
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 
-from bot import reconcile
-from handlers.payments import telegram_transactions
+from bot.shop.money import reconcile
+from handlers.customer.payments import telegram_transactions
 from tests.conftest import SandboxFactory
 from tests.e2e import ADMIN_ID, TOKEN, Shop, running_shop
 from tests.test_stars import STARS, bought_stars

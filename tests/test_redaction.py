@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import quote, urlencode
 
-from bot import redaction
+from bot.observability import redaction
 
 
 def test_registered_secrets_are_masked_in_every_form() -> None:

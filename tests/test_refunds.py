@@ -15,9 +15,9 @@ import uuid
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.order_types import get_order_type
-from bot.orders import apply_statuses
 from bot.panel import OrderState, OrderStatus
+from bot.panel.order_types import get_order_type
+from bot.shop.orders.service import apply_statuses
 from storage import ledger, users
 from storage import orders as order_store
 from storage.db import Database

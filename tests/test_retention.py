@@ -1,4 +1,4 @@
-"""The daily retention job (bot/retention.py) on a real SQLite file, with an injected
+"""The daily retention job (bot/shop/backoffice/retention.py) on a real SQLite file, with an injected
 clock: what is pruned, what is never pruned, batches, and a failing run."""
 
 from __future__ import annotations
@@ -9,10 +9,10 @@ from decimal import Decimal
 
 import pytest
 
-from bot import broadcasts
-from bot.broadcasts import Draft
-from bot.retention import DAY, Retention
-from bot.topups import STARS, Refusal, StarsTopups
+from bot.shop.backoffice.retention import DAY, Retention
+from bot.shop.messaging import broadcasts
+from bot.shop.messaging.broadcasts import Draft
+from bot.shop.money.topups import STARS, Refusal, StarsTopups
 from storage import inbox, outbox, users
 from storage import topups as topup_store
 from storage.broadcasts import finish

@@ -7,9 +7,9 @@ from decimal import Decimal
 import httpx
 import pytest
 
-from bot.order_types import get_order_type
+from bot.devtools.sandbox.server import DEFAULT_KEY, RunningSandbox
 from bot.panel import ItemError, OrderState, PanelClient, PanelRejected, RejectReason
-from bot.sandbox.server import DEFAULT_KEY, RunningSandbox
+from bot.panel.order_types import get_order_type
 
 
 async def test_orders_move_along_over_time(sandbox: RunningSandbox, client: PanelClient) -> None:

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from bot import redaction
 from bot.devtools.emulator import MALFORMED
-from bot.logs import RedactSecrets, setup_logging
+from bot.observability import redaction
+from bot.observability.logs import RedactSecrets, setup_logging
 from storage import outbox
 from storage.db import Database
 from tests.conftest import SandboxFactory
@@ -29,7 +29,7 @@ SECRET_PART = TOKEN.split(":", 1)[1]  # the part that makes it a credential
 
 @pytest.fixture
 def logs() -> Iterator[io.StringIO]:
-    """The process's log output as the bot's own set-up writes it (bot/logs.py)."""
+    """The process's log output as the bot's own set-up writes it (bot/observability/logs.py)."""
     root = logging.getLogger()
     saved_handlers, saved_level = root.handlers[:], root.level
     stream = io.StringIO()

@@ -23,11 +23,11 @@ from pathlib import Path
 
 import pytest
 
-from bot import app
-from bot.app import REFUSED_BY_TELEGRAM, build_bot, open_database, reach_telegram
+from bot.app import bootstrap as app
+from bot.app.bootstrap import REFUSED_BY_TELEGRAM, build_bot, open_database, reach_telegram
 from bot.config import ConfigError, Settings, StartupError, load_settings
 from bot.devtools.emulator import MALFORMED, BotApiEmulator, start_emulator
-from bot.i18n import build_i18n
+from handlers.middlewares.i18n import build_i18n
 
 TOKEN = "123456789:AAStartupStartupStartupStartupStart0"
 ROOT = Path(__file__).resolve().parent.parent

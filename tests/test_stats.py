@@ -1,4 +1,4 @@
-"""bot/stats.py on a real SQLite file: exact sums, periods in a non-UTC zone,
+"""bot/shop/backoffice/stats.py on a real SQLite file: exact sums, periods in a non-UTC zone,
 refunds, panel cost at an fx rate other than 1, the backfill and the chart."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bot import stats
+from bot.shop.backoffice import stats
 from storage import ledger, users
 from storage.db import Database
 
@@ -175,8 +175,8 @@ async def test_chart_is_a_png_of_thirty_local_days(db: Database) -> None:
 
 
 async def test_a_reported_charge_becomes_the_cost_at_the_orders_own_rate(db: Database) -> None:
-    from bot.orders import apply_statuses
     from bot.panel import OrderState, OrderStatus
+    from bot.shop.orders.service import apply_statuses
 
     order_id = await order(db, "2026-12-02T01:00:00.000Z", 500, state="pending",
                            panel_cost="0.30", fx="1.5", cost=45)

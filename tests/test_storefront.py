@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from bot.devtools.emulator import ScriptedUser
-from bot.order_types import FieldKind
-from bot.sandbox.catalog import DEFAULT_CATALOG, CatalogEntry, generated_catalog
+from bot.devtools.sandbox.sample_catalog import DEFAULT_CATALOG, CatalogEntry, generated_catalog
+from bot.panel.order_types import FieldKind
 from tests.conftest import SandboxFactory
 from tests.e2e import ADMIN_ID, Shop, running_shop
 
@@ -57,7 +57,7 @@ def answer_for(field: str, kind: FieldKind, item: CatalogEntry, link: str) -> st
 
 async def fill_form(user: ScriptedUser, item: CatalogEntry, link: str) -> None:
     """Answer each step the bot asks, until the confirmation screen."""
-    from bot.order_types import get_order_type
+    from bot.panel.order_types import get_order_type
 
     order_type = get_order_type(item.type)
     for _ in range(12):
@@ -514,12 +514,12 @@ async def test_a_form_survives_a_restart(shop: Shop) -> None:
 async def test_errors_get_an_apology_and_the_admins_the_details(
     shop: Shop, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import handlers.menu
+    import handlers.customer.menu
 
     def broken(_settings: object) -> str:
         raise RuntimeError("the help page broke")
 
-    monkeypatch.setattr(handlers.menu, "help_text", broken)
+    monkeypatch.setattr(handlers.customer.menu, "help_text", broken)
     await shop.admin.send("/start")
     customer = shop.user(CUSTOMER)
     await customer.send("/start")

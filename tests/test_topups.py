@@ -1,4 +1,4 @@
-"""Stars top-ups as a service (bot/topups.py): what a pre-checkout accepts, and a
+"""Stars top-ups as a service (bot/shop/money/topups.py): what a pre-checkout accepts, and a
 payment credited exactly once, against a real SQLite file."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.money import AmountError, from_minor
-from bot.topups import (
+from bot.shop.money.amounts import AmountError, from_minor
+from bot.shop.money.topups import (
     STARS,
     Credit,
     Refund,

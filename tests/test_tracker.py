@@ -9,10 +9,10 @@ from decimal import Decimal
 
 import pytest
 
-from bot.catalog import refresh_catalog
-from bot.orders import OrderService, Outcome
-from bot.pricing import Pricer
-from bot.tracker import Tracker
+from bot.shop.catalog.pricing import Pricer
+from bot.shop.catalog.shop_catalog import refresh_catalog
+from bot.shop.orders.service import OrderService, Outcome
+from bot.shop.orders.tracking import Tracker
 from storage import catalog as catalog_store
 from storage import ledger, outbox, users
 from storage import orders as order_store

@@ -20,11 +20,11 @@ from aiogram import Bot
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 
-from bot import reconcile
 from bot.devtools.emulator import Affiliate
-from bot.reconcile import StarPage, StarTransaction
-from bot.topups import STARS, Refund, StarsRefundRefused, StarsTopups
-from handlers.payments import telegram_transactions
+from bot.shop.money import reconcile
+from bot.shop.money.reconcile import StarPage, StarTransaction
+from bot.shop.money.topups import STARS, Refund, StarsRefundRefused, StarsTopups
+from handlers.customer.payments import telegram_transactions
 from storage import db as storage_db
 from storage import ledger, users
 from storage.db import Database

@@ -14,10 +14,10 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from bot import health
+from bot.app import health
+from bot.app.serving import SECRET_HEADER
 from bot.devtools.emulator import BotApiEmulator, start_emulator
-from bot.sandbox.server import DEFAULT_KEY
-from bot.serving import SECRET_HEADER
+from bot.devtools.sandbox.server import DEFAULT_KEY
 from storage.db import Database
 from tests.conftest import SandboxFactory
 from tests.e2e import TOKEN, Shop, restart, running_shop
@@ -225,9 +225,9 @@ async def test_the_webhook_receiver_refuses_what_it_must(caplog: pytest.LogCaptu
     logged once a minute, never with the header's value."""
     import logging
 
-    from bot.inbox import UpdateFeed
-    from bot.loopback import serve
-    from bot.serving import WebhookReceiver, web_app
+    from bot.app.inbox import UpdateFeed
+    from bot.app.serving import WebhookReceiver, web_app
+    from bot.devtools.loopback import serve
 
     class Clock:
         now = 0.0
@@ -244,7 +244,7 @@ async def test_the_webhook_receiver_refuses_what_it_must(caplog: pytest.LogCaptu
 
     runner, port = await serve(web_app(healthy, None, ("/hook", receiver)))
     url = f"http://127.0.0.1:{port}/hook"
-    caplog.set_level(logging.WARNING, logger="bot.serving")
+    caplog.set_level(logging.WARNING, logger="bot.app.serving")
     try:
         assert await post(url, "right-secret", {"update_id": 1}) == 503  # at its limit
         for _ in range(3):
@@ -271,9 +271,9 @@ async def test_the_webhook_receiver_refuses_what_it_must(caplog: pytest.LogCaptu
 async def test_a_webhook_body_that_is_no_update_is_400_and_stores_nothing(db: Database) -> None:
     """Not JSON, not UTF-8, not an object, no update_id, or JSON nested 100,000 deep
     (the parser's recursion limit): 400, and the inbox stays empty."""
-    from bot.inbox import UpdateFeed
-    from bot.loopback import serve
-    from bot.serving import WebhookReceiver, web_app
+    from bot.app.inbox import UpdateFeed
+    from bot.app.serving import WebhookReceiver, web_app
+    from bot.devtools.loopback import serve
 
     async def healthy() -> health.Health:
         return health.Health(True, {"status": "ok"})

@@ -25,12 +25,12 @@ from typing import Any
 
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
-from bot.backups import RunLock
+from bot.app.backups import RunLock
 from bot.config import ConfigError, Settings, StartupError
 from bot.devtools.emulator import BotApiEmulator, start_emulator
+from bot.devtools.sandbox.server import DEFAULT_KEY, SandboxPanel, start_sandbox
 from bot.devtools.terminal_chat import TerminalChat
-from bot.sandbox.dialects import DIALECTS
-from bot.sandbox.server import DEFAULT_KEY, SandboxPanel, start_sandbox
+from bot.panel.dialects import DIALECTS
 from storage import ledger, users
 from storage.db import Database
 
@@ -76,7 +76,7 @@ async def _credit_welcome(database: Path, lang: str) -> None:
 
 
 async def demo(args: argparse.Namespace) -> int:
-    from bot.app import run_bot
+    from bot.app.bootstrap import run_bot
 
     database = Path(args.data)
     database.parent.mkdir(parents=True, exist_ok=True)

@@ -46,7 +46,7 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.loopback import serve
+from bot.devtools.loopback import serve
 
 MAX_TEXT = 4096
 MAX_CAPTION = 1024  # visible characters of a photo's caption

@@ -29,8 +29,7 @@ from urllib.parse import urlencode
 import httpx
 from pydantic import SecretStr
 
-from bot import metrics, redaction
-from bot.order_types import OrderType
+from bot.observability import metrics, redaction
 from bot.panel import parsing
 from bot.panel.errors import (
     PanelAmbiguous,
@@ -47,6 +46,7 @@ from bot.panel.models import (
     RefillStatus,
     ServiceList,
 )
+from bot.panel.order_types import OrderType
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from bot.redaction import redact
+from bot.observability.redaction import redact
 
 # A panel error message is kept to this many characters, after redaction (a cut
 # first could leave half a key that no longer matches).

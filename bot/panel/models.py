@@ -8,8 +8,8 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from bot.order_types import Limits, OrderType, order_type_for
 from bot.panel.errors import RejectReason
+from bot.panel.order_types import Limits, OrderType, order_type_for
 
 
 class OrderState(StrEnum):

@@ -24,7 +24,7 @@ from decimal import Decimal
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl
 
-from bot.order_types import order_type_for
+from bot.observability.redaction import redact
 from bot.panel.errors import MESSAGE_CHARS, RejectReason, classify
 from bot.panel.models import (
     Balance,
@@ -39,7 +39,7 @@ from bot.panel.models import (
     order_state_of,
     refill_state_of,
 )
-from bot.redaction import redact
+from bot.panel.order_types import order_type_for
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@
 ALTER TABLE outbox ADD COLUMN priority INTEGER NOT NULL DEFAULT 0;
 UPDATE outbox SET priority = 1 WHERE kind = 'alert';
 
--- An alert's kind (bot/alerts.py): the first of a kind goes out at once; the
+-- An alert's kind (bot/shop/messaging/alerts.py): the first of a kind goes out at once; the
 -- rest within the window fold into one follow-up row, due at the window's end.
 ALTER TABLE outbox ADD COLUMN fold_key TEXT;
 CREATE INDEX outbox_by_fold_key ON outbox (fold_key, next_attempt_at)

@@ -1,4 +1,4 @@
--- What the Stars reconciliation (bot/reconcile.py) has told the admins, so each
+-- What the Stars reconciliation (bot/shop/money/reconcile.py) has told the admins, so each
 -- difference between Telegram's transactions and the ledger is reported once.
 CREATE TABLE reconcile_reports (
     kind       TEXT NOT NULL,   -- uncredited | unknown_credit | amount | unbooked_refund | refund_not_made

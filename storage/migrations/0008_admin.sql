@@ -6,7 +6,7 @@
 -- the bot). They keep their data and still get notices of orders already placed.
 ALTER TABLE users ADD COLUMN banned_at TEXT;
 -- The customer's last message or button, kept to within ACTIVITY_PRECISION
--- (bot/customers.py): "active in 24 h / 7 d / 30 d" and the broadcast audience.
+-- (bot/shop/backoffice/customers.py): "active in 24 h / 7 d / 30 d" and the broadcast audience.
 ALTER TABLE users ADD COLUMN last_seen_at TEXT;
 UPDATE users SET last_seen_at = updated_at;
 CREATE INDEX users_by_last_seen ON users (last_seen_at);
@@ -35,7 +35,7 @@ CREATE TABLE shop_settings (
 CREATE TABLE audit_log (
     id          INTEGER PRIMARY KEY AUTOINCREMENT,
     admin_id    INTEGER NOT NULL,
-    action      TEXT NOT NULL,                   -- bot/audit.py ACTIONS
+    action      TEXT NOT NULL,                   -- bot/shop/backoffice/audit.py ACTIONS
     target_kind TEXT NOT NULL,                   -- user, order, service, category, shop, broadcast, payment
     target_id   TEXT NOT NULL,
     before      TEXT NOT NULL DEFAULT '',

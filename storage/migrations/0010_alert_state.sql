@@ -1,4 +1,4 @@
--- Alerts that matter and the daily summary (bot/panel_watch.py, bot/daily_report.py).
+-- Alerts that matter and the daily summary (bot/shop/backoffice/panel_watch.py, bot/shop/backoffice/daily_report.py).
 
 -- What the panel watch last knew of each panel and which alerts are standing, so
 -- a restart neither repeats an alert nor forgets one that is due.

@@ -3,7 +3,7 @@
 -- summed as REAL). fx_rate is the panel -> shop rate when the order was placed
 -- (Decimal text); cost_minor is the panel's charge (or, until it reports one,
 -- the expected panel_cost) times that rate, rounded half up. Rows older than
--- this migration get both once, in Python (bot/stats.py backfill_costs).
+-- this migration get both once, in Python (bot/shop/backoffice/stats.py backfill_costs).
 ALTER TABLE orders ADD COLUMN fx_rate TEXT;
 ALTER TABLE orders ADD COLUMN cost_minor INTEGER;
 CREATE INDEX orders_costless ON orders (id) WHERE cost_minor IS NULL;

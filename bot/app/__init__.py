@@ -1,0 +1,1 @@
+"""The composition root, serving, backups and the CLI."""

@@ -1,0 +1,446 @@
+"""The composition root: builds every service once and hands them to the handlers.
+
+``Runtime`` owns the database, the panel clients and (when no panel is
+configured) the embedded sandbox panel. ``build_dispatcher`` registers the
+routers and injects the runtime's services through ``workflow_data``, so handlers
+receive them as keyword arguments and never build anything themselves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import gc
+import logging
+import math
+import os
+import shlex
+import socket
+import sys
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from aiogram import Bot, Dispatcher
+from aiogram.client.default import DefaultBotProperties
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.exceptions import (
+    ClientDecodeError,
+    TelegramAPIError,
+    TelegramNetworkError,
+    TelegramNotFound,
+    TelegramRetryAfter,
+    TelegramServerError,
+    TelegramUnauthorizedError,
+)
+from aiogram.fsm.storage.base import BaseStorage
+from aiogram.fsm.storage.memory import SimpleEventIsolation
+from aiogram.types import User
+from aiohttp import ClientConnectorError, ClientSSLError, InvalidURL
+
+from bot.app.backups import AutoBackup, RunLock
+from bot.config import (
+    SANDBOX_PANEL_NAME,
+    ConfigError,
+    PanelSettings,
+    Settings,
+    StartupError,
+    startup_warnings,
+)
+from bot.devtools.sandbox.server import DEFAULT_KEY, RunningSandbox, SandboxPanel, start_sandbox
+from bot.observability import redaction
+from bot.panel import PanelClient, PanelError
+from bot.shop.backoffice.customers import Customers
+from bot.shop.backoffice.daily_report import DailyReport
+from bot.shop.backoffice.panel_watch import PanelWatch
+from bot.shop.backoffice.retention import Retention
+from bot.shop.catalog.admin import CatalogAdmin
+from bot.shop.catalog.pricing import Pricer
+from bot.shop.catalog.shop_catalog import ShopCatalog, keep_catalog_fresh, refresh_catalog
+from bot.shop.messaging.alerts import AdminAlerts
+from bot.shop.messaging.broadcasts import BroadcastWatcher
+from bot.shop.messaging.languages import LanguageChoices
+from bot.shop.messaging.notifier import Notifier
+from bot.shop.money import reconcile
+from bot.shop.money.amounts import to_minor_up
+from bot.shop.money.topups import StarsTopups
+from bot.shop.orders.service import OrderService
+from bot.shop.orders.tracking import Tracker
+from handlers.middlewares.i18n import UserLanguageMiddleware, build_i18n, report_broken_translations
+from handlers.middlewares.metrics import UpdateMetrics
+from storage.db import Database, DatabaseUnusable
+from storage.fsm import SqliteStorage
+
+if TYPE_CHECKING:
+    from aiogram.fsm.storage.redis import RedisStorage
+
+log = logging.getLogger(__name__)
+
+TELEGRAM_RETRY_DELAY = 5.0  # seconds between start-up tries to reach Telegram
+# Seconds one try may take: aiogram's own 60 would eat the whole wait on a network
+# that drops packets; the total is at most TELEGRAM_WAIT plus one of these.
+TELEGRAM_TRY_TIMEOUT = 10
+OFFICIAL_API = "https://api.telegram.org"
+REFUSED_BY_TELEGRAM = "BOT_TOKEN was refused by Telegram: check it with @BotFather"
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    db: Database
+    panels: dict[str, PanelClient]
+    panel_currencies: dict[str, str] = field(default_factory=dict)
+    sandbox: RunningSandbox | None = None
+    catalog: ShopCatalog = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.catalog = ShopCatalog(self.db)
+
+    async def close(self) -> None:
+        for client in self.panels.values():
+            await client.aclose()
+        if self.sandbox is not None:
+            await self.sandbox.stop()
+        await self.db.close()
+
+
+async def open_database(settings: Settings) -> Database:
+    """The shop's database; a DATABASE_PATH it cannot be is a ``ConfigError`` naming it."""
+    try:
+        return await Database(settings.database_path).open()
+    except DatabaseUnusable as exc:
+        raise ConfigError(f"configuration error: DATABASE_PATH: {exc}; set it to a file in a"
+                          " folder the bot can write to") from None
+
+
+async def start_runtime(settings: Settings, *, db: Database | None = None) -> Runtime:
+    """Open the database (unless given one), connect the panels (or start the
+    sandbox) and sync catalogs."""
+    if db is None:
+        db = await open_database(settings)
+    configured = settings.panel_settings()
+    sandbox = None
+    if not configured:
+        panel = SandboxPanel(dialect=settings.sandbox_dialect, pace=settings.sandbox_pace)
+        try:
+            sandbox = await start_sandbox(panel, port=settings.sandbox_port)
+        except OSError as exc:  # SANDBOX_PORT taken (another shop, a demo): any free port
+            if exc.errno != errno.EADDRINUSE:
+                raise StartupError(f"the embedded sandbox cannot listen on port "
+                                   f"{settings.sandbox_port} ({exc.strerror}): change "
+                                   "SANDBOX_PORT, or 0 for any free port") from None
+            sandbox = await start_sandbox(panel, port=0)
+            log.warning("SANDBOX_PORT %d is busy; the embedded sandbox serves on %d instead",
+                        settings.sandbox_port, sandbox.port)
+        log.warning("=" * 72)
+        log.warning("NO PANEL CONFIGURED: using the embedded SANDBOX panel at %s", sandbox.url)
+        log.warning("Orders are simulated and nothing is delivered. Set PANEL_URL and")
+        log.warning("PANEL_KEY (or PANELS) in .env to sell real services.")
+        log.warning("=" * 72)
+        configured = [PanelSettings(name=SANDBOX_PANEL_NAME, url=sandbox.url, key=DEFAULT_KEY,
+                                    rate_limit=0)]
+    runtime = Runtime(settings, db, {p.name: p.client() for p in configured}, sandbox=sandbox)
+    for panel in configured:
+        client = runtime.panels[panel.name]
+        currency = panel.currency
+        try:
+            if currency is None:
+                currency = (await client.balance()).currency
+            runtime.panel_currencies[panel.name] = currency
+            await refresh_catalog(db, client, currency)
+        except PanelError as exc:
+            # The cached catalog keeps the shop open while a panel is down.
+            log.error("panel %s is not reachable at start-up: %s", panel.name, exc)
+            runtime.panel_currencies.setdefault(panel.name, currency or "USD")
+    await runtime.catalog.reload()
+    return runtime
+
+
+def build_bot(settings: Settings) -> Bot:
+    if settings.bot_token is None:
+        raise ConfigError("configuration error: BOT_TOKEN is not set: create a bot with "
+                          "@BotFather in Telegram (/newbot) and put its token in .env as "
+                          "BOT_TOKEN=...")
+    # Registered first: aiohttp puts request URLs, token included, in its errors.
+    redaction.register(settings.bot_token)
+    session = None
+    if settings.telegram_api_url:
+        session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
+    return Bot(settings.bot_token.get_secret_value(), session=session,
+               default=DefaultBotProperties(parse_mode="HTML"))
+
+
+def fsm_storage(runtime: Runtime) -> BaseStorage:
+    """SQLite by default, so forms survive restarts; Redis when REDIS_URL is set."""
+    if runtime.settings.redis_url:
+        return redis_storage_class().from_url(runtime.settings.redis_url)
+    return SqliteStorage(runtime.db)
+
+
+def redis_storage_class() -> type[RedisStorage]:
+    """aiogram's RedisStorage, or a ``ConfigError`` saying how to install redis-py
+    (an optional dependency: the ``redis`` extra)."""
+    try:
+        from aiogram.fsm.storage.redis import RedisStorage
+    except ImportError:
+        # This interpreter's own pip: the package must land where the bot runs.
+        python = sys.executable
+        with contextlib.suppress(ValueError):  # another drive (Windows): keep it absolute
+            relative = os.path.relpath(python)
+            python = python if relative.startswith("..") else relative
+        raise ConfigError(f"configuration error: REDIS_URL is set but the redis package is not"
+                          f" installed: run {shlex.quote(python)} -m pip install 'redis>=5' (the"
+                          " project's [redis] extra), or leave REDIS_URL empty to keep"
+                          " conversations in SQLite") from None
+    return RedisStorage
+
+
+def build_dispatcher(runtime: Runtime, bot: Bot, bot_username: str) -> Dispatcher:
+    """The dispatcher with every router, middleware and service wired in."""
+    from handlers import routers
+    from handlers.customer.payments import PaymentsFirst
+    from handlers.middlewares.access import BlockedCustomers
+    from handlers.middlewares.errors import SafeCallbackAnswer, on_error
+    from handlers.middlewares.private_chats import PrivateChatsOnly
+    from handlers.outbound.notices import TelegramDelivery
+    from handlers.views.render import PageCache, set_shop_zone
+
+    settings = runtime.settings
+    fx_rates = {name: settings.fx_rate for name in runtime.panels}
+    for panel in settings.panel_settings():
+        if panel.fx_rate is not None:
+            fx_rates[panel.name] = panel.fx_rate
+    pricer = Pricer(runtime.db, settings.shop_currency, settings.markup_percent, fx_rates)
+    i18n = build_i18n(settings.locales_dir) if settings.locales_dir else build_i18n()
+    languages_chosen = LanguageChoices(runtime.db)
+    set_shop_zone(settings.zone)
+    # Alerts wake the notifier, which renders with the order service, which alerts.
+    alerts = AdminAlerts(runtime.db, settings.admin_ids, lambda: notifier.wake())
+    watch = PanelWatch(runtime.db, runtime.panels, settings.admin_ids, fx_rates=fx_rates,
+                       shop_currency=settings.shop_currency,
+                       balance_alert=settings.panel_balance_alert,
+                       down_minutes=settings.panel_down_alert, on_queued=lambda: notifier.wake())
+    daily = DailyReport(runtime.db, settings.admin_ids, hour=settings.daily_report_hour,
+                        zone=settings.zone, currency=settings.shop_currency, fx_rates=fx_rates,
+                        watch=watch, on_queued=lambda: notifier.wake())
+    orders = OrderService(runtime.db, runtime.panels, pricer, runtime.catalog, alert=alerts.send,
+                          on_panel_used=watch.poke)
+    currency = settings.shop_currency
+    # Built even with Stars off: invoices sent before it was turned off can still be paid.
+    topups = StarsTopups(runtime.db, stars_per_unit=settings.stars_per_unit or Decimal(1),
+                         currency=currency, minimum_minor=to_minor_up(settings.topup_min, currency),
+                         maximum_minor=to_minor_up(settings.topup_max, currency),
+                         alert=alerts.send, pending_max=settings.topup_pending_max)
+    notifier = Notifier(runtime.db, TelegramDelivery(bot, i18n, orders, alert=alerts.send),
+                        rate=settings.send_rate)
+    from handlers.admin.broadcast import BroadcastProgress
+
+    # Broadcast progress: the admin's message edited as it goes, and the summary
+    # (bot/shop/messaging/broadcasts.py).
+    broadcast_watcher = BroadcastWatcher(runtime.db, BroadcastProgress(bot, i18n, runtime.db),
+                                         notifier.wake)
+    tracker = Tracker(runtime.db, runtime.panels, interval=settings.track_interval,
+                      alert=alerts.send, on_notice=notifier.wake)
+    customers = Customers(runtime.db, settings.admin_ids)
+    dispatcher = Dispatcher(
+        storage=fsm_storage(runtime), events_isolation=SimpleEventIsolation(),
+        runtime=runtime, db=runtime.db, catalog=runtime.catalog, settings=settings,
+        pricer=pricer, orders=orders, pages=PageCache(),
+        alerts=alerts, notifier=notifier, tracker=tracker, topups=topups,
+        customers=customers, bot_username=bot_username, languages_chosen=languages_chosen,
+        i18n=i18n,
+        catalog_admin=CatalogAdmin(runtime.db, runtime.catalog, pricer, runtime.panels,
+                                   runtime.panel_currencies),
+        watch=watch, daily_report=daily, broadcast_watcher=broadcast_watcher,
+    )
+    dispatcher.update.outer_middleware(UpdateMetrics())  # first: times all the others too
+    # Pre-checkout queries are answered, and payments credited, before the FSM
+    # middleware can make them wait for the payer's other updates (handlers/customer/payments.py).
+    dispatcher.update.outer_middleware.unregister(dispatcher.fsm)
+    dispatcher.update.outer_middleware(PaymentsFirst(topups, i18n, languages_chosen))
+    dispatcher.update.outer_middleware(dispatcher.fsm)
+    UserLanguageMiddleware(i18n, languages_chosen).setup(dispatcher)
+    private_only = PrivateChatsOnly()
+    dispatcher.message.outer_middleware(private_only)
+    dispatcher.callback_query.outer_middleware(private_only)
+    blocked = BlockedCustomers(customers, settings)
+    dispatcher.message.outer_middleware(blocked)
+    dispatcher.callback_query.outer_middleware(blocked)
+    dispatcher.callback_query.middleware(SafeCallbackAnswer())
+    for router in routers():
+        dispatcher.include_router(router)
+    dispatcher.errors.register(on_error)
+    return dispatcher
+
+
+def settle_heap() -> None:
+    """Hide what start-up built (modules, pydantic schemas, the routers, the
+    catalog copy) from the garbage collector before traffic starts.
+
+    Those objects live as long as the process, yet every full collection
+    walked them all: ~250 ms pauses under load (bench/conversation.py). What is
+    allocated later is collected as usual; ``unsettle_heap`` undoes it at shutdown.
+    """
+    gc.collect()
+    gc.freeze()
+
+
+def unsettle_heap() -> None:
+    gc.unfreeze()
+
+
+async def _report_unresolved(orders: OrderService, alerts: AdminAlerts) -> None:
+    """Orders a previous run left undecided are put before the admins at start-up."""
+    interrupted = await orders.recover_interrupted()
+    _, unknown = await orders.unresolved(limit=0)
+    if unknown:
+        await alerts.send(
+            f"❔ {unknown} order(s) need checking on the panel"
+            f"{f' ({interrupted} interrupted by a restart)' if interrupted else ''}."
+            " Send /unresolved to attach the panel's order id or refund each one.")
+
+
+async def reach_telegram(bot: Bot, settings: Settings) -> User:
+    """The bot's own user (``getMe``), tried for ``TELEGRAM_WAIT`` seconds while
+    Telegram cannot be reached, with a line on stderr before each pause.
+
+    A refused token and an answer that is not the Bot API's stop at once with
+    ``StartupError``; so does the end of the wait. Every line is one a new shop
+    owner can act on: what is wrong and where, never aiohttp's traceback.
+    """
+    url = settings.telegram_api_url or OFFICIAL_API
+    where = ("TELEGRAM_API_URL and that a Bot API server runs there" if settings.telegram_api_url
+             else "this machine's internet connection")
+    deadline = time.monotonic() + settings.telegram_wait
+    while True:
+        pause = TELEGRAM_RETRY_DELAY
+        try:
+            return await bot.get_me(request_timeout=TELEGRAM_TRY_TIMEOUT)
+        except TelegramUnauthorizedError:
+            raise StartupError(REFUSED_BY_TELEGRAM) from None
+        except TelegramNotFound:
+            # The official API says 404 to a well-formed token only for a wrong path.
+            raise StartupError(f"{url} has no Bot API method getMe (404 Not Found): check"
+                               " TELEGRAM_API_URL (a Bot API server's base URL, like"
+                               " http://localhost:8081, without /bot...)") from None
+        except TelegramNetworkError as exc:
+            if isinstance(exc.__cause__, InvalidURL):
+                raise StartupError(f"TELEGRAM_API_URL {url} does not make a valid URL: check"
+                                   " it") from None
+            cause = _network_cause(exc, TELEGRAM_TRY_TIMEOUT)
+        except TelegramRetryAfter as exc:
+            cause, pause = "it asks to wait", max(pause, exc.retry_after)
+        except TelegramServerError as exc:
+            cause = f"server error: {exc.message}"
+        except ClientDecodeError:
+            # A web page rather than the Bot API's JSON: often a proxy between
+            # us and a Bot API server that is (re)starting, so it is waited for.
+            cause = "its answer is not the Bot API's"
+        except TelegramAPIError as exc:
+            raise StartupError(f"Telegram at {url} refused getMe ({exc.message}): check"
+                               " BOT_TOKEN with @BotFather") from None
+        left = deadline - time.monotonic()
+        if left <= 0:
+            waited = f" after {settings.telegram_wait:g} s" if settings.telegram_wait else ""
+            raise StartupError(f"Telegram is not reachable at {url} ({cause}); gave up{waited}:"
+                               f" check {where}, then start the bot again")
+        pause = min(pause, left)
+        print(redaction.redact(f"Telegram is not reachable at {url} ({cause}); retrying in"
+                               f" {math.ceil(pause)} s (giving up in {math.ceil(left)} s)…"),
+              file=sys.stderr, flush=True)
+        await asyncio.sleep(pause)
+
+
+def _network_cause(exc: TelegramNetworkError, timeout: float) -> str:
+    """aiohttp's reason, in a few words (its own text repeats host and port)."""
+    origin = exc.__cause__
+    if isinstance(origin, asyncio.TimeoutError):
+        return f"no answer in {timeout:g} s"
+    if isinstance(origin, ClientSSLError):
+        return f"TLS failed: {getattr(origin, 'certificate_error', origin.os_error)}"
+    if isinstance(origin, ClientConnectorError):
+        if isinstance(origin.os_error, socket.gaierror):
+            return f"cannot resolve {origin.host}: {origin.os_error.strerror}"
+        if isinstance(origin.os_error, ConnectionRefusedError):
+            return "connection refused"
+        return origin.os_error.strerror or str(origin.os_error)
+    return str(origin or exc.message)[:200]
+
+
+async def run_bot(settings: Settings, *, handle_signals: bool = True) -> None:
+    from bot.app import health
+    from bot.app.inbox import UpdateFeed
+    from bot.app.serving import serve
+    from bot.observability import metrics
+    from handlers.customer.language import languages
+    from handlers.customer.menu import describe_bot
+    from handlers.customer.payments import telegram_transactions
+
+    redaction.register(*settings.secrets())  # before anything can log, alert or store them
+    bot = build_bot(settings)
+    # What is wrong on this machine is said at once, before any wait on the network.
+    if settings.redis_url:
+        redis_storage_class()
+    AutoBackup.check_settings(settings)
+    run_lock = RunLock.hold_for_bot(settings)  # StartupError: another bot runs on this database
+    try:
+        db = await open_database(settings)
+    except BaseException:
+        run_lock.release()
+        raise
+    # Allowed, but most likely a mistake: said once this bot is sure to go on starting.
+    for warning in startup_warnings(settings):
+        log.warning(warning)
+    runtime: Runtime | None = None
+    background: list[asyncio.Task[None]] = []
+    dispatcher: Dispatcher | None = None
+    try:
+        # Telegram before the panels: a refused token is said before the sandbox
+        # banner and catalog syncs, and nothing is synced for a bot that cannot run.
+        me = await reach_telegram(bot, settings)
+        runtime = await start_runtime(settings, db=db)
+        dispatcher = build_dispatcher(runtime, bot, me.username or "")
+        i18n, watch = dispatcher["i18n"], dispatcher["watch"]
+        await describe_bot(bot, i18n, languages(i18n))
+        await _report_unresolved(dispatcher["orders"], dispatcher["alerts"])
+        await report_broken_translations(i18n, dispatcher["alerts"])
+        tracking = asyncio.create_task(dispatcher["tracker"].run())
+        background += [
+            tracking,
+            asyncio.create_task(keep_catalog_fresh(
+                runtime.catalog, [(runtime.panels[name], currency)
+                             for name, currency in runtime.panel_currencies.items()],
+                settings.catalog_refresh, after_refresh=dispatcher["watch"].poke)),
+            asyncio.create_task(dispatcher["watch"].run()),
+            asyncio.create_task(dispatcher["daily_report"].run()),
+            asyncio.create_task(dispatcher["notifier"].run()),
+            asyncio.create_task(dispatcher["broadcast_watcher"].run()),
+            asyncio.create_task(AutoBackup.for_settings(settings, dispatcher["alerts"].send).run()),
+            asyncio.create_task(reconcile.every_day(
+                runtime.db, telegram_transactions(bot), dispatcher["alerts"].send)),
+            asyncio.create_task(Retention(runtime.db, days=settings.retention_days,
+                                          alert=dispatcher["alerts"].send).run()),
+        ]
+        settle_heap()
+        log.info("bot @%s is running", me.username)
+        feed = UpdateFeed(dispatcher, bot, runtime.db, alert=dispatcher["alerts"].send)
+        deadline = await serve(dispatcher, bot, settings, runtime.db, feed=feed,
+                               health=lambda: health.check(runtime.db, watch.status),
+                               metrics=metrics.render, handle_signals=handle_signals)
+        # Stopping (SIGTERM/SIGINT): the tracker finishes the cycle under way, within
+        # what is left of SHUTDOWN_GRACE (the whole stop fits in it, plus a few seconds).
+        dispatcher["tracker"].stop()
+        await asyncio.wait([tracking], timeout=max(0.0, deadline - time.monotonic()))
+    finally:
+        for task in background:
+            task.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
+        if dispatcher is not None:
+            await dispatcher["watch"].aclose()
+        await (runtime.close() if runtime is not None else db.close())
+        await bot.session.close()
+        unsettle_heap()
+        run_lock.release()

@@ -1,0 +1,213 @@
+"""Prometheus metrics: what the bot did, counted where it happens, served by ``render``.
+
+Every metric lives in this module's own ``REGISTRY``, not prometheus_client's
+global one: the tests build several bots in one process, and a second
+registration of a name in the global registry is an error. The metrics are
+module-level, so every bot in a process adds to the same series (one bot per
+process in production).
+
+Label values are bounded: each comes from a fixed set (an enum of the code, the
+panel client's actions) and anything else is counted as ``other``, so a panel
+or a user sending odd data can never create a new series. No user id and no
+free text is ever a label.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Collection, Iterable
+from enum import Enum
+from functools import cache
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+)
+
+if TYPE_CHECKING:
+    from bot.shop.money.topups import Credit, Refund
+    from bot.shop.orders.service import Outcome
+
+OTHER = "other"
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+# Memory, CPU and open files of the process: the first things asked of a slow bot.
+ProcessCollector(registry=REGISTRY)
+PlatformCollector(registry=REGISTRY)
+
+UPDATE_OUTCOMES = ("handled", "unhandled", "error")
+UPDATES = Counter("storefront_updates", "Telegram updates processed, by type and outcome",
+                  ["type", "outcome"], registry=REGISTRY)
+UPDATE_SECONDS = Histogram("storefront_update_seconds",
+                           "Time to process one Telegram update (all middlewares and the handler)",
+                           ["type"], registry=REGISTRY)
+
+ORDERS = Counter("storefront_orders", "Order placements, by outcome (bot/shop/orders/service.py Outcome)",
+                 ["outcome"], registry=REGISTRY)
+
+PANEL_ACTIONS = ("services", "balance", "add", "status", "refill", "refill_status", "cancel")
+PANEL_RESULTS = ("ok", "rejected", "unavailable", "ambiguous", "error")
+PANEL_REQUESTS = Counter("storefront_panel_requests",
+                         "HTTP requests to SMM panels (each retry is one), by panel, action and"
+                         " result", ["panel", "action", "result"], registry=REGISTRY)
+# A panel answers in tens of milliseconds to tens of seconds (the client's deadline is 40 s).
+PANEL_REQUEST_SECONDS = Histogram(
+    "storefront_panel_request_seconds", "Panel request time, from sending to the interpreted answer",
+    ["panel", "action"], registry=REGISTRY,
+    buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 40.0))
+# More panels than this in one process is a misconfiguration (or a test run): the rest
+# share one series instead of growing the registry.
+MAX_PANELS = 32
+_panels: set[str] = set()
+
+TRACKER_CYCLE_SECONDS = Histogram(
+    "storefront_tracker_cycle_seconds", "One tracking cycle of one panel (statuses and refills)",
+    ["panel"], registry=REGISTRY,
+    buckets=(0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0))
+
+OUTBOX_BACKLOG = Gauge("storefront_outbox_backlog", "Outbox messages waiting to be sent",
+                       registry=REGISTRY)
+OUTBOX_RESULTS = ("sent", "retry", "gone", "failed")
+OUTBOX_SENDS = Counter("storefront_outbox_sends",
+                       "Outbox send attempts, by result as the notifier classifies them",
+                       ["result"], registry=REGISTRY)
+TELEGRAM_429 = Counter("storefront_telegram_429", "Telegram's 429 Too Many Requests answers to"
+                       " the notifier's sends", registry=REGISTRY)
+
+STARS_TOPUPS = Counter("storefront_stars_topups",
+                       "Successful Stars payments, by what they did (bot/shop/money/topups.py Credit)",
+                       ["result"], registry=REGISTRY)
+STARS_REFUNDS = Counter("storefront_stars_refunds",
+                        "Stars refunds asked for, by outcome (bot/shop/money/topups.py Refund)",
+                        ["outcome"], registry=REGISTRY)
+
+# The series whose label values are all known start at zero, so a rate() over them
+# works from the first scrape rather than from the first event.
+for _result in OUTBOX_RESULTS:
+    OUTBOX_SENDS.labels(result=_result)
+
+
+def render() -> tuple[bytes, str]:
+    """The exposition of every metric, and its content type (for ``GET /metrics``)."""
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+
+
+def bounded(value: object, allowed: Collection[str]) -> str:
+    """``value`` as a label if it is one of ``allowed``, else ``other``."""
+    text = value.value if isinstance(value, Enum) else value
+    return text if isinstance(text, str) and text in allowed else OTHER
+
+
+@cache
+def _values(enum: type[Enum]) -> frozenset[str]:
+    return frozenset(str(member.value) for member in enum)
+
+
+def panel_label(panel: str) -> str:
+    """A panel's name (from the configuration), while there are few of them."""
+    if panel not in _panels:
+        if len(_panels) >= MAX_PANELS or len(panel) > 64:
+            return OTHER
+        _panels.add(panel)
+    return panel
+
+
+# ------------------------------------------------------------ counting
+
+
+def update_handled(kind: str, outcome: str, seconds: float, known_kinds: Iterable[str]) -> None:
+    """One update processed; ``known_kinds`` are the update types the caller knows."""
+    kind = kind if kind in known_kinds else OTHER
+    UPDATES.labels(type=kind, outcome=bounded(outcome, UPDATE_OUTCOMES)).inc()
+    UPDATE_SECONDS.labels(type=kind).observe(seconds)
+
+
+def order_placed(outcome: Outcome) -> None:
+    from bot.shop.orders.service import (
+        Outcome,  # here, not at the top: bot.shop.orders.service imports this module
+    )
+
+    ORDERS.labels(outcome=bounded(outcome, _values(Outcome))).inc()
+
+
+def panel_request(panel: str, action: str) -> PanelRequest:
+    """``with panel_request(name, action):`` around one request to a panel."""
+    return PanelRequest(panel, action)
+
+
+class PanelRequest:
+    """Counts and times one panel request; its result is the ``PanelError`` kind it
+    raised (``ok`` when none). A cancelled request says nothing about the panel."""
+
+    __slots__ = ("_action", "_panel", "_started")
+
+    def __init__(self, panel: str, action: str) -> None:
+        self._panel = panel
+        self._action = action
+        self._started = 0.0
+
+    def __enter__(self) -> None:
+        self._started = time.perf_counter()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        if exc_type is not None and not issubclass(exc_type, Exception):
+            return
+        panel, action = panel_label(self._panel), bounded(self._action, PANEL_ACTIONS)
+        PANEL_REQUESTS.labels(panel=panel, action=action, result=_panel_result(exc_type)).inc()
+        PANEL_REQUEST_SECONDS.labels(panel=panel, action=action).observe(
+            time.perf_counter() - self._started)
+
+
+def _panel_result(exc_type: type[BaseException] | None) -> str:
+    # Here, not at the top: bot.panel's client imports this module.
+    from bot.panel.errors import PanelAmbiguous, PanelRejected, PanelUnavailable
+
+    if exc_type is None:
+        return "ok"
+    if issubclass(exc_type, PanelRejected):
+        return "rejected"
+    if issubclass(exc_type, PanelUnavailable):
+        return "unavailable"
+    if issubclass(exc_type, PanelAmbiguous):
+        return "ambiguous"
+    return "error"
+
+
+def tracker_cycle(panel: str, seconds: float) -> None:
+    TRACKER_CYCLE_SECONDS.labels(panel=panel_label(panel)).observe(seconds)
+
+
+def set_outbox_backlog(n: int) -> None:
+    """Set by whoever counts the waiting messages (the health check does)."""
+    OUTBOX_BACKLOG.set(n)
+
+
+def outbox_send(result: str) -> None:
+    OUTBOX_SENDS.labels(result=bounded(result, OUTBOX_RESULTS)).inc()
+
+
+def telegram_throttled() -> None:
+    TELEGRAM_429.inc()
+
+
+def stars_topup(credit: Credit) -> None:
+    from bot.shop.money.topups import (
+        Credit,  # here, not at the top: bot.shop.money.topups imports this module
+    )
+
+    STARS_TOPUPS.labels(result=bounded(credit, _values(Credit))).inc()
+
+
+def stars_refund(outcome: Refund) -> None:
+    from bot.shop.money.topups import Refund
+
+    STARS_REFUNDS.labels(outcome=bounded(outcome, _values(Refund))).inc()

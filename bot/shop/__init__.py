@@ -1,0 +1,1 @@
+"""The shop's capabilities as plain async services (no aiogram below here)."""

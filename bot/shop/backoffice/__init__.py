@@ -1,0 +1,1 @@
+"""Customers, the audit log, statistics, the daily report, the panel watch."""

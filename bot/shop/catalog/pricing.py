@@ -1,0 +1,116 @@
+"""The reseller's prices, computed exactly on the server.
+
+price = panel cost (rate × quantity / 1000, × runs; flat for packages)
+        × FX rate (panel currency → shop currency) × (1 + markup / 100),
+rounded **up** to the shop currency's minor unit. The markup is the service's
+override, else its category's, else the global one: an admin's (shop_settings
+key ``markup_percent``), else ``MARKUP_PERCENT``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+
+from bot.shop.money.amounts import to_minor_up
+from storage import catalog as catalog_store
+from storage.catalog import StoredService
+from storage.db import Database
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    price_minor: int
+    panel_cost: Decimal  # what the panel will charge, in its currency
+    quantity: int | None  # units delivered in total (all runs, all posts); None for packages
+    markup_percent: Decimal
+
+
+class Pricer:
+    """Markup overrides are read once and kept for ``MARKUP_CACHE_SECONDS``: a
+    catalog page prices eight services, and they change rarely. ``invalidate()``
+    makes a change visible at once. One reader reloads them while the others
+    wait for its result: when the copy expired under a burst of customers, each
+    of them used to read the table (eight times per catalog page)."""
+
+    MARKUP_CACHE_SECONDS = 10.0
+    GLOBAL_KEY = "markup_percent"  # shop_settings: the admin's global markup
+
+    def __init__(self, db: Database, shop_currency: str, markup_percent: Decimal,
+                 fx_rates: Mapping[str, Decimal]) -> None:
+        self.db = db
+        self.shop_currency = shop_currency
+        self.markup_percent = markup_percent
+        self.fx_rates = fx_rates
+        self._overrides: dict[tuple[str, str, str], Decimal] = {}
+        self._loaded_at = -math.inf
+        self._reloading = asyncio.Lock()
+        self._version = 0
+        self._global = markup_percent
+
+    def invalidate(self) -> None:
+        self._loaded_at = -math.inf
+
+    def _stale(self) -> bool:
+        return time.monotonic() - self._loaded_at > self.MARKUP_CACHE_SECONDS
+
+    async def _current(self) -> dict[tuple[str, str, str], Decimal]:
+        if self._stale():
+            async with self._reloading:
+                if self._stale():  # else another caller reloaded while this one waited
+                    overrides = await catalog_store.markups(self.db)
+                    stored = await catalog_store.setting(self.db, self.GLOBAL_KEY)
+                    global_markup = self.markup_percent if stored is None else Decimal(stored)
+                    if overrides != self._overrides or global_markup != self._global:
+                        self._version += 1
+                    self._overrides, self._global = overrides, global_markup
+                    self._loaded_at = time.monotonic()
+        return self._overrides
+
+    async def version(self) -> int:
+        """Changes whenever a markup does, so prices shown from a copy can tell."""
+        await self._current()
+        return self._version
+
+    async def global_markup(self) -> Decimal:
+        """The admin's global markup, else ``MARKUP_PERCENT``."""
+        await self._current()
+        return self._global
+
+    async def markup_source(self, stored: StoredService) -> tuple[Decimal, str]:
+        """The markup and where it comes from: ``service``, ``category`` or ``shop``."""
+        overrides = await self._current()
+        for key in (("service", stored.panel, stored.service.id),
+                    ("category", stored.panel, stored.service.category)):
+            if key in overrides:
+                return overrides[key], key[0]
+        return self._global, "shop"
+
+    async def markup_for(self, stored: StoredService) -> Decimal:
+        return (await self.markup_source(stored))[0]
+
+    def unit_price_with(self, stored: StoredService, markup: Decimal) -> int:
+        """The price per 1000 ``stored`` would have with ``markup`` (an admin's preview)."""
+        return self._to_shop(stored.panel, stored.service.rate, markup)
+
+    def _to_shop(self, panel: str, amount: Decimal, markup: Decimal) -> int:
+        factor = self.fx_rates.get(panel, Decimal(1)) * (1 + markup / 100)
+        return to_minor_up(amount * factor, self.shop_currency)
+
+    async def unit_price(self, stored: StoredService) -> int:
+        """Price per 1000 (per post for subscriptions; the package price for packages)."""
+        markup = await self.markup_for(stored)
+        return self._to_shop(stored.panel, stored.service.rate, markup)
+
+    async def quote(self, stored: StoredService, values: Mapping[str, str]) -> Quote:
+        order_type = stored.service.order_type
+        if order_type is None:
+            raise ValueError(f"service {stored.ref} has no known order type")
+        markup = await self.markup_for(stored)
+        cost = order_type.cost(stored.service.rate, values)
+        return Quote(self._to_shop(stored.panel, cost, markup), cost,
+                     order_type.total_quantity(values), markup)

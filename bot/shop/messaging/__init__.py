@@ -1,0 +1,1 @@
+"""Admin alerts, the outbox sender, broadcasts, customers' languages."""

@@ -1,0 +1,1 @@
+"""Amounts, balances, Stars top-ups and their reconciliation, formatting."""

@@ -1,0 +1,1 @@
+"""The order form's rules, placing orders safely, tracking them."""

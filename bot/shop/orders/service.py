@@ -1,0 +1,506 @@
+"""Placing orders safely, and the customer's view of them afterwards.
+
+``place`` runs three steps, never more than once per draft token:
+
+1. one transaction debits the balance (never below zero) and inserts the order
+   in state ``submitting`` with the draft's unique token;
+2. the panel's ``add``;
+3. one transaction records the outcome: ``pending`` with the panel's id;
+   ``failed`` with a refund when the panel refused or provably never saw it;
+   ``unknown`` (no refund, admins alerted) when the request may have reached the
+   panel, or the panel answered an order id that another order already has.
+
+Before step 1 the form is validated and priced again: never more than the
+price the customer was shown is charged.
+
+A second confirm of the same draft hits the token's unique index and returns
+the first order.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from decimal import ROUND_FLOOR, Decimal
+from enum import StrEnum
+from typing import Any, Literal, Protocol
+
+import aiosqlite
+
+from bot.observability import metrics
+from bot.panel import (
+    CancelAccepted,
+    ItemError,
+    OrderState,
+    OrderStatus,
+    PanelAmbiguous,
+    PanelClient,
+    PanelError,
+    PanelRejected,
+    PanelUnavailable,
+    RejectReason,
+)
+from bot.panel.order_types import OrderType
+from bot.shop.backoffice.stats import cost_minor
+from bot.shop.catalog.pricing import Pricer, Quote
+from bot.shop.catalog.shop_catalog import ShopCatalog
+from bot.shop.messaging.alerts import Alert, no_alert
+from bot.shop.money.amounts import MAX_AMOUNT_MINOR
+from storage import audit, ledger, outbox
+from storage import orders as order_store
+from storage import stats as stats_store
+from storage.catalog import StoredService
+from storage.db import Database
+from storage.orders import StoredOrder
+from storage.outbox import OrderNotice
+
+log = logging.getLogger(__name__)
+
+REFRESH_EVERY_SECONDS = 30
+_FINAL_STATES = {OrderState.CANCELED.value, OrderState.FAILED.value, OrderState.PARTIAL.value,
+                 OrderState.COMPLETED.value}
+Notify = Literal["all", "refunds"]
+
+
+class Outcome(StrEnum):
+    PLACED = "placed"
+    REJECTED = "rejected"  # the panel refused; refunded
+    UNAVAILABLE = "unavailable"  # the panel never saw it; refunded
+    AMBIGUOUS = "ambiguous"  # may exist on the panel; being checked, not refunded
+    INSUFFICIENT = "insufficient"  # not enough balance; nothing happened
+    PRICE_CHANGED = "price_changed"  # dearer than the price shown; nothing happened
+    ALREADY = "already"  # this draft was confirmed before
+    GONE = "gone"  # the service is no longer sold
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    outcome: Outcome
+    order: StoredOrder | None = None
+    reason: RejectReason | None = None
+    message: str = ""
+    missing_minor: int = 0
+    price_minor: int = 0  # PRICE_CHANGED: the price now
+
+
+@dataclass(frozen=True, slots=True)
+class OrderActions:
+    refill: bool
+    cancel: bool
+
+
+class ServiceGone(Exception):
+    """The service is no longer on sale."""
+
+
+# Panel refusals that say the shop's own panel account is unusable (not the
+# customer's order): customers see "temporarily unavailable", admins are told
+# once per outage (until an order goes through on that panel again). Alerts are
+# plain text (bot/shop/messaging/alerts.py escapes and redacts them).
+ACCOUNT_TROUBLE = {
+    RejectReason.NOT_ENOUGH_FUNDS: "⚠️ Your panel balance is too low on {panel}: a"
+                                   " customer's order (#{order}) was refused and refunded. Top up"
+                                   " the panel.",
+    RejectReason.BAD_KEY: "⚠️ Panel {panel} refused the API key: a customer's order"
+                          " (#{order}) was refused and refunded, and every order will be until"
+                          " PANEL_KEY is fixed.",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class AdminDetails:
+    history: list[order_store.HistoryRow]
+    charge: str | None  # what the panel says it charged, in its currency
+    panel_cost: str | None  # what it was expected to charge
+    refills: list[tuple[str, str]]
+
+
+class OrderService:
+    def __init__(self, db: Database, panels: Mapping[str, PanelClient], pricer: Pricer,
+                 catalog: ShopCatalog | None = None, alert: Alert = no_alert,
+                 on_panel_used: Callable[[str], None] = lambda _panel: None) -> None:
+        self.db = db
+        self._on_panel_used = on_panel_used  # the panel watch's poke: balance checked later
+        self.panels = panels
+        self.pricer = pricer
+        self.catalog = catalog or ShopCatalog(db)
+        self._alert = alert
+        self._account_trouble: set[tuple[str, RejectReason]] = set()  # alerted, not over
+
+    async def on_sale(self, ref: int) -> StoredService:
+        stored = await self.catalog.on_sale(ref)
+        if (stored is None or not stored.active or stored.service.order_type is None
+                or stored.panel not in self.panels):
+            raise ServiceGone(ref)
+        return stored
+
+    async def quote(self, stored: StoredService, values: Mapping[str, str]) -> Quote:
+        """Validate a complete form against ``stored`` (as read now) and price it."""
+        order_type = stored.service.order_type
+        assert order_type is not None
+        order_type.validate(values, stored.service.limits)
+        return await self.pricer.quote(stored, values)
+
+    async def place(self, user_id: int, ref: int, values: Mapping[str, str], token: str,
+                    shown_price_minor: int | None) -> Placement:
+        """Place the draft ``token`` once, for at most ``shown_price_minor``.
+
+        The form is validated and priced again here, on the server, against the
+        service as it is now: a ``FieldError`` when it no longer fits (the caller
+        asks that field again); ``PRICE_CHANGED`` with nothing charged when it
+        now costs more than the customer was shown (or nothing was shown); a
+        lower price than shown is what is charged.
+        """
+        placement = await self._place(user_id, ref, values, token, shown_price_minor)
+        metrics.order_placed(placement.outcome)
+        return placement
+
+    async def _place(self, user_id: int, ref: int, values: Mapping[str, str], token: str,
+                     shown_price_minor: int | None) -> Placement:
+        try:
+            stored = await self.on_sale(ref)
+        except ServiceGone:
+            existing = await order_store.by_token(self.db, token)
+            return Placement(Outcome.ALREADY, existing) if existing else Placement(Outcome.GONE)
+        quote = await self.quote(stored, values)
+        if shown_price_minor is None or quote.price_minor > shown_price_minor:
+            existing = await order_store.by_token(self.db, token)
+            if existing is not None:  # a replay of a draft placed before the price moved
+                return Placement(Outcome.ALREADY, existing)
+            return Placement(Outcome.PRICE_CHANGED, price_minor=quote.price_minor)
+        if quote.price_minor > MAX_AMOUNT_MINOR:  # more than any balance can hold
+            return Placement(Outcome.INSUFFICIENT, missing_minor=quote.price_minor)
+        order_type = stored.service.order_type
+        assert order_type is not None
+        try:
+            order = await self.db.transact(
+                _open_order, token=token, user_id=user_id, panel=stored.panel,
+                service_ref=stored.ref, service_id=stored.service.id,
+                service_name=stored.service.name, order_type=order_type.name,
+                fields=order_type.add_params(values), quantity=quote.quantity,
+                price_minor=quote.price_minor, currency=self.pricer.shop_currency,
+                panel_cost=quote.panel_cost, fx_rate=self._fx(stored.panel),
+                cost_minor=cost_minor(quote.panel_cost, self._fx(stored.panel),
+                                      self.pricer.shop_currency),
+            )
+        except ledger.InsufficientFunds as exc:
+            return Placement(Outcome.INSUFFICIENT,
+                             missing_minor=exc.needed_minor - exc.balance_minor)
+        except sqlite3.IntegrityError:
+            # This draft was confirmed before (a replay, or a concurrent tap that won).
+            return Placement(Outcome.ALREADY, await order_store.by_token(self.db, token))
+        return await self._submit(order, order_type)
+
+    def _fx(self, panel: str) -> Decimal:
+        return self.pricer.fx_rates.get(panel, Decimal(1))
+
+    async def _submit(self, order: StoredOrder, order_type: OrderType) -> Placement:
+        """Send a ``submitting`` order to its panel once and record what happened."""
+        try:
+            panel_order_id = await self.panels[order.panel].add(order.service_id, order_type,
+                                                                order.fields)
+        except PanelRejected as exc:
+            failed = await self._refund_failed(order, exc.message, exc.reason)
+            await self._account_refused(order, exc.reason)
+            self._on_panel_used(order.panel)
+            return Placement(Outcome.REJECTED, failed, exc.reason, exc.message)
+        except PanelUnavailable as exc:
+            return Placement(Outcome.UNAVAILABLE, await self._refund_failed(order, exc.message),
+                             message=exc.message)
+        except PanelAmbiguous as exc:
+            log.error("order %d: outcome unknown at panel %s: %s", order.id, order.panel,
+                      exc.message, extra={"order_id": order.id})
+            return await self._hold_unknown(order, exc.message)
+        self._account_trouble = {t for t in self._account_trouble if t[0] != order.panel}
+        try:
+            placed = await order_store.set_outcome(self.db, order.id, state="pending",
+                                                   panel_order_id=panel_order_id)
+        except sqlite3.IntegrityError:
+            # Another order already has this panel id: a new panel configured under an
+            # old panel's name, or a panel bug. The panel did take *something*, so
+            # the order is held for an admin with the id kept, never refunded on a guess.
+            log.error("order %d: panel %s answered order id %s, which another order has",
+                      order.id, order.panel, panel_order_id, extra={"order_id": order.id})
+            return await self._hold_unknown(
+                order, f"the panel answered order id {panel_order_id}, which another order"
+                " already has")
+        self._on_panel_used(order.panel)
+        return Placement(Outcome.PLACED, placed)
+
+    async def _hold_unknown(self, order: StoredOrder, why: str) -> Placement:
+        """The panel may have the order: keep the money, tell the admins, never resubmit."""
+        unknown = await order_store.set_outcome(self.db, order.id, state="unknown", error=why)
+        await self._alert(
+            f"❔ Order #{order.id} (user {order.user_id}, panel {order.panel}): {why[:300]}."
+            " Check the panel's order list, then send /unresolved to attach its panel order id"
+            " or refund it.", key=f"unknown:{order.panel}")  # an outage: one alert, then a count
+        return Placement(Outcome.AMBIGUOUS, unknown, message=why)
+
+    async def _account_refused(self, order: StoredOrder, reason: RejectReason) -> None:
+        template = ACCOUNT_TROUBLE.get(reason)
+        if template is None or (order.panel, reason) in self._account_trouble:
+            return
+        self._account_trouble.add((order.panel, reason))
+        # Not folded with the last outage's alert: this is news, and it is one per outage.
+        await self._alert(template.format(panel=order.panel, order=order.id))
+
+    async def _refund_failed(self, order: StoredOrder, message: str,
+                             reason: RejectReason | None = None) -> StoredOrder:
+        async with self.db.transaction() as conn:
+            failed = await order_store.set_outcome(
+                conn, order.id, state="failed", error=message,
+                failure_reason=None if reason is None else reason.value)
+            await _refund(conn, order, order.price_minor, "panel did not take the order")
+        return failed
+
+    # ------------------------------------------------------------ my orders
+
+    async def page(self, user_id: int, offset: int, limit: int) -> tuple[list[StoredOrder], int]:
+        return await order_store.for_user(self.db, user_id, offset, limit)
+
+    async def owned(self, user_id: int, order_id: int) -> StoredOrder | None:
+        """The order if it exists and is ``user_id``'s; ``None`` otherwise, alike."""
+        order = await order_store.get(self.db, order_id)
+        return order if order is not None and order.user_id == user_id else None
+
+    async def refresh(self, order: StoredOrder, now: float | None = None) -> StoredOrder:
+        """One status call, at most once per 30 s per order."""
+        now = time.time() if now is None else now
+        if order.refreshed_at and now - order.refreshed_at < REFRESH_EVERY_SECONDS:
+            return order
+        if (order.panel_order_id is None or order.state not in ("pending", "in_progress")
+                or order.panel not in self.panels):  # a panel no longer configured
+            return order
+        await order_store.mark_refreshed(self.db, order.id, now)
+        status = await self.panels[order.panel].status(order.panel_order_id)
+        await apply_statuses(self.db, {order.id: status}, source="refresh", notify="refunds")
+        refreshed = await order_store.get(self.db, order.id)
+        assert refreshed is not None
+        return refreshed
+
+    async def actions(self, order: StoredOrder) -> OrderActions:
+        """Which of refill and cancel the order's service and state allow now."""
+        stored = await self.catalog.any_service(order.service_ref)
+        if stored is None or not order.panel_order_id or order.panel not in self.panels:
+            return OrderActions(refill=False, cancel=False)
+        return OrderActions(
+            refill=stored.service.refill and order.state == "completed",
+            cancel=(stored.service.cancel and order.state in ("pending", "in_progress")
+                    and not order.cancel_requested),
+        )
+
+    async def request_refill(self, order: StoredOrder) -> str:
+        """Ask the panel for a refill; returns its id. Raises ``PanelError`` if refused."""
+        if not (await self.actions(order)).refill:
+            raise PanelRejected("this order can't be refilled",
+                                reason=RejectReason.NOT_REFILLABLE)
+        assert order.panel_order_id is not None
+        refill_id = await self.panels[order.panel].refill(order.panel_order_id)
+        await order_store.add_refill(self.db, order.id, refill_id)
+        return refill_id
+
+    async def request_cancel(self, order: StoredOrder) -> None:
+        """Ask the panel to cancel; the refund follows when the status says canceled."""
+        if not (await self.actions(order)).cancel:
+            raise PanelRejected("this order can't be canceled", reason=RejectReason.NOT_CANCELABLE)
+        assert order.panel_order_id is not None
+        result = (await self.panels[order.panel].cancel([order.panel_order_id])).get(
+            order.panel_order_id)
+        if isinstance(result, ItemError):
+            raise PanelRejected(result.message, reason=result.reason)
+        if not isinstance(result, CancelAccepted):
+            raise PanelError("the panel did not answer for this order")
+        await order_store.mark_cancel_requested(self.db, order.id)
+
+
+    # ------------------------------------------------------------ reconciliation
+
+    async def recover_interrupted(self) -> int:
+        """At start-up: orders a dead process left between debit and panel answer
+        become ``unknown`` (never resubmitted, never refunded on a guess)."""
+        ids = await order_store.interrupted_to_unknown(self.db)
+        if ids:
+            log.warning("orders %s were interrupted before the panel answered; they are"
+                        " now 'unknown' for an admin to resolve", ids)
+        return len(ids)
+
+    async def unresolved(self, limit: int = 10) -> tuple[list[StoredOrder], int]:
+        return await order_store.unresolved(self.db, limit)
+
+    async def flagged(self, limit: int = 10) -> tuple[list[StoredOrder], int]:
+        """Open orders the panel answered "Incorrect order ID" for, poll after poll."""
+        return await order_store.flagged(self.db, limit)
+
+    async def refused_for_funds(self, limit: int = 10) -> tuple[list[StoredOrder], int]:
+        """Orders refused (and refunded) because the shop's panel balance ran out."""
+        return await order_store.failed_for(self.db, RejectReason.NOT_ENOUGH_FUNDS.value, limit)
+
+    async def admin_view(self, order_id: int) -> tuple[StoredOrder, AdminDetails] | None:
+        """Any order, with what only admins see: history, panel charge and cost."""
+        order = await order_store.get(self.db, order_id)
+        if order is None:
+            return None
+        charge, cost = await order_store.panel_details(self.db, order_id)
+        return order, AdminDetails(await order_store.history_of(self.db, order_id),
+                                   charge, cost, await order_store.refills_of(self.db, order_id))
+
+    async def unresolved_one(self, order_id: int) -> StoredOrder | None:
+        """The order if it is ``unknown`` (waiting for an admin), else ``None``."""
+        order = await order_store.get(self.db, order_id)
+        return order if order is not None and order.state == "unknown" else None
+
+    async def attach_panel_id(self, order_id: int, panel_order_id: str,
+                              admin_id: int) -> StoredOrder:
+        """An admin found the ``unknown`` order on the panel: track it from now on.
+
+        Raises ``LookupError`` if the order is not unknown any more, ``ValueError``
+        if another order already has that panel id.
+        """
+        try:
+            async with self.db.transaction() as conn:
+                order = await order_store.attach_panel_id(conn, order_id, panel_order_id)
+                if order is None:
+                    raise LookupError(order_id)
+                await order_store.add_history(
+                    conn, [(order_id, "pending", None, None, None, 0)], "admin")
+                await outbox.queue_order_notices(
+                    conn, [OrderNotice(order.user_id, order_id, "pending")])
+                await audit.record(conn, admin_id=admin_id, action="attach", target_kind="order",
+                                   target_id=order_id, before="unknown",
+                                   after=f"pending, panel order {panel_order_id}")
+        except sqlite3.IntegrityError:
+            raise ValueError(panel_order_id) from None
+        return order
+
+    async def refund_unresolved(self, order_id: int, admin_id: int) -> StoredOrder:
+        """An admin found that the panel never took the ``unknown`` order: refund it.
+        Raises ``LookupError`` if the order is not unknown any more."""
+        async with self.db.transaction() as conn:
+            order = await order_store.fail_unknown(conn, order_id)
+            if order is None:
+                raise LookupError(order_id)
+            refund, balance = await _refund(conn, order, order.price_minor,
+                                            "not on the panel (admin)")
+            await order_store.add_history(conn, [(order_id, "failed", None, None, None, refund)],
+                                          "admin")
+            await outbox.queue_order_notices(conn, [OrderNotice(
+                order.user_id, order_id, "failed", refund_minor=refund, balance_minor=balance)])
+            await audit.record(conn, admin_id=admin_id, action="refund_order",
+                               target_kind="order", target_id=order_id, before="unknown",
+                               after=f"failed, {refund} refunded", note="not on the panel")
+        return order
+
+
+def _open_order(conn: sqlite3.Connection, **order: Any) -> StoredOrder:
+    """Step 1 of placing, in the database's thread: the order and its debit together."""
+    opened = order_store.insert_in(conn, **order)
+    if opened.price_minor:
+        ledger.post_in(conn, user_id=opened.user_id, amount_minor=-opened.price_minor,
+                       kind="order", key=f"order:{opened.id}:debit", order_id=opened.id)
+    return opened
+
+
+async def _refund(conn: aiosqlite.Connection, order: StoredOrder, amount_minor: int,
+                  note: str) -> tuple[int, int | None]:
+    """Give ``amount_minor`` of ``order``'s price back, once per order (its refund key).
+
+    Returns (refunded now, balance after): (0, None) for nothing to refund or when
+    the order was refunded before.
+    """
+    if amount_minor <= 0:
+        return 0, None
+    entry = await ledger.post(conn, user_id=order.user_id, amount_minor=amount_minor,
+                              kind="refund", key=f"order:{order.id}:refund", order_id=order.id,
+                              note=note)
+    return (amount_minor, entry.balance_after) if entry.created else (0, None)
+
+
+def refund_for(order: StoredOrder, state: str, remains: int | None) -> int:
+    """Minor units to give back for a final state: all of it for canceled or failed,
+    the undelivered share (rounded down) for partial."""
+    if state in (OrderState.CANCELED.value, OrderState.FAILED.value):
+        return order.price_minor
+    if state == OrderState.PARTIAL.value and order.quantity and remains:
+        share = Decimal(order.price_minor) * min(remains, order.quantity) / order.quantity
+        return int(share.to_integral_value(ROUND_FLOOR))
+    return 0
+
+
+class _StatusFields(Protocol):
+    state: str
+    panel_status: str | None
+    start_count: int | None
+    remains: int | None
+
+
+def status_change(order: _StatusFields, status: OrderStatus) -> tuple[str, int | None,
+                                                                       int | None] | None:
+    """The (state, start count, remains) ``status`` moves ``order`` to, or ``None``
+    when it says nothing new (most polls: then nothing is written)."""
+    state = status.status.value if status.recognised else order.state
+    if state == "submitting":
+        state = "pending"
+    start_count = order.start_count if status.start_count is None else status.start_count
+    remains = order.remains if status.remains is None else status.remains
+    if (state, status.raw_status, start_count, remains) == (
+            order.state, order.panel_status, order.start_count, order.remains):
+        return None
+    return state, start_count, remains
+
+
+@dataclass(frozen=True, slots=True)
+class AppliedStatus:
+    order_id: int
+    state: str
+    refund_minor: int  # posted now; 0 when none (or posted before)
+
+
+async def apply_statuses(db: Database, answers: Mapping[int, OrderStatus], *, source: str,
+                         notify: Notify = "all") -> list[AppliedStatus]:
+    """Write panel statuses and everything they cause in one transaction: the order's
+    state, start count and remains, a history row, the refund, and the owner's notice.
+
+    An answer that changes nothing writes nothing; an order that is final already
+    keeps its state (a late or repeated answer changes nothing). ``notify`` is
+    "refunds" where the user is looking at the order (Refresh) and only money
+    needs telling.
+    """
+    if not answers:
+        return []
+    applied: list[AppliedStatus] = []
+    async with db.transaction() as conn:
+        current = await order_store.get_many_in(conn, list(answers))
+        # The panel cost in shop money follows the charge, at the order's own fx rate.
+        fx_rates = await stats_store.fx_rates_in(
+            conn, [i for i, status in answers.items() if status.charge is not None])
+        changes: list[order_store.StatusChange] = []
+        history: list[tuple[int, str, str | None, int | None, int | None, int]] = []
+        notices: list[OrderNotice] = []
+        for order_id, status in answers.items():
+            order = current.get(order_id)
+            if order is None or order.state in _FINAL_STATES:
+                continue
+            change = status_change(order, status)
+            if change is None:
+                continue
+            state, start_count, remains = change
+            fx = fx_rates.get(order_id)
+            cost = (None if status.charge is None or fx is None
+                    else cost_minor(status.charge, Decimal(fx), order.currency))
+            changes.append(order_store.StatusChange(order_id, state, status.raw_status,
+                                                    status.start_count, status.remains,
+                                                    status.charge, cost))
+            due = refund_for(order, state, status.remains) if status.recognised else 0
+            refund, balance = await _refund(conn, order, due, f"order {state}")
+            history.append((order_id, state, status.raw_status, start_count, remains, refund))
+            if (notify == "all" and state != order.state) or refund:
+                notices.append(OrderNotice(order.user_id, order_id, state, start_count, remains,
+                                           refund, balance))
+            applied.append(AppliedStatus(order_id, state, refund))
+        await order_store.set_statuses(conn, changes)
+        await order_store.add_history(conn, history, source)
+        await outbox.queue_order_notices(conn, notices)
+    return applied

@@ -1,0 +1,208 @@
+"""The admin panel's customers: find one, their card, credit / debit, block / unblock."""
+
+from __future__ import annotations
+
+from html import escape
+
+from aiogram import F, Router
+from aiogram.filters import StateFilter
+from aiogram.fsm.context import FSMContext
+from aiogram.fsm.state import State, StatesGroup
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
+from aiogram.utils.callback_answer import CallbackAnswer
+from aiogram.utils.i18n import gettext as _
+from aiogram.utils.i18n import ngettext
+
+from bot.config import Settings
+from bot.shop.backoffice.customers import CustomerCard, Customers, QueryError
+from handlers.admin.home import adjust_balance, audit_line, back_button
+from handlers.callbacks import AdminCb, AdminCustomerCb, AdminOrderCb
+from handlers.filters import Button, IsAdmin, TextMessage
+from handlers.middlewares.i18n import language_name
+from handlers.views.render import (
+    STATE_EMOJI,
+    button,
+    day_of,
+    edit,
+    keyboard,
+    ledger_kind,
+    money,
+    number,
+    short,
+    when,
+)
+from storage.db import Database
+
+router = Router(name="admin_customers")
+router.message.filter(IsAdmin())
+router.callback_query.filter(IsAdmin())
+
+MAX_REASON = 200
+
+
+class AdminCustomers(StatesGroup):
+    find = State()
+    amount = State()  # data: user_id, sign
+
+
+def _ask_find() -> str:
+    return _("<b>👥 Customers</b>\nSend a customer's id, @username or a part of their name.")
+
+
+@router.callback_query(Button(AdminCb(area="customers")))
+async def customers_screen(query: CallbackQuery, state: FSMContext) -> None:
+    assert isinstance(query.message, Message)
+    await state.set_state(AdminCustomers.find)
+    await edit(query.message, _ask_find(), keyboard(back_button()))
+
+
+@router.message(StateFilter(AdminCustomers.find), TextMessage())
+async def find_customer(message: Message, customers: Customers) -> None:
+    assert message.text is not None
+    try:
+        found = await customers.find(message.text)
+    except QueryError:
+        await message.answer(_("Send an id (digits), an @username, or at least two letters "
+                               "of a name (at most 64 characters)."),
+                             reply_markup=keyboard(back_button()))
+        return
+    if not found:
+        await message.answer(_("No customer matches “{query}”. Try again, or /cancel.").format(
+            query=escape(short(message.text.strip(), 64))), reply_markup=keyboard(back_button()))
+        return
+    rows = [[button(short(f"{user.first_name or '—'} · @{user.username or '—'} · {user.id}"),
+                    AdminCustomerCb(action="card", id=user.id))] for user in found]
+    await message.answer(ngettext("Found {count} customer. Open it, or send another search:",
+                                  "Found {count} customers. Open one, or send another search:",
+                                  len(found)).format(count=number(len(found))),
+                         reply_markup=keyboard(*rows, back_button()))
+
+
+@router.message(StateFilter(AdminCustomers.find))
+async def find_wrong_input(message: Message) -> None:
+    await message.answer(_("Send the search as text, or /cancel."))
+
+
+def card_text(card: CustomerCard, currency: str) -> str:
+    user = card.user
+    status = _("🚫 blocked by an admin") if user.banned else _("active")
+    if user.blocked:
+        status += " · " + _("has blocked the bot")
+    lines = [
+        _("<b>Customer {id}</b>").format(id=user.id),
+        _("Name: {name} · @{username}").format(name=escape(short(user.first_name or "—", 64)),
+                                              username=escape(user.username or "—")),
+        _("Balance: <b>{balance}</b>").format(balance=money(user.balance_minor, currency)),
+        _("Stars top-ups: {count}, {amount} credited").format(
+            count=card.topups_paid, amount=money(card.topups_minor, currency)),
+        _("Language: {language} · Joined: {joined} · Last seen: {seen}").format(
+            language=escape(language_name(user.speaks) if user.speaks else "—"),
+            joined=day_of(user.created_at), seen=when(user.last_seen_at)),
+        _("Status: {status}").format(status=status),
+        "",
+        _("<b>Orders</b> ({count})").format(count=card.orders_total),
+    ]
+    lines += [f"{STATE_EMOJI.get(o.state, '•')} #{o.id} {escape(short(o.service_name, 40))} · "
+              f"{money(o.price_minor, o.currency)}" for o in card.orders] or ["—"]
+    lines += ["", _("<b>Balance history</b>")]
+    lines += [f"{when(e.created_at)} · {ledger_kind(e.kind, e.order_id)} "
+              f"{'+' if e.amount_minor > 0 else ''}{money(e.amount_minor, currency)}"
+              f"{' · ' + escape(short(e.note, 60)) if e.note else ''}" for e in card.ledger] or ["—"]
+    if card.audit:
+        lines += ["", _("<b>Admin actions</b>")] + [audit_line(entry) for entry in card.audit]
+    return "\n".join(lines)
+
+
+def card_keyboard(card: CustomerCard) -> InlineKeyboardMarkup:
+    user_id = card.user.id
+    block = (button(_("✅ Unblock"), AdminCustomerCb(action="unblock", id=user_id))
+             if card.user.banned else
+             button(_("🚫 Block"), AdminCustomerCb(action="block", id=user_id)))
+    orders = [button(f"#{o.id}", AdminOrderCb(action="show", id=o.id)) for o in card.orders]
+    return keyboard(
+        [button(_("➕ Credit"), AdminCustomerCb(action="credit", id=user_id)),
+         button(_("➖ Debit"), AdminCustomerCb(action="debit", id=user_id))],
+        orders, [block, button(_("🔎 Find another"), AdminCb(area="customers"))],
+        back_button())
+
+
+async def _show_card(message: Message, customers: Customers, settings: Settings,
+                     user_id: int, *, edit_it: bool) -> bool:
+    card = await customers.card(user_id)
+    if card is None:
+        return False
+    text = card_text(card, settings.shop_currency)
+    if edit_it:
+        await edit(message, text, card_keyboard(card))
+    else:
+        await message.answer(text, reply_markup=card_keyboard(card))
+    return True
+
+
+@router.callback_query(AdminCustomerCb.filter(F.action == "card"))
+async def open_card(query: CallbackQuery, callback_data: AdminCustomerCb, state: FSMContext,
+                    customers: Customers, settings: Settings,
+                    callback_answer: CallbackAnswer) -> None:
+    assert isinstance(query.message, Message)
+    await state.clear()
+    if not await _show_card(query.message, customers, settings, callback_data.id, edit_it=True):
+        callback_answer.text, callback_answer.show_alert = _("No such customer."), True
+
+
+@router.callback_query(AdminCustomerCb.filter(F.action.in_({"block", "unblock"})))
+async def block(query: CallbackQuery, callback_data: AdminCustomerCb, customers: Customers,
+                settings: Settings, callback_answer: CallbackAnswer) -> None:
+    assert isinstance(query.message, Message)
+    banned = callback_data.action == "block"
+    try:
+        changed = await customers.set_banned(query.from_user.id, callback_data.id, banned)
+    except PermissionError:
+        callback_answer.text, callback_answer.show_alert = _("An admin can't be blocked."), True
+        return
+    except LookupError:
+        callback_answer.text, callback_answer.show_alert = _("No such customer."), True
+        return
+    if changed:
+        callback_answer.text = (_("Blocked: they get a polite refusal from now on.") if banned
+                                else _("Unblocked: they can use the shop again."))
+    await _show_card(query.message, customers, settings, callback_data.id, edit_it=True)
+
+
+@router.callback_query(AdminCustomerCb.filter(F.action.in_({"credit", "debit"})))
+async def ask_amount(query: CallbackQuery, callback_data: AdminCustomerCb, state: FSMContext,
+                     customers: Customers, settings: Settings,
+                     callback_answer: CallbackAnswer) -> None:
+    assert isinstance(query.message, Message)
+    if await customers.card(callback_data.id, orders=0, entries=0) is None:
+        callback_answer.text, callback_answer.show_alert = _("No such customer."), True
+        return
+    await state.set_state(AdminCustomers.amount)
+    await state.update_data(user_id=callback_data.id,
+                            sign=1 if callback_data.action == "credit" else -1)
+    prompt = (_("Credit customer {id}: send the amount and the reason, like "
+                "<code>5 welcome bonus</code> (or /cancel).") if callback_data.action == "credit"
+              else _("Debit customer {id}: send the amount and the reason, like "
+                     "<code>5 mistaken credit</code> (or /cancel)."))
+    await query.message.answer(prompt.format(id=callback_data.id))
+
+
+@router.message(StateFilter(AdminCustomers.amount), TextMessage())
+async def amount_and_reason(message: Message, state: FSMContext, db: Database,
+                            customers: Customers, settings: Settings) -> None:
+    assert message.text is not None
+    parts = message.text.strip().split(maxsplit=1)
+    if len(parts) < 2 or len(parts[1]) > MAX_REASON:
+        await message.answer(_("Send the amount, a space and a reason (at most {limit} "
+                               "characters), like <code>5 welcome bonus</code>, or /cancel.")
+                             .format(limit=MAX_REASON))
+        return
+    data = await state.get_data()
+    user_id, sign = int(data.get("user_id", 0)), int(data.get("sign", 1))
+    if await adjust_balance(message, db, settings, user_id, sign, parts[0], parts[1]):
+        await state.clear()
+        await _show_card(message, customers, settings, user_id, edit_it=False)
+
+
+@router.message(StateFilter(AdminCustomers.amount))
+async def amount_wrong_input(message: Message) -> None:
+    await message.answer(_("Send the amount and the reason as text, or /cancel."))

@@ -1,0 +1,1 @@
+"""The customer's routers: menu, shop, order form, balance, payments, orders."""

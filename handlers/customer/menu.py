@@ -1,0 +1,156 @@
+"""/start, the main menu and help."""
+
+from __future__ import annotations
+
+import logging
+from html import escape
+
+from aiogram import Bot, Router
+from aiogram.exceptions import TelegramAPIError
+from aiogram.filters import Command, CommandObject, CommandStart, StateFilter
+from aiogram.fsm.context import FSMContext
+from aiogram.types import BotCommand, CallbackQuery, Message
+from aiogram.utils.i18n import I18n
+from aiogram.utils.i18n import gettext as _
+
+from bot.config import Settings
+from bot.shop.catalog.pricing import Pricer
+from bot.shop.money import accounts
+from bot.shop.orders.service import OrderService, ServiceGone
+from handlers.callbacks import MenuCb
+from handlers.customer.service_view import show_service
+from handlers.filters import Button
+from handlers.views.render import main_menu
+from storage.db import Database, is_row_id
+
+log = logging.getLogger(__name__)
+router = Router(name="menu")
+
+
+def greeting(first_name: str) -> str:
+    return _("Hi, {name}! 👋\nOrder followers, likes, views and more. "
+             "Pick what you need below.").format(name=escape(first_name or _("friend")))
+
+
+def _is_service_link(deep_link: str) -> bool:
+    """``s123``: a service's deep link (``/start s²`` is not one)."""
+    ref = deep_link[1:]
+    return (deep_link.startswith("s") and ref.isascii() and ref.isdigit() and len(ref) <= 19
+            and is_row_id(int(ref)))
+
+
+@router.message(CommandStart())
+async def start(message: Message, command: CommandObject, db: Database, settings: Settings,
+                orders: OrderService, pricer: Pricer, state: FSMContext) -> None:
+    """/start works in any state: it leaves whatever step the customer was in (an order
+    form's draft, a search, a top-up amount, an admin's input) and shows the menu."""
+    sender = message.from_user
+    assert sender is not None
+    await state.clear()
+    await accounts.register(db, sender.id, username=sender.username,
+                            first_name=sender.first_name, language=sender.language_code)
+    deep_link = (command.args or "").strip()
+    if _is_service_link(deep_link):
+        try:
+            stored = await orders.on_sale(int(deep_link[1:]))
+        except ServiceGone:
+            await message.answer(_("That service is no longer available."),
+                                 reply_markup=main_menu(sender.id in settings.admin_ids))
+            return
+        await show_service(message, stored, pricer, settings, edit=False)
+        return
+    await message.answer(greeting(sender.first_name),
+                         reply_markup=main_menu(sender.id in settings.admin_ids))
+
+
+@router.callback_query(Button(MenuCb(action="home")))
+async def home(query: CallbackQuery, settings: Settings) -> None:
+    assert isinstance(query.message, Message)
+    await query.message.edit_text(greeting(query.from_user.first_name),
+                                  reply_markup=main_menu(query.from_user.id in settings.admin_ids))
+
+
+def help_text(settings: Settings) -> str:
+    lines = [
+        _("<b>How it works</b>"),
+        _("1. Tap 🛒 New order, pick a platform, a category and a service."),
+        _("2. Send what the service asks for (a link, a quantity...)."),
+        _("3. Check the price and confirm: it is paid from your balance."),
+        _("4. Follow it in 📦 My orders. If an order is canceled or only partly done, "
+          "the undelivered part is refunded to your balance."),
+        "",
+        _("Commands: /start menu, /search find a service, /cancel leave a form."),
+    ]
+    if settings.support_contact:
+        lines.append(_("Support: {contact}").format(contact=escape(settings.support_contact)))
+    return "\n".join(lines)
+
+
+@router.callback_query(Button(MenuCb(action="help")))
+async def help_menu(query: CallbackQuery, settings: Settings) -> None:
+    assert isinstance(query.message, Message)
+    await query.message.edit_text(help_text(settings),
+                                  reply_markup=main_menu(query.from_user.id in settings.admin_ids))
+
+
+@router.message(Command("help"), StateFilter(None))
+async def help_command(message: Message, settings: Settings) -> None:
+    assert message.from_user is not None
+    await message.answer(help_text(settings),
+                         reply_markup=main_menu(message.from_user.id in settings.admin_ids))
+
+
+@router.message(Command("cancel"), StateFilter(None))
+async def nothing_to_cancel(message: Message, settings: Settings) -> None:
+    assert message.from_user is not None
+    await message.answer(_("There is nothing to cancel."),
+                         reply_markup=main_menu(message.from_user.id in settings.admin_ids))
+
+
+# ------------------------------------------------------------ the bot's profile
+
+def command_list() -> list[BotCommand]:
+    """The command hints Telegram shows by the text box, in the current language."""
+    return [
+        BotCommand(command="start", description=_("Menu")),
+        BotCommand(command="search", description=_("Find a service")),
+        BotCommand(command="balance", description=_("Your balance")),
+        BotCommand(command="language", description=_("Change the language")),
+        BotCommand(command="help", description=_("How it works")),
+        BotCommand(command="cancel", description=_("Leave the current form")),
+        BotCommand(command="paysupport", description=_("Payments and refunds")),
+    ]
+
+
+def bot_description() -> str:
+    """What a new visitor reads before pressing Start (at most 512 characters)."""
+    return _("Order followers, likes, views and more for Instagram, TikTok, YouTube, Telegram "
+             "and other platforms. Pay from your balance, topped up with Telegram Stars, and "
+             "follow every order here.")
+
+
+def bot_short_description() -> str:
+    """The bot's profile line (at most 120 characters)."""
+    return _("Followers, likes and views for your social media, paid with Telegram Stars.")
+
+
+async def describe_bot(bot: Bot, i18n: I18n, languages: list[str]) -> None:
+    """Commands and descriptions for every language (Telegram shows each user their
+    language's, and the default, English, to the rest). A refusal (flood control, a
+    code Telegram does not take) is logged and skipped: the shop runs without it."""
+    for locale in languages:
+        code = None if locale == i18n.default_locale else locale.split("_")[0]
+        if code is not None and not (len(code) == 2 and code.isalpha()):
+            log.warning("no command hints for %s: Telegram takes two-letter language codes",
+                        locale)
+            continue
+        with i18n.context(), i18n.use_locale(locale):
+            for call in (bot.set_my_commands(command_list(), language_code=code),
+                         bot.set_my_description(bot_description()[:512], language_code=code),
+                         bot.set_my_short_description(bot_short_description()[:120],
+                                                      language_code=code)):
+                try:
+                    await call
+                except TelegramAPIError as exc:
+                    log.warning("Telegram refused the bot's profile for %s: %s",
+                                locale, exc.message)

@@ -1,0 +1,388 @@
+"""The order form: ask each field the service's type needs, confirm, pay, place.
+
+The draft (service ref, values, token) lives in FSM data; the rules live in
+``bot.shop.orders.form`` and the order-type table. Wrong input of any kind gets an
+explanation and leaves the user on the same step.
+"""
+
+from __future__ import annotations
+
+import logging
+from html import escape
+
+from aiogram import F, Router
+from aiogram.filters import Command, StateFilter
+from aiogram.fsm.context import FSMContext
+from aiogram.fsm.state import State, StatesGroup
+from aiogram.types import CallbackQuery, Message
+from aiogram.utils.callback_answer import CallbackAnswer
+from aiogram.utils.i18n import gettext as _
+
+from bot.config import Settings
+from bot.panel import RejectReason
+from bot.panel.order_types import FieldError
+from bot.shop.money import accounts
+from bot.shop.money.topups import StarsTopups
+from bot.shop.orders import form
+from bot.shop.orders.service import OrderService, Outcome, Placement, ServiceGone
+from handlers.callbacks import FormCb, OrderStartCb
+from handlers.customer.balance import top_up_rows
+from handlers.customer.service_view import show_service, top_up_hint
+from handlers.filters import Button, CallbackPrefix, CommandText, TextMessage
+from handlers.views.render import (
+    confirm_keyboard,
+    confirm_text,
+    field_error,
+    field_keyboard,
+    field_prompt,
+    keyboard,
+    main_menu,
+    money,
+    order_card,
+    order_keyboard,
+)
+from handlers.views.render import edit as edit_message
+from storage.catalog import StoredService
+
+log = logging.getLogger(__name__)
+router = Router(name="order_form")
+router.callback_query.filter(CallbackPrefix(OrderStartCb, FormCb))
+router.message.filter(~CommandText("/start"))  # /start leaves the form: the menu answers it
+MAX_INPUT = 20_000
+
+
+class OrderForm(StatesGroup):
+    field = State()
+    confirm = State()
+
+
+async def _load(state: FSMContext, orders: OrderService) -> tuple[form.Draft, StoredService] | None:
+    draft = form.Draft.from_data(await state.get_data())
+    if draft is None:
+        return None
+    try:
+        return draft, await orders.on_sale(draft.ref)
+    except ServiceGone:
+        return None
+
+
+async def _load_or_expire(message: Message, state: FSMContext, orders: OrderService,
+                          settings: Settings) -> tuple[form.Draft, StoredService] | None:
+    """The draft and its service, or ``None`` after telling the user the form expired."""
+    loaded = await _load(state, orders)
+    if loaded is None:
+        await _expired(message, state, settings)
+    return loaded
+
+
+async def _show_step(target: Message, stored: StoredService, draft: form.Draft, state: FSMContext,
+                     orders: OrderService, settings: Settings, *, edit: bool,
+                     note: str | None = None, top_up: tuple[StarsTopups, int] | None = None
+                     ) -> None:
+    """Ask the next field, or show the confirmation when the form is complete;
+    ``note`` (HTML: escape what the customer or a panel wrote) is shown above it.
+
+    A complete form is checked again against the service as it is now first: a
+    field that no longer fits is asked again, with the reason.
+    """
+    spec = form.next_field(stored, draft)
+    if spec is None:
+        misfit = form.refit(stored, draft)
+        if misfit is not None:
+            note = escape(field_error(misfit))
+            spec = form.next_field(stored, draft)
+    if spec is None:
+        await state.set_state(OrderForm.confirm)
+        quote = await orders.quote(stored, draft.values)
+        screen = draft.show_confirmation(quote.price_minor)
+        assert state.key.user_id is not None
+        balance = await accounts.balance(orders.db, state.key.user_id)
+        text = confirm_text(stored, draft.values, quote, balance, settings.shop_currency)
+        if note:
+            text = f"⚠️ {note}\n\n{text}"
+        markup = confirm_keyboard(screen)
+        if top_up is not None:  # short of balance: pay the missing amount in Stars here
+            topups, missing = top_up
+            markup = keyboard(*markup.inline_keyboard, *top_up_rows(settings, topups, missing))
+    else:
+        await state.set_state(OrderForm.field)
+        draft.leave_confirmation()
+        step, steps = form.step_of(stored, draft)
+        text = field_prompt(stored, spec, step, steps, note)
+        markup = field_keyboard(spec)
+    await state.set_data(draft.to_data())
+    if edit:
+        await edit_message(target, text, markup)
+    else:
+        await target.answer(text, reply_markup=markup)
+
+
+@router.callback_query(OrderStartCb.filter())
+async def start_form(query: CallbackQuery, callback_data: OrderStartCb, state: FSMContext,
+                     orders: OrderService, settings: Settings,
+                     callback_answer: CallbackAnswer) -> None:
+    assert isinstance(query.message, Message)
+    try:
+        stored = await orders.on_sale(callback_data.ref)
+    except ServiceGone:
+        callback_answer.text = _("That service is no longer available.")
+        return
+    await state.clear()
+    await _show_step(query.message, stored, form.Draft(stored.ref), state, orders, settings,
+                     edit=True)
+
+
+# --------------------------------------------------------------- typed answers
+
+@router.message(StateFilter(OrderForm.field, OrderForm.confirm), Command("cancel"))
+async def cancel_command(message: Message, state: FSMContext, settings: Settings) -> None:
+    assert message.from_user is not None
+    await state.clear()
+    await message.answer(_("Order cancelled. Nothing was charged."),
+                         reply_markup=main_menu(message.from_user.id in settings.admin_ids))
+
+
+@router.message(StateFilter(OrderForm.field, OrderForm.confirm), TextMessage(command=True))
+async def command_in_form(message: Message) -> None:
+    await message.answer(_("You are in the middle of an order. Finish it, or send /cancel "
+                           "to leave it first."))
+
+
+@router.message(StateFilter(OrderForm.field), TextMessage(command=False))
+async def answer_field(message: Message, state: FSMContext, orders: OrderService,
+                       settings: Settings) -> None:
+    loaded = await _load_or_expire(message, state, orders, settings)
+    if loaded is None:
+        return
+    draft, stored = loaded
+    spec = form.next_field(stored, draft)
+    assert message.text is not None
+    if spec is None:
+        await _show_step(message, stored, draft, state, orders, settings, edit=False)
+        return
+    if len(message.text) > MAX_INPUT:
+        error = _("That message is too long.")
+    else:
+        try:
+            form.accept(stored, draft, spec, message.text)
+            error = None
+        except FieldError as exc:
+            error = field_error(exc)
+    if error is not None:
+        step, steps = form.step_of(stored, draft)
+        await message.answer(field_prompt(stored, spec, step, steps, escape(error)),
+                             reply_markup=field_keyboard(spec))
+        return
+    await _show_step(message, stored, draft, state, orders, settings, edit=False)
+
+
+@router.message(StateFilter(OrderForm.field))
+async def not_text(message: Message) -> None:
+    """Stickers, photos, voice...: the form only takes text."""
+    await message.answer(_("Please answer with a text message (or /cancel to leave the order)."))
+
+
+@router.message(StateFilter(OrderForm.confirm))
+async def text_at_confirm(message: Message) -> None:
+    await message.answer(_("Please use the buttons above: ✅ Confirm, ✏️ Edit or ✖ Cancel."))
+
+
+# --------------------------------------------------------------- buttons
+
+@router.callback_query(Button(FormCb(action="cancel")))
+async def cancel_button(query: CallbackQuery, state: FSMContext, settings: Settings) -> None:
+    assert isinstance(query.message, Message)
+    await state.clear()
+    await query.message.edit_text(
+        _("Order cancelled. Nothing was charged."),
+        reply_markup=main_menu(query.from_user.id in settings.admin_ids))
+
+
+@router.callback_query(StateFilter(OrderForm.field),
+                       FormCb.filter(F.action.in_({"choice", "skip"})))
+async def choice_button(query: CallbackQuery, callback_data: FormCb, state: FSMContext,
+                        orders: OrderService, settings: Settings,
+                        callback_answer: CallbackAnswer) -> None:
+    assert isinstance(query.message, Message)
+    loaded = await _load_or_expire(query.message, state, orders, settings)
+    if loaded is None:
+        return
+    draft, stored = loaded
+    spec = form.next_field(stored, draft)
+    if spec is None:
+        return
+    try:
+        if callback_data.action == "skip":
+            form.skip(draft, spec)
+        else:
+            form.accept(stored, draft, spec, callback_data.value)
+    except FieldError as exc:
+        callback_answer.text = field_error(exc)
+        return
+    await _show_step(query.message, stored, draft, state, orders, settings, edit=True)
+
+
+@router.callback_query(StateFilter(OrderForm.field, OrderForm.confirm),
+                       Button(FormCb(action="back")))
+async def back_button(query: CallbackQuery, state: FSMContext, orders: OrderService,
+                      settings: Settings) -> None:
+    assert isinstance(query.message, Message)
+    loaded = await _load_or_expire(query.message, state, orders, settings)
+    if loaded is None:
+        return
+    draft, stored = loaded
+    if not form.back(draft):
+        await state.clear()
+        await show_service(query.message, stored, orders.pricer, settings, edit=True)
+        return
+    await _show_step(query.message, stored, draft, state, orders, settings, edit=True)
+
+
+@router.callback_query(StateFilter(OrderForm.confirm), Button(FormCb(action="edit")))
+async def edit_button(query: CallbackQuery, state: FSMContext, orders: OrderService,
+                      settings: Settings) -> None:
+    """Start the form again from the first field; the draft keeps its token."""
+    assert isinstance(query.message, Message)
+    loaded = await _load_or_expire(query.message, state, orders, settings)
+    if loaded is None:
+        return
+    draft, stored = loaded
+    draft.values.clear()
+    draft.history.clear()
+    await _show_step(query.message, stored, draft, state, orders, settings, edit=True)
+
+
+@router.callback_query(FormCb.filter(F.action == "confirm"))
+async def confirm_button(query: CallbackQuery, callback_data: FormCb, state: FSMContext,
+                         orders: OrderService, settings: Settings, topups: StarsTopups,
+                         callback_answer: CallbackAnswer) -> None:
+    assert isinstance(query.message, Message)
+    draft = form.Draft.from_data(await state.get_data())
+    if draft is None:
+        # A second tap after the order went through: the first tap's answer stands.
+        callback_answer.text = _("This order was already handled. See 📦 My orders.")
+        return
+    if not draft.screen or callback_data.value != draft.screen:
+        # An older confirmation (or one from before confirmations were named): what it
+        # shows may not be the draft now. Show the draft as it is in its place;
+        # nothing is placed from a screen the customer didn't see.
+        loaded = await _load_or_expire(query.message, state, orders, settings)
+        if loaded is not None:
+            callback_answer.text = _("That confirmation was out of date.")
+            await _show_step(query.message, loaded[1], loaded[0], state, orders, settings,
+                             edit=True, note=_("This is your order as it is now. Check it "
+                                                "and tap ✅ Confirm."))
+        return
+    note = None
+    try:
+        placement = await orders.place(query.from_user.id, draft.ref, draft.values, draft.token,
+                                       draft.shown_price)
+    except FieldError as exc:
+        # The service changed since the form was filled (new limits, no drip-feed):
+        # showing the step again asks the first field that no longer fits, or shows
+        # the confirmation again, updated, with why.
+        placement, note = None, escape(field_error(exc))
+    if placement is None or placement.outcome in (Outcome.INSUFFICIENT, Outcome.PRICE_CHANGED):
+        loaded = await _load_or_expire(query.message, state, orders, settings)
+        if loaded is None:
+            return
+        draft, stored = loaded
+        top_up = None
+        if placement is None:
+            pass  # the note says what no longer fits
+        elif placement.outcome is Outcome.INSUFFICIENT:
+            callback_answer.text = _("Not enough balance.")
+            note = _insufficient_text(placement, settings)
+            if settings.stars_enabled:
+                top_up = (topups, placement.missing_minor)
+        else:
+            callback_answer.text = _("The price has changed.")
+            note = _("The price changed since you saw it: from {old} to <b>{price}</b>. Nothing "
+                     "was charged. Check the order and tap ✅ Confirm again.").format(
+                         old=money(draft.shown_price or 0, settings.shop_currency),
+                         price=money(placement.price_minor, settings.shop_currency))
+        await _show_step(query.message, stored, draft, state, orders, settings, edit=True,
+                         note=note, top_up=top_up)
+        return
+    await state.clear()
+    await _report(query, placement, orders, settings)
+
+
+async def show_confirmation_again(message: Message, state: FSMContext, orders: OrderService,
+                                  settings: Settings) -> bool:
+    """After a top-up: the order being confirmed, shown again with the new balance (as a
+    new message), so one more tap places it. False when no order is being confirmed."""
+    if await state.get_state() != OrderForm.confirm.state:
+        return False  # (a state the customer left while paying)
+    loaded = await _load(state, orders)
+    if loaded is None:
+        return False
+    draft, stored = loaded
+    await _show_step(message, stored, draft, state, orders, settings, edit=False)
+    return True
+
+
+def _insufficient_text(placement: Placement, settings: Settings) -> str:
+    how = (_("Pay the missing amount with Telegram Stars below, or choose another amount.")
+           if settings.stars_enabled else top_up_hint(settings))
+    return "\n".join([
+        _("Your balance is short by <b>{missing}</b> for this order.").format(
+            missing=money(placement.missing_minor, settings.shop_currency)),
+        how,
+        _("Your order is kept: tap ✅ Confirm again once your balance is topped up."),
+    ])
+
+
+async def _report(query: CallbackQuery, placement: Placement, orders: OrderService,
+                  settings: Settings) -> None:
+    assert isinstance(query.message, Message)
+    order = placement.order
+    menu = main_menu(query.from_user.id in settings.admin_ids)
+    match placement.outcome:
+        case Outcome.PLACED | Outcome.ALREADY if order is not None:
+            head = (_("✅ Order #{id} placed!") if placement.outcome is Outcome.PLACED
+                    else _("This order was already placed as #{id}.")).format(id=order.id)
+            card = order_card(order, [])
+            markup = order_keyboard(order, await orders.actions(order))
+            await query.message.edit_text(f"{head}\n\n{card}", reply_markup=markup)
+        case Outcome.REJECTED:
+            await query.message.edit_text(_rejection_text(placement), reply_markup=menu)
+        case Outcome.UNAVAILABLE:
+            await query.message.edit_text(
+                _("The supplier is temporarily unavailable, so the order was not placed. "
+                  "Your balance was refunded. Please try again in a few minutes."),
+                reply_markup=menu)
+        case Outcome.AMBIGUOUS if order is not None:
+            await query.message.edit_text(
+                _("⏳ Order #{id} was sent, but the supplier did not confirm it yet. We are "
+                  "checking it; you will not be charged twice. See 📦 My orders.").format(
+                    id=order.id),
+                reply_markup=menu)
+        case _:
+            await query.message.edit_text(_("That service is no longer available. "
+                                            "Nothing was charged."), reply_markup=menu)
+
+
+def _rejection_text(placement: Placement) -> str:
+    friendly = {
+        RejectReason.BAD_LINK: _("the link was not accepted. Check that it is public and "
+                                 "correct."),
+        RejectReason.QUANTITY: _("the quantity is outside what the service accepts."),
+        RejectReason.DUPLICATE: _("there is already an active order for this link. Wait until "
+                                  "it completes."),
+        RejectReason.DRIPFEED: _("drip-feed is not available for this service."),
+        RejectReason.NOT_ENOUGH_FUNDS: _("the service is temporarily unavailable."),
+        RejectReason.BAD_KEY: _("the service is temporarily unavailable."),
+        RejectReason.BAD_SERVICE: _("the service is no longer available."),
+    }
+    reason = friendly.get(placement.reason or RejectReason.OTHER,
+                          _("the supplier refused it."))
+    return _("❌ The order was not placed: {reason}\nYour balance was refunded.").format(
+        reason=reason)
+
+
+async def _expired(message: Message, state: FSMContext, settings: Settings) -> None:
+    await state.clear()
+    await message.answer(_("This order form has expired. Please start again."),
+                         reply_markup=main_menu(message.chat.id in settings.admin_ids))
+

@@ -1,0 +1,1 @@
+"""Update, message and callback middlewares."""

@@ -1,0 +1,185 @@
+"""One i18n layer for every user-facing text: gettext through ``aiogram.utils.i18n``.
+
+Why gettext (with Babel) rather than Fluent: it is built into aiogram, its
+``.po`` files are what translators and tools (Poedit, Weblate, Crowdin) know,
+and English source strings double as message ids, so English is complete by
+construction. A new language is a folder ``locales/<lang>/LC_MESSAGES/
+messages.po``: ``compile_locales`` turns it into ``.mo`` at start-up, so adding
+one needs no code change and no build step.
+
+Each compiled catalog is checked as it is loaded (bot/shop/messaging/translation_check.py): a
+translation whose placeholders, HTML tags or plural forms do not match its English
+would raise or be refused by Telegram, so it is dropped, and that message is
+shown in English. It is logged then, and the admins are told once
+(``report_broken_translations``).
+"""
+
+from __future__ import annotations
+
+import gettext
+import hashlib
+import logging
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from aiogram.types import TelegramObject
+from aiogram.utils.i18n import I18n, SimpleI18nMiddleware
+from babel import Locale, UnknownLocaleError
+from babel.messages.mofile import read_mo, write_mo
+from babel.messages.pofile import read_po
+
+from bot.config import ConfigError
+from bot.shop.messaging.alerts import AdminAlerts
+from bot.shop.messaging.languages import LanguageChoices
+from bot.shop.messaging.translation_check import Problem, served_problems
+
+log = logging.getLogger(__name__)
+
+LOCALES_DIR = Path(__file__).resolve().parents[2] / "locales"  # beside handlers/ and bot/
+DOMAIN = "messages"
+DEFAULT_LOCALE = "en"
+SHOWN_IN_LOG = 5  # broken messages named in the start-up log line; the rest are counted
+
+
+def compile_locales(path: Path = LOCALES_DIR) -> list[str]:
+    """Compile every ``.po`` newer than its ``.mo``; returns the languages found."""
+    languages = []
+    for po_path in sorted(path.glob(f"*/LC_MESSAGES/{DOMAIN}.po")):
+        mo_path = po_path.with_suffix(".mo")
+        if not mo_path.exists() or mo_path.stat().st_mtime < po_path.stat().st_mtime:
+            with po_path.open("rb") as source:
+                catalog = read_po(source)
+            with mo_path.open("wb") as target:
+                write_mo(target, catalog)
+            log.info("compiled translations %s", po_path.parent.parent.name)
+        languages.append(po_path.parent.parent.name)
+    return languages
+
+
+def build_i18n(path: Path = LOCALES_DIR) -> I18n:
+    """The translations in ``path`` (``LOCALES_DIR``), compiled when needed.
+
+    A folder that is not there is an error, not created: a typo in LOCALES_DIR
+    would otherwise give a shop in English only, without a word.
+    """
+    if not path.is_dir():
+        raise ConfigError(f"configuration error: LOCALES_DIR: no folder {str(path)!r}: point it at"
+                          " a folder of <lang>/LC_MESSAGES/messages.po, or leave it empty for the"
+                          " shipped translations")
+    try:
+        languages = compile_locales(path)
+    except OSError as exc:  # a read-only install: the .mo files cannot be written next to the .po
+        raise ConfigError(f"configuration error: LOCALES_DIR: cannot compile the translations in"
+                          f" {path} ({exc.strerror or exc}): make the folder writable, or copy it"
+                          " somewhere writable and point LOCALES_DIR there") from None
+    if not languages:
+        log.warning("no translations in %s (<lang>/LC_MESSAGES/%s.po): the shop speaks English only",
+                    path, DOMAIN)
+    i18n = I18n(path=path, default_locale=DEFAULT_LOCALE, domain=DOMAIN)
+    for locale, problems in unsafe_translations(i18n).items():
+        msgids = sorted({problem.msgid for problem in problems})
+        _drop(i18n.locales[locale], set(msgids))
+        log.warning("translations %s: %d message(s) shown in English, their translation is"
+                    " unsafe (placeholders, HTML tags or plural forms differ): %s", locale,
+                    len(msgids), _named(msgids))
+    return i18n
+
+
+def unsafe_translations(i18n: I18n) -> dict[str, list[Problem]]:
+    """Per language, what is wrong in its compiled catalog (bot/shop/messaging/translation_check.py).
+
+    The ``.mo`` is what is checked, as it is what gettext serves (a folder may
+    hold a ``.mo`` without its ``.po``). Read again from the files each time, so
+    it says the same after ``build_i18n`` dropped those messages.
+    """
+    found: dict[str, list[Problem]] = {}
+    for locale in sorted(i18n.locales):
+        with (i18n.path / locale / "LC_MESSAGES" / f"{i18n.domain}.mo").open("rb") as source:
+            problems = served_problems(read_mo(source))
+        if problems:
+            found[locale] = problems
+    return found
+
+
+def _drop(translation: gettext.GNUTranslations, msgids: set[str]) -> None:
+    """Forget the translations of ``msgids``: gettext returns their English."""
+    # GNUTranslations keeps a singular under its msgid and each plural form under
+    # (msgid, n). The same private dict Django merges catalogs through; unchanged
+    # since Python 2.
+    catalog = translation._catalog  # type: ignore[attr-defined]
+    for key in [key for key in catalog
+                if (key[0] if isinstance(key, tuple) else key) in msgids]:
+        del catalog[key]
+
+
+def _named(msgids: list[str]) -> str:
+    """A few msgids, each cut short, for one log line."""
+    shown = ", ".join(repr(msgid if len(msgid) <= 40 else msgid[:39] + "…")
+                      for msgid in msgids[:SHOWN_IN_LOG])
+    more = len(msgids) - SHOWN_IN_LOG
+    return shown + (f" and {more} more" if more > 0 else "")
+
+
+async def report_broken_translations(i18n: I18n, alerts: AdminAlerts) -> None:
+    """Tell the admins which translations ``build_i18n`` dropped (shown in
+    English): once per set of broken messages, not at every start (the alert's
+    key is their hash)."""
+    broken = unsafe_translations(i18n)
+    if not broken:
+        return
+    counts = "; ".join(f"{locale}: {len({p.msgid for p in problems})} messages"
+                       for locale, problems in broken.items())
+    details = "\n".join(f"{locale}: {problem.msgid!r}: {problem.what}"
+                         for locale, problems in broken.items() for problem in problems)
+    digest = hashlib.sha256(details.encode()).hexdigest()[:16]
+    await alerts.send_once(
+        f"🌐 Broken translations, shown in English until their .po is fixed ({counts})."
+        " Each needs the same {placeholders} and HTML tags as its English; fix them and"
+        " restart the bot.", details=details, key=f"🌐 broken translations {digest}")
+
+
+class UserLanguageMiddleware(SimpleI18nMiddleware):
+    """The language the user chose (/language), else their Telegram language when
+    the shop has it, else English (bot/shop/messaging/languages.py).
+
+    The same as aiogram's SimpleI18nMiddleware, with the language code's
+    resolution cached: Babel's locale parsing was a measurable cost per update.
+    """
+
+    def __init__(self, i18n: I18n, choices: LanguageChoices) -> None:
+        super().__init__(i18n)
+        self.choices = choices
+
+    async def get_locale(self, event: TelegramObject, data: dict[str, Any]) -> str:
+        user = data.get("event_from_user")
+        if user is None:
+            return self.i18n.default_locale
+        chosen = await self.choices.chosen(user.id)
+        return locale_for(self.i18n, chosen or user.language_code)
+
+
+def language_name(locale: str) -> str:
+    """A language's name in itself, capitalised (``Русский``, ``Türkçe``, ``English``)."""
+    try:
+        name = Locale.parse(locale).get_display_name(locale) or locale
+    except (UnknownLocaleError, ValueError):
+        return locale
+    return name[:1].upper() + name[1:]
+
+
+def locale_for(i18n: I18n, language_code: str | None) -> str:
+    """The shop's locale for a Telegram language code (``pt-BR`` -> ``pt_BR`` or ``pt``)."""
+    if not language_code:
+        return i18n.default_locale
+    return _resolve(language_code, i18n.available_locales, i18n.default_locale)
+
+
+@lru_cache(maxsize=256)
+def _resolve(code: str, available: tuple[str, ...], default: str) -> str:
+    candidates = [code.replace("-", "_"), code.split("-")[0].split("_")[0]]
+    for candidate in candidates:
+        for locale in available:
+            if locale.lower() == candidate.lower():
+                return locale
+    return default

@@ -1,0 +1,1 @@
+"""What the bot sends on its own through Telegram (outbox delivery, progress)."""

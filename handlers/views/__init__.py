@@ -1,0 +1,1 @@
+"""Rendering: texts and keyboards of each screen."""
