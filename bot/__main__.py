@@ -1,5 +1,5 @@
 import sys
 
-from bot.app.cli import main
+from bot.cli import main
 
 sys.exit(main())

@@ -9,6 +9,7 @@ from pydantic import SecretStr
 
 from bot.app.bootstrap import build_bot, build_dispatcher, start_runtime
 from bot.config import SANDBOX_PANEL_NAME, load_settings
+from bot.devtools.sandbox.embedded import embedded_sandbox
 from bot.devtools.sandbox.server import DEFAULT_KEY, RunningSandbox
 from storage import catalog
 
@@ -24,7 +25,8 @@ async def test_no_panel_means_the_embedded_sandbox_said_loudly(
     tmp_path, caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.WARNING)
-    runtime = await start_runtime(load_settings(database_path=tmp_path / "shop.sqlite3"))
+    runtime = await start_runtime(load_settings(database_path=tmp_path / "shop.sqlite3"),
+                                  embedded_panel=embedded_sandbox)
     try:
         assert runtime.sandbox is not None
         assert list(runtime.panels) == [SANDBOX_PANEL_NAME]
@@ -75,7 +77,8 @@ async def test_a_busy_sandbox_port_moves_to_a_free_one(tmp_path,
         taken.listen()
         port = taken.getsockname()[1]
         runtime = await start_runtime(load_settings(database_path=tmp_path / "shop.sqlite3",
-                                                    sandbox_port=port))
+                                                    sandbox_port=port),
+                                      embedded_panel=embedded_sandbox)
         try:
             assert runtime.sandbox is not None and runtime.sandbox.port != port
             assert any(f"SANDBOX_PORT {port} is busy" in r.getMessage() for r in caplog.records)

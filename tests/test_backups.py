@@ -21,7 +21,8 @@ from typing import Any
 
 import pytest
 
-from bot.app import backups, cli
+from bot import cli
+from bot.app import backups
 from bot.app.backups import AutoBackup, BackupError, BotRunning, RunLock, backup, restore
 from bot.app.bootstrap import run_bot
 from bot.config import ConfigError, Settings, StartupError, load_settings

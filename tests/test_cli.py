@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.app import cli
+from bot import cli
 from bot.devtools.sandbox.sample_catalog import DEFAULT_CATALOG
 from bot.devtools.sandbox.server import DEFAULT_KEY, RunningSandbox
 from bot.panel.dialects import DIALECTS

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import gc
 import logging
 import math
@@ -19,9 +18,10 @@ import shlex
 import socket
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
@@ -50,7 +50,6 @@ from bot.config import (
     StartupError,
     startup_warnings,
 )
-from bot.devtools.sandbox.server import DEFAULT_KEY, RunningSandbox, SandboxPanel, start_sandbox
 from bot.observability import redaction
 from bot.panel import PanelClient, PanelError
 from bot.shop.backoffice.customers import Customers
@@ -93,7 +92,7 @@ class Runtime:
     db: Database
     panels: dict[str, PanelClient]
     panel_currencies: dict[str, str] = field(default_factory=dict)
-    sandbox: RunningSandbox | None = None
+    sandbox: EmbeddedPanel | None = None  # the panel started when none is configured
     catalog: ShopCatalog = field(init=False)
 
     def __post_init__(self) -> None:
@@ -116,31 +115,37 @@ async def open_database(settings: Settings) -> Database:
                           " folder the bot can write to") from None
 
 
-async def start_runtime(settings: Settings, *, db: Database | None = None) -> Runtime:
-    """Open the database (unless given one), connect the panels (or start the
-    sandbox) and sync catalogs."""
+class EmbeddedPanel(Protocol):
+    """A panel the shop starts itself when none is configured: the sandbox, which the
+    command line hands in (bot/devtools/sandbox/embedded.py)."""
+
+    @property
+    def url(self) -> str: ...
+
+    @property
+    def key(self) -> str: ...
+
+    async def stop(self) -> None: ...
+
+
+StartEmbeddedPanel = Callable[[Settings], Awaitable[EmbeddedPanel]]
+
+
+async def start_runtime(settings: Settings, *, db: Database | None = None,
+                        embedded_panel: StartEmbeddedPanel | None = None) -> Runtime:
+    """Open the database (unless given one), connect the panels (or, with none
+    configured, start ``embedded_panel``) and sync catalogs."""
     if db is None:
         db = await open_database(settings)
     configured = settings.panel_settings()
     sandbox = None
     if not configured:
-        panel = SandboxPanel(dialect=settings.sandbox_dialect, pace=settings.sandbox_pace)
-        try:
-            sandbox = await start_sandbox(panel, port=settings.sandbox_port)
-        except OSError as exc:  # SANDBOX_PORT taken (another shop, a demo): any free port
-            if exc.errno != errno.EADDRINUSE:
-                raise StartupError(f"the embedded sandbox cannot listen on port "
-                                   f"{settings.sandbox_port} ({exc.strerror}): change "
-                                   "SANDBOX_PORT, or 0 for any free port") from None
-            sandbox = await start_sandbox(panel, port=0)
-            log.warning("SANDBOX_PORT %d is busy; the embedded sandbox serves on %d instead",
-                        settings.sandbox_port, sandbox.port)
-        log.warning("=" * 72)
-        log.warning("NO PANEL CONFIGURED: using the embedded SANDBOX panel at %s", sandbox.url)
-        log.warning("Orders are simulated and nothing is delivered. Set PANEL_URL and")
-        log.warning("PANEL_KEY (or PANELS) in .env to sell real services.")
-        log.warning("=" * 72)
-        configured = [PanelSettings(name=SANDBOX_PANEL_NAME, url=sandbox.url, key=DEFAULT_KEY,
+        if embedded_panel is None:
+            await db.close()
+            raise ConfigError("configuration error: no panel: set PANEL_URL and PANEL_KEY (or"
+                              " PANELS) in .env")
+        sandbox = await embedded_panel(settings)
+        configured = [PanelSettings(name=SANDBOX_PANEL_NAME, url=sandbox.url, key=sandbox.key,
                                     rate_limit=0)]
     runtime = Runtime(settings, db, {p.name: p.client() for p in configured}, sandbox=sandbox)
     for panel in configured:
@@ -370,7 +375,8 @@ def _network_cause(exc: TelegramNetworkError, timeout: float) -> str:
     return str(origin or exc.message)[:200]
 
 
-async def run_bot(settings: Settings, *, handle_signals: bool = True) -> None:
+async def run_bot(settings: Settings, *, handle_signals: bool = True,
+                  embedded_panel: StartEmbeddedPanel | None = None) -> None:
     from bot.app import health
     from bot.app.inbox import UpdateFeed
     from bot.app.serving import serve
@@ -401,7 +407,7 @@ async def run_bot(settings: Settings, *, handle_signals: bool = True) -> None:
         # Telegram before the panels: a refused token is said before the sandbox
         # banner and catalog syncs, and nothing is synced for a bot that cannot run.
         me = await reach_telegram(bot, settings)
-        runtime = await start_runtime(settings, db=db)
+        runtime = await start_runtime(settings, db=db, embedded_panel=embedded_panel)
         dispatcher = build_dispatcher(runtime, bot, me.username or "")
         i18n, watch = dispatcher["i18n"], dispatcher["watch"]
         await describe_bot(bot, i18n, languages(i18n))

@@ -661,6 +661,10 @@ class RunningSandbox:
     def url(self) -> str:
         return self.base_url + API_PATH
 
+    @property
+    def key(self) -> str:
+        return self.panel.key
+
     async def stop(self) -> None:
         await self.runner.cleanup()
 

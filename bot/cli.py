@@ -190,10 +190,11 @@ def _panel_options(parser: argparse.ArgumentParser, *, after_action: bool) -> No
 
 def _run(settings: Settings) -> int:
     from bot.app.bootstrap import run_bot
+    from bot.devtools.sandbox.embedded import embedded_sandbox
 
     setup_logging(settings.log_level, settings.secrets(), log_format=settings.log_format)
     try:
-        asyncio.run(run_bot(settings))
+        asyncio.run(run_bot(settings, embedded_panel=embedded_sandbox))
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return EXIT_USAGE
