@@ -14,31 +14,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
-from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
 
 import aiosqlite
 
 from bot.observability.redaction import redact
-from storage import snapshot
+from storage import schema, snapshot
 
 log = logging.getLogger(__name__)
 
-_MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 MAX_ROW_ID = 2**63 - 1
 NOW = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"  # SQL: the current UTC time, as stored
 MAX_ERROR = 500  # characters of an error text kept in a row
-SCHEMA_MIGRATIONS = (
-    "CREATE TABLE IF NOT EXISTS schema_migrations ("
-    " version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
-    " applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')))"
-)
 T = TypeVar("T")
 
 
@@ -169,9 +160,9 @@ class Database:
 
     async def _migrate(self) -> None:
         conn = self.conn
-        await conn.execute(SCHEMA_MIGRATIONS)
+        await conn.execute(schema.SCHEMA_MIGRATIONS)
         current = await self.schema_version()
-        pending = [m for m in _migrations() if m[0] > current]
+        pending = [m for m in schema.migrations() if m[0] > current]
         if current and pending and str(self.path) != ":memory:":
             await self._copy_before_migrating(pending[0][0])
         if current == 0 and pending:
@@ -181,7 +172,7 @@ class Database:
             if current:
                 log.info("applying database migration %04d %s", version, name)
             async with self.transaction() as tx:
-                for statement in _statements(sql):
+                for statement in schema.statements(sql):
                     await tx.execute(statement)
                 await tx.execute("INSERT INTO schema_migrations (version, name) VALUES (?, ?)",
                                  (version, name))
@@ -265,41 +256,3 @@ async def run(target: Database | aiosqlite.Connection, sql: str,
     if isinstance(target, Database):
         return await target.write(sql, params)
     return list(await target.execute_fetchall(sql, params))
-
-
-def latest_schema_version() -> int:
-    """The schema version this code migrates a database to."""
-    return max((version for version, _, _ in _migrations()), default=0)
-
-
-@lru_cache(maxsize=8)
-def schema_at(version: int) -> frozenset[snapshot.SchemaObject]:
-    """The schema a new database has at ``version``: the migrations up to it, run on
-    an empty database in memory (what a backup's schema is compared with)."""
-    conn = sqlite3.connect(":memory:", isolation_level=None)
-    try:
-        conn.execute("PRAGMA foreign_keys = ON")  # as the bot's own connection migrates
-        conn.execute(SCHEMA_MIGRATIONS)
-        for number, _name, sql in _migrations():
-            if number > version:
-                break
-            for statement in _statements(sql):
-                conn.execute(statement)
-        return snapshot.schema_of(conn)
-    finally:
-        conn.close()
-
-
-def _migrations() -> list[tuple[int, str, str]]:
-    found = []
-    for entry in resources.files("storage").joinpath("migrations").iterdir():
-        match = _MIGRATION_NAME.match(entry.name)
-        if match:
-            found.append((int(match.group(1)), entry.name, entry.read_text(encoding="utf-8")))
-    return sorted(found)
-
-
-def _statements(script: str) -> Iterable[str]:
-    """Split a migration into statements (they contain no semicolons in strings)."""
-    without_comments = "\n".join(line.split("--", 1)[0] for line in script.splitlines())
-    return [part.strip() for part in without_comments.split(";") if part.strip()]

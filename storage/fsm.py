@@ -1,106 +1,23 @@
-"""aiogram FSM storage in SQLite, so a half-filled order form survives a restart."""
+"""Conversation states and data (the ``fsm`` table), for bot/app/fsm_storage.py."""
 
 from __future__ import annotations
 
-import asyncio
-import json
-import logging
-from collections.abc import Mapping
-from typing import Any
-
-from aiogram.fsm.state import State
-from aiogram.fsm.storage.base import BaseStorage, DefaultKeyBuilder, KeyBuilder, StateType, StorageKey
+from collections.abc import Iterable
 
 from storage.db import Database
 
-log = logging.getLogger(__name__)
-
-CLOSE_TIMEOUT = 10.0
 _UPSERT = ("INSERT INTO fsm (key, state, data) VALUES (?, ?, ?) ON CONFLICT (key)"
            " DO UPDATE SET state = excluded.state, data = excluded.data")
-# A row with neither a state nor data is the same as no row.
-_SAVED = "SELECT key, state, data FROM fsm WHERE state IS NOT NULL OR data != '{}'"
 
 
-class SqliteStorage(BaseStorage):
-    """Reads are served from memory: every conversation left in a state or with
-    data is read at the first use, in one query, and a key not among them has
-    none (no read per new customer). Changes are written behind, batched:
-    whatever changed while the previous write was under way goes in the next
-    one, a single statement for all users. Correct because this process is the
-    database's only writer (one bot per database).
+async def saved(db: Database) -> list[tuple[str, str | None, str]]:
+    """Every (key, state, data as JSON) with a state or data: a row with neither is
+    the same as no row."""
+    rows = await db.fetchall("SELECT key, state, data FROM fsm"
+                             " WHERE state IS NOT NULL OR data != '{}'")
+    return [(str(r[0]), r[1], str(r[2])) for r in rows]
 
-    ``close()`` (aiogram calls it at shutdown) writes what is left, so a restart
-    keeps every form. A crash can lose the last few milliseconds of form input,
-    never money: orders and the ledger are written in their own transactions.
-    """
 
-    def __init__(self, db: Database, key_builder: KeyBuilder | None = None) -> None:
-        self.db = db
-        self.key_builder = key_builder or DefaultKeyBuilder(with_destiny=True)
-        self._cache: dict[str, tuple[str | None, dict[str, Any]]] = {}
-        self._loaded = False
-        self._loading = asyncio.Lock()
-        self._dirty: set[str] = set()
-        self._writer: asyncio.Task[None] | None = None
-
-    async def _load(self, key: str) -> tuple[str | None, dict[str, Any]]:
-        if not self._loaded:
-            async with self._loading:
-                if not self._loaded:
-                    for stored_key, state, data in await self.db.fetchall(_SAVED):
-                        self._cache.setdefault(stored_key, (state, json.loads(data)))
-                    self._loaded = True
-        cached = self._cache.get(key)
-        if cached is None:
-            cached = self._cache[key] = (None, {})
-        return cached
-
-    def _changed(self, key: str, value: tuple[str | None, dict[str, Any]]) -> None:
-        self._cache[key] = value
-        self._dirty.add(key)
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.get_running_loop().create_task(self._write())
-
-    async def _write(self) -> None:
-        while self._dirty:
-            keys, self._dirty = self._dirty, set()
-            rows = [(key, self._cache[key][0], json.dumps(self._cache[key][1], ensure_ascii=False))
-                    for key in keys]
-            try:
-                await self.db.write_many(_UPSERT, rows)
-            except Exception:
-                log.exception("could not save conversation state; retrying")
-                self._dirty |= keys
-                await asyncio.sleep(1)
-
-    async def set_state(self, key: StorageKey, state: StateType = None) -> None:
-        value = state.state if isinstance(state, State) else state
-        built = self.key_builder.build(key)
-        current, data = await self._load(built)
-        if value != current:
-            self._changed(built, (value, data))
-
-    async def get_state(self, key: StorageKey) -> str | None:
-        return (await self._load(self.key_builder.build(key)))[0]
-
-    async def set_data(self, key: StorageKey, data: Mapping[str, Any]) -> None:
-        built = self.key_builder.build(key)
-        state, current = await self._load(built)
-        # A JSON round trip: what is cached is exactly what a restart would read.
-        fresh = json.loads(json.dumps(dict(data), ensure_ascii=False))
-        if fresh != current:
-            self._changed(built, (state, fresh))
-
-    async def get_data(self, key: StorageKey) -> dict[str, Any]:
-        return json.loads(json.dumps((await self._load(self.key_builder.build(key)))[1]))
-
-    async def close(self) -> None:
-        """Write what is left; the database belongs to the runtime, which closes it."""
-        if self._writer is None or self._writer.done():
-            return
-        try:
-            await asyncio.wait_for(asyncio.shield(self._writer), CLOSE_TIMEOUT)
-        except TimeoutError:
-            log.error("conversation state of %d users could not be saved", len(self._dirty))
-            self._writer.cancel()
+async def save(db: Database, rows: Iterable[tuple[str, str | None, str]]) -> None:
+    """Write (key, state, data as JSON) rows, one statement for all."""
+    await db.write_many(_UPSERT, rows)

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
+from storage import schema
+
 BUSY_TIMEOUT_MS = 5000  # as the bot's own connection: a writer's commit is waited for
 
 
@@ -122,7 +124,7 @@ def check(path: Path, *, name: str | None = None) -> CopyFacts:
             raise CopyError(f"{path_name} is not this shop's database (no {', '.join(sorted(missing))}"
                             " table)")
         version = conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_migrations").fetchone()[0]
-        differences = schema_differences(conn, int(version))
+        differences = schema.differences(conn, int(version))
         if differences:
             raise CopyError(f"{path_name}'s schema is not what this shop's migrations create"
                             f" (schema {version}): {differences}")
@@ -135,45 +137,6 @@ def check(path: Path, *, name: str | None = None) -> CopyFacts:
         conn.close()
     return CopyFacts(size_bytes=path.stat().st_size, schema_version=int(version), users=users,
                      orders=orders, ledger_rows=ledger_rows)
-
-
-# One schema object as sqlite_master has it: (type, name, tbl_name, sql with its
-# whitespace normalised).
-SchemaObject = tuple[str, str, str, str | None]
-MAX_NAMED = 10  # differences named in the one line; the rest are counted
-
-
-def schema_of(conn: sqlite3.Connection) -> frozenset[SchemaObject]:
-    """Every table, index, view and trigger of ``conn``'s database. ANALYZE's
-    statistics tables are left out: SQLite may make them on its own."""
-    return frozenset(
-        (kind, name, table, " ".join(sql.split()) if sql is not None else None)
-        for kind, name, table, sql in conn.execute(
-            "SELECT type, name, tbl_name, sql FROM sqlite_master"
-            " WHERE NOT (type = 'table' AND name LIKE 'sqlite_stat%')"))
-
-
-def schema_differences(conn: sqlite3.Connection, version: int) -> str:
-    """What ``conn``'s schema has that the migrations up to ``version`` do not make, or
-    lacks, or has changed ("extra trigger inflate, altered index x"); empty when it is
-    theirs exactly. A trigger or view slipped into a backup would run in the shop once
-    restored (a trigger can inflate every credit), and a dropped index or changed
-    table breaks the guarantees the migrations give. A version newer than this
-    code's is not judged here: restore refuses it as newer."""
-    from storage.db import latest_schema_version, schema_at  # storage.db imports this module
-
-    if version > latest_schema_version():
-        return ""
-    found = {(kind, name): (table, sql) for kind, name, table, sql in schema_of(conn)}
-    expected = {(kind, name): (table, sql) for kind, name, table, sql in schema_at(version)}
-    changes = [(name, f"extra {kind} {name}") for kind, name in found.keys() - expected.keys()]
-    changes += [(name, f"missing {kind} {name}") for kind, name in expected.keys() - found.keys()]
-    changes += [(name, f"altered {kind} {name}") for (kind, name) in found.keys() & expected.keys()
-                if found[kind, name] != expected[kind, name]]
-    named = [change for _, change in sorted(changes)]
-    if len(named) > MAX_NAMED:
-        named = [*named[:MAX_NAMED], f"and {len(named) - MAX_NAMED} more"]
-    return ", ".join(named)
 
 
 def quiesce(path: Path) -> None:

@@ -27,9 +27,10 @@ from bot.app.backups import AutoBackup, BackupError, BotRunning, RunLock, backup
 from bot.app.bootstrap import run_bot
 from bot.config import ConfigError, Settings, StartupError, load_settings
 from bot.shop.messaging.alerts import AdminAlerts
-from storage import db as storage_db
 from storage import ledger, orders, snapshot, users
-from storage.db import Database, DatabaseUnusable, latest_schema_version
+from storage import schema as storage_schema
+from storage.db import Database, DatabaseUnusable
+from storage.schema import latest_schema_version
 
 ROOT = Path(__file__).resolve().parent.parent
 SETTINGS = {name.upper() for name in Settings.model_fields}
@@ -574,9 +575,9 @@ async def test_pending_migrations_are_preceded_by_a_copy(
 ) -> None:
     await make_shop(db_path)
     latest = latest_schema_version()
-    real = storage_db._migrations()
+    real = storage_schema.migrations()
     step = latest + 1
-    monkeypatch.setattr(storage_db, "_migrations", lambda: [
+    monkeypatch.setattr(storage_schema, "migrations", lambda: [
         *real, (step, f"{step:04d}_test.sql", "CREATE TABLE added_later (x INTEGER);")])
 
     async with Database(db_path) as db:
@@ -597,8 +598,8 @@ async def test_no_migration_without_its_copy(db_path: Path, monkeypatch: pytest.
     await make_shop(db_path)
     latest = latest_schema_version()
     (db_path.parent / "backups").write_text("a file where the folder would be")
-    real = storage_db._migrations()
-    monkeypatch.setattr(storage_db, "_migrations", lambda: [
+    real = storage_schema.migrations()
+    monkeypatch.setattr(storage_schema, "migrations", lambda: [
         *real, (latest + 1, "x.sql", "CREATE TABLE added_later (x INTEGER);")])
     with pytest.raises(DatabaseUnusable) as info:
         await Database(db_path).open()
@@ -760,8 +761,8 @@ async def test_an_older_backup_is_checked_against_its_own_version(
         conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations ("
                      " version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
                      " applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')))")
-        for version, name, sql in storage_db._migrations()[:5]:
-            for statement in storage_db._statements(sql):
+        for version, name, sql in storage_schema.migrations()[:5]:
+            for statement in storage_schema.statements(sql):
                 conn.execute(statement)
             conn.execute("INSERT INTO schema_migrations (version, name) VALUES (?, ?)",
                          (version, name))

@@ -25,8 +25,8 @@ from bot.shop.money import reconcile
 from bot.shop.money.reconcile import StarPage, StarTransaction
 from bot.shop.money.topups import STARS, Refund, StarsRefundRefused, StarsTopups
 from handlers.customer.payments import telegram_transactions
-from storage import db as storage_db
 from storage import ledger, users
+from storage import schema as storage_schema
 from storage.db import Database
 from tests.conftest import SandboxFactory
 from tests.e2e import ADMIN_ID, TOKEN, Shop, running_shop
@@ -328,8 +328,8 @@ async def test_a_failed_daily_run_alerts_the_admins(db: Database) -> None:
 
 async def test_the_migration_keeps_every_top_up_and_allows_the_new_state(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    real = storage_db._migrations()
-    monkeypatch.setattr(storage_db, "_migrations", lambda: [m for m in real if m[0] < 14])
+    real = storage_schema.migrations()
+    monkeypatch.setattr(storage_schema, "migrations", lambda: [m for m in real if m[0] < 14])
     path = tmp_path / "shop.sqlite3"
     async with Database(path) as old:
         await users.upsert_user(old, CUSTOMER, first_name="Alex")
@@ -341,7 +341,7 @@ async def test_the_migration_keeps_every_top_up_and_allows_the_new_state(
                                                   None if n == 0 else "2026-01-01"))
         with pytest.raises(sqlite3.IntegrityError):  # the old CHECK
             await old.write("UPDATE topups SET state = 'refund_uncertain' WHERE id = 2")
-    monkeypatch.setattr(storage_db, "_migrations", lambda: real)
+    monkeypatch.setattr(storage_schema, "migrations", lambda: real)
     async with Database(path) as db:
         rows = await db.fetchall("SELECT id, payload, state, charge_id, paid_at,"
                                  " refund_requested_at FROM topups ORDER BY id")

@@ -33,7 +33,7 @@ from pathlib import Path
 from bot.config import ConfigError, Settings, StartupError
 from bot.shop.messaging.alerts import Alert
 from storage import snapshot
-from storage.db import latest_schema_version
+from storage.schema import latest_schema_version
 
 try:
     import fcntl

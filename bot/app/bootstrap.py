@@ -42,6 +42,7 @@ from aiogram.types import User
 from aiohttp import ClientConnectorError, ClientSSLError, InvalidURL
 
 from bot.app.backups import AutoBackup, RunLock
+from bot.app.fsm_storage import SqliteStorage
 from bot.config import (
     SANDBOX_PANEL_NAME,
     ConfigError,
@@ -71,7 +72,6 @@ from bot.shop.orders.tracking import Tracker
 from handlers.middlewares.i18n import UserLanguageMiddleware, build_i18n, report_broken_translations
 from handlers.middlewares.metrics import UpdateMetrics
 from storage.db import Database, DatabaseUnusable
-from storage.fsm import SqliteStorage
 
 if TYPE_CHECKING:
     from aiogram.fsm.storage.redis import RedisStorage

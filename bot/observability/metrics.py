@@ -6,20 +6,19 @@ registration of a name in the global registry is an error. The metrics are
 module-level, so every bot in a process adds to the same series (one bot per
 process in production).
 
-Label values are bounded: each comes from a fixed set (an enum of the code, the
-panel client's actions) and anything else is counted as ``other``, so a panel
-or a user sending odd data can never create a new series. No user id and no
-free text is ever a label.
+Label values are bounded: each comes from a fixed set (the panel client's
+actions, or the set of values the caller names: an enum of the domain) and
+anything else is counted as ``other``, so a panel or a user sending odd data can
+never create a new series. No user id and no free text is ever a label. This
+module imports nothing of the bot's: the domain calls it with plain strings.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from enum import Enum
-from functools import cache
 from types import TracebackType
-from typing import TYPE_CHECKING
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -31,10 +30,6 @@ from prometheus_client import (
     ProcessCollector,
     generate_latest,
 )
-
-if TYPE_CHECKING:
-    from bot.shop.money.topups import Credit, Refund
-    from bot.shop.orders.service import Outcome
 
 OTHER = "other"
 
@@ -50,8 +45,8 @@ UPDATE_SECONDS = Histogram("storefront_update_seconds",
                            "Time to process one Telegram update (all middlewares and the handler)",
                            ["type"], registry=REGISTRY)
 
-ORDERS = Counter("storefront_orders", "Order placements, by outcome (bot/shop/orders/service.py Outcome)",
-                 ["outcome"], registry=REGISTRY)
+ORDERS = Counter("storefront_orders", "Order placements, by outcome (bot/shop/orders/service.py"
+                 " Outcome)", ["outcome"], registry=REGISTRY)
 
 PANEL_ACTIONS = ("services", "balance", "add", "status", "refill", "refill_status", "cancel")
 PANEL_RESULTS = ("ok", "rejected", "unavailable", "ambiguous", "error")
@@ -106,11 +101,6 @@ def bounded(value: object, allowed: Collection[str]) -> str:
     return text if isinstance(text, str) and text in allowed else OTHER
 
 
-@cache
-def _values(enum: type[Enum]) -> frozenset[str]:
-    return frozenset(str(member.value) for member in enum)
-
-
 def panel_label(panel: str) -> str:
     """A panel's name (from the configuration), while there are few of them."""
     if panel not in _panels:
@@ -130,28 +120,31 @@ def update_handled(kind: str, outcome: str, seconds: float, known_kinds: Iterabl
     UPDATE_SECONDS.labels(type=kind).observe(seconds)
 
 
-def order_placed(outcome: Outcome) -> None:
-    from bot.shop.orders.service import (
-        Outcome,  # here, not at the top: bot.shop.orders.service imports this module
-    )
-
-    ORDERS.labels(outcome=bounded(outcome, _values(Outcome))).inc()
+def order_placed(outcome: str, known: Collection[str]) -> None:
+    """One order placement; ``known`` are the outcomes the caller has."""
+    ORDERS.labels(outcome=bounded(outcome, known)).inc()
 
 
-def panel_request(panel: str, action: str) -> PanelRequest:
-    """``with panel_request(name, action):`` around one request to a panel."""
-    return PanelRequest(panel, action)
+# What a request's exception says of the panel: "ok" (None), "rejected", ... (PANEL_RESULTS).
+ResultOf = Callable[[type[BaseException] | None], str]
+
+
+def panel_request(panel: str, action: str, result_of: ResultOf) -> PanelRequest:
+    """``with panel_request(name, action, result_of):`` around one request to a panel;
+    ``result_of`` names the request's result from the exception it raised."""
+    return PanelRequest(panel, action, result_of)
 
 
 class PanelRequest:
-    """Counts and times one panel request; its result is the ``PanelError`` kind it
-    raised (``ok`` when none). A cancelled request says nothing about the panel."""
+    """Counts and times one panel request; its result is what ``result_of`` makes of
+    the exception it raised. A cancelled request says nothing about the panel."""
 
-    __slots__ = ("_action", "_panel", "_started")
+    __slots__ = ("_action", "_panel", "_result_of", "_started")
 
-    def __init__(self, panel: str, action: str) -> None:
+    def __init__(self, panel: str, action: str, result_of: ResultOf) -> None:
         self._panel = panel
         self._action = action
+        self._result_of = result_of
         self._started = 0.0
 
     def __enter__(self) -> None:
@@ -162,24 +155,10 @@ class PanelRequest:
         if exc_type is not None and not issubclass(exc_type, Exception):
             return
         panel, action = panel_label(self._panel), bounded(self._action, PANEL_ACTIONS)
-        PANEL_REQUESTS.labels(panel=panel, action=action, result=_panel_result(exc_type)).inc()
+        result = bounded(self._result_of(exc_type), PANEL_RESULTS)
+        PANEL_REQUESTS.labels(panel=panel, action=action, result=result).inc()
         PANEL_REQUEST_SECONDS.labels(panel=panel, action=action).observe(
             time.perf_counter() - self._started)
-
-
-def _panel_result(exc_type: type[BaseException] | None) -> str:
-    # Here, not at the top: bot.panel's client imports this module.
-    from bot.panel.errors import PanelAmbiguous, PanelRejected, PanelUnavailable
-
-    if exc_type is None:
-        return "ok"
-    if issubclass(exc_type, PanelRejected):
-        return "rejected"
-    if issubclass(exc_type, PanelUnavailable):
-        return "unavailable"
-    if issubclass(exc_type, PanelAmbiguous):
-        return "ambiguous"
-    return "error"
 
 
 def tracker_cycle(panel: str, seconds: float) -> None:
@@ -199,15 +178,9 @@ def telegram_throttled() -> None:
     TELEGRAM_429.inc()
 
 
-def stars_topup(credit: Credit) -> None:
-    from bot.shop.money.topups import (
-        Credit,  # here, not at the top: bot.shop.money.topups imports this module
-    )
-
-    STARS_TOPUPS.labels(result=bounded(credit, _values(Credit))).inc()
+def stars_topup(credit: str, known: Collection[str]) -> None:
+    STARS_TOPUPS.labels(result=bounded(credit, known)).inc()
 
 
-def stars_refund(outcome: Refund) -> None:
-    from bot.shop.money.topups import Refund
-
-    STARS_REFUNDS.labels(outcome=bounded(outcome, _values(Refund))).inc()
+def stars_refund(outcome: str, known: Collection[str]) -> None:
+    STARS_REFUNDS.labels(outcome=bounded(outcome, known)).inc()

@@ -291,7 +291,7 @@ class PanelClient:
             raise PanelUnavailable("every connection to the panel is busy", never_sent=True,
                                    panel=self.name, action=action) from None
         # Counted and timed from here: the limiter's and the queue's waits are ours, not the panel's.
-        with metrics.panel_request(self.name, action):
+        with metrics.panel_request(self.name, action, _result_of):
             return await self._exchange(action, form, read_only=read_only)
 
     async def _exchange(self, action: str, form: str, *, read_only: bool) -> Any:
@@ -517,3 +517,15 @@ def _bounded_wait(seconds: float) -> float:
     # not stop the panel's client for good.
     return min(MAX_RETRY_AFTER_HEADER, max(0.0, seconds))
 
+
+def _result_of(exc_type: type[BaseException] | None) -> str:
+    """A request's result as the metrics count it: the ``PanelError`` kind it raised."""
+    if exc_type is None:
+        return "ok"
+    if issubclass(exc_type, PanelRejected):
+        return "rejected"
+    if issubclass(exc_type, PanelUnavailable):
+        return "unavailable"
+    if issubclass(exc_type, PanelAmbiguous):
+        return "ambiguous"
+    return "error"

@@ -10,12 +10,19 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
 from bot.shop.money.amounts import from_minor
 
-if TYPE_CHECKING:
-    from bot.shop.backoffice.stats import ChartDay
+
+@dataclass(frozen=True, slots=True)
+class ChartDay:
+    """One day's bar of the chart."""
+
+    day: str  # local date, YYYY-MM-DD
+    orders: int
+    turnover_minor: int
+    profit_minor: int
 
 
 def render(days: Sequence[ChartDay], currency: str) -> bytes:

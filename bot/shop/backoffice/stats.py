@@ -30,6 +30,7 @@ from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from bot.shop.backoffice.chart import ChartDay, render
 from bot.shop.money.amounts import exponent
 from storage import stats as stats_store
 from storage.db import Database
@@ -165,14 +166,6 @@ async def daily_figures(db: Database, start_utc_iso: str, end_utc_iso: str) -> D
                         figures.cost_minor, new, topups, topups_minor)
 
 
-@dataclass(frozen=True, slots=True)
-class ChartDay:
-    day: str  # local date, YYYY-MM-DD
-    orders: int
-    turnover_minor: int
-    profit_minor: int
-
-
 async def chart_days(db: Database, zone: ZoneInfo, now: datetime | None = None,
                      days: int = CHART_DAYS) -> list[ChartDay]:
     """The last ``days`` local days, oldest first, today included."""
@@ -190,8 +183,6 @@ async def chart_days(db: Database, zone: ZoneInfo, now: datetime | None = None,
 async def chart_png(db: Database, zone: ZoneInfo, currency: str,
                     now: datetime | None = None) -> bytes:
     """The 30-day chart as PNG, drawn in a thread (matplotlib blocks for ~100 ms)."""
-    from bot.shop.backoffice.chart import render
-
     days = await chart_days(db, zone, now)
     return await asyncio.to_thread(render, days, currency)
 

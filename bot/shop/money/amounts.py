@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from functools import lru_cache
 
+from babel import Locale, UnknownLocaleError
+
 from bot.panel.order_types import N_, FieldError
 
 # ISO 4217 exponents that differ from the usual 2; XTR is Telegram Stars.
@@ -66,12 +68,22 @@ class AmountError(FieldError):
         super().__init__("amount", message, **params)
 
 
+DEFAULT_LOCALE = "en"
+
+
+@lru_cache(maxsize=64)
+def babel_locale(name: str | None) -> Locale:
+    """The Babel locale for a shop locale name; English for anything unknown."""
+    try:
+        return Locale.parse(name or DEFAULT_LOCALE)
+    except (UnknownLocaleError, ValueError, TypeError):
+        return Locale.parse(DEFAULT_LOCALE)
+
+
 @lru_cache(maxsize=32)
 def separators(lang: str | None) -> tuple[str, str]:
     """(decimal sign, group sign) of a locale, as CLDR has them (a space-like group
     sign is given as a space)."""
-    from bot.shop.money.formatting import babel_locale
-
     symbols = babel_locale(lang).number_symbols.get("latn", {})
     decimal, group = symbols.get("decimal", "."), symbols.get("group", ",")
     return decimal, " " if group.isspace() else group

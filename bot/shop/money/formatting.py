@@ -24,25 +24,15 @@ from decimal import Decimal
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from babel import Locale, UnknownLocaleError
 from babel.dates import format_date, format_datetime
 from babel.numbers import format_currency, format_decimal, get_currency_precision
 
-from bot.shop.money.amounts import Money, exponent, from_minor
+from bot.shop.money.amounts import DEFAULT_LOCALE, Money, babel_locale, exponent, from_minor
 
-DEFAULT = "en"
+DEFAULT = DEFAULT_LOCALE
 STARS = "XTR"
 # Narrow signs CLDR gives only in some locales (en spells "RUB1,234.50").
 _SIGNS = {"RUB": "₽", "TRY": "₺", "UAH": "₴", "INR": "₹", "KZT": "₸"}
-
-
-@lru_cache(maxsize=64)
-def babel_locale(name: str | None) -> Locale:
-    """The Babel locale for a shop locale name; English for anything unknown."""
-    try:
-        return Locale.parse(name or DEFAULT)
-    except (UnknownLocaleError, ValueError, TypeError):
-        return Locale.parse(DEFAULT)
 
 
 # Prices and counts repeat (a catalog page, a confirmation): Babel takes ~10 µs a

@@ -93,6 +93,9 @@ class Refund(StrEnum):
     STRAY_REFUNDED = "stray_refunded"  # a payment that credited nothing: Stars back
 
 
+REFUND_OUTCOMES = frozenset(Refund)  # the labels the metrics may count
+
+
 def already_refunded(refusal: StarsRefundRefused) -> bool:
     """Whether Telegram refused because the charge was refunded before."""
     return "CHARGE_ALREADY_REFUNDED" in str(refusal).upper()
@@ -149,6 +152,9 @@ class Credit(StrEnum):
     CREDITED = "credited"  # the balance went up now
     ALREADY = "already"  # this charge was credited before (a repeated update)
     STRAY = "stray"  # no pending top-up of the payer for it: kept, admins alerted
+
+
+CREDIT_RESULTS = frozenset(Credit)  # the labels the metrics may count
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,7 +247,7 @@ class StarsTopups:
         Each step that changes the books writes an audit row for ``admin_id``.
         """
         result = await self._refund(charge_id, refund_call, admin_id)
-        metrics.stars_refund(result.outcome)
+        metrics.stars_refund(result.outcome, REFUND_OUTCOMES)
         return result
 
     async def _refund(self, charge_id: str, refund_call: RefundCall,
@@ -347,7 +353,7 @@ class StarsTopups:
                              charge_id: str) -> Payment:
         """Credit a successful payment once per ``charge_id`` (see the module doc)."""
         payment = await self._record_payment(payer_id, payload, total, currency, charge_id)
-        metrics.stars_topup(payment.credit)
+        metrics.stars_topup(payment.credit, CREDIT_RESULTS)
         return payment
 
     async def _record_payment(self, payer_id: int, payload: str, total: int, currency: str,

@@ -76,6 +76,9 @@ class Outcome(StrEnum):
     GONE = "gone"  # the service is no longer sold
 
 
+OUTCOMES = frozenset(Outcome)  # the labels the metrics may count
+
+
 @dataclass(frozen=True, slots=True)
 class Placement:
     outcome: Outcome
@@ -155,7 +158,7 @@ class OrderService:
         lower price than shown is what is charged.
         """
         placement = await self._place(user_id, ref, values, token, shown_price_minor)
-        metrics.order_placed(placement.outcome)
+        metrics.order_placed(placement.outcome, OUTCOMES)
         return placement
 
     async def _place(self, user_id: int, ref: int, values: Mapping[str, str], token: str,
