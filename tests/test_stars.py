@@ -166,7 +166,9 @@ async def test_a_pre_checkout_is_answered_while_the_payer_waits_on_a_slow_panel(
     await _to_confirmation(customer, shop, "https://instagram.com/p/slow")
     shop.sandbox.panel.inject("slow", action="add", delay=4)  # Confirm holds the user's turn
     confirm = asyncio.create_task(customer.tap("Confirm", timeout=15))
-    await asyncio.sleep(0.5)
+    # The Confirm is at the panel (a fixed sleep may not get it there on a loaded machine,
+    # and the pre-checkout would then not be tested against it).
+    await shop.emulator.wait_for(lambda: shop.sandbox.panel.requests["add"] == 1)
     assert invoice.invoice_payload is not None
     answer = await customer.pre_checkout(invoice.invoice_payload, 250)
     assert answer.ok and answer.elapsed < 2  # not behind the Confirm (about 4 s)

@@ -184,7 +184,9 @@ async def test_sigterm_during_an_order_ends_placed_or_recoverable(
         confirm = customer.with_button("Confirm")
         data = confirm.button("Confirm")["callback_data"]  # type: ignore[index]
         tap = asyncio.create_task(customer.tap_data(data, confirm, timeout=30))
-        await asyncio.sleep(1.0)  # the add is at the panel, hanging
+        # The add is at the panel, hanging (not a fixed sleep: under load the tap may not
+        # have got there yet, and the SIGTERM would come before any order).
+        await customer.emulator.wait_for(lambda: sandbox.panel.requests["add"] == 1, 30)
         process.send_signal(signal.SIGTERM)
         code = await asyncio.wait_for(process.wait(), 60)
         stderr = (await process.stderr.read()).decode() if process.stderr else ""

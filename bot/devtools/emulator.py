@@ -27,7 +27,11 @@ on a refund), ``earn_affiliate_commission`` (the bot's own commission from anoth
 bot's program) and ``add_unreadable_transaction`` (one aiogram cannot parse).
 
 ``ScriptedUser`` is the test-side person: ``send`` text (or a sticker, a photo),
-``tap`` a button by its label, read ``chat`` as they see it (edits applied).
+``tap`` a button by its label, read ``chat`` as they see it (edits applied). Each
+action returns once the bot has finished with it: when the bot runs in this process
+(the tests, the demo), once the task dispatching that update has ended, so a handler
+that answers in two messages with slow work between them is read after both
+(``BotApiEmulator.handled``).
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import inspect
 import itertools
 import json
 import time
@@ -42,6 +47,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
+from types import CodeType
 from typing import Any
 
 from aiohttp import web
@@ -61,6 +67,62 @@ QUERY_EXPIRED = ("Bad Request: query is too old and response timeout expired or 
                  "invalid")
 _ALLOWED_TAGS = {"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "code", "pre", "a",
                  "tg-spoiler", "span", "blockquote", "tg-emoji"}
+
+
+class NoAnswer(TimeoutError):
+    """The bot finished handling a callback query without a (timely) answer to it.
+
+    A ``TimeoutError``: before the emulator could see handlers end, this was a wait
+    running out, and callers that expect no answer still catch it as one."""
+
+
+def _dispatch_codes() -> frozenset[CodeType]:
+    """The code of aiogram's ``Dispatcher`` methods that hold one update from its taking
+    to the end of its handling: a coroutine frame running one of them, with an
+    ``update`` local, is that update being handled (or, in a polling task not yet
+    started, about to be)."""
+    try:
+        from aiogram import Dispatcher
+    except ImportError:  # the emulator used without aiogram: nothing to look for
+        return frozenset()
+    codes = set()
+    for name in ("_process_update", "feed_update", "feed_raw_update", "_feed_webhook_update",
+                 "feed_webhook_update"):
+        function = getattr(Dispatcher, name, None)
+        if function is not None:
+            codes.add(inspect.unwrap(function).__code__)
+    return frozenset(codes)
+
+
+_DISPATCH_CODES = _dispatch_codes()
+
+
+def _update_id_of(update: Any) -> int | None:
+    """The id of an aiogram ``Update`` or of a raw update dict; None for anything else."""
+    value = (update.get("update_id") if isinstance(update, dict)
+             else getattr(update, "update_id", None))
+    return value if isinstance(value, int) else None
+
+
+def updates_being_handled() -> set[int]:
+    """The ids of the updates some task of this process is dispatching (aiogram in this
+    process: the tests' bot, the demo's). Empty when the bot runs in another process.
+
+    Each task's chain of awaited coroutines is walked from its root; the first frame of
+    a dispatching method names the update (deeper ones are the same update)."""
+    found: set[int] = set()
+    for task in asyncio.all_tasks():
+        awaitable: Any = task.get_coro()
+        while awaitable is not None:
+            frame = getattr(awaitable, "cr_frame", None) or getattr(awaitable, "gi_frame", None)
+            if frame is not None and frame.f_code in _DISPATCH_CODES:
+                update_id = _update_id_of(frame.f_locals.get("update"))
+                if update_id is not None:
+                    found.add(update_id)
+                    break
+            awaitable = (getattr(awaitable, "cr_await", None)
+                         or getattr(awaitable, "gi_yieldfrom", None))
+    return found
 
 
 class ApiError(Exception):
@@ -417,8 +479,38 @@ class BotApiEmulator:
             if remaining <= 0:
                 raise TimeoutError("the bot did not do what was expected in time")
             async with self._changed:
+                # asyncio.timeout, not wait_for: on 3.11 wait_for returns the inner result
+                # when a cancellation lands as the condition fires, losing the cancel (a
+                # Ctrl-C in the demo, a test's task.cancel()).
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._changed.wait(), min(0.05, remaining))
+                    async with asyncio.timeout(min(0.05, remaining)):
+                        await self._changed.wait()
+
+    def taken(self, update_id: int) -> bool:
+        """The bot has taken update ``update_id``: acknowledged by a later getUpdates (aiogram
+        has started a task for each update of a batch before it asks for the next), or
+        answered 2xx by the webhook (which starts its task before answering)."""
+        return all(update["update_id"] != update_id for update in self.pending)
+
+    async def handled(self, update_id: int, timeout: float = 10.0) -> bool:
+        """Wait until the bot has taken update ``update_id`` and no task of this process
+        is handling it any more: whatever the handler said, it has said. Returns whether
+        a handler was seen at all; False means the bot is in another process (or the
+        handler made no call at all), and then this waited only for the taking.
+
+        Every Bot API call of the handler wakes this while the handler is still waiting
+        for the call's answer, so a handler that says anything is seen."""
+        seen = False
+
+        def finished() -> bool:
+            nonlocal seen
+            if update_id in updates_being_handled():
+                seen = True
+                return False
+            return self.taken(update_id)
+
+        await self.wait_for(finished, timeout)
+        return seen
 
     async def settle(self, quiet: float = 0.05, timeout: float = 10.0) -> None:
         """Wait until the bot has no request in flight and has been quiet a moment."""
@@ -1032,8 +1124,14 @@ class ScriptedUser:
 
     # acting ---------------------------------------------------------------
 
-    async def _await_reply(self, before: int, timeout: float) -> ChatMessage:
+    async def _await_reply(self, before: int, update_id: int, timeout: float) -> ChatMessage:
+        """The bot's latest message once it has answered update ``update_id`` in full.
+
+        The first message only starts the answer: a handler may send a second one after
+        a database write or a panel call, so this waits for the handler to end too (a
+        quiet moment alone is not enough on a loaded machine)."""
         await self.emulator.wait_for(lambda: self.chat.events > before, timeout)
+        await self.emulator.handled(update_id, timeout)
         await self.emulator.settle()
         return self.last()
 
@@ -1077,8 +1175,8 @@ class ScriptedUser:
 
     async def _deliver(self, update: dict[str, Any], timeout: float) -> ChatMessage:
         before = self.chat.events
-        self.emulator.push(update)
-        return await self._await_reply(before, timeout)
+        update_id = self.emulator.push(update)
+        return await self._await_reply(before, update_id, timeout)
 
     async def tap(self, label: str, *, timeout: float = 10.0) -> dict[str, Any]:
         """Tap the newest button whose label contains ``label``; returns the callback answer."""
@@ -1091,17 +1189,39 @@ class ScriptedUser:
 
     async def tap_data(self, data: str, message: ChatMessage | None = None, *,
                        timeout: float = 10.0) -> dict[str, Any]:
-        """Send a callback query with any data (forged ones included)."""
+        """Send a callback query with any data (forged ones included); returns the bot's
+        answer once the bot has finished with the tap (the edit or message that may
+        follow the answer included). Raises ``NoAnswer`` (a ``TimeoutError``) when the
+        bot gave no accepted answer: at once when it ran in this process and its
+        handler ended, else after ``timeout``."""
+        emulator = self.emulator
         message = message or self.last()
-        query_id = self.emulator.new_query_id()
-        self.emulator.push({"callback_query": {
+        query_id = emulator.new_query_id()
+        update_id = emulator.push({"callback_query": {
             "id": query_id, "from": self.sender, "chat_instance": f"ci{self.chat.id}",
             "data": data,
-            "message": self.emulator._message_object(self.chat, message),
+            "message": emulator._message_object(self.chat, message),
         }})
-        await self.emulator.wait_for(lambda: query_id in self.emulator.callback_answers, timeout)
-        await self.emulator.settle()
-        return self.emulator.callback_answers[query_id]
+        seen = False
+
+        def answered_or_over() -> bool:
+            nonlocal seen
+            if query_id in emulator.callback_answers:
+                return True
+            if update_id in updates_being_handled():
+                seen = True
+                return False
+            return seen and emulator.taken(update_id)  # handled, and never answered
+
+        try:
+            await emulator.wait_for(answered_or_over, timeout)
+        except TimeoutError:
+            raise NoAnswer("the bot did not answer the callback query in time") from None
+        if query_id not in emulator.callback_answers:
+            raise NoAnswer("the bot handled the callback query without an accepted answer")
+        await emulator.handled(update_id, timeout)
+        await emulator.settle()
+        return emulator.callback_answers[query_id]
 
     # paying ---------------------------------------------------------------
 
@@ -1112,15 +1232,19 @@ class ScriptedUser:
     async def _ask_pre_checkout(self, payload: str, total_amount: int, currency: str,
                                 timeout: float) -> tuple[str, PreCheckoutAnswer | None]:
         """Push a pre_checkout_query; the bot's answer, late ones included, or None when it
-        gave none within ``timeout``."""
+        gave none within ``timeout``. With an answer, returns once the bot's handler of
+        the query has ended (it may say more after answering)."""
         emulator = self.emulator
         query_id = emulator.new_pre_checkout_id()
-        emulator.push({"pre_checkout_query": {
+        update_id = emulator.push({"pre_checkout_query": {
             "id": query_id, "from": self.sender, "currency": currency,
             "total_amount": total_amount, "invoice_payload": payload}})
         with contextlib.suppress(TimeoutError):
             await emulator.wait_for(lambda: query_id in emulator.pre_checkout_answers, timeout)
-        return query_id, emulator.pre_checkout_answers.get(query_id)
+        answer = emulator.pre_checkout_answers.get(query_id)
+        if answer is not None:
+            await emulator.handled(update_id, timeout)
+        return query_id, answer
 
     def _payment_message(self, payload: str, total_amount: int, charge_id: str,
                          currency: str) -> dict[str, Any]:
@@ -1186,17 +1310,17 @@ class ScriptedUser:
                               timeout: float = 10.0) -> ChatMessage | None:
         """Push a successful_payment message as is (a duplicate delivery, a payment the
         bot never approved). Records no transaction. Waits for the bot to take the update
-        and react; saying nothing is allowed: after ``quiet`` seconds with no message
-        here it settles and returns None, else the bot's latest message."""
+        and finish with it; saying nothing is allowed: returns None then, else the bot's
+        latest message. ``quiet`` is only for a bot in another process, whose handler
+        cannot be seen ending: seconds to wait for a message before deciding it said
+        nothing."""
         emulator = self.emulator
         before = self.chat.events
         update_id = emulator.push({"message": self._payment_message(
             payload, total_amount, charge_id, currency)})
-        # Taken once a later getUpdates has acknowledged it.
-        await emulator.wait_for(
-            lambda: all(u["update_id"] != update_id for u in emulator.pending), timeout)
-        with contextlib.suppress(TimeoutError):
-            await emulator.wait_for(lambda: self.chat.events > before, quiet)
+        if not await emulator.handled(update_id, timeout):
+            with contextlib.suppress(TimeoutError):
+                await emulator.wait_for(lambda: self.chat.events > before, quiet)
         await emulator.settle(timeout=timeout)
         return self.last() if self.chat.events > before else None
 
