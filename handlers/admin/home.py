@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from html import escape
+from zoneinfo import ZoneInfo
 
 from aiogram import Bot, F, Router
 from aiogram.exceptions import TelegramBadRequest
@@ -129,12 +130,12 @@ async def command_in_admin_input(message: Message) -> None:
 AUDIT_PAGE = 10
 
 
-def audit_line(entry: audit.AuditEntry) -> str:
+def audit_line(entry: audit.AuditEntry, zone: ZoneInfo) -> str:
     change = ""
     if entry.before or entry.after:
         change = f" · {escape(entry.before[:60])} → {escape(entry.after[:60])}"
     note = f" · “{escape(entry.note[:80])}”" if entry.note else ""
-    return (f"{when(entry.created_at)} · {entry.admin_id} · <b>{action_word(entry.action)}</b>"
+    return (f"{when(entry.created_at, zone)} · {entry.admin_id} · <b>{action_word(entry.action)}</b>"
             f" {target_word(entry.target_kind)} {escape(entry.target_id[:40])}{change}{note}")
 
 
@@ -155,13 +156,14 @@ def target_word(kind: str) -> str:
 
 
 @router.callback_query(AdminCb.filter(F.area == "audit"))
-async def audit_screen(query: CallbackQuery, callback_data: AdminCb, db: Database) -> None:
+async def audit_screen(query: CallbackQuery, callback_data: AdminCb, db: Database,
+                       settings: Settings) -> None:
     assert isinstance(query.message, Message)
     entries, total = await audit.recent(db, AUDIT_PAGE, callback_data.page * AUDIT_PAGE)
     lines = [ngettext("<b>📜 Audit log</b> ({count} entry, newest first)",
                       "<b>📜 Audit log</b> ({count} entries, newest first)", total).format(
                           count=number(total)), ""]
-    lines += [audit_line(entry) for entry in entries] or [_("No admin actions yet.")]
+    lines += [audit_line(entry, settings.zone) for entry in entries] or [_("No admin actions yet.")]
     await edit(query.message, "\n".join(lines), keyboard(
         pager(callback_data.page, total, lambda page: AdminCb(area="audit", page=page),
               size=AUDIT_PAGE), back_button()))
@@ -284,8 +286,10 @@ def _telegram_words(description: str) -> str:
 # `unknown`: it may or may not exist on the panel. Only a person can tell, by
 # looking at the panel's order list; nothing is resubmitted or refunded on a guess.
 
-async def unresolved_page(orders: OrderService) -> tuple[str, InlineKeyboardMarkup]:
-    """The ``unknown`` orders with their one-tap resolutions (also the Orders area's list)."""
+async def unresolved_page(orders: OrderService,
+                          zone: ZoneInfo) -> tuple[str, InlineKeyboardMarkup]:
+    """The ``unknown`` orders with their one-tap resolutions (also the Orders area's list);
+    times in ``zone``."""
     rows, total = await orders.unresolved(limit=10)
     back = [button(_("⬅ Orders"), AdminCb(area="orders"))]
     if not total:
@@ -301,7 +305,7 @@ async def unresolved_page(orders: OrderService) -> tuple[str, InlineKeyboardMark
         lines.append(_("#{id} · user {user} · {service} · {target} · {price} · {when}").format(
             id=order.id, user=order.user_id, service=escape(order.service_name[:60]),
             target=escape(target[:80]), price=money(order.price_minor, order.currency),
-            when=when(order.created_at)))
+            when=when(order.created_at, zone)))
         buttons.append([button(_("🔗 #{id}: attach panel id").format(id=order.id),
                                UnresolvedCb(id=order.id, action="attach")),
                         button(_("↩️ #{id}: refund").format(id=order.id),
@@ -314,15 +318,15 @@ def _not_waiting(order_id: int) -> str:
 
 
 @router.message(Command("unresolved"))
-async def unresolved(message: Message, orders: OrderService) -> None:
-    text, markup = await unresolved_page(orders)
+async def unresolved(message: Message, orders: OrderService, settings: Settings) -> None:
+    text, markup = await unresolved_page(orders, settings.zone)
     await message.answer(text, reply_markup=markup)
 
 
 @router.callback_query(UnresolvedCb.filter(F.action == "refund"))
 async def refund_unresolved(query: CallbackQuery, callback_data: UnresolvedCb,
                             orders: OrderService, notifier: Notifier,
-                            callback_answer: CallbackAnswer) -> None:
+                            callback_answer: CallbackAnswer, settings: Settings) -> None:
     assert isinstance(query.message, Message)
     try:
         order = await orders.refund_unresolved(callback_data.id, query.from_user.id)
@@ -332,7 +336,7 @@ async def refund_unresolved(query: CallbackQuery, callback_data: UnresolvedCb,
     notifier.wake()
     callback_answer.text = _("Order #{id} refunded: {price}.").format(
         id=order.id, price=money(order.price_minor, order.currency))
-    text, markup = await unresolved_page(orders)
+    text, markup = await unresolved_page(orders, settings.zone)
     await query.message.edit_text(text, reply_markup=markup)
 
 

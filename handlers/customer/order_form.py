@@ -342,7 +342,7 @@ async def _report(query: CallbackQuery, placement: Placement, orders: OrderServi
         case Outcome.PLACED | Outcome.ALREADY if order is not None:
             head = (_("✅ Order #{id} placed!") if placement.outcome is Outcome.PLACED
                     else _("This order was already placed as #{id}.")).format(id=order.id)
-            card = order_card(order, [])
+            card = order_card(order, [], settings.zone)
             markup = order_keyboard(order, await orders.actions(order))
             await query.message.edit_text(f"{head}\n\n{card}", reply_markup=markup)
         case Outcome.REJECTED:

@@ -187,25 +187,17 @@ def shown(value: object) -> str:
     return formatting.shown(value, current_locale())
 
 
-def when(stored: str | None) -> str:
-    """A stored UTC time, as the reader writes dates, in the shop's time zone."""
-    return formatting.stored_moment(stored, current_locale(), _shop_zone[0])
+def when(stored: str | None, zone: ZoneInfo) -> str:
+    """A stored UTC time, as the reader writes dates, in ``zone`` (the shop's, ``settings.zone``)."""
+    return formatting.stored_moment(stored, current_locale(), zone)
 
 
-def day_of(stored: str | None) -> str:
-    """The date of a stored UTC time in the shop's time zone, as the reader writes it."""
+def day_of(stored: str | None, zone: ZoneInfo) -> str:
+    """The date of a stored UTC time in ``zone`` (the shop's), as the reader writes it."""
     if not stored:
         return "—"
-    moment = datetime.fromisoformat(stored.replace("Z", "+00:00")).astimezone(_shop_zone[0])
+    moment = datetime.fromisoformat(stored.replace("Z", "+00:00")).astimezone(zone)
     return formatting.day(moment.date(), current_locale())
-
-
-_shop_zone = [ZoneInfo("UTC")]
-
-
-def set_shop_zone(zone: ZoneInfo) -> None:
-    """Times are shown in ``SHOP_TIMEZONE`` (set once, when the dispatcher is built)."""
-    _shop_zone[0] = zone
 
 
 def field_error(error: FieldError) -> str:
@@ -355,7 +347,8 @@ def order_line(order: StoredOrder) -> str:
     return f"{STATE_EMOJI.get(order.state, '•')} #{order.id} {short(order.service_name, 40)}"
 
 
-def order_card(order: StoredOrder, refills: list[tuple[str, str]]) -> str:
+def order_card(order: StoredOrder, refills: list[tuple[str, str]], zone: ZoneInfo) -> str:
+    """The order as its customer sees it (admins too, above their own details); times in ``zone``."""
     lines = [
         _("<b>Order #{id}</b>").format(id=order.id),
         panel_text(order.service_name),
@@ -373,9 +366,9 @@ def order_card(order: StoredOrder, refills: list[tuple[str, str]]) -> str:
         lines.append(_("Start count: {count}").format(count=number(order.start_count)))
     if order.remains is not None and order.state not in ("pending", "completed"):
         lines.append(_("Remains: {remains}").format(remains=number(order.remains)))
-    lines.append(_("Placed: {date}").format(date=when(order.created_at)))
+    lines.append(_("Placed: {date}").format(date=when(order.created_at, zone)))
     if order.updated_at != order.created_at:
-        lines.append(_("Updated: {date}").format(date=when(order.updated_at)))
+        lines.append(_("Updated: {date}").format(date=when(order.updated_at, zone)))
     if order.state == "unknown":
         lines += ["", _("We are checking this order with the supplier. Your money is safe.")]
     if order.state == "failed" and order.error:
