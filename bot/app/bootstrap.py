@@ -211,7 +211,7 @@ def build_dispatcher(runtime: Runtime, bot: Bot, bot_username: str) -> Dispatche
     from handlers.middlewares.errors import SafeCallbackAnswer, on_error
     from handlers.middlewares.private_chats import PrivateChatsOnly
     from handlers.outbound.notices import TelegramDelivery
-    from handlers.views.render import PageCache
+    from handlers.views.catalog import PageCache
 
     settings = runtime.settings
     fx_rates = {name: settings.fx_rate for name in runtime.panels}

@@ -24,17 +24,8 @@ from bot.shop.catalog.admin import CatalogAdmin, MarkupInvalid, ServiceInfo, par
 from handlers.admin.home import back_button
 from handlers.callbacks import AdminCatalogCb, AdminCb
 from handlers.filters import Button, IsAdmin, TextMessage
-from handlers.views.render import (
-    CATEGORY_LIMIT,
-    ID_LIMIT,
-    button,
-    edit,
-    keyboard,
-    money,
-    number,
-    panel_text,
-    short,
-)
+from handlers.views.keyboards import button, edit, keyboard
+from handlers.views.text import CATEGORY_LIMIT, ID_LIMIT, money, number, panel_text, short
 
 router = Router(name="admin_catalog")
 router.message.filter(IsAdmin())

@@ -20,18 +20,10 @@ from handlers.admin.home import adjust_balance, audit_line, back_button
 from handlers.callbacks import AdminCb, AdminCustomerCb, AdminOrderCb
 from handlers.filters import Button, IsAdmin, TextMessage
 from handlers.middlewares.i18n import language_name
-from handlers.views.render import (
-    STATE_EMOJI,
-    button,
-    day_of,
-    edit,
-    keyboard,
-    ledger_kind,
-    money,
-    number,
-    short,
-    when,
-)
+from handlers.views.keyboards import button, edit, keyboard
+from handlers.views.ledger import ledger_kind
+from handlers.views.orders import STATE_EMOJI
+from handlers.views.text import day_of, money, number, short, when
 from storage.db import Database
 
 router = Router(name="admin_customers")

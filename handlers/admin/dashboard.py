@@ -21,7 +21,8 @@ from bot.shop.money import formatting
 from handlers.admin.home import back_button
 from handlers.callbacks import AdminCb, DashboardCb
 from handlers.filters import Button, IsAdmin
-from handlers.views.render import button, current_locale, edit, keyboard, money, number
+from handlers.views.keyboards import button, edit, keyboard
+from handlers.views.text import current_locale, money, number
 from storage.db import Database
 
 router = Router(name="admin_dashboard")

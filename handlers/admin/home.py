@@ -35,18 +35,9 @@ from bot.shop.money.topups import Refund, StarsRefundRefused, StarsTopups
 from bot.shop.orders.service import OrderService
 from handlers.callbacks import AdminCb, MenuCb, UnresolvedCb
 from handlers.filters import Button, InAdminInput, IsAdmin, TextMessage
-from handlers.views.render import (
-    button,
-    current_locale,
-    edit,
-    field_error,
-    home_button,
-    keyboard,
-    money,
-    number,
-    pager,
-    when,
-)
+from handlers.views.keyboards import button, edit, keyboard, pager
+from handlers.views.menu import home_button
+from handlers.views.text import current_locale, field_error, money, number, when
 from storage.db import Database, is_row_id
 
 router = Router(name="admin")

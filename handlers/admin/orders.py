@@ -19,18 +19,9 @@ from bot.shop.orders.service import AdminDetails, OrderService
 from handlers.admin.home import back_button, unresolved_page
 from handlers.callbacks import AdminCb, AdminCustomerCb, AdminOrderCb
 from handlers.filters import Button, IsAdmin, TextMessage
-from handlers.views.render import (
-    ID_LIMIT,
-    button,
-    edit,
-    keyboard,
-    money,
-    order_card,
-    panel_text,
-    short,
-    state_word,
-    when,
-)
+from handlers.views.keyboards import button, edit, keyboard
+from handlers.views.orders import order_card, state_word
+from handlers.views.text import ID_LIMIT, money, panel_text, short, when
 from storage.db import is_row_id
 from storage.orders import StoredOrder
 

@@ -33,21 +33,10 @@ from bot.shop.orders.service import OrderService, ServiceGone
 from handlers.callbacks import BalanceCb, MenuCb, TopupCb
 from handlers.customer.service_view import top_up_hint
 from handlers.filters import Button, CallbackPrefix, TextMessage
-from handlers.views.render import (
-    PAGE_SIZE,
-    button,
-    current_locale,
-    edit,
-    field_error,
-    home_button,
-    keyboard,
-    ledger_kind,
-    main_menu,
-    money,
-    number,
-    pager,
-    when,
-)
+from handlers.views.keyboards import PAGE_SIZE, button, edit, keyboard, pager
+from handlers.views.ledger import ledger_kind
+from handlers.views.menu import home_button, main_menu
+from handlers.views.text import current_locale, field_error, money, number, when
 from storage.ledger import HistoryEntry
 
 log = logging.getLogger(__name__)

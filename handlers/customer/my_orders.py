@@ -19,18 +19,9 @@ from bot.panel import PanelError, PanelRejected
 from bot.shop.orders.service import REFRESH_EVERY_SECONDS, OrderService
 from handlers.callbacks import OrderCb, OrdersCb
 from handlers.filters import CallbackPrefix
-from handlers.views.render import (
-    PAGE_SIZE,
-    button,
-    column,
-    edit,
-    home_button,
-    keyboard,
-    order_card,
-    order_keyboard,
-    order_line,
-    pager,
-)
+from handlers.views.keyboards import PAGE_SIZE, button, column, edit, keyboard, pager
+from handlers.views.menu import home_button
+from handlers.views.orders import order_card, order_keyboard, order_line
 from storage import orders as order_store
 from storage.orders import StoredOrder
 

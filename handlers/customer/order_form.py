@@ -29,19 +29,12 @@ from handlers.callbacks import FormCb, OrderStartCb
 from handlers.customer.balance import top_up_rows
 from handlers.customer.service_view import show_service, top_up_hint
 from handlers.filters import Button, CallbackPrefix, CommandText, TextMessage
-from handlers.views.render import (
-    confirm_keyboard,
-    confirm_text,
-    field_error,
-    field_keyboard,
-    field_prompt,
-    keyboard,
-    main_menu,
-    money,
-    order_card,
-    order_keyboard,
-)
-from handlers.views.render import edit as edit_message
+from handlers.views.keyboards import edit as edit_message
+from handlers.views.keyboards import keyboard
+from handlers.views.menu import main_menu
+from handlers.views.order_form import confirm_keyboard, confirm_text, field_keyboard, field_prompt
+from handlers.views.orders import order_card, order_keyboard
+from handlers.views.text import field_error, money
 from storage.catalog import StoredService
 
 log = logging.getLogger(__name__)
