@@ -29,7 +29,7 @@ from bot.shop.messaging.broadcasts import Broadcast, Counts, Draft, DraftProblem
 from bot.shop.messaging.notifier import Notifier
 from handlers.admin.home import back_button
 from handlers.callbacks import AdminBroadcastCb, AdminCb
-from handlers.filters import Button, IsAdmin
+from handlers.filters import Button
 from handlers.middlewares.i18n import locale_for
 from handlers.views.broadcast import message_html
 from handlers.views.keyboards import button, edit, keyboard
@@ -38,8 +38,6 @@ from storage import users
 from storage.db import Database
 
 router = Router(name="admin_broadcast")
-router.message.filter(IsAdmin())
-router.callback_query.filter(IsAdmin())
 
 
 class AdminBroadcast(StatesGroup):

@@ -18,7 +18,7 @@ from bot.config import Settings
 from bot.shop.backoffice.customers import CustomerCard, Customers, QueryError
 from handlers.admin.home import adjust_balance, audit_line, back_button
 from handlers.callbacks import AdminCb, AdminCustomerCb, AdminOrderCb
-from handlers.filters import Button, IsAdmin, TextMessage
+from handlers.filters import Button, TextMessage
 from handlers.middlewares.i18n import language_name
 from handlers.views.keyboards import button, edit, keyboard
 from handlers.views.ledger import ledger_kind
@@ -27,8 +27,6 @@ from handlers.views.text import day_of, money, number, short, when
 from storage.db import Database
 
 router = Router(name="admin_customers")
-router.message.filter(IsAdmin())
-router.callback_query.filter(IsAdmin())
 
 MAX_REASON = 200
 

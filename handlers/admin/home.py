@@ -2,12 +2,10 @@
 typed in any admin input state, and the admin commands (/credit, /debit,
 /unresolved, /refund_stars).
 
-Every admin router is filtered with ``IsAdmin``, checked against ``ADMIN_IDS``
-as each update arrives. Anyone else falls through to the ordinary answers
-("I didn't get that" with the customer menu, or "this button is no longer
-valid"), with no hint that these exist and nothing changed. Each area of the
-panel is a router of its own (handlers/admin_*.py); each screen edits the one
-admin message and has a Back button to this menu.
+Only ADMIN_IDS get here: the panel's router (handlers/admin/__init__.py) lets
+nobody else through. Each area of the panel is a router of its own
+(handlers/admin/*.py); each screen edits the one admin message and has a Back
+button to this menu.
 """
 
 from __future__ import annotations
@@ -34,7 +32,7 @@ from bot.shop.money.amounts import AmountError, SpacedAmount, parse_amount, refu
 from bot.shop.money.topups import Refund, StarsRefundRefused, StarsTopups
 from bot.shop.orders.service import OrderService
 from handlers.callbacks import AdminCb, MenuCb, UnresolvedCb
-from handlers.filters import Button, InAdminInput, IsAdmin, TextMessage
+from handlers.filters import Button, InAdminInput, TextMessage
 from handlers.views.keyboards import button, edit, keyboard, pager
 from handlers.views.menu import home_button
 from handlers.views.text import current_locale, field_error, money, number, when
@@ -42,9 +40,6 @@ from storage.db import Database, is_row_id
 
 router = Router(name="admin")
 
-
-router.message.filter(IsAdmin())
-router.callback_query.filter(IsAdmin())
 
 def usage() -> str:
     """The admin commands (their arguments stay as typed; what they do is translated)."""

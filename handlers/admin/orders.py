@@ -18,7 +18,7 @@ from bot.config import Settings
 from bot.shop.orders.service import AdminDetails, OrderService
 from handlers.admin.home import back_button, unresolved_page
 from handlers.callbacks import AdminCb, AdminCustomerCb, AdminOrderCb
-from handlers.filters import Button, IsAdmin, TextMessage
+from handlers.filters import Button, TextMessage
 from handlers.views.keyboards import button, edit, keyboard
 from handlers.views.orders import order_card, state_word
 from handlers.views.text import ID_LIMIT, money, panel_text, short, when
@@ -26,8 +26,6 @@ from storage.db import is_row_id
 from storage.orders import StoredOrder
 
 router = Router(name="admin_orders")
-router.message.filter(IsAdmin())
-router.callback_query.filter(IsAdmin())
 
 LIST_SIZE = 10
 
