@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.devtools.emulator import ScriptedUser, parse_html
-from handlers.views.render import message_html
+from handlers.views.broadcast import message_html
 from tests.conftest import SandboxFactory
 from tests.e2e import ADMIN_ID, Shop, restart, running_shop
 

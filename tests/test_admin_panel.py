@@ -4,12 +4,18 @@ that nobody outside ADMIN_IDS can use any of it."""
 from __future__ import annotations
 
 import itertools
+import pkgutil
+import sys
 import typing
+from collections.abc import Iterator
 
+from aiogram import Router
 from aiogram.filters import Command
 
 from bot.devtools.emulator import ScriptedUser
+from handlers import admin as admin_package
 from handlers import callbacks, routers
+from handlers.filters import IsAdmin
 from tests.e2e import ADMIN_ID, Shop
 from tests.test_storefront import CUSTOMER, _to_confirmation
 
@@ -159,11 +165,20 @@ def _samples(factory: type[callbacks.CallbackData]) -> list[str]:
     return [factory(**dict(combo)).pack() for combo in itertools.product(*choices)]
 
 
+def _tree(router: Router) -> Iterator[Router]:
+    yield router
+    for sub in router.sub_routers:
+        yield from _tree(sub)
+
+
+def _admin_panel(top: list[Router]) -> Router:
+    [panel] = [router for router in top if router.name == "admin_panel"]
+    return panel
+
+
 def _admin_commands() -> set[str]:
     found = set()
-    for router in routers():
-        if not router.name.startswith("admin"):
-            continue
+    for router in _tree(_admin_panel(routers())):
         for handler in router.message.handlers:
             for flt in handler.filters or []:
                 if isinstance(flt.callback, Command):
@@ -171,12 +186,28 @@ def _admin_commands() -> set[str]:
     return found
 
 
+def _checks_admin_ids(router: Router) -> bool:
+    """IsAdmin on the router's own messages and callback queries (checked as each
+    update arrives, before any of its handlers or sub-routers), or on a router it is in."""
+    if all(any(isinstance(f.callback, IsAdmin) for f in observer._handler.filters or [])
+           for observer in (router.message, router.callback_query)):
+        return True
+    return router.parent_router is not None and _checks_admin_ids(router.parent_router)
+
+
 def test_every_admin_router_checks_admin_ids() -> None:
-    for router in routers():
-        if router.name.startswith("admin"):
-            for observer in (router.message, router.callback_query):
-                assert any(type(f.callback).__name__ == "IsAdmin" for f in observer._handler.filters
-                           or []), router.name
+    top = routers()
+    panel = _admin_panel(top)
+    assert _checks_admin_ids(panel) and panel.parent_router is None
+    everywhere = [router for root in top for router in _tree(root)]
+    admin_routers = [router for router in everywhere if router.name.startswith("admin")]
+    assert len(admin_routers) == len(admin_package.SCREENS) + 1
+    for router in admin_routers:
+        assert _checks_admin_ids(router), router.name
+    # Every module of the admin package is a screen inside the panel (none left out, unrouted).
+    screens = list(_tree(panel))
+    for module in pkgutil.iter_modules(admin_package.__path__):
+        assert sys.modules[f"handlers.admin.{module.name}"].router in screens, module.name
 
 
 async def _snapshot(shop: Shop) -> list:

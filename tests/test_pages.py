@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiogram.types import InlineKeyboardMarkup
 
 from handlers.middlewares.i18n import build_i18n
-from handlers.views.render import Page, PageCache
+from handlers.views.catalog import Page, PageCache
 
 
 async def test_pages_are_rebuilt_for_a_new_version_and_kept_per_language() -> None:

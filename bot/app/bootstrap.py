@@ -211,7 +211,7 @@ def build_dispatcher(runtime: Runtime, bot: Bot, bot_username: str) -> Dispatche
     from handlers.middlewares.errors import SafeCallbackAnswer, on_error
     from handlers.middlewares.private_chats import PrivateChatsOnly
     from handlers.outbound.notices import TelegramDelivery
-    from handlers.views.render import PageCache, set_shop_zone
+    from handlers.views.catalog import PageCache
 
     settings = runtime.settings
     fx_rates = {name: settings.fx_rate for name in runtime.panels}
@@ -221,7 +221,6 @@ def build_dispatcher(runtime: Runtime, bot: Bot, bot_username: str) -> Dispatche
     pricer = Pricer(runtime.db, settings.shop_currency, settings.markup_percent, fx_rates)
     i18n = build_i18n(settings.locales_dir) if settings.locales_dir else build_i18n()
     languages_chosen = LanguageChoices(runtime.db)
-    set_shop_zone(settings.zone)
     # Alerts wake the notifier, which renders with the order service, which alerts.
     alerts = AdminAlerts(runtime.db, settings.admin_ids, lambda: notifier.wake())
     watch = PanelWatch(runtime.db, runtime.panels, settings.admin_ids, fx_rates=fx_rates,

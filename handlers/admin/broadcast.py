@@ -1,6 +1,6 @@
 """The admin panel's broadcast screens: compose, preview, audience, confirm, progress.
 
-The draft is the admin's own message (its HTML from handlers/views/render.py
+The draft is the admin's own message (its HTML from handlers/views/broadcast.py
 ``message_html``, so bold and links survive and every attribute value is
 escaped; a photo by its file_id). The preview is that same message sent back
 to the admin exactly as customers will get it. Confirm carries a one-time token
@@ -29,15 +29,15 @@ from bot.shop.messaging.broadcasts import Broadcast, Counts, Draft, DraftProblem
 from bot.shop.messaging.notifier import Notifier
 from handlers.admin.home import back_button
 from handlers.callbacks import AdminBroadcastCb, AdminCb
-from handlers.filters import Button, IsAdmin
+from handlers.filters import Button
 from handlers.middlewares.i18n import locale_for
-from handlers.views.render import button, edit, keyboard, message_html, number
+from handlers.views.broadcast import message_html
+from handlers.views.keyboards import button, edit, keyboard
+from handlers.views.text import number
 from storage import users
 from storage.db import Database
 
 router = Router(name="admin_broadcast")
-router.message.filter(IsAdmin())
-router.callback_query.filter(IsAdmin())
 
 
 class AdminBroadcast(StatesGroup):

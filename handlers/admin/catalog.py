@@ -23,22 +23,11 @@ from bot.config import Settings
 from bot.shop.catalog.admin import CatalogAdmin, MarkupInvalid, ServiceInfo, parse_percent, show_percent
 from handlers.admin.home import back_button
 from handlers.callbacks import AdminCatalogCb, AdminCb
-from handlers.filters import Button, IsAdmin, TextMessage
-from handlers.views.render import (
-    CATEGORY_LIMIT,
-    ID_LIMIT,
-    button,
-    edit,
-    keyboard,
-    money,
-    number,
-    panel_text,
-    short,
-)
+from handlers.filters import Button, TextMessage
+from handlers.views.keyboards import button, edit, keyboard
+from handlers.views.text import CATEGORY_LIMIT, ID_LIMIT, money, number, panel_text, short
 
 router = Router(name="admin_catalog")
-router.message.filter(IsAdmin())
-router.callback_query.filter(IsAdmin())
 
 MAX_QUERY = 100
 RESULTS = 10

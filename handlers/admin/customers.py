@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from html import escape
+from zoneinfo import ZoneInfo
 
 from aiogram import F, Router
 from aiogram.filters import StateFilter
@@ -17,25 +18,15 @@ from bot.config import Settings
 from bot.shop.backoffice.customers import CustomerCard, Customers, QueryError
 from handlers.admin.home import adjust_balance, audit_line, back_button
 from handlers.callbacks import AdminCb, AdminCustomerCb, AdminOrderCb
-from handlers.filters import Button, IsAdmin, TextMessage
+from handlers.filters import Button, TextMessage
 from handlers.middlewares.i18n import language_name
-from handlers.views.render import (
-    STATE_EMOJI,
-    button,
-    day_of,
-    edit,
-    keyboard,
-    ledger_kind,
-    money,
-    number,
-    short,
-    when,
-)
+from handlers.views.keyboards import button, edit, keyboard
+from handlers.views.ledger import ledger_kind
+from handlers.views.orders import STATE_EMOJI
+from handlers.views.text import day_of, money, number, short, when
 from storage.db import Database
 
 router = Router(name="admin_customers")
-router.message.filter(IsAdmin())
-router.callback_query.filter(IsAdmin())
 
 MAX_REASON = 200
 
@@ -83,7 +74,7 @@ async def find_wrong_input(message: Message) -> None:
     await message.answer(_("Send the search as text, or /cancel."))
 
 
-def card_text(card: CustomerCard, currency: str) -> str:
+def card_text(card: CustomerCard, currency: str, zone: ZoneInfo) -> str:
     user = card.user
     status = _("🚫 blocked by an admin") if user.banned else _("active")
     if user.blocked:
@@ -97,7 +88,7 @@ def card_text(card: CustomerCard, currency: str) -> str:
             count=card.topups_paid, amount=money(card.topups_minor, currency)),
         _("Language: {language} · Joined: {joined} · Last seen: {seen}").format(
             language=escape(language_name(user.speaks) if user.speaks else "—"),
-            joined=day_of(user.created_at), seen=when(user.last_seen_at)),
+            joined=day_of(user.created_at, zone), seen=when(user.last_seen_at, zone)),
         _("Status: {status}").format(status=status),
         "",
         _("<b>Orders</b> ({count})").format(count=card.orders_total),
@@ -105,11 +96,11 @@ def card_text(card: CustomerCard, currency: str) -> str:
     lines += [f"{STATE_EMOJI.get(o.state, '•')} #{o.id} {escape(short(o.service_name, 40))} · "
               f"{money(o.price_minor, o.currency)}" for o in card.orders] or ["—"]
     lines += ["", _("<b>Balance history</b>")]
-    lines += [f"{when(e.created_at)} · {ledger_kind(e.kind, e.order_id)} "
+    lines += [f"{when(e.created_at, zone)} · {ledger_kind(e.kind, e.order_id)} "
               f"{'+' if e.amount_minor > 0 else ''}{money(e.amount_minor, currency)}"
               f"{' · ' + escape(short(e.note, 60)) if e.note else ''}" for e in card.ledger] or ["—"]
     if card.audit:
-        lines += ["", _("<b>Admin actions</b>")] + [audit_line(entry) for entry in card.audit]
+        lines += ["", _("<b>Admin actions</b>")] + [audit_line(entry, zone) for entry in card.audit]
     return "\n".join(lines)
 
 
@@ -131,7 +122,7 @@ async def _show_card(message: Message, customers: Customers, settings: Settings,
     card = await customers.card(user_id)
     if card is None:
         return False
-    text = card_text(card, settings.shop_currency)
+    text = card_text(card, settings.shop_currency, settings.zone)
     if edit_it:
         await edit(message, text, card_keyboard(card))
     else:

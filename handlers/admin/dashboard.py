@@ -20,13 +20,12 @@ from bot.shop.catalog.pricing import Pricer
 from bot.shop.money import formatting
 from handlers.admin.home import back_button
 from handlers.callbacks import AdminCb, DashboardCb
-from handlers.filters import Button, IsAdmin
-from handlers.views.render import button, current_locale, edit, keyboard, money, number
+from handlers.filters import Button
+from handlers.views.keyboards import button, edit, keyboard
+from handlers.views.text import current_locale, money, number
 from storage.db import Database
 
 router = Router(name="admin_dashboard")
-router.message.filter(IsAdmin())
-router.callback_query.filter(IsAdmin())
 
 
 def _period_names() -> dict[str, str]:

@@ -2,18 +2,17 @@
 typed in any admin input state, and the admin commands (/credit, /debit,
 /unresolved, /refund_stars).
 
-Every admin router is filtered with ``IsAdmin``, checked against ``ADMIN_IDS``
-as each update arrives. Anyone else falls through to the ordinary answers
-("I didn't get that" with the customer menu, or "this button is no longer
-valid"), with no hint that these exist and nothing changed. Each area of the
-panel is a router of its own (handlers/admin_*.py); each screen edits the one
-admin message and has a Back button to this menu.
+Only ADMIN_IDS get here: the panel's router (handlers/admin/__init__.py) lets
+nobody else through. Each area of the panel is a router of its own
+(handlers/admin/*.py); each screen edits the one admin message and has a Back
+button to this menu.
 """
 
 from __future__ import annotations
 
 import re
 from html import escape
+from zoneinfo import ZoneInfo
 
 from aiogram import Bot, F, Router
 from aiogram.exceptions import TelegramBadRequest
@@ -33,26 +32,14 @@ from bot.shop.money.amounts import AmountError, SpacedAmount, parse_amount, refu
 from bot.shop.money.topups import Refund, StarsRefundRefused, StarsTopups
 from bot.shop.orders.service import OrderService
 from handlers.callbacks import AdminCb, MenuCb, UnresolvedCb
-from handlers.filters import Button, InAdminInput, IsAdmin, TextMessage
-from handlers.views.render import (
-    button,
-    current_locale,
-    edit,
-    field_error,
-    home_button,
-    keyboard,
-    money,
-    number,
-    pager,
-    when,
-)
+from handlers.filters import Button, InAdminInput, TextMessage
+from handlers.views.keyboards import button, edit, keyboard, pager
+from handlers.views.menu import home_button
+from handlers.views.text import current_locale, field_error, money, number, when
 from storage.db import Database, is_row_id
 
 router = Router(name="admin")
 
-
-router.message.filter(IsAdmin())
-router.callback_query.filter(IsAdmin())
 
 def usage() -> str:
     """The admin commands (their arguments stay as typed; what they do is translated)."""
@@ -129,12 +116,12 @@ async def command_in_admin_input(message: Message) -> None:
 AUDIT_PAGE = 10
 
 
-def audit_line(entry: audit.AuditEntry) -> str:
+def audit_line(entry: audit.AuditEntry, zone: ZoneInfo) -> str:
     change = ""
     if entry.before or entry.after:
         change = f" · {escape(entry.before[:60])} → {escape(entry.after[:60])}"
     note = f" · “{escape(entry.note[:80])}”" if entry.note else ""
-    return (f"{when(entry.created_at)} · {entry.admin_id} · <b>{action_word(entry.action)}</b>"
+    return (f"{when(entry.created_at, zone)} · {entry.admin_id} · <b>{action_word(entry.action)}</b>"
             f" {target_word(entry.target_kind)} {escape(entry.target_id[:40])}{change}{note}")
 
 
@@ -155,13 +142,14 @@ def target_word(kind: str) -> str:
 
 
 @router.callback_query(AdminCb.filter(F.area == "audit"))
-async def audit_screen(query: CallbackQuery, callback_data: AdminCb, db: Database) -> None:
+async def audit_screen(query: CallbackQuery, callback_data: AdminCb, db: Database,
+                       settings: Settings) -> None:
     assert isinstance(query.message, Message)
     entries, total = await audit.recent(db, AUDIT_PAGE, callback_data.page * AUDIT_PAGE)
     lines = [ngettext("<b>📜 Audit log</b> ({count} entry, newest first)",
                       "<b>📜 Audit log</b> ({count} entries, newest first)", total).format(
                           count=number(total)), ""]
-    lines += [audit_line(entry) for entry in entries] or [_("No admin actions yet.")]
+    lines += [audit_line(entry, settings.zone) for entry in entries] or [_("No admin actions yet.")]
     await edit(query.message, "\n".join(lines), keyboard(
         pager(callback_data.page, total, lambda page: AdminCb(area="audit", page=page),
               size=AUDIT_PAGE), back_button()))
@@ -284,8 +272,10 @@ def _telegram_words(description: str) -> str:
 # `unknown`: it may or may not exist on the panel. Only a person can tell, by
 # looking at the panel's order list; nothing is resubmitted or refunded on a guess.
 
-async def unresolved_page(orders: OrderService) -> tuple[str, InlineKeyboardMarkup]:
-    """The ``unknown`` orders with their one-tap resolutions (also the Orders area's list)."""
+async def unresolved_page(orders: OrderService,
+                          zone: ZoneInfo) -> tuple[str, InlineKeyboardMarkup]:
+    """The ``unknown`` orders with their one-tap resolutions (also the Orders area's list);
+    times in ``zone``."""
     rows, total = await orders.unresolved(limit=10)
     back = [button(_("⬅ Orders"), AdminCb(area="orders"))]
     if not total:
@@ -301,7 +291,7 @@ async def unresolved_page(orders: OrderService) -> tuple[str, InlineKeyboardMark
         lines.append(_("#{id} · user {user} · {service} · {target} · {price} · {when}").format(
             id=order.id, user=order.user_id, service=escape(order.service_name[:60]),
             target=escape(target[:80]), price=money(order.price_minor, order.currency),
-            when=when(order.created_at)))
+            when=when(order.created_at, zone)))
         buttons.append([button(_("🔗 #{id}: attach panel id").format(id=order.id),
                                UnresolvedCb(id=order.id, action="attach")),
                         button(_("↩️ #{id}: refund").format(id=order.id),
@@ -314,15 +304,15 @@ def _not_waiting(order_id: int) -> str:
 
 
 @router.message(Command("unresolved"))
-async def unresolved(message: Message, orders: OrderService) -> None:
-    text, markup = await unresolved_page(orders)
+async def unresolved(message: Message, orders: OrderService, settings: Settings) -> None:
+    text, markup = await unresolved_page(orders, settings.zone)
     await message.answer(text, reply_markup=markup)
 
 
 @router.callback_query(UnresolvedCb.filter(F.action == "refund"))
 async def refund_unresolved(query: CallbackQuery, callback_data: UnresolvedCb,
                             orders: OrderService, notifier: Notifier,
-                            callback_answer: CallbackAnswer) -> None:
+                            callback_answer: CallbackAnswer, settings: Settings) -> None:
     assert isinstance(query.message, Message)
     try:
         order = await orders.refund_unresolved(callback_data.id, query.from_user.id)
@@ -332,7 +322,7 @@ async def refund_unresolved(query: CallbackQuery, callback_data: UnresolvedCb,
     notifier.wake()
     callback_answer.text = _("Order #{id} refunded: {price}.").format(
         id=order.id, price=money(order.price_minor, order.currency))
-    text, markup = await unresolved_page(orders)
+    text, markup = await unresolved_page(orders, settings.zone)
     await query.message.edit_text(text, reply_markup=markup)
 
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from html import escape
+from zoneinfo import ZoneInfo
 
 from aiogram import F, Router
 from aiogram.filters import StateFilter
@@ -13,28 +14,18 @@ from aiogram.types import CallbackQuery, Message
 from aiogram.utils.callback_answer import CallbackAnswer
 from aiogram.utils.i18n import gettext as _
 
+from bot.config import Settings
 from bot.shop.orders.service import AdminDetails, OrderService
 from handlers.admin.home import back_button, unresolved_page
 from handlers.callbacks import AdminCb, AdminCustomerCb, AdminOrderCb
-from handlers.filters import Button, IsAdmin, TextMessage
-from handlers.views.render import (
-    ID_LIMIT,
-    button,
-    edit,
-    keyboard,
-    money,
-    order_card,
-    panel_text,
-    short,
-    state_word,
-    when,
-)
+from handlers.filters import Button, TextMessage
+from handlers.views.keyboards import button, edit, keyboard
+from handlers.views.orders import order_card, state_word
+from handlers.views.text import ID_LIMIT, money, panel_text, short, when
 from storage.db import is_row_id
 from storage.orders import StoredOrder
 
 router = Router(name="admin_orders")
-router.message.filter(IsAdmin())
-router.callback_query.filter(IsAdmin())
 
 LIST_SIZE = 10
 
@@ -67,19 +58,19 @@ async def orders_screen(query: CallbackQuery, state: FSMContext, orders: OrderSe
 
 
 @router.callback_query(AdminOrderCb.filter(F.action == "unknown"))
-async def unknown_list(query: CallbackQuery, orders: OrderService) -> None:
+async def unknown_list(query: CallbackQuery, orders: OrderService, settings: Settings) -> None:
     assert isinstance(query.message, Message)
-    await edit(query.message, *await unresolved_page(orders))
+    await edit(query.message, *await unresolved_page(orders, settings.zone))
 
 
-def _order_line(order: StoredOrder) -> str:
+def _order_line(order: StoredOrder, zone: ZoneInfo) -> str:
     return (f"#{order.id} · {order.user_id} · {escape(short(order.service_name, 50))} · "
-            f"{money(order.price_minor, order.currency)} · {when(order.created_at)}")
+            f"{money(order.price_minor, order.currency)} · {when(order.created_at, zone)}")
 
 
 @router.callback_query(AdminOrderCb.filter(F.action.in_({"flagged", "funds"})))
 async def problem_list(query: CallbackQuery, callback_data: AdminOrderCb,
-                       orders: OrderService) -> None:
+                       orders: OrderService, settings: Settings) -> None:
     assert isinstance(query.message, Message)
     if callback_data.action == "flagged":
         rows, total = await orders.flagged(LIST_SIZE)
@@ -91,14 +82,14 @@ async def problem_list(query: CallbackQuery, callback_data: AdminOrderCb,
         head = _("<b>💸 Refused for panel funds: {count}</b>\nThe panel refused these because "
                  "your balance there ran out; each customer was refunded. Top up the panel."
                  ).format(count=total)
-    lines = [head, ""] + ([_order_line(o) for o in rows] or [_("None. 👍")])
+    lines = [head, ""] + ([_order_line(o, settings.zone) for o in rows] or [_("None. 👍")])
     buttons = [button(f"#{o.id}", AdminOrderCb(action="show", id=o.id)) for o in rows]
     await edit(query.message, "\n".join(lines), keyboard(
         buttons[:5], buttons[5:], _orders_back(), back_button()))
 
 
-def admin_order_text(order: StoredOrder, details: AdminDetails) -> str:
-    lines = [order_card(order, details.refills), "", _("<b>For admins</b>"),
+def admin_order_text(order: StoredOrder, details: AdminDetails, zone: ZoneInfo) -> str:
+    lines = [order_card(order, details.refills, zone), "", _("<b>For admins</b>"),
              _("Customer: {user} · Panel: {panel} · Service {service}").format(
                  user=order.user_id, panel=escape(order.panel),
                  service=panel_text(order.service_id, ID_LIMIT)),
@@ -113,12 +104,12 @@ def admin_order_text(order: StoredOrder, details: AdminDetails) -> str:
         lines += ["", _("<b>History</b>")]
         for row in details.history:
             refund = f" · −{money(row.refund_minor, order.currency)}" if row.refund_minor else ""
-            lines.append(f"{when(row.created_at)} {state_word(row.state)}"
+            lines.append(f"{when(row.created_at, zone)} {state_word(row.state)}"
                          f" ({panel_text(row.panel_status or '—', ID_LIMIT)}, {row.source}){refund}")
     return "\n".join(lines)
 
 
-async def _show_order(message: Message, orders: OrderService, order_id: int, *,
+async def _show_order(message: Message, orders: OrderService, order_id: int, zone: ZoneInfo, *,
                       edit_it: bool) -> bool:
     found = await orders.admin_view(order_id) if is_row_id(order_id) else None
     if found is None:
@@ -129,18 +120,19 @@ async def _show_order(message: Message, orders: OrderService, order_id: int, *,
                 AdminCustomerCb(action="card", id=order.user_id))],
         _orders_back(), back_button())
     if edit_it:
-        await edit(message, admin_order_text(order, details), markup)
+        await edit(message, admin_order_text(order, details, zone), markup)
     else:
-        await message.answer(admin_order_text(order, details), reply_markup=markup)
+        await message.answer(admin_order_text(order, details, zone), reply_markup=markup)
     return True
 
 
 @router.callback_query(AdminOrderCb.filter(F.action == "show"))
 async def show_order(query: CallbackQuery, callback_data: AdminOrderCb, state: FSMContext,
-                     orders: OrderService, callback_answer: CallbackAnswer) -> None:
+                     orders: OrderService, callback_answer: CallbackAnswer,
+                     settings: Settings) -> None:
     assert isinstance(query.message, Message)
     await state.clear()
-    if not await _show_order(query.message, orders, callback_data.id, edit_it=True):
+    if not await _show_order(query.message, orders, callback_data.id, settings.zone, edit_it=True):
         callback_answer.text, callback_answer.show_alert = _("No such order."), True
 
 
@@ -153,14 +145,15 @@ async def ask_number(query: CallbackQuery, state: FSMContext) -> None:
 
 
 @router.message(StateFilter(AdminOrders.number), TextMessage())
-async def order_by_number(message: Message, state: FSMContext, orders: OrderService) -> None:
+async def order_by_number(message: Message, state: FSMContext, orders: OrderService,
+                          settings: Settings) -> None:
     assert message.text is not None
     text = message.text.strip().lstrip("#")
     if not (text.isascii() and text.isdigit() and len(text) <= 19):
         await message.answer(_("An order number is digits, like <code>42</code>. Send it again, "
                                "or /cancel."))
         return
-    if not await _show_order(message, orders, int(text), edit_it=False):
+    if not await _show_order(message, orders, int(text), settings.zone, edit_it=False):
         await message.answer(_("There is no order #{id}. Send another number, or /cancel.")
                              .format(id=text))
         return

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from aiogram import Bot, Router
 from aiogram.exceptions import TelegramBadRequest
@@ -32,21 +33,10 @@ from bot.shop.orders.service import OrderService, ServiceGone
 from handlers.callbacks import BalanceCb, MenuCb, TopupCb
 from handlers.customer.service_view import top_up_hint
 from handlers.filters import Button, CallbackPrefix, TextMessage
-from handlers.views.render import (
-    PAGE_SIZE,
-    button,
-    current_locale,
-    edit,
-    field_error,
-    home_button,
-    keyboard,
-    ledger_kind,
-    main_menu,
-    money,
-    number,
-    pager,
-    when,
-)
+from handlers.views.keyboards import PAGE_SIZE, button, edit, keyboard, pager
+from handlers.views.ledger import ledger_kind
+from handlers.views.menu import home_button, main_menu
+from handlers.views.text import current_locale, field_error, money, number, when
 from storage.ledger import HistoryEntry
 
 log = logging.getLogger(__name__)
@@ -60,10 +50,11 @@ class TopUp(StatesGroup):
 
 # ------------------------------------------------------------------ the balance
 
-def _history_line(entry: HistoryEntry, currency: str) -> str:
+def _history_line(entry: HistoryEntry, currency: str, zone: ZoneInfo) -> str:
     what = ledger_kind(entry.kind, entry.order_id)
     sign = "+" if entry.amount_minor > 0 else "−"
-    return f"{when(entry.created_at)} · <b>{sign}{money(abs(entry.amount_minor), currency)}</b> · {what}"
+    amount = money(abs(entry.amount_minor), currency)
+    return f"{when(entry.created_at, zone)} · <b>{sign}{amount}</b> · {what}"
 
 
 async def balance_screen(user_id: int, page: int, orders: OrderService, settings: Settings,
@@ -74,7 +65,7 @@ async def balance_screen(user_id: int, page: int, orders: OrderService, settings
     lines = [_("Your balance: <b>{balance}</b>").format(balance=money(balance, currency))]
     if entries:
         lines += ["", _("<b>History</b> (newest first):")]
-        lines += [_history_line(entry, currency) for entry in entries]
+        lines += [_history_line(entry, currency, settings.zone) for entry in entries]
     if not settings.stars_enabled:
         lines += ["", top_up_hint(settings)]
     rows = [pager(page, total, lambda p: BalanceCb(page=p))]

@@ -34,22 +34,10 @@ from bot.shop.orders.service import OrderService, ServiceGone
 from handlers.callbacks import CategoryCb, MenuCb, PlatformCb, ServiceCb
 from handlers.customer.service_view import show_service
 from handlers.filters import Button, CallbackPrefix, CommandText, TextMessage
-from handlers.views.render import (
-    CATEGORY_LIMIT,
-    PAGE_SIZE,
-    Page,
-    PageCache,
-    button,
-    column,
-    home_button,
-    keyboard,
-    money,
-    number,
-    pager,
-    panel_text,
-    platform_label,
-    short,
-)
+from handlers.views.catalog import Page, PageCache, platform_label
+from handlers.views.keyboards import PAGE_SIZE, button, column, keyboard, pager
+from handlers.views.menu import home_button
+from handlers.views.text import CATEGORY_LIMIT, money, number, panel_text, short
 from storage.catalog import StoredService
 
 router = Router(name="catalog")

@@ -10,7 +10,7 @@ from aiogram.utils.callback_answer import CallbackAnswer
 from aiogram.utils.i18n import gettext as _
 
 from bot.config import Settings
-from handlers.views.render import main_menu
+from handlers.views.menu import main_menu
 
 router = Router(name="fallback")
 

@@ -23,7 +23,8 @@ from handlers.callbacks import LanguageCb
 from handlers.customer.menu import greeting
 from handlers.filters import Button, CallbackPrefix, CommandText
 from handlers.middlewares.i18n import language_name
-from handlers.views.render import button, edit, home_button, keyboard, main_menu
+from handlers.views.keyboards import button, edit, keyboard
+from handlers.views.menu import home_button, main_menu
 from storage.db import Database
 
 router = Router(name="language")

@@ -20,7 +20,7 @@ from bot.shop.orders.service import OrderService, ServiceGone
 from handlers.callbacks import MenuCb
 from handlers.customer.service_view import show_service
 from handlers.filters import Button
-from handlers.views.render import main_menu
+from handlers.views.menu import main_menu
 from storage.db import Database, is_row_id
 
 log = logging.getLogger(__name__)

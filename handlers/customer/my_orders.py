@@ -6,28 +6,22 @@ is the caller's: someone else's order and a made-up id get the same answer.
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 from aiogram import Router
 from aiogram.types import CallbackQuery, Message
 from aiogram.utils.callback_answer import CallbackAnswer
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.i18n import ngettext
 
+from bot.config import Settings
 from bot.panel import PanelError, PanelRejected
 from bot.shop.orders.service import REFRESH_EVERY_SECONDS, OrderService
 from handlers.callbacks import OrderCb, OrdersCb
 from handlers.filters import CallbackPrefix
-from handlers.views.render import (
-    PAGE_SIZE,
-    button,
-    column,
-    edit,
-    home_button,
-    keyboard,
-    order_card,
-    order_keyboard,
-    order_line,
-    pager,
-)
+from handlers.views.keyboards import PAGE_SIZE, button, column, edit, keyboard, pager
+from handlers.views.menu import home_button
+from handlers.views.orders import order_card, order_keyboard, order_line
 from storage import orders as order_store
 from storage.orders import StoredOrder
 
@@ -46,9 +40,9 @@ async def order_list(query: CallbackQuery, callback_data: OrdersCb, orders: Orde
     await edit(query.message, text, markup)
 
 
-async def _show(message: Message, order: StoredOrder, orders: OrderService,
+async def _show(message: Message, order: StoredOrder, orders: OrderService, zone: ZoneInfo,
                 note: str | None = None) -> None:
-    text = order_card(order, await order_store.refills_of(orders.db, order.id))
+    text = order_card(order, await order_store.refills_of(orders.db, order.id), zone)
     if note:
         text = f"{text}\n\n{note}"
     markup = order_keyboard(order, await orders.actions(order))
@@ -57,7 +51,7 @@ async def _show(message: Message, order: StoredOrder, orders: OrderService,
 
 @router.callback_query(OrderCb.filter())
 async def order_action(query: CallbackQuery, callback_data: OrderCb, orders: OrderService,
-                       callback_answer: CallbackAnswer) -> None:
+                       callback_answer: CallbackAnswer, settings: Settings) -> None:
     assert isinstance(query.message, Message)
     order = await orders.owned(query.from_user.id, callback_data.id)
     if order is None:
@@ -102,5 +96,5 @@ async def order_action(query: CallbackQuery, callback_data: OrderCb, orders: Ord
             pass
     fresh = await orders.owned(query.from_user.id, order.id)
     assert fresh is not None
-    await _show(query.message, fresh, orders, note)
+    await _show(query.message, fresh, orders, settings.zone, note)
 

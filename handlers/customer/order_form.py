@@ -29,19 +29,12 @@ from handlers.callbacks import FormCb, OrderStartCb
 from handlers.customer.balance import top_up_rows
 from handlers.customer.service_view import show_service, top_up_hint
 from handlers.filters import Button, CallbackPrefix, CommandText, TextMessage
-from handlers.views.render import (
-    confirm_keyboard,
-    confirm_text,
-    field_error,
-    field_keyboard,
-    field_prompt,
-    keyboard,
-    main_menu,
-    money,
-    order_card,
-    order_keyboard,
-)
-from handlers.views.render import edit as edit_message
+from handlers.views.keyboards import edit as edit_message
+from handlers.views.keyboards import keyboard
+from handlers.views.menu import main_menu
+from handlers.views.order_form import confirm_keyboard, confirm_text, field_keyboard, field_prompt
+from handlers.views.orders import order_card, order_keyboard
+from handlers.views.text import field_error, money
 from storage.catalog import StoredService
 
 log = logging.getLogger(__name__)
@@ -342,7 +335,7 @@ async def _report(query: CallbackQuery, placement: Placement, orders: OrderServi
         case Outcome.PLACED | Outcome.ALREADY if order is not None:
             head = (_("✅ Order #{id} placed!") if placement.outcome is Outcome.PLACED
                     else _("This order was already placed as #{id}.")).format(id=order.id)
-            card = order_card(order, [])
+            card = order_card(order, [], settings.zone)
             markup = order_keyboard(order, await orders.actions(order))
             await query.message.edit_text(f"{head}\n\n{card}", reply_markup=markup)
         case Outcome.REJECTED:

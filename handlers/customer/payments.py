@@ -49,7 +49,8 @@ from handlers.customer.order_form import OrderForm, show_confirmation_again
 from handlers.customer.service_view import top_up_hint
 from handlers.filters import CommandText, RefundedPayment, SuccessfulPayment, TextMessage
 from handlers.middlewares.i18n import locale_for
-from handlers.views.render import main_menu, money, number
+from handlers.views.menu import main_menu
+from handlers.views.text import money, number
 
 log = logging.getLogger(__name__)
 router = Router(name="payments")

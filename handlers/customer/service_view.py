@@ -10,7 +10,9 @@ from aiogram.utils.i18n import gettext as _
 from bot.config import Settings
 from bot.shop.catalog.pricing import Pricer
 from handlers.callbacks import CategoryCb, OrderStartCb
-from handlers.views.render import button, home_button, keyboard, service_card
+from handlers.views.catalog import service_card
+from handlers.views.keyboards import button, keyboard
+from handlers.views.menu import home_button
 from storage.catalog import StoredService
 
 

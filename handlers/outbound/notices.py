@@ -38,7 +38,9 @@ from bot.shop.orders.service import OrderActions, OrderService
 from handlers.callbacks import OrderCb
 from handlers.middlewares.errors import error_kind
 from handlers.middlewares.i18n import locale_for
-from handlers.views.render import button, keyboard, money, number, order_action_buttons, panel_text
+from handlers.views.keyboards import button, keyboard
+from handlers.views.orders import order_action_buttons
+from handlers.views.text import money, number, panel_text
 from storage import broadcasts as broadcast_store
 from storage import orders as order_store
 from storage import users

@@ -1,0 +1,124 @@
+"""The order form's screens: each step's prompt and buttons, and the order to
+check and confirm."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from html import escape
+
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+from aiogram.utils.i18n import gettext as _
+from aiogram.utils.i18n import ngettext
+
+from bot.panel.order_types import FieldKind, FormField
+from bot.shop.catalog.pricing import Quote
+from handlers.callbacks import FormCb
+from handlers.views.keyboards import button, keyboard
+from handlers.views.text import current_locale, money, number, panel_text, short
+from storage.catalog import StoredService
+
+
+def field_prompt(stored: StoredService, spec: FormField, step: int, steps: int,
+                 note: str | None = None) -> str:
+    """A form step; ``note`` (HTML, already escaped) says what was wrong with the last answer."""
+    service = stored.service
+    lines = [f"<b>{panel_text(service.name, 80)}</b>",
+             _("Step {step} of {steps}").format(step=step, steps=steps), ""]
+    if note:
+        lines += [f"⚠️ {note}", ""]
+    lines.append(escape(_(spec.prompt)))
+    if spec.name == "quantity":
+        lines.append(_("A number from {min} to {max}.").format(min=number(service.min),
+                                                               max=number(service.max)))
+    if spec.kind is FieldKind.LINES:
+        lines.append(_("One per line; send them all in one message."))
+        if stored.service.order_type and stored.service.order_type.quantity_field == spec.name:
+            lines.append(ngettext("Between {min} and {max} line.", "Between {min} and {max} lines.",
+                                  service.max).format(min=number(service.min),
+                                                      max=number(service.max)))
+    if spec.kind is not FieldKind.CHOICE:
+        lines.append(_("Example: {example}").format(
+            example=f"<code>{escape(_(spec.example))}</code>"))
+    return "\n".join(lines)
+
+
+def field_keyboard(spec: FormField) -> InlineKeyboardMarkup:
+    return _field_keyboard(current_locale(), spec)
+
+
+@lru_cache(maxsize=256)
+def _field_keyboard(_locale_key: str, spec: FormField) -> InlineKeyboardMarkup:
+    choices = [button(c, FormCb(action="choice", value=c)) for c in spec.choices]
+    rows: list[list[InlineKeyboardButton]] = [choices[i:i + 5] for i in range(0, len(choices), 5)]
+    if not spec.required:
+        rows.append([button(_("Skip ⏭"), FormCb(action="skip"))])
+    rows.append([button(_("⬅ Back"), FormCb(action="back")),
+                 button(_("✖ Cancel"), FormCb(action="cancel"))])
+    return keyboard(*rows)
+
+
+def field_label(spec_name: str) -> str:
+    labels = {
+        "link": _("Link"), "quantity": _("Quantity"), "runs": _("Runs"),
+        "interval": _("Interval (min)"), "comments": _("Comments"), "usernames": _("Usernames"),
+        "hashtags": _("Hashtags"), "hashtag": _("Hashtag"), "username": _("Username"),
+        "media": _("Media"), "answer_number": _("Answer number"), "groups": _("Groups"),
+        "min": _("Minimum"), "max": _("Maximum"), "posts": _("New posts"),
+        "old_posts": _("Existing posts"), "delay": _("Delay (min)"), "expiry": _("Expires"),
+        "keywords": _("Keywords"), "country": _("Country"), "device": _("Device"),
+        "type_of_traffic": _("Traffic source"), "google_keyword": _("Google keyword"),
+        "referring_url": _("Referring page"),
+    }
+    return labels.get(spec_name, spec_name)
+
+
+def show_value(value: str) -> str:
+    lines = value.split("\n")
+    if len(lines) > 1:
+        preview = "; ".join(lines[:3]) + ("…" if len(lines) > 3 else "")
+        return escape(short(preview, 120)) + " " + ngettext(
+            "({count} line)", "({count} lines)", len(lines)).format(count=number(len(lines)))
+    return escape(short(value, 120))
+
+
+def confirm_text(stored: StoredService, values: dict[str, str], quote: Quote, balance: int,
+                 currency: str) -> str:
+    lines = [_("<b>Check your order</b>"), "", f"<b>{panel_text(stored.service.name)}</b>"]
+    integers = {spec.name for spec in (stored.service.order_type.fields
+                                       if stored.service.order_type else ())
+                if spec.kind is FieldKind.INTEGER}
+    for name, value in values.items():
+        if value:
+            shown_value = (number(int(value)) if name in integers and value.isdigit()
+                           else show_value(value))
+            lines.append(f"{field_label(name)}: {shown_value}")
+    if quote.quantity is not None:
+        lines.append(_("Total quantity: {quantity}").format(quantity=number(quote.quantity)))
+    lines += [
+        "",
+        _("Price: <b>{price}</b>").format(price=money(quote.price_minor, currency)),
+        _("Your balance: {balance}").format(balance=money(balance, currency)),
+    ]
+    if balance >= quote.price_minor:
+        lines.append(_("After this order: {after}").format(
+            after=money(balance - quote.price_minor, currency)))
+    return "\n".join(lines)
+
+
+_CONFIRM_DATA = FormCb(action="confirm").pack()  # "f:confirm:" + the screen's name
+
+
+def confirm_keyboard(screen: str) -> InlineKeyboardMarkup:
+    """Confirm names the screen it is on (``Draft.screen``); Edit and Cancel are fixed.
+
+    The Confirm button is unique to its screen, so it is built here rather than
+    through the shared-button cache (it would push shared buttons out)."""
+    confirm = InlineKeyboardButton.model_construct(text=_("✅ Confirm"),
+                                                   callback_data=_CONFIRM_DATA + screen)
+    return keyboard([confirm], _edit_cancel_row(current_locale()))
+
+
+@lru_cache(maxsize=64)
+def _edit_cancel_row(_locale_key: str) -> list[InlineKeyboardButton]:
+    return [button(_("✏️ Edit"), FormCb(action="edit")),
+            button(_("✖ Cancel"), FormCb(action="cancel"))]

@@ -1,0 +1,70 @@
+"""Text in the reader's locale: money, numbers and dates (in the time zone the
+caller passes, the shop's), texts from the panel cut and escaped, and a field's
+error in the reader's words. The aiogram i18n context says whose message is
+being built, in a handler or a notice (bot/shop/money/formatting.py formats)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from html import escape
+from zoneinfo import ZoneInfo
+
+from aiogram.utils.i18n import get_i18n
+from aiogram.utils.i18n import gettext as _
+
+from bot.panel.order_types import FieldError
+from bot.shop.money import formatting
+
+MAX_BUTTON = 60
+# Panel texts can be any length (5,000-character names were seen): they are cut
+# to these before they are escaped, so every message stays under Telegram's 4,096
+# visible characters whatever the panel sends.
+NAME_LIMIT = 200
+CATEGORY_LIMIT = 100
+DESCRIPTION_LIMIT = 1500
+ID_LIMIT = 40
+
+
+def current_locale() -> str:
+    """The locale of the message being built (the aiogram i18n context)."""
+    return get_i18n().current_locale
+
+
+def short(text: str, limit: int = MAX_BUTTON) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def panel_text(text: str, limit: int = NAME_LIMIT) -> str:
+    """A text from a panel (a name, a category, an id) as HTML: cut, then escaped."""
+    return escape(short(text, limit))
+
+
+def money(minor: int, currency: str) -> str:
+    return formatting.money(minor, currency, current_locale())
+
+
+def number(value: int) -> str:
+    return formatting.number(value, current_locale())
+
+
+def shown(value: object) -> str:
+    """A message parameter (``Money``, a number, text) as this reader reads it."""
+    return formatting.shown(value, current_locale())
+
+
+def when(stored: str | None, zone: ZoneInfo) -> str:
+    """A stored UTC time, as the reader writes dates, in ``zone`` (the shop's, ``settings.zone``)."""
+    return formatting.stored_moment(stored, current_locale(), zone)
+
+
+def day_of(stored: str | None, zone: ZoneInfo) -> str:
+    """The date of a stored UTC time in ``zone`` (the shop's), as the reader writes it."""
+    if not stored:
+        return "—"
+    moment = datetime.fromisoformat(stored.replace("Z", "+00:00")).astimezone(zone)
+    return formatting.day(moment.date(), current_locale())
+
+
+def field_error(error: FieldError) -> str:
+    """A ``FieldError`` (or ``AmountError``) in this reader's words."""
+    return error.render(_, shown)
