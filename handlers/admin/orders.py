@@ -13,6 +13,8 @@ from aiogram.types import CallbackQuery, Message
 from aiogram.utils.callback_answer import CallbackAnswer
 from aiogram.utils.i18n import gettext as _
 
+from bot.shop import is_row_id
+from bot.shop.orders import StoredOrder
 from bot.shop.orders.service import AdminDetails, OrderService
 from handlers.admin.home import back_button, unresolved_page
 from handlers.callbacks import AdminCb, AdminCustomerCb, AdminOrderCb
@@ -29,8 +31,6 @@ from handlers.views.render import (
     state_word,
     when,
 )
-from storage.db import is_row_id
-from storage.orders import StoredOrder
 
 router = Router(name="admin_orders")
 router.message.filter(IsAdmin())

@@ -28,6 +28,7 @@ from aiogram.utils.i18n import gettext as _
 from aiogram.utils.i18n import ngettext
 
 from bot.config import Settings
+from bot.shop.catalog import StoredService
 from bot.shop.catalog.pricing import Pricer
 from bot.shop.catalog.shop_catalog import PLATFORMS, ShopCatalog
 from bot.shop.orders.service import OrderService, ServiceGone
@@ -50,7 +51,6 @@ from handlers.views.render import (
     platform_label,
     short,
 )
-from storage.catalog import StoredService
 
 router = Router(name="catalog")
 router.callback_query.filter(CallbackPrefix(MenuCb, PlatformCb, CategoryCb, ServiceCb))

@@ -8,10 +8,10 @@ from aiogram.types import InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import gettext as _
 
 from bot.config import Settings
+from bot.shop.catalog import StoredService
 from bot.shop.catalog.pricing import Pricer
 from handlers.callbacks import CategoryCb, OrderStartCb
 from handlers.views.render import button, home_button, keyboard, service_card
-from storage.catalog import StoredService
 
 
 def service_keyboard(stored: StoredService) -> InlineKeyboardMarkup:

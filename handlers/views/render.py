@@ -16,13 +16,13 @@ from aiogram.utils.i18n import gettext as _
 from aiogram.utils.text_decorations import HtmlDecoration
 
 from bot.panel.order_types import FieldError, FieldKind, FormField
+from bot.shop.catalog import StoredService
 from bot.shop.catalog.pricing import Quote
 from bot.shop.catalog.shop_catalog import PLATFORMS
 from bot.shop.money import formatting
+from bot.shop.orders import StoredOrder
 from bot.shop.orders.service import OrderActions
 from handlers.callbacks import FormCb, LanguageCb, MenuCb, OrderCb, OrdersCb
-from storage.catalog import StoredService
-from storage.orders import StoredOrder
 
 PAGE_SIZE = 8
 MAX_BUTTON = 60
