@@ -56,6 +56,7 @@ from bot.shop.backoffice.customers import Customers
 from bot.shop.backoffice.daily_report import DailyReport
 from bot.shop.backoffice.panel_watch import PanelWatch
 from bot.shop.backoffice.retention import Retention
+from bot.shop.backoffice.stats import ShopStats
 from bot.shop.catalog.admin import CatalogAdmin
 from bot.shop.catalog.pricing import Pricer
 from bot.shop.catalog.shop_catalog import ShopCatalog, keep_catalog_fresh, refresh_catalog
@@ -250,10 +251,13 @@ def build_dispatcher(runtime: Runtime, bot: Bot, bot_username: str) -> Dispatche
     tracker = Tracker(runtime.db, runtime.panels, interval=settings.track_interval,
                       alert=alerts.send, on_notice=notifier.wake)
     customers = Customers(runtime.db, settings.admin_ids)
+    shop_stats = ShopStats(runtime.db, panels=runtime.panels, fx_rates=fx_rates,
+                           currency=settings.shop_currency, timezone=settings.shop_timezone,
+                           alert_below=settings.panel_balance_alert)
     dispatcher = Dispatcher(
         storage=fsm_storage(runtime), events_isolation=SimpleEventIsolation(),
-        runtime=runtime, db=runtime.db, catalog=runtime.catalog, settings=settings,
-        pricer=pricer, orders=orders, pages=PageCache(),
+        db=runtime.db, catalog=runtime.catalog, settings=settings,
+        pricer=pricer, orders=orders, pages=PageCache(), shop_stats=shop_stats,
         alerts=alerts, notifier=notifier, tracker=tracker, topups=topups,
         customers=customers, bot_username=bot_username, languages_chosen=languages_chosen,
         i18n=i18n,
