@@ -52,6 +52,7 @@ from bot.config import (
 )
 from bot.observability import redaction
 from bot.panel import PanelClient, PanelError
+from bot.shop.backoffice.audit import AuditLog
 from bot.shop.backoffice.customers import Customers
 from bot.shop.backoffice.daily_report import DailyReport
 from bot.shop.backoffice.panel_watch import PanelWatch
@@ -65,6 +66,7 @@ from bot.shop.messaging.broadcasts import BroadcastWatcher
 from bot.shop.messaging.languages import LanguageChoices
 from bot.shop.messaging.notifier import Notifier
 from bot.shop.money import reconcile
+from bot.shop.money.accounts import Accounts
 from bot.shop.money.amounts import to_minor_up
 from bot.shop.money.topups import StarsTopups
 from bot.shop.orders.service import OrderService
@@ -240,6 +242,7 @@ def build_dispatcher(runtime: Runtime, bot: Bot, bot_username: str) -> Dispatche
                          currency=currency, minimum_minor=to_minor_up(settings.topup_min, currency),
                          maximum_minor=to_minor_up(settings.topup_max, currency),
                          alert=alerts.send, pending_max=settings.topup_pending_max)
+    accounts = Accounts(runtime.db)
     notifier = Notifier(runtime.db, TelegramDelivery(bot, i18n, orders, alert=alerts.send),
                         rate=settings.send_rate)
     from handlers.admin.broadcast import BroadcastProgress
@@ -257,7 +260,8 @@ def build_dispatcher(runtime: Runtime, bot: Bot, bot_username: str) -> Dispatche
     dispatcher = Dispatcher(
         storage=fsm_storage(runtime), events_isolation=SimpleEventIsolation(),
         db=runtime.db, catalog=runtime.catalog, settings=settings,
-        pricer=pricer, orders=orders, pages=PageCache(), shop_stats=shop_stats,
+        pricer=pricer, orders=orders, pages=PageCache(), accounts=accounts,
+        audit_log=AuditLog(runtime.db), shop_stats=shop_stats,
         alerts=alerts, notifier=notifier, tracker=tracker, topups=topups,
         customers=customers, bot_username=bot_username, languages_chosen=languages_chosen,
         i18n=i18n,

@@ -15,6 +15,7 @@ from aiogram.utils.i18n import ngettext
 
 from bot.config import Settings
 from bot.shop.backoffice.customers import CustomerCard, Customers, QueryError
+from bot.shop.money.accounts import Accounts
 from handlers.admin.home import adjust_balance, audit_line, back_button
 from handlers.callbacks import AdminCb, AdminCustomerCb, AdminOrderCb
 from handlers.filters import Button, IsAdmin, TextMessage
@@ -31,7 +32,6 @@ from handlers.views.render import (
     short,
     when,
 )
-from storage.db import Database
 
 router = Router(name="admin_customers")
 router.message.filter(IsAdmin())
@@ -187,7 +187,7 @@ async def ask_amount(query: CallbackQuery, callback_data: AdminCustomerCb, state
 
 
 @router.message(StateFilter(AdminCustomers.amount), TextMessage())
-async def amount_and_reason(message: Message, state: FSMContext, db: Database,
+async def amount_and_reason(message: Message, state: FSMContext, accounts: Accounts,
                             customers: Customers, settings: Settings) -> None:
     assert message.text is not None
     parts = message.text.strip().split(maxsplit=1)
@@ -198,7 +198,7 @@ async def amount_and_reason(message: Message, state: FSMContext, db: Database,
         return
     data = await state.get_data()
     user_id, sign = int(data.get("user_id", 0)), int(data.get("sign", 1))
-    if await adjust_balance(message, db, settings, user_id, sign, parts[0], parts[1]):
+    if await adjust_balance(message, accounts, settings, user_id, sign, parts[0], parts[1]):
         await state.clear()
         await _show_card(message, customers, settings, user_id, edit_it=False)
 

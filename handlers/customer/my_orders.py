@@ -13,6 +13,7 @@ from aiogram.utils.i18n import gettext as _
 from aiogram.utils.i18n import ngettext
 
 from bot.panel import PanelError, PanelRejected
+from bot.shop.orders import StoredOrder
 from bot.shop.orders.service import REFRESH_EVERY_SECONDS, OrderService
 from handlers.callbacks import OrderCb, OrdersCb
 from handlers.filters import CallbackPrefix
@@ -28,8 +29,6 @@ from handlers.views.render import (
     order_line,
     pager,
 )
-from storage import orders as order_store
-from storage.orders import StoredOrder
 
 router = Router(name="my_orders")
 router.callback_query.filter(CallbackPrefix(OrdersCb, OrderCb))
@@ -48,7 +47,7 @@ async def order_list(query: CallbackQuery, callback_data: OrdersCb, orders: Orde
 
 async def _show(message: Message, order: StoredOrder, orders: OrderService,
                 note: str | None = None) -> None:
-    text = order_card(order, await order_store.refills_of(orders.db, order.id))
+    text = order_card(order, await orders.refills_of(order.id))
     if note:
         text = f"{text}\n\n{note}"
     markup = order_keyboard(order, await orders.actions(order))
