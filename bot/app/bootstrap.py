@@ -2,8 +2,10 @@
 
 ``Runtime`` owns the database, the panel clients and (when no panel is
 configured) the embedded sandbox panel. ``build_dispatcher`` registers the
-routers and injects the runtime's services through ``workflow_data``, so handlers
-receive them as keyword arguments and never build anything themselves.
+routers and injects the services built on them through ``workflow_data``, so
+handlers receive them as keyword arguments and never build anything themselves;
+neither the database nor the runtime is injected: handlers reach the database
+only through the services.
 """
 
 from __future__ import annotations
@@ -62,7 +64,7 @@ from bot.shop.catalog.admin import CatalogAdmin
 from bot.shop.catalog.pricing import Pricer
 from bot.shop.catalog.shop_catalog import ShopCatalog, keep_catalog_fresh, refresh_catalog
 from bot.shop.messaging.alerts import AdminAlerts
-from bot.shop.messaging.broadcasts import BroadcastWatcher
+from bot.shop.messaging.broadcasts import Broadcasts, BroadcastWatcher
 from bot.shop.messaging.languages import LanguageChoices
 from bot.shop.messaging.notifier import Notifier
 from bot.shop.money import reconcile
@@ -243,13 +245,15 @@ def build_dispatcher(runtime: Runtime, bot: Bot, bot_username: str) -> Dispatche
                          maximum_minor=to_minor_up(settings.topup_max, currency),
                          alert=alerts.send, pending_max=settings.topup_pending_max)
     accounts = Accounts(runtime.db)
-    notifier = Notifier(runtime.db, TelegramDelivery(bot, i18n, orders, alert=alerts.send),
+    broadcasts = Broadcasts(runtime.db)
+    notifier = Notifier(runtime.db, TelegramDelivery(bot, i18n, orders, accounts, broadcasts,
+                                                     alert=alerts.send),
                         rate=settings.send_rate)
     from handlers.admin.broadcast import BroadcastProgress
 
     # Broadcast progress: the admin's message edited as it goes, and the summary
     # (bot/shop/messaging/broadcasts.py).
-    broadcast_watcher = BroadcastWatcher(runtime.db, BroadcastProgress(bot, i18n, runtime.db),
+    broadcast_watcher = BroadcastWatcher(runtime.db, BroadcastProgress(bot, i18n, accounts),
                                          notifier.wake)
     tracker = Tracker(runtime.db, runtime.panels, interval=settings.track_interval,
                       alert=alerts.send, on_notice=notifier.wake)
@@ -259,9 +263,9 @@ def build_dispatcher(runtime: Runtime, bot: Bot, bot_username: str) -> Dispatche
                            alert_below=settings.panel_balance_alert)
     dispatcher = Dispatcher(
         storage=fsm_storage(runtime), events_isolation=SimpleEventIsolation(),
-        db=runtime.db, catalog=runtime.catalog, settings=settings,
+        catalog=runtime.catalog, settings=settings,
         pricer=pricer, orders=orders, pages=PageCache(), accounts=accounts,
-        audit_log=AuditLog(runtime.db), shop_stats=shop_stats,
+        broadcasts=broadcasts, audit_log=AuditLog(runtime.db), shop_stats=shop_stats,
         alerts=alerts, notifier=notifier, tracker=tracker, topups=topups,
         customers=customers, bot_username=bot_username, languages_chosen=languages_chosen,
         i18n=i18n,
