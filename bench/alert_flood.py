@@ -28,7 +28,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.notify import limited_telegram, seed
 from bot.shop.catalog.pricing import Pricer
+from bot.shop.messaging.broadcasts import Broadcasts
 from bot.shop.messaging.notifier import Notifier
+from bot.shop.money.accounts import Accounts
 from bot.shop.orders.service import OrderService
 from handlers.middlewares.i18n import build_i18n
 from handlers.outbound.notices import TelegramDelivery
@@ -55,7 +57,8 @@ async def one_round(args: argparse.Namespace, mid_flood: bool) -> list[float]:
                 await outbox.queue(conn, [admins[n % len(admins)]], "alert",
                                    {"text": f"🐞 Error {n:04d}: RuntimeError"})
         orders = OrderService(db, {}, Pricer(db, "USD", Decimal(0), {}))
-        notifier = Notifier(db, TelegramDelivery(bot, build_i18n(), orders), rate=args.rate)
+        notifier = Notifier(db, TelegramDelivery(bot, build_i18n(), orders, Accounts(db),
+                                                 Broadcasts(db)), rate=args.rate)
 
         async def notify(index: int) -> None:
             async with db.transaction() as conn:

@@ -28,7 +28,9 @@ from aiogram.client.telegram import TelegramAPIServer
 
 from bot.devtools.emulator import BotApiEmulator, RunningEmulator, SendLimits, start_emulator
 from bot.shop.catalog.pricing import Pricer
+from bot.shop.messaging.broadcasts import Broadcasts
 from bot.shop.messaging.notifier import Notifier
+from bot.shop.money.accounts import Accounts
 from bot.shop.orders.service import OrderService
 from handlers.middlewares.i18n import build_i18n
 from handlers.outbound.notices import TelegramDelivery
@@ -86,7 +88,8 @@ async def main() -> None:
         async with db.transaction() as conn:
             await outbox.queue_order_notices(conn, notices)
         orders = OrderService(db, {}, Pricer(db, "USD", Decimal(0), {}))
-        notifier = Notifier(db, TelegramDelivery(bot, build_i18n(), orders), rate=args.rate)
+        notifier = Notifier(db, TelegramDelivery(bot, build_i18n(), orders, Accounts(db),
+                                                 Broadcasts(db)), rate=args.rate)
         started = time.monotonic()
         await notifier.drain(timeout=600)
         elapsed = time.monotonic() - started

@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 from aiogram.filters.callback_data import CallbackData
 from pydantic import Field
 
-from storage.db import MAX_ROW_ID
+from bot.shop import MAX_ROW_ID
 
 RowId = Annotated[int, Field(ge=1, le=MAX_ROW_ID)]
 Page = Annotated[int, Field(ge=0, le=100_000)]

@@ -23,7 +23,9 @@ from aiogram.client.telegram import TelegramAPIServer
 from bot.devtools.emulator import MAX_TEXT, BotApiEmulator, SendLimits, start_emulator, visible_text
 from bot.shop.catalog.pricing import Pricer
 from bot.shop.messaging.alerts import MAX_ALERT, AdminAlerts, render
+from bot.shop.messaging.broadcasts import Broadcasts
 from bot.shop.messaging.notifier import Notifier
+from bot.shop.money.accounts import Accounts
 from bot.shop.orders.service import OrderService
 from handlers.middlewares.i18n import build_i18n
 from handlers.outbound.notices import TelegramDelivery
@@ -52,7 +54,8 @@ async def telegram() -> AsyncIterator[tuple[BotApiEmulator, Bot]]:
 
 def delivery(db: Database, bot: Bot) -> TelegramDelivery:
     return TelegramDelivery(bot, build_i18n(),
-                            OrderService(db, {}, Pricer(db, "USD", Decimal(0), {})))
+                            OrderService(db, {}, Pricer(db, "USD", Decimal(0), {})),
+                            Accounts(db), Broadcasts(db))
 
 
 class Clock:

@@ -34,7 +34,9 @@ async def test_no_panel_means_the_embedded_sandbox_said_loudly(
         services = await catalog.active_services(runtime.db, SANDBOX_PANEL_NAME)
         assert len(services) == len(runtime.sandbox.panel.catalog)
         assert runtime.panel_currencies == {SANDBOX_PANEL_NAME: "USD"}
-        assert dispatcher_services(runtime)["db"] is runtime.db
+        services = dispatcher_services(runtime)
+        assert services["orders"].db is runtime.db and services["accounts"].db is runtime.db
+        assert "db" not in services and "runtime" not in services  # handlers get services only
     finally:
         await runtime.close()
 

@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from bot.shop.messaging import broadcasts
-from bot.shop.messaging.broadcasts import Broadcast, BroadcastWatcher, Counts, Draft, DraftProblem
+from bot.shop.messaging.broadcasts import (
+    Broadcast,
+    Broadcasts,
+    BroadcastWatcher,
+    Counts,
+    Draft,
+    DraftProblem,
+)
 from storage import outbox, users
 from storage.db import Database
 
@@ -23,8 +30,8 @@ async def customers(db: Database, count: int, start: int = 100) -> list[int]:
 
 async def send(db: Database, confirm: str = "t1", audience: str = "all",
                exclude: tuple[int, ...] = (ADMIN,)) -> tuple[Broadcast, bool]:
-    return await broadcasts.create(
-        db, admin_id=ADMIN, token=confirm, draft=Draft("<b>Sale</b>", 4), audience=audience,
+    return await Broadcasts(db).create(
+        admin_id=ADMIN, token=confirm, draft=Draft("<b>Sale</b>", 4), audience=audience,
         exclude=exclude, progress_chat_id=ADMIN, progress_message_id=5)
 
 
@@ -49,7 +56,7 @@ async def test_one_row_per_reachable_customer_and_the_blocked_counted(db: Databa
     assert [r[0] for r in rows] == ids[3:]  # not the admin, not the blocked or banned
     assert {(r[1], r[2], r[3]) for r in rows} == {("broadcast", 2, "{}")}  # no text copied
     assert (broadcast.queued, broadcast.skipped) == (7, 3)
-    assert await broadcasts.counts(db, broadcast) == Counts(queued=7, pending=7, blocked=3)
+    assert await Broadcasts(db).counts(broadcast) == Counts(queued=7, pending=7, blocked=3)
     audit = await db.fetchall("SELECT action, target_kind, target_id FROM audit_log")
     assert [tuple(r) for r in audit] == [("broadcast", "broadcast", str(broadcast.id))]
 
@@ -58,7 +65,7 @@ async def test_active_audience_is_the_last_30_days(db: Database) -> None:
     await customers(db, 4)
     await db.write("UPDATE users SET last_seen_at = '2000-01-01T00:00:00.000Z'"
                    " WHERE id IN (100, 101)")
-    sizes = await broadcasts.audience_sizes(db, [ADMIN])
+    sizes = await Broadcasts(db).audience_sizes([ADMIN])
     assert sizes == {"all": (4, 0), "active": (2, 0)}
     broadcast, _ = await send(db, audience="active")
     assert broadcast.queued == 2
@@ -91,9 +98,9 @@ async def test_cancel_drops_what_is_pending_and_is_audited(db: Database) -> None
     broadcast, _ = await send(db)
     first_row = (await outbox.due(db, 1e12, 1))[0]
     await outbox.mark_sent(db, first_row)
-    assert await broadcasts.cancel(db, broadcast.id, ADMIN) == 4
-    assert await broadcasts.cancel(db, broadcast.id, ADMIN) is None  # once
-    assert await broadcasts.counts(db, broadcast) == Counts(queued=5, sent=1, canceled=4)
+    assert await Broadcasts(db).cancel(broadcast.id, ADMIN) == 4
+    assert await Broadcasts(db).cancel(broadcast.id, ADMIN) is None  # once
+    assert await Broadcasts(db).counts(broadcast) == Counts(queued=5, sent=1, canceled=4)
     actions = [r[0] for r in await db.fetchall("SELECT action FROM audit_log ORDER BY id")]
     assert actions == ["broadcast", "broadcast_cancel"]
 
@@ -119,7 +126,7 @@ async def test_the_watcher_shows_changes_and_finishes_once(db: Database) -> None
     summaries = await db.fetchall("SELECT chat_id, payload FROM outbox WHERE kind = 'alert'")
     assert [tuple(r) for r in summaries] == [(ADMIN, f'{{"broadcast_summary": {broadcast.id}}}')]
     assert woken == [True]
-    done = await broadcasts.get(db, broadcast.id)
+    done = await Broadcasts(db).get(broadcast.id)
     assert done is not None and done.state == "done" and done.finished
 
 
@@ -135,7 +142,7 @@ async def test_a_failing_edit_does_not_stop_the_watcher(db: Database) -> None:
     for row in await outbox.due(db, 1e12, 10):
         await outbox.mark_sent(db, row)
     await watcher.step()
-    done = await broadcasts.get(db, broadcast.id)
+    done = await Broadcasts(db).get(broadcast.id)
     assert done is not None and done.finished
 
 

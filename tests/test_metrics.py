@@ -24,7 +24,9 @@ from bot.panel.order_types import order_type_for
 from bot.shop.catalog.pricing import Pricer
 from bot.shop.catalog.shop_catalog import refresh_catalog
 from bot.shop.messaging.alerts import no_alert
+from bot.shop.messaging.broadcasts import Broadcasts
 from bot.shop.messaging.notifier import Notifier
+from bot.shop.money.accounts import Accounts
 from bot.shop.money.topups import Credit, Refund, StarsTopups
 from bot.shop.orders.service import OrderService, Outcome
 from bot.shop.orders.tracking import Tracker
@@ -156,7 +158,7 @@ async def test_a_telegram_429_and_the_send_results_count(
         await outbox.queue(conn, [1, 2, 3], "alert", {"text": "hello"})
     emulator.inject("sendMessage", 429, retry_after=1)
     delivery = TelegramDelivery(bot, build_i18n(), OrderService(db, {}, Pricer(
-        db, "USD", Decimal(0), {})))
+        db, "USD", Decimal(0), {})), Accounts(db), Broadcasts(db))
     await Notifier(db, delivery, rate=30).drain()
     assert emulator.throttled == 1
     assert delta(throttled) == 1

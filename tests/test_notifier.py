@@ -15,7 +15,9 @@ from aiogram.utils.i18n import I18n
 
 from bot.devtools.emulator import BotApiEmulator, SendLimits, start_emulator
 from bot.shop.catalog.pricing import Pricer
+from bot.shop.messaging.broadcasts import Broadcasts
 from bot.shop.messaging.notifier import Notifier
+from bot.shop.money.accounts import Accounts
 from bot.shop.orders.service import OrderService
 from handlers.middlewares.i18n import LOCALES_DIR, build_i18n, compile_locales
 from handlers.outbound.notices import TelegramDelivery
@@ -39,7 +41,8 @@ async def telegram() -> AsyncIterator[tuple[BotApiEmulator, Bot]]:
 
 def delivery(db, bot: Bot) -> TelegramDelivery:
     return TelegramDelivery(bot, build_i18n(), OrderService(db, {}, Pricer(db, "USD", Decimal(0),
-                                                                             {})))
+                                                                             {})),
+                            Accounts(db), Broadcasts(db))
 
 
 async def alert(db, chat_ids: list[int], text: str) -> None:
@@ -194,7 +197,7 @@ async def test_a_notice_that_cannot_be_written_in_russian_goes_out_in_english(
         await outbox.queue_order_notices(conn, [OrderNotice(3, 1, "completed")])
     alerts = Alerts()
     deliver = TelegramDelivery(bot, unchecked_russian(tmp_path), OrderService(
-        db, {}, Pricer(db, "USD", Decimal(0), {})), alert=alerts)
+        db, {}, Pricer(db, "USD", Decimal(0), {})), Accounts(db), Broadcasts(db), alert=alerts)
     await Notifier(db, deliver, rate=30).drain(timeout=10)
     [notice] = customer.bot_messages
     assert notice.text == "✅ Order #1 is complete.\nLikes"
@@ -214,7 +217,7 @@ async def test_a_notice_that_cannot_be_written_at_all_is_closed_and_told(db, tel
                            order_id=1)
     alerts = Alerts()
     deliver = TelegramDelivery(bot, build_i18n(), OrderService(
-        db, {}, Pricer(db, "USD", Decimal(0), {})), alert=alerts)
+        db, {}, Pricer(db, "USD", Decimal(0), {})), Accounts(db), Broadcasts(db), alert=alerts)
     await Notifier(db, deliver, rate=30).drain(timeout=10)
     assert customer.bot_messages == []
     assert await outbox.counts(db) == {"failed": 1}  # closed, not retried for ever

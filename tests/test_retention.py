@@ -10,8 +10,7 @@ from decimal import Decimal
 import pytest
 
 from bot.shop.backoffice.retention import DAY, Retention
-from bot.shop.messaging import broadcasts
-from bot.shop.messaging.broadcasts import Draft
+from bot.shop.messaging.broadcasts import Broadcasts, Draft
 from bot.shop.money.topups import STARS, Refusal, StarsTopups
 from storage import inbox, outbox, users
 from storage import topups as topup_store
@@ -92,12 +91,12 @@ async def test_old_expired_top_ups_and_closed_outbox_rows_go_money_and_recent_ro
     await backdate(db, [old_sent, old_failed, old_dropped, old_pending], 40)
     # Broadcasts sent 40 days ago: one finished, one still running (its counts need its rows).
     draft = Draft("<b>Sale</b>", 4)
-    done, _ = await broadcasts.create(db, admin_id=ADMIN, token="t1", draft=draft,
-                                      audience="all", exclude=[ADMIN], progress_chat_id=ADMIN,
-                                      progress_message_id=5)
-    running, _ = await broadcasts.create(db, admin_id=ADMIN, token="t2", draft=draft,
-                                         audience="all", exclude=[ADMIN], progress_chat_id=ADMIN,
-                                         progress_message_id=6)
+    done, _ = await Broadcasts(db).create(admin_id=ADMIN, token="t1", draft=draft,
+                                          audience="all", exclude=[ADMIN],
+                                          progress_chat_id=ADMIN, progress_message_id=5)
+    running, _ = await Broadcasts(db).create(admin_id=ADMIN, token="t2", draft=draft,
+                                             audience="all", exclude=[ADMIN],
+                                             progress_chat_id=ADMIN, progress_message_id=6)
     await db.write("UPDATE outbox SET state = 'sent', sent_at = created_at"
                    " WHERE broadcast_id IN (?, ?)", (done.id, running.id))
     broadcast_rows = [int(r[0]) for r in await db.fetchall(

@@ -2,8 +2,10 @@
 
 ``Runtime`` owns the database, the panel clients and (when no panel is
 configured) the embedded sandbox panel. ``build_dispatcher`` registers the
-routers and injects the runtime's services through ``workflow_data``, so handlers
-receive them as keyword arguments and never build anything themselves.
+routers and injects the services built on them through ``workflow_data``, so
+handlers receive them as keyword arguments and never build anything themselves;
+neither the database nor the runtime is injected: handlers reach the database
+only through the services.
 """
 
 from __future__ import annotations
@@ -53,18 +55,21 @@ from bot.config import (
 )
 from bot.observability import redaction
 from bot.panel import PanelClient, PanelError
+from bot.shop.backoffice.audit import AuditLog
 from bot.shop.backoffice.customers import Customers
 from bot.shop.backoffice.daily_report import DailyReport
 from bot.shop.backoffice.panel_watch import PanelWatch
 from bot.shop.backoffice.retention import Retention
+from bot.shop.backoffice.stats import ShopStats
 from bot.shop.catalog.admin import CatalogAdmin
 from bot.shop.catalog.pricing import Pricer
 from bot.shop.catalog.shop_catalog import ShopCatalog, keep_catalog_fresh, refresh_catalog
 from bot.shop.messaging.alerts import AdminAlerts
-from bot.shop.messaging.broadcasts import BroadcastWatcher
+from bot.shop.messaging.broadcasts import Broadcasts, BroadcastWatcher
 from bot.shop.messaging.languages import LanguageChoices
 from bot.shop.messaging.notifier import Notifier
 from bot.shop.money import reconcile
+from bot.shop.money.accounts import Accounts
 from bot.shop.money.amounts import to_minor_up
 from bot.shop.money.topups import StarsTopups
 from bot.shop.orders.service import OrderService
@@ -238,21 +243,28 @@ def build_dispatcher(runtime: Runtime, bot: Bot, bot_username: str) -> Dispatche
                          currency=currency, minimum_minor=to_minor_up(settings.topup_min, currency),
                          maximum_minor=to_minor_up(settings.topup_max, currency),
                          alert=alerts.send, pending_max=settings.topup_pending_max)
-    notifier = Notifier(runtime.db, TelegramDelivery(bot, i18n, orders, alert=alerts.send),
+    accounts = Accounts(runtime.db)
+    broadcasts = Broadcasts(runtime.db)
+    notifier = Notifier(runtime.db, TelegramDelivery(bot, i18n, orders, accounts, broadcasts,
+                                                     alert=alerts.send),
                         rate=settings.send_rate)
     from handlers.admin.broadcast import BroadcastProgress
 
     # Broadcast progress: the admin's message edited as it goes, and the summary
     # (bot/shop/messaging/broadcasts.py).
-    broadcast_watcher = BroadcastWatcher(runtime.db, BroadcastProgress(bot, i18n, runtime.db),
+    broadcast_watcher = BroadcastWatcher(runtime.db, BroadcastProgress(bot, i18n, accounts),
                                          notifier.wake)
     tracker = Tracker(runtime.db, runtime.panels, interval=settings.track_interval,
                       alert=alerts.send, on_notice=notifier.wake)
     customers = Customers(runtime.db, settings.admin_ids)
+    shop_stats = ShopStats(runtime.db, panels=runtime.panels, fx_rates=fx_rates,
+                           currency=settings.shop_currency, timezone=settings.shop_timezone,
+                           alert_below=settings.panel_balance_alert)
     dispatcher = Dispatcher(
         storage=fsm_storage(runtime), events_isolation=SimpleEventIsolation(),
-        runtime=runtime, db=runtime.db, catalog=runtime.catalog, settings=settings,
-        pricer=pricer, orders=orders, pages=PageCache(),
+        catalog=runtime.catalog, settings=settings,
+        pricer=pricer, orders=orders, pages=PageCache(), accounts=accounts,
+        broadcasts=broadcasts, audit_log=AuditLog(runtime.db), shop_stats=shop_stats,
         alerts=alerts, notifier=notifier, tracker=tracker, topups=topups,
         customers=customers, bot_username=bot_username, languages_chosen=languages_chosen,
         i18n=i18n,

@@ -24,9 +24,19 @@ from aiogram.utils.i18n import I18n, ngettext
 from aiogram.utils.i18n import gettext as _
 
 from bot.config import Settings
-from bot.shop.messaging import broadcasts
-from bot.shop.messaging.broadcasts import Broadcast, Counts, Draft, DraftProblem
+from bot.shop.messaging.broadcasts import (
+    AUDIENCES,
+    MAX_CAPTION,
+    MAX_TEXT,
+    Broadcast,
+    Broadcasts,
+    Counts,
+    Draft,
+    DraftProblem,
+    check_draft,
+)
 from bot.shop.messaging.notifier import Notifier
+from bot.shop.money.accounts import Accounts
 from handlers.admin.home import back_button
 from handlers.callbacks import AdminBroadcastCb, AdminCb
 from handlers.filters import Button
@@ -34,8 +44,6 @@ from handlers.middlewares.i18n import locale_for
 from handlers.views.broadcast import message_html
 from handlers.views.keyboards import button, edit, keyboard
 from handlers.views.text import number
-from storage import users
-from storage.db import Database
 
 router = Router(name="admin_broadcast")
 
@@ -94,15 +102,15 @@ def summary_text(broadcast: Broadcast, counts: Counts) -> str:
 class BroadcastProgress:
     """The watcher's ``show``: edit the admin's progress message, in their language."""
 
-    def __init__(self, bot: Bot, i18n: I18n, db: Database) -> None:
+    def __init__(self, bot: Bot, i18n: I18n, accounts: Accounts) -> None:
         self.bot = bot
         self.i18n = i18n
-        self.db = db
+        self.accounts = accounts  # the admin's language
 
     async def __call__(self, broadcast: Broadcast, counts: Counts, finished: bool) -> None:
         if broadcast.progress_chat_id is None or broadcast.progress_message_id is None:
             return
-        admin = await users.get_user(self.db, broadcast.admin_id)
+        admin = await self.accounts.get(broadcast.admin_id)
         with self.i18n.context(), self.i18n.use_locale(
                 locale_for(self.i18n, admin.language if admin else None)):
             text = progress_text(broadcast, counts, finished)
@@ -123,12 +131,13 @@ def _audience_word(audience: str) -> str:
 
 
 @router.callback_query(Button(AdminCb(area="broadcast")))
-async def broadcast_screen(query: CallbackQuery, state: FSMContext, db: Database) -> None:
+async def broadcast_screen(query: CallbackQuery, state: FSMContext,
+                           broadcasts: Broadcasts) -> None:
     assert isinstance(query.message, Message)
     await state.clear()
     lines = [_("<b>📣 Broadcast</b>\nSend one message (text, or one photo with a caption) to "
                "every customer, or to those active in the last 30 days.")]
-    recent = await broadcasts.recent(db)
+    recent = await broadcasts.recent()
     if recent:
         lines += ["", _("Recent:")] + [
             _("#{id} · {audience} · {queued} queued · {state}").format(
@@ -147,7 +156,7 @@ async def new_broadcast(query: CallbackQuery, state: FSMContext) -> None:
         "Send the message to broadcast: text (bold, links and the rest are kept, up to "
         "{text} characters) or one photo with a caption (up to {caption} characters).\n"
         "You will see a preview first. /cancel to stop.").format(
-            text=broadcasts.MAX_TEXT, caption=broadcasts.MAX_CAPTION),
+            text=MAX_TEXT, caption=MAX_CAPTION),
         keyboard([button(_("⬅ Back"), AdminCb(area="broadcast"))], back_button()))
 
 
@@ -164,7 +173,7 @@ def _draft(message: Message) -> Draft | None:
 
 
 @router.message(StateFilter(AdminBroadcast.compose, AdminBroadcast.confirm))
-async def compose(message: Message, state: FSMContext, db: Database,
+async def compose(message: Message, state: FSMContext, broadcasts: Broadcasts,
                   settings: Settings) -> None:
     """A draft (again, in the confirm step: it replaces the one shown)."""
     draft = None if message.media_group_id else _draft(message)
@@ -172,7 +181,7 @@ async def compose(message: Message, state: FSMContext, db: Database,
         await message.answer(_("A broadcast is a text message or one photo (with a caption). "
                                "Send one of those, or /cancel."))
         return
-    problem = broadcasts.check_draft(draft)
+    problem = check_draft(draft)
     if problem is not None:
         answers = {
             DraftProblem.EMPTY: _("The message is empty. Send some text or a photo."),
@@ -183,7 +192,7 @@ async def compose(message: Message, state: FSMContext, db: Database,
                 "That caption is {length} characters; Telegram allows {limit} under a photo. "
                 "Shorten it and send it again, or /cancel."),
         }
-        limit = broadcasts.MAX_CAPTION if draft.photo else broadcasts.MAX_TEXT
+        limit = MAX_CAPTION if draft.photo else MAX_TEXT
         await message.answer(answers[problem].format(length=draft.visible_length, limit=limit))
         return
     try:
@@ -198,13 +207,13 @@ async def compose(message: Message, state: FSMContext, db: Database,
     await state.set_state(AdminBroadcast.confirm)
     await state.set_data({"html": draft.html, "length": draft.visible_length,
                           "photo": draft.photo, "token": uuid.uuid4().hex, "audience": "all"})
-    text, markup = await _confirm_screen(db, settings, "all")
+    text, markup = await _confirm_screen(broadcasts, settings, "all")
     await message.answer(text, reply_markup=markup)
 
 
-async def _confirm_screen(db: Database, settings: Settings,
+async def _confirm_screen(broadcasts: Broadcasts, settings: Settings,
                           audience: str) -> tuple[str, InlineKeyboardMarkup]:
-    sizes = await broadcasts.audience_sizes(db, settings.admin_ids)
+    sizes = await broadcasts.audience_sizes(settings.admin_ids)
     reach, skipped = sizes[audience]
     text = "\n".join([
         _("☝️ This is how customers will see it."), "",
@@ -215,7 +224,7 @@ async def _confirm_screen(db: Database, settings: Settings,
                  "{skipped} more blocked the bot or were blocked, and are skipped.",
                  skipped).format(skipped=number(skipped)),
         _("Send it?")])
-    mark = {name: "✅ " if name == audience else "" for name in broadcasts.AUDIENCES}
+    mark = {name: "✅ " if name == audience else "" for name in AUDIENCES}
     return text, keyboard(
         [button(_("{mark}Everyone ({n})").format(mark=mark["all"], n=number(sizes["all"][0])),
                 AdminBroadcastCb(action="all")),
@@ -238,14 +247,14 @@ async def _draft_gone(state: FSMContext, callback_answer: CallbackAnswer) -> dic
 
 @router.callback_query(Button(AdminBroadcastCb(action="all")))
 @router.callback_query(Button(AdminBroadcastCb(action="active")))
-async def choose_audience(query: CallbackQuery, state: FSMContext, db: Database,
+async def choose_audience(query: CallbackQuery, state: FSMContext, broadcasts: Broadcasts,
                           settings: Settings, callback_answer: CallbackAnswer) -> None:
     assert isinstance(query.message, Message)
     if await _draft_gone(state, callback_answer) is None:
         return
     audience = AdminBroadcastCb.unpack(query.data or "").action
     await state.update_data(audience=audience)
-    await edit(query.message, *await _confirm_screen(db, settings, audience))
+    await edit(query.message, *await _confirm_screen(broadcasts, settings, audience))
 
 
 @router.callback_query(Button(AdminBroadcastCb(action="discard")))
@@ -260,35 +269,35 @@ async def discard(query: CallbackQuery, state: FSMContext,
 
 
 @router.callback_query(Button(AdminBroadcastCb(action="confirm")))
-async def confirm(query: CallbackQuery, state: FSMContext, db: Database, settings: Settings,
-                  notifier: Notifier, callback_answer: CallbackAnswer) -> None:
+async def confirm(query: CallbackQuery, state: FSMContext, broadcasts: Broadcasts,
+                  settings: Settings, notifier: Notifier, callback_answer: CallbackAnswer) -> None:
     assert isinstance(query.message, Message)
     data = await _draft_gone(state, callback_answer)
     if data is None:
         return
     draft = Draft(str(data["html"]), int(data["length"]), data.get("photo"))
     broadcast, created = await broadcasts.create(
-        db, admin_id=query.from_user.id, token=str(data["token"]), draft=draft,
+        admin_id=query.from_user.id, token=str(data["token"]), draft=draft,
         audience=str(data.get("audience", "all")), exclude=settings.admin_ids,
         progress_chat_id=query.message.chat.id, progress_message_id=query.message.message_id)
     await state.clear()
     if created:
         notifier.wake()
-    counts = await broadcasts.counts(db, broadcast)
+    counts = await broadcasts.counts(broadcast)
     await edit(query.message, progress_text(broadcast, counts),
                progress_keyboard(broadcast, False))
 
 
 @router.callback_query(AdminBroadcastCb.filter(F.action == "cancel"))
-async def cancel(query: CallbackQuery, callback_data: AdminBroadcastCb, db: Database,
+async def cancel(query: CallbackQuery, callback_data: AdminBroadcastCb, broadcasts: Broadcasts,
                  callback_answer: CallbackAnswer) -> None:
     assert isinstance(query.message, Message)
-    dropped = await broadcasts.cancel(db, callback_data.id, query.from_user.id)
-    broadcast = await broadcasts.get(db, callback_data.id)
+    dropped = await broadcasts.cancel(callback_data.id, query.from_user.id)
+    broadcast = await broadcasts.get(callback_data.id)
     if dropped is None or broadcast is None:
         callback_answer.text = _("That broadcast is not running any more.")
         callback_answer.show_alert = True
         return
     callback_answer.text = _("Canceled: {n} copies will not be sent.").format(n=dropped)
-    await edit(query.message, progress_text(broadcast, await broadcasts.counts(db, broadcast)),
+    await edit(query.message, progress_text(broadcast, await broadcasts.counts(broadcast)),
                None)

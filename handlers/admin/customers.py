@@ -16,6 +16,7 @@ from aiogram.utils.i18n import ngettext
 
 from bot.config import Settings
 from bot.shop.backoffice.customers import CustomerCard, Customers, QueryError
+from bot.shop.money.accounts import Accounts
 from handlers.admin.home import adjust_balance, audit_line, back_button
 from handlers.callbacks import AdminCb, AdminCustomerCb, AdminOrderCb
 from handlers.filters import Button, TextMessage
@@ -24,7 +25,6 @@ from handlers.views.keyboards import button, edit, keyboard
 from handlers.views.ledger import ledger_kind
 from handlers.views.orders import STATE_EMOJI
 from handlers.views.text import day_of, money, number, short, when
-from storage.db import Database
 
 router = Router(name="admin_customers")
 
@@ -178,7 +178,7 @@ async def ask_amount(query: CallbackQuery, callback_data: AdminCustomerCb, state
 
 
 @router.message(StateFilter(AdminCustomers.amount), TextMessage())
-async def amount_and_reason(message: Message, state: FSMContext, db: Database,
+async def amount_and_reason(message: Message, state: FSMContext, accounts: Accounts,
                             customers: Customers, settings: Settings) -> None:
     assert message.text is not None
     parts = message.text.strip().split(maxsplit=1)
@@ -189,7 +189,7 @@ async def amount_and_reason(message: Message, state: FSMContext, db: Database,
         return
     data = await state.get_data()
     user_id, sign = int(data.get("user_id", 0)), int(data.get("sign", 1))
-    if await adjust_balance(message, db, settings, user_id, sign, parts[0], parts[1]):
+    if await adjust_balance(message, accounts, settings, user_id, sign, parts[0], parts[1]):
         await state.clear()
         await _show_card(message, customers, settings, user_id, edit_it=False)
 

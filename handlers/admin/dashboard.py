@@ -12,18 +12,16 @@ from aiogram.utils.callback_answer import CallbackAnswer
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.i18n import ngettext
 
-from bot.app.bootstrap import Runtime
 from bot.config import Settings
 from bot.shop.backoffice import stats
 from bot.shop.backoffice.daily_report import Report
-from bot.shop.catalog.pricing import Pricer
+from bot.shop.backoffice.stats import ShopStats
 from bot.shop.money import formatting
 from handlers.admin.home import back_button
 from handlers.callbacks import AdminCb, DashboardCb
 from handlers.filters import Button
 from handlers.views.keyboards import button, edit, keyboard
 from handlers.views.text import current_locale, money, number
-from storage.db import Database
 
 router = Router(name="admin_dashboard")
 
@@ -114,24 +112,19 @@ def _signed(minor: int, currency: str) -> str:
 
 
 @router.callback_query(Button(AdminCb(area="dashboard")))
-async def dashboard_screen(query: CallbackQuery, db: Database, runtime: Runtime,
-                           pricer: Pricer, settings: Settings) -> None:
+async def dashboard_screen(query: CallbackQuery, shop_stats: ShopStats) -> None:
     assert isinstance(query.message, Message)
-    alert: Decimal | None = getattr(settings, "panel_balance_alert", None)
-    board = await stats.dashboard(
-        db, panels=runtime.panels, fx_rates=pricer.fx_rates, currency=settings.shop_currency,
-        timezone=getattr(settings, "shop_timezone", "UTC"), alert_below=alert)
+    board = await shop_stats.dashboard()
     await edit(query.message, render_dashboard(board), keyboard(
         [button(_("📈 30-day chart"), DashboardCb(action="chart"))],
         [button(_("🔄 Refresh"), AdminCb(area="dashboard"))], back_button()))
 
 
 @router.callback_query(Button(DashboardCb(action="chart")))
-async def chart(query: CallbackQuery, bot: Bot, db: Database, settings: Settings,
+async def chart(query: CallbackQuery, bot: Bot, shop_stats: ShopStats, settings: Settings,
                 callback_answer: CallbackAnswer) -> None:
     assert isinstance(query.message, Message)
-    zone = stats.shop_zone(getattr(settings, "shop_timezone", "UTC"))
-    png = await stats.chart_png(db, zone, settings.shop_currency)
+    png = await shop_stats.chart_png()
     callback_answer.text = _("Drawing the chart…")
     await bot.send_photo(query.message.chat.id, BufferedInputFile(png, "dashboard.png"),
                          caption=_("📈 Orders, turnover and profit per day, last 30 days "

@@ -25,9 +25,11 @@ from aiogram.utils.i18n import gettext as _
 from aiogram.utils.i18n import ngettext
 
 from bot.config import Settings
+from bot.shop import is_row_id
 from bot.shop.backoffice import audit
+from bot.shop.backoffice.audit import AuditLog
 from bot.shop.messaging.notifier import Notifier
-from bot.shop.money import accounts
+from bot.shop.money.accounts import Accounts, InsufficientFunds
 from bot.shop.money.amounts import AmountError, SpacedAmount, parse_amount, refuse_spaced_amount
 from bot.shop.money.topups import Refund, StarsRefundRefused, StarsTopups
 from bot.shop.orders.service import OrderService
@@ -36,7 +38,6 @@ from handlers.filters import Button, InAdminInput, TextMessage
 from handlers.views.keyboards import button, edit, keyboard, pager
 from handlers.views.menu import home_button
 from handlers.views.text import current_locale, field_error, money, number, when
-from storage.db import Database, is_row_id
 
 router = Router(name="admin")
 
@@ -142,10 +143,10 @@ def target_word(kind: str) -> str:
 
 
 @router.callback_query(AdminCb.filter(F.area == "audit"))
-async def audit_screen(query: CallbackQuery, callback_data: AdminCb, db: Database,
+async def audit_screen(query: CallbackQuery, callback_data: AdminCb, audit_log: AuditLog,
                        settings: Settings) -> None:
     assert isinstance(query.message, Message)
-    entries, total = await audit.recent(db, AUDIT_PAGE, callback_data.page * AUDIT_PAGE)
+    entries, total = await audit_log.recent(AUDIT_PAGE, callback_data.page * AUDIT_PAGE)
     lines = [ngettext("<b>📜 Audit log</b> ({count} entry, newest first)",
                       "<b>📜 Audit log</b> ({count} entries, newest first)", total).format(
                           count=number(total)), ""]
@@ -157,17 +158,17 @@ async def audit_screen(query: CallbackQuery, callback_data: AdminCb, db: Databas
 
 @router.message(Command("credit", "debit"))
 async def adjust(message: Message, command: CommandObject, settings: Settings,
-                 db: Database) -> None:
+                 accounts: Accounts) -> None:
     parts = (command.args or "").split(maxsplit=2)
     if len(parts) < 2 or not _is_user_id(parts[0]):
         await message.answer(_("Usage:\n{usage}").format(usage=escape(usage())))
         return
     reason = parts[2][:200] if len(parts) > 2 else command.command
-    await adjust_balance(message, db, settings, int(parts[0]),
+    await adjust_balance(message, accounts, settings, int(parts[0]),
                          1 if command.command == "credit" else -1, parts[1], reason)
 
 
-async def adjust_balance(message: Message, db: Database, settings: Settings, user_id: int,
+async def adjust_balance(message: Message, accounts: Accounts, settings: Settings, user_id: int,
                          sign: int, amount_text: str, reason: str) -> bool:
     """An admin's credit (``sign`` 1) or debit (-1) from ``message``, answered there.
 
@@ -186,14 +187,14 @@ async def adjust_balance(message: Message, db: Database, settings: Settings, use
         return False
     try:
         entry = await accounts.adjust_balance(
-            db, user_id=user_id, amount_minor=sign * amount, admin_id=message.from_user.id,
+            user_id=user_id, amount_minor=sign * amount, admin_id=message.from_user.id,
             reason=reason, currency=currency,
             request_id=f"{message.chat.id}:{message.message_id}")
     except LookupError:
         await message.answer(_("No customer with id {id}. They must /start the bot first.")
                              .format(id=user_id))
         return False
-    except accounts.InsufficientFunds as exc:
+    except InsufficientFunds as exc:
         await message.answer(_("Their balance is only {balance}; a balance can't go "
                                "below zero.").format(balance=money(exc.balance_minor,
                                                                           currency)))

@@ -15,6 +15,8 @@ from aiogram.utils.callback_answer import CallbackAnswer
 from aiogram.utils.i18n import gettext as _
 
 from bot.config import Settings
+from bot.shop import is_row_id
+from bot.shop.orders import StoredOrder
 from bot.shop.orders.service import AdminDetails, OrderService
 from handlers.admin.home import back_button, unresolved_page
 from handlers.callbacks import AdminCb, AdminCustomerCb, AdminOrderCb
@@ -22,8 +24,6 @@ from handlers.filters import Button, TextMessage
 from handlers.views.keyboards import button, edit, keyboard
 from handlers.views.orders import order_card, state_word
 from handlers.views.text import ID_LIMIT, money, panel_text, short, when
-from storage.db import is_row_id
-from storage.orders import StoredOrder
 
 router = Router(name="admin_orders")
 

@@ -25,7 +25,8 @@ from aiogram.utils.i18n import ngettext
 
 from bot.config import Settings
 from bot.panel.order_types import FieldError
-from bot.shop.money import accounts
+from bot.shop.money import HistoryEntry
+from bot.shop.money.accounts import Accounts
 from bot.shop.money.amounts import AmountError, parse_amount, separators, to_minor_up
 from bot.shop.money.topups import STARS, StarsTopups, TooManyUnpaid
 from bot.shop.orders import form
@@ -37,7 +38,6 @@ from handlers.views.keyboards import PAGE_SIZE, button, edit, keyboard, pager
 from handlers.views.ledger import ledger_kind
 from handlers.views.menu import home_button, main_menu
 from handlers.views.text import current_locale, field_error, money, number, when
-from storage.ledger import HistoryEntry
 
 log = logging.getLogger(__name__)
 router = Router(name="balance")
@@ -57,11 +57,11 @@ def _history_line(entry: HistoryEntry, currency: str, zone: ZoneInfo) -> str:
     return f"{when(entry.created_at, zone)} · <b>{sign}{amount}</b> · {what}"
 
 
-async def balance_screen(user_id: int, page: int, orders: OrderService, settings: Settings,
+async def balance_screen(user_id: int, page: int, accounts: Accounts, settings: Settings,
                          topups: StarsTopups) -> tuple[str, list[list[InlineKeyboardButton]]]:
     currency = settings.shop_currency
-    balance = await accounts.balance(orders.db, user_id)
-    entries, total = await accounts.history(orders.db, user_id, page * PAGE_SIZE, PAGE_SIZE)
+    balance = await accounts.balance(user_id)
+    entries, total = await accounts.history(user_id, page * PAGE_SIZE, PAGE_SIZE)
     lines = [_("Your balance: <b>{balance}</b>").format(balance=money(balance, currency))]
     if entries:
         lines += ["", _("<b>History</b> (newest first):")]
@@ -77,19 +77,19 @@ async def balance_screen(user_id: int, page: int, orders: OrderService, settings
 
 @router.callback_query(Button(MenuCb(action="balance")))
 @router.callback_query(BalanceCb.filter())
-async def balance_menu(query: CallbackQuery, orders: OrderService, settings: Settings,
+async def balance_menu(query: CallbackQuery, accounts: Accounts, settings: Settings,
                        topups: StarsTopups, callback_data: BalanceCb | None = None) -> None:
     assert isinstance(query.message, Message)
     page = callback_data.page if callback_data is not None else 0
-    text, rows = await balance_screen(query.from_user.id, page, orders, settings, topups)
+    text, rows = await balance_screen(query.from_user.id, page, accounts, settings, topups)
     await edit(query.message, text, keyboard(*rows))
 
 
 @router.message(Command("balance"), StateFilter(None))
-async def balance_command(message: Message, orders: OrderService, settings: Settings,
+async def balance_command(message: Message, accounts: Accounts, settings: Settings,
                           topups: StarsTopups) -> None:
     assert message.from_user is not None
-    text, rows = await balance_screen(message.from_user.id, 0, orders, settings, topups)
+    text, rows = await balance_screen(message.from_user.id, 0, accounts, settings, topups)
     await message.answer(text, reply_markup=keyboard(*rows))
 
 
@@ -120,8 +120,8 @@ def top_up_rows(settings: Settings, topups: StarsTopups,
 
 @router.callback_query(TopupCb.filter())
 async def top_up(query: CallbackQuery, callback_data: TopupCb, bot: Bot, state: FSMContext,
-                 orders: OrderService, settings: Settings, topups: StarsTopups,
-                 callback_answer: CallbackAnswer) -> None:
+                 orders: OrderService, accounts: Accounts, settings: Settings,
+                 topups: StarsTopups, callback_answer: CallbackAnswer) -> None:
     assert isinstance(query.message, Message)
     if not settings.stars_enabled:
         callback_answer.text, callback_answer.show_alert = top_up_hint(settings), True
@@ -143,7 +143,7 @@ async def top_up(query: CallbackQuery, callback_data: TopupCb, bot: Bot, state: 
                                          "menu.")
                 return
             refused = await send_invoice(bot, query.from_user, presets[callback_data.index],
-                                         topups, settings, orders)
+                                         topups, settings, accounts)
             if refused:
                 callback_answer.text, callback_answer.show_alert = refused, True
         case "other":
@@ -152,7 +152,7 @@ async def top_up(query: CallbackQuery, callback_data: TopupCb, bot: Bot, state: 
             await state.set_state(TopUp.amount)
             await query.message.answer(_ask_amount(settings))
         case "shortfall":
-            missing = await _missing_for_draft(query.from_user.id, state, orders)
+            missing = await _missing_for_draft(query.from_user.id, state, orders, accounts)
             if missing is None:
                 callback_answer.text = _("This order was already handled. See 📦 My orders.")
             elif missing <= 0:
@@ -165,13 +165,13 @@ async def top_up(query: CallbackQuery, callback_data: TopupCb, bot: Bot, state: 
                     callback_answer.text, callback_answer.show_alert = field_error(exc), True
                     return
                 refused = await send_invoice(bot, query.from_user, amount, topups, settings,
-                                             orders)
+                                             accounts)
                 if refused:
                     callback_answer.text, callback_answer.show_alert = refused, True
 
 
-async def _missing_for_draft(user_id: int, state: FSMContext,
-                             orders: OrderService) -> int | None:
+async def _missing_for_draft(user_id: int, state: FSMContext, orders: OrderService,
+                             accounts: Accounts) -> int | None:
     """What the order being confirmed lacks now, or ``None`` when there is none."""
     draft = form.Draft.from_data(await state.get_data())
     if draft is None:
@@ -186,7 +186,7 @@ async def _missing_for_draft(user_id: int, state: FSMContext,
         quote = await orders.quote(stored, draft.values)
     except FieldError:  # the service changed since: Confirm shows what no longer fits
         return None
-    return quote.price_minor - await accounts.balance(orders.db, user_id)
+    return quote.price_minor - await accounts.balance(user_id)
 
 
 def _ask_amount(settings: Settings) -> str:
@@ -222,7 +222,7 @@ async def command_in_amount(message: Message) -> None:
 
 @router.message(StateFilter(TopUp.amount), TextMessage())
 async def typed_amount(message: Message, bot: Bot, state: FSMContext, settings: Settings,
-                       topups: StarsTopups, orders: OrderService) -> None:
+                       topups: StarsTopups, accounts: Accounts) -> None:
     assert message.text is not None and message.from_user is not None
     if not settings.stars_enabled:
         await _leave_amount(state)
@@ -235,7 +235,7 @@ async def typed_amount(message: Message, bot: Bot, state: FSMContext, settings: 
         await message.answer(f"⚠️ {field_error(exc)}\n\n{_ask_amount(settings)}")
         return
     await _leave_amount(state)
-    refused = await send_invoice(bot, message.from_user, amount, topups, settings, orders)
+    refused = await send_invoice(bot, message.from_user, amount, topups, settings, accounts)
     if refused:
         await message.answer(refused)
 
@@ -246,14 +246,14 @@ async def not_an_amount(message: Message, settings: Settings) -> None:
 
 
 async def send_invoice(bot: Bot, payer: User, amount_minor: int, topups: StarsTopups,
-                       settings: Settings, orders: OrderService) -> str | None:
+                       settings: Settings, accounts: Accounts) -> str | None:
     """A pending top-up of ``amount_minor`` and its Stars invoice, in the private chat.
 
     Returns why none was made (too many unpaid invoices), for the caller to show
     where the customer acted: a tap's alert, or an answer to a typed amount.
     """
     # The account must exist to be credited (a customer may never have sent /start).
-    await accounts.register(orders.db, payer.id, username=payer.username,
+    await accounts.register(payer.id, username=payer.username,
                             first_name=payer.first_name, language=payer.language_code)
     user_id = payer.id
     try:

@@ -28,6 +28,7 @@ from aiogram.utils.i18n import gettext as _
 from aiogram.utils.i18n import ngettext
 
 from bot.config import Settings
+from bot.shop.catalog import StoredService
 from bot.shop.catalog.pricing import Pricer
 from bot.shop.catalog.shop_catalog import PLATFORMS, ShopCatalog
 from bot.shop.orders.service import OrderService, ServiceGone
@@ -38,7 +39,6 @@ from handlers.views.catalog import Page, PageCache, platform_label
 from handlers.views.keyboards import PAGE_SIZE, button, column, keyboard, pager
 from handlers.views.menu import home_button
 from handlers.views.text import CATEGORY_LIMIT, money, number, panel_text, short
-from storage.catalog import StoredService
 
 router = Router(name="catalog")
 router.callback_query.filter(CallbackPrefix(MenuCb, PlatformCb, CategoryCb, ServiceCb))

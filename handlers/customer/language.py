@@ -18,14 +18,13 @@ from aiogram.utils.i18n import gettext as _
 
 from bot.config import Settings
 from bot.shop.messaging.languages import LanguageChoices
-from bot.shop.money import accounts
+from bot.shop.money.accounts import Accounts
 from handlers.callbacks import LanguageCb
 from handlers.customer.menu import greeting
 from handlers.filters import Button, CallbackPrefix, CommandText
 from handlers.middlewares.i18n import language_name
 from handlers.views.keyboards import button, edit, keyboard
 from handlers.views.menu import home_button, main_menu
-from storage.db import Database
 
 router = Router(name="language")
 # Every update passes this router first (/language works in any state), so it
@@ -63,14 +62,14 @@ async def language_menu(query: CallbackQuery, i18n: I18n) -> None:
 @router.callback_query(LanguageCb.filter())
 async def choose(query: CallbackQuery, callback_data: LanguageCb, i18n: I18n,
                  languages_chosen: LanguageChoices, state: FSMContext, settings: Settings,
-                 db: Database, callback_answer: CallbackAnswer) -> None:
+                 accounts: Accounts, callback_answer: CallbackAnswer) -> None:
     assert isinstance(query.message, Message)
     code = callback_data.code
     if code not in languages(i18n):
         callback_answer.text = _("That language is not available.")
         return
     user = query.from_user
-    await accounts.register(db, user.id, username=user.username, first_name=user.first_name,
+    await accounts.register(user.id, username=user.username, first_name=user.first_name,
                             language=user.language_code)
     await languages_chosen.choose(user.id, code)
     with i18n.use_locale(code):

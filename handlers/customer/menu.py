@@ -14,14 +14,14 @@ from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 
 from bot.config import Settings
+from bot.shop import is_row_id
 from bot.shop.catalog.pricing import Pricer
-from bot.shop.money import accounts
+from bot.shop.money.accounts import Accounts
 from bot.shop.orders.service import OrderService, ServiceGone
 from handlers.callbacks import MenuCb
 from handlers.customer.service_view import show_service
 from handlers.filters import Button
 from handlers.views.menu import main_menu
-from storage.db import Database, is_row_id
 
 log = logging.getLogger(__name__)
 router = Router(name="menu")
@@ -40,14 +40,14 @@ def _is_service_link(deep_link: str) -> bool:
 
 
 @router.message(CommandStart())
-async def start(message: Message, command: CommandObject, db: Database, settings: Settings,
+async def start(message: Message, command: CommandObject, accounts: Accounts, settings: Settings,
                 orders: OrderService, pricer: Pricer, state: FSMContext) -> None:
     """/start works in any state: it leaves whatever step the customer was in (an order
     form's draft, a search, a top-up amount, an admin's input) and shows the menu."""
     sender = message.from_user
     assert sender is not None
     await state.clear()
-    await accounts.register(db, sender.id, username=sender.username,
+    await accounts.register(sender.id, username=sender.username,
                             first_name=sender.first_name, language=sender.language_code)
     deep_link = (command.args or "").strip()
     if _is_service_link(deep_link):

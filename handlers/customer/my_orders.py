@@ -16,14 +16,13 @@ from aiogram.utils.i18n import ngettext
 
 from bot.config import Settings
 from bot.panel import PanelError, PanelRejected
+from bot.shop.orders import StoredOrder
 from bot.shop.orders.service import REFRESH_EVERY_SECONDS, OrderService
 from handlers.callbacks import OrderCb, OrdersCb
 from handlers.filters import CallbackPrefix
 from handlers.views.keyboards import PAGE_SIZE, button, column, edit, keyboard, pager
 from handlers.views.menu import home_button
 from handlers.views.orders import order_card, order_keyboard, order_line
-from storage import orders as order_store
-from storage.orders import StoredOrder
 
 router = Router(name="my_orders")
 router.callback_query.filter(CallbackPrefix(OrdersCb, OrderCb))
@@ -42,7 +41,7 @@ async def order_list(query: CallbackQuery, callback_data: OrdersCb, orders: Orde
 
 async def _show(message: Message, order: StoredOrder, orders: OrderService, zone: ZoneInfo,
                 note: str | None = None) -> None:
-    text = order_card(order, await order_store.refills_of(orders.db, order.id), zone)
+    text = order_card(order, await orders.refills_of(order.id), zone)
     if note:
         text = f"{text}\n\n{note}"
     markup = order_keyboard(order, await orders.actions(order))

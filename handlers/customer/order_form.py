@@ -21,7 +21,7 @@ from aiogram.utils.i18n import gettext as _
 from bot.config import Settings
 from bot.panel import RejectReason
 from bot.panel.order_types import FieldError
-from bot.shop.money import accounts
+from bot.shop.catalog import StoredService
 from bot.shop.money.topups import StarsTopups
 from bot.shop.orders import form
 from bot.shop.orders.service import OrderService, Outcome, Placement, ServiceGone
@@ -35,7 +35,6 @@ from handlers.views.menu import main_menu
 from handlers.views.order_form import confirm_keyboard, confirm_text, field_keyboard, field_prompt
 from handlers.views.orders import order_card, order_keyboard
 from handlers.views.text import field_error, money
-from storage.catalog import StoredService
 
 log = logging.getLogger(__name__)
 router = Router(name="order_form")
@@ -89,7 +88,7 @@ async def _show_step(target: Message, stored: StoredService, draft: form.Draft, 
         quote = await orders.quote(stored, draft.values)
         screen = draft.show_confirmation(quote.price_minor)
         assert state.key.user_id is not None
-        balance = await accounts.balance(orders.db, state.key.user_id)
+        balance = await orders.balance_of(state.key.user_id)
         text = confirm_text(stored, draft.values, quote, balance, settings.shop_currency)
         if note:
             text = f"⚠️ {note}\n\n{text}"

@@ -39,7 +39,7 @@ from pydantic import ValidationError
 from bot.config import Settings
 from bot.shop.messaging.alerts import AdminAlerts
 from bot.shop.messaging.languages import LanguageChoices
-from bot.shop.money import accounts
+from bot.shop.money.accounts import Accounts
 from bot.shop.money.amounts import to_minor_up
 from bot.shop.money.formatting import money as money_en  # alerts are in English
 from bot.shop.money.reconcile import Fetch, StarPage, StarTransaction
@@ -186,7 +186,7 @@ async def refunded(message: Message) -> None:
 
 @router.message(SuccessfulPayment())
 async def paid(message: Message, state: FSMContext, payment: Payment, orders: OrderService,
-               settings: Settings) -> None:
+               accounts: Accounts, settings: Settings) -> None:
     """The receipt of a payment ``PaymentsFirst`` has already credited (or kept as stray)."""
     paid_with = message.successful_payment
     assert paid_with is not None and message.from_user is not None
@@ -201,7 +201,7 @@ async def paid(message: Message, state: FSMContext, payment: Payment, orders: Or
         return
     assert payment.topup is not None
     balance = (payment.balance_minor if payment.balance_minor is not None
-               else await accounts.balance(orders.db, message.from_user.id))
+               else await accounts.balance(message.from_user.id))
     receipt = _("✅ {amount} added to your balance for {stars} ⭐.\nYour balance: <b>{balance}"
                 "</b>").format(amount=money(payment.topup.amount_minor, payment.topup.currency),
                                stars=number(payment.topup.stars),

@@ -8,12 +8,12 @@ from aiogram.types import InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import gettext as _
 
 from bot.config import Settings
+from bot.shop.catalog import StoredService
 from bot.shop.catalog.pricing import Pricer
 from handlers.callbacks import CategoryCb, OrderStartCb
 from handlers.views.catalog import service_card
 from handlers.views.keyboards import button, keyboard
 from handlers.views.menu import home_button
-from storage.catalog import StoredService
 
 
 def service_keyboard(stored: StoredService) -> InlineKeyboardMarkup:

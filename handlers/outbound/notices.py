@@ -31,9 +31,13 @@ from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 
 from bot.shop.backoffice.daily_report import Report
+from bot.shop.messaging import OutboxRow
 from bot.shop.messaging.alerts import Alert, no_alert
 from bot.shop.messaging.alerts import render as render_alert
+from bot.shop.messaging.broadcasts import Broadcast, Broadcasts
 from bot.shop.messaging.notifier import PermanentFailure, RecipientGone, RetryAfter, TemporaryFailure
+from bot.shop.money.accounts import Accounts
+from bot.shop.orders import StoredOrder
 from bot.shop.orders.service import OrderActions, OrderService
 from handlers.callbacks import OrderCb
 from handlers.middlewares.errors import error_kind
@@ -41,12 +45,6 @@ from handlers.middlewares.i18n import locale_for
 from handlers.views.keyboards import button, keyboard
 from handlers.views.orders import order_action_buttons
 from handlers.views.text import money, number, panel_text
-from storage import broadcasts as broadcast_store
-from storage import orders as order_store
-from storage import users
-from storage.broadcasts import Broadcast
-from storage.orders import StoredOrder
-from storage.outbox import OutboxRow
 
 log = logging.getLogger(__name__)
 
@@ -55,19 +53,22 @@ Rendered = tuple[str, InlineKeyboardMarkup | None]
 
 class TelegramDelivery:
     """The notifier's ``Deliver``: one outbox row, one ``sendMessage`` (a broadcast's
-    copy: ``sendPhoto`` when it is a photo). ``alert`` tells the admins of a row
-    that could not be written in its recipient's language."""
+    copy: ``sendPhoto`` when it is a photo). ``accounts`` gives the recipient's
+    language, ``orders`` and ``broadcasts`` what the row is about. ``alert`` tells
+    the admins of a row that could not be written in its recipient's language."""
 
-    def __init__(self, bot: Bot, i18n: I18n, orders: OrderService, *,
-                 alert: Alert = no_alert) -> None:
+    def __init__(self, bot: Bot, i18n: I18n, orders: OrderService, accounts: Accounts,
+                 broadcasts: Broadcasts, *, alert: Alert = no_alert) -> None:
         self.bot = bot
         self.i18n = i18n
         self.orders = orders
+        self.accounts = accounts
+        self.broadcasts = broadcasts
         self.alert = alert
         self._broadcasts: dict[int, Broadcast] = {}
 
     async def __call__(self, row: OutboxRow) -> None:
-        user = await users.get_user(self.orders.db, row.chat_id)
+        user = await self.accounts.get(row.chat_id)
         rendered = await self._render_safely(row, locale_for(self.i18n,
                                                              user.speaks if user else None))
         if rendered is None:
@@ -98,11 +99,11 @@ class TelegramDelivery:
         notifier to retry or drop."""
         broadcast = self._broadcasts.get(row.broadcast_id or 0)
         if broadcast is None:
-            broadcast = await broadcast_store.get(self.orders.db, row.broadcast_id or 0)
+            broadcast = await self.broadcasts.get(row.broadcast_id or 0)
             if broadcast is None:
                 raise PermanentFailure("the broadcast is gone")
             self._broadcasts[broadcast.id] = broadcast  # its content never changes
-        if not await broadcast_store.claim(self.orders.db, row.id):
+        if not await self.broadcasts.claim(row.id):
             raise TemporaryFailure("the broadcast was canceled")  # nothing left to retry
         try:
             if broadcast.photo is not None:
@@ -113,7 +114,7 @@ class TelegramDelivery:
         except TelegramNetworkError:
             raise  # it may have arrived: the row stays closed (at most one copy)
         except TelegramAPIError:
-            await broadcast_store.release(self.orders.db, row.id)  # Telegram answered: not sent
+            await self.broadcasts.release(row.id)  # Telegram answered: not sent
             raise
 
     async def _render_safely(self, row: OutboxRow, locale: str) -> Rendered | None:
@@ -162,19 +163,17 @@ class TelegramDelivery:
         if row.kind == "alert" and "broadcast_summary" in row.payload:
             from handlers.admin.broadcast import summary_text
 
-            broadcast = await broadcast_store.get(self.orders.db,
-                                                  int(row.payload["broadcast_summary"]))
+            broadcast = await self.broadcasts.get(int(row.payload["broadcast_summary"]))
             if broadcast is None:
                 return None
-            return summary_text(broadcast, await broadcast_store.counts(self.orders.db,
-                                                                        broadcast)), None
+            return summary_text(broadcast, await self.broadcasts.counts(broadcast)), None
         if row.kind == "alert" and "daily_report" in row.payload:
             from handlers.admin.dashboard import daily_summary_text
 
             return daily_summary_text(Report.from_payload(row.payload["daily_report"])), None
         if row.kind == "alert":
             return render_alert(row.payload), None
-        order = await order_store.get(self.orders.db, row.order_id or 0)
+        order = await self.orders.get(row.order_id or 0)
         if order is None:
             return None
         if row.kind == "refill":

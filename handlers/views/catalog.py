@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable, Hashable
 from aiogram.types import InlineKeyboardMarkup
 from aiogram.utils.i18n import gettext as _
 
+from bot.shop.catalog import StoredService
 from bot.shop.catalog.shop_catalog import PLATFORMS
 from handlers.views.text import (
     CATEGORY_LIMIT,
@@ -18,7 +19,6 @@ from handlers.views.text import (
     number,
     panel_text,
 )
-from storage.catalog import StoredService
 
 
 def platform_label(slug: str) -> str:

@@ -11,11 +11,11 @@ from aiogram.utils.i18n import gettext as _
 from aiogram.utils.i18n import ngettext
 
 from bot.panel.order_types import FieldKind, FormField
+from bot.shop.catalog import StoredService
 from bot.shop.catalog.pricing import Quote
 from handlers.callbacks import FormCb
 from handlers.views.keyboards import button, keyboard
 from handlers.views.text import current_locale, money, number, panel_text, short
-from storage.catalog import StoredService
 
 
 def field_prompt(stored: StoredService, spec: FormField, step: int, steps: int,

@@ -9,12 +9,12 @@ from zoneinfo import ZoneInfo
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from aiogram.utils.i18n import gettext as _
 
+from bot.shop.orders import StoredOrder
 from bot.shop.orders.service import OrderActions
 from handlers.callbacks import OrderCb, OrdersCb
 from handlers.views.keyboards import button, keyboard
 from handlers.views.menu import home_button
 from handlers.views.text import ID_LIMIT, money, number, panel_text, short, when
-from storage.orders import StoredOrder
 
 STATE_EMOJI = {"submitting": "⏳", "pending": "🕓", "in_progress": "🔄", "completed": "✅",
                "partial": "🌗", "canceled": "↩️", "failed": "❌", "unknown": "❔"}

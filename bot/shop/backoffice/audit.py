@@ -20,16 +20,23 @@ from storage import audit as audit_store
 from storage.audit import AuditEntry
 from storage.db import Database
 
-__all__ = ["ACTIONS", "AuditEntry", "about", "recent"]
+__all__ = ["ACTIONS", "AuditEntry", "AuditLog"]
 
 ACTIONS = ("credit", "debit", "block", "unblock", "markup", "hide", "show", "attach",
            "refund_order", "broadcast", "broadcast_cancel", "refund_stars", "catalog_refresh")
 
 
-async def recent(db: Database, limit: int, offset: int = 0) -> tuple[list[AuditEntry], int]:
-    return await audit_store.recent(db, limit, offset)
+class AuditLog:
+    """The audit log of this shop's database, for reading back: bound once at
+    start-up, so the admin screens never hold the database."""
 
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
-async def about(db: Database, target_kind: str, target_id: object,
-                limit: int = 5) -> list[AuditEntry]:
-    return await audit_store.about(db, target_kind, target_id, limit)
+    async def recent(self, limit: int, offset: int = 0) -> tuple[list[AuditEntry], int]:
+        """A page of entries, newest first, and how many there are in all."""
+        return await audit_store.recent(self.db, limit, offset)
+
+    async def about(self, target_kind: str, target_id: object,
+                    limit: int = 5) -> list[AuditEntry]:
+        return await audit_store.about(self.db, target_kind, target_id, limit)

@@ -281,3 +281,30 @@ async def dashboard(db: Database, *, panels: Mapping[str, BalanceSource],
     return Dashboard(people.total, people.active_day, people.active_week, new.get("today", 0),
                      periods, await balances, currency)
 
+
+
+class ShopStats:
+    """The dashboard and its chart for this shop.
+
+    The database, the panels, their fx rates, the currency, the zone and the
+    balance alert level are bound once at start-up, so the admin screens ask for
+    figures without holding the database or the panel clients.
+    """
+
+    def __init__(self, db: Database, *, panels: Mapping[str, BalanceSource],
+                 fx_rates: Mapping[str, Decimal], currency: str, timezone: str | None,
+                 alert_below: Decimal | None) -> None:
+        self.db = db
+        self.panels = panels
+        self.fx_rates = fx_rates
+        self.currency = currency
+        self.timezone = timezone
+        self.alert_below = alert_below
+
+    async def dashboard(self, now: datetime | None = None) -> Dashboard:
+        return await dashboard(self.db, panels=self.panels, fx_rates=self.fx_rates,
+                               currency=self.currency, timezone=self.timezone,
+                               alert_below=self.alert_below, now=now)
+
+    async def chart_png(self, now: datetime | None = None) -> bytes:
+        return await chart_png(self.db, shop_zone(self.timezone), self.currency, now)

@@ -37,8 +37,8 @@ MAX_CAPTION = 1024  # ... and of a photo's caption
 AUDIENCES = ("all", "active")
 PROGRESS_INTERVAL = 2.0
 
-__all__ = ["AUDIENCES", "Broadcast", "BroadcastWatcher", "Counts", "Draft", "DraftProblem",
-           "audience_sizes", "cancel", "check_draft", "create"]
+__all__ = ["AUDIENCES", "Broadcast", "BroadcastWatcher", "Broadcasts", "Counts", "Draft",
+           "DraftProblem", "check_draft"]
 
 
 class DraftProblem(Enum):
@@ -67,43 +67,56 @@ def check_draft(draft: Draft) -> DraftProblem | None:
     return None
 
 
-async def audience_sizes(db: Database, exclude: Iterable[int]) -> dict[str, tuple[int, int]]:
-    """Each audience's (reachable, skipped) customers now."""
-    excluded = list(exclude)
-    return {name: await store.audience_sizes(db, name, excluded) for name in AUDIENCES}
+class Broadcasts:
+    """This shop's broadcasts: queued, counted, stopped, and each copy claimed before
+    its send. Bound to the database once at start-up, so the admin screens and the
+    Telegram sender never hold it."""
 
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
-async def create(db: Database, *, admin_id: int, token: str, draft: Draft, audience: str,
-                 exclude: Iterable[int], progress_chat_id: int,
-                 progress_message_id: int) -> tuple[Broadcast, bool]:
-    """Queue ``draft`` to ``audience`` (less ``exclude``: the admins) once per ``token``;
-    returns the broadcast and whether this call made it (a second Confirm does not)."""
-    if audience not in AUDIENCES:
-        raise ValueError(f"unknown audience {audience!r}")
-    problem = check_draft(draft)
-    if problem is not None:
-        raise ValueError(problem.value)
-    return await store.create(
-        db, admin_id=admin_id, token=token, text=draft.html, photo=draft.photo,
-        audience=audience, exclude=exclude, progress_chat_id=progress_chat_id,
-        progress_message_id=progress_message_id, note=draft.html[:100])
+    async def audience_sizes(self, exclude: Iterable[int]) -> dict[str, tuple[int, int]]:
+        """Each audience's (reachable, skipped) customers now."""
+        excluded = list(exclude)
+        return {name: await store.audience_sizes(self.db, name, excluded) for name in AUDIENCES}
 
+    async def create(self, *, admin_id: int, token: str, draft: Draft, audience: str,
+                     exclude: Iterable[int], progress_chat_id: int,
+                     progress_message_id: int) -> tuple[Broadcast, bool]:
+        """Queue ``draft`` to ``audience`` (less ``exclude``: the admins) once per ``token``;
+        returns the broadcast and whether this call made it (a second Confirm does not)."""
+        if audience not in AUDIENCES:
+            raise ValueError(f"unknown audience {audience!r}")
+        problem = check_draft(draft)
+        if problem is not None:
+            raise ValueError(problem.value)
+        return await store.create(
+            self.db, admin_id=admin_id, token=token, text=draft.html, photo=draft.photo,
+            audience=audience, exclude=exclude, progress_chat_id=progress_chat_id,
+            progress_message_id=progress_message_id, note=draft.html[:100])
 
-async def cancel(db: Database, broadcast_id: int, admin_id: int) -> int | None:
-    """Stop a running broadcast; how many copies will not be sent (None: not running)."""
-    return await store.cancel(db, broadcast_id, admin_id)
+    async def cancel(self, broadcast_id: int, admin_id: int) -> int | None:
+        """Stop a running broadcast; how many copies will not be sent (None: not running)."""
+        return await store.cancel(self.db, broadcast_id, admin_id)
 
+    async def get(self, broadcast_id: int) -> Broadcast | None:
+        return await store.get(self.db, broadcast_id)
 
-async def get(db: Database, broadcast_id: int) -> Broadcast | None:
-    return await store.get(db, broadcast_id)
+    async def recent(self, limit: int = 5) -> list[Broadcast]:
+        return await store.recent(self.db, limit)
 
+    async def counts(self, broadcast: Broadcast) -> Counts:
+        return await store.counts(self.db, broadcast)
 
-async def recent(db: Database, limit: int = 5) -> list[Broadcast]:
-    return await store.recent(db, limit)
+    async def claim(self, row_id: int) -> bool:
+        """Close a copy's outbox row before its send, so no restart sends it twice;
+        False when it is no longer pending (the broadcast was canceled)."""
+        return await store.claim(self.db, row_id)
 
-
-async def counts(db: Database, broadcast: Broadcast) -> Counts:
-    return await store.counts(db, broadcast)
+    async def release(self, row_id: int) -> None:
+        """Telegram refused the copy before it reached anyone: pending again, for the
+        notifier to retry or drop."""
+        await store.release(self.db, row_id)
 
 
 # ``show(broadcast, counts, finished)``: edit the admin's progress message.

@@ -269,6 +269,18 @@ class OrderService:
         order = await order_store.get(self.db, order_id)
         return order if order is not None and order.user_id == user_id else None
 
+    async def refills_of(self, order_id: int) -> list[tuple[str, str]]:
+        """(panel refill id, state) of the order's refills, oldest first: its card lists them."""
+        return await order_store.refills_of(self.db, order_id)
+
+    async def get(self, order_id: int) -> StoredOrder | None:
+        """Any order by id, whoever's it is: for the notices sent about it."""
+        return await order_store.get(self.db, order_id)
+
+    async def balance_of(self, user_id: int) -> int:
+        """The balance orders are paid from, in shop minor units: the confirmation shows it."""
+        return await ledger.balance_of(self.db, user_id)
+
     async def refresh(self, order: StoredOrder, now: float | None = None) -> StoredOrder:
         """One status call, at most once per 30 s per order."""
         now = time.time() if now is None else now
