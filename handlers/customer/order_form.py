@@ -1,8 +1,10 @@
 """The order form: ask each field the service's type needs, confirm, pay, place.
 
 The draft (service ref, values, token) lives in FSM data; the rules live in
-``bot.shop.orders.form`` and the order-type table. Wrong input of any kind gets an
-explanation and leaves the user on the same step.
+``bot.shop.orders.form`` and the order-type table. Each update is parsed into an
+answer, ``OrderService.next_step`` says what comes next (a field, with why the
+answer was wrong; or the confirmation, priced), and ``_show_step`` shows it.
+Wrong input of any kind gets an explanation and leaves the user on the same step.
 """
 
 from __future__ import annotations
@@ -21,10 +23,9 @@ from aiogram.utils.i18n import gettext as _
 from bot.config import Settings
 from bot.panel import RejectReason
 from bot.panel.order_types import FieldError
-from bot.shop.catalog import StoredService
 from bot.shop.money.topups import StarsTopups
 from bot.shop.orders import form
-from bot.shop.orders.service import OrderService, Outcome, Placement, ServiceGone
+from bot.shop.orders.service import OrderService, Outcome, Placement
 from handlers.callbacks import FormCb, OrderStartCb
 from handlers.customer.balance import top_up_rows
 from handlers.customer.service_view import show_service, top_up_hint
@@ -40,7 +41,6 @@ log = logging.getLogger(__name__)
 router = Router(name="order_form")
 router.callback_query.filter(CallbackPrefix(OrderStartCb, FormCb))
 router.message.filter(~CommandText("/start"))  # /start leaves the form: the menu answers it
-MAX_INPUT = 20_000
 
 
 class OrderForm(StatesGroup):
@@ -48,61 +48,61 @@ class OrderForm(StatesGroup):
     confirm = State()
 
 
-async def _load(state: FSMContext, orders: OrderService) -> tuple[form.Draft, StoredService] | None:
+async def _next_step(state: FSMContext, orders: OrderService,
+                     answer: form.Answer = None) -> form.FormStep:
+    """The form stored for this chat, moved on by ``answer``: the domain decides."""
+    assert state.key.user_id is not None
     draft = form.Draft.from_data(await state.get_data())
-    if draft is None:
-        return None
-    try:
-        return draft, await orders.on_sale(draft.ref)
-    except ServiceGone:
-        return None
+    return await orders.next_step(state.key.user_id, draft, answer)
 
 
-async def _load_or_expire(message: Message, state: FSMContext, orders: OrderService,
-                          settings: Settings) -> tuple[form.Draft, StoredService] | None:
-    """The draft and its service, or ``None`` after telling the user the form expired."""
-    loaded = await _load(state, orders)
-    if loaded is None:
-        await _expired(message, state, settings)
-    return loaded
-
-
-async def _show_step(target: Message, stored: StoredService, draft: form.Draft, state: FSMContext,
+async def _show_step(target: Message, step: form.FormStep, state: FSMContext,
                      orders: OrderService, settings: Settings, *, edit: bool,
-                     note: str | None = None, top_up: tuple[StarsTopups, int] | None = None
-                     ) -> None:
-    """Ask the next field, or show the confirmation when the form is complete;
-    ``note`` (HTML: escape what the customer or a panel wrote) is shown above it.
+                     note: str | None = None, top_up: tuple[StarsTopups, int] | None = None,
+                     callback_answer: CallbackAnswer | None = None) -> None:
+    """Show the step ``next_step`` decided and store the draft it leaves.
 
-    A complete form is checked again against the service as it is now first: a
-    field that no longer fits is asked again, with the reason.
+    ``note`` (HTML: escape what the customer or a panel wrote) is shown above it,
+    unless an earlier answer no longer fits: then that is what the customer is
+    told. A wrong answer is told on a popup for a button (``callback_answer``),
+    with the field asked again for typed text; the draft is as it was then, so
+    nothing is stored.
     """
-    spec = form.next_field(stored, draft)
-    if spec is None:
-        misfit = form.refit(stored, draft)
-        if misfit is not None:
-            note = escape(field_error(misfit))
-            spec = form.next_field(stored, draft)
-    if spec is None:
-        await state.set_state(OrderForm.confirm)
-        quote = await orders.quote(stored, draft.values)
-        screen = draft.show_confirmation(quote.price_minor)
-        assert state.key.user_id is not None
-        balance = await orders.balance_of(state.key.user_id)
-        text = confirm_text(stored, draft.values, quote, balance, settings.shop_currency)
-        if note:
-            text = f"⚠️ {note}\n\n{text}"
-        markup = confirm_keyboard(screen)
-        if top_up is not None:  # short of balance: pay the missing amount in Stars here
-            topups, missing = top_up
-            markup = keyboard(*markup.inline_keyboard, *top_up_rows(settings, topups, missing))
-    else:
-        await state.set_state(OrderForm.field)
-        draft.leave_confirmation()
-        step, steps = form.step_of(stored, draft)
-        text = field_prompt(stored, spec, step, steps, note)
-        markup = field_keyboard(spec)
-    await state.set_data(draft.to_data())
+    match step:
+        case form.FormExpired():
+            await _expired(target, state, settings)
+            return
+        case form.NothingToAnswer():
+            return
+        case form.FormLeft():
+            await state.clear()
+            await show_service(target, step.stored, orders.pricer, settings, edit=True)
+            return
+        case form.AskField(wrong_answer=FieldError() as wrong):
+            if callback_answer is not None:
+                callback_answer.text = field_error(wrong)
+            else:
+                await target.answer(field_prompt(step.stored, step.field, step.step, step.steps,
+                                                 escape(field_error(wrong))),
+                                    reply_markup=field_keyboard(step.field))
+            return
+        case form.AskField():
+            await state.set_state(OrderForm.field)
+            if step.no_longer_fits is not None:
+                note = escape(field_error(step.no_longer_fits))
+            text = field_prompt(step.stored, step.field, step.step, step.steps, note)
+            markup = field_keyboard(step.field)
+        case form.ConfirmOrder():
+            await state.set_state(OrderForm.confirm)
+            text = confirm_text(step.stored, step.draft.values, step.quote, step.balance_minor,
+                                settings.shop_currency)
+            if note:
+                text = f"⚠️ {note}\n\n{text}"
+            markup = confirm_keyboard(step.draft.screen)
+            if top_up is not None:  # short of balance: pay the missing amount in Stars here
+                topups, missing = top_up
+                markup = keyboard(*markup.inline_keyboard, *top_up_rows(settings, topups, missing))
+    await state.set_data(step.draft.to_data())
     if edit:
         await edit_message(target, text, markup)
     else:
@@ -114,14 +114,12 @@ async def start_form(query: CallbackQuery, callback_data: OrderStartCb, state: F
                      orders: OrderService, settings: Settings,
                      callback_answer: CallbackAnswer) -> None:
     assert isinstance(query.message, Message)
-    try:
-        stored = await orders.on_sale(callback_data.ref)
-    except ServiceGone:
+    step = await orders.next_step(query.from_user.id, form.Draft(callback_data.ref))
+    if isinstance(step, form.FormExpired):
         callback_answer.text = _("That service is no longer available.")
         return
     await state.clear()
-    await _show_step(query.message, stored, form.Draft(stored.ref), state, orders, settings,
-                     edit=True)
+    await _show_step(query.message, step, state, orders, settings, edit=True)
 
 
 # --------------------------------------------------------------- typed answers
@@ -143,29 +141,9 @@ async def command_in_form(message: Message) -> None:
 @router.message(StateFilter(OrderForm.field), TextMessage(command=False))
 async def answer_field(message: Message, state: FSMContext, orders: OrderService,
                        settings: Settings) -> None:
-    loaded = await _load_or_expire(message, state, orders, settings)
-    if loaded is None:
-        return
-    draft, stored = loaded
-    spec = form.next_field(stored, draft)
     assert message.text is not None
-    if spec is None:
-        await _show_step(message, stored, draft, state, orders, settings, edit=False)
-        return
-    if len(message.text) > MAX_INPUT:
-        error = _("That message is too long.")
-    else:
-        try:
-            form.accept(stored, draft, spec, message.text)
-            error = None
-        except FieldError as exc:
-            error = field_error(exc)
-    if error is not None:
-        step, steps = form.step_of(stored, draft)
-        await message.answer(field_prompt(stored, spec, step, steps, escape(error)),
-                             reply_markup=field_keyboard(spec))
-        return
-    await _show_step(message, stored, draft, state, orders, settings, edit=False)
+    step = await _next_step(state, orders, form.Typed(message.text))
+    await _show_step(message, step, state, orders, settings, edit=False)
 
 
 @router.message(StateFilter(OrderForm.field))
@@ -196,22 +174,10 @@ async def choice_button(query: CallbackQuery, callback_data: FormCb, state: FSMC
                         orders: OrderService, settings: Settings,
                         callback_answer: CallbackAnswer) -> None:
     assert isinstance(query.message, Message)
-    loaded = await _load_or_expire(query.message, state, orders, settings)
-    if loaded is None:
-        return
-    draft, stored = loaded
-    spec = form.next_field(stored, draft)
-    if spec is None:
-        return
-    try:
-        if callback_data.action == "skip":
-            form.skip(draft, spec)
-        else:
-            form.accept(stored, draft, spec, callback_data.value)
-    except FieldError as exc:
-        callback_answer.text = field_error(exc)
-        return
-    await _show_step(query.message, stored, draft, state, orders, settings, edit=True)
+    answer = form.Skipped() if callback_data.action == "skip" else form.Picked(callback_data.value)
+    step = await _next_step(state, orders, answer)
+    await _show_step(query.message, step, state, orders, settings, edit=True,
+                     callback_answer=callback_answer)
 
 
 @router.callback_query(StateFilter(OrderForm.field, OrderForm.confirm),
@@ -219,15 +185,8 @@ async def choice_button(query: CallbackQuery, callback_data: FormCb, state: FSMC
 async def back_button(query: CallbackQuery, state: FSMContext, orders: OrderService,
                       settings: Settings) -> None:
     assert isinstance(query.message, Message)
-    loaded = await _load_or_expire(query.message, state, orders, settings)
-    if loaded is None:
-        return
-    draft, stored = loaded
-    if not form.back(draft):
-        await state.clear()
-        await show_service(query.message, stored, orders.pricer, settings, edit=True)
-        return
-    await _show_step(query.message, stored, draft, state, orders, settings, edit=True)
+    step = await _next_step(state, orders, form.WentBack())
+    await _show_step(query.message, step, state, orders, settings, edit=True)
 
 
 @router.callback_query(StateFilter(OrderForm.confirm), Button(FormCb(action="edit")))
@@ -235,13 +194,8 @@ async def edit_button(query: CallbackQuery, state: FSMContext, orders: OrderServ
                       settings: Settings) -> None:
     """Start the form again from the first field; the draft keeps its token."""
     assert isinstance(query.message, Message)
-    loaded = await _load_or_expire(query.message, state, orders, settings)
-    if loaded is None:
-        return
-    draft, stored = loaded
-    draft.values.clear()
-    draft.history.clear()
-    await _show_step(query.message, stored, draft, state, orders, settings, edit=True)
+    step = await _next_step(state, orders, form.StartedOver())
+    await _show_step(query.message, step, state, orders, settings, edit=True)
 
 
 @router.callback_query(FormCb.filter(F.action == "confirm"))
@@ -258,12 +212,11 @@ async def confirm_button(query: CallbackQuery, callback_data: FormCb, state: FSM
         # An older confirmation (or one from before confirmations were named): what it
         # shows may not be the draft now. Show the draft as it is in its place;
         # nothing is placed from a screen the customer didn't see.
-        loaded = await _load_or_expire(query.message, state, orders, settings)
-        if loaded is not None:
+        step = await _next_step(state, orders)
+        if not isinstance(step, form.FormExpired):
             callback_answer.text = _("That confirmation was out of date.")
-            await _show_step(query.message, loaded[1], loaded[0], state, orders, settings,
-                             edit=True, note=_("This is your order as it is now. Check it "
-                                                "and tap ✅ Confirm."))
+        await _show_step(query.message, step, state, orders, settings, edit=True,
+                         note=_("This is your order as it is now. Check it and tap ✅ Confirm."))
         return
     note = None
     try:
@@ -275,10 +228,10 @@ async def confirm_button(query: CallbackQuery, callback_data: FormCb, state: FSM
         # the confirmation again, updated, with why.
         placement, note = None, escape(field_error(exc))
     if placement is None or placement.outcome in (Outcome.INSUFFICIENT, Outcome.PRICE_CHANGED):
-        loaded = await _load_or_expire(query.message, state, orders, settings)
-        if loaded is None:
+        step = await _next_step(state, orders)
+        if isinstance(step, form.FormExpired):
+            await _show_step(query.message, step, state, orders, settings, edit=True)
             return
-        draft, stored = loaded
         top_up = None
         if placement is None:
             pass  # the note says what no longer fits
@@ -293,7 +246,7 @@ async def confirm_button(query: CallbackQuery, callback_data: FormCb, state: FSM
                      "was charged. Check the order and tap ✅ Confirm again.").format(
                          old=money(draft.shown_price or 0, settings.shop_currency),
                          price=money(placement.price_minor, settings.shop_currency))
-        await _show_step(query.message, stored, draft, state, orders, settings, edit=True,
+        await _show_step(query.message, step, state, orders, settings, edit=True,
                          note=note, top_up=top_up)
         return
     await state.clear()
@@ -306,11 +259,10 @@ async def show_confirmation_again(message: Message, state: FSMContext, orders: O
     new message), so one more tap places it. False when no order is being confirmed."""
     if await state.get_state() != OrderForm.confirm.state:
         return False  # (a state the customer left while paying)
-    loaded = await _load(state, orders)
-    if loaded is None:
+    step = await _next_step(state, orders)
+    if isinstance(step, form.FormExpired):
         return False
-    draft, stored = loaded
-    await _show_step(message, stored, draft, state, orders, settings, edit=False)
+    await _show_step(message, step, state, orders, settings, edit=False)
     return True
 
 

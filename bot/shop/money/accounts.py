@@ -42,7 +42,8 @@ class Accounts:
                              request_id: str | None = None) -> LedgerEntry:
         """An admin's credit (positive) or debit (negative), recorded in the ledger.
 
-        ``request_id`` (the Telegram update id) makes a redelivered command a no-op.
+        ``request_id`` (the command's chat and message id) makes a redelivered or replayed
+        command a no-op.
         Raises ``LookupError`` for an unknown user and ``InsufficientFunds`` when a
         debit would take the balance below zero.
         """

@@ -2,7 +2,9 @@
 
 The conversation (``handlers/customer/order_form.py``) only stores a ``Draft`` in the FSM
 and renders; every rule comes from the order-type table plus the service's
-limits and platform.
+limits and platform. ``advance`` takes one answer and says what the customer sees
+next; ``OrderService.next_step`` adds what needs the database (the service as it
+is now, the quote, the balance), so the conversation makes one call per update.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from bot.panel.order_types import N_, FieldError, FieldKind, FormField, OrderType
+from bot.shop.catalog.pricing import Quote
 from storage.catalog import StoredService
 
 # Links on a known platform must point at one of its domains.
@@ -31,6 +34,9 @@ PLATFORM_DOMAINS: dict[str, tuple[str, ...]] = {
 }
 _TELEGRAM_HANDLE = re.compile(r"^@([A-Za-z][A-Za-z0-9_]{3,31})$")
 _LINK_FIELDS = {"link"}
+# Longer typed answers are refused before any field reads them (the longest field
+# takes 20,000 characters; Telegram sends at most 4,096 per message).
+MAX_TYPED_ANSWER = 20_000
 
 
 @dataclass
@@ -173,3 +179,172 @@ def _check_platform(platform: str, spec: FormField, url: str) -> None:
     if not any(host == d or host.endswith("." + d) for d in domains):
         raise FieldError(spec.name, N_("This service needs a link on {domains}."),
                          domains=", ".join(domains[:2]))
+
+
+# ------------------------------------------------------------------ one step
+# What the customer did, as the conversation parsed it from one update.
+
+
+@dataclass(frozen=True, slots=True)
+class Typed:
+    """A text message answering the field being asked."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Picked:
+    """A choice button of the field being asked (its value)."""
+
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    """The Skip button of an optional field."""
+
+
+@dataclass(frozen=True, slots=True)
+class WentBack:
+    """The Back button: forget the last answer."""
+
+
+@dataclass(frozen=True, slots=True)
+class StartedOver:
+    """Edit on the confirmation: every field again, from the first (same token)."""
+
+
+# ``None``: no answer, show the form where it is (a new form, after a top-up, a
+# confirmation that was out of date or could not be placed).
+Answer = Typed | Picked | Skipped | WentBack | StartedOver | None
+
+
+# What the customer sees next.
+
+
+@dataclass(frozen=True, slots=True)
+class AskField:
+    """Ask ``field``, step ``step`` of ``steps``.
+
+    ``wrong_answer``: the answer just given was not taken, and why; the draft is
+    as it was, so there is nothing new to store. ``no_longer_fits``: an earlier
+    answer the service as it is now refuses (a catalog refresh), so that field is
+    asked again; the draft has changed.
+    """
+
+    stored: StoredService
+    draft: Draft
+    field: FormField
+    step: int
+    steps: int
+    wrong_answer: FieldError | None = None
+    no_longer_fits: FieldError | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FormComplete:
+    """Every field is answered and fits the service as it is now: what ``advance``
+    says before the service prices it (``OrderService.next_step`` turns it into
+    ``ConfirmOrder``)."""
+
+    stored: StoredService
+    draft: Draft
+
+
+@dataclass(frozen=True, slots=True)
+class ConfirmOrder:
+    """Show the confirmation: everything on it, as priced now.
+
+    ``draft`` has recorded the screen (``Draft.show_confirmation``): its price is
+    the most Confirm will charge, its name goes on the Confirm button.
+    """
+
+    stored: StoredService
+    draft: Draft
+    quote: Quote  # the price (at the shop's markup) and the total quantity
+    balance_minor: int  # the customer's balance now
+
+    @property
+    def shortfall_minor(self) -> int:
+        """How much the balance is short of the price (0 when it is enough)."""
+        return max(0, self.quote.price_minor - self.balance_minor)
+
+
+@dataclass(frozen=True, slots=True)
+class FormLeft:
+    """Back from the first field: the form is over, the customer is back at the service."""
+
+    stored: StoredService
+
+
+@dataclass(frozen=True, slots=True)
+class NothingToAnswer:
+    """A field's button tapped when no field is being asked (a keyboard left on
+    screen from before): nothing changes, nothing is shown."""
+
+
+@dataclass(frozen=True, slots=True)
+class FormExpired:
+    """There is no draft to go on (none stored, or one that can't be read) or its
+    service is no longer sold: the customer has to start again."""
+
+
+FormStep = AskField | ConfirmOrder | FormLeft | NothingToAnswer | FormExpired
+
+
+def advance(stored: StoredService, draft: Draft,
+            answer: Answer) -> AskField | FormComplete | FormLeft | NothingToAnswer:
+    """Take ``answer`` into ``draft`` and say what comes next, from the rules alone.
+
+    A wrong answer leaves the draft as it was and asks the same field again with
+    why. A complete form is checked again against the service as it is now
+    (``refit``): a field that no longer fits is asked again, with the reason. A
+    typed answer when no field is open just shows where the form is; a button
+    tap then is from an old keyboard and changes nothing.
+    """
+    match answer:
+        case WentBack():
+            if not back(draft):
+                return FormLeft(stored)
+        case StartedOver():
+            draft.values.clear()
+            draft.history.clear()
+        case Typed() | Picked() | Skipped():
+            spec = next_field(stored, draft)
+            if spec is None:
+                if not isinstance(answer, Typed):
+                    return NothingToAnswer()
+            else:
+                try:
+                    _take(stored, draft, spec, answer)
+                except FieldError as wrong:
+                    step, steps = step_of(stored, draft)
+                    return AskField(stored, draft, spec, step, steps, wrong_answer=wrong)
+    return _where_the_form_is(stored, draft)
+
+
+def _take(stored: StoredService, draft: Draft, spec: FormField,
+          answer: Typed | Picked | Skipped) -> None:
+    match answer:
+        case Skipped():
+            skip(draft, spec)
+        case Picked(value):
+            accept(stored, draft, spec, value)
+        case Typed(text) if len(text) > MAX_TYPED_ANSWER:
+            raise FieldError(spec.name, N_("That message is too long."))
+        case Typed(text):
+            accept(stored, draft, spec, text)
+
+
+def _where_the_form_is(stored: StoredService, draft: Draft) -> AskField | FormComplete:
+    spec = next_field(stored, draft)
+    misfit = None
+    if spec is None:
+        misfit = refit(stored, draft)
+        if misfit is not None:
+            spec = next_field(stored, draft)
+    if spec is None:
+        return FormComplete(stored, draft)
+    draft.leave_confirmation()
+    step, steps = step_of(stored, draft)
+    return AskField(stored, draft, spec, step, steps, no_longer_fits=misfit)

@@ -49,6 +49,7 @@ from bot.shop.catalog.pricing import Pricer, Quote
 from bot.shop.catalog.shop_catalog import ShopCatalog
 from bot.shop.messaging.alerts import Alert, no_alert
 from bot.shop.money.amounts import MAX_AMOUNT_MINOR
+from bot.shop.orders import form
 from storage import audit, ledger, outbox
 from storage import orders as order_store
 from storage import stats as stats_store
@@ -146,6 +147,31 @@ class OrderService:
         assert order_type is not None
         order_type.validate(values, stored.service.limits)
         return await self.pricer.quote(stored, values)
+
+    async def next_step(self, customer_id: int, draft: form.Draft | None,
+                        answer: form.Answer = None) -> form.FormStep:
+        """Take the customer's ``answer`` into ``draft`` and say what they see next.
+
+        The one call the order conversation makes per update, so that which field
+        comes next, what an answer means and what the confirmation shows are
+        decided here, against the service as it is now, and not in the handler.
+        ``draft`` is ``None`` when the stored form could not be read. The draft
+        is changed in place; the caller stores it unless the step says otherwise
+        (``AskField.wrong_answer``, ``NothingToAnswer``, ``FormExpired``).
+        """
+        if draft is None:
+            return form.FormExpired()
+        try:
+            stored = await self.on_sale(draft.ref)
+        except ServiceGone:
+            return form.FormExpired()
+        step = form.advance(stored, draft, answer)
+        if not isinstance(step, form.FormComplete):
+            return step
+        quote = await self.quote(stored, draft.values)
+        draft.show_confirmation(quote.price_minor)
+        balance = await self.balance_of(customer_id)
+        return form.ConfirmOrder(stored, draft, quote, balance)
 
     async def place(self, user_id: int, ref: int, values: Mapping[str, str], token: str,
                     shown_price_minor: int | None) -> Placement:
