@@ -240,7 +240,7 @@ async def _stars_reconcile(settings: Settings) -> int:
     from bot.app.bootstrap import build_bot
     from bot.shop.messaging.alerts import AdminAlerts
     from bot.shop.money import reconcile
-    from handlers.customer.payments import telegram_transactions
+    from handlers.outbound.star_transactions import telegram_transactions
     from storage.db import Database
 
     setup_logging(settings.log_level, settings.secrets(), log_format=settings.log_format)

@@ -22,8 +22,8 @@ from bot.shop.messaging.alerts import render
 from bot.shop.money import formatting
 from bot.shop.money.topups import StarsTopups
 from bot.shop.orders.service import OrderService, Outcome
-from handlers.admin.dashboard import daily_summary_text
 from handlers.middlewares.i18n import build_i18n
+from handlers.views.dashboard import daily_summary_text
 from storage import catalog as catalog_store
 from storage import ledger, outbox, users
 from storage.db import Database

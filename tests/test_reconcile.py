@@ -15,7 +15,7 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 
 from bot.shop.money import reconcile
-from handlers.customer.payments import telegram_transactions
+from handlers.outbound.star_transactions import telegram_transactions
 from tests.conftest import SandboxFactory
 from tests.e2e import ADMIN_ID, TOKEN, Shop, running_shop
 from tests.test_stars import STARS, bought_stars

@@ -24,7 +24,7 @@ from bot.devtools.emulator import Affiliate
 from bot.shop.money import reconcile
 from bot.shop.money.reconcile import StarPage, StarTransaction
 from bot.shop.money.topups import STARS, Refund, StarsRefundRefused, StarsTopups
-from handlers.customer.payments import telegram_transactions
+from handlers.outbound.star_transactions import telegram_transactions
 from storage import ledger, users
 from storage import schema as storage_schema
 from storage.db import Database

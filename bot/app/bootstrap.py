@@ -248,7 +248,7 @@ def build_dispatcher(runtime: Runtime, bot: Bot, bot_username: str) -> Dispatche
     notifier = Notifier(runtime.db, TelegramDelivery(bot, i18n, orders, accounts, broadcasts,
                                                      alert=alerts.send),
                         rate=settings.send_rate)
-    from handlers.admin.broadcast import BroadcastProgress
+    from handlers.outbound.broadcast_progress import BroadcastProgress
 
     # Broadcast progress: the admin's message edited as it goes, and the summary
     # (bot/shop/messaging/broadcasts.py).
@@ -394,7 +394,7 @@ async def run_bot(settings: Settings, *, handle_signals: bool = True,
     from bot.observability import metrics
     from handlers.customer.language import languages
     from handlers.customer.menu import describe_bot
-    from handlers.customer.payments import telegram_transactions
+    from handlers.outbound.star_transactions import telegram_transactions
 
     redaction.register(*settings.secrets())  # before anything can log, alert or store them
     bot = build_bot(settings)

@@ -5,43 +5,39 @@ The draft is the admin's own message (its HTML from handlers/views/broadcast.py
 escaped; a photo by its file_id). The preview is that same message sent back
 to the admin exactly as customers will get it. Confirm carries a one-time token
 (FSM data, unique in the table): a double tap is one broadcast. The control
-message becomes the progress message, which ``BroadcastProgress`` (run by
-bot/shop/messaging/broadcasts.py BroadcastWatcher) edits as the counts change.
+message becomes the progress message, which handlers/outbound/broadcast_progress.py
+(run by bot/shop/messaging/broadcasts.py BroadcastWatcher) edits as the counts change.
 """
 
 from __future__ import annotations
 
 import uuid
 
-from aiogram import Bot, F, Router
+from aiogram import F, Router
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from aiogram.utils.callback_answer import CallbackAnswer
-from aiogram.utils.i18n import I18n, ngettext
 from aiogram.utils.i18n import gettext as _
+from aiogram.utils.i18n import ngettext
 
 from bot.config import Settings
 from bot.shop.messaging.broadcasts import (
     AUDIENCES,
     MAX_CAPTION,
     MAX_TEXT,
-    Broadcast,
     Broadcasts,
-    Counts,
     Draft,
     DraftProblem,
     check_draft,
 )
 from bot.shop.messaging.notifier import Notifier
-from bot.shop.money.accounts import Accounts
 from handlers.admin.home import back_button
 from handlers.callbacks import AdminBroadcastCb, AdminCb
 from handlers.filters import Button
-from handlers.middlewares.i18n import locale_for
-from handlers.views.broadcast import message_html
+from handlers.views.broadcast import message_html, progress_keyboard, progress_text, state_word
 from handlers.views.keyboards import button, edit, keyboard
 from handlers.views.text import number
 
@@ -56,72 +52,6 @@ class AdminBroadcast(StatesGroup):
 def _units(text: str) -> int:
     """Characters as Telegram counts them (UTF-16 code units)."""
     return len(text.encode("utf-16-le")) // 2
-
-
-def _state_word(broadcast: Broadcast, finished: bool) -> str:
-    if broadcast.state == "canceled":
-        return _("canceled")
-    if finished or broadcast.state == "done":
-        return _("done")
-    return _("sending…")
-
-
-def progress_text(broadcast: Broadcast, counts: Counts, finished: bool = False) -> str:
-    lines = [_("<b>📣 Broadcast #{id}</b> · {state}").format(
-                 id=broadcast.id, state=_state_word(broadcast, finished)),
-             _("Queued: {n}").format(n=number(counts.queued)),
-             _("Sent: {n}").format(n=number(counts.sent)),
-             _("Failed: {n}").format(n=number(counts.failed)),
-             _("Blocked the bot: {n}").format(n=number(counts.blocked))]
-    if counts.canceled:
-        lines.append(_("Not sent (canceled): {n}").format(n=number(counts.canceled)))
-    if counts.pending:
-        lines.append(_("Waiting: {n}").format(n=number(counts.pending)))
-    return "\n".join(lines)
-
-
-def progress_keyboard(broadcast: Broadcast, finished: bool) -> InlineKeyboardMarkup | None:
-    if finished or broadcast.state != "running":
-        return None
-    return keyboard([button(_("⛔ Cancel broadcast"),
-                            AdminBroadcastCb(action="cancel", id=broadcast.id))])
-
-
-def summary_text(broadcast: Broadcast, counts: Counts) -> str:
-    """The final summary, sent to the admin through the outbox (handlers/outbound/notices.py)."""
-    if broadcast.state == "canceled":
-        head = _("📣 Broadcast #{id} was canceled.").format(id=broadcast.id)
-    else:
-        head = _("📣 Broadcast #{id} is done.").format(id=broadcast.id)
-    return "\n".join([head, _("{sent} sent, {failed} failed, {blocked} blocked the bot, "
-                              "{canceled} not sent (canceled); {queued} queued.").format(
-        sent=number(counts.sent), failed=number(counts.failed), blocked=number(counts.blocked),
-        canceled=number(counts.canceled), queued=number(counts.queued))])
-
-
-class BroadcastProgress:
-    """The watcher's ``show``: edit the admin's progress message, in their language."""
-
-    def __init__(self, bot: Bot, i18n: I18n, accounts: Accounts) -> None:
-        self.bot = bot
-        self.i18n = i18n
-        self.accounts = accounts  # the admin's language
-
-    async def __call__(self, broadcast: Broadcast, counts: Counts, finished: bool) -> None:
-        if broadcast.progress_chat_id is None or broadcast.progress_message_id is None:
-            return
-        admin = await self.accounts.get(broadcast.admin_id)
-        with self.i18n.context(), self.i18n.use_locale(
-                locale_for(self.i18n, admin.language if admin else None)):
-            text = progress_text(broadcast, counts, finished)
-            markup = progress_keyboard(broadcast, finished)
-        try:
-            await self.bot.edit_message_text(text, chat_id=broadcast.progress_chat_id,
-                                             message_id=broadcast.progress_message_id,
-                                             reply_markup=markup)
-        except TelegramBadRequest as exc:
-            if "message is not modified" not in exc.message:
-                raise
 
 
 # ------------------------------------------------------------ screens
@@ -142,7 +72,7 @@ async def broadcast_screen(query: CallbackQuery, state: FSMContext,
         lines += ["", _("Recent:")] + [
             _("#{id} · {audience} · {queued} queued · {state}").format(
                 id=b.id, audience=_audience_word(b.audience), queued=b.queued,
-                state=_state_word(b, b.finished)) for b in recent]
+                state=state_word(b, b.finished)) for b in recent]
     await edit(query.message, "\n".join(lines), keyboard(
         [button(_("✍️ New broadcast"), AdminBroadcastCb(action="new"))], back_button()))
 

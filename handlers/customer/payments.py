@@ -25,16 +25,13 @@ from decimal import Decimal
 from html import escape
 from typing import Any
 
-from aiogram import BaseMiddleware, Bot, Router
+from aiogram import BaseMiddleware, Router
 from aiogram.filters import Command, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
-from aiogram.methods import GetStarTransactions
-from aiogram.types import AffiliateInfo, Message, PreCheckoutQuery, TransactionPartnerUser, Update
-from aiogram.types import StarTransaction as TelegramStarTransaction
+from aiogram.types import Message, PreCheckoutQuery, Update
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
-from pydantic import ValidationError
 
 from bot.config import Settings
 from bot.shop.messaging.alerts import AdminAlerts
@@ -42,7 +39,6 @@ from bot.shop.messaging.languages import LanguageChoices
 from bot.shop.money.accounts import Accounts
 from bot.shop.money.amounts import to_minor_up
 from bot.shop.money.formatting import money as money_en  # alerts are in English
-from bot.shop.money.reconcile import Fetch, StarPage, StarTransaction
 from bot.shop.money.topups import Credit, Payment, StarsTopups
 from bot.shop.orders.service import OrderService
 from handlers.customer.order_form import OrderForm, show_confirmation_again
@@ -58,72 +54,6 @@ router.message.filter(~CommandText("/start"))  # /start leaves /paysupport: the 
 PRE_CHECKOUT_BUDGET = 7.0  # seconds of Telegram's 10 for deciding; the rest for the answer
 
 Handler = Callable[[Update, dict[str, Any]], Awaitable[Any]]
-
-
-class StarTransactionsAsJson(GetStarTransactions):
-    """``getStarTransactions`` with its transactions left as JSON. aiogram validates
-    a whole answer at once, so one transaction it cannot read (a partner type newer
-    than this aiogram, a field of another shape) would fail the page: each is
-    validated alone instead (``telegram_transactions``)."""
-
-    __returning__ = dict[str, Any]
-
-
-NANOSTARS = 1_000_000_000  # in a Star
-
-
-def telegram_transactions(bot: Bot) -> Fetch:
-    """``getStarTransactions`` as the reconciliation reads it (bot/shop/money/reconcile.py): a
-    transaction that cannot be read is skipped and counted, not the page."""
-
-    async def fetch(offset: int, limit: int) -> StarPage:
-        answer = await bot(StarTransactionsAsJson(offset=offset, limit=limit))
-        items = answer.get("transactions")
-        if not isinstance(items, list):  # not a page at all: the run can't go on
-            raise ValueError("getStarTransactions answered without a list of transactions")
-        found: list[StarTransaction] = []
-        unreadable: list[str | None] = []
-        for item in items:
-            try:
-                found.append(_transaction(TelegramStarTransaction.model_validate(
-                    item, context={"bot": bot})))
-            except ValidationError:
-                raw_id = item.get("id") if isinstance(item, dict) else None
-                unreadable.append(raw_id if isinstance(raw_id, str) else None)
-        if unreadable:
-            log.warning("getStarTransactions: %d transaction(s) at offset %d could not be read"
-                        " and were skipped", len(unreadable), offset)
-        return StarPage(found, len(items), tuple(unreadable))
-
-    return fetch
-
-
-def _transaction(item: TelegramStarTransaction) -> StarTransaction:
-    """A user's payment (an incoming ``invoice_payment``) or a refund (outgoing to a
-    user: a refund has its payment's id, so anything else sent to a user, a gift,
-    matches no charge); anything else (a payout, an ad, the bot's own commission
-    from an affiliate program) is neither: no user. The affiliate in a payment's
-    ``AffiliateInfo`` is never taken for the payer."""
-    source, receiver = item.source, item.receiver
-    date = item.date.timestamp()
-    if isinstance(receiver, TransactionPartnerUser):
-        return StarTransaction(item.id, int(item.amount), receiver.user.id, True, date,
-                               _with_affiliate(item, receiver.affiliate))
-    if isinstance(source, TransactionPartnerUser) and source.transaction_type == "invoice_payment":
-        return StarTransaction(item.id, int(item.amount), source.user.id, False, date,
-                               _with_affiliate(item, source.affiliate))
-    return StarTransaction(item.id, int(item.amount), None, False, date)
-
-
-def _with_affiliate(item: TelegramStarTransaction, affiliate: AffiliateInfo | None) -> int | None:
-    """The payer's whole Stars when an affiliate took a commission: the bot's share
-    and the affiliate's (negative on a refund: given back), each whole Stars plus
-    nanostars, rounded to the nearest Star."""
-    if affiliate is None:
-        return None
-    bots = int(item.amount) * NANOSTARS + (item.nanostar_amount or 0)
-    affiliates = abs(int(affiliate.amount) * NANOSTARS + (affiliate.nanostar_amount or 0))
-    return (bots + affiliates + NANOSTARS // 2) // NANOSTARS
 
 
 class PaymentsFirst(BaseMiddleware):

@@ -161,14 +161,14 @@ class TelegramDelivery:
         if row.kind == "broadcast":
             return "", None  # sent as stored (_broadcast)
         if row.kind == "alert" and "broadcast_summary" in row.payload:
-            from handlers.admin.broadcast import summary_text
+            from handlers.views.broadcast import summary_text
 
             broadcast = await self.broadcasts.get(int(row.payload["broadcast_summary"]))
             if broadcast is None:
                 return None
             return summary_text(broadcast, await self.broadcasts.counts(broadcast)), None
         if row.kind == "alert" and "daily_report" in row.payload:
-            from handlers.admin.dashboard import daily_summary_text
+            from handlers.views.dashboard import daily_summary_text
 
             return daily_summary_text(Report.from_payload(row.payload["daily_report"])), None
         if row.kind == "alert":

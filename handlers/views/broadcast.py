@@ -1,5 +1,5 @@
-"""A received message (an admin's broadcast draft) as Telegram HTML that renders
-as it was sent."""
+"""Broadcasts' texts: a received message (an admin's draft) as Telegram HTML that
+renders as it was sent, the progress message and the final summary."""
 
 from __future__ import annotations
 
@@ -7,8 +7,14 @@ from collections.abc import Sequence
 from datetime import datetime
 from html import escape
 
-from aiogram.types import MessageEntity
+from aiogram.types import InlineKeyboardMarkup, MessageEntity
+from aiogram.utils.i18n import gettext as _
 from aiogram.utils.text_decorations import HtmlDecoration
+
+from bot.shop.messaging.broadcasts import Broadcast, Counts
+from handlers.callbacks import AdminBroadcastCb
+from handlers.views.keyboards import button, keyboard
+from handlers.views.text import number
 
 
 class _QuotedAttributes(HtmlDecoration):
@@ -47,3 +53,44 @@ def message_html(text: str, entities: Sequence[MessageEntity] | None) -> str:
     """A received message (an admin's broadcast draft) as Telegram HTML that
     renders exactly as it was sent: its text escaped, its formatting kept."""
     return _MESSAGE_HTML.unparse(text, list(entities) if entities else None)
+
+
+def state_word(broadcast: Broadcast, finished: bool) -> str:
+    if broadcast.state == "canceled":
+        return _("canceled")
+    if finished or broadcast.state == "done":
+        return _("done")
+    return _("sending…")
+
+
+def progress_text(broadcast: Broadcast, counts: Counts, finished: bool = False) -> str:
+    lines = [_("<b>📣 Broadcast #{id}</b> · {state}").format(
+                 id=broadcast.id, state=state_word(broadcast, finished)),
+             _("Queued: {n}").format(n=number(counts.queued)),
+             _("Sent: {n}").format(n=number(counts.sent)),
+             _("Failed: {n}").format(n=number(counts.failed)),
+             _("Blocked the bot: {n}").format(n=number(counts.blocked))]
+    if counts.canceled:
+        lines.append(_("Not sent (canceled): {n}").format(n=number(counts.canceled)))
+    if counts.pending:
+        lines.append(_("Waiting: {n}").format(n=number(counts.pending)))
+    return "\n".join(lines)
+
+
+def progress_keyboard(broadcast: Broadcast, finished: bool) -> InlineKeyboardMarkup | None:
+    if finished or broadcast.state != "running":
+        return None
+    return keyboard([button(_("⛔ Cancel broadcast"),
+                            AdminBroadcastCb(action="cancel", id=broadcast.id))])
+
+
+def summary_text(broadcast: Broadcast, counts: Counts) -> str:
+    """The final summary, sent to the admin through the outbox (handlers/outbound/notices.py)."""
+    if broadcast.state == "canceled":
+        head = _("📣 Broadcast #{id} was canceled.").format(id=broadcast.id)
+    else:
+        head = _("📣 Broadcast #{id} is done.").format(id=broadcast.id)
+    return "\n".join([head, _("{sent} sent, {failed} failed, {blocked} blocked the bot, "
+                              "{canceled} not sent (canceled); {queued} queued.").format(
+        sent=number(counts.sent), failed=number(counts.failed), blocked=number(counts.blocked),
+        canceled=number(counts.canceled), queued=number(counts.queued))])
