@@ -21,6 +21,7 @@ from bot.devtools.sandbox.server import DEFAULT_KEY, RunningSandbox
 from bot.panel.dialects import DIALECTS
 from bot.panel.order_types import Pricing, get_order_type
 from tests.conftest import SandboxFactory
+from tests.test_demo import ctrl_c_as_in_a_terminal
 
 _SETTINGS = ("BOT_TOKEN", "TELEGRAM_API_URL", "PANEL_URL", "PANEL_KEY", "PANEL_NAME", "PANELS",
              "DATABASE_PATH", "ADMIN_IDS", "SHOP_CURRENCY", "MARKUP_PERCENT", "TRACK_INTERVAL")
@@ -308,7 +309,8 @@ async def test_sandbox_on_a_busy_port_moves_and_its_try_line_works(tmp_path: Pat
         port = busy.getsockname()[1]
         process = await asyncio.create_subprocess_exec(
             str(python), "-m", "bot", "sandbox", "--port", str(port), cwd=tmp_path, env=clean,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            preexec_fn=ctrl_c_as_in_a_terminal)
         assert process.stdout is not None and process.stderr is not None
         try:
             lines = []

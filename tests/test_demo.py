@@ -71,9 +71,16 @@ def test_the_end_of_input_leaves_cleanly_and_the_balance_is_kept(tmp_path: Path)
     assert again.returncode == 0 and "$50.00" in again.stdout
 
 
+def ctrl_c_as_in_a_terminal() -> None:
+    """In the child: Ctrl+C (SIGINT) does what it does in a terminal, even when the suite
+    itself was started as a background job, whose children inherit SIGINT ignored."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_leaves_cleanly(tmp_path: Path) -> None:
     with subprocess.Popen(demo(tmp_path), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, cwd=ROOT, env=clean_env(), text=True) as process:
+                          stderr=subprocess.PIPE, cwd=ROOT, env=clean_env(), text=True,
+                          preexec_fn=ctrl_c_as_in_a_terminal) as process:
         seen: list[str] = []
         reader = threading.Thread(target=lambda: seen.extend(process.stdout or []), daemon=True)
         reader.start()
