@@ -531,6 +531,18 @@ async def test_errors_get_an_apology_and_the_admins_the_details(
     assert "the help page broke" in alert.text
 
 
+async def test_a_button_that_shows_the_screen_already_there_is_no_error(shop: Shop) -> None:
+    """Telegram refuses an edit that changes nothing ("message is not modified"): a
+    second tap on Help, on the menu, on the same catalog page is quietly fine."""
+    await shop.admin.send("/start")
+    customer = shop.user(CUSTOMER)
+    await customer.send("/start")
+    for label in ("Help", "Help", "New order", "Instagram", "⬅ Back", "Instagram"):
+        await customer.tap(label)
+        assert not customer.saying("something went wrong"), label
+    assert not shop.admin.saying("Error")
+
+
 
 async def test_a_new_language_needs_no_code_change(make_sandbox: SandboxFactory,
                                                    tmp_path: Path) -> None:

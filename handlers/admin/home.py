@@ -324,7 +324,7 @@ async def refund_unresolved(query: CallbackQuery, callback_data: UnresolvedCb,
     callback_answer.text = _("Order #{id} refunded: {price}.").format(
         id=order.id, price=money(order.price_minor, order.currency))
     text, markup = await unresolved_page(orders, settings.zone)
-    await query.message.edit_text(text, reply_markup=markup)
+    await edit(query.message, text, markup)
 
 
 @router.callback_query(UnresolvedCb.filter(F.action == "attach"))

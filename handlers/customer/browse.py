@@ -36,7 +36,7 @@ from handlers.callbacks import CategoryCb, MenuCb, PlatformCb, ServiceCb
 from handlers.customer.service_view import show_service
 from handlers.filters import Button, CallbackPrefix, CommandText, TextMessage
 from handlers.views.catalog import Page, PageCache, platform_label
-from handlers.views.keyboards import PAGE_SIZE, button, column, keyboard, pager
+from handlers.views.keyboards import PAGE_SIZE, button, column, edit, keyboard, pager
 from handlers.views.menu import home_button
 from handlers.views.text import CATEGORY_LIMIT, money, number, panel_text, short
 
@@ -62,7 +62,7 @@ async def platforms(query: CallbackQuery, catalog: ShopCatalog, pricer: Pricer,
     page = await pages.get(await _version(catalog, pricer), "platforms",
                            lambda: _platforms_page(catalog))
     assert page is not None
-    await query.message.edit_text(page[0], reply_markup=page[1])
+    await edit(query.message, page[0], page[1])
 
 
 async def _platforms_page(catalog: ShopCatalog) -> Page:
@@ -85,7 +85,7 @@ async def categories(query: CallbackQuery, callback_data: PlatformCb, catalog: S
     if page is None:
         callback_answer.text = _("Nothing here any more.")
         return
-    await query.message.edit_text(page[0], reply_markup=page[1])
+    await edit(query.message, page[0], page[1])
 
 
 async def _categories_page(catalog: ShopCatalog, slug: str, page: int) -> Page | None:
@@ -111,7 +111,7 @@ async def services(query: CallbackQuery, callback_data: CategoryCb, catalog: Sho
     if page is None:
         callback_answer.text = _("Nothing here any more.")
         return
-    await query.message.edit_text(page[0], reply_markup=page[1])
+    await edit(query.message, page[0], page[1])
 
 
 async def _services_page(catalog: ShopCatalog, pricer: Pricer, settings: Settings,

@@ -21,6 +21,7 @@ from bot.shop.orders.service import OrderService, ServiceGone
 from handlers.callbacks import MenuCb
 from handlers.customer.service_view import show_service
 from handlers.filters import Button
+from handlers.views.keyboards import edit
 from handlers.views.menu import main_menu
 
 log = logging.getLogger(__name__)
@@ -66,8 +67,8 @@ async def start(message: Message, command: CommandObject, accounts: Accounts, se
 @router.callback_query(Button(MenuCb(action="home")))
 async def home(query: CallbackQuery, settings: Settings) -> None:
     assert isinstance(query.message, Message)
-    await query.message.edit_text(greeting(query.from_user.first_name),
-                                  reply_markup=main_menu(query.from_user.id in settings.admin_ids))
+    await edit(query.message, greeting(query.from_user.first_name),
+               main_menu(query.from_user.id in settings.admin_ids))
 
 
 def help_text(settings: Settings) -> str:
@@ -89,8 +90,8 @@ def help_text(settings: Settings) -> str:
 @router.callback_query(Button(MenuCb(action="help")))
 async def help_menu(query: CallbackQuery, settings: Settings) -> None:
     assert isinstance(query.message, Message)
-    await query.message.edit_text(help_text(settings),
-                                  reply_markup=main_menu(query.from_user.id in settings.admin_ids))
+    await edit(query.message, help_text(settings),
+               main_menu(query.from_user.id in settings.admin_ids))
 
 
 @router.message(Command("help"), StateFilter(None))

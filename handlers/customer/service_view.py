@@ -13,6 +13,7 @@ from bot.shop.catalog.pricing import Pricer
 from handlers.callbacks import CategoryCb, OrderStartCb
 from handlers.views.catalog import service_card
 from handlers.views.keyboards import button, keyboard
+from handlers.views.keyboards import edit as edit_message
 from handlers.views.menu import home_button
 
 
@@ -33,6 +34,6 @@ async def show_service(message: Message, stored: StoredService, pricer: Pricer,
     """The service card with its keyboard, in place of ``message`` or as a new one."""
     text = service_card(stored, await pricer.unit_price(stored), settings.shop_currency)
     if edit:
-        await message.edit_text(text, reply_markup=service_keyboard(stored))
+        await edit_message(message, text, service_keyboard(stored))
     else:
         await message.answer(text, reply_markup=service_keyboard(stored))
