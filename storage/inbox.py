@@ -64,11 +64,6 @@ async def take_unhandled(db: Database) -> list[InboxRow]:
     return await db.transact(_take_unhandled)
 
 
-async def unhandled_count(db: Database) -> int:
-    row = await db.fetchone("SELECT COUNT(*) FROM inbox WHERE handled_at IS NULL")
-    return int(row[0]) if row else 0
-
-
 async def prune_handled(db: Database, before: float, limit: int) -> int:
     """Delete at most ``limit`` rows handled before ``before`` (unix time), oldest
     first, in one statement; returns how many went. Unhandled rows are never deleted."""
