@@ -180,7 +180,8 @@ async def queue_folded(conn: aiosqlite.Connection, chat_ids: Sequence[int], kind
 
 async def queue_once(conn: aiosqlite.Connection, chat_ids: Sequence[int], kind: str,
                      payload: dict[str, Any], fold_key: str, now: float) -> bool:
-    """Queue a message of ``fold_key`` unless one ever was (outbox rows are kept);
+    """Queue a message of ``fold_key`` unless one was within the outbox's retention
+    (closed rows are pruned after ``RETENTION_DAYS``: then it is told again);
     returns whether it was queued. Inside the caller's transaction, like
     ``queue_folded``, so two callers never both queue it."""
     if await first(conn, "SELECT 1 FROM outbox WHERE fold_key = ? LIMIT 1", (fold_key,)):

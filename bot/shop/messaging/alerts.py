@@ -22,15 +22,16 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from html import escape
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from bot.observability.redaction import redact
 from storage import outbox
 from storage.db import Database
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 WINDOW = 300.0  # seconds: one alert per kind at most this often, plus its follow-up
 MAX_ALERT = 4000  # visible characters (UTF-16 units), under Telegram's 4096
@@ -64,43 +65,47 @@ class AdminAlerts:
         ``details``; alerts with the same ``key`` (default: ``text``) fold. Returns
         whether at least one admin will get it (an admin whose row cannot be
         written is skipped and logged: the others still get it)."""
-        text, details = redact(text), redact(details)
-        if not self.admin_ids:
-            log.warning("admin alert (no ADMIN_IDS set): %s\n%s", text, details)
+        async def fold(conn: Any, payload: dict[str, Any]) -> tuple[bool, Sequence[int]]:
+            return await outbox.queue_folded(conn, self.admin_ids, "alert", payload,
+                                             redact(key or text), self._clock(), self.window)
+
+        queued = await self._queue(text, details, fold)
+        if queued is None:
             return False
-        payload = {"title": text, "details": details, "window": self.window}
-        try:
-            async with self.db.transaction() as conn:
-                folded, reached = await outbox.queue_folded(
-                    conn, self.admin_ids, "alert", payload, redact(key or text),
-                    self._clock(), self.window)
-        except Exception:  # an alert must never break the request that raised it
-            log.exception("could not queue an admin alert: %s", text)
-            return False
+        folded, reached = queued
         if not reached:
-            log.error("admin alert reached no admin: %s", text)
+            log.error("admin alert reached no admin: %s", redact(text))
         if not folded:
             self._on_queued()  # a follow-up is due later; the sender finds it then
         return bool(reached)
 
     async def send_once(self, text: str, *, details: str = "", key: str) -> None:
-        """Alert the admins unless an alert with this ``key`` was ever queued (a state
-        found at each start, like a broken translation, is told once, not per start)."""
+        """Alert the admins unless an alert with this ``key`` was queued before (a state
+        found at each start, like a broken translation, is told once, not per start;
+        again once the outbox's retention has pruned the first)."""
+        async def once(conn: Any, payload: dict[str, Any]) -> bool:
+            return await outbox.queue_once(conn, self.admin_ids, "alert", payload, redact(key),
+                                           self._clock())
+
+        if await self._queue(text, details, once):
+            self._on_queued()
+
+    async def _queue(self, text: str, details: str,
+                     write: Callable[[Any, dict[str, Any]], Awaitable[T]]) -> T | None:
+        """``write(transaction, payload)`` for a redacted alert, or None when it could
+        not be queued: no admins, or the database failed (an alert never breaks what
+        raised it; it is logged instead)."""
         text, details = redact(text), redact(details)
         if not self.admin_ids:
             log.warning("admin alert (no ADMIN_IDS set): %s\n%s", text, details)
-            return
+            return None
         payload = {"title": text, "details": details, "window": self.window}
         try:
             async with self.db.transaction() as conn:
-                queued = await outbox.queue_once(conn, self.admin_ids, "alert", payload,
-                                                 redact(key), self._clock())
-        except Exception:  # an alert must never break what raised it
+                return await write(conn, payload)
+        except Exception:
             log.exception("could not queue an admin alert: %s", text)
-            return
-        if queued:
-            self._on_queued()
-
+            return None
 
 def render(payload: Mapping[str, Any]) -> str:
     """An alert row's Telegram HTML: the visible text cut to MAX_ALERT, then escaped."""
