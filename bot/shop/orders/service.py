@@ -170,7 +170,7 @@ class OrderService:
             return step
         quote = await self.quote(stored, draft.values)
         draft.show_confirmation(quote.price_minor)
-        balance = await self.balance_of(customer_id)
+        balance = await ledger.balance_of(self.db, customer_id)  # what Confirm pays from
         return form.ConfirmOrder(stored, draft, quote, balance)
 
     async def place(self, user_id: int, ref: int, values: Mapping[str, str], token: str,
@@ -302,10 +302,6 @@ class OrderService:
     async def get(self, order_id: int) -> StoredOrder | None:
         """Any order by id, whoever's it is: for the notices sent about it."""
         return await order_store.get(self.db, order_id)
-
-    async def balance_of(self, user_id: int) -> int:
-        """The balance orders are paid from, in shop minor units: the confirmation shows it."""
-        return await ledger.balance_of(self.db, user_id)
 
     async def refresh(self, order: StoredOrder, now: float | None = None) -> StoredOrder:
         """One status call, at most once per 30 s per order."""
