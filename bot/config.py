@@ -178,6 +178,10 @@ class Settings(BaseSettings):
     # Days old rows are kept (expired unpaid top-ups, closed outbox rows), pruned
     # daily (bot/shop/backoffice/retention.py); 0: kept for ever. Money records are never pruned.
     retention_days: int = Field(default=30, ge=0, le=36_500)
+    # Growth (issue 21). LOYALTY_TIERS: "spend:percent" pairs, e.g. 100:3,500:5,1000:10
+    # (spend in SHOP_CURRENCY: what a customer paid for orders, less refunds); empty: off.
+    loyalty_tiers: Annotated[list[tuple[Decimal, Decimal]], NoDecode] = []
+    discount_max_percent: Decimal = Field(default=Decimal(50), ge=0, le=100)
 
     @field_validator("bot_token", mode="before")
     @classmethod
@@ -251,6 +255,24 @@ class Settings(BaseSettings):
             except ArithmeticError:
                 raise ValueError("must be amounts separated by commas, like 5,10,25,50") from None
         return value
+
+    @field_validator("loyalty_tiers", mode="before")
+    @classmethod
+    def _loyalty_tiers(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        tiers = []
+        for part in (p for p in re.split(r"[,\s]+", value.strip()) if p):
+            spend, _, percent = part.partition(":")
+            try:
+                tier = (Decimal(spend), Decimal(percent))
+            except ArithmeticError:
+                tier = (Decimal("NaN"), Decimal("NaN"))
+            if not all(x.is_finite() for x in tier):
+                raise ValueError(f"{part!r} is not spend:percent; write them like"
+                                 " 100:3,500:5,1000:10")
+            tiers.append(tier)
+        return tiers
 
     @field_validator("panel_balance_alert", "daily_report_hour", "webhook_port", "port",
                      "health_port", "backup_interval_hours", mode="before")
@@ -376,6 +398,22 @@ class Settings(BaseSettings):
                 raise ValueError(f"{name}: {amount} has more decimals than {self.shop_currency}")
         if any(not self.topup_min <= a <= self.topup_max for a in self.topup_amounts):
             raise ValueError("TOPUP_AMOUNTS must be within TOPUP_MIN..TOPUP_MAX")
+        return self
+
+    @model_validator(mode="after")
+    def _tiers(self) -> Settings:
+        places = exponent(self.shop_currency)
+        last_spend, last_percent = Decimal(0), Decimal(0)
+        for spend, percent in self.loyalty_tiers:
+            if spend != spend.quantize(Decimal(1).scaleb(-places)) or spend <= 0:
+                raise ValueError(f"LOYALTY_TIERS: {spend} is no amount of {self.shop_currency}")
+            if not 0 < percent <= self.discount_max_percent:
+                raise ValueError(f"LOYALTY_TIERS: {percent}% must be above 0 and at most"
+                                 f" DISCOUNT_MAX_PERCENT ({self.discount_max_percent})")
+            if spend <= last_spend or percent <= last_percent:
+                raise ValueError("LOYALTY_TIERS: each tier needs more spend and gives more"
+                                 " percent than the one before, like 100:3,500:5,1000:10")
+            last_spend, last_percent = spend, percent
         return self
 
     @property

@@ -131,3 +131,12 @@ async def count_keys(conn: aiosqlite.Connection, prefix: str) -> int:
         "SELECT COUNT(*) FROM ledger WHERE idempotency_key >= ? AND idempotency_key < ?",
         (prefix, prefix + "\U0010ffff"))
     return int(next(iter(rows))[0])
+
+
+async def spend_of(db: Database, user_id: int) -> int:
+    """What ``user_id`` paid for orders less what orders refunded them (the loyalty
+    tiers' spend); never below zero."""
+    row = await db.fetchone(
+        "SELECT COALESCE(-SUM(amount_minor), 0) FROM ledger"
+        " WHERE user_id = ? AND kind IN ('order', 'refund')", (user_id,))
+    return max(0, int(row[0])) if row else 0

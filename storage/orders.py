@@ -40,11 +40,14 @@ class StoredOrder:
     cancel_requested: bool
     created_at: str
     updated_at: str
+    discount_minor: int = 0  # taken off the list price (price_minor is what was charged)
+    discount_source: str | None = None  # tier | promo
 
 
 _COLUMNS = ("id, token, user_id, panel, service_ref, service_id, service_name, order_type, fields,"
             " quantity, price_minor, currency, state, panel_order_id, panel_status, start_count,"
-            " remains, error, refreshed_at, cancel_requested_at, created_at, updated_at")
+            " remains, error, refreshed_at, cancel_requested_at, created_at, updated_at,"
+            " discount_minor, discount_source")
 
 
 def _order(row: Sequence) -> StoredOrder:
@@ -54,7 +57,8 @@ def _order(row: Sequence) -> StoredOrder:
         quantity=row[9], price_minor=int(row[10]), currency=row[11], state=row[12],
         panel_order_id=row[13], panel_status=row[14], start_count=row[15], remains=row[16],
         error=row[17], refreshed_at=row[18], cancel_requested=row[19] is not None,
-        created_at=row[20], updated_at=row[21],
+        created_at=row[20], updated_at=row[21], discount_minor=int(row[22]),
+        discount_source=row[23],
     )
 
 
@@ -67,18 +71,24 @@ def insert_in(conn: sqlite3.Connection, *, token: str, user_id: int, panel: str,
               service_ref: int, service_id: str, service_name: str, order_type: str,
               fields: Mapping[str, str], quantity: int | None, price_minor: int,
               currency: str, panel_cost: Decimal, fx_rate: Decimal | None = None,
-              cost_minor: int | None = None) -> StoredOrder:
+              cost_minor: int | None = None, discount_minor: int = 0,
+              discount_source: str | None = None) -> StoredOrder:
     """Insert an order in state ``submitting``; a reused token raises IntegrityError.
     ``fx_rate`` and ``cost_minor`` (the expected panel cost in shop minor units) feed
-    the dashboard. Runs in the database's thread (``Database.transact``)."""
+    the dashboard; ``price_minor`` is what is charged, ``discount_minor`` what a
+    discount took off the list price. Runs in the database's thread
+    (``Database.transact``)."""
     row = conn.execute(
         "INSERT INTO orders (token, user_id, panel, service_ref, service_id, service_name,"
         " order_type, fields, quantity, price_minor, currency, panel_cost, fx_rate, cost_minor,"
-        f" state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'submitting')"
+        " list_price_minor, discount_minor, discount_source, state)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'submitting')"
         f" RETURNING {_COLUMNS}",
         (token, user_id, panel, service_ref, service_id, service_name, order_type,
          json.dumps(dict(fields), ensure_ascii=False), quantity, price_minor, currency,
-         str(panel_cost), None if fx_rate is None else str(fx_rate), cost_minor)).fetchone()
+         str(panel_cost), None if fx_rate is None else str(fx_rate), cost_minor,
+         price_minor + discount_minor if discount_minor else None, discount_minor,
+         discount_source if discount_minor else None)).fetchone()
     return _order(row)
 
 

@@ -32,7 +32,7 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 async def place_as_shown(service: OrderService, user_id: int, ref: int,
                          values: Mapping[str, str], token: str | None = None) -> Placement:
     """Place an order as a customer does: confirming the price the confirmation showed."""
-    quote = await service.quote(await service.on_sale(ref), values)
+    quote = await service.quote(await service.on_sale(ref), values, user_id)
     return await service.place(user_id, ref, values, token or uuid.uuid4().hex, quote.price_minor)
 
 

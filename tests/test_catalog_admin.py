@@ -75,7 +75,7 @@ async def test_a_confirm_of_a_now_hidden_service_places_nothing(db, admin: Catal
     async with db.transaction() as conn:
         await ledger.post(conn, user_id=7, amount_minor=10_000, kind="credit", key="seed")
     likes = await ref(db, "103")
-    quote = await orders.quote(await orders.on_sale(likes), VALUES)  # the draft's confirmation
+    quote = await orders.quote(await orders.on_sale(likes), VALUES, 7)  # the draft's confirmation
     await admin.set_service_hidden(ADMIN, likes, True)
     placed = await orders.place(7, likes, VALUES, uuid.uuid4().hex, quote.price_minor)
     assert placed.outcome is Outcome.GONE

@@ -64,6 +64,8 @@ from bot.shop.backoffice.stats import ShopStats
 from bot.shop.catalog.admin import CatalogAdmin
 from bot.shop.catalog.pricing import Pricer
 from bot.shop.catalog.shop_catalog import ShopCatalog, keep_catalog_fresh, refresh_catalog
+from bot.shop.growth.discounts import Discounts
+from bot.shop.growth.loyalty import LoyaltyTiers
 from bot.shop.messaging.alerts import AdminAlerts
 from bot.shop.messaging.broadcasts import Broadcasts, BroadcastWatcher
 from bot.shop.messaging.languages import LanguageChoices
@@ -235,8 +237,10 @@ def build_dispatcher(runtime: Runtime, bot: Bot, bot_username: str) -> Dispatche
     daily = DailyReport(runtime.db, settings.admin_ids, hour=settings.daily_report_hour,
                         zone=settings.zone, currency=settings.shop_currency, fx_rates=fx_rates,
                         watch=watch, on_queued=lambda: notifier.wake())
+    discounts = Discounts(runtime.db, LoyaltyTiers(settings.loyalty_tiers, settings.shop_currency),
+                          settings.discount_max_percent)
     orders = OrderService(runtime.db, runtime.panels, pricer, runtime.catalog, alert=alerts.send,
-                          on_panel_used=watch.poke)
+                          on_panel_used=watch.poke, discounts=discounts)
     currency = settings.shop_currency
     # Built even with Stars off: invoices sent before it was turned off can still be paid.
     topups = StarsTopups(runtime.db, stars_per_unit=settings.stars_per_unit or Decimal(1),
@@ -271,6 +275,7 @@ def build_dispatcher(runtime: Runtime, bot: Bot, bot_username: str) -> Dispatche
         catalog_admin=CatalogAdmin(runtime.db, runtime.catalog, pricer, runtime.panels,
                                    runtime.panel_currencies),
         watch=watch, daily_report=daily, broadcast_watcher=broadcast_watcher,
+        discounts=discounts,
     )
     dispatcher.update.outer_middleware(UpdateMetrics())  # first: times all the others too
     # Pre-checkout queries are answered, and payments credited, before the FSM

@@ -183,7 +183,7 @@ async def _missing_for_draft(user_id: int, state: FSMContext, orders: OrderServi
     if form.next_field(stored, draft) is not None:
         return None
     try:
-        quote = await orders.quote(stored, draft.values)
+        quote = await orders.quote(stored, draft.values, user_id)
     except FieldError:  # the service changed since: Confirm shows what no longer fits
         return None
     return quote.price_minor - await accounts.balance(user_id)

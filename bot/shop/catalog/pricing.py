@@ -5,6 +5,11 @@ price = panel cost (rate × quantity / 1000, × runs; flat for packages)
 rounded **up** to the shop currency's minor unit. The markup is the service's
 override, else its category's, else the global one: an admin's (shop_settings
 key ``markup_percent``), else ``MARKUP_PERCENT``.
+
+A customer's discount (a loyalty tier or a promo code, bot/shop/growth/discounts.py)
+lives in the ``Quote``: the price shown and charged is the list price less the
+discount, rounded **down** (so the total rounds up), and Confirm re-prices with
+it like any price.
 """
 
 from __future__ import annotations
@@ -13,8 +18,9 @@ import asyncio
 import math
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
-from decimal import Decimal
+from dataclasses import dataclass, replace
+from decimal import ROUND_FLOOR, Decimal
+from enum import StrEnum
 
 from bot.shop.money.amounts import to_minor_up
 from storage import catalog as catalog_store
@@ -22,12 +28,44 @@ from storage.catalog import StoredService
 from storage.db import Database
 
 
+class DiscountSource(StrEnum):
+    TIER = "tier"  # LOYALTY_TIERS
+    PROMO = "promo"  # a discount code attached to the customer's next order
+
+
+@dataclass(frozen=True, slots=True)
+class Discount:
+    source: DiscountSource
+    percent: Decimal  # as applied: at most DISCOUNT_MAX_PERCENT
+    code: str = ""  # PROMO: the code, as the customer sees it
+    use_id: int | None = None  # PROMO: the attached use the order consumes
+
+    def off(self, list_price_minor: int) -> int:
+        """Minor units taken off ``list_price_minor``: rounded down."""
+        return int((Decimal(list_price_minor) * self.percent / 100)
+                   .to_integral_value(ROUND_FLOOR))
+
+
 @dataclass(frozen=True, slots=True)
 class Quote:
-    price_minor: int
+    price_minor: int  # what the customer pays: the list price less the discount
     panel_cost: Decimal  # what the panel will charge, in its currency
     quantity: int | None  # units delivered in total (all runs, all posts); None for packages
     markup_percent: Decimal
+    discount: Discount | None = None
+    discount_minor: int = 0
+
+    @property
+    def list_price_minor(self) -> int:
+        return self.price_minor + self.discount_minor
+
+    def with_discount(self, discount: Discount | None) -> Quote:
+        """This quote at its list price less ``discount`` (none: the list price)."""
+        off = 0 if discount is None else discount.off(self.list_price_minor)
+        if not off:
+            discount = None
+        return replace(self, price_minor=self.list_price_minor - off, discount=discount,
+                       discount_minor=off)
 
 
 class Pricer:

@@ -11,7 +11,10 @@
    panel, or the panel answered an order id that another order already has.
 
 Before step 1 the form is validated and priced again: never more than the
-price the customer was shown is charged.
+price the customer was shown is charged. The price is the customer's: the list
+price less their discount (bot/shop/growth/discounts.py). A discount code is
+consumed in step 1's transaction and given back when the order fails or is
+refunded in full.
 
 A second confirm of the same draft hits the token's unique index and returns
 the first order.
@@ -45,16 +48,18 @@ from bot.panel import (
 )
 from bot.panel.order_types import OrderType
 from bot.shop.backoffice.stats import cost_minor
-from bot.shop.catalog.pricing import Pricer, Quote
+from bot.shop.catalog.pricing import Discount, Pricer, Quote
 from bot.shop.catalog.shop_catalog import ShopCatalog
+from bot.shop.growth.discounts import Discounts
 from bot.shop.messaging.alerts import Alert, no_alert
 from bot.shop.money.amounts import MAX_AMOUNT_MINOR
 from bot.shop.orders import form
 from storage import audit, ledger, outbox
 from storage import orders as order_store
+from storage import promo as promo_store
 from storage import stats as stats_store
 from storage.catalog import StoredService
-from storage.db import Database
+from storage.db import Database, in_thread
 from storage.orders import StoredOrder
 from storage.outbox import OrderNotice
 
@@ -63,6 +68,7 @@ log = logging.getLogger(__name__)
 REFRESH_EVERY_SECONDS = 30
 _FINAL_STATES = {OrderState.CANCELED.value, OrderState.FAILED.value, OrderState.PARTIAL.value,
                  OrderState.COMPLETED.value}
+_UNDONE_STATES = {OrderState.CANCELED.value, OrderState.FAILED.value}  # refunded in full
 Notify = Literal["all", "refunds"]
 
 
@@ -100,6 +106,11 @@ class ServiceGone(Exception):
     """The service is no longer on sale."""
 
 
+class DiscountGone(Exception):
+    """The discount code a quote counted on can't be used any more (used up by
+    another customer a moment ago, disabled, expired): the order was not opened."""
+
+
 # Panel refusals that say the shop's own panel account is unusable (not the
 # customer's order): customers see "temporarily unavailable", admins are told
 # once per outage (until an order goes through on that panel again). Alerts are
@@ -125,8 +136,10 @@ class AdminDetails:
 class OrderService:
     def __init__(self, db: Database, panels: Mapping[str, PanelClient], pricer: Pricer,
                  catalog: ShopCatalog | None = None, alert: Alert = no_alert,
-                 on_panel_used: Callable[[str], None] = lambda _panel: None) -> None:
+                 on_panel_used: Callable[[str], None] = lambda _panel: None,
+                 discounts: Discounts | None = None) -> None:
         self.db = db
+        self.discounts = discounts
         self._on_panel_used = on_panel_used  # the panel watch's poke: balance checked later
         self.panels = panels
         self.pricer = pricer
@@ -141,12 +154,17 @@ class OrderService:
             raise ServiceGone(ref)
         return stored
 
-    async def quote(self, stored: StoredService, values: Mapping[str, str]) -> Quote:
-        """Validate a complete form against ``stored`` (as read now) and price it."""
+    async def quote(self, stored: StoredService, values: Mapping[str, str],
+                    customer_id: int) -> Quote:
+        """Validate a complete form against ``stored`` (as read now) and price it for
+        ``customer_id``: the list price less their discount."""
         order_type = stored.service.order_type
         assert order_type is not None
         order_type.validate(values, stored.service.limits)
-        return await self.pricer.quote(stored, values)
+        quote = await self.pricer.quote(stored, values)
+        if self.discounts is None:
+            return quote
+        return quote.with_discount(await self.discounts.best(customer_id, quote.price_minor))
 
     async def next_step(self, customer_id: int, draft: form.Draft | None,
                         answer: form.Answer = None) -> form.FormStep:
@@ -168,7 +186,7 @@ class OrderService:
         step = form.advance(stored, draft, answer)
         if not isinstance(step, form.FormComplete):
             return step
-        quote = await self.quote(stored, draft.values)
+        quote = await self.quote(stored, draft.values, customer_id)
         draft.show_confirmation(quote.price_minor)
         balance = await ledger.balance_of(self.db, customer_id)  # what Confirm pays from
         return form.ConfirmOrder(stored, draft, quote, balance)
@@ -194,7 +212,7 @@ class OrderService:
         except ServiceGone:
             existing = await order_store.by_token(self.db, token)
             return Placement(Outcome.ALREADY, existing) if existing else Placement(Outcome.GONE)
-        quote = await self.quote(stored, values)
+        quote = await self.quote(stored, values, user_id)
         if shown_price_minor is None or quote.price_minor > shown_price_minor:
             existing = await order_store.by_token(self.db, token)
             if existing is not None:  # a replay of a draft placed before the price moved
@@ -214,7 +232,11 @@ class OrderService:
                 panel_cost=quote.panel_cost, fx_rate=self._fx(stored.panel),
                 cost_minor=cost_minor(quote.panel_cost, self._fx(stored.panel),
                                       self.pricer.shop_currency),
+                discount=quote.discount, discount_minor=quote.discount_minor, now=time.time(),
             )
+        except DiscountGone:  # priced again without it: dearer than shown, nothing charged
+            quote = await self.quote(stored, values, user_id)
+            return Placement(Outcome.PRICE_CHANGED, price_minor=quote.price_minor)
         except ledger.InsufficientFunds as exc:
             return Placement(Outcome.INSUFFICIENT,
                              missing_minor=exc.needed_minor - exc.balance_minor)
@@ -282,7 +304,8 @@ class OrderService:
             failed = await order_store.set_outcome(
                 conn, order.id, state="failed", error=message,
                 failure_reason=None if reason is None else reason.value)
-            await _refund(conn, order, order.price_minor, "panel did not take the order")
+            await _refund(conn, order, order.price_minor, "panel did not take the order",
+                          whole=True)
         return failed
 
     # ------------------------------------------------------------ my orders
@@ -420,7 +443,7 @@ class OrderService:
             if order is None:
                 raise LookupError(order_id)
             refund, balance = await _refund(conn, order, order.price_minor,
-                                            "not on the panel (admin)")
+                                            "not on the panel (admin)", whole=True)
             await order_store.add_history(conn, [(order_id, "failed", None, None, None, refund)],
                                           "admin")
             await outbox.queue_order_notices(conn, [OrderNotice(
@@ -431,9 +454,16 @@ class OrderService:
         return order
 
 
-def _open_order(conn: sqlite3.Connection, **order: Any) -> StoredOrder:
-    """Step 1 of placing, in the database's thread: the order and its debit together."""
-    opened = order_store.insert_in(conn, **order)
+def _open_order(conn: sqlite3.Connection, *, discount: Discount | None, now: float,
+                **order: Any) -> StoredOrder:
+    """Step 1 of placing, in the database's thread: the order, its debit and the
+    discount code's use together."""
+    opened = order_store.insert_in(conn, discount_source=discount and discount.source.value,
+                                   **order)
+    if (discount is not None and discount.use_id is not None
+            and not promo_store.use_in(conn, use_id=discount.use_id, order_id=opened.id,
+                                       now=now)):
+        raise DiscountGone(discount.code)
     if opened.price_minor:
         ledger.post_in(conn, user_id=opened.user_id, amount_minor=-opened.price_minor,
                        kind="order", key=f"order:{opened.id}:debit", order_id=opened.id)
@@ -441,12 +471,16 @@ def _open_order(conn: sqlite3.Connection, **order: Any) -> StoredOrder:
 
 
 async def _refund(conn: aiosqlite.Connection, order: StoredOrder, amount_minor: int,
-                  note: str) -> tuple[int, int | None]:
+                  note: str, *, whole: bool) -> tuple[int, int | None]:
     """Give ``amount_minor`` of ``order``'s price back, once per order (its refund key).
+    ``whole``: the order failed, was canceled or was refunded in full, so the
+    discount code it used (if any) is given back too.
 
     Returns (refunded now, balance after): (0, None) for nothing to refund or when
     the order was refunded before.
     """
+    if whole:
+        await in_thread(conn, promo_store.give_back_in, order.id)
     if amount_minor <= 0:
         return 0, None
     entry = await ledger.post(conn, user_id=order.user_id, amount_minor=amount_minor,
@@ -531,7 +565,9 @@ async def apply_statuses(db: Database, answers: Mapping[int, OrderStatus], *, so
                                                     status.start_count, status.remains,
                                                     status.charge, cost))
             due = refund_for(order, state, status.remains) if status.recognised else 0
-            refund, balance = await _refund(conn, order, due, f"order {state}")
+            refund, balance = await _refund(
+                conn, order, due, f"order {state}",
+                whole=state in _UNDONE_STATES or (due > 0 and due >= order.price_minor))
             history.append((order_id, state, status.raw_status, start_count, remains, refund))
             if (notify == "all" and state != order.state) or refund:
                 notices.append(OrderNotice(order.user_id, order_id, state, start_count, remains,
