@@ -34,17 +34,18 @@ class OrderSums:
     count: int
     price_minor: int
     cost_minor: int
+    discount_minor: int = 0  # what discounts took off these orders' list prices
 
 
 async def order_sums(db: Database, ranges: Sequence[Range]) -> dict[tuple[str, str], OrderSums]:
-    """(label, state) -> orders created in the range: count, price, panel cost."""
+    """(label, state) -> orders created in the range: count, price, panel cost, discount."""
     cte, params = _ranges_cte(ranges)
     rows = await db.fetchall(
         f"{cte} SELECT r.label, o.state, COUNT(*), COALESCE(SUM(o.price_minor), 0),"
-        " COALESCE(SUM(o.cost_minor), 0) FROM ranges r"
+        " COALESCE(SUM(o.cost_minor), 0), COALESCE(SUM(o.discount_minor), 0) FROM ranges r"
         " JOIN orders o ON o.created_at >= r.start AND o.created_at < r.finish"
         " GROUP BY r.label, o.state", params)
-    return {(r[0], r[1]): OrderSums(int(r[2]), int(r[3]), int(r[4])) for r in rows}
+    return {(r[0], r[1]): OrderSums(int(r[2]), int(r[3]), int(r[4]), int(r[5])) for r in rows}
 
 
 async def ledger_sums(db: Database, ranges: Sequence[Range],

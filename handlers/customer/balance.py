@@ -25,6 +25,7 @@ from aiogram.utils.i18n import ngettext
 
 from bot.config import Settings
 from bot.panel.order_types import FieldError
+from bot.shop.growth.discounts import Discounts
 from bot.shop.money import HistoryEntry
 from bot.shop.money.accounts import Accounts
 from bot.shop.money.amounts import AmountError, parse_amount, separators, to_minor_up
@@ -35,7 +36,7 @@ from handlers.callbacks import BalanceCb, MenuCb, TopupCb
 from handlers.customer.service_view import top_up_hint
 from handlers.filters import Button, CallbackPrefix, TextMessage
 from handlers.views.keyboards import PAGE_SIZE, button, edit, keyboard, pager
-from handlers.views.ledger import ledger_kind
+from handlers.views.ledger import ledger_kind, loyalty_lines
 from handlers.views.menu import home_button, main_menu
 from handlers.views.text import current_locale, field_error, money, number, when
 
@@ -58,11 +59,13 @@ def _history_line(entry: HistoryEntry, currency: str, zone: ZoneInfo) -> str:
 
 
 async def balance_screen(user_id: int, page: int, accounts: Accounts, settings: Settings,
-                         topups: StarsTopups) -> tuple[str, list[list[InlineKeyboardButton]]]:
+                         discounts: Discounts) -> tuple[str, list[list[InlineKeyboardButton]]]:
     currency = settings.shop_currency
     balance = await accounts.balance(user_id)
     entries, total = await accounts.history(user_id, page * PAGE_SIZE, PAGE_SIZE)
     lines = [_("Your balance: <b>{balance}</b>").format(balance=money(balance, currency))]
+    if discounts.tiers:
+        lines += loyalty_lines(await discounts.standing(user_id), currency)
     if entries:
         lines += ["", _("<b>History</b> (newest first):")]
         lines += [_history_line(entry, currency, settings.zone) for entry in entries]
@@ -78,18 +81,18 @@ async def balance_screen(user_id: int, page: int, accounts: Accounts, settings: 
 @router.callback_query(Button(MenuCb(action="balance")))
 @router.callback_query(BalanceCb.filter())
 async def balance_menu(query: CallbackQuery, accounts: Accounts, settings: Settings,
-                       topups: StarsTopups, callback_data: BalanceCb | None = None) -> None:
+                       discounts: Discounts, callback_data: BalanceCb | None = None) -> None:
     assert isinstance(query.message, Message)
     page = callback_data.page if callback_data is not None else 0
-    text, rows = await balance_screen(query.from_user.id, page, accounts, settings, topups)
+    text, rows = await balance_screen(query.from_user.id, page, accounts, settings, discounts)
     await edit(query.message, text, keyboard(*rows))
 
 
 @router.message(Command("balance"), StateFilter(None))
 async def balance_command(message: Message, accounts: Accounts, settings: Settings,
-                          topups: StarsTopups) -> None:
+                          discounts: Discounts) -> None:
     assert message.from_user is not None
-    text, rows = await balance_screen(message.from_user.id, 0, accounts, settings, topups)
+    text, rows = await balance_screen(message.from_user.id, 0, accounts, settings, discounts)
     await message.answer(text, reply_markup=keyboard(*rows))
 
 

@@ -47,6 +47,10 @@ def render_dashboard(board: stats.Dashboard) -> str:
             refunds=money(figures.refunds_minor, currency),
             cost=money(figures.cost_minor, currency),
             profit=_signed(figures.profit_minor, currency)))
+        if figures.discounts_minor or figures.bonuses_minor:
+            lines.append(_("discounts given {discounts} · bonuses {bonuses}").format(
+                discounts=money(figures.discounts_minor, currency),
+                bonuses=_signed(figures.bonuses_minor, currency)))
     lines += ["", _("<b>Panel balances</b>")]
     for balance in board.balances:
         if balance.amount is None:
@@ -81,6 +85,9 @@ def daily_summary_text(report: Report) -> str:
         _("Refunds: {amount}").format(amount=money(f.refunds_minor, cur)),
         _("Panel cost: {amount}").format(amount=money(f.cost_minor, cur)),
         _("Profit: {amount}").format(amount=_signed(f.profit_minor, cur)),
+        *([_("Discounts given: {amount}").format(amount=money(f.discounts_minor, cur)),
+           _("Bonuses: {amount}").format(amount=_signed(f.bonuses_minor, cur))]
+          if f.discounts_minor or f.bonuses_minor else []),
         _("New customers: {n}").format(n=number(f.new_customers)),
         _("Stars top-ups: {n} ({amount})").format(n=number(f.topups),
                                                   amount=money(f.topups_minor, cur)),

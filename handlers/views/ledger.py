@@ -7,6 +7,9 @@ from html import escape
 
 from aiogram.utils.i18n import gettext as _
 
+from bot.shop.growth.loyalty import Standing
+from handlers.views.text import money, percent
+
 
 def ledger_kind(kind: str, order_id: int | None) -> str:
     """What a balance movement was, in the reader's words."""
@@ -16,3 +19,16 @@ def ledger_kind(kind: str, order_id: int | None) -> str:
         "credit": _("Added by the shop"), "debit": _("Taken by the shop"),
     }
     return words[kind].format(id=order_id) if kind in words else escape(kind)
+
+
+def loyalty_lines(standing: Standing, currency: str) -> list[str]:
+    """The customer's loyalty tier and what the next one needs (the balance screen)."""
+    lines = [""]
+    if standing.tier is not None:
+        lines.append(_("🏅 Loyalty discount: <b>{percent}</b> off every order.").format(
+            percent=percent(standing.tier.percent)))
+    if standing.next_tier is not None:
+        lines.append(_("Spend {amount} more on orders to get {percent} off.").format(
+            amount=money(standing.missing_minor, currency),
+            percent=percent(standing.next_tier.percent)))
+    return lines

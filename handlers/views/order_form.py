@@ -12,10 +12,10 @@ from aiogram.utils.i18n import ngettext
 
 from bot.panel.order_types import FieldKind, FormField
 from bot.shop.catalog import StoredService
-from bot.shop.catalog.pricing import Quote
+from bot.shop.catalog.pricing import DiscountSource, Quote
 from handlers.callbacks import FormCb
 from handlers.views.keyboards import button, keyboard
-from handlers.views.text import current_locale, money, number, panel_text, short
+from handlers.views.text import current_locale, money, number, panel_text, percent, short
 
 
 def field_prompt(stored: StoredService, spec: FormField, step: int, steps: int,
@@ -94,15 +94,39 @@ def confirm_text(stored: StoredService, values: dict[str, str], quote: Quote, ba
             lines.append(f"{field_label(name)}: {shown_value}")
     if quote.quantity is not None:
         lines.append(_("Total quantity: {quantity}").format(quantity=number(quote.quantity)))
-    lines += [
-        "",
-        _("Price: <b>{price}</b>").format(price=money(quote.price_minor, currency)),
-        _("Your balance: {balance}").format(balance=money(balance, currency)),
-    ]
+    lines.append("")
+    lines += price_lines(quote, currency)
+    lines.append(_("Your balance: {balance}").format(balance=money(balance, currency)))
     if balance >= quote.price_minor:
         lines.append(_("After this order: {after}").format(
             after=money(balance - quote.price_minor, currency)))
     return "\n".join(lines)
+
+
+def price_lines(quote: Quote, currency: str) -> list[str]:
+    """The price, and with a discount the list price, what was taken off by what, and
+    the total; an attached code that was not used says why it waits."""
+    discount, kept = quote.discount, quote.code_kept
+    if discount is None:
+        lines = [_("Price: <b>{price}</b>").format(price=money(quote.price_minor, currency))]
+    else:
+        what = (_("Loyalty discount ({percent})") if discount.source is DiscountSource.TIER
+                else _("Code {code} ({percent} off)")).format(
+                    percent=percent(discount.percent), code=f"<code>{escape(discount.code)}</code>")
+        lines = [_("List price: {price}").format(price=money(quote.list_price_minor, currency)),
+                 f"{what}: −{money(quote.discount_minor, currency)}",
+                 _("Total: <b>{price}</b>").format(price=money(quote.price_minor, currency))]
+    if kept is not None:
+        code = f"<code>{escape(kept.code)}</code>"
+        if quote.list_price_minor < kept.min_order_minor:
+            lines.append(_("Code {code} is for orders from {minimum}: it stays for a later"
+                           " order.").format(code=code,
+                                             minimum=money(kept.min_order_minor, currency)))
+        else:
+            lines.append(_("Code {code} ({percent} off) stays for a later order: your loyalty"
+                           " discount is larger.").format(code=code,
+                                                          percent=percent(kept.percent)))
+    return lines
 
 
 _CONFIRM_DATA = FormCb(action="confirm").pack()  # "f:confirm:" + the screen's name

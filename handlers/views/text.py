@@ -6,6 +6,7 @@ being built, in a handler or a notice (bot/shop/money/formatting.py formats)."""
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from html import escape
 from zoneinfo import ZoneInfo
 
@@ -45,6 +46,10 @@ def money(minor: int, currency: str) -> str:
 
 def number(value: int) -> str:
     return formatting.number(value, current_locale())
+
+
+def percent(value: Decimal) -> str:
+    return formatting.percent(value, current_locale())
 
 
 def shown(value: object) -> str:

@@ -10,7 +10,13 @@ Definitions (README "Admin dashboard" says the same):
   (``orders.charge`` when the panel reported it, else the expected
   ``orders.panel_cost``) in shop minor units at that order's panel fx rate,
   rounded half up (``orders.cost_minor``, kept exact in integers);
-* **profit** = turnover − refunds − panel cost.
+* **discounts**: what loyalty tiers and discount codes took off the list
+  prices of orders that were not refused or canceled (turnover is already net
+  of them);
+* **bonuses**: balance the shop gave away that customers can spend on orders:
+  promo balance codes and referral commissions, less commissions taken back
+  (ledger kinds ``promo``, ``referral``, ``referral_clawback``);
+* **profit** = turnover − refunds − panel cost − bonuses.
 
 Periods: "today" starts at local midnight in ``SHOP_TIMEZONE``; "7 days" and
 "30 days" are today and the 6 (29) local days before it; "all time" is
@@ -92,26 +98,34 @@ class Figures:
     turnover_minor: int
     refunds_minor: int
     cost_minor: int
+    discounts_minor: int = 0
+    bonuses_minor: int = 0
 
     @property
     def profit_minor(self) -> int:
-        return self.turnover_minor - self.refunds_minor - self.cost_minor
+        return self.turnover_minor - self.refunds_minor - self.cost_minor - self.bonuses_minor
+
+
+BONUS_KINDS = ("promo", "referral", "referral_clawback")
 
 
 def _figures(label: str, orders: Mapping[tuple[str, str], stats_store.OrderSums],
              ledger: Mapping[tuple[str, str], int]) -> Figures:
     by_state = {state: sums.count for (lab, state), sums in orders.items() if lab == label}
-    cost = sum(sums.cost_minor for (lab, state), sums in orders.items()
-               if lab == label and state not in NO_PANEL_COST)
+    kept = [sums for (lab, state), sums in orders.items()
+            if lab == label and state not in NO_PANEL_COST]
     return Figures(orders=sum(by_state.values()), by_state=by_state,
                    turnover_minor=-ledger.get((label, "order"), 0),
-                   refunds_minor=ledger.get((label, "refund"), 0), cost_minor=cost)
+                   refunds_minor=ledger.get((label, "refund"), 0),
+                   cost_minor=sum(sums.cost_minor for sums in kept),
+                   discounts_minor=sum(sums.discount_minor for sums in kept),
+                   bonuses_minor=sum(ledger.get((label, kind), 0) for kind in BONUS_KINDS))
 
 
 async def period_figures(db: Database,
                          ranges: list[stats_store.Range]) -> dict[str, Figures]:
     orders = await stats_store.order_sums(db, ranges)
-    ledger = await stats_store.ledger_sums(db, ranges, ("order", "refund"))
+    ledger = await stats_store.ledger_sums(db, ranges, ("order", "refund", *BONUS_KINDS))
     return {label: _figures(label, orders, ledger) for label, _, _ in ranges}
 
 
@@ -134,7 +148,9 @@ async def nested_figures(db: Database,
         out[label] = Figures(sum(p.orders for p in inside), by_state,
                              sum(p.turnover_minor for p in inside),
                              sum(p.refunds_minor for p in inside),
-                             sum(p.cost_minor for p in inside))
+                             sum(p.cost_minor for p in inside),
+                             sum(p.discounts_minor for p in inside),
+                             sum(p.bonuses_minor for p in inside))
     return out
 
 
@@ -149,10 +165,12 @@ class DailyFigures:
     new_customers: int
     topups: int
     topups_minor: int
+    discounts_minor: int = 0
+    bonuses_minor: int = 0
 
     @property
     def profit_minor(self) -> int:
-        return self.turnover_minor - self.refunds_minor - self.cost_minor
+        return self.turnover_minor - self.refunds_minor - self.cost_minor - self.bonuses_minor
 
 
 async def daily_figures(db: Database, start_utc_iso: str, end_utc_iso: str) -> DailyFigures:
@@ -163,7 +181,8 @@ async def daily_figures(db: Database, start_utc_iso: str, end_utc_iso: str) -> D
     new = (await stats_store.new_customers(db, ranges)).get("day", 0)
     topups, topups_minor = await stats_store.paid_topups(db, start_utc_iso, end_utc_iso)
     return DailyFigures(figures.orders, figures.turnover_minor, figures.refunds_minor,
-                        figures.cost_minor, new, topups, topups_minor)
+                        figures.cost_minor, new, topups, topups_minor, figures.discounts_minor,
+                        figures.bonuses_minor)
 
 
 async def chart_days(db: Database, zone: ZoneInfo, now: datetime | None = None,

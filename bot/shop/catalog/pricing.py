@@ -39,6 +39,7 @@ class Discount:
     percent: Decimal  # as applied: at most DISCOUNT_MAX_PERCENT
     code: str = ""  # PROMO: the code, as the customer sees it
     use_id: int | None = None  # PROMO: the attached use the order consumes
+    min_order_minor: int = 0  # PROMO: the smallest list price it applies to
 
     def off(self, list_price_minor: int) -> int:
         """Minor units taken off ``list_price_minor``: rounded down."""
@@ -54,18 +55,22 @@ class Quote:
     markup_percent: Decimal
     discount: Discount | None = None
     discount_minor: int = 0
+    # The customer's attached code when it is not the discount applied (the tier's is
+    # larger, or the order is below its minimum): it stays for a later order.
+    code_kept: Discount | None = None
 
     @property
     def list_price_minor(self) -> int:
         return self.price_minor + self.discount_minor
 
-    def with_discount(self, discount: Discount | None) -> Quote:
+    def with_discount(self, discount: Discount | None,
+                      code_kept: Discount | None = None) -> Quote:
         """This quote at its list price less ``discount`` (none: the list price)."""
         off = 0 if discount is None else discount.off(self.list_price_minor)
         if not off:
             discount = None
         return replace(self, price_minor=self.list_price_minor - off, discount=discount,
-                       discount_minor=off)
+                       discount_minor=off, code_kept=code_kept)
 
 
 class Pricer:

@@ -30,21 +30,25 @@ class Discounts:
         """The customer's spend, tier and next tier (no tiers: spend only)."""
         return self.tiers.standing(await ledger.spend_of(self.db, user_id))
 
-    async def best(self, user_id: int, list_price_minor: int) -> Discount | None:
-        """The discount ``user_id`` gets on an order listed at ``list_price_minor``."""
-        found: list[Discount] = []
+    async def best(self, user_id: int,
+                   list_price_minor: int) -> tuple[Discount | None, Discount | None]:
+        """The discount ``user_id`` gets on an order listed at ``list_price_minor``, and
+        their attached code when it is not that one (it stays for a later order)."""
+        tier_discount = None
         if self.tiers:
             tier = (await self.standing(user_id)).tier
             if tier is not None:
-                found.append(Discount(DiscountSource.TIER, tier.percent))
+                tier_discount = Discount(DiscountSource.TIER, self._capped(tier.percent))
         attached = await promo_store.attached_discount(self.db, user_id, self._clock())
-        if (attached is not None and attached.usable
-                and list_price_minor >= attached.min_order_minor):
-            found.append(Discount(DiscountSource.PROMO, attached.percent, attached.code,
-                                  attached.use_id))
-        if not found:
-            return None
-        best = max(found, key=lambda d: (d.percent, d.source is DiscountSource.TIER))
-        if best.percent > self.max_percent:
-            best = Discount(best.source, self.max_percent, best.code, best.use_id)
-        return best
+        code = None
+        if attached is not None and attached.usable:
+            code = Discount(DiscountSource.PROMO, self._capped(attached.percent), attached.code,
+                            attached.use_id, attached.min_order_minor)
+        if code is None or list_price_minor < code.min_order_minor:
+            return tier_discount, code
+        if tier_discount is not None and tier_discount.percent >= code.percent:
+            return tier_discount, code
+        return code, None
+
+    def _capped(self, percent: Decimal) -> Decimal:
+        return min(percent, self.max_percent)

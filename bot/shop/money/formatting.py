@@ -25,7 +25,7 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date, format_datetime
-from babel.numbers import format_currency, format_decimal, get_currency_precision
+from babel.numbers import format_currency, format_decimal, format_percent, get_currency_precision
 
 from bot.shop.money.amounts import DEFAULT_LOCALE, Money, babel_locale, exponent, from_minor
 
@@ -75,6 +75,11 @@ def number(value: int | Decimal, lang: str | None = DEFAULT) -> str:
 def decimal(value: Decimal, lang: str | None = DEFAULT) -> str:
     """A decimal number (a markup percent, a rate) with the locale's separators."""
     return format_decimal(value, locale=babel_locale(lang), decimal_quantization=False)
+
+
+def percent(value: Decimal, lang: str | None = DEFAULT) -> str:
+    """``value`` percent as the locale writes it: 5%, 5 %, %5."""
+    return format_percent(value / 100, locale=babel_locale(lang), decimal_quantization=False)
 
 
 def day(value: date, lang: str | None = DEFAULT) -> str:

@@ -164,7 +164,7 @@ class OrderService:
         quote = await self.pricer.quote(stored, values)
         if self.discounts is None:
             return quote
-        return quote.with_discount(await self.discounts.best(customer_id, quote.price_minor))
+        return quote.with_discount(*await self.discounts.best(customer_id, quote.price_minor))
 
     async def next_step(self, customer_id: int, draft: form.Draft | None,
                         answer: form.Answer = None) -> form.FormStep:
