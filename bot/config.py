@@ -178,6 +178,9 @@ class Settings(BaseSettings):
     # Days old rows are kept (expired unpaid top-ups, closed outbox rows), pruned
     # daily (bot/shop/backoffice/retention.py); 0: kept for ever. Money records are never pruned.
     retention_days: int = Field(default=30, ge=0, le=36_500)
+    # The most any discount takes off a price, in percent (issue 21): a promo code's,
+    # a loyalty tier's. A discount code above it can't be made.
+    discount_max_percent: Decimal = Field(default=Decimal(50), gt=0, le=100)
 
     @field_validator("bot_token", mode="before")
     @classmethod

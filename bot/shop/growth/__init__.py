@@ -1,0 +1,1 @@
+"""Growth: referrals and promo codes."""
