@@ -64,6 +64,7 @@ from bot.shop.backoffice.stats import ShopStats
 from bot.shop.catalog.admin import CatalogAdmin
 from bot.shop.catalog.pricing import Pricer
 from bot.shop.catalog.shop_catalog import ShopCatalog, keep_catalog_fresh, refresh_catalog
+from bot.shop.growth.promo_codes import PromoCodes
 from bot.shop.messaging.alerts import AdminAlerts
 from bot.shop.messaging.broadcasts import Broadcasts, BroadcastWatcher
 from bot.shop.messaging.languages import LanguageChoices
@@ -271,6 +272,8 @@ def build_dispatcher(runtime: Runtime, bot: Bot, bot_username: str) -> Dispatche
         catalog_admin=CatalogAdmin(runtime.db, runtime.catalog, pricer, runtime.panels,
                                    runtime.panel_currencies),
         watch=watch, daily_report=daily, broadcast_watcher=broadcast_watcher,
+        promo_codes=PromoCodes(runtime.db, currency=currency,
+                               max_percent=settings.discount_max_percent),
     )
     dispatcher.update.outer_middleware(UpdateMetrics())  # first: times all the others too
     # Pre-checkout queries are answered, and payments credited, before the FSM
