@@ -6,9 +6,9 @@ come first: the language choice (/language works in any state; it lets
 nothing else through), payments (a successful payment must reach its handler
 in any state), the order form
 (its states and buttons), browsing, the menu, my orders, the balance and
-top-ups, promo codes, the admin panel (one router that lets only ADMIN_IDS in, holding its
-menu and commands first, then one router per area), and last the catch-all
-answers. Callback buttons
+top-ups, promo codes, the admin panel (one router that lets only ADMIN_IDS
+in, holding its menu and commands first, then one router per area), and last
+the catch-all answers. Callback buttons
 never overlap between routers; messages are told apart by state (form, search,
 attach) and command. An admin command sent in the middle of an order form gets
 the form's "finish or /cancel first" answer, like any other command there.

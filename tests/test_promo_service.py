@@ -73,6 +73,7 @@ def test_the_two_kinds_with_their_defaults_and_options(codes: PromoCodes) -> Non
     # The amount by the admin's locale: 7,50 is 7.50 in ru, 1.000 a thousand in tr.
     assert codes.parse("abc balance 1.000", "tr").amount_minor == 100_000
     assert codes.parse("abc discount 50").percent == Decimal(50)  # up to DISCOUNT_MAX_PERCENT
+    assert codes.parse("abc discount %10", "tr").percent == Decimal(10)  # as Turkish writes it
 
 
 @pytest.mark.parametrize(("text", "message"), [

@@ -68,10 +68,9 @@ async def balance_screen(user_id: int, page: int, accounts: Accounts, settings: 
         lines += [_history_line(entry, currency, settings.zone) for entry in entries]
     if not settings.stars_enabled:
         lines += ["", top_up_hint(settings)]
-    promo = button(_("🎟 Promo code"), PromoCb(action="ask"))
-    first = [button(_("⭐ Top up"), TopupCb(action="menu")), promo] if settings.stars_enabled else [
-        promo]
-    rows = [first, pager(page, total, lambda p: BalanceCb(page=p)), [home_button()]]
+    top_up = [button(_("⭐ Top up"), TopupCb(action="menu"))] if settings.stars_enabled else []
+    rows = [[*top_up, button(_("🎟 Promo code"), PromoCb(action="ask"))],
+            pager(page, total, lambda p: BalanceCb(page=p)), [home_button()]]
     return "\n".join(lines), rows
 
 

@@ -53,7 +53,8 @@ EXAMPLES = ("WELCOME5 balance 5 uses=100\n"
             "SPRING10 discount 10 days=30 min=5")
 
 _CODE = re.compile(r"[A-Z0-9_-]{3,32}")
-_PERCENT = re.compile(r"(\d{1,3})(?:[.,](\d{1,2}))?%?")
+# "10", "12.5", "12,5", "10%", and "%10" as Turkish writes it.
+_PERCENT = re.compile(r"%?(\d{1,3})(?:[.,](\d{1,2}))?%?")
 _WHOLE = re.compile(r"\d{1,7}")
 MAX_TEXT = 300  # characters of /promo_new arguments
 SHOWN = 40  # characters of a typed word quoted back in a refusal
@@ -263,7 +264,8 @@ class PromoCodes:
         terms.append(f"{code.max_uses} uses" if code.max_uses else "unlimited uses")
         terms.append(f"{code.per_user} per customer")
         if code.expires_at is not None:
-            terms.append(f"expires {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(code.expires_at))}")
+            expiry = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(code.expires_at))
+            terms.append(f"expires {expiry}")
         return ", ".join(terms)
 
     async def disable(self, admin_id: int, text: str) -> tuple[PromoCode | None, bool]:
