@@ -181,7 +181,7 @@ class Settings(BaseSettings):
     # Growth (issue 21). LOYALTY_TIERS: "spend:percent" pairs, e.g. 100:3,500:5,1000:10
     # (spend in SHOP_CURRENCY: what a customer paid for orders, less refunds); empty: off.
     loyalty_tiers: Annotated[list[tuple[Decimal, Decimal]], NoDecode] = []
-    discount_max_percent: Decimal = Field(default=Decimal(50), ge=0, le=100)
+    discount_max_percent: Decimal = Field(default=Decimal(50), gt=0, le=100)  # tiers', codes'
 
     @field_validator("bot_token", mode="before")
     @classmethod

@@ -77,11 +77,18 @@ class TopupCb(CallbackData, prefix="t"):
     index: Annotated[int, Field(ge=0, le=20)] = 0  # which of TOPUP_AMOUNTS (a preset)
 
 
+class PromoCb(CallbackData, prefix="pr"):
+    """🎟 Promo code: ask the customer for a code (the balance screen, an order's confirmation)."""
+
+    action: Literal["ask"]
+
+
 # ------------------------------------------------------------ admin panel
 # Every admin factory's prefix starts with "a" (UnresolvedCb above too): the tests
 # collect them by that to check that a non-admin can't use any of them.
 
-AdminArea = Literal["home", "dashboard", "catalog", "customers", "orders", "broadcast", "audit"]
+AdminArea = Literal["home", "dashboard", "catalog", "customers", "orders", "broadcast", "audit",
+                    "promo"]
 
 
 class AdminCb(CallbackData, prefix="a"):
@@ -118,6 +125,14 @@ class AdminBroadcastCb(CallbackData, prefix="abr"):
     the draft, cancel broadcast ``id`` (0 when none is named)."""
 
     action: Literal["new", "all", "active", "confirm", "discard", "cancel"]
+    id: Annotated[int, Field(ge=0, le=MAX_ROW_ID)] = 0
+
+
+class AdminPromoCb(CallbackData, prefix="apc"):
+    """Promo codes (the list is ``AdminCb(area="promo")``): a new one, code ``id``'s card,
+    turning it off."""
+
+    action: Literal["new", "card", "off"]
     id: Annotated[int, Field(ge=0, le=MAX_ROW_ID)] = 0
 
 

@@ -4,6 +4,10 @@ A discount code attached to a customer's next order is read by the pricing
 (``attached_discount``), consumed in the order's own transaction (``use_in``,
 in the database's thread with the order's insert and debit) and given back
 when that order fails or is refunded in full (``give_back_in``).
+
+The codes themselves (``create``, ``disable``, the admin's list) and a
+customer's redemption (``code_in`` ... ``attach_in``, composed in one
+transaction by bot/shop/growth/promo_codes.py) are below them.
 """
 
 from __future__ import annotations
@@ -13,7 +17,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from storage.db import NOW, Database
+import aiosqlite
+
+from storage.db import NOW, Database, first
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,3 +88,134 @@ def give_back_in(conn: sqlite3.Connection, order_id: int) -> bool:
     conn.execute("UPDATE promo_codes SET uses = uses - 1 WHERE id = ? AND uses > 0",
                  (int(row[0]),))
     return True
+
+
+# ---------------------------------------------------------------- the codes
+# Written by the promo code service (bot/shop/growth/promo_codes.py): an admin's
+# codes, and a customer's redemption (a balance code's credit, a discount code
+# attached to their next order), each in one transaction with what it causes.
+
+@dataclass(frozen=True, slots=True)
+class PromoCode:
+    id: int
+    code: str
+    kind: str  # balance | discount
+    amount_minor: int | None  # a balance code's credit
+    percent: Decimal | None  # a discount code's percent off
+    min_order_minor: int
+    max_uses: int | None  # None: unlimited
+    per_user: int
+    uses: int
+    expires_at: float | None  # unix time; None: never
+    disabled_at: str | None
+    created_by: int
+    created_at: str
+
+    def expired(self, now: float) -> bool:
+        return self.expires_at is not None and self.expires_at <= now
+
+    @property
+    def used_up(self) -> bool:
+        return self.max_uses is not None and self.uses >= self.max_uses
+
+
+_CODE_COLUMNS = ("id, code, kind, amount_minor, percent, min_order_minor, max_uses, per_user,"
+                 " uses, expires_at, disabled_at, created_by, created_at")
+
+
+def _code(row: Sequence) -> PromoCode:
+    return PromoCode(int(row[0]), row[1], row[2], None if row[3] is None else int(row[3]),
+                     None if row[4] is None else Decimal(row[4]), int(row[5]),
+                     None if row[6] is None else int(row[6]), int(row[7]), int(row[8]),
+                     None if row[9] is None else float(row[9]), row[10], int(row[11]), row[12])
+
+
+async def create(conn: aiosqlite.Connection, *, code: str, kind: str, amount_minor: int | None,
+                 percent: Decimal | None, min_order_minor: int, max_uses: int | None,
+                 per_user: int, expires_at: float | None, created_by: int) -> PromoCode | None:
+    """A new code (in the caller's transaction, with its audit row); ``None`` when
+    ``code`` exists already (nothing written)."""
+    row = await first(
+        conn, "INSERT INTO promo_codes (code, kind, amount_minor, percent, min_order_minor,"
+        " max_uses, per_user, expires_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        f" ON CONFLICT (code) DO NOTHING RETURNING {_CODE_COLUMNS}",
+        (code, kind, amount_minor, None if percent is None else str(percent), min_order_minor,
+         max_uses, per_user, expires_at, created_by))
+    return _code(row) if row else None
+
+
+async def disable(conn: aiosqlite.Connection, code: str) -> PromoCode | None:
+    """Disable ``code`` now; ``None`` when there is no such code or it was disabled before."""
+    row = await first(conn, f"UPDATE promo_codes SET disabled_at = {NOW}"
+                            f" WHERE code = ? AND disabled_at IS NULL RETURNING {_CODE_COLUMNS}",
+                      (code,))
+    return _code(row) if row else None
+
+
+async def by_code(target: Database | aiosqlite.Connection, code: str) -> PromoCode | None:
+    sql, params = f"SELECT {_CODE_COLUMNS} FROM promo_codes WHERE code = ?", (code,)
+    row = (await target.fetchone(sql, params) if isinstance(target, Database)
+           else await first(target, sql, params))
+    return _code(row) if row else None
+
+
+async def by_id(db: Database, code_id: int) -> PromoCode | None:
+    row = await db.fetchone(f"SELECT {_CODE_COLUMNS} FROM promo_codes WHERE id = ?", (code_id,))
+    return _code(row) if row else None
+
+
+async def page(db: Database, limit: int, offset: int) -> tuple[list[PromoCode], int]:
+    """A page of the codes, newest first, and how many there are."""
+    total = await db.fetchone("SELECT COUNT(*) FROM promo_codes")
+    rows = await db.fetchall(f"SELECT {_CODE_COLUMNS} FROM promo_codes ORDER BY id DESC"
+                             " LIMIT ? OFFSET ?", (limit, offset))
+    return [_code(r) for r in rows], int(total[0]) if total else 0
+
+
+# In the database's thread, inside one transaction (``Database.transact``): a
+# redemption's reads and writes, so concurrent redemptions are one after another.
+
+def code_in(conn: sqlite3.Connection, code: str) -> PromoCode | None:
+    row = conn.execute(f"SELECT {_CODE_COLUMNS} FROM promo_codes WHERE code = ?",
+                       (code,)).fetchone()
+    return _code(row) if row else None
+
+
+def uses_of_user_in(conn: sqlite3.Connection, code_id: int, user_id: int) -> int:
+    """How many uses of ``code_id`` ``user_id`` has made (given back ones do not count)."""
+    row = conn.execute("SELECT COUNT(*) FROM promo_uses WHERE code_id = ? AND user_id = ?"
+                       " AND state = 'used'", (code_id, user_id)).fetchone()
+    return int(row[0])
+
+
+def take_use_in(conn: sqlite3.Connection, code_id: int) -> bool:
+    """Count one more use of ``code_id``; False, with nothing changed, when it is used up.
+    The test and the increment are one statement, so of many redeeming the last use,
+    exactly one gets it."""
+    return bool(conn.execute("UPDATE promo_codes SET uses = uses + 1 WHERE id = ?"
+                             " AND (max_uses IS NULL OR uses < max_uses)", (code_id,)).rowcount)
+
+
+def record_use_in(conn: sqlite3.Connection, code_id: int, user_id: int) -> int:
+    """A use made now (a balance code's credit); its id."""
+    row = conn.execute(f"INSERT INTO promo_uses (code_id, user_id, state, used_at)"
+                       f" VALUES (?, ?, 'used', {NOW}) RETURNING id", (code_id, user_id)).fetchone()
+    return int(row[0])
+
+
+def attached_code_in(conn: sqlite3.Connection, user_id: int) -> tuple[int, int, str] | None:
+    """(use id, code id, code) of the discount code attached to ``user_id``'s next order."""
+    row = conn.execute("SELECT u.id, c.id, c.code FROM promo_uses u JOIN promo_codes c"
+                       " ON c.id = u.code_id WHERE u.user_id = ? AND u.state = 'attached'",
+                       (user_id,)).fetchone()
+    return (int(row[0]), int(row[1]), row[2]) if row else None
+
+
+def attach_in(conn: sqlite3.Connection, code_id: int, user_id: int) -> int:
+    """Attach ``code_id`` to ``user_id``'s next order, in place of the one attached
+    before (that one is 'detached'); the new use's id."""
+    conn.execute("UPDATE promo_uses SET state = 'detached' WHERE user_id = ?"
+                 " AND state = 'attached'", (user_id,))
+    row = conn.execute("INSERT INTO promo_uses (code_id, user_id, state)"
+                       " VALUES (?, ?, 'attached') RETURNING id", (code_id, user_id)).fetchone()
+    return int(row[0])

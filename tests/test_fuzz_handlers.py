@@ -46,6 +46,8 @@ NASTY = [
     "\x00", "🙂", "²", "١٢٣", "  ", "<b>", "&amp;", "0", "-1", "9" * 40, "31/02/2030", "1k",
     "2.5m", "1,00", "NaN", "US", "us", "ZZ", "@a", "@" + "a" * 40, "t.me/" + "a" * 3000,
     "a\nb\nc", "\n" * 50, "x" * 5000, "🙂" * 3000, "/" + "a" * 200, "/start@storefront_bot",
+    "/promo", "/promo x", "/promo " + "A" * 33, "/promo_new SPRING10 discount 10 min=1 000",
+    "/promo_new X balance 1e30", "/promo_off", "/promo_off 🙂", "SPRING10 discount 10",
 ]
 TEXTS = st.one_of(
     st.sampled_from(NASTY),
@@ -149,6 +151,8 @@ class Harness:
             Template("admin credit", "AdminCustomers:amount", {"user_id": 5_000_000, "sign": 1},
                      admin=True),
             Template("admin order number", "AdminOrders:number", admin=True),
+            Template("promo code", "PromoInput:code", {"after_promo": None}),
+            Template("admin new promo code", "AdminPromo:new", admin=True),
         ]
 
     async def enter(self, template: Template) -> int:
@@ -213,7 +217,8 @@ def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
 TEMPLATE_NAMES = ["idle", "admin idle", "search", "link", "quantity", "runs", "interval", "lines",
                   "subscription username", "subscription expiry", "country",
                   "device (a choice, typed)", "confirm", "attach panel id", "top-up amount",
-                  "admin customer search", "admin credit", "admin order number"]
+                  "admin customer search", "admin credit", "admin order number", "promo code",
+                  "admin new promo code"]
 
 
 def _template(harness: Harness, name: str) -> Template:

@@ -66,6 +66,7 @@ from bot.shop.catalog.pricing import Pricer
 from bot.shop.catalog.shop_catalog import ShopCatalog, keep_catalog_fresh, refresh_catalog
 from bot.shop.growth.discounts import Discounts
 from bot.shop.growth.loyalty import LoyaltyTiers
+from bot.shop.growth.promo_codes import PromoCodes
 from bot.shop.messaging.alerts import AdminAlerts
 from bot.shop.messaging.broadcasts import Broadcasts, BroadcastWatcher
 from bot.shop.messaging.languages import LanguageChoices
@@ -276,6 +277,8 @@ def build_dispatcher(runtime: Runtime, bot: Bot, bot_username: str) -> Dispatche
                                    runtime.panel_currencies),
         watch=watch, daily_report=daily, broadcast_watcher=broadcast_watcher,
         discounts=discounts,
+        promo_codes=PromoCodes(runtime.db, currency=currency,
+                               max_percent=settings.discount_max_percent),
     )
     dispatcher.update.outer_middleware(UpdateMetrics())  # first: times all the others too
     # Pre-checkout queries are answered, and payments credited, before the FSM

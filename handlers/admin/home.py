@@ -1,6 +1,6 @@
 """The admin panel's entry (🛠 Admin, /admin), its audit log screen, commands
 typed in any admin input state, and the admin commands (/credit, /debit,
-/unresolved, /refund_stars).
+/unresolved, /refund_stars; /promo_new and /promo_off are handlers/admin/promo.py's).
 
 Only ADMIN_IDS get here: the panel's router (handlers/admin/__init__.py) lets
 nobody else through. Each area of the panel is a router of its own
@@ -49,6 +49,8 @@ def usage() -> str:
         "/debit USER_ID AMOUNT [reason]  " + _("take from a customer's balance"),
         "/unresolved  " + _("orders whose panel outcome is unknown"),
         "/refund_stars CHARGE_ID  " + _("give a Stars top-up back"),
+        "/promo_new CODE balance|discount AMOUNT|PERCENT [...]  " + _("make a promo code"),
+        "/promo_off CODE  " + _("turn a promo code off"),
     ])
 PANEL_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 CHARGE_ID = re.compile(r"[A-Za-z0-9_.:-]{1,200}")
@@ -80,6 +82,7 @@ def admin_home() -> tuple[str, InlineKeyboardMarkup]:
          button(_("📦 Orders"), AdminCb(area="orders"))],
         [button(_("📣 Broadcast"), AdminCb(area="broadcast")),
          button(_("📜 Audit log"), AdminCb(area="audit"))],
+        [button(_("🎟 Promo codes"), AdminCb(area="promo"))],
         [home_button()])
 
 
@@ -131,14 +134,15 @@ def action_word(action: str) -> str:
              "unblock": _("unblock"), "markup": _("markup"), "hide": _("hide"), "show": _("show"),
              "attach": _("attach panel id"), "refund_order": _("refund order"),
              "broadcast": _("broadcast"), "broadcast_cancel": _("cancel broadcast"),
-             "refund_stars": _("refund Stars"), "catalog_refresh": _("refresh catalog")}
+             "refund_stars": _("refund Stars"), "catalog_refresh": _("refresh catalog"),
+             "promo_new": _("new promo code"), "promo_off": _("turn promo code off")}
     return words.get(action, escape(action))
 
 
 def target_word(kind: str) -> str:
     words = {"user": _("customer"), "order": _("order"), "payment": _("payment"),
              "service": _("service"), "category": _("category"), "shop": _("shop"),
-             "broadcast": _("broadcast")}
+             "broadcast": _("broadcast"), "promo": _("promo code")}
     return words.get(kind, escape(kind))
 
 

@@ -32,7 +32,7 @@ from bot.shop.money.amounts import AmountError, parse_amount, separators, to_min
 from bot.shop.money.topups import STARS, StarsTopups, TooManyUnpaid
 from bot.shop.orders import form
 from bot.shop.orders.service import OrderService, ServiceGone
-from handlers.callbacks import BalanceCb, MenuCb, TopupCb
+from handlers.callbacks import BalanceCb, MenuCb, PromoCb, TopupCb
 from handlers.customer.service_view import top_up_hint
 from handlers.filters import Button, CallbackPrefix, TextMessage
 from handlers.views.keyboards import PAGE_SIZE, button, edit, keyboard, pager
@@ -71,10 +71,9 @@ async def balance_screen(user_id: int, page: int, accounts: Accounts, settings: 
         lines += [_history_line(entry, currency, settings.zone) for entry in entries]
     if not settings.stars_enabled:
         lines += ["", top_up_hint(settings)]
-    rows = [pager(page, total, lambda p: BalanceCb(page=p))]
-    if settings.stars_enabled:
-        rows.insert(0, [button(_("⭐ Top up"), TopupCb(action="menu"))])
-    rows.append([home_button()])
+    top_up = [button(_("⭐ Top up"), TopupCb(action="menu"))] if settings.stars_enabled else []
+    rows = [[*top_up, button(_("🎟 Promo code"), PromoCb(action="ask"))],
+            pager(page, total, lambda p: BalanceCb(page=p)), [home_button()]]
     return "\n".join(lines), rows
 
 

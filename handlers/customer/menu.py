@@ -116,6 +116,7 @@ def command_list() -> list[BotCommand]:
         BotCommand(command="start", description=_("Menu")),
         BotCommand(command="search", description=_("Find a service")),
         BotCommand(command="balance", description=_("Your balance")),
+        BotCommand(command="promo", description=_("Redeem a promo code")),
         BotCommand(command="language", description=_("Change the language")),
         BotCommand(command="help", description=_("How it works")),
         BotCommand(command="cancel", description=_("Leave the current form")),

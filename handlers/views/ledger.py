@@ -17,6 +17,7 @@ def ledger_kind(kind: str, order_id: int | None) -> str:
         "order": _("Order #{id}"), "refund": _("Refund for order #{id}"),
         "topup": _("⭐ Top-up"), "topup_refund": _("⭐ Top-up refunded"),
         "credit": _("Added by the shop"), "debit": _("Taken by the shop"),
+        "promo": _("🎟 Promo code"),
     }
     return words[kind].format(id=order_id) if kind in words else escape(kind)
 

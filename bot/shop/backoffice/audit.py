@@ -12,6 +12,8 @@ The actions:
 - ``broadcast`` / ``broadcast_cancel``: a broadcast sent or stopped (target: broadcast)
 - ``refund_stars``: a Stars payment given back (target: payment)
 - ``catalog_refresh``: the catalog refreshed from the panels on an admin's request
+- ``promo_new`` / ``promo_off``: a promo code made (target: promo; after: its terms) or
+  turned off
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from storage.db import Database
 __all__ = ["ACTIONS", "AuditEntry", "AuditLog"]
 
 ACTIONS = ("credit", "debit", "block", "unblock", "markup", "hide", "show", "attach",
-           "refund_order", "broadcast", "broadcast_cancel", "refund_stars", "catalog_refresh")
+           "refund_order", "broadcast", "broadcast_cancel", "refund_stars", "catalog_refresh",
+           "promo_new", "promo_off")
 
 
 class AuditLog:

@@ -1,0 +1,125 @@
+"""A customer's promo code: ``/promo CODE``, or ``/promo`` alone and 🎟 Promo code (on
+the balance screen, and wherever else a ``PromoCb`` button is shown), which ask
+for it. The code is redeemed by bot/shop/growth/promo_codes.py; the answer is
+handlers/views/promo.py's ``redemption_text``.
+
+Asking remembers the state the customer was in (an order's confirmation keeps its
+draft) and goes back to it once a code did something or was refused for good, or
+on /cancel; a code mistyped or unknown is asked for again.
+"""
+
+from __future__ import annotations
+
+from aiogram import Router
+from aiogram.filters import Command, CommandObject, StateFilter
+from aiogram.fsm.context import FSMContext
+from aiogram.fsm.state import State, StatesGroup
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message, User
+from aiogram.utils.i18n import gettext as _
+
+from bot.config import Settings
+from bot.shop.growth.promo_codes import Outcome, PromoCodes, Redemption
+from bot.shop.money.accounts import Accounts
+from handlers.callbacks import MenuCb, PromoCb
+from handlers.filters import CallbackPrefix, TextMessage
+from handlers.views.keyboards import button, keyboard
+from handlers.views.menu import home_button, main_menu
+from handlers.views.promo import redemption_text
+
+router = Router(name="promo")
+router.callback_query.filter(CallbackPrefix(PromoCb))
+
+# Answers after which the code is asked for again: what was typed is no code, or
+# none of this shop's (a typo, most likely).
+TRY_AGAIN = frozenset({Outcome.INVALID, Outcome.UNKNOWN})
+MAX_TYPED = 100  # characters of a typed code looked at (a code has at most 32)
+
+
+class PromoInput(StatesGroup):
+    code = State()
+
+
+def _ask() -> str:
+    return _("Send your promo code, like SPRING10 (or /cancel).")
+
+
+async def _ask_for_code(message: Message, state: FSMContext) -> None:
+    # Remember where the customer was (an order's confirmation keeps its draft).
+    await state.update_data(after_promo=await state.get_state())
+    await state.set_state(PromoInput.code)
+    await message.answer(_ask())
+
+
+async def _leave(state: FSMContext) -> None:
+    """Back to where the code was asked for (the state before, its data kept)."""
+    data = await state.get_data()
+    back = data.pop("after_promo", None)
+    await state.set_data(data)
+    await state.set_state(back)
+
+
+def _next_steps(redemption: Redemption) -> InlineKeyboardMarkup:
+    """Where to go from the answer: the balance a code credited, an order to use a
+    discount on, or the menu."""
+    if redemption.outcome is Outcome.CREDITED:
+        return keyboard([button(_("💰 Balance"), MenuCb(action="balance")), home_button()])
+    if redemption.accepted:
+        return keyboard([button(_("🛒 New order"), MenuCb(action="shop")), home_button()])
+    return keyboard([home_button()])
+
+
+async def _redeem(sender: User, typed: str, promo_codes: PromoCodes,
+                  accounts: Accounts) -> Redemption:
+    # The account must exist to be credited (a customer's first message may be /promo).
+    await accounts.register(sender.id, username=sender.username, first_name=sender.first_name,
+                            language=sender.language_code)
+    return await promo_codes.redeem(sender.id, typed[:MAX_TYPED])
+
+
+@router.message(Command("promo"), StateFilter(None))
+async def promo_command(message: Message, command: CommandObject, state: FSMContext,
+                        promo_codes: PromoCodes, accounts: Accounts) -> None:
+    assert message.from_user is not None
+    typed = (command.args or "").strip()
+    if not typed:
+        await _ask_for_code(message, state)
+        return
+    redemption = await _redeem(message.from_user, typed, promo_codes, accounts)
+    await message.answer(redemption_text(redemption), reply_markup=_next_steps(redemption))
+
+
+@router.callback_query(PromoCb.filter())
+async def promo_button(query: CallbackQuery, state: FSMContext) -> None:
+    assert isinstance(query.message, Message)
+    await _ask_for_code(query.message, state)
+
+
+@router.message(StateFilter(PromoInput.code), Command("cancel"))
+async def cancel_code(message: Message, state: FSMContext, settings: Settings) -> None:
+    assert message.from_user is not None
+    await _leave(state)
+    await message.answer(_("No code redeemed."),
+                         reply_markup=main_menu(message.from_user.id in settings.admin_ids))
+
+
+@router.message(StateFilter(PromoInput.code), TextMessage(command=True))
+async def command_in_code(message: Message) -> None:
+    await message.answer(_("Send the promo code itself, like SPRING10, or /cancel first."))
+
+
+@router.message(StateFilter(PromoInput.code), TextMessage())
+async def typed_code(message: Message, state: FSMContext, promo_codes: PromoCodes,
+                     accounts: Accounts) -> None:
+    assert message.text is not None and message.from_user is not None
+    redemption = await _redeem(message.from_user, message.text, promo_codes, accounts)
+    if redemption.outcome in TRY_AGAIN:
+        await message.answer(f"{redemption_text(redemption)}\n\n{_ask()}")
+        return
+    await _leave(state)
+    await message.answer(redemption_text(redemption), reply_markup=_next_steps(redemption))
+
+
+@router.message(StateFilter(PromoInput.code))
+async def not_a_code(message: Message) -> None:
+    """A sticker, a photo, a voice note...: the code is text."""
+    await message.answer(_("Send the promo code as text, like SPRING10, or /cancel."))
