@@ -86,3 +86,37 @@ async def test_russian_and_turkish_customers_read_their_tier_in_their_words(
         await customer.send("/balance")
         assert words in customer.text, customer.text
         assert "Loyalty" not in customer.text and "Spend" not in customer.text
+
+
+async def test_a_code_entered_on_the_confirmation_reprices_it_and_confirm_charges_that(
+        shop: Shop) -> None:
+    await shop.admin.send("/promo_new SPRING10 discount 10")
+    await shop.admin.send("/promo_new BIGONLY discount 20 min=50")
+    await shop.credit(CUSTOMER, 10_000)
+    customer = shop.user(CUSTOMER)
+    assert "Price: $1.56" in await order_likes(shop, "https://instagram.com/p/coded")
+    stale = customer.last()
+
+    await customer.tap("🎟 Promo code")
+    await customer.send("🎉")  # no code: asked again, nothing changes
+    assert "SPRING10" in customer.text and await shop.query(
+        "SELECT COUNT(*) FROM promo_uses") == [(0,)]
+    await customer.send("spring10")
+    confirmation = customer.text
+    assert "List price: $1.56" in confirmation
+    assert "Code SPRING10 (10% off): −$0.15" in confirmation
+    assert "Total: $1.41" in confirmation
+    answer = await customer.tap_data(stale.button("Confirm")["callback_data"], stale)  # type: ignore[index]
+    assert await shop.query("SELECT COUNT(*) FROM orders") == [(0,)], answer
+
+    await customer.send("/promo BIGONLY")  # typed on the confirmation: it replaces SPRING10
+    assert "Code BIGONLY is for orders from $50.00: it stays for a later order." in customer.text
+    assert "Price: $1.56" in customer.text
+    await customer.send("/promo SPRING10")
+    assert "Total: $1.41" in customer.text
+    await customer.tap("Confirm")
+    assert "placed" in customer.text
+    assert await shop.balance(CUSTOMER) == (10_000 - 141, 10_000 - 141)
+    assert await shop.query("SELECT c.code, u.state, c.uses FROM promo_uses u JOIN promo_codes c"
+                            " ON c.id = u.code_id ORDER BY u.id") == [
+        ("SPRING10", "detached", 1), ("BIGONLY", "detached", 0), ("SPRING10", "used", 1)]

@@ -41,6 +41,8 @@ log = logging.getLogger(__name__)
 router = Router(name="order_form")
 router.callback_query.filter(CallbackPrefix(OrderStartCb, FormCb))
 router.message.filter(~CommandText("/start"))  # /start leaves the form: the menu answers it
+# A promo code for this order: handlers/customer/promo.py takes it and shows the form again.
+router.message.filter(~CommandText("/promo"))
 
 
 class OrderForm(StatesGroup):
@@ -107,6 +109,14 @@ async def _show_step(target: Message, step: form.FormStep, state: FSMContext,
         await edit_message(target, text, markup)
     else:
         await target.answer(text, reply_markup=markup)
+
+
+async def resume(message: Message, state: FSMContext, orders: OrderService,
+                 settings: Settings) -> None:
+    """Show where the customer's form is, as a new message: after a promo code was
+    asked for in the middle of it, the confirmation comes back priced with the code."""
+    await _show_step(message, await _next_step(state, orders), state, orders, settings,
+                     edit=False)
 
 
 @router.callback_query(OrderStartCb.filter())

@@ -20,7 +20,9 @@ from aiogram.utils.i18n import gettext as _
 from bot.config import Settings
 from bot.shop.growth.promo_codes import Outcome, PromoCodes, Redemption
 from bot.shop.money.accounts import Accounts
+from bot.shop.orders.service import OrderService
 from handlers.callbacks import MenuCb, PromoCb
+from handlers.customer.order_form import OrderForm, resume
 from handlers.filters import CallbackPrefix, TextMessage
 from handlers.views.keyboards import button, keyboard
 from handlers.views.menu import home_button, main_menu
@@ -39,6 +41,9 @@ class PromoInput(StatesGroup):
     code = State()
 
 
+IN_ORDER_FORM = (OrderForm.field.state, OrderForm.confirm.state)
+
+
 def _ask() -> str:
     return _("Send your promo code, like SPRING10 (or /cancel).")
 
@@ -50,12 +55,23 @@ async def _ask_for_code(message: Message, state: FSMContext) -> None:
     await message.answer(_ask())
 
 
-async def _leave(state: FSMContext) -> None:
+async def _leave(state: FSMContext) -> str | None:
     """Back to where the code was asked for (the state before, its data kept)."""
     data = await state.get_data()
     back = data.pop("after_promo", None)
     await state.set_data(data)
     await state.set_state(back)
+    return back
+
+
+async def _answer(message: Message, text: str, markup: InlineKeyboardMarkup | None,
+                  state: FSMContext, orders: OrderService, settings: Settings) -> None:
+    """``text``, then the order form again when the code was asked for in the middle
+    of one (its confirmation re-priced with a discount code), else ``markup``."""
+    in_form = await state.get_state() in IN_ORDER_FORM
+    await message.answer(text, reply_markup=None if in_form else markup)
+    if in_form:
+        await resume(message, state, orders, settings)
 
 
 def _next_steps(redemption: Redemption) -> InlineKeyboardMarkup:
@@ -76,16 +92,18 @@ async def _redeem(sender: User, typed: str, promo_codes: PromoCodes,
     return await promo_codes.redeem(sender.id, typed[:MAX_TYPED])
 
 
-@router.message(Command("promo"), StateFilter(None))
+@router.message(Command("promo"), StateFilter(None, *IN_ORDER_FORM))
 async def promo_command(message: Message, command: CommandObject, state: FSMContext,
-                        promo_codes: PromoCodes, accounts: Accounts) -> None:
+                        promo_codes: PromoCodes, accounts: Accounts, orders: OrderService,
+                        settings: Settings) -> None:
     assert message.from_user is not None
     typed = (command.args or "").strip()
     if not typed:
         await _ask_for_code(message, state)
         return
     redemption = await _redeem(message.from_user, typed, promo_codes, accounts)
-    await message.answer(redemption_text(redemption), reply_markup=_next_steps(redemption))
+    await _answer(message, redemption_text(redemption), _next_steps(redemption), state, orders,
+                  settings)
 
 
 @router.callback_query(PromoCb.filter())
@@ -95,11 +113,12 @@ async def promo_button(query: CallbackQuery, state: FSMContext) -> None:
 
 
 @router.message(StateFilter(PromoInput.code), Command("cancel"))
-async def cancel_code(message: Message, state: FSMContext, settings: Settings) -> None:
+async def cancel_code(message: Message, state: FSMContext, orders: OrderService,
+                      settings: Settings) -> None:
     assert message.from_user is not None
     await _leave(state)
-    await message.answer(_("No code redeemed."),
-                         reply_markup=main_menu(message.from_user.id in settings.admin_ids))
+    await _answer(message, _("No code redeemed."),
+                  main_menu(message.from_user.id in settings.admin_ids), state, orders, settings)
 
 
 @router.message(StateFilter(PromoInput.code), TextMessage(command=True))
@@ -109,14 +128,15 @@ async def command_in_code(message: Message) -> None:
 
 @router.message(StateFilter(PromoInput.code), TextMessage())
 async def typed_code(message: Message, state: FSMContext, promo_codes: PromoCodes,
-                     accounts: Accounts) -> None:
+                     accounts: Accounts, orders: OrderService, settings: Settings) -> None:
     assert message.text is not None and message.from_user is not None
     redemption = await _redeem(message.from_user, message.text, promo_codes, accounts)
     if redemption.outcome in TRY_AGAIN:
         await message.answer(f"{redemption_text(redemption)}\n\n{_ask()}")
         return
     await _leave(state)
-    await message.answer(redemption_text(redemption), reply_markup=_next_steps(redemption))
+    await _answer(message, redemption_text(redemption), _next_steps(redemption), state, orders,
+                  settings)
 
 
 @router.message(StateFilter(PromoInput.code))

@@ -13,7 +13,7 @@ from aiogram.utils.i18n import ngettext
 from bot.panel.order_types import FieldKind, FormField
 from bot.shop.catalog import StoredService
 from bot.shop.catalog.pricing import DiscountSource, Quote
-from handlers.callbacks import FormCb
+from handlers.callbacks import FormCb, PromoCb
 from handlers.views.keyboards import button, keyboard
 from handlers.views.text import current_locale, money, number, panel_text, percent, short
 
@@ -133,16 +133,19 @@ _CONFIRM_DATA = FormCb(action="confirm").pack()  # "f:confirm:" + the screen's n
 
 
 def confirm_keyboard(screen: str) -> InlineKeyboardMarkup:
-    """Confirm names the screen it is on (``Draft.screen``); Edit and Cancel are fixed.
+    """Confirm names the screen it is on (``Draft.screen``); the other buttons are fixed.
 
     The Confirm button is unique to its screen, so it is built here rather than
     through the shared-button cache (it would push shared buttons out)."""
     confirm = InlineKeyboardButton.model_construct(text=_("✅ Confirm"),
                                                    callback_data=_CONFIRM_DATA + screen)
-    return keyboard([confirm], _edit_cancel_row(current_locale()))
+    return keyboard([confirm], *_fixed_rows(current_locale()))
 
 
 @lru_cache(maxsize=64)
-def _edit_cancel_row(_locale_key: str) -> list[InlineKeyboardButton]:
-    return [button(_("✏️ Edit"), FormCb(action="edit")),
-            button(_("✖ Cancel"), FormCb(action="cancel"))]
+def _fixed_rows(_locale_key: str) -> tuple[list[InlineKeyboardButton], ...]:
+    """A promo code for this order (handlers/customer/promo.py brings the confirmation
+    back, priced with it), Edit and Cancel."""
+    return ([button(_("🎟 Promo code"), PromoCb(action="ask"))],
+            [button(_("✏️ Edit"), FormCb(action="edit")),
+             button(_("✖ Cancel"), FormCb(action="cancel"))])
