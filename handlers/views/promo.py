@@ -14,20 +14,14 @@ from aiogram.utils.i18n import ngettext
 
 from bot.shop.growth.promo_codes import Outcome, PromoCode, PromoRefused, Redemption
 from bot.shop.money import formatting
-from handlers.views.text import current_locale, field_error, money, number
-
-
-def percent(value: Decimal) -> str:
-    """A percent's number as the reader writes it (``12.5``, ``12,5``); the sign is the
-    message's own, since languages put it on either side (``10%``, ``%10``)."""
-    return formatting.decimal(value, current_locale())
+from handlers.views.text import current_locale, field_error, money, number, percent
 
 
 def _discount(percent_off: Decimal | None, min_order_minor: int, currency: str) -> str:
     if min_order_minor:
-        return _("{percent}% off your next order (orders from {minimum})").format(
+        return _("{percent} off your next order (orders from {minimum})").format(
             percent=percent(percent_off or Decimal(0)), minimum=money(min_order_minor, currency))
-    return _("{percent}% off your next order").format(percent=percent(percent_off or Decimal(0)))
+    return _("{percent} off your next order").format(percent=percent(percent_off or Decimal(0)))
 
 
 def redemption_text(redemption: Redemption) -> str:
