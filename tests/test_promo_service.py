@@ -6,6 +6,7 @@ once against a real SQLite file."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import sqlite3
 from decimal import Decimal
 from pathlib import Path
@@ -266,10 +267,26 @@ async def test_an_unknown_code(codes: PromoCodes) -> None:
     assert (redemption.outcome, redemption.code) == (Outcome.UNKNOWN, "NOSUCHCODE")
 
 
+async def test_guessing_codes_is_slowed_per_customer(codes: PromoCodes, clock: Clock) -> None:
+    await codes.create(ADMIN, "WELCOME5 balance 5")
+    start = clock.now
+    for guess in ("AAA", "BBB", "🙂", "CCC", "DDD"):  # five that are no code, a minute apart
+        assert (await codes.redeem(ANN, guess)).outcome in (Outcome.UNKNOWN, Outcome.INVALID)
+        clock.now += 60
+    refused = await codes.redeem(ANN, "WELCOME5")  # even the right one waits
+    assert (refused.outcome, refused.wait_minutes) == (Outcome.TOO_MANY_TRIES, 10)
+    assert (await codes.redeem(BOB, "WELCOME5")).outcome is Outcome.CREDITED  # others can
+    clock.now = start + 15 * 60  # the first guess is 15 minutes old: one more try
+    assert (await codes.redeem(ANN, "WELCOME5")).outcome is Outcome.CREDITED
+    assert (await codes.redeem(ANN, "EEE")).outcome is Outcome.UNKNOWN
+    assert (await codes.redeem(ANN, "FFF")).outcome is Outcome.TOO_MANY_TRIES
+
+
 def test_any_typed_text_is_redeemed_or_refused_cleanly(tmp_path: Path) -> None:
     loop = asyncio.new_event_loop()
     db = loop.run_until_complete(Database(tmp_path / "shop.sqlite3").open())
-    codes = PromoCodes(db, currency="USD", max_percent=Decimal(50))
+    hours = itertools.count(1_800_000_000, 3600)  # an hour between tries: none is too many
+    codes = PromoCodes(db, currency="USD", max_percent=Decimal(50), clock=lambda: next(hours))
     loop.run_until_complete(users.upsert_user(db, ANN, first_name="Ann"))
     loop.run_until_complete(codes.create(ADMIN, "ANYONE balance 1 per_user=1000"))
 

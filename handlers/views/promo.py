@@ -54,6 +54,10 @@ def redemption_text(redemption: Redemption) -> str:
             return _("Code {code} has expired.").format(code=code)
         case Outcome.USED_UP:
             return _("Code {code} has been used up: all its uses are taken.").format(code=code)
+        case Outcome.TOO_MANY_TRIES:
+            return ngettext("Too many codes that don't exist. Try again in {count} minute.",
+                            "Too many codes that don't exist. Try again in {count} minutes.",
+                            redemption.wait_minutes).format(count=number(redemption.wait_minutes))
         case Outcome.ALREADY_USED:
             if redemption.per_user == 1:
                 return _("You have used code {code} already; it works once for each "

@@ -17,6 +17,12 @@ as a value for the handlers to render (``PromoRefused``, ``Redemption``).
   front what that would refuse.
 
 Codes are case-insensitive: stored and compared upper case.
+
+Guessing is slowed: a customer who sent ``MISSES_ALLOWED`` codes that are no
+code or no such code within ``MISS_WINDOW`` seconds is refused
+(``TOO_MANY_TRIES``, nothing looked up) until the oldest of them is that old, so
+a short balance code can't be found by trying every word. The count is kept in
+memory: a restart forgets it, which a guesser can't cause.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from __future__ import annotations
 import re
 import sqlite3
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -61,6 +68,9 @@ SHOWN = 40  # characters of a typed word quoted back in a refusal
 DAY = 24 * 60 * 60
 # The options of /promo_new: the largest value of each whole-number one.
 _LIMITS = {"uses": 1_000_000, "per_user": 1_000, "days": 3_650}
+MISSES_ALLOWED = 5  # codes that are none, per customer within MISS_WINDOW
+MISS_WINDOW = 15 * 60  # seconds
+MISSES_KEPT = 10_000  # customers whose misses are remembered (the oldest go first)
 
 
 def normalise(text: str) -> str | None:
@@ -116,6 +126,7 @@ class Outcome(StrEnum):
     EXPIRED = "expired"
     USED_UP = "used_up"  # all its uses are made
     ALREADY_USED = "already_used"  # this customer made all the uses one customer may
+    TOO_MANY_TRIES = "too_many_tries"  # too many codes that are none: wait (``wait_minutes``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +143,7 @@ class Redemption:
     min_order_minor: int = 0
     per_user: int = 1
     replaced: str | None = None  # the code a discount code took the place of
+    wait_minutes: int = 0  # TOO_MANY_TRIES: until the customer may try again
 
     @property
     def accepted(self) -> bool:
@@ -148,6 +160,7 @@ class PromoCodes:
         self.currency = currency
         self.max_percent = max_percent
         self._clock = clock
+        self._misses: dict[int, deque[float]] = {}  # customer -> times of codes that were none
 
     # ------------------------------------------------------------ the admin's
 
@@ -299,10 +312,34 @@ class PromoCodes:
         """``user_id`` (a registered customer) redeems the code ``text``: a balance code
         is credited, a discount code attached to their next order, each in one
         transaction; anything else is refused with nothing changed."""
+        now = self._clock()
+        wait = self._wait(user_id, now)
+        if wait:
+            return Redemption(Outcome.TOO_MANY_TRIES, "", self.currency, wait_minutes=wait)
         code = normalise(text)
         if code is None:
-            return Redemption(Outcome.INVALID, _quoted(text.strip()), self.currency)
-        return await self.db.transact(self._redeem_in, code, user_id, self._clock())
+            redemption = Redemption(Outcome.INVALID, _quoted(text.strip()), self.currency)
+        else:
+            redemption = await self.db.transact(self._redeem_in, code, user_id, now)
+        if redemption.outcome in (Outcome.INVALID, Outcome.UNKNOWN):
+            self._missed(user_id, now)
+        return redemption
+
+    def _wait(self, user_id: int, now: float) -> int:
+        """Minutes ``user_id`` must wait before trying a code again; 0: none."""
+        misses = self._misses.get(user_id)
+        while misses and misses[0] <= now - MISS_WINDOW:
+            misses.popleft()
+        if not misses or len(misses) < MISSES_ALLOWED:
+            return 0
+        return max(1, -int((now - misses[0] - MISS_WINDOW) // 60))
+
+    def _missed(self, user_id: int, now: float) -> None:
+        misses = self._misses.pop(user_id, None) or deque(maxlen=MISSES_ALLOWED)
+        misses.append(now)
+        self._misses[user_id] = misses  # last: the most recent customer
+        if len(self._misses) > MISSES_KEPT:
+            del self._misses[next(iter(self._misses))]
 
     def _redeem_in(self, conn: sqlite3.Connection, typed: str, user_id: int,
                    now: float) -> Redemption:
