@@ -94,13 +94,19 @@ async def test_a_code_entered_on_the_confirmation_reprices_it_and_confirm_charge
     await shop.admin.send("/promo_new BIGONLY discount 20 min=50")
     await shop.credit(CUSTOMER, 10_000)
     customer = shop.user(CUSTOMER)
-    assert "Price: $1.56" in await order_likes(shop, "https://instagram.com/p/coded")
+    await customer.send("/promo bigonly")
+    await customer.send("/balance")
+    assert "🎟 Code BIGONLY waits for your next order: 20% off orders from $50.00." in (
+        customer.text)
+    confirmation = await order_likes(shop, "https://instagram.com/p/coded")
+    assert "Price: $1.56" in confirmation
+    assert "Code BIGONLY is for orders from $50.00: it stays for a later order." in confirmation
     stale = customer.last()
 
     await customer.tap("🎟 Promo code")
     await customer.send("🎉")  # no code: asked again, nothing changes
     assert "SPRING10" in customer.text and await shop.query(
-        "SELECT COUNT(*) FROM promo_uses") == [(0,)]
+        "SELECT COUNT(*) FROM promo_uses") == [(1,)]  # BIGONLY's alone
     await customer.send("spring10")
     confirmation = customer.text
     assert "List price: $1.56" in confirmation
@@ -119,4 +125,7 @@ async def test_a_code_entered_on_the_confirmation_reprices_it_and_confirm_charge
     assert await shop.balance(CUSTOMER) == (10_000 - 141, 10_000 - 141)
     assert await shop.query("SELECT c.code, u.state, c.uses FROM promo_uses u JOIN promo_codes c"
                             " ON c.id = u.code_id ORDER BY u.id") == [
-        ("SPRING10", "detached", 1), ("BIGONLY", "detached", 0), ("SPRING10", "used", 1)]
+        ("BIGONLY", "detached", 0), ("SPRING10", "detached", 1), ("BIGONLY", "detached", 0),
+        ("SPRING10", "used", 1)]
+    await customer.send("/balance")
+    assert "waits for your next order" not in customer.text

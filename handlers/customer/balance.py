@@ -36,7 +36,7 @@ from handlers.callbacks import BalanceCb, MenuCb, PromoCb, TopupCb
 from handlers.customer.service_view import top_up_hint
 from handlers.filters import Button, CallbackPrefix, TextMessage
 from handlers.views.keyboards import PAGE_SIZE, button, edit, keyboard, pager
-from handlers.views.ledger import ledger_kind, loyalty_lines
+from handlers.views.ledger import ledger_kind, loyalty_lines, waiting_code_line
 from handlers.views.menu import home_button, main_menu
 from handlers.views.text import current_locale, field_error, money, number, when
 
@@ -66,6 +66,9 @@ async def balance_screen(user_id: int, page: int, accounts: Accounts, settings: 
     lines = [_("Your balance: <b>{balance}</b>").format(balance=money(balance, currency))]
     if discounts.tiers:
         lines += loyalty_lines(await discounts.standing(user_id), currency)
+    code = await discounts.waiting_code(user_id)
+    if code is not None:
+        lines += ["", waiting_code_line(code, currency)]
     if entries:
         lines += ["", _("<b>History</b> (newest first):")]
         lines += [_history_line(entry, currency, settings.zone) for entry in entries]

@@ -7,6 +7,7 @@ from html import escape
 
 from aiogram.utils.i18n import gettext as _
 
+from bot.shop.catalog.pricing import Discount
 from bot.shop.growth.loyalty import Standing
 from handlers.views.text import money, percent
 
@@ -33,3 +34,14 @@ def loyalty_lines(standing: Standing, currency: str) -> list[str]:
             amount=money(standing.missing_minor, currency),
             percent=percent(standing.next_tier.percent)))
     return lines
+
+
+def waiting_code_line(code: Discount, currency: str) -> str:
+    """The discount code attached to the customer's next order (the balance screen)."""
+    if code.min_order_minor:
+        return _("🎟 Code {code} waits for your next order: {percent} off orders from"
+                 " {minimum}.").format(code=f"<code>{escape(code.code)}</code>",
+                                       percent=percent(code.percent),
+                                       minimum=money(code.min_order_minor, currency))
+    return _("🎟 Code {code} waits for your next order: {percent} off.").format(
+        code=f"<code>{escape(code.code)}</code>", percent=percent(code.percent))

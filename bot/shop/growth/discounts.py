@@ -30,6 +30,14 @@ class Discounts:
         """The customer's spend, tier and next tier (no tiers: spend only)."""
         return self.tiers.standing(await ledger.spend_of(self.db, user_id))
 
+    async def waiting_code(self, user_id: int) -> Discount | None:
+        """The usable discount code attached to ``user_id``'s next order, if any."""
+        attached = await promo_store.attached_discount(self.db, user_id, self._clock())
+        if attached is None or not attached.usable:
+            return None
+        return Discount(DiscountSource.PROMO, self._capped(attached.percent), attached.code,
+                        attached.use_id, attached.min_order_minor)
+
     async def best(self, user_id: int,
                    list_price_minor: int) -> tuple[Discount | None, Discount | None]:
         """The discount ``user_id`` gets on an order listed at ``list_price_minor``, and
@@ -39,11 +47,7 @@ class Discounts:
             tier = (await self.standing(user_id)).tier
             if tier is not None:
                 tier_discount = Discount(DiscountSource.TIER, self._capped(tier.percent))
-        attached = await promo_store.attached_discount(self.db, user_id, self._clock())
-        code = None
-        if attached is not None and attached.usable:
-            code = Discount(DiscountSource.PROMO, self._capped(attached.percent), attached.code,
-                            attached.use_id, attached.min_order_minor)
+        code = await self.waiting_code(user_id)
         if code is None or list_price_minor < code.min_order_minor:
             return tier_discount, code
         if tier_discount is not None and tier_discount.percent >= code.percent:
