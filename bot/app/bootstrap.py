@@ -64,6 +64,7 @@ from bot.shop.backoffice.stats import ShopStats
 from bot.shop.catalog.admin import CatalogAdmin
 from bot.shop.catalog.pricing import Pricer
 from bot.shop.catalog.shop_catalog import ShopCatalog, keep_catalog_fresh, refresh_catalog
+from bot.shop.growth.referrals import Referrals
 from bot.shop.messaging.alerts import AdminAlerts
 from bot.shop.messaging.broadcasts import Broadcasts, BroadcastWatcher
 from bot.shop.messaging.languages import LanguageChoices
@@ -238,11 +239,14 @@ def build_dispatcher(runtime: Runtime, bot: Bot, bot_username: str) -> Dispatche
     orders = OrderService(runtime.db, runtime.panels, pricer, runtime.catalog, alert=alerts.send,
                           on_panel_used=watch.poke)
     currency = settings.shop_currency
+    referrals = build_referrals(runtime.db, settings)
     # Built even with Stars off: invoices sent before it was turned off can still be paid.
+    # A top-up's referral commissions move in its own transactions (the hook).
     topups = StarsTopups(runtime.db, stars_per_unit=settings.stars_per_unit or Decimal(1),
                          currency=currency, minimum_minor=to_minor_up(settings.topup_min, currency),
                          maximum_minor=to_minor_up(settings.topup_max, currency),
-                         alert=alerts.send, pending_max=settings.topup_pending_max)
+                         alert=alerts.send, pending_max=settings.topup_pending_max,
+                         hook=referrals, on_notice=lambda: notifier.wake())
     accounts = Accounts(runtime.db)
     broadcasts = Broadcasts(runtime.db)
     notifier = Notifier(runtime.db, TelegramDelivery(bot, i18n, orders, accounts, broadcasts,
@@ -265,7 +269,7 @@ def build_dispatcher(runtime: Runtime, bot: Bot, bot_username: str) -> Dispatche
         catalog=runtime.catalog, settings=settings,
         pricer=pricer, orders=orders, pages=PageCache(), accounts=accounts,
         broadcasts=broadcasts, audit_log=AuditLog(runtime.db), shop_stats=shop_stats,
-        alerts=alerts, notifier=notifier, tracker=tracker, topups=topups,
+        alerts=alerts, notifier=notifier, tracker=tracker, topups=topups, referrals=referrals,
         customers=customers, bot_username=bot_username, languages_chosen=languages_chosen,
         i18n=i18n,
         catalog_admin=CatalogAdmin(runtime.db, runtime.catalog, pricer, runtime.panels,
@@ -290,6 +294,15 @@ def build_dispatcher(runtime: Runtime, bot: Bot, bot_username: str) -> Dispatche
         dispatcher.include_router(router)
     dispatcher.errors.register(on_error)
     return dispatcher
+
+
+def build_referrals(db: Database, settings: Settings) -> Referrals:
+    """The referral program as the settings make it (also the command line's, for the
+    reconciliation: a refund given back gives back its commissions' clawback)."""
+    return Referrals(db, percent=settings.referral_percent,
+                     percent_2=settings.referral_percent_2,
+                     min_topup_minor=to_minor_up(settings.referral_min_topup,
+                                                 settings.shop_currency))
 
 
 def settle_heap() -> None:
@@ -437,7 +450,8 @@ async def run_bot(settings: Settings, *, handle_signals: bool = True,
             asyncio.create_task(dispatcher["broadcast_watcher"].run()),
             asyncio.create_task(AutoBackup.for_settings(settings, dispatcher["alerts"].send).run()),
             asyncio.create_task(reconcile.every_day(
-                runtime.db, telegram_transactions(bot), dispatcher["alerts"].send)),
+                runtime.db, telegram_transactions(bot), dispatcher["alerts"].send,
+                hook=dispatcher["topups"].hook)),
             asyncio.create_task(Retention(runtime.db, days=settings.retention_days,
                                           alert=dispatcher["alerts"].send).run()),
         ]

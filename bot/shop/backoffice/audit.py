@@ -12,6 +12,12 @@ The actions:
 - ``broadcast`` / ``broadcast_cancel``: a broadcast sent or stopped (target: broadcast)
 - ``refund_stars``: a Stars payment given back (target: payment)
 - ``catalog_refresh``: the catalog refreshed from the panels on an admin's request
+- ``referral_payout``: a referral commission paid on a Stars top-up (target: the
+  referrer; admin 0, the system; note: level, percent, payer, charge)
+- ``referral_clawback``: a commission taken back with its refunded top-up (target: the
+  referrer; admin: who refunded, 0 for the reconciliation; note: taken, written off)
+- ``referral_given_back``: a clawback given back, the refund having not happened
+- ``referrals_off`` / ``referrals_on``: a referrer's commissions stopped or resumed
 """
 
 from __future__ import annotations
@@ -23,7 +29,9 @@ from storage.db import Database
 __all__ = ["ACTIONS", "AuditEntry", "AuditLog"]
 
 ACTIONS = ("credit", "debit", "block", "unblock", "markup", "hide", "show", "attach",
-           "refund_order", "broadcast", "broadcast_cancel", "refund_stars", "catalog_refresh")
+           "refund_order", "broadcast", "broadcast_cancel", "refund_stars", "catalog_refresh",
+           "referral_payout", "referral_clawback", "referral_given_back", "referrals_off",
+           "referrals_on")
 
 
 class AuditLog:
