@@ -20,7 +20,8 @@ from handlers.routing import fresh_routers
 # In the order an update tries them: home first (the menu, the admin commands,
 # and commands typed in any admin input state), then one screen per area.
 SCREENS = ("handlers.admin.home", "handlers.admin.dashboard", "handlers.admin.catalog",
-           "handlers.admin.customers", "handlers.admin.orders", "handlers.admin.broadcast")
+           "handlers.admin.customers", "handlers.admin.orders", "handlers.admin.broadcast",
+           "handlers.admin.referrals")
 
 
 def admin_panel() -> Router:
