@@ -15,6 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bot.config import ConfigError, load_settings, startup_warnings
 from bot.devtools.emulator import ScriptedUser
 from bot.shop.growth.referrals import Referrals, commission, is_code, new_code
 from bot.shop.money import reconcile
@@ -63,12 +64,12 @@ async def payouts(shop: Shop) -> list[tuple]:
 
 
 async def invited(shop: Shop, referrer: ScriptedUser, first_name: str, user_id: int,
-                  start: bool = True) -> ScriptedUser:
+                  language: str = "en") -> ScriptedUser:
     """A new customer whose first /start is ``referrer``'s link."""
     code = await code_of(referrer)
-    friend = shop.user(user_id, first_name)
+    friend = shop.user(user_id, first_name, language_code=language)
     reply = await friend.send(f"/start {code}")
-    assert f"Hi, {first_name}!" in reply.text
+    assert f"{first_name}!" in reply.text
     assert await referred_by(shop, user_id) == referrer.id
     return friend
 
@@ -252,16 +253,20 @@ async def test_a_second_level_and_a_smallest_top_up(make_sandbox: SandboxFactory
         await alice.send("/start")
         screen = await alice.send("/invite")
         assert "you get 5 % of that too" in screen.text and "$10.00 or more" in screen.text
-        bob = await invited(shop, alice, "Bob", BOB)
+        bob = await invited(shop, alice, "Bob", BOB, language="ru")
         carol = await invited(shop, bob, "Carol", CAROL)
         await bought_stars(carol)  # $5: under REFERRAL_MIN_TOPUP
         await bought_stars(carol, "$10.00 · 500 ⭐")
-        await bob.expect("You earned $1.00: a friend you invited")
+        notice = await bob.expect("Вы заработали")  # in the referrer's language
+        assert "1,00" in notice.text and "приглашённый вами друг" in notice.text
         await alice.expect("You earned $0.50: a friend of a friend")
         assert await shop.balance(BOB) == (100, 100) and await shop.balance(ALICE) == (50, 50)
         assert [(level, referrer, amount) for level, referrer, _, _, amount, *_ in
                 await payouts(shop)] == [(1, BOB, 100), (2, ALICE, 50)]
-        await bought_stars(bob, "$10.00 · 500 ⭐")  # Bob's own top-up: Alice at level 1
+        await bob.send("/balance")  # Bob's own top-up (his chat is in Russian): Alice's level 1
+        await bob.tap("Пополнить")
+        await bob.tap("500 ⭐")
+        assert (await bob.pay()).ok
         await shop.emulator.wait_for(lambda: len(alice.saying("You earned")) == 2)
         assert await shop.balance(ALICE) == (150, 150)
         assert "Invited: 1 · topped up: 1 · earned: $1.50" in (await alice.send("/invite")).text
@@ -413,6 +418,30 @@ def test_codes_are_opaque_and_never_a_service_link() -> None:
         assert is_code(code) and code.startswith("r") and len(code) == 11
         assert not is_code("s" + code[1:]) and not is_code(code + "x")
     assert not is_code(str(ALICE)) and not is_code("s123") and not is_code("")
+
+
+@pytest.mark.parametrize(("settings", "error"), [
+    ({"referral_percent": "100.5"}, "REFERRAL_PERCENT: Input should be less than or equal to 100"),
+    ({"referral_percent": "-1"}, "REFERRAL_PERCENT: Input should be greater than or equal to 0"),
+    ({"referral_percent": "2.555"}, "REFERRAL_PERCENT: 2.555 has more than 2 decimals"),
+    ({"referral_percent": "ten"}, "REFERRAL_PERCENT: Input should be a valid decimal"),
+    ({"referral_percent_2": "5"}, "REFERRAL_PERCENT_2 pays the referrer's referrer"),
+    ({"referral_percent": "60", "referral_percent_2": "41"}, "together are more than 100"),
+    ({"referral_min_topup": "0.001"}, "REFERRAL_MIN_TOPUP: 0.001 has more decimals than USD"),
+])
+def test_referral_settings_are_checked_at_start_up(monkeypatch: pytest.MonkeyPatch,
+                                                  tmp_path: Path, settings: dict[str, str],
+                                                  error: str) -> None:
+    monkeypatch.chdir(tmp_path)  # no developer .env
+    with pytest.raises(ConfigError) as raised:
+        load_settings(**settings)
+    assert str(raised.value).startswith("configuration error: ") and error in str(raised.value)
+    assert "\n" not in str(raised.value)
+    fine = load_settings(referral_percent="", referral_percent_2="", referral_min_topup="")
+    assert not fine.referrals_enabled and fine.referral_min_topup == 0
+    warned = startup_warnings(load_settings(referral_percent="5", admin_ids="1"),
+                              tmp_path / "none.env")
+    assert any("STARS_PER_UNIT is empty" in line for line in warned)
 
 
 @given(amount=st.integers(min_value=1, max_value=10**12),
