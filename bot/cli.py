@@ -237,7 +237,7 @@ async def _stars_reconcile(settings: Settings) -> int:
     """Exit 0 when Telegram and the ledger agree, 1 when they differ (each listed) or
     a transaction could not be read (skipped, counted); uncertain refunds it settles
     are listed too."""
-    from bot.app.bootstrap import build_bot
+    from bot.app.bootstrap import build_bot, build_referrals
     from bot.shop.messaging.alerts import AdminAlerts
     from bot.shop.money import reconcile
     from handlers.outbound.star_transactions import telegram_transactions
@@ -252,7 +252,8 @@ async def _stars_reconcile(settings: Settings) -> int:
     try:
         async with Database(settings.database_path) as db:
             report = await reconcile.reconcile(db, telegram_transactions(bot),
-                                               AdminAlerts(db, settings.admin_ids).send)
+                                               AdminAlerts(db, settings.admin_ids).send,
+                                               hook=build_referrals(db, settings))
     except Exception as exc:  # Telegram unreachable, a refused token: one line, no traceback
         print(f"could not reconcile: {redact(str(exc))[:300]}", file=sys.stderr)
         return EXIT_UNAVAILABLE

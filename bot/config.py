@@ -155,6 +155,12 @@ class Settings(BaseSettings):
     # Unpaid, unexpired top-up invoices a customer may have at once (a tap repeated
     # 300 times makes this many, then the customer is told to pay one or wait).
     topup_pending_max: int = Field(default=5, ge=1, le=100)
+    # Referrals (README "Referrals"): the percent of each Stars top-up of a referred
+    # customer credited to who invited them (0: the program is off), the percent to
+    # their own referrer (0: no second level), and the smallest top-up that earns.
+    referral_percent: Decimal = Field(default=Decimal(0), ge=0, le=100)
+    referral_percent_2: Decimal = Field(default=Decimal(0), ge=0, le=100)
+    referral_min_topup: Decimal = Field(default=Decimal(0), ge=0, le=1_000_000)  # SHOP_CURRENCY
     sandbox_dialect: str = "perfectpanel"
     sandbox_pace: float = Field(default=10.0, gt=0, le=86_400)
     sandbox_port: int = Field(default=0, ge=0, le=65_535)
@@ -273,6 +279,19 @@ class Settings(BaseSettings):
                                  " 100:3,500:5,1000:10")
             tiers.append(tier)
         return tiers
+
+    @field_validator("referral_percent", "referral_percent_2", "referral_min_topup",
+                     mode="before")
+    @classmethod
+    def _empty_is_zero(cls, value: Any) -> Any:
+        return "0" if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("referral_percent", "referral_percent_2")
+    @classmethod
+    def _percent_places(cls, value: Decimal) -> Decimal:
+        if value != value.quantize(Decimal("0.01")):
+            raise ValueError(f"{value} has more than 2 decimals (a percent like 5 or 2.5)")
+        return value
 
     @field_validator("panel_balance_alert", "daily_report_hour", "webhook_port", "port",
                      "health_port", "backup_interval_hours", mode="before")
@@ -416,6 +435,24 @@ class Settings(BaseSettings):
             last_spend, last_percent = spend, percent
         return self
 
+    @model_validator(mode="after")
+    def _referrals(self) -> Settings:
+        if self.referral_percent_2 and not self.referral_percent:
+            raise ValueError("REFERRAL_PERCENT_2 pays the referrer's referrer: it needs"
+                             " REFERRAL_PERCENT above 0 too")
+        if self.referral_percent + self.referral_percent_2 > 100:
+            raise ValueError("REFERRAL_PERCENT and REFERRAL_PERCENT_2 together are more than 100")
+        places = exponent(self.shop_currency)
+        if self.referral_min_topup != self.referral_min_topup.quantize(Decimal(1).scaleb(-places)):
+            raise ValueError(f"REFERRAL_MIN_TOPUP: {self.referral_min_topup} has more decimals"
+                             f" than {self.shop_currency}")
+        return self
+
+    @property
+    def referrals_enabled(self) -> bool:
+        """Whether the referral program runs (REFERRAL_PERCENT above 0)."""
+        return self.referral_percent > 0
+
     @property
     def stars_enabled(self) -> bool:
         return self.stars_per_unit is not None
@@ -440,12 +477,15 @@ class Settings(BaseSettings):
 
 def startup_warnings(settings: Settings, env_file: Path | None = None) -> list[str]:
     """What is allowed but most likely a mistake, one line each (logged at start-up,
-    not fatal): no ADMIN_IDS, and keys in ``.env`` that are no setting (only the
-    file's: the process environment holds much else)."""
+    not fatal): no ADMIN_IDS, referrals without Stars, and keys in ``.env`` that are
+    no setting (only the file's: the process environment holds much else)."""
     warnings = []
     if not settings.admin_ids:
         warnings.append("ADMIN_IDS is empty: nobody gets the shop's alerts or /paysupport"
                         " messages, and nobody can open the admin panel")
+    if settings.referrals_enabled and not settings.stars_enabled:
+        warnings.append("REFERRAL_PERCENT is set but STARS_PER_UNIT is empty: referrals earn"
+                        " only on Stars top-ups, so nobody will earn anything")
     names = [name.upper() for name in Settings.model_fields]
     path = env_file or Path(str(Settings.model_config.get("env_file") or ".env"))
     for key in _env_file_keys(path):

@@ -2,9 +2,9 @@
 
 Every update walks the routers in this order until one handles it, and each
 router passed costs aiogram's whole propagation machinery, so the busiest
-come first: the language choice (/language works in any state; it lets
-nothing else through), payments (a successful payment must reach its handler
-in any state), the order form
+come first: the language choice and the invite screen (/language and
+/invite work in any state; they let nothing else through), payments (a
+successful payment must reach its handler in any state), the order form
 (its states and buttons), browsing, the menu, my orders, the balance and
 top-ups, promo codes, the admin panel (one router that lets only ADMIN_IDS
 in, holding its menu and commands first, then one router per area), and last
@@ -22,7 +22,8 @@ from handlers.admin import admin_panel
 from handlers.routing import fresh_routers
 
 # The customer's routers, before the admin panel, busiest first.
-_CUSTOMER = ("handlers.customer.language", "handlers.customer.payments",
+_CUSTOMER = ("handlers.customer.language", "handlers.customer.referrals",
+             "handlers.customer.payments",
              "handlers.customer.order_form", "handlers.customer.browse", "handlers.customer.menu",
              "handlers.customer.my_orders", "handlers.customer.balance", "handlers.customer.promo")
 # Last, the catch-all answers: what nothing above handled (a customer's admin command too).

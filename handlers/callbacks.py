@@ -72,6 +72,12 @@ class BalanceCb(CallbackData, prefix="b"):
     page: Page = 0
 
 
+class ReferralCb(CallbackData, prefix="rf"):
+    """The customer's invite screen (the menu's 👥 Invite friends, a commission notice)."""
+
+    action: Literal["show"] = "show"
+
+
 class TopupCb(CallbackData, prefix="t"):
     action: Literal["menu", "preset", "other", "shortfall"]
     index: Annotated[int, Field(ge=0, le=20)] = 0  # which of TOPUP_AMOUNTS (a preset)
@@ -88,7 +94,7 @@ class PromoCb(CallbackData, prefix="pr"):
 # collect them by that to check that a non-admin can't use any of them.
 
 AdminArea = Literal["home", "dashboard", "catalog", "customers", "orders", "broadcast", "audit",
-                    "promo"]
+                    "promo", "referrals"]
 
 
 class AdminCb(CallbackData, prefix="a"):
@@ -101,7 +107,8 @@ class AdminCb(CallbackData, prefix="a"):
 class AdminCustomerCb(CallbackData, prefix="ak"):
     """A customer's card and what an admin can do from it (``id``: the Telegram user id)."""
 
-    action: Literal["card", "credit", "debit", "block", "unblock"]
+    action: Literal["card", "credit", "debit", "block", "unblock", "referrals_off",
+                    "referrals_on"]
     id: RowId
 
 
@@ -134,6 +141,12 @@ class AdminPromoCb(CallbackData, prefix="apc"):
 
     action: Literal["new", "card", "off"]
     id: Annotated[int, Field(ge=0, le=MAX_ROW_ID)] = 0
+
+
+class AdminReferralsCb(CallbackData, prefix="aref"):
+    """The Referrals screen for a period: the last 7 or 30 days, or all time."""
+
+    period: Literal["7d", "30d", "all"] = "30d"
 
 
 class DashboardCb(CallbackData, prefix="adash"):

@@ -95,6 +95,13 @@ async def balance_of(db: Database, user_id: int) -> int:
     return int(row[0]) if row else 0
 
 
+async def balance_in(conn: aiosqlite.Connection, user_id: int) -> int:
+    """A user's balance inside the caller's transaction (0 for no such user)."""
+    rows = await conn.execute_fetchall("SELECT balance_minor FROM users WHERE id = ?", (user_id,))
+    row = next(iter(rows), None)
+    return int(row[0]) if row else 0
+
+
 async def ledger_sum(db: Database, user_id: int) -> int:
     """The sum of a user's ledger: equal to the balance when the books are right."""
     row = await db.fetchone("SELECT COALESCE(SUM(amount_minor), 0) FROM ledger WHERE user_id = ?",
@@ -108,7 +115,7 @@ class HistoryEntry:
 
     amount_minor: int
     balance_after: int
-    kind: str  # credit | debit | order | refund | topup | topup_refund
+    kind: str  # credit | debit | order | refund | topup | topup_refund | referral | ...
     order_id: int | None
     note: str
     created_at: str

@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 # The order rows are sent in, lower first. A new kind must say where it goes
 # (queue raises KeyError otherwise); broadcasts, when written, go last.
-PRIORITY: dict[str, int] = {"order": 0, "refill": 0, "alert": 1, "broadcast": 2}
+PRIORITY: dict[str, int] = {"order": 0, "refill": 0, "referral": 0, "alert": 1, "broadcast": 2}
 PER_CHAT = 3  # due rows read per chat and pass; the sender sends one a second to a chat
 
 

@@ -67,6 +67,7 @@ from bot.shop.catalog.shop_catalog import ShopCatalog, keep_catalog_fresh, refre
 from bot.shop.growth.discounts import Discounts
 from bot.shop.growth.loyalty import LoyaltyTiers
 from bot.shop.growth.promo_codes import PromoCodes
+from bot.shop.growth.referrals import Referrals
 from bot.shop.messaging.alerts import AdminAlerts
 from bot.shop.messaging.broadcasts import Broadcasts, BroadcastWatcher
 from bot.shop.messaging.languages import LanguageChoices
@@ -243,11 +244,14 @@ def build_dispatcher(runtime: Runtime, bot: Bot, bot_username: str) -> Dispatche
     orders = OrderService(runtime.db, runtime.panels, pricer, runtime.catalog, alert=alerts.send,
                           on_panel_used=watch.poke, discounts=discounts)
     currency = settings.shop_currency
+    referrals = build_referrals(runtime.db, settings)
     # Built even with Stars off: invoices sent before it was turned off can still be paid.
+    # A top-up's referral commissions move in its own transactions (the hook).
     topups = StarsTopups(runtime.db, stars_per_unit=settings.stars_per_unit or Decimal(1),
                          currency=currency, minimum_minor=to_minor_up(settings.topup_min, currency),
                          maximum_minor=to_minor_up(settings.topup_max, currency),
-                         alert=alerts.send, pending_max=settings.topup_pending_max)
+                         alert=alerts.send, pending_max=settings.topup_pending_max,
+                         hook=referrals, on_notice=lambda: notifier.wake())
     accounts = Accounts(runtime.db)
     broadcasts = Broadcasts(runtime.db)
     notifier = Notifier(runtime.db, TelegramDelivery(bot, i18n, orders, accounts, broadcasts,
@@ -270,7 +274,7 @@ def build_dispatcher(runtime: Runtime, bot: Bot, bot_username: str) -> Dispatche
         catalog=runtime.catalog, settings=settings,
         pricer=pricer, orders=orders, pages=PageCache(), accounts=accounts,
         broadcasts=broadcasts, audit_log=AuditLog(runtime.db), shop_stats=shop_stats,
-        alerts=alerts, notifier=notifier, tracker=tracker, topups=topups,
+        alerts=alerts, notifier=notifier, tracker=tracker, topups=topups, referrals=referrals,
         customers=customers, bot_username=bot_username, languages_chosen=languages_chosen,
         i18n=i18n,
         catalog_admin=CatalogAdmin(runtime.db, runtime.catalog, pricer, runtime.panels,
@@ -298,6 +302,15 @@ def build_dispatcher(runtime: Runtime, bot: Bot, bot_username: str) -> Dispatche
         dispatcher.include_router(router)
     dispatcher.errors.register(on_error)
     return dispatcher
+
+
+def build_referrals(db: Database, settings: Settings) -> Referrals:
+    """The referral program as the settings make it (also the command line's, for the
+    reconciliation: a refund given back gives back its commissions' clawback)."""
+    return Referrals(db, percent=settings.referral_percent,
+                     percent_2=settings.referral_percent_2,
+                     min_topup_minor=to_minor_up(settings.referral_min_topup,
+                                                 settings.shop_currency))
 
 
 def settle_heap() -> None:
@@ -429,7 +442,7 @@ async def run_bot(settings: Settings, *, handle_signals: bool = True,
         runtime = await start_runtime(settings, db=db, embedded_panel=embedded_panel)
         dispatcher = build_dispatcher(runtime, bot, me.username or "")
         i18n, watch = dispatcher["i18n"], dispatcher["watch"]
-        await describe_bot(bot, i18n, languages(i18n))
+        await describe_bot(bot, i18n, languages(i18n), invite=settings.referrals_enabled)
         await _report_unresolved(dispatcher["orders"], dispatcher["alerts"])
         await report_broken_translations(i18n, dispatcher["alerts"])
         tracking = asyncio.create_task(dispatcher["tracker"].run())
@@ -445,7 +458,8 @@ async def run_bot(settings: Settings, *, handle_signals: bool = True,
             asyncio.create_task(dispatcher["broadcast_watcher"].run()),
             asyncio.create_task(AutoBackup.for_settings(settings, dispatcher["alerts"].send).run()),
             asyncio.create_task(reconcile.every_day(
-                runtime.db, telegram_transactions(bot), dispatcher["alerts"].send)),
+                runtime.db, telegram_transactions(bot), dispatcher["alerts"].send,
+                hook=dispatcher["topups"].hook)),
             asyncio.create_task(Retention(runtime.db, days=settings.retention_days,
                                           alert=dispatcher["alerts"].send).run()),
         ]

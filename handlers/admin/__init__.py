@@ -21,7 +21,8 @@ from handlers.routing import fresh_routers
 # and commands typed in any admin input state), then one screen per area.
 SCREENS = ("handlers.admin.home", "handlers.admin.dashboard", "handlers.admin.catalog",
            "handlers.admin.customers", "handlers.admin.orders", "handlers.admin.broadcast",
-           "handlers.admin.promo")
+           "handlers.admin.promo",
+           "handlers.admin.referrals")
 
 
 def admin_panel() -> Router:

@@ -1,4 +1,5 @@
-"""The admin panel's customers: find one, their card, credit / debit, block / unblock."""
+"""The admin panel's customers: find one, their card, credit / debit, block / unblock,
+and their referral figures with the button that turns their commissions off or on."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from aiogram.utils.i18n import ngettext
 
 from bot.config import Settings
 from bot.shop.backoffice.customers import CustomerCard, Customers, QueryError
+from bot.shop.growth.referrals import Figures, Referrals
 from bot.shop.money.accounts import Accounts
 from handlers.admin.home import adjust_balance, audit_line, back_button
 from handlers.callbacks import AdminCb, AdminCustomerCb, AdminOrderCb
@@ -74,7 +76,9 @@ async def find_wrong_input(message: Message) -> None:
     await message.answer(_("Send the search as text, or /cancel."))
 
 
-def card_text(card: CustomerCard, currency: str, zone: ZoneInfo) -> str:
+def card_text(card: CustomerCard, currency: str, zone: ZoneInfo,
+              referral: Figures | None = None) -> str:
+    """The card; ``referral``: their figures as a referrer (None: not shown)."""
     user = card.user
     status = _("🚫 blocked by an admin") if user.banned else _("active")
     if user.blocked:
@@ -90,9 +94,18 @@ def card_text(card: CustomerCard, currency: str, zone: ZoneInfo) -> str:
             language=escape(language_name(user.speaks) if user.speaks else "—"),
             joined=day_of(user.created_at, zone), seen=when(user.last_seen_at, zone)),
         _("Status: {status}").format(status=status),
-        "",
-        _("<b>Orders</b> ({count})").format(count=card.orders_total),
     ]
+    if referral is not None:
+        lines.append(_("Referrals: invited {invited} · earned {earned} · taken back {taken} · "
+                       "written off {written}").format(
+            invited=number(referral.invited), earned=money(referral.earned_minor, currency),
+            taken=money(referral.taken_back_minor, currency),
+            written=money(referral.written_off_minor, currency)))
+        if referral.off:
+            lines.append(_("⛔ Their referral commissions are turned off."))
+        if referral.referred_by is not None:
+            lines.append(_("Invited by customer {id}").format(id=referral.referred_by))
+    lines += ["", _("<b>Orders</b> ({count})").format(count=card.orders_total)]
     lines += [f"{STATE_EMOJI.get(o.state, '•')} #{o.id} {escape(short(o.service_name, 40))} · "
               f"{money(o.price_minor, o.currency)}" for o in card.orders] or ["—"]
     lines += ["", _("<b>Balance history</b>")]
@@ -104,45 +117,57 @@ def card_text(card: CustomerCard, currency: str, zone: ZoneInfo) -> str:
     return "\n".join(lines)
 
 
-def card_keyboard(card: CustomerCard) -> InlineKeyboardMarkup:
+def card_keyboard(card: CustomerCard, referral: Figures | None = None) -> InlineKeyboardMarkup:
     user_id = card.user.id
     block = (button(_("✅ Unblock"), AdminCustomerCb(action="unblock", id=user_id))
              if card.user.banned else
              button(_("🚫 Block"), AdminCustomerCb(action="block", id=user_id)))
     orders = [button(f"#{o.id}", AdminOrderCb(action="show", id=o.id)) for o in card.orders]
+    commissions = []
+    if referral is not None:
+        commissions = [
+            button(_("✅ Referral commissions on"), AdminCustomerCb(action="referrals_on", id=user_id))
+            if referral.off else
+            button(_("⛔ Referral commissions off"), AdminCustomerCb(action="referrals_off",
+                                                                    id=user_id))]
     return keyboard(
         [button(_("➕ Credit"), AdminCustomerCb(action="credit", id=user_id)),
          button(_("➖ Debit"), AdminCustomerCb(action="debit", id=user_id))],
-        orders, [block, button(_("🔎 Find another"), AdminCb(area="customers"))],
+        orders, commissions, [block, button(_("🔎 Find another"), AdminCb(area="customers"))],
         back_button())
 
 
-async def _show_card(message: Message, customers: Customers, settings: Settings,
-                     user_id: int, *, edit_it: bool) -> bool:
+async def _show_card(message: Message, customers: Customers, referrals: Referrals,
+                     settings: Settings, user_id: int, *, edit_it: bool) -> bool:
     card = await customers.card(user_id)
     if card is None:
         return False
-    text = card_text(card, settings.shop_currency, settings.zone)
+    referral = await referrals.figures(user_id)
+    if referral is not None and not (settings.referrals_enabled or referral.off
+                                     or referral.invited or referral.earned_minor):
+        referral = None  # no program and nothing from before it: nothing to show
+    text = card_text(card, settings.shop_currency, settings.zone, referral)
     if edit_it:
-        await edit(message, text, card_keyboard(card))
+        await edit(message, text, card_keyboard(card, referral))
     else:
-        await message.answer(text, reply_markup=card_keyboard(card))
+        await message.answer(text, reply_markup=card_keyboard(card, referral))
     return True
 
 
 @router.callback_query(AdminCustomerCb.filter(F.action == "card"))
 async def open_card(query: CallbackQuery, callback_data: AdminCustomerCb, state: FSMContext,
-                    customers: Customers, settings: Settings,
+                    customers: Customers, referrals: Referrals, settings: Settings,
                     callback_answer: CallbackAnswer) -> None:
     assert isinstance(query.message, Message)
     await state.clear()
-    if not await _show_card(query.message, customers, settings, callback_data.id, edit_it=True):
+    if not await _show_card(query.message, customers, referrals, settings, callback_data.id,
+                            edit_it=True):
         callback_answer.text, callback_answer.show_alert = _("No such customer."), True
 
 
 @router.callback_query(AdminCustomerCb.filter(F.action.in_({"block", "unblock"})))
 async def block(query: CallbackQuery, callback_data: AdminCustomerCb, customers: Customers,
-                settings: Settings, callback_answer: CallbackAnswer) -> None:
+                referrals: Referrals, settings: Settings, callback_answer: CallbackAnswer) -> None:
     assert isinstance(query.message, Message)
     banned = callback_data.action == "block"
     try:
@@ -156,7 +181,28 @@ async def block(query: CallbackQuery, callback_data: AdminCustomerCb, customers:
     if changed:
         callback_answer.text = (_("Blocked: they get a polite refusal from now on.") if banned
                                 else _("Unblocked: they can use the shop again."))
-    await _show_card(query.message, customers, settings, callback_data.id, edit_it=True)
+    await _show_card(query.message, customers, referrals, settings, callback_data.id,
+                     edit_it=True)
+
+
+@router.callback_query(AdminCustomerCb.filter(F.action.in_({"referrals_off", "referrals_on"})))
+async def referral_commissions(query: CallbackQuery, callback_data: AdminCustomerCb,
+                               customers: Customers, referrals: Referrals, settings: Settings,
+                               callback_answer: CallbackAnswer) -> None:
+    """Turn a referrer's commissions off (their invited customers' top-ups pay them
+    nothing from now on) or on again; audited."""
+    assert isinstance(query.message, Message)
+    off = callback_data.action == "referrals_off"
+    try:
+        changed = await referrals.set_off(query.from_user.id, callback_data.id, off)
+    except LookupError:
+        callback_answer.text, callback_answer.show_alert = _("No such customer."), True
+        return
+    if changed:
+        callback_answer.text = (_("Their referral commissions are off from now on.") if off
+                                else _("Their referral commissions are on again."))
+    await _show_card(query.message, customers, referrals, settings, callback_data.id,
+                     edit_it=True)
 
 
 @router.callback_query(AdminCustomerCb.filter(F.action.in_({"credit", "debit"})))
@@ -179,7 +225,8 @@ async def ask_amount(query: CallbackQuery, callback_data: AdminCustomerCb, state
 
 @router.message(StateFilter(AdminCustomers.amount), TextMessage())
 async def amount_and_reason(message: Message, state: FSMContext, accounts: Accounts,
-                            customers: Customers, settings: Settings) -> None:
+                            customers: Customers, referrals: Referrals,
+                            settings: Settings) -> None:
     assert message.text is not None
     parts = message.text.strip().split(maxsplit=1)
     if len(parts) < 2 or len(parts[1]) > MAX_REASON:
@@ -191,7 +238,7 @@ async def amount_and_reason(message: Message, state: FSMContext, accounts: Accou
     user_id, sign = int(data.get("user_id", 0)), int(data.get("sign", 1))
     if await adjust_balance(message, accounts, settings, user_id, sign, parts[0], parts[1]):
         await state.clear()
-        await _show_card(message, customers, settings, user_id, edit_it=False)
+        await _show_card(message, customers, referrals, settings, user_id, edit_it=False)
 
 
 @router.message(StateFilter(AdminCustomers.amount))

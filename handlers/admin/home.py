@@ -82,7 +82,8 @@ def admin_home() -> tuple[str, InlineKeyboardMarkup]:
          button(_("📦 Orders"), AdminCb(area="orders"))],
         [button(_("📣 Broadcast"), AdminCb(area="broadcast")),
          button(_("📜 Audit log"), AdminCb(area="audit"))],
-        [button(_("🎟 Promo codes"), AdminCb(area="promo"))],
+        [button(_("🎟 Promo codes"), AdminCb(area="promo")),
+         button(_("🤝 Referrals"), AdminCb(area="referrals"))],
         [home_button()])
 
 
@@ -135,7 +136,11 @@ def action_word(action: str) -> str:
              "attach": _("attach panel id"), "refund_order": _("refund order"),
              "broadcast": _("broadcast"), "broadcast_cancel": _("cancel broadcast"),
              "refund_stars": _("refund Stars"), "catalog_refresh": _("refresh catalog"),
-             "promo_new": _("new promo code"), "promo_off": _("turn promo code off")}
+             "promo_new": _("new promo code"), "promo_off": _("turn promo code off"),
+             "referral_payout": _("referral reward"),
+             "referral_clawback": _("referral reward taken back"),
+             "referral_given_back": _("referral reward given back"),
+             "referrals_off": _("referrals off"), "referrals_on": _("referrals on")}
     return words.get(action, escape(action))
 
 

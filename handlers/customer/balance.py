@@ -217,7 +217,7 @@ async def cancel_amount(message: Message, state: FSMContext, settings: Settings)
     assert message.from_user is not None
     await _leave_amount(state)
     await message.answer(_("Top-up cancelled."),
-                         reply_markup=main_menu(message.from_user.id in settings.admin_ids))
+                         reply_markup=main_menu(message.from_user.id, settings))
 
 
 @router.message(StateFilter(TopUp.amount), TextMessage(command=True))

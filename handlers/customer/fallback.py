@@ -20,7 +20,7 @@ async def anything_else(message: Message, settings: Settings) -> None:
     """Text, stickers, unknown commands outside a form: point at the menu."""
     assert message.from_user is not None
     await message.answer(_("I didn't get that. Use the menu below, or /help."),
-                         reply_markup=main_menu(message.from_user.id in settings.admin_ids))
+                         reply_markup=main_menu(message.from_user.id, settings))
 
 
 @router.message()

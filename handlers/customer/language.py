@@ -80,4 +80,4 @@ async def choose(query: CallbackQuery, callback_data: LanguageCb, i18n: I18n,
                                             name=language_name(code)), None)
             return
         await edit(query.message, greeting(user.first_name),
-                   main_menu(user.id in settings.admin_ids))
+                   main_menu(user.id, settings))

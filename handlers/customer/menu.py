@@ -16,6 +16,7 @@ from aiogram.utils.i18n import gettext as _
 from bot.config import Settings
 from bot.shop import is_row_id
 from bot.shop.catalog.pricing import Pricer
+from bot.shop.growth.referrals import Referrals
 from bot.shop.money.accounts import Accounts
 from bot.shop.orders.service import OrderService, ServiceGone
 from handlers.callbacks import MenuCb
@@ -42,33 +43,38 @@ def _is_service_link(deep_link: str) -> bool:
 
 @router.message(CommandStart())
 async def start(message: Message, command: CommandObject, accounts: Accounts, settings: Settings,
-                orders: OrderService, pricer: Pricer, state: FSMContext) -> None:
+                orders: OrderService, pricer: Pricer, state: FSMContext,
+                referrals: Referrals) -> None:
     """/start works in any state: it leaves whatever step the customer was in (an order
-    form's draft, a search, a top-up amount, an admin's input) and shows the menu."""
+    form's draft, a search, a top-up amount, an admin's input) and shows the menu.
+    A customer's first /start is recorded, with who brought them when its link is a
+    referral link (bot/shop/growth/referrals.py); any other link is the greeting's."""
     sender = message.from_user
     assert sender is not None
     await state.clear()
     await accounts.register(sender.id, username=sender.username,
                             first_name=sender.first_name, language=sender.language_code)
     deep_link = (command.args or "").strip()
-    if _is_service_link(deep_link):
+    service_link = _is_service_link(deep_link)
+    await referrals.started(sender.id, "" if service_link else deep_link)
+    if service_link:
         try:
             stored = await orders.on_sale(int(deep_link[1:]))
         except ServiceGone:
             await message.answer(_("That service is no longer available."),
-                                 reply_markup=main_menu(sender.id in settings.admin_ids))
+                                 reply_markup=main_menu(sender.id, settings))
             return
         await show_service(message, stored, pricer, settings, edit=False)
         return
     await message.answer(greeting(sender.first_name),
-                         reply_markup=main_menu(sender.id in settings.admin_ids))
+                         reply_markup=main_menu(sender.id, settings))
 
 
 @router.callback_query(Button(MenuCb(action="home")))
 async def home(query: CallbackQuery, settings: Settings) -> None:
     assert isinstance(query.message, Message)
     await edit(query.message, greeting(query.from_user.first_name),
-               main_menu(query.from_user.id in settings.admin_ids))
+               main_menu(query.from_user.id, settings))
 
 
 def help_text(settings: Settings) -> str:
@@ -82,6 +88,8 @@ def help_text(settings: Settings) -> str:
         "",
         _("Commands: /start menu, /search find a service, /cancel leave a form."),
     ]
+    if settings.referrals_enabled:
+        lines.append(_("/invite: your link to invite friends, and what it earned."))
     if settings.support_contact:
         lines.append(_("Support: {contact}").format(contact=escape(settings.support_contact)))
     return "\n".join(lines)
@@ -91,28 +99,29 @@ def help_text(settings: Settings) -> str:
 async def help_menu(query: CallbackQuery, settings: Settings) -> None:
     assert isinstance(query.message, Message)
     await edit(query.message, help_text(settings),
-               main_menu(query.from_user.id in settings.admin_ids))
+               main_menu(query.from_user.id, settings))
 
 
 @router.message(Command("help"), StateFilter(None))
 async def help_command(message: Message, settings: Settings) -> None:
     assert message.from_user is not None
     await message.answer(help_text(settings),
-                         reply_markup=main_menu(message.from_user.id in settings.admin_ids))
+                         reply_markup=main_menu(message.from_user.id, settings))
 
 
 @router.message(Command("cancel"), StateFilter(None))
 async def nothing_to_cancel(message: Message, settings: Settings) -> None:
     assert message.from_user is not None
     await message.answer(_("There is nothing to cancel."),
-                         reply_markup=main_menu(message.from_user.id in settings.admin_ids))
+                         reply_markup=main_menu(message.from_user.id, settings))
 
 
 # ------------------------------------------------------------ the bot's profile
 
-def command_list() -> list[BotCommand]:
-    """The command hints Telegram shows by the text box, in the current language."""
-    return [
+def command_list(*, invite: bool) -> list[BotCommand]:
+    """The command hints Telegram shows by the text box, in the current language
+    (/invite while the referral program runs)."""
+    commands = [
         BotCommand(command="start", description=_("Menu")),
         BotCommand(command="search", description=_("Find a service")),
         BotCommand(command="balance", description=_("Your balance")),
@@ -122,6 +131,9 @@ def command_list() -> list[BotCommand]:
         BotCommand(command="cancel", description=_("Leave the current form")),
         BotCommand(command="paysupport", description=_("Payments and refunds")),
     ]
+    if invite:
+        commands.insert(3, BotCommand(command="invite", description=_("Invite friends")))
+    return commands
 
 
 def bot_description() -> str:
@@ -136,7 +148,7 @@ def bot_short_description() -> str:
     return _("Followers, likes and views for your social media, paid with Telegram Stars.")
 
 
-async def describe_bot(bot: Bot, i18n: I18n, languages: list[str]) -> None:
+async def describe_bot(bot: Bot, i18n: I18n, languages: list[str], *, invite: bool) -> None:
     """Commands and descriptions for every language (Telegram shows each user their
     language's, and the default, English, to the rest). A refusal (flood control, a
     code Telegram does not take) is logged and skipped: the shop runs without it."""
@@ -147,7 +159,7 @@ async def describe_bot(bot: Bot, i18n: I18n, languages: list[str]) -> None:
                         locale)
             continue
         with i18n.context(), i18n.use_locale(locale):
-            for call in (bot.set_my_commands(command_list(), language_code=code),
+            for call in (bot.set_my_commands(command_list(invite=invite), language_code=code),
                          bot.set_my_description(bot_description()[:512], language_code=code),
                          bot.set_my_short_description(bot_short_description()[:120],
                                                       language_code=code)):

@@ -139,7 +139,7 @@ async def cancel_command(message: Message, state: FSMContext, settings: Settings
     assert message.from_user is not None
     await state.clear()
     await message.answer(_("Order cancelled. Nothing was charged."),
-                         reply_markup=main_menu(message.from_user.id in settings.admin_ids))
+                         reply_markup=main_menu(message.from_user.id, settings))
 
 
 @router.message(StateFilter(OrderForm.field, OrderForm.confirm), TextMessage(command=True))
@@ -175,7 +175,7 @@ async def cancel_button(query: CallbackQuery, state: FSMContext, settings: Setti
     await state.clear()
     await query.message.edit_text(
         _("Order cancelled. Nothing was charged."),
-        reply_markup=main_menu(query.from_user.id in settings.admin_ids))
+        reply_markup=main_menu(query.from_user.id, settings))
 
 
 @router.callback_query(StateFilter(OrderForm.field),
@@ -291,7 +291,7 @@ async def _report(query: CallbackQuery, placement: Placement, orders: OrderServi
                   settings: Settings) -> None:
     assert isinstance(query.message, Message)
     order = placement.order
-    menu = main_menu(query.from_user.id in settings.admin_ids)
+    menu = main_menu(query.from_user.id, settings)
     match placement.outcome:
         case Outcome.PLACED | Outcome.ALREADY if order is not None:
             head = (_("✅ Order #{id} placed!") if placement.outcome is Outcome.PLACED
@@ -338,5 +338,5 @@ def _rejection_text(placement: Placement) -> str:
 async def _expired(message: Message, state: FSMContext, settings: Settings) -> None:
     await state.clear()
     await message.answer(_("This order form has expired. Please start again."),
-                         reply_markup=main_menu(message.chat.id in settings.admin_ids))
+                         reply_markup=main_menu(message.chat.id, settings))
 

@@ -120,7 +120,7 @@ async def paid(message: Message, state: FSMContext, payment: Payment, orders: Or
     """The receipt of a payment ``PaymentsFirst`` has already credited (or kept as stray)."""
     paid_with = message.successful_payment
     assert paid_with is not None and message.from_user is not None
-    menu = main_menu(message.from_user.id in settings.admin_ids)
+    menu = main_menu(message.from_user.id, settings)
     if payment.credit is Credit.STRAY:
         await message.answer(_(
             "We received your payment of {stars} ⭐ but could not match it to a top-up. The "
@@ -183,7 +183,7 @@ async def pay_support_cancel(message: Message, state: FSMContext, settings: Sett
     assert message.from_user is not None
     await state.clear()
     await message.answer(_("Nothing was sent."),
-                         reply_markup=main_menu(message.from_user.id in settings.admin_ids))
+                         reply_markup=main_menu(message.from_user.id, settings))
 
 
 @router.message(StateFilter(PaySupport.message), TextMessage(command=False))
@@ -211,7 +211,7 @@ async def pay_support_question(message: Message, state: FSMContext, settings: Se
         if settings.support_contact:
             answer += "\n" + _("Support: {contact}").format(
                 contact=escape(settings.support_contact))
-    await message.answer(answer, reply_markup=main_menu(sender.id in settings.admin_ids))
+    await message.answer(answer, reply_markup=main_menu(sender.id, settings))
 
 
 @router.message(StateFilter(PaySupport.message))

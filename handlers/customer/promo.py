@@ -118,7 +118,7 @@ async def cancel_code(message: Message, state: FSMContext, orders: OrderService,
     assert message.from_user is not None
     await _leave(state)
     await _answer(message, _("No code redeemed."),
-                  main_menu(message.from_user.id in settings.admin_ids), state, orders, settings)
+                  main_menu(message.from_user.id, settings), state, orders, settings)
 
 
 @router.message(StateFilter(PromoInput.code), TextMessage(command=True))

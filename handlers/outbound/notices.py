@@ -44,6 +44,7 @@ from handlers.middlewares.errors import error_kind
 from handlers.middlewares.i18n import locale_for
 from handlers.views.keyboards import button, keyboard
 from handlers.views.orders import order_action_buttons
+from handlers.views.referrals import commission_notice
 from handlers.views.text import money, number, panel_text
 
 log = logging.getLogger(__name__)
@@ -173,6 +174,8 @@ class TelegramDelivery:
             return daily_summary_text(Report.from_payload(row.payload["daily_report"])), None
         if row.kind == "alert":
             return render_alert(row.payload), None
+        if row.kind == "referral":
+            return commission_notice(row.payload)
         order = await self.orders.get(row.order_id or 0)
         if order is None:
             return None

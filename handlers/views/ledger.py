@@ -19,6 +19,8 @@ def ledger_kind(kind: str, order_id: int | None) -> str:
         "topup": _("⭐ Top-up"), "topup_refund": _("⭐ Top-up refunded"),
         "credit": _("Added by the shop"), "debit": _("Taken by the shop"),
         "promo": _("🎟 Promo code"),
+        "referral": _("🎁 Reward for inviting a friend"),
+        "referral_clawback": _("🎁 Invite reward of a refunded top-up"),
     }
     return words[kind].format(id=order_id) if kind in words else escape(kind)
 

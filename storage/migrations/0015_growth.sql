@@ -39,6 +39,51 @@ CREATE TABLE referral_payouts (
 CREATE INDEX referral_payouts_by_referrer ON referral_payouts (referrer_id, created_at);
 CREATE INDEX referral_payouts_by_created ON referral_payouts (created_at);
 
+-- A referrer's notice of a commission is an outbox row of its own kind,
+-- 'referral', queued in the top-up's transaction (storage/outbox.py). SQLite
+-- cannot change the outbox's kind CHECK (0009), so the table is rebuilt as 0009
+-- left it, with every index made again, its ids going on from the old sequence.
+CREATE TABLE outbox_new (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    chat_id         INTEGER NOT NULL,
+    kind            TEXT NOT NULL
+                    CHECK (kind IN ('order', 'refill', 'alert', 'broadcast', 'referral')),
+    order_id        INTEGER REFERENCES orders (id),
+    payload         TEXT NOT NULL,
+    version         INTEGER NOT NULL DEFAULT 1,
+    state           TEXT NOT NULL DEFAULT 'pending'
+                    CHECK (state IN ('pending', 'sent', 'dropped', 'failed')),
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at REAL NOT NULL DEFAULT 0,
+    last_error      TEXT,
+    created_at      TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    sent_at         TEXT,
+    priority        INTEGER NOT NULL DEFAULT 0,
+    fold_key        TEXT,
+    scheduled_at    REAL,
+    broadcast_id    INTEGER REFERENCES broadcasts (id)
+);
+INSERT INTO outbox_new (id, chat_id, kind, order_id, payload, version, state, attempts,
+                        next_attempt_at, last_error, created_at, sent_at, priority, fold_key,
+                        scheduled_at, broadcast_id)
+    SELECT id, chat_id, kind, order_id, payload, version, state, attempts, next_attempt_at,
+           last_error, created_at, sent_at, priority, fold_key, scheduled_at, broadcast_id
+    FROM outbox;
+UPDATE sqlite_sequence
+    SET seq = MAX(seq, COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'outbox'), 0))
+    WHERE name = 'outbox_new';
+DROP TABLE outbox;
+ALTER TABLE outbox_new RENAME TO outbox;
+CREATE INDEX outbox_due ON outbox (next_attempt_at, id) WHERE state = 'pending';
+CREATE UNIQUE INDEX outbox_one_per_order ON outbox (order_id)
+    WHERE state = 'pending' AND kind = 'order';
+CREATE INDEX outbox_pending_by_chat ON outbox (chat_id, priority, id) WHERE state = 'pending';
+CREATE INDEX outbox_by_fold_key ON outbox (fold_key, scheduled_at) WHERE fold_key IS NOT NULL;
+CREATE UNIQUE INDEX outbox_one_per_broadcast ON outbox (broadcast_id, chat_id)
+    WHERE broadcast_id IS NOT NULL;
+CREATE INDEX outbox_by_broadcast ON outbox (broadcast_id, state, last_error)
+    WHERE broadcast_id IS NOT NULL;
+
 -- ---------------------------------------------------------------- promo codes
 -- code: upper case, 3-32 of A-Z 0-9 _ -. A balance code credits amount_minor; a
 -- discount code takes percent (Decimal text) off the customer's next order of at

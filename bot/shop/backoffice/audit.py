@@ -14,6 +14,12 @@ The actions:
 - ``catalog_refresh``: the catalog refreshed from the panels on an admin's request
 - ``promo_new`` / ``promo_off``: a promo code made (target: promo; after: its terms) or
   turned off
+- ``referral_payout``: a referral commission paid on a Stars top-up (target: the
+  referrer; admin 0, the system; note: level, percent, payer, charge)
+- ``referral_clawback``: a commission taken back with its refunded top-up (target: the
+  referrer; admin: who refunded, 0 for the reconciliation; note: taken, written off)
+- ``referral_given_back``: a clawback given back, the refund having not happened
+- ``referrals_off`` / ``referrals_on``: a referrer's commissions stopped or resumed
 """
 
 from __future__ import annotations
@@ -26,7 +32,9 @@ __all__ = ["ACTIONS", "AuditEntry", "AuditLog"]
 
 ACTIONS = ("credit", "debit", "block", "unblock", "markup", "hide", "show", "attach",
            "refund_order", "broadcast", "broadcast_cancel", "refund_stars", "catalog_refresh",
-           "promo_new", "promo_off")
+           "promo_new", "promo_off",
+           "referral_payout", "referral_clawback", "referral_given_back", "referrals_off",
+           "referrals_on")
 
 
 class AuditLog:

@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 
 from bot.shop.messaging.alerts import Alert
 from bot.shop.money.formatting import money
-from bot.shop.money.topups import settle_not_refunded, settle_refunded
+from bot.shop.money.topups import NO_HOOK, TopupHook, settle_not_refunded, settle_refunded
 from storage import topups as topup_store
 from storage.db import Database
 from storage.topups import Topup
@@ -200,8 +200,10 @@ async def _compare(db: Database, before: dict[str, Topup], listing: Listing,
     return found
 
 
-async def _settle(db: Database, listing: Listing, asked_before: float) -> list[Settlement]:
-    """Settle the uncertain refunds Telegram's list decides (see the module doc)."""
+async def _settle(db: Database, listing: Listing, asked_before: float,
+                  hook: TopupHook) -> list[Settlement]:
+    """Settle the uncertain refunds Telegram's list decides (see the module doc);
+    ``hook`` gives back what it took with a refund that did not happen."""
     settled: list[Settlement] = []
     for topup in await topup_store.refunds_uncertain(db):
         charge_id = topup.charge_id
@@ -216,7 +218,7 @@ async def _settle(db: Database, listing: Listing, asked_before: float) -> list[S
               and topup.refund_requested_at < asked_before):
             back = await settle_not_refunded(
                 db, charge_id, admin_id=RECONCILER, requested_before=asked_before,
-                note="reconciliation: Telegram lists no refund")
+                note="reconciliation: Telegram lists no refund", hook=hook)
             if back is not None:
                 settled.append(Settlement(charge_id, False, back[0], back[1].balance_after))
     return settled
@@ -238,13 +240,14 @@ def _settlement_text(settlement: Settlement) -> str:
 
 
 async def reconcile(db: Database, fetch: Fetch, alert: Alert, *,
-                    now: Callable[[], float] = time.time) -> Report:
+                    now: Callable[[], float] = time.time, hook: TopupHook = NO_HOOK) -> Report:
     """Settle what Telegram's list decides, report each new difference once, and
-    say how many transactions could not be read; returns all of it."""
+    say how many transactions could not be read; returns all of it. ``hook`` is the
+    top-ups' own (StarsTopups.hook): a refund given back gives back what it took."""
     started = now()
     before = await _charged(db)
     listing = await read(fetch)
-    settled = await _settle(db, listing, started - IN_FLIGHT)
+    settled = await _settle(db, listing, started - IN_FLIGHT, hook)
     for settlement in settled:
         await alert(_settlement_text(settlement),
                     key=f"reconcile:settled:{settlement.charge_id}")
@@ -278,13 +281,13 @@ async def _tell_unreadable(db: Database, ids: list[str | None], alert: Alert) ->
                 key="reconcile:unreadable")
 
 
-async def every_day(db: Database, fetch: Fetch, alert: Alert, *,
+async def every_day(db: Database, fetch: Fetch, alert: Alert, *, hook: TopupHook = NO_HOOK,
                     first_delay: float = 600.0, period: float = 86_400.0) -> None:
     """Reconcile once a day (first ten minutes after start-up) until cancelled."""
     await asyncio.sleep(first_delay)
     while True:
         try:
-            await reconcile(db, fetch, alert)
+            await reconcile(db, fetch, alert, hook=hook)
         except Exception as exc:  # Telegram down, a bug: try again tomorrow, never stop the bot
             log.exception("Stars reconciliation failed")
             with contextlib.suppress(Exception):  # telling must not stop the next day's run

@@ -21,6 +21,11 @@ client or the invoice says is trusted:
   Telegram did not answer stays ``refund_uncertain`` until Telegram's answer or its
   list of transactions settles it (``settle_refunded``, ``settle_not_refunded``:
   shared with the reconciliation, bot/shop/money/reconcile.py).
+
+What else moves with a top-up's money moves in the same transactions, through a
+``TopupHook`` the composition root gives in (the referral commissions,
+bot/shop/growth/referrals.py): paid with the credit, taken back with a refund's
+debit, given back with that debit when the refund did not happen.
 """
 
 from __future__ import annotations
@@ -32,6 +37,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, Decimal
 from enum import StrEnum
+from typing import Protocol
+
+import aiosqlite
 
 from bot.observability import metrics
 from bot.panel.order_types import N_
@@ -54,6 +62,42 @@ def stars_for(amount_minor: int, currency: str, stars_per_unit: Decimal) -> int:
     """Whole Stars for ``amount_minor`` of ``currency``: amount × rate, rounded up."""
     stars = (from_minor(amount_minor, currency) * stars_per_unit).to_integral_value(ROUND_CEILING)
     return max(1, int(stars))
+
+
+class TopupHook(Protocol):
+    """What else a top-up's money moves, inside the transaction that moves it."""
+
+    async def credited(self, conn: aiosqlite.Connection, topup: Topup) -> bool:
+        """The top-up was just credited (once per charge); whether a message was queued."""
+        ...
+
+    async def refunded(self, conn: aiosqlite.Connection, topup: Topup, attempt: int,
+                       admin_id: int) -> None:
+        """Refund ``attempt`` of the top-up just took its credit back."""
+        ...
+
+    async def refund_undone(self, conn: aiosqlite.Connection, topup: Topup, attempt: int,
+                            admin_id: int) -> None:
+        """Refund ``attempt`` did not happen: its debit was just given back."""
+        ...
+
+
+class NoHook:
+    """A ``TopupHook`` that moves nothing else (no referral program wired in)."""
+
+    async def credited(self, conn: aiosqlite.Connection, topup: Topup) -> bool:
+        return False
+
+    async def refunded(self, conn: aiosqlite.Connection, topup: Topup, attempt: int,
+                       admin_id: int) -> None:
+        return None
+
+    async def refund_undone(self, conn: aiosqlite.Connection, topup: Topup, attempt: int,
+                            admin_id: int) -> None:
+        return None
+
+
+NO_HOOK = NoHook()
 
 
 class Refusal(StrEnum):
@@ -115,13 +159,15 @@ async def settle_refunded(db: Database, charge_id: str, *, admin_id: int,
 
 
 async def settle_not_refunded(db: Database, charge_id: str, *, admin_id: int, note: str,
-                              requested_before: float | None = None
+                              requested_before: float | None = None,
+                              hook: TopupHook = NO_HOOK
                               ) -> tuple[Topup, ledger.LedgerEntry] | None:
     """An uncertain refund Telegram did not make: refund_uncertain → paid, and the
-    refund's debit given back, in one transaction. The credit's key names the debit
-    it reverses (``stars-refund-undone:<charge id>:<attempt>``), so a debit is given
-    back at most once whoever settles it. With ``requested_before``, only a refund
-    last asked for before then. ``None`` when nothing was settled."""
+    refund's debit given back, in one transaction (with what ``hook`` took back with
+    it). The credit's key names the debit it reverses
+    (``stars-refund-undone:<charge id>:<attempt>``), so a debit is given back at most
+    once whoever settles it. With ``requested_before``, only a refund last asked for
+    before then. ``None`` when nothing was settled."""
     async with db.transaction() as conn:
         topup = await topup_store.settle_not_refunded(conn, charge_id, requested_before)
         if topup is None:
@@ -132,6 +178,7 @@ async def settle_not_refunded(db: Database, charge_id: str, *, admin_id: int, no
         entry = await ledger.post(
             conn, user_id=topup.user_id, amount_minor=topup.amount_minor, kind="topup_refund",
             key=f"stars-refund-undone:{charge_id}:{attempt}", note=note[:200])
+        await hook.refund_undone(conn, topup, attempt, admin_id)
         await audit.record(conn, admin_id=admin_id, action="refund_stars",
                            target_kind="payment", target_id=charge_id,
                            before="refund_uncertain", after="paid", note=note)
@@ -168,8 +215,13 @@ class StarsTopups:
     def __init__(self, db: Database, *, stars_per_unit: Decimal, currency: str,
                  minimum_minor: int, maximum_minor: int, alert: Alert = no_alert,
                  clock: Callable[[], float] = time.time,
-                 pending_max: int = PENDING_MAX) -> None:
+                 pending_max: int = PENDING_MAX, hook: TopupHook = NO_HOOK,
+                 on_notice: Callable[[], None] = lambda: None) -> None:
+        """``hook`` moves what else goes with a top-up's money (see the module doc);
+        ``on_notice`` is called after a transaction in which it queued a message."""
         self.db = db
+        self.hook = hook
+        self._on_notice = on_notice
         self.pending_max = pending_max
         self.stars_per_unit = stars_per_unit
         self.currency = currency
@@ -270,6 +322,7 @@ class StarsTopups:
                     conn, user_id=asked.user_id, amount_minor=-asked.amount_minor,
                     kind="topup_refund", key=f"stars-refund:{charge_id}:{attempt}",
                     note=f"{asked.stars} Stars refunded")
+                await self.hook.refunded(conn, asked, attempt, admin_id)
                 await audit.record(conn, admin_id=admin_id, action="refund_stars",
                                    target_kind="payment", target_id=charge_id, before="paid",
                                    after="refund_uncertain",
@@ -285,7 +338,7 @@ class StarsTopups:
                                                 note="Telegram had refunded it already")
                 return RefundResult(Refund.RECONCILED, settled or asked, entry.balance_after)
             undone = await settle_not_refunded(self.db, charge_id, admin_id=admin_id,
-                                               note="Telegram refused the refund")
+                                               note="Telegram refused the refund", hook=self.hook)
             balance = (undone[1].balance_after if undone is not None
                        else await ledger.balance_of(self.db, asked.user_id))
             return RefundResult(Refund.REFUSED, asked, balance, str(exc)[:200])
@@ -312,7 +365,8 @@ class StarsTopups:
             if not already_refunded(exc):
                 back = await settle_not_refunded(
                     self.db, charge_id, admin_id=admin_id,
-                    note=f"Telegram refused the refund asked again: {str(exc)[:100]}")
+                    note=f"Telegram refused the refund asked again: {str(exc)[:100]}",
+                    hook=self.hook)
                 balance = (back[1].balance_after if back is not None
                            else await ledger.balance_of(self.db, asked.user_id))
                 return RefundResult(Refund.GIVEN_BACK, asked, balance, str(exc)[:200])
@@ -370,10 +424,15 @@ class StarsTopups:
                 entry = await ledger.post(
                     conn, user_id=payer_id, amount_minor=topup.amount_minor, kind="topup",
                     key=f"stars:{charge_id}", note=f"{total} Stars")
-                return Payment(Credit.CREDITED, topup, entry.balance_after)
-            new = await topup_store.record_stray(conn, charge_id=charge_id, user_id=payer_id,
-                                                 payload=payload[:MAX_PAYLOAD], stars=total,
-                                                 currency=currency[:10])
+                queued = await self.hook.credited(conn, topup)
+            else:
+                new = await topup_store.record_stray(conn, charge_id=charge_id, user_id=payer_id,
+                                                     payload=payload[:MAX_PAYLOAD], stars=total,
+                                                     currency=currency[:10])
+        if topup is not None:
+            if queued:
+                self._on_notice()
+            return Payment(Credit.CREDITED, topup, entry.balance_after)
         if new:
             await self._alert(
                 f"⭐ A Stars payment credited nothing: user {payer_id} paid {total}"
