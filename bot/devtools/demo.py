@@ -64,6 +64,8 @@ def demo_settings(emulator_url: str, panel_url: str, database: Path, pace: float
         admin_ids=str(CUSTOMER_ID), stars_per_unit=Decimal(50),
         track_interval=max(1.0, min(pace, 5.0)), log_level="INFO",
         support_contact="@your_support",
+        # The growth features on, to be tried: /invite, loyalty on the balance screen.
+        referral_percent=Decimal(10), loyalty_tiers="10:3,50:5",
     )
 
 
