@@ -5,6 +5,8 @@ them off; a customer redeems them with /promo CODE, /promo and the balance scree
 
 from __future__ import annotations
 
+import asyncio
+
 from bot.devtools.emulator import ScriptedUser
 from tests.e2e import ADMIN_ID, Shop
 
@@ -206,3 +208,15 @@ async def test_answers_in_russian_and_turkish(shop: Shop) -> None:
     assert "5,00" in russian.text and "WELCOME5" in russian.text
     await russian.send("/promo welcome5")
     assert "WELCOME5" in russian.text and "already" not in russian.text
+
+
+async def test_fifty_customers_sending_the_last_use_at_once_one_is_credited(shop: Shop) -> None:
+    await _make(shop, "LASTONE balance 3 uses=1")
+    customers = [shop.user(5_000 + n, f"Guest{n}") for n in range(50)]
+    await asyncio.gather(*(customer.send("/promo lastone") for customer in customers))
+    credited = [c for c in customers if "added to your balance" in c.text]
+    assert len(credited) == 1
+    assert all("used up" in c.text for c in customers if c not in credited)
+    assert await shop.query("SELECT COUNT(*), SUM(amount_minor) FROM ledger"
+                            " WHERE kind = 'promo'") == [(1, 300)]
+    assert await shop.query("SELECT uses FROM promo_codes") == [(1,)]
