@@ -70,12 +70,9 @@ def post_in(
         " RETURNING balance_minor",
         (amount_minor, user_id, amount_minor, key)).fetchone()
     if row is None:
-        existing = conn.execute(
-            "SELECT id, user_id, amount_minor, balance_after, kind, order_id, note"
-            " FROM ledger WHERE idempotency_key = ?", (key,)).fetchone()
+        existing = entry_in(conn, key)
         if existing is not None:
-            return LedgerEntry(existing[0], existing[1], existing[2], existing[3], existing[4],
-                               key, existing[5], existing[6], created=False)
+            return existing
         user = conn.execute("SELECT balance_minor FROM users WHERE id = ?",
                             (user_id,)).fetchone()
         if user is None:
@@ -88,6 +85,16 @@ def post_in(
         (user_id, amount_minor, balance_after, kind, key, order_id, actor_id, note)).fetchone()
     return LedgerEntry(int(inserted[0]), user_id, amount_minor, balance_after, kind, key,
                        order_id, note, created=True)
+
+
+def entry_in(conn: sqlite3.Connection, key: str) -> LedgerEntry | None:
+    """The entry posted with ``key`` (``created`` False), if any; in the database's thread."""
+    row = conn.execute("SELECT id, user_id, amount_minor, balance_after, kind, order_id, note"
+                       " FROM ledger WHERE idempotency_key = ?", (key,)).fetchone()
+    if row is None:
+        return None
+    return LedgerEntry(row[0], row[1], row[2], row[3], row[4], key, row[5], row[6],
+                       created=False)
 
 
 async def balance_of(db: Database, user_id: int) -> int:

@@ -50,14 +50,22 @@ async def mark_started(db: Database, user_id: int) -> bool:
 async def start_referred(db: Database, user_id: int, code: str) -> int | None:
     """The customer's first /start, brought by the link ``code``: recorded, and the
     link's owner made their referrer, in one transaction. Returns the referrer, or
-    ``None`` when nobody is made it: not the first /start (nothing changes), no
-    such code, their own code, or a loop (the customer is among the owner's own
-    referrers, at any depth)."""
+    ``None`` when nobody is made it: not the first /start (nothing changes), a
+    customer who used the shop before it (a top-up, an order or a balance row: the
+    link did not bring them, though they never pressed Start), no such code, their
+    own code, or a loop (the customer is among the owner's own referrers, at any
+    depth)."""
     async with db.transaction() as conn:
         started = await first(conn, f"UPDATE users SET started_at = {NOW}"
                                     " WHERE id = ? AND started_at IS NULL RETURNING id",
                               (user_id,))
         if started is None:
+            return None
+        used = await first(conn, "SELECT 1 FROM ledger WHERE user_id = ?1"
+                                 " UNION ALL SELECT 1 FROM orders WHERE user_id = ?1"
+                                 " UNION ALL SELECT 1 FROM topups WHERE user_id = ?1 LIMIT 1",
+                           (user_id,))
+        if used is not None:
             return None
         owner = await first(conn, "SELECT id FROM users WHERE referral_code = ?", (code,))
         if owner is None or int(owner[0]) == user_id:

@@ -14,7 +14,7 @@ from aiogram import Router
 from aiogram.filters import Command, CommandObject, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
-from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message, User
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import gettext as _
 
 from bot.config import Settings
@@ -84,12 +84,16 @@ def _next_steps(redemption: Redemption) -> InlineKeyboardMarkup:
     return keyboard([home_button()])
 
 
-async def _redeem(sender: User, typed: str, promo_codes: PromoCodes,
+async def _redeem(message: Message, typed: str, promo_codes: PromoCodes,
                   accounts: Accounts) -> Redemption:
+    sender = message.from_user
+    assert sender is not None
     # The account must exist to be credited (a customer's first message may be /promo).
     await accounts.register(sender.id, username=sender.username, first_name=sender.first_name,
                             language=sender.language_code)
-    return await promo_codes.redeem(sender.id, typed[:MAX_TYPED])
+    # Keyed by the message: replayed after a restart, it credits nothing more.
+    return await promo_codes.redeem(sender.id, typed[:MAX_TYPED],
+                                    f"{message.chat.id}:{message.message_id}")
 
 
 @router.message(Command("promo"), StateFilter(None, *IN_ORDER_FORM))
@@ -101,7 +105,7 @@ async def promo_command(message: Message, command: CommandObject, state: FSMCont
     if not typed:
         await _ask_for_code(message, state)
         return
-    redemption = await _redeem(message.from_user, typed, promo_codes, accounts)
+    redemption = await _redeem(message, typed, promo_codes, accounts)
     await _answer(message, redemption_text(redemption), _next_steps(redemption), state, orders,
                   settings)
 
@@ -130,7 +134,7 @@ async def command_in_code(message: Message) -> None:
 async def typed_code(message: Message, state: FSMContext, promo_codes: PromoCodes,
                      accounts: Accounts, orders: OrderService, settings: Settings) -> None:
     assert message.text is not None and message.from_user is not None
-    redemption = await _redeem(message.from_user, message.text, promo_codes, accounts)
+    redemption = await _redeem(message, message.text, promo_codes, accounts)
     if redemption.outcome in TRY_AGAIN:
         await message.answer(f"{redemption_text(redemption)}\n\n{_ask()}")
         return

@@ -5,8 +5,10 @@ Knows nothing of Telegram: the admin's ``/promo_new`` arguments come in as text
 as a value for the handlers to render (``PromoRefused``, ``Redemption``).
 
 - A **balance** code credits its amount at once: the ledger row (kind ``promo``,
-  key ``promo:<code id>:<user id>:<n>``, the customer's n-th use of it), the
-  ``promo_uses`` row and the code's use count are one transaction. A customer
+  key ``promo:<code id>:<user id>:<request>``, the request being the customer's
+  message: replayed after a restart, it answers as the first time and credits
+  nothing more), the ``promo_uses`` row and the code's use count are one
+  transaction. A customer
   makes at most ``per_user`` uses of a code, all customers together at most
   ``max_uses``; the count is taken by one conditional statement, so of 50
   customers redeeming the last use at once exactly one is credited.
@@ -30,6 +32,7 @@ from __future__ import annotations
 import re
 import sqlite3
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -308,10 +311,12 @@ class PromoCodes:
 
     # ------------------------------------------------------------ the customer's
 
-    async def redeem(self, user_id: int, text: str) -> Redemption:
+    async def redeem(self, user_id: int, text: str, request_id: str | None = None) -> Redemption:
         """``user_id`` (a registered customer) redeems the code ``text``: a balance code
         is credited, a discount code attached to their next order, each in one
-        transaction; anything else is refused with nothing changed."""
+        transaction; anything else is refused with nothing changed. ``request_id``
+        (the message's chat and message id) makes the same message, replayed, credit
+        nothing more."""
         now = self._clock()
         wait = self._wait(user_id, now)
         if wait:
@@ -320,7 +325,8 @@ class PromoCodes:
         if code is None:
             redemption = Redemption(Outcome.INVALID, _quoted(text.strip()), self.currency)
         else:
-            redemption = await self.db.transact(self._redeem_in, code, user_id, now)
+            redemption = await self.db.transact(self._redeem_in, code, user_id, now,
+                                                request_id or uuid.uuid4().hex)
         if redemption.outcome in (Outcome.INVALID, Outcome.UNKNOWN):
             self._missed(user_id, now)
         return redemption
@@ -341,11 +347,15 @@ class PromoCodes:
         if len(self._misses) > MISSES_KEPT:
             del self._misses[next(iter(self._misses))]
 
-    def _redeem_in(self, conn: sqlite3.Connection, typed: str, user_id: int,
-                   now: float) -> Redemption:
+    def _redeem_in(self, conn: sqlite3.Connection, typed: str, user_id: int, now: float,
+                   request_id: str) -> Redemption:
         code = promo_store.code_in(conn, typed)
         if code is None:
             return Redemption(Outcome.UNKNOWN, typed, self.currency)
+        key = f"promo:{code.id}:{user_id}:{request_id}"
+        credited = ledger.entry_in(conn, key) if code.kind == "balance" else None
+        if credited is not None:  # this very message was redeemed (replayed after a restart)
+            return self._answer(code, Outcome.CREDITED, balance_minor=credited.balance_after)
         if code.disabled_at is not None:
             return self._answer(code, Outcome.DISABLED)
         if code.expired(now):
@@ -368,12 +378,7 @@ class PromoCodes:
         promo_store.record_use_in(conn, code.id, user_id)
         assert code.amount_minor is not None  # a balance code has one (a CHECK says so)
         entry = ledger.post_in(conn, user_id=user_id, amount_minor=code.amount_minor, kind="promo",
-                               key=f"promo:{code.id}:{user_id}:{used + 1}", note=code.code)
-        if not entry.created:
-            # The customer's n-th use was credited before, yet not counted: the books
-            # disagree, so nothing is written (the transaction is rolled back).
-            raise RuntimeError(f"promo code {code.id}: use {used + 1} of user {user_id} was "
-                               "credited already")
+                               key=key, note=code.code)
         return self._answer(code, Outcome.CREDITED, balance_minor=entry.balance_after)
 
     def _answer(self, code: PromoCode, outcome: Outcome, *, balance_minor: int | None = None,

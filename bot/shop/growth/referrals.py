@@ -4,8 +4,9 @@
   code is ``r`` and 10 random URL-safe characters (never the Telegram id, never
   like a service's ``s<digits>`` link), made the first time it is asked for.
 - **Who brought whom.** Only the link of a customer's *first* /start counts
-  (``users.started_at``); a later link, their own link, a code nobody has, and a
-  link that would close a loop (A brought B, B's link brings A; at any depth)
+  (``users.started_at``), and only when they had not used the shop before it
+  (typed /balance and topped up without pressing Start); a later link, their own
+  link, a code nobody has, and a link that would close a loop (A brought B, B's link brings A; at any depth)
   change nothing.
 - **What it pays.** ``REFERRAL_PERCENT`` of each Stars top-up a referred customer
   makes goes to their referrer, ``REFERRAL_PERCENT_2`` to the referrer's referrer,
