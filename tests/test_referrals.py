@@ -83,7 +83,7 @@ async def test_a_referred_customers_top_up_pays_the_referrer_once_with_a_notice(
     await alice.send("/start")
     assert "Invite friends" in str(alice.last().buttons)
     screen = await alice.send("/invite")
-    assert "you get 10 % of the top-up" in screen.text
+    assert "you get 10% of the top-up" in screen.text
     assert "Invited: 0 · topped up: 0 · earned: $0.00" in screen.text
     share = screen.button("Share the link")
     assert share is not None and share["url"].startswith("https://t.me/share/url?url=https%3A")
@@ -252,7 +252,7 @@ async def test_a_second_level_and_a_smallest_top_up(make_sandbox: SandboxFactory
         alice = shop.user(ALICE, "Alice")
         await alice.send("/start")
         screen = await alice.send("/invite")
-        assert "you get 5 % of that too" in screen.text and "$10.00 or more" in screen.text
+        assert "you get 5% of that too" in screen.text and "$10.00 or more" in screen.text
         bob = await invited(shop, alice, "Bob", BOB, language="ru")
         carol = await invited(shop, bob, "Carol", CAROL)
         await bought_stars(carol)  # $5: under REFERRAL_MIN_TOPUP

@@ -18,8 +18,7 @@ from handlers.admin.home import back_button
 from handlers.callbacks import AdminCb, AdminCustomerCb, AdminReferralsCb
 from handlers.filters import Button, CallbackPrefix
 from handlers.views.keyboards import button, edit, keyboard
-from handlers.views.referrals import percent
-from handlers.views.text import money, number, short
+from handlers.views.text import money, number, percent, short
 
 router = Router(name="admin_referrals")
 router.callback_query.filter(CallbackPrefix(AdminCb, AdminReferralsCb))
@@ -33,10 +32,10 @@ def _program(settings: Settings) -> str:
     if not settings.referrals_enabled:
         return _("The program is off (REFERRAL_PERCENT is 0): nobody earns, and customers "
                  "see no invite button.")
-    line = _("Referrers get {percent} % of each Stars top-up of the customers they "
+    line = _("Referrers get {percent} of each Stars top-up of the customers they "
              "invited.").format(percent=percent(settings.referral_percent))
     if settings.referral_percent_2:
-        line += " " + _("Their own referrers get {percent} %.").format(
+        line += " " + _("Their own referrers get {percent}.").format(
             percent=percent(settings.referral_percent_2))
     minimum = to_minor_up(settings.referral_min_topup, settings.shop_currency)
     if minimum:

@@ -124,8 +124,8 @@ def price_lines(quote: Quote, currency: str) -> list[str]:
                                              minimum=money(kept.min_order_minor, currency)))
         else:
             lines.append(_("Code {code} ({percent} off) stays for a later order: your loyalty"
-                           " discount is larger.").format(code=code,
-                                                          percent=percent(kept.percent)))
+                           " discount applies instead.").format(code=code,
+                                                                percent=percent(kept.percent)))
     return lines
 
 

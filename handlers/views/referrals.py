@@ -3,7 +3,6 @@ notice of a commission (bot/shop/growth/referrals.py computes; these only word t
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -12,17 +11,11 @@ from aiogram.utils.i18n import gettext as _
 
 from bot.config import Settings
 from bot.shop.growth.referrals import Figures
-from bot.shop.money import formatting
 from bot.shop.money.amounts import to_minor_up
 from handlers.callbacks import ReferralCb
 from handlers.views.keyboards import button, keyboard
 from handlers.views.menu import home_button
-from handlers.views.text import current_locale, money, number
-
-
-def percent(value: Decimal) -> str:
-    """A percent's number as the reader writes decimals (the text places the sign)."""
-    return formatting.decimal(value, current_locale())
+from handlers.views.text import money, number, percent
 
 
 def invite_link(bot_username: str, code: str) -> str:
@@ -35,10 +28,10 @@ def invite_screen(link: str, figures: Figures,
     currency = settings.shop_currency
     lines = [_("<b>👥 Invite friends</b>"),
              _("Share your link. When a friend who joined through it tops up their balance "
-               "with Telegram Stars, you get {percent} % of the top-up on your balance.").format(
+               "with Telegram Stars, you get {percent} of the top-up on your balance.").format(
                  percent=percent(settings.referral_percent))]
     if settings.referral_percent_2:
-        lines.append(_("When a friend they invite tops up, you get {percent} % of that too.")
+        lines.append(_("When a friend they invite tops up, you get {percent} of that too.")
                      .format(percent=percent(settings.referral_percent_2)))
     minimum = to_minor_up(settings.referral_min_topup, currency)
     if minimum:
