@@ -248,6 +248,8 @@ class OrderService:
             existing = await order_store.by_token(self.db, token)
             if existing is not None:
                 return Placement(Outcome.ALREADY, existing)
+            for candidate in plan.candidates:
+                self._on_panel_used(candidate.panel)  # asked again soon: it may be back
             await self._tell_no_panel(stored, plan)
             return Placement(Outcome.NO_PANEL)
         first = plan.candidates[0]
