@@ -343,7 +343,7 @@ class OrderService:
                 log.error("order %d: outcome unknown at panel %s: %s", order.id, order.panel,
                           exc.message, extra={"order_id": order.id})
                 placement = await self._hold_unknown(order, exc.message)
-                await self._account_refused(order, refused, "it is being checked on"
+                await self._account_refused(order, refused, "which is being checked on"
                                             f" {order.panel}")
                 return placement
             placement = await self._placed(order, panel_order_id)
