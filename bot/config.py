@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from bot.panel import PanelClient
 
 SANDBOX_PANEL_NAME = "sandbox"
+ROUTINGS = ("priority", "cheapest")  # bot/shop/routing/failover.py Routing
 _TOKEN_SHAPE = re.compile(r"^\d{3,20}:[A-Za-z0-9_-]{30,}$")
 _NAME_SHAPE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 
@@ -188,6 +189,12 @@ class Settings(BaseSettings):
     # (spend in SHOP_CURRENCY: what a customer paid for orders, less refunds); empty: off.
     loyalty_tiers: Annotated[list[tuple[Decimal, Decimal]], NoDecode] = []
     discount_max_percent: Decimal = Field(default=Decimal(50), gt=0, le=100)  # tiers', codes'
+    # Routing (issue 22, README "Routing across panels"): which panel an order tries
+    # first (priority: the service's own, then its backups as linked; cheapest: the
+    # lowest cost for the order), and the least margin, in percent of the price the
+    # customer confirmed, a panel's cost must leave for it to take the order.
+    routing: str = "priority"
+    min_margin_percent: Decimal = Field(default=Decimal(5), ge=0, le=100)
 
     @field_validator("bot_token", mode="before")
     @classmethod
@@ -387,6 +394,14 @@ class Settings(BaseSettings):
         if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
             raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
         return level
+
+    @field_validator("routing")
+    @classmethod
+    def _routing(cls, value: str) -> str:
+        value = value.strip().lower()
+        if value not in ROUTINGS:
+            raise ValueError(f"must be one of {', '.join(ROUTINGS)}, got {value!r}")
+        return value
 
     @field_validator("sandbox_dialect")
     @classmethod

@@ -42,12 +42,16 @@ class StoredOrder:
     updated_at: str
     discount_minor: int = 0  # taken off the list price (price_minor is what was charged)
     discount_source: str | None = None  # tier | promo
+    # Set when a backup panel holds the order (``panel`` is the holder): the panel
+    # it was first sent to, and why it moved (bot/shop/routing/failover.py).
+    first_panel: str | None = None
+    failover_reason: str | None = None
 
 
 _COLUMNS = ("id, token, user_id, panel, service_ref, service_id, service_name, order_type, fields,"
             " quantity, price_minor, currency, state, panel_order_id, panel_status, start_count,"
             " remains, error, refreshed_at, cancel_requested_at, created_at, updated_at,"
-            " discount_minor, discount_source")
+            " discount_minor, discount_source, first_panel, failover_reason")
 
 
 def _order(row: Sequence) -> StoredOrder:
@@ -58,7 +62,7 @@ def _order(row: Sequence) -> StoredOrder:
         panel_order_id=row[13], panel_status=row[14], start_count=row[15], remains=row[16],
         error=row[17], refreshed_at=row[18], cancel_requested=row[19] is not None,
         created_at=row[20], updated_at=row[21], discount_minor=int(row[22]),
-        discount_source=row[23],
+        discount_source=row[23], first_panel=row[24], failover_reason=row[25],
     )
 
 
@@ -127,6 +131,21 @@ async def set_outcome(target: Database | aiosqlite.Connection, order_id: int, *,
         f" error = ?, failure_reason = ?, updated_at = {NOW} WHERE id = ? RETURNING {_COLUMNS}",
         (state, panel_order_id, error, failure_reason, order_id))
     return _order(rows[0])
+
+
+async def switch_panel(db: Database, order_id: int, *, panel: str, service_id: str,
+                       panel_cost: Decimal, fx_rate: Decimal, cost_minor: int,
+                       reason: str) -> StoredOrder | None:
+    """Move a ``submitting`` order to a backup panel before it is sent there: the
+    holder's panel, service and cost, and (the first time) the panel it left and
+    why, in one statement. ``None`` when the order is not ``submitting`` any more."""
+    rows = await run(
+        db, f"UPDATE orders SET first_panel = COALESCE(first_panel, panel),"
+        f" failover_reason = COALESCE(failover_reason, ?), panel = ?, service_id = ?,"
+        f" panel_cost = ?, fx_rate = ?, cost_minor = ?, updated_at = {NOW}"
+        f" WHERE id = ? AND state = 'submitting' RETURNING {_COLUMNS}",
+        (reason, panel, service_id, str(panel_cost), str(fx_rate), cost_minor, order_id))
+    return _order(rows[0]) if rows else None
 
 
 async def mark_refreshed(db: Database, order_id: int, at: float) -> None:

@@ -31,6 +31,7 @@ def test_defaults_use_the_sandbox() -> None:
     assert settings.bot_token is None
     assert settings.shop_currency == "USD" and settings.markup_percent == Decimal(30)
     assert settings.track_interval == 60
+    assert settings.routing == "priority" and settings.min_margin_percent == Decimal(5)
     assert str(settings.database_path).startswith("data")
 
 
@@ -71,6 +72,9 @@ def test_one_panel_and_several(monkeypatch: pytest.MonkeyPatch) -> None:
     ("SEND_RATE", "31", "configuration error: SEND_RATE:"),
     ("SANDBOX_DIALECT", "nope", "configuration error: SANDBOX_DIALECT:"),
     ("LOG_LEVEL", "LOUD", "configuration error: LOG_LEVEL:"),
+    ("ROUTING", "random", "configuration error: ROUTING: must be one of priority, cheapest"),
+    ("MIN_MARGIN_PERCENT", "101", "configuration error: MIN_MARGIN_PERCENT:"),
+    ("MIN_MARGIN_PERCENT", "-1", "configuration error: MIN_MARGIN_PERCENT:"),
 ])
 def test_malformed_settings_name_themselves(monkeypatch: pytest.MonkeyPatch, name: str,
                                             value: str, expected: str) -> None:

@@ -20,6 +20,7 @@ from bot.shop.catalog.shop_catalog import refresh_catalog
 from bot.shop.growth.discounts import Discounts
 from bot.shop.growth.loyalty import LoyaltyTiers
 from bot.shop.orders.service import OrderService, Outcome, apply_statuses
+from bot.shop.routing.failover import Router
 from storage import catalog as catalog_store
 from storage import ledger, users
 from storage.db import Database
@@ -78,7 +79,11 @@ async def shop(db, sandbox, make_client):
     discounts = Discounts(db, LoyaltyTiers([(Decimal(10), Decimal(5)),
                                             (Decimal(100), Decimal(10))], "USD"), Decimal(50))
     await credit(db, CUSTOMER, 10_000)
-    return OrderService(db, {"test": client}, pricer, discounts=discounts)
+    # Discounts here go deep into a 30 % markup: any price above cost sells
+    # (MIN_MARGIN_PERCENT is tests/test_routing.py's).
+    router = Router(db, panels=["test"], fx_rates=pricer.fx_rates, shop_currency="USD",
+                    min_margin_percent=Decimal(0))
+    return OrderService(db, {"test": client}, pricer, discounts=discounts, router=router)
 
 
 async def quote_for(service: OrderService, user_id: int, values: dict[str, str]) -> Quote:
@@ -168,7 +173,7 @@ async def test_a_code_below_its_minimum_waits(db, shop: OrderService) -> None:
 
 async def test_every_discount_is_capped(db, shop: OrderService) -> None:
     capped = Discounts(db, LoyaltyTiers([], "USD"), Decimal(15))
-    service = OrderService(db, shop.panels, shop.pricer, discounts=capped)
+    service = OrderService(db, shop.panels, shop.pricer, discounts=capped, router=shop.router)
     await attach(db, CUSTOMER, await new_code(db, "HALF", "50"))
     quote = await quote_for(service, CUSTOMER, likes(10_000))
     assert quote.discount is not None and quote.discount.percent == 15

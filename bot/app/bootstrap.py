@@ -78,6 +78,7 @@ from bot.shop.money.amounts import to_minor_up
 from bot.shop.money.topups import StarsTopups
 from bot.shop.orders.service import OrderService
 from bot.shop.orders.tracking import Tracker
+from bot.shop.routing.failover import Router, Routing
 from handlers.middlewares.i18n import UserLanguageMiddleware, build_i18n, report_broken_translations
 from handlers.middlewares.metrics import UpdateMetrics
 from storage.db import Database, DatabaseUnusable
@@ -241,8 +242,11 @@ def build_dispatcher(runtime: Runtime, bot: Bot, bot_username: str) -> Dispatche
                         watch=watch, on_queued=lambda: notifier.wake())
     discounts = Discounts(runtime.db, LoyaltyTiers(settings.loyalty_tiers, settings.shop_currency),
                           settings.discount_max_percent)
+    router = Router(runtime.db, panels=runtime.panels, fx_rates=fx_rates,
+                    shop_currency=settings.shop_currency, routing=Routing(settings.routing),
+                    min_margin_percent=settings.min_margin_percent, is_down=watch.is_down)
     orders = OrderService(runtime.db, runtime.panels, pricer, runtime.catalog, alert=alerts.send,
-                          on_panel_used=watch.poke, discounts=discounts)
+                          on_panel_used=watch.poke, discounts=discounts, router=router)
     currency = settings.shop_currency
     referrals = build_referrals(runtime.db, settings)
     # Built even with Stars off: invoices sent before it was turned off can still be paid.

@@ -48,6 +48,14 @@ UPDATE_SECONDS = Histogram("storefront_update_seconds",
 ORDERS = Counter("storefront_orders", "Order placements, by outcome (bot/shop/orders/service.py"
                  " Outcome)", ["outcome"], registry=REGISTRY)
 
+# Routing across panels (bot/shop/routing/failover.py).
+ORDERS_BY_PANEL = Counter("storefront_orders_by_panel", "Orders placed, by the panel that took"
+                          " them", ["panel"], registry=REGISTRY)
+FAILOVERS = Counter("storefront_failovers", "Orders moved on to the next panel, by why the panel"
+                    " tried certainly did not take them", ["reason"], registry=REGISTRY)
+MARGIN_SKIPS = Counter("storefront_margin_skips", "Panels passed over for an order because their"
+                       " cost would leave less than MIN_MARGIN_PERCENT", registry=REGISTRY)
+
 PANEL_ACTIONS = ("services", "balance", "add", "status", "refill", "refill_status", "cancel")
 PANEL_RESULTS = ("ok", "rejected", "unavailable", "ambiguous", "error")
 PANEL_REQUESTS = Counter("storefront_panel_requests",
@@ -123,6 +131,20 @@ def update_handled(kind: str, outcome: str, seconds: float, known_kinds: Iterabl
 def order_placed(outcome: str, known: Collection[str]) -> None:
     """One order placement; ``known`` are the outcomes the caller has."""
     ORDERS.labels(outcome=bounded(outcome, known)).inc()
+
+
+def order_on_panel(panel: str) -> None:
+    """An order placed; ``panel`` took it."""
+    ORDERS_BY_PANEL.labels(panel=panel_label(panel)).inc()
+
+
+def failover(reason: str, known: Collection[str]) -> None:
+    """An order moved on from a panel; ``known`` are the reasons the caller has."""
+    FAILOVERS.labels(reason=bounded(reason, known)).inc()
+
+
+def skipped_for_margin(count: int = 1) -> None:
+    MARGIN_SKIPS.inc(count)
 
 
 # What a request's exception says of the panel: "ok" (None), "rejected", ... (PANEL_RESULTS).

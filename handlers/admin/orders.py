@@ -98,6 +98,10 @@ def admin_order_text(order: StoredOrder, details: AdminDetails, zone: ZoneInfo) 
                  status=panel_text(order.panel_status or "—", ID_LIMIT)),
              _("Panel charge: {charge} (expected {cost})").format(
                  charge=escape(details.charge or "—"), cost=escape(details.panel_cost or "—"))]
+    if order.first_panel:
+        lines.append(_("Placed on {panel} (first tried {first}: {reason})").format(
+            panel=escape(order.panel), first=escape(order.first_panel),
+            reason=failover_words(order.failover_reason)))
     if order.error:
         lines.append(_("Note: {error}").format(error=panel_text(order.error, 300)))
     if details.history:
@@ -107,6 +111,19 @@ def admin_order_text(order: StoredOrder, details: AdminDetails, zone: ZoneInfo) 
             lines.append(f"{when(row.created_at, zone)} {state_word(row.state)}"
                          f" ({panel_text(row.panel_status or '—', ID_LIMIT)}, {row.source}){refund}")
     return "\n".join(lines)
+
+
+def failover_words(reason: str | None) -> str:
+    """Why an order left the panel first tried (orders.failover_reason), in words."""
+    words = {
+        "down": _("marked down"),
+        "unavailable": _("not reachable, nothing sent"),
+        "not_enough_funds": _("not enough funds"),
+        "bad_key": _("API key refused"),
+        "bad_service": _("service unknown or disabled"),
+        "quantity": _("quantity outside its limits"),
+    }
+    return words.get(reason or "", escape(reason or "—"))
 
 
 async def _show_order(message: Message, orders: OrderService, order_id: int, zone: ZoneInfo, *,

@@ -306,6 +306,11 @@ async def _report(query: CallbackQuery, placement: Placement, orders: OrderServi
                 _("The supplier is temporarily unavailable, so the order was not placed. "
                   "Your balance was refunded. Please try again in a few minutes."),
                 reply_markup=menu)
+        case Outcome.NO_PANEL:
+            await query.message.edit_text(
+                _("This service is unavailable right now, so the order was not placed. "
+                  "Nothing was charged. Please try again later or choose another service."),
+                reply_markup=menu)
         case Outcome.AMBIGUOUS if order is not None:
             await query.message.edit_text(
                 _("⏳ Order #{id} was sent, but the supplier did not confirm it yet. We are "

@@ -76,6 +76,11 @@ class PanelWatch:
         """The last known state of every panel, by name (nothing yet: not checked)."""
         return dict(self._status)
 
+    def is_down(self, panel: str) -> bool:
+        """Whether the last check of ``panel`` failed (orders skip it: routing)."""
+        status = self._status.get(panel)
+        return status is not None and status.down_since is not None
+
     def to_shop(self, panel: str, amount: Decimal) -> Decimal:
         return amount * self.fx_rates.get(panel, Decimal(1))
 

@@ -4,14 +4,19 @@
 
 1. one transaction debits the balance (never below zero) and inserts the order
    in state ``submitting`` with the draft's unique token;
-2. the panel's ``add``;
+2. the panel's ``add``; when that panel certainly did not take it (nothing
+   sent, marked down, or a refusal in ``FAILS_OVER``) and the service has a
+   backup that may (bot/shop/routing/failover.py), the order row is moved to the
+   backup in one statement and sent there: never two panels for one order;
 3. one transaction records the outcome: ``pending`` with the panel's id;
-   ``failed`` with a refund when the panel refused or provably never saw it;
+   ``failed`` with a refund when the panels refused or provably never saw it;
    ``unknown`` (no refund, admins alerted) when the request may have reached the
    panel, or the panel answered an order id that another order already has.
 
 Before step 1 the form is validated and priced again: never more than the
-price the customer was shown is charged. The price is the customer's: the list
+price the customer was shown is charged, and never at a loss: when no panel's
+cost leaves ``MIN_MARGIN_PERCENT`` of that price (or every one is marked down),
+nothing is charged (``NO_PANEL``). The price is the customer's: the list
 price less their discount (bot/shop/growth/discounts.py). A discount code is
 consumed in step 1's transaction and given back when the order fails or is
 refunded in full.
@@ -25,8 +30,8 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from decimal import ROUND_FLOOR, Decimal
 from enum import StrEnum
 from typing import Any, Literal, Protocol
@@ -54,7 +59,17 @@ from bot.shop.growth.discounts import Discounts
 from bot.shop.messaging.alerts import Alert, no_alert
 from bot.shop.money.amounts import MAX_AMOUNT_MINOR
 from bot.shop.orders import form
+from bot.shop.routing.failover import (
+    DOWN,
+    FAILOVER_REASONS,
+    FAILS_OVER,
+    UNAVAILABLE,
+    Candidate,
+    Plan,
+    Router,
+)
 from storage import audit, ledger, outbox
+from storage import catalog as catalog_store
 from storage import orders as order_store
 from storage import promo as promo_store
 from storage import stats as stats_store
@@ -81,6 +96,7 @@ class Outcome(StrEnum):
     PRICE_CHANGED = "price_changed"  # dearer than the price shown; nothing happened
     ALREADY = "already"  # this draft was confirmed before
     GONE = "gone"  # the service is no longer sold
+    NO_PANEL = "no_panel"  # no panel may take it now (down, or at a loss); nothing charged
 
 
 OUTCOMES = frozenset(Outcome)  # the labels the metrics may count
@@ -116,12 +132,11 @@ class DiscountGone(Exception):
 # once per outage (until an order goes through on that panel again). Alerts are
 # plain text (bot/shop/messaging/alerts.py escapes and redacts them).
 ACCOUNT_TROUBLE = {
-    RejectReason.NOT_ENOUGH_FUNDS: "⚠️ Your panel balance is too low on {panel}: a"
-                                   " customer's order (#{order}) was refused and refunded. Top up"
-                                   " the panel.",
-    RejectReason.BAD_KEY: "⚠️ Panel {panel} refused the API key: a customer's order"
-                          " (#{order}) was refused and refunded, and every order will be until"
-                          " PANEL_KEY is fixed.",
+    RejectReason.NOT_ENOUGH_FUNDS: "⚠️ Your panel balance is too low on {panel}: it refused a"
+                                   " customer's order (#{order}), {fate}. Top up the panel.",
+    RejectReason.BAD_KEY: "⚠️ Panel {panel} refused the API key: it refused a customer's order"
+                          " (#{order}), {fate}, and it will refuse every order until its key"
+                          " is fixed.",
 }
 
 
@@ -137,8 +152,11 @@ class OrderService:
     def __init__(self, db: Database, panels: Mapping[str, PanelClient], pricer: Pricer,
                  catalog: ShopCatalog | None = None, alert: Alert = no_alert,
                  on_panel_used: Callable[[str], None] = lambda _panel: None,
-                 discounts: Discounts | None = None) -> None:
+                 discounts: Discounts | None = None, router: Router | None = None) -> None:
         self.db = db
+        # Which panels may take an order (the service's own, its backups), best first.
+        self.router = router or Router(db, panels=panels, fx_rates=pricer.fx_rates,
+                                       shop_currency=pricer.shop_currency)
         self.discounts = discounts
         self._on_panel_used = on_panel_used  # the panel watch's poke: balance checked later
         self.panels = panels
@@ -146,6 +164,7 @@ class OrderService:
         self.catalog = catalog or ShopCatalog(db)
         self._alert = alert
         self._account_trouble: set[tuple[str, RejectReason]] = set()  # alerted, not over
+        self._no_panel: set[int] = set()  # services alerted as unsellable, until one sells
 
     async def on_sale(self, ref: int) -> StoredService:
         stored = await self.catalog.on_sale(ref)
@@ -222,16 +241,26 @@ class OrderService:
             return Placement(Outcome.INSUFFICIENT, missing_minor=quote.price_minor)
         order_type = stored.service.order_type
         assert order_type is not None
+        plan = await self.router.plan(stored, values, quote.price_minor)
+        if plan.skipped_for_margin:
+            metrics.skipped_for_margin(plan.skipped_for_margin)
+        if all(self.router.is_down(c.panel) for c in plan.candidates):  # (none at all too)
+            existing = await order_store.by_token(self.db, token)
+            if existing is not None:
+                return Placement(Outcome.ALREADY, existing)
+            for candidate in plan.candidates:
+                self._on_panel_used(candidate.panel)  # asked again soon: it may be back
+            await self._tell_no_panel(stored, plan)
+            return Placement(Outcome.NO_PANEL)
+        first = plan.candidates[0]
         try:
             order = await self.db.transact(
-                _open_order, token=token, user_id=user_id, panel=stored.panel,
-                service_ref=stored.ref, service_id=stored.service.id,
+                _open_order, token=token, user_id=user_id, panel=first.panel,
+                service_ref=stored.ref, service_id=first.stored.service.id,
                 service_name=stored.service.name, order_type=order_type.name,
                 fields=order_type.add_params(values), quantity=quote.quantity,
                 price_minor=quote.price_minor, currency=self.pricer.shop_currency,
-                panel_cost=quote.panel_cost, fx_rate=self._fx(stored.panel),
-                cost_minor=cost_minor(quote.panel_cost, self._fx(stored.panel),
-                                      self.pricer.shop_currency),
+                panel_cost=first.cost, fx_rate=first.fx_rate, cost_minor=first.cost_minor,
                 discount=quote.discount, discount_minor=quote.discount_minor, now=time.time(),
             )
         except DiscountGone:  # priced again without it: dearer than shown, nothing charged
@@ -243,28 +272,89 @@ class OrderService:
         except sqlite3.IntegrityError:
             # This draft was confirmed before (a replay, or a concurrent tap that won).
             return Placement(Outcome.ALREADY, await order_store.by_token(self.db, token))
-        return await self._submit(order, order_type)
+        placement = await self._submit(order, order_type, plan.candidates)
+        if placement.outcome is Outcome.PLACED:
+            self._no_panel.discard(stored.ref)
+        return placement
 
-    def _fx(self, panel: str) -> Decimal:
-        return self.pricer.fx_rates.get(panel, Decimal(1))
+    async def _tell_no_panel(self, stored: StoredService, plan: Plan) -> None:
+        """Once per service until it sells again: admins learn why customers are told
+        it is unavailable (folded with the same service's alerts besides)."""
+        if stored.ref in self._no_panel:
+            return
+        self._no_panel.add(stored.ref)
+        why = []
+        if plan.skipped_for_margin:
+            why.append(f"{plan.skipped_for_margin} panel(s) would sell it below"
+                       f" MIN_MARGIN_PERCENT ({self.router.min_margin_percent}%)")
+        if plan.candidates:
+            why.append("its panels are marked down: " + ", ".join(c.panel for c in plan.candidates))
+        await self._alert(
+            f"🚫 {stored.service.name} ({stored.panel}:{stored.service.id}) can't be ordered"
+            f" now: {'; '.join(why)}. Customers are told it is unavailable; nothing is"
+            " charged. Check its price and backups.", key=f"no_panel:{stored.ref}")
 
-    async def _submit(self, order: StoredOrder, order_type: OrderType) -> Placement:
-        """Send a ``submitting`` order to its panel once and record what happened."""
-        try:
-            panel_order_id = await self.panels[order.panel].add(order.service_id, order_type,
-                                                                order.fields)
-        except PanelRejected as exc:
-            failed = await self._refund_failed(order, exc.message, exc.reason)
-            await self._account_refused(order, exc.reason)
-            self._on_panel_used(order.panel)
-            return Placement(Outcome.REJECTED, failed, exc.reason, exc.message)
-        except PanelUnavailable as exc:
-            return Placement(Outcome.UNAVAILABLE, await self._refund_failed(order, exc.message),
-                             message=exc.message)
-        except PanelAmbiguous as exc:
-            log.error("order %d: outcome unknown at panel %s: %s", order.id, order.panel,
-                      exc.message, extra={"order_id": order.id})
-            return await self._hold_unknown(order, exc.message)
+    async def _submit(self, order: StoredOrder, order_type: OrderType,
+                      candidates: Sequence[Candidate]) -> Placement:
+        """Send a ``submitting`` order to the first candidate that takes it, moving it
+        on only when the panel tried certainly did not, and record what happened."""
+        failure: Placement | None = None  # why the last panel tried did not take it
+        reason = ""
+        out: set[str] = set()  # panels that can't take any order now (down, funds, key)
+        refused: list[tuple[str, RejectReason]] = []  # account trouble, told at the end
+        for candidate in candidates:
+            if failure is not None:
+                if candidate.panel in out:
+                    continue
+                moved = await order_store.switch_panel(
+                    self.db, order.id, panel=candidate.panel,
+                    service_id=candidate.stored.service.id, panel_cost=candidate.cost,
+                    fx_rate=candidate.fx_rate, cost_minor=candidate.cost_minor, reason=reason)
+                assert moved is not None  # only this call moves a submitting order
+                log.warning("order %d: panel %s did not take it (%s); trying %s", order.id,
+                            order.panel, reason, candidate.panel, extra={"order_id": order.id})
+                metrics.failover(reason, FAILOVER_REASONS)
+                order = moved
+            if self.router.is_down(order.panel):
+                self._on_panel_used(order.panel)  # asked again soon: it may be back
+                out.add(order.panel)
+                reason, failure = DOWN, Placement(
+                    Outcome.UNAVAILABLE, message=f"panel {order.panel} is not answering")
+                continue
+            try:
+                panel_order_id = await self.panels[order.panel].add(order.service_id, order_type,
+                                                                    order.fields)
+            except PanelRejected as exc:
+                self._on_panel_used(order.panel)
+                failure = Placement(Outcome.REJECTED, reason=exc.reason, message=exc.message)
+                if exc.reason in ACCOUNT_TROUBLE:
+                    refused.append((order.panel, exc.reason))
+                    out.add(order.panel)
+                if exc.reason not in FAILS_OVER:  # the customer's order is refused anywhere
+                    break
+                reason = exc.reason.value
+                continue
+            except PanelUnavailable as exc:
+                out.add(order.panel)
+                reason, failure = UNAVAILABLE, Placement(Outcome.UNAVAILABLE,
+                                                         message=exc.message)
+                continue
+            except PanelAmbiguous as exc:
+                log.error("order %d: outcome unknown at panel %s: %s", order.id, order.panel,
+                          exc.message, extra={"order_id": order.id})
+                placement = await self._hold_unknown(order, exc.message)
+                await self._account_refused(order, refused, "which is being checked on"
+                                            f" {order.panel}")
+                return placement
+            placement = await self._placed(order, panel_order_id)
+            await self._account_refused(order, refused, f"which went to {order.panel} instead")
+            return placement
+        assert failure is not None
+        failed = await self._refund_failed(order, failure.message, failure.reason)
+        await self._account_refused(order, refused, "which was refunded")
+        return replace(failure, order=failed)
+
+    async def _placed(self, order: StoredOrder, panel_order_id: str) -> Placement:
         self._account_trouble = {t for t in self._account_trouble if t[0] != order.panel}
         try:
             placed = await order_store.set_outcome(self.db, order.id, state="pending",
@@ -279,6 +369,7 @@ class OrderService:
                 order, f"the panel answered order id {panel_order_id}, which another order"
                 " already has")
         self._on_panel_used(order.panel)
+        metrics.order_on_panel(order.panel)
         return Placement(Outcome.PLACED, placed)
 
     async def _hold_unknown(self, order: StoredOrder, why: str) -> Placement:
@@ -290,13 +381,17 @@ class OrderService:
             " or refund it.", key=f"unknown:{order.panel}")  # an outage: one alert, then a count
         return Placement(Outcome.AMBIGUOUS, unknown, message=why)
 
-    async def _account_refused(self, order: StoredOrder, reason: RejectReason) -> None:
-        template = ACCOUNT_TROUBLE.get(reason)
-        if template is None or (order.panel, reason) in self._account_trouble:
-            return
-        self._account_trouble.add((order.panel, reason))
-        # Not folded with the last outage's alert: this is news, and it is one per outage.
-        await self._alert(template.format(panel=order.panel, order=order.id))
+    async def _account_refused(self, order: StoredOrder, refused: list[tuple[str, RejectReason]],
+                               fate: str) -> None:
+        """Tell the admins of panels that refused ``order`` for the shop's account there
+        (funds, key), once per outage, with what became of the order."""
+        for panel, reason in refused:
+            if (panel, reason) in self._account_trouble:
+                continue
+            self._account_trouble.add((panel, reason))
+            # Not folded with the last outage's alert: this is news, and it is one per outage.
+            await self._alert(ACCOUNT_TROUBLE[reason].format(panel=panel, order=order.id,
+                                                             fate=fate))
 
     async def _refund_failed(self, order: StoredOrder, message: str,
                              reason: RejectReason | None = None) -> StoredOrder:
@@ -344,6 +439,10 @@ class OrderService:
     async def actions(self, order: StoredOrder) -> OrderActions:
         """Which of refill and cancel the order's service and state allow now."""
         stored = await self.catalog.any_service(order.service_ref)
+        if stored is not None and (stored.panel, stored.service.id) != (order.panel,
+                                                                        order.service_id):
+            # A backup panel holds it: that panel's service says what it allows.
+            stored = await catalog_store.by_panel_id(self.db, order.panel, order.service_id)
         if stored is None or not order.panel_order_id or order.panel not in self.panels:
             return OrderActions(refill=False, cancel=False)
         return OrderActions(
