@@ -258,3 +258,17 @@ def test_a_discount_never_charges_more_or_takes_off_more_than_its_percent(
     assert 0 <= quote.price_minor <= list_price
     assert quote.discount_minor * 100 <= list_price * min(percent, cap)
     assert (list_price - quote.price_minor) * 100 > list_price * min(percent, cap) - 100
+
+
+async def test_a_discount_is_cut_to_keep_the_margin_and_the_order_still_goes_through(
+        db, shop: OrderService) -> None:
+    margined = OrderService(db, shop.panels, shop.pricer, discounts=shop.discounts)  # 5 %
+    await attach(db, CUSTOMER, await new_code(db, "HALF", "50"))
+    shown, placed = await confirm(margined, CUSTOMER, likes(10_000))  # cost $4.50, list $5.85
+    assert shown.discount is not None and shown.discount_limited
+    assert shown.price_minor == 474  # $4.50 / 0.95, rounded up: 5 % of it is left
+    assert (shown.price_minor - 450) * 100 >= shown.price_minor * 5
+    assert placed.outcome is Outcome.PLACED and placed.order is not None
+    assert placed.order.price_minor == 474
+    small = await quote_for(margined, 8, likes(10_000))  # no discount: nothing is cut
+    assert (small.price_minor, small.discount_limited) == (585, False)

@@ -116,6 +116,9 @@ def price_lines(quote: Quote, currency: str) -> list[str]:
         lines = [_("List price: {price}").format(price=money(quote.list_price_minor, currency)),
                  f"{what}: −{money(quote.discount_minor, currency)}",
                  _("Total: <b>{price}</b>").format(price=money(quote.price_minor, currency))]
+    if quote.discount_limited:
+        lines.append(_("Your discount is limited on this service, so that its price still"
+                       " covers the shop's costs."))
     if kept is not None:
         code = f"<code>{escape(kept.code)}</code>"
         if quote.list_price_minor < kept.min_order_minor:

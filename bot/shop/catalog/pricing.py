@@ -58,19 +58,25 @@ class Quote:
     # The customer's attached code when it is not the discount applied (the tier's is
     # larger, or the order is below its minimum): it stays for a later order.
     code_kept: Discount | None = None
+    # The discount was cut so the price keeps the shop's margin (MIN_MARGIN_PERCENT).
+    discount_limited: bool = False
 
     @property
     def list_price_minor(self) -> int:
         return self.price_minor + self.discount_minor
 
-    def with_discount(self, discount: Discount | None,
-                      code_kept: Discount | None = None) -> Quote:
-        """This quote at its list price less ``discount`` (none: the list price)."""
-        off = 0 if discount is None else discount.off(self.list_price_minor)
+    def with_discount(self, discount: Discount | None, code_kept: Discount | None = None,
+                      lowest_price_minor: int | None = 0) -> Quote:
+        """This quote at its list price less ``discount`` (none: the list price), never
+        below ``lowest_price_minor`` (``None``: no discount at all) nor the list price."""
+        listed = self.list_price_minor
+        full = 0 if discount is None else discount.off(listed)
+        room = 0 if lowest_price_minor is None else max(0, listed - lowest_price_minor)
+        off = min(full, room)
         if not off:
             discount = None
-        return replace(self, price_minor=self.list_price_minor - off, discount=discount,
-                       discount_minor=off, code_kept=code_kept)
+        return replace(self, price_minor=listed - off, discount=discount, discount_minor=off,
+                       code_kept=code_kept, discount_limited=off < full)
 
 
 class Pricer:

@@ -183,7 +183,11 @@ class OrderService:
         quote = await self.pricer.quote(stored, values)
         if self.discounts is None:
             return quote
-        return quote.with_discount(*await self.discounts.best(customer_id, quote.price_minor))
+        discount, code_kept = await self.discounts.best(customer_id, quote.price_minor)
+        # A discount never takes the price below the shop's margin on its own panel:
+        # it is cut (and the confirmation says so) rather than the order refused.
+        return quote.with_discount(discount, code_kept,
+                                   self.router.lowest_price_minor(stored, quote.panel_cost))
 
     async def next_step(self, customer_id: int, draft: form.Draft | None,
                         answer: form.Answer = None) -> form.FormStep:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_CEILING, Decimal
 from enum import StrEnum
 
 from bot.panel import RejectReason
@@ -105,6 +105,16 @@ class Router:
         if self.routing is Routing.CHEAPEST:
             fit.sort(key=lambda c: c.cost * c.fx_rate)  # stable: ties keep the priority
         return Plan(fit, len(priced) - len(fit))
+
+    def lowest_price_minor(self, stored: StoredService, cost: Decimal) -> int | None:
+        """The lowest price (shop minor units) at which ``stored``'s own panel still leaves
+        ``min_margin_percent`` on an order costing ``cost`` (its currency): a discount
+        never takes a price below it. ``None`` when no price does (a 100 % margin)."""
+        if self.min_margin_percent >= 100:
+            return None
+        scale = Decimal(10) ** exponent(self.shop_currency)
+        exact = cost * self.fx(stored.panel) * scale * 100 / (100 - self.min_margin_percent)
+        return int(exact.to_integral_value(ROUND_CEILING))
 
     def _may_stand_in(self, backup: StoredService, order_type: OrderType,
                       values: Mapping[str, str]) -> bool:
