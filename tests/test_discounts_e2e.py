@@ -67,7 +67,7 @@ async def test_a_tier_reached_shows_on_the_balance_and_takes_its_percent_off(
                             " ORDER BY id") == [(156, 0, None), (149, 7, "tier")]
     await customer.tap("My orders")
     await customer.tap("#2")
-    assert "Discount: −$0.07 (loyalty)" in customer.text
+    assert "Discount: −$0.07 (loyalty discount)" in customer.text
 
 
 async def test_russian_and_turkish_customers_read_their_tier_in_their_words(

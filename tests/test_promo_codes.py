@@ -68,7 +68,7 @@ async def test_an_admin_makes_lists_and_turns_off_codes_in_the_panel(shop: Shop)
     assert "Send the code and its terms as text" in admin.text
     await admin.send("spring10 discount 12,5")  # 12.5 in any locale
     assert "Send it again corrected" not in admin.text and "Created." in admin.text
-    assert "12.5% off your next order" in admin.text
+    assert "12.5% off the next order" in admin.text
     await admin.send("after")  # the input is over: this is no code
     assert "Created." not in admin.text
 
@@ -95,7 +95,7 @@ async def test_an_admin_makes_lists_and_turns_off_codes_in_the_panel(shop: Shop)
     assert "SPRING10" in admin.text and "⛔ turned off" in admin.text
     await admin.tap("⬅ Admin")
     await admin.tap("📜 Audit log")
-    assert "new promo code" in admin.text and "turn promo code off" in admin.text
+    assert "created promo code" in admin.text and "turned off promo code" in admin.text
     actions = await shop.query("SELECT action, target_id FROM audit_log ORDER BY id")
     assert actions == [("promo_new", "SPRING10"), ("promo_new", "SUMMER"),
                        ("promo_off", "SPRING10")]
@@ -185,8 +185,8 @@ async def test_every_refusal_and_a_discount_attached_to_the_next_order(shop: Sho
         "ONE1": "Code ONE1 has been used up: all its uses are taken.",
         "NOPE1": "There is no promo code NOPE1. Check its spelling and send it again.",
         "N!": "“N!” is not a promo code: a code is 3 to 32 letters, digits, _ or -, like SPRING10.",
-        "spring10": "🎟 Code SPRING10 applied: 10% off your next order (orders from $5.00).",
-        "SUMMER20": "🎟 Code SUMMER20 applied: 20% off your next order.\nIt takes the place of "
+        "spring10": "🎟 Code SPRING10 applied: 10% off the next order (orders from $5.00).",
+        "SUMMER20": "🎟 Code SUMMER20 applied: 20% off the next order.\nIt takes the place of "
                     "code SPRING10, which no longer applies.",
     }
     for typed, answer in answers.items():

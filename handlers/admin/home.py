@@ -136,7 +136,7 @@ def action_word(action: str) -> str:
              "attach": _("attach panel id"), "refund_order": _("refund order"),
              "broadcast": _("broadcast"), "broadcast_cancel": _("cancel broadcast"),
              "refund_stars": _("refund Stars"), "catalog_refresh": _("refresh catalog"),
-             "promo_new": _("new promo code"), "promo_off": _("turn promo code off"),
+             "promo_new": _("created"), "promo_off": _("turned off"),
              "referral_payout": _("referral reward"),
              "referral_clawback": _("referral reward taken back"),
              "referral_given_back": _("referral reward given back"),

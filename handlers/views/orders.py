@@ -49,7 +49,7 @@ def order_card(order: StoredOrder, refills: list[tuple[str, str]], zone: ZoneInf
     if order.discount_minor:
         lines.append(_("Discount: −{amount} ({what})").format(
             amount=money(order.discount_minor, order.currency),
-            what=_("loyalty") if order.discount_source == "tier" else _("promo code")))
+            what=_("loyalty discount") if order.discount_source == "tier" else _("promo code")))
     if order.start_count is not None:
         lines.append(_("Start count: {count}").format(count=number(order.start_count)))
     if order.remains is not None and order.state not in ("pending", "completed"):

@@ -19,9 +19,9 @@ from handlers.views.text import current_locale, field_error, money, number, perc
 
 def _discount(percent_off: Decimal | None, min_order_minor: int, currency: str) -> str:
     if min_order_minor:
-        return _("{percent} off your next order (orders from {minimum})").format(
+        return _("{percent} off the next order (orders from {minimum})").format(
             percent=percent(percent_off or Decimal(0)), minimum=money(min_order_minor, currency))
-    return _("{percent} off your next order").format(percent=percent(percent_off or Decimal(0)))
+    return _("{percent} off the next order").format(percent=percent(percent_off or Decimal(0)))
 
 
 def redemption_text(redemption: Redemption) -> str:
