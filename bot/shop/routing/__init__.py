@@ -1,0 +1,1 @@
+"""Routing across panels (issue 22): backups, failover, what the panels did."""
