@@ -125,7 +125,10 @@ async def test_digest_queued_once_and_told_once_across_a_restart(db, sandbox, se
     admin, watch, clock = setup
     catalog = sandbox.panel.catalog
     catalog[101] = dataclasses.replace(catalog[101], rate=catalog[101].rate * 2)
-    await admin.refresh(admin_id=1)  # the first digest: with the first refresh with news
+    await admin.refresh(admin_id=1)  # the first daily digest is due a day after the first look
+    assert await digests(db) == []
+    clock.now += 86_400
+    await admin.refresh(admin_id=1)
     sent = await digests(db)
     assert [chat for chat, _ in sent] == list(ADMINS)
     assert sent[0][1].counts == {"cost_up": 1} and not sent[0][1].urgent
@@ -162,12 +165,15 @@ async def test_digest_queued_once_and_told_once_across_a_restart(db, sandbox, se
 
 
 async def test_digest_lists_a_few_and_counts_the_rest(db, sandbox, setup) -> None:
-    admin, watch, _clock = setup
+    admin, watch, clock = setup
     catalog = sandbox.panel.catalog
     for entry in range(2000, 2400):
         catalog[entry] = CatalogEntry(entry, f"Bulk {entry}", "Default", "Bulk", Decimal("1"),
                                       10, 1000)
     await admin.refresh(admin_id=1)
+    assert await digests(db) == []
+    clock.now += 86_400
+    assert await watch.tick()
     (_, digest), *_ = await digests(db)
     assert digest.counts == {"added": 400}
     assert len(digest.items) == 5

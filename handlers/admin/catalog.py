@@ -352,10 +352,10 @@ async def save_markup(query: CallbackQuery, callback_data: AdminCatalogCb, state
     kind, target = data.get("kind", "shop"), int(data.get("target", 0))
     if percent < 0 and callback_data.action != "save_below":
         await edit(query.message, _("⚠️ With a markup of {percent} %, every affected service "
-                                    "sells below the panel's cost: you lose money on each "
-                                    "order. Sure?").format(
-                                        percent=show_percent(percent)),
-                   keyboard([button(_("Yes, sell below cost"),
+                                    "would sell below the panel's cost, so the shop hides it "
+                                    "until the markup or the panel's price is fixed. Save "
+                                    "anyway?").format(percent=show_percent(percent)),
+                   keyboard([button(_("Yes, save and hide them"),
                                     AdminCatalogCb(action="save_below"))], _catalog_back()))
         return
     if not await catalog_admin.set_markup(query.from_user.id, kind, target, percent):

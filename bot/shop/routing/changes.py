@@ -13,8 +13,7 @@ writes ``catalog_changes`` in its own transaction). After it, ``after_refresh``:
    at once when a linked service's cost moved (at most one per refresh: only a
    refresh makes such a change); else once a day, at ``DAILY_REPORT_HOUR`` (shop
    time; checked every minute) when that is set, otherwise with the first refresh
-   24 h after the last digest (the very first one with the first refresh that
-   found changes). Its outbox rows and the changes' ``told_at`` are written in
+   24 h after the last digest (the first one 24 h after the bot first checked). Its outbox rows and the changes' ``told_at`` are written in
    one transaction, so it is queued once and each change told once, restarts
    included. The rows hold counts and the biggest few changes of each kind as
    data; the words are written when each row is sent, in that admin's language
@@ -45,6 +44,7 @@ __all__ = ["KINDS", "CatalogWatch", "Digest", "Told"]
 
 TOP = 5  # changes listed per kind; the rest are counted
 LAST_AT_KEY = "catalog_digest_at"  # shop_settings: unix time of the last digest
+DAY = 24 * 3600
 LAST_DAY_KEY = "catalog_digest_day"  # shop_settings: shop day of the last daily digest
 
 
@@ -124,7 +124,7 @@ class CatalogWatch:
             if local.hour < self.hour or last_day == today:
                 return None
             return LAST_DAY_KEY, last_day, today
-        if last_at is not None and now - float(last_at) < 24 * 3600:
+        if last_at is not None and now - float(last_at) < DAY:
             return None
         return LAST_AT_KEY, last_at, repr(now)
 
@@ -143,6 +143,11 @@ class CatalogWatch:
         """Queue the digest if changes are untold and one is due; True when queued."""
         if not self.admin_ids:
             return False
+        if await catalog_changes.digest_state(self.db, LAST_AT_KEY) is None:
+            # The first day's digest is due a day after the bot first looked.
+            async with self.db.transaction() as conn:
+                await catalog_changes.claim_digest_in(conn, LAST_AT_KEY, None,
+                                                      repr(self._clock()))
         digest = await self.build()
         if digest is None:
             return False
