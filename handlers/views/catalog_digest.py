@@ -33,8 +33,7 @@ def _rate(text: str | None, currency: str) -> str:
 
 def _line(item: Told) -> str:
     ref = f"#{item.service_ref}" if item.service_ref is not None else ""
-    head = _("{ref} {name} ({panel})").format(
-        ref=ref, name=panel_text(item.name, DIGEST_NAME_LIMIT), panel=escape(item.panel))
+    head = f"{ref} {panel_text(item.name, DIGEST_NAME_LIMIT)} ({escape(item.panel)})"
     if item.linked:
         head = "🔗 " + head
     if item.kind in ("cost_up", "cost_down") and item.old_rate and item.new_rate:

@@ -13,10 +13,11 @@ writes ``catalog_changes`` in its own transaction). After it, ``after_refresh``:
    at once when a linked service's cost moved (at most one per refresh: only a
    refresh makes such a change); else once a day, at ``DAILY_REPORT_HOUR`` (shop
    time; checked every minute) when that is set, otherwise with the first refresh
-   24 h after the last digest (the first one 24 h after the bot first checked). Its outbox rows and the changes' ``told_at`` are written in
-   one transaction, so it is queued once and each change told once, restarts
-   included. The rows hold counts and the biggest few changes of each kind as
-   data; the words are written when each row is sent, in that admin's language
+   24 h after the last digest (the first one 24 h after the bot first checked).
+   Its outbox rows and the changes' ``told_at`` are written in one transaction,
+   so it is queued once and each change told once, restarts included. The rows
+   hold counts and the biggest few changes of each kind as data; the words are
+   written when each row is sent, in that admin's language
    (handlers/views/catalog_digest.py).
 """
 
