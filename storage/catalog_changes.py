@@ -146,3 +146,13 @@ async def claim_digest_in(conn: aiosqlite.Connection, key: str, expected: str | 
         return False
     await set_state_in(conn, key, value)
     return True
+
+
+async def prune_old(db: Database, before: float, limit: int) -> int:
+    """Delete at most ``limit`` changes recorded before ``before`` (unix time), oldest
+    first; told or not (untold that long only when the shop has no admin: stale news)."""
+    rows = await db.write(
+        "DELETE FROM catalog_changes WHERE id IN (SELECT id FROM catalog_changes"
+        " WHERE created_at < strftime('%Y-%m-%dT%H:%M:%fZ', ?, 'unixepoch')"
+        " ORDER BY id LIMIT ?) RETURNING id", (before, limit))
+    return len(rows)

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.devtools.sandbox.sample_catalog import CatalogEntry
+from bot.observability.metrics import SERVICES_AT_LOSS
 from bot.shop.catalog.admin import CatalogAdmin
 from bot.shop.catalog.pricing import Pricer
 from bot.shop.catalog.shop_catalog import ShopCatalog, refresh_catalog
@@ -104,6 +105,7 @@ async def test_a_loss_hides_and_a_fix_shows(db, sandbox, setup) -> None:
     card = await admin.card(likes)
     assert card is not None and card.stored.hidden_at_loss and not card.on_sale
     assert card.unit_price_minor < card.cost_minor
+    assert SERVICES_AT_LOSS._value.get() == 1
     assert await admin.clear_markup(1, "service", likes)
     assert await admin.catalog.on_sale(likes) is not None
     # The panel's price falling fixes it too: the refresh shows it again.

@@ -33,6 +33,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from bot.observability.metrics import SERVICES_AT_LOSS
 from bot.shop.catalog.pricing import Pricer
 from storage import catalog as catalog_store
 from storage import catalog_changes, outbox
@@ -86,11 +87,12 @@ class CatalogWatch:
         """Hide the services that would sell below cost, show the fixed ones; how many
         changed (the caller reloads the customers' catalog copy when any did)."""
         async with self._checking:  # a refresh and a markup change at once: one check
-            moved = 0
+            moved = hidden = 0
             for stored in await catalog_store.sellable(self.db):
                 price = await self.pricer.unit_price(stored)
                 cost = self.pricer.unit_price_with(stored, Decimal(0))  # rate × FX, rounded up
                 at_loss = price < cost
+                hidden += at_loss
                 if at_loss != stored.hidden_at_loss:
                     async with self.db.transaction() as conn:
                         if await catalog_store.set_hidden_at_loss(
@@ -99,6 +101,7 @@ class CatalogWatch:
                             log.warning("service %s %s: sells at %s, costs %s (minor units)",
                                         stored.ref, "hidden at a loss" if at_loss
                                         else "shown again", price, cost)
+            SERVICES_AT_LOSS.set(hidden)
             return moved
 
     async def after_refresh(self) -> int:
