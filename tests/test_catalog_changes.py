@@ -8,13 +8,15 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot.devtools.sandbox.sample_catalog import CatalogEntry
 from bot.observability.metrics import SERVICES_AT_LOSS
 from bot.shop.catalog.admin import CatalogAdmin
 from bot.shop.catalog.pricing import Pricer
 from bot.shop.catalog.shop_catalog import ShopCatalog, refresh_catalog
-from bot.shop.routing.changes import CatalogWatch, Digest
+from bot.shop.routing.changes import KINDS, CatalogWatch, Digest, Told
 from storage import catalog as catalog_store
 from storage import routes
 from storage.db import Database
@@ -193,3 +195,30 @@ async def test_digest_at_the_daily_report_hour(db, sandbox, setup) -> None:
     assert await watch.tick()
     assert not await watch.tick()
     assert len(await digests(db)) == len(ADMINS)
+
+
+_names = st.text(max_size=500)
+_rates = st.decimals(min_value=Decimal("0.0001"), max_value=Decimal("100000"), places=4)
+
+
+@settings(max_examples=40, deadline=None)
+@given(names=st.lists(_names, min_size=35, max_size=35), rates=st.lists(_rates, min_size=70,
+                                                                        max_size=70),
+       lang=st.sampled_from(["en", "ru", "tr"]))
+def test_a_full_digest_is_one_message_in_every_language(names: list[str], rates: list[Decimal],
+                                                        lang: str) -> None:
+    """Whatever the panels call their services, the biggest digest fits one Telegram
+    message (4096 characters), and panel text never becomes markup."""
+    from handlers.middlewares.i18n import build_i18n
+    from handlers.views.catalog_digest import digest_text
+
+    items = tuple(
+        Told(i, "main", kind, i, str(i), names[i], "USD", str(rates[2 * i]),
+             str(rates[2 * i + 1]), bool(i % 2))
+        for i, kind in enumerate(k for k in KINDS for _ in range(5)))
+    digest = Digest({kind: 10_000 for kind in KINDS}, items, urgent=True)
+    i18n = build_i18n()
+    with i18n.context(), i18n.use_locale(lang):
+        text = digest_text(digest)
+    assert len(text) <= 4096
+    assert "<b>" in text and "<script" not in text.replace("&lt;script", "")
