@@ -96,9 +96,10 @@ async def linked_cost_untold(db: Database, up_to: int) -> bool:
 
 
 # Biggest first: a linked service's, then the largest relative move of the cost;
-# additions and removals by their cost, hidden/shown and lost backups in order.
+# the others by their cost (lost backups in order).
+# The panel shown is the service's (a lost backup's row names the service that lost it).
 _TOP = (
-    "SELECT c.id, c.panel, c.kind, c.service_ref, COALESCE(s.service_id, ''),"
+    "SELECT c.id, COALESCE(s.panel, c.panel), c.kind, c.service_ref, COALESCE(s.service_id, ''),"
     " COALESCE(s.name, ''), COALESCE(s.currency, ''), c.old_rate, c.new_rate, c.linked"
     " FROM catalog_changes c LEFT JOIN services s ON s.id = c.service_ref"
     " WHERE c.told_at IS NULL AND c.id <= ? AND c.kind = ?"
