@@ -141,6 +141,8 @@ class Settings(BaseSettings):
     admin_ids: Annotated[list[int], NoDecode] = []
     shop_currency: str = "USD"
     markup_percent: Decimal = Field(default=Decimal("30"), ge=0, le=10_000)
+    # A panel's cost moving more than this (percent) is told in the admins' digest.
+    price_alert_percent: Decimal = Field(default=Decimal(10), ge=0, le=1000)
     fx_rate: Decimal = Field(default=Decimal("1"), gt=0)
     catalog_refresh: float = Field(default=30, ge=1, le=10_080)
     support_contact: str = Field(default="", max_length=200)

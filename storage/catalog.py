@@ -13,6 +13,8 @@ from decimal import Decimal
 import aiosqlite
 
 from bot.panel.models import Service
+from storage import catalog_changes
+from storage.catalog_changes import Change
 from storage.db import Database, first, is_row_id, run
 
 
@@ -27,6 +29,7 @@ class StoredService:
     service: Service
     hidden: bool = False  # by an admin: the service itself
     category_hidden: bool = False  # by an admin: its whole category
+    hidden_at_loss: bool = False  # by the shop: it would sell below its cost (routing/changes.py)
 
     @property
     def hidden_by_admin(self) -> bool:
@@ -60,7 +63,7 @@ _UPSERT_SERVICE = (
 
 
 _COMPARED = ("service_id, name, type, category, rate, min_quantity, max_quantity, refill, cancel,"
-             " dripfeed, description, active")
+             " dripfeed, description, active, id")
 
 
 def _fingerprint(s: Service) -> tuple:
@@ -68,30 +71,57 @@ def _fingerprint(s: Service) -> tuple:
             int(s.dripfeed), s.description)
 
 
+def _cost_moved(old: Decimal, new: Decimal, alert_percent: Decimal) -> str | None:
+    """``cost_up``/``cost_down`` when the rate moved by more than ``alert_percent``."""
+    if new == old:
+        return None
+    if old <= 0:
+        return "cost_up"
+    if abs(new - old) * 100 <= old * alert_percent:
+        return None
+    return "cost_up" if new > old else "cost_down"
+
+
 async def replace_services(db: Database, panel: str, currency: str, services: Sequence[Service],
-                           platforms: Mapping[str, str] | None = None) -> Replaced:
+                           platforms: Mapping[str, str] | None = None,
+                           alert_percent: Decimal | None = None) -> Replaced:
     """Store ``panel``'s current list; services it no longer lists stop being sold.
 
     ``platforms`` maps a category name to its platform slug (default ``other``).
     Returns how many services were added, changed and withdrawn (what an admin's
     "Refresh now" reports).
+
+    With ``alert_percent`` the changes the admins' digest tells are stored in the
+    same transaction (storage/catalog_changes.py): services added, withdrawn, their
+    rate moved by more than ``alert_percent`` %, links whose backup was withdrawn.
+    A panel's first refresh (nothing stored before) is not a change: a new panel's
+    10,000 services are not 10,000 news.
     """
     stamp = datetime.now(UTC).isoformat(timespec="microseconds")
     platforms = platforms or {}
     async with db.transaction() as conn:
+        stored_rows = await conn.execute_fetchall(
+            f"SELECT {_COMPARED} FROM services WHERE panel = ?", (panel,))
         before = {
             row[0]: ((row[1], row[2], row[3], row[4], int(row[5]), int(row[6]), int(row[7]),
                       int(row[8]), int(row[9]), row[10]), bool(row[11]))
-            for row in await conn.execute_fetchall(
-                f"SELECT {_COMPARED} FROM services WHERE panel = ?", (panel,))
+            for row in stored_rows
         }
+        refs = {row[0]: int(row[12]) for row in stored_rows}
         added = changed = 0
+        news: list[Change] = []
+        new_ids: list[str] = []
         for s in services:
             known = before.get(s.id)
             if known is None or not known[1]:
                 added += 1
+                new_ids.append(s.id)
             elif known[0] != _fingerprint(s):
                 changed += 1
+                moved = (None if alert_percent is None
+                         else _cost_moved(Decimal(known[0][3]), s.rate, alert_percent))
+                if moved:
+                    news.append(Change(moved, refs[s.id], known[0][3], str(s.rate)))
         category_ids: dict[str, int] = {}
         for name in dict.fromkeys(s.category for s in services):
             row = await first(conn, _UPSERT_CATEGORY, (panel, name, platforms.get(name, "other")))
@@ -105,19 +135,34 @@ async def replace_services(db: Database, panel: str, currency: str, services: Se
             for s in services
         )
         await conn.executemany(_UPSERT_SERVICE, rows)
-        cursor = await conn.execute(
-            "UPDATE services SET active = 0 WHERE panel = ? AND active = 1 AND synced_at <> ?",
-            (panel, stamp),
-        )
-        return Replaced(added, changed, cursor.rowcount)
+        withdrawn = await conn.execute_fetchall(
+            "UPDATE services SET active = 0 WHERE panel = ? AND active = 1 AND synced_at <> ?"
+            " RETURNING id, rate", (panel, stamp))
+        if alert_percent is not None and before:
+            await _record_changes(conn, panel, news, new_ids, withdrawn)
+        return Replaced(added, changed, len(withdrawn))
+
+
+async def _record_changes(conn: aiosqlite.Connection, panel: str, news: list[Change],
+                          new_ids: list[str], withdrawn: Sequence[Sequence]) -> None:
+    if new_ids:
+        ids = {row[0]: int(row[1]) for row in await conn.execute_fetchall(
+            "SELECT service_id, id FROM services WHERE panel = ?", (panel,))}
+        news += [Change("added", ids[i], None, None) for i in new_ids]
+    news += [Change("removed", int(row[0]), str(row[1]), None) for row in withdrawn]
+    gone = await catalog_changes.services_losing_backup(conn, (int(row[0]) for row in withdrawn))
+    news += [Change("backup_gone", service) for service, _backup in gone]
+    await catalog_changes.record_in(conn, panel, news)
 
 
 _COLUMNS = ("s.id, s.panel, s.category_id, c.platform, s.currency, s.active, s.service_id,"
             " s.name, s.type, s.category, s.rate, s.min_quantity, s.max_quantity, s.refill,"
-            " s.cancel, s.dripfeed, s.description, s.hidden, c.hidden")
+            " s.cancel, s.dripfeed, s.description, s.hidden, c.hidden, s.hidden_at_loss")
 _FROM = " FROM services s JOIN categories c ON c.id = s.category_id"
-# Hidden by an admin (the service or its category): not sold, not searchable.
-_ON_SALE = " s.active = 1 AND s.sellable = 1 AND s.hidden = 0 AND c.hidden = 0"
+# Hidden by an admin (the service or its category), or by the shop because it would
+# sell at a loss: not sold, not searchable.
+_ON_SALE = (" s.active = 1 AND s.sellable = 1 AND s.hidden = 0 AND c.hidden = 0"
+            " AND s.hidden_at_loss = 0")
 
 
 def _stored(row: Sequence) -> StoredService:
@@ -128,7 +173,7 @@ def _stored(row: Sequence) -> StoredService:
                         rate=Decimal(row[10]), min=int(row[11]), max=int(row[12]),
                         refill=bool(row[13]), cancel=bool(row[14]), dripfeed=bool(row[15]),
                         description=row[16]),
-        hidden=bool(row[17]), category_hidden=bool(row[18]),
+        hidden=bool(row[17]), category_hidden=bool(row[18]), hidden_at_loss=bool(row[19]),
     )
 
 
@@ -156,6 +201,27 @@ async def on_sale(db: Database) -> list[StoredService]:
     """Every service on sale (active, of a known type), by id: what customers browse."""
     rows = await db.fetchall(f"SELECT {_COLUMNS}{_FROM} WHERE{_ON_SALE} ORDER BY s.id")
     return [_stored(r) for r in rows]
+
+
+async def sellable(db: Database) -> list[StoredService]:
+    """Every active service of a known type, hidden ones too: what the loss check prices."""
+    rows = await db.fetchall(
+        f"SELECT {_COLUMNS}{_FROM} WHERE s.active = 1 AND s.sellable = 1 ORDER BY s.id")
+    return [_stored(r) for r in rows]
+
+
+async def set_hidden_at_loss(conn: aiosqlite.Connection, ref: int, hidden: bool,
+                             old_rate: str | None, new_rate: str | None) -> bool:
+    """Hide a service that would sell at a loss, or show it again, with its change row
+    (``hidden_at_loss``/``shown_again``); whether it changed."""
+    row = await first(conn, "UPDATE services SET hidden_at_loss = ? WHERE id = ?"
+                            " AND hidden_at_loss <> ? RETURNING panel", (int(hidden), ref,
+                                                                      int(hidden)))
+    if row is None:
+        return False
+    await catalog_changes.record_in(conn, row[0], [Change(
+        "hidden_at_loss" if hidden else "shown_again", ref, old_rate, new_rate)])
+    return True
 
 
 async def markups(db: Database) -> dict[tuple[str, str, str], Decimal]:

@@ -85,11 +85,20 @@ async def test_a_negative_markup_needs_one_more_tap(shop: Shop) -> None:
     await admin.send("-10")
     assert "below what the panel charges" in admin.text
     await admin.tap("Save")
-    assert "Sure?" in admin.text
+    assert "Save anyway?" in admin.text
     assert await audit(shop, "markup") == []
-    await admin.tap("Yes, sell below cost")
-    await open_service(customer, shop, 101)
-    assert "$1.08 per 1000" in customer.text  # 1.20 × 0.9
+    await admin.tap("Yes, save and hide them")
+    assert await audit(shop, "markup") != []
+    # $1.08 (1.20 × 0.9) per 1000 would lose money: not browsed, not searched.
+    await customer.send("/start")
+    await customer.tap("New order")
+    await customer.tap("Instagram")
+    await customer.tap("Instagram Followers")
+    labels = [label for row in customer.last().buttons for label in row]
+    assert any("[Cheap" in label for label in labels)
+    assert not any("[Real" in label for label in labels)
+    await open_card(admin, shop, 101)
+    assert "hidden by the shop" in admin.text and "$1.20 per 1000" in admin.text
 
 
 async def test_wrong_markups_are_refused_and_the_admin_stays_in_the_input(shop: Shop) -> None:

@@ -68,6 +68,8 @@ def test_one_panel_and_several(monkeypatch: pytest.MonkeyPatch) -> None:
     ("ADMIN_IDS", "@admin", "configuration error: ADMIN_IDS:"),
     ("SHOP_CURRENCY", "US", "configuration error: SHOP_CURRENCY:"),
     ("MARKUP_PERCENT", "abc", "configuration error: MARKUP_PERCENT:"),
+    ("PRICE_ALERT_PERCENT", "1001", "configuration error: PRICE_ALERT_PERCENT:"),
+    ("PRICE_ALERT_PERCENT", "-1", "configuration error: PRICE_ALERT_PERCENT:"),
     ("TRACK_INTERVAL", "0.5", "configuration error: TRACK_INTERVAL:"),
     ("SEND_RATE", "31", "configuration error: SEND_RATE:"),
     ("SANDBOX_DIALECT", "nope", "configuration error: SANDBOX_DIALECT:"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -109,12 +110,17 @@ async def test_old_expired_top_ups_and_closed_outbox_rows_go_money_and_recent_ro
     await db.write("UPDATE inbox SET received_at = '2000-01-01T00:00:00.000Z',"
                    " handled_at = CASE WHEN handled_at IS NOT NULL THEN"
                    " '2000-01-01T00:00:01.000Z' END WHERE update_id IN (1, 2, 4)")
+    # Catalog changes: one recorded 40 days ago goes, today's stays.
+    await db.write("INSERT INTO catalog_changes (panel, kind, created_at) VALUES"
+                   " ('main', 'added', '2000-01-01T00:00:00.000Z'), ('main', 'removed', ?)",
+                   (datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z"),))
     ledger_before = await db.fetchall("SELECT * FROM ledger ORDER BY id")
 
     pruned = await Retention(db, days=30).prune()
 
     assert pruned == {"expired top-ups": 1, "closed outbox rows": 3 + done.queued,
-                      "handled inbox updates": 2}
+                      "handled inbox updates": 2, "catalog changes": 1}
+    assert [r[0] for r in await db.fetchall("SELECT kind FROM catalog_changes")] == ["removed"]
     assert [r[0] for r in await db.fetchall("SELECT update_id FROM inbox ORDER BY seq")] == [3, 4]
     kept = {int(r[0]): r[1] for r in await db.fetchall("SELECT id, state FROM topups")}
     assert kept == {old_paid.id: "paid", old_refunded.id: "refunded",
@@ -134,7 +140,8 @@ async def test_old_expired_top_ups_and_closed_outbox_rows_go_money_and_recent_ro
                               (done.id,)))[0] == 0
     assert await Retention(db, days=30).prune() == {"expired top-ups": 0,
                                                     "closed outbox rows": 0,
-                                                    "handled inbox updates": 0}
+                                                    "handled inbox updates": 0,
+                                                    "catalog changes": 0}
 
 
 async def test_zero_days_keeps_everything(db: Database) -> None:

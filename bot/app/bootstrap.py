@@ -78,6 +78,7 @@ from bot.shop.money.amounts import to_minor_up
 from bot.shop.money.topups import StarsTopups
 from bot.shop.orders.service import OrderService
 from bot.shop.orders.tracking import Tracker
+from bot.shop.routing.changes import CatalogWatch
 from bot.shop.routing.failover import Router, Routing
 from handlers.middlewares.i18n import UserLanguageMiddleware, build_i18n, report_broken_translations
 from handlers.middlewares.metrics import UpdateMetrics
@@ -165,7 +166,7 @@ async def start_runtime(settings: Settings, *, db: Database | None = None,
             if currency is None:
                 currency = (await client.balance()).currency
             runtime.panel_currencies[panel.name] = currency
-            await refresh_catalog(db, client, currency)
+            await refresh_catalog(db, client, currency, settings.price_alert_percent)
         except PanelError as exc:
             # The cached catalog keeps the shop open while a panel is down.
             log.error("panel %s is not reachable at start-up: %s", panel.name, exc)
@@ -240,6 +241,9 @@ def build_dispatcher(runtime: Runtime, bot: Bot, bot_username: str) -> Dispatche
     daily = DailyReport(runtime.db, settings.admin_ids, hour=settings.daily_report_hour,
                         zone=settings.zone, currency=settings.shop_currency, fx_rates=fx_rates,
                         watch=watch, on_queued=lambda: notifier.wake())
+    catalog_watch = CatalogWatch(runtime.db, pricer, settings.admin_ids,
+                                 hour=settings.daily_report_hour, zone=settings.zone,
+                                 on_queued=lambda: notifier.wake())
     discounts = Discounts(runtime.db, LoyaltyTiers(settings.loyalty_tiers, settings.shop_currency),
                           settings.discount_max_percent)
     router = Router(runtime.db, panels=runtime.panels, fx_rates=fx_rates,
@@ -282,7 +286,10 @@ def build_dispatcher(runtime: Runtime, bot: Bot, bot_username: str) -> Dispatche
         customers=customers, bot_username=bot_username, languages_chosen=languages_chosen,
         i18n=i18n,
         catalog_admin=CatalogAdmin(runtime.db, runtime.catalog, pricer, runtime.panels,
-                                   runtime.panel_currencies),
+                                   runtime.panel_currencies,
+                                   price_alert=settings.price_alert_percent,
+                                   after_change=catalog_watch.after_refresh),
+        catalog_watch=catalog_watch,
         watch=watch, daily_report=daily, broadcast_watcher=broadcast_watcher,
         discounts=discounts,
         promo_codes=PromoCodes(runtime.db, currency=currency,
@@ -449,13 +456,19 @@ async def run_bot(settings: Settings, *, handle_signals: bool = True,
         await describe_bot(bot, i18n, languages(i18n), invite=settings.referrals_enabled)
         await _report_unresolved(dispatcher["orders"], dispatcher["alerts"])
         await report_broken_translations(i18n, dispatcher["alerts"])
+        # The start-up refresh's losses and digest (the notifier sends it once running).
+        if await dispatcher["catalog_watch"].after_refresh():
+            await runtime.catalog.reload()
         tracking = asyncio.create_task(dispatcher["tracker"].run())
         background += [
             tracking,
             asyncio.create_task(keep_catalog_fresh(
                 runtime.catalog, [(runtime.panels[name], currency)
                              for name, currency in runtime.panel_currencies.items()],
-                settings.catalog_refresh, after_refresh=dispatcher["watch"].poke)),
+                settings.catalog_refresh, after_refresh=dispatcher["watch"].poke,
+                price_alert=settings.price_alert_percent,
+                after_stored=dispatcher["catalog_watch"].after_refresh)),
+            asyncio.create_task(dispatcher["catalog_watch"].run()),
             asyncio.create_task(dispatcher["watch"].run()),
             asyncio.create_task(dispatcher["daily_report"].run()),
             asyncio.create_task(dispatcher["notifier"].run()),

@@ -76,6 +76,10 @@ TRACKER_CYCLE_SECONDS = Histogram(
     ["panel"], registry=REGISTRY,
     buckets=(0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0))
 
+SERVICES_AT_LOSS = Gauge("storefront_services_hidden_at_loss",
+                         "Services hidden because they would sell below their cost"
+                         " (bot/shop/routing/changes.py)", registry=REGISTRY)
+
 OUTBOX_BACKLOG = Gauge("storefront_outbox_backlog", "Outbox messages waiting to be sent",
                        registry=REGISTRY)
 OUTBOX_RESULTS = ("sent", "retry", "gone", "failed")

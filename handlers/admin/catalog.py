@@ -97,6 +97,8 @@ def _state_word(info: ServiceInfo) -> str:
         return _("on sale")
     if info.stored.hidden_by_admin:
         return _("hidden")
+    if info.stored.hidden_at_loss:
+        return _("hidden at a loss")
     return _("not sold")
 
 
@@ -151,6 +153,10 @@ async def _card(admin: CatalogAdmin, info: ServiceInfo,
         status = _("✅ on sale")
     elif stored.hidden_by_admin:
         status = _("🙈 hidden") + (_(" (its category is hidden)") if category_hidden else "")
+    elif stored.hidden_at_loss and stored.active:
+        status = _("📉 hidden by the shop: at its markup it would sell below its cost ({cost}"
+                   " per 1000). Raise the markup, or it is shown again when the panel's"
+                   " price falls.").format(cost=money(info.cost_minor, settings.shop_currency))
     else:
         status = _("⛔ not sold (withdrawn by the panel or of an unknown type)")
     lines = [
@@ -346,10 +352,10 @@ async def save_markup(query: CallbackQuery, callback_data: AdminCatalogCb, state
     kind, target = data.get("kind", "shop"), int(data.get("target", 0))
     if percent < 0 and callback_data.action != "save_below":
         await edit(query.message, _("⚠️ With a markup of {percent} %, every affected service "
-                                    "sells below the panel's cost: you lose money on each "
-                                    "order. Sure?").format(
-                                        percent=show_percent(percent)),
-                   keyboard([button(_("Yes, sell below cost"),
+                                    "would sell below the panel's cost, so the shop hides it "
+                                    "until the markup or the panel's price is fixed. Save "
+                                    "anyway?").format(percent=show_percent(percent)),
+                   keyboard([button(_("Yes, save and hide them"),
                                     AdminCatalogCb(action="save_below"))], _catalog_back()))
         return
     if not await catalog_admin.set_markup(query.from_user.id, kind, target, percent):

@@ -39,6 +39,7 @@ from bot.shop.messaging.notifier import PermanentFailure, RecipientGone, RetryAf
 from bot.shop.money.accounts import Accounts
 from bot.shop.orders import StoredOrder
 from bot.shop.orders.service import OrderActions, OrderService
+from bot.shop.routing.changes import Digest
 from handlers.callbacks import OrderCb
 from handlers.middlewares.errors import error_kind
 from handlers.middlewares.i18n import locale_for
@@ -168,6 +169,10 @@ class TelegramDelivery:
             if broadcast is None:
                 return None
             return summary_text(broadcast, await self.broadcasts.counts(broadcast)), None
+        if row.kind == "alert" and "catalog_digest" in row.payload:
+            from handlers.views.catalog_digest import digest_text
+
+            return digest_text(Digest.from_payload(row.payload["catalog_digest"])), None
         if row.kind == "alert" and "daily_report" in row.payload:
             from handlers.views.dashboard import daily_summary_text
 

@@ -12,7 +12,8 @@ Pruned, when older than ``RETENTION_DAYS`` (30):
   invoice is still refused at pre-checkout as expired);
 - closed outbox rows (sent, dropped, failed), but none of a broadcast still
   running;
-- updates of the durable inbox that were handled (bot/app/inbox.py).
+- updates of the durable inbox that were handled (bot/app/inbox.py);
+- catalog changes (storage/catalog_changes.py): told in a digest long ago.
 
 Never pruned: money records (the ledger, paid and refunded top-ups, stray
 payments, orders), pending outbox rows, unhandled inbox updates. ``RETENTION_DAYS=0`` keeps everything.
@@ -30,7 +31,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 
 from bot.shop.messaging.alerts import Alert, no_alert
-from storage import inbox, outbox
+from storage import catalog_changes, inbox, outbox
 from storage import topups as topup_store
 from storage.db import Database
 
@@ -48,6 +49,7 @@ PRUNABLE: tuple[tuple[str, PruneBatch], ...] = (
     ("expired top-ups", topup_store.prune_expired),
     ("closed outbox rows", outbox.prune_closed),
     ("handled inbox updates", inbox.prune_handled),
+    ("catalog changes", catalog_changes.prune_old),
 )
 
 

@@ -8,7 +8,7 @@ invalidates the Pricer's markups, so the next customer sees it at once.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal
@@ -58,6 +58,7 @@ class ServiceInfo:
     markup: Decimal
     markup_from: str  # service, category or shop
     on_sale: bool
+    cost_minor: int = 0  # its cost per 1000 in the shop currency (rate × FX, rounded up)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,14 +97,26 @@ class RefreshReport:
                 f"{failed}")
 
 
+async def _nothing_moved() -> int:
+    return 0
+
+
 class CatalogAdmin:
+    """``after_change`` runs after a refresh and after a markup change: it hides the
+    services that now sell at a loss and shows the fixed ones, returning how many
+    moved (bot/shop/routing/changes.py, injected by the composition root)."""
+
     def __init__(self, db: Database, catalog: ShopCatalog, pricer: Pricer,
-                 panels: Mapping[str, PanelClient], currencies: Mapping[str, str]) -> None:
+                 panels: Mapping[str, PanelClient], currencies: Mapping[str, str], *,
+                 price_alert: Decimal | None = None,
+                 after_change: Callable[[], Awaitable[int]] = _nothing_moved) -> None:
         self.db = db
         self.catalog = catalog
         self.pricer = pricer
         self.panels = panels
         self.currencies = currencies
+        self.price_alert = price_alert
+        self.after_change = after_change
 
     # ------------------------------------------------------------ refresh
 
@@ -113,12 +126,14 @@ class CatalogAdmin:
         for name, client in self.panels.items():
             try:
                 results.append(await refresh_catalog(self.db, client,
-                                                     self.currencies.get(name, "USD")))
+                                                     self.currencies.get(name, "USD"),
+                                                     self.price_alert))
             except PanelError as exc:
                 failed[name] = str(exc)[:200]
         report = RefreshReport(results, failed)
         await audit_store.record(self.db, admin_id=admin_id, action="catalog_refresh",
                                  target_kind="shop", target_id="catalog", note=report.note())
+        await self.after_change()
         await self.catalog.reload()
         return report
 
@@ -128,7 +143,7 @@ class CatalogAdmin:
         markup, source = await self.pricer.markup_source(stored)
         on_sale = await self.catalog.on_sale(stored.ref) is not None
         return ServiceInfo(stored, self.pricer.unit_price_with(stored, markup), markup, source,
-                           on_sale)
+                           on_sale, self.pricer.unit_price_with(stored, Decimal(0)))
 
     async def find(self, text: str, limit: int = 10) -> list[ServiceInfo]:
         """Hidden and withdrawn services too: the admin may want to show them again."""
@@ -220,7 +235,7 @@ class CatalogAdmin:
                                      target_id=target_id if kind != "shop" else "markup",
                                      before="" if before is None else f"{show_percent(before)} %",
                                      after=f"{show_percent(percent)} %")
-        self.pricer.invalidate()
+        await self._repriced()
         return True
 
     async def clear_markup(self, admin_id: int, kind: Literal["category", "service"],
@@ -235,5 +250,12 @@ class CatalogAdmin:
             await audit_store.record(conn, admin_id=admin_id, action="markup", target_kind=kind,
                                      target_id=target_id, before=f"{show_percent(before)} %",
                                      after="inherited")
-        self.pricer.invalidate()
+        await self._repriced()
         return True
+
+    async def _repriced(self) -> None:
+        """A markup changed: prices at once, and the services it put at (or took out
+        of) a loss hidden or shown."""
+        self.pricer.invalidate()
+        if await self.after_change():
+            await self.catalog.reload()

@@ -11,8 +11,9 @@ import asyncio
 import logging
 import re
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 
 from bot.panel import PanelClient, PanelError, Service
 from bot.panel.order_types import N_
@@ -78,8 +79,12 @@ class RefreshResult:
     changed: int = 0  # services whose name, rate, limits or options changed
 
 
-async def refresh_catalog(db: Database, client: PanelClient, currency: str) -> RefreshResult:
+async def refresh_catalog(db: Database, client: PanelClient, currency: str,
+                          price_alert: Decimal | None = None) -> RefreshResult:
     """Fetch ``client``'s services and store them; unknown types are stored, not sold.
+
+    With ``price_alert`` (PRICE_ALERT_PERCENT) what changed is kept for the admins'
+    digest, in the same transaction (bot/shop/routing/changes.py).
 
     A service whose fields can't be used (a rate, min or max out of bounds or
     unreadable) is skipped by the parser and counted here; it never spoils the
@@ -91,7 +96,7 @@ async def refresh_catalog(db: Database, client: PanelClient, currency: str) -> R
     skipped = services.skipped
     fetched = time.perf_counter()
     replaced = await catalog_store.replace_services(db, client.name, currency, services,
-                                                       platforms_for(services))
+                                                       platforms_for(services), price_alert)
     stored = time.perf_counter()
     deactivated = replaced.withdrawn
     sellable = sum(1 for s in services if s.order_type is not None)
@@ -106,19 +111,31 @@ async def refresh_catalog(db: Database, client: PanelClient, currency: str) -> R
                          replaced.changed)
 
 
+async def _nothing() -> object:
+    return None
+
+
 async def keep_catalog_fresh(catalog: ShopCatalog, panels: Sequence[tuple[PanelClient, str]],
                              minutes: float,
-                             after_refresh: Callable[[], None] = lambda: None) -> None:
+                             after_refresh: Callable[[], None] = lambda: None, *,
+                             price_alert: Decimal | None = None,
+                             after_stored: Callable[[], Awaitable[object]] = _nothing) -> None:
     """Refresh every panel's catalog every ``minutes``; a failing panel keeps its cache.
-    ``after_refresh`` runs after each round (the panel watch checks the balances)."""
+    ``after_stored`` runs after each round, before the customers' copy is read again
+    (services hidden at a loss, the digest); ``after_refresh`` then (the panel watch
+    checks the balances)."""
     while True:
         await asyncio.sleep(minutes * 60)
         for client, currency in panels:
             try:
-                await refresh_catalog(catalog.db, client, currency)
+                await refresh_catalog(catalog.db, client, currency, price_alert)
             except PanelError as exc:
                 log.warning("catalog refresh of %s failed, keeping the cached one: %s",
                             client.name, exc)
+        try:
+            await after_stored()
+        except Exception:  # a failed check must not stop the refreshes
+            log.exception("after the catalog refresh")
         await catalog.reload()
         after_refresh()
 
