@@ -78,6 +78,7 @@ from bot.shop.money.amounts import to_minor_up
 from bot.shop.money.topups import StarsTopups
 from bot.shop.orders.service import OrderService
 from bot.shop.orders.tracking import Tracker
+from bot.shop.routing.links import RouteLinks
 from handlers.middlewares.i18n import UserLanguageMiddleware, build_i18n, report_broken_translations
 from handlers.middlewares.metrics import UpdateMetrics
 from storage.db import Database, DatabaseUnusable
@@ -279,6 +280,7 @@ def build_dispatcher(runtime: Runtime, bot: Bot, bot_username: str) -> Dispatche
         i18n=i18n,
         catalog_admin=CatalogAdmin(runtime.db, runtime.catalog, pricer, runtime.panels,
                                    runtime.panel_currencies),
+        route_links=RouteLinks(runtime.db, pricer, list(runtime.panels)),
         watch=watch, daily_report=daily, broadcast_watcher=broadcast_watcher,
         discounts=discounts,
         promo_codes=PromoCodes(runtime.db, currency=currency,
