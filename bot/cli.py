@@ -7,6 +7,7 @@
     python -m bot stars reconcile       compare Telegram's Star transactions with the ledger
     python -m bot backup PATH           a verified copy of the live database (PATH: file or folder)
     python -m bot restore PATH          put a backup back (the bot must be stopped)
+    python -m bot routes ACTION ...     link a service to its backups on other panels
 
 Exit codes of `panel`: 0 success, 1 the panel rejected the call (or an item
 of a multi-id call), 2 a usage or configuration error, 3 the panel is
@@ -94,6 +95,8 @@ def _main(argv: Sequence[str] | None) -> int:
         return _backup(args, settings)
     if command == "restore":
         return _restore(args, settings)
+    if command == "routes":
+        return asyncio.run(_routes(args, settings))
     return asyncio.run(_panel(args, settings))
 
 
@@ -152,6 +155,30 @@ def _parser() -> argparse.ArgumentParser:
     restore = commands.add_parser("restore", help="replace the database with the backup at PATH"
                                   " (the bot must be stopped; the current file is kept)")
     restore.add_argument("path", metavar="PATH", type=Path)
+
+    routes = commands.add_parser(
+        "routes", help="a shop service's backups on other panels (PANEL_URL plus PANELS)",
+        description="Link a shop service to its backups: the same kind of service on another"
+        " configured panel, tried when the service's own panel certainly did not take an"
+        " order. A service is named PANEL:SERVICE: the panel's name (PANEL_NAME, or a name in"
+        " PANELS) and that panel's own service id, as `panel services` lists them, like"
+        " main:101. Works on DATABASE_PATH: the catalogs as the bot last refreshed them.")
+    route_actions = routes.add_subparsers(dest="action", required=True)
+    for name, help_text in (("link", "make BACKUP the last backup of SERVICE"),
+                            ("unlink", "undo the link between SERVICE and BACKUP")):
+        action = route_actions.add_parser(name, help=help_text, description=help_text
+                                          + "; both are PANEL:SERVICE, like main:101 spare:7001")
+        action.add_argument("service", metavar="SERVICE", type=_panel_service,
+                            help="the shop's service, as its panel sells it (PANEL:SERVICE)")
+        action.add_argument("backup", metavar="BACKUP", type=_panel_service,
+                            help="its backup on another panel (PANEL:SERVICE)")
+    route_actions.add_parser("list", help="every link, one a line, with both costs per 1000")
+    suggest = route_actions.add_parser(
+        "suggest", help="candidate links, not made, best first, with the command making each")
+    suggest.add_argument("service", metavar="SERVICE", type=_panel_service, nargs="?",
+                         help="only this service's candidates (PANEL:SERVICE); without it,"
+                         " the best one of each service on sale that has no backup")
+    suggest.add_argument("--limit", type=int, default=50, help="at most this many (default 50)")
 
     panel = commands.add_parser("panel", help="check a panel: does the bot understand it?")
     _panel_options(panel, after_action=False)
@@ -354,6 +381,91 @@ def _interpreter() -> str:
     if os.name == "posix":
         return shlex.quote(shown)
     return f'"{shown}"' if " " in shown else shown
+
+
+def _panel_service(text: str) -> tuple[str, str]:
+    """PANEL:SERVICE for argparse: the panel's name and its own service id."""
+    panel, colon, service = text.partition(":")
+    if not colon or not panel.strip() or not service.strip():
+        raise argparse.ArgumentTypeError(
+            f"name a service as PANEL:SERVICE (the panel's name, its service id), like"
+            f" main:101, not {text[:60]!r}")
+    return panel.strip(), service.strip()
+
+
+async def _routes(args: argparse.Namespace, settings: Settings) -> int:
+    """Exit 0 done, 1 refused (the reason in one line), 2 no database or one panel."""
+    from bot.config import SANDBOX_PANEL_NAME
+    from bot.shop.catalog.pricing import Pricer
+    from bot.shop.money.formatting import money
+    from bot.shop.routing.links import NEEDS_TWO_PANELS, LinkRefused, Refusal, RouteLinks, label
+    from storage.db import Database, DatabaseUnusable
+
+    if not settings.database_path.exists():
+        print(f"no database at {settings.database_path}: run the bot once first (it stores"
+              " the panels' catalogs), or set DATABASE_PATH", file=sys.stderr)
+        return EXIT_USAGE
+    configured = settings.panel_settings()
+    names = [p.name for p in configured] or [SANDBOX_PANEL_NAME]
+    fx_rates = {p.name: p.fx_rate or settings.fx_rate for p in configured}
+    currency = settings.shop_currency
+    try:
+        db = await Database(settings.database_path).open()
+    except DatabaseUnusable as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        links = RouteLinks(db, Pricer(db, currency, settings.markup_percent, fx_rates), names)
+
+        async def found(ref: tuple[str, str]) -> int:
+            stored = await links.find(*ref)
+            if stored is None:
+                raise LinkRefused(Refusal.UNKNOWN, service=":".join(ref))
+            return stored.ref
+
+        def costs(service_minor: int, backup_minor: int) -> str:
+            return f"{money(service_minor, currency)} -> {money(backup_minor, currency)} per 1000"
+
+        if args.action != "list" and not links.can_link:
+            print(NEEDS_TWO_PANELS, file=sys.stderr)
+            return EXIT_USAGE
+        try:
+            if args.action == "link":
+                made = await links.link(0, await found(args.service), await found(args.backup))
+                cost = costs(made.service_cost_minor, made.backup_cost_minor)
+                print(f"linked {label(made.service)} -> {label(made.backup)} (backup"
+                      f" {made.position}), cost {cost}")
+            elif args.action == "unlink":
+                service, backup = await found(args.service), await found(args.backup)
+                await links.unlink(0, service, backup)
+                print(f"unlinked {':'.join(args.service)} -> {':'.join(args.backup)}")
+            elif args.action == "list":
+                listed = await links.listing()
+                for link in listed:
+                    print(f"{label(link.service)} -> {label(link.backup)}  backup {link.position}"
+                          f"  cost {costs(link.service_cost_minor, link.backup_cost_minor)}"
+                          f"  {link.service.service.name[:60]} -> {link.backup.service.name[:60]}")
+                if not listed:
+                    print("no links yet: `routes suggest` proposes some")
+            else:
+                ref = None if args.service is None else await found(args.service)
+                suggested = await links.suggest(ref, max(1, args.limit))
+                for item in suggested:
+                    service, backup = label(item.service), label(item.backup)
+                    print(f"{item.score:>3} %  {service} -> {backup}  cost"
+                          f" {costs(item.service_cost_minor, item.backup_cost_minor)}"
+                          f"  {item.service.service.name[:60]} -> {item.backup.service.name[:60]}")
+                    print(f"       {_interpreter()} -m bot routes link {shlex.quote(service)}"
+                          f" {shlex.quote(backup)}")
+                if not suggested:
+                    print("no candidate: no service on the other panels reads like it (same"
+                          " kind of order, overlapping min/max)")
+        except LinkRefused as refused:
+            print(f"refused: {refused.text}", file=sys.stderr)
+            return EXIT_REJECTED
+    finally:
+        await db.close()
+    return 0
 
 
 def _client(args: argparse.Namespace, settings: Settings) -> PanelClient:

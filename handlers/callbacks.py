@@ -123,7 +123,7 @@ class AdminCatalogCb(CallbackData, prefix="ac"):
     """The admin's catalog: ``id`` is a services.id (service actions) or categories.id."""
 
     action: Literal["refresh", "find", "global", "card", "hide_s", "show_s", "hide_c", "show_c",
-                    "mk_s", "mk_c", "clear_s", "clear_c", "save", "save_below"]
+                    "mk_s", "mk_c", "clear_s", "clear_c", "save", "save_below", "backups"]
     id: Annotated[int, Field(ge=0, le=MAX_ROW_ID)] = 0
 
 
@@ -153,3 +153,12 @@ class DashboardCb(CallbackData, prefix="adash"):
     """The dashboard's own buttons (its screen is ``AdminCb(area="dashboard")``)."""
 
     action: Literal["chart"]
+
+
+class AdminRoutesCb(CallbackData, prefix="art"):
+    """A service's backups (the Backups screen is ``AdminCatalogCb(action="backups")``):
+    link or unlink backup ``backup`` (services.id) of service ``id``."""
+
+    action: Literal["link", "unlink"]
+    id: RowId
+    backup: RowId

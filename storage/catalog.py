@@ -197,6 +197,17 @@ async def active_services(db: Database, panel: str) -> list[Service]:
     return [_stored(row).service for row in rows]
 
 
+async def listed_on(db: Database, panels: Sequence[str]) -> list[StoredService]:
+    """Every service these panels list now, of a type the bot knows, hidden ones too
+    (an admin may hide a copy and keep it as a backup): candidate backups."""
+    if not panels:
+        return []
+    marks = ", ".join("?" for _ in panels)
+    rows = await db.fetchall(f"SELECT {_COLUMNS}{_FROM} WHERE s.panel IN ({marks})"
+                             " AND s.active = 1 AND s.sellable = 1 ORDER BY s.id", tuple(panels))
+    return [_stored(r) for r in rows]
+
+
 async def on_sale(db: Database) -> list[StoredService]:
     """Every service on sale (active, of a known type), by id: what customers browse."""
     rows = await db.fetchall(f"SELECT {_COLUMNS}{_FROM} WHERE{_ON_SALE} ORDER BY s.id")

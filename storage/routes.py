@@ -49,6 +49,17 @@ async def unlink(conn: aiosqlite.Connection, service_ref: int, backup_ref: int) 
     return cursor.rowcount > 0
 
 
+async def reaches(conn: aiosqlite.Connection, start: int, goal: int) -> bool:
+    """Whether following links from ``start`` (its backups, their backups...) comes to
+    ``goal``: linking ``goal`` -> ``start`` would then close a circle."""
+    row = await first(
+        conn, "WITH RECURSIVE reached (ref) AS (SELECT backup_ref FROM service_routes"
+        " WHERE service_ref = ? UNION SELECT r.backup_ref FROM service_routes r"
+        " JOIN reached ON r.service_ref = reached.ref) SELECT 1 FROM reached WHERE ref = ?",
+        (start, goal))
+    return row is not None
+
+
 async def backups_of(db: Database, service_ref: int) -> list[StoredService]:
     """``service_ref``'s backups in their order (withdrawn or hidden ones too: the
     caller decides what may take an order)."""

@@ -80,6 +80,7 @@ from bot.shop.orders.service import OrderService
 from bot.shop.orders.tracking import Tracker
 from bot.shop.routing.changes import CatalogWatch
 from bot.shop.routing.failover import Router, Routing
+from bot.shop.routing.links import RouteLinks
 from handlers.middlewares.i18n import UserLanguageMiddleware, build_i18n, report_broken_translations
 from handlers.middlewares.metrics import UpdateMetrics
 from storage.db import Database, DatabaseUnusable
@@ -290,6 +291,7 @@ def build_dispatcher(runtime: Runtime, bot: Bot, bot_username: str) -> Dispatche
                                    price_alert=settings.price_alert_percent,
                                    after_change=catalog_watch.after_refresh),
         catalog_watch=catalog_watch,
+        route_links=RouteLinks(runtime.db, pricer, list(runtime.panels)),
         watch=watch, daily_report=daily, broadcast_watcher=broadcast_watcher,
         discounts=discounts,
         promo_codes=PromoCodes(runtime.db, currency=currency,

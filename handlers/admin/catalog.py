@@ -1,8 +1,10 @@
 """The admin panel's catalog screens (handlers/admin/home.py has the menu).
 
 Refresh now, find any service (hidden ones too), its card with hide/show of
-the service or its category, and markups (global, category, service) shown
-with an example price before they are saved. The work is bot/shop/catalog/admin.py.
+the service or its category, markups (global, category, service) shown
+with an example price before they are saved, and its backups on other panels
+(linked, and suggested). The work is bot/shop/catalog/admin.py and
+bot/shop/routing/links.py.
 """
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ from aiogram.utils.i18n import ngettext
 
 from bot.config import Settings
 from bot.shop.catalog.admin import CatalogAdmin, MarkupInvalid, ServiceInfo, parse_percent, show_percent
+from bot.shop.routing.links import NEEDS_TWO_PANELS, REFUSALS, LinkRefused, RouteLinks, label
 from handlers.admin.home import back_button
-from handlers.callbacks import AdminCatalogCb, AdminCb
+from handlers.callbacks import AdminCatalogCb, AdminCb, AdminRoutesCb
 from handlers.filters import Button, TextMessage
 from handlers.views.keyboards import button, edit, keyboard
 from handlers.views.text import CATEGORY_LIMIT, ID_LIMIT, money, number, panel_text, short
@@ -190,7 +193,8 @@ async def _card(admin: CatalogAdmin, info: ServiceInfo,
         [hide_service, hide_category],
         [button(_("💹 Service markup"), AdminCatalogCb(action="mk_s", id=ref)),
          button(_("💹 Category markup"), AdminCatalogCb(action="mk_c", id=cat))],
-        clear, _catalog_back(), back_button())
+        clear, [button(_("🔀 Backups"), AdminCatalogCb(action="backups", id=ref))],
+        _catalog_back(), back_button())
 
 
 async def _show_card(message: Message, state: FSMContext, admin: CatalogAdmin, ref: int,
@@ -375,3 +379,90 @@ async def save_markup(query: CallbackQuery, callback_data: AdminCatalogCb, state
 @router.callback_query(AdminCatalogCb.filter(F.action.in_({"save", "save_below"})))
 async def save_stale(query: CallbackQuery, callback_answer: CallbackAnswer) -> None:
     callback_answer.text = _("That change was already saved or cancelled.")
+
+
+# ------------------------------------------------------------ backups on other panels
+
+SUGGESTED = 5
+
+
+async def _backups(links: RouteLinks, ref: int,
+                   settings: Settings) -> tuple[str, InlineKeyboardMarkup] | None:
+    service = await links.service(ref)
+    if service is None:
+        return None
+    currency = settings.shop_currency
+    back = [button(_("⬅ Service"), AdminCatalogCb(action="card", id=ref))]
+    lines = [_("<b>🔀 Backups of #{ref}</b> {name}").format(
+                 ref=ref, name=panel_text(service.service.name, 80)),
+             _("Its panel: {panel} #{id} · cost {cost} per 1000").format(
+                 panel=escape(service.panel), id=panel_text(service.service.id, ID_LIMIT),
+                 cost=money(links.cost(service), currency))]
+    if not links.can_link:
+        lines.append(_(NEEDS_TWO_PANELS))
+        return "\n".join(lines), keyboard(back, back_button())
+    rows = []
+    linked = await links.backups(ref)
+    if linked:
+        lines.append(_("When its panel certainly did not take an order, these are tried in "
+                       "this order:"))
+    else:
+        lines.append(_("No backup yet: when its panel can't take an order, it is refunded."))
+    for link in linked:
+        backup = link.backup
+        lines.append(_("{position}. {panel} #{id} · {name} · cost {cost} per 1000").format(
+            position=link.position, panel=escape(backup.panel),
+            id=panel_text(backup.service.id, ID_LIMIT), name=panel_text(backup.service.name, 60),
+            cost=money(link.backup_cost_minor, currency)))
+        rows.append([button(short(_("✖ {backup}").format(backup=label(backup))),
+                            AdminRoutesCb(action="unlink", id=ref, backup=backup.ref))])
+    suggested = await links.suggest(ref, SUGGESTED)
+    if suggested:
+        lines.append(_("Suggested (best first; tap ➕ to link):"))
+    for found in suggested:
+        backup = found.backup
+        lines.append(_("➕ {panel} #{id} · {name} · cost {cost} per 1000 · match {score} %")
+                     .format(panel=escape(backup.panel),
+                             id=panel_text(backup.service.id, ID_LIMIT),
+                             name=panel_text(backup.service.name, 60),
+                             cost=money(found.backup_cost_minor, currency), score=found.score))
+        rows.append([button(short(f"➕ {label(backup)} {backup.service.name}"),
+                            AdminRoutesCb(action="link", id=ref, backup=backup.ref))])
+    if not suggested and not linked:
+        lines.append(_("No service on the other panels reads like this one (same kind of "
+                       "order, overlapping min/max). Link one from the command line: "
+                       "python -m bot routes link PANEL:SERVICE PANEL:SERVICE"))
+    return "\n".join(lines), keyboard(*rows, back, back_button())
+
+
+@router.callback_query(AdminCatalogCb.filter(F.action == "backups"))
+async def backups_screen(query: CallbackQuery, callback_data: AdminCatalogCb,
+                         route_links: RouteLinks, settings: Settings,
+                         callback_answer: CallbackAnswer) -> None:
+    assert isinstance(query.message, Message)
+    screen = await _backups(route_links, callback_data.id, settings)
+    if screen is None:
+        callback_answer.text = _("No such service.")
+        return
+    await edit(query.message, *screen)
+
+
+@router.callback_query(AdminRoutesCb.filter())
+async def link_or_unlink(query: CallbackQuery, callback_data: AdminRoutesCb,
+                         route_links: RouteLinks, settings: Settings,
+                         callback_answer: CallbackAnswer) -> None:
+    assert isinstance(query.message, Message)
+    try:
+        if callback_data.action == "link":
+            await route_links.link(query.from_user.id, callback_data.id, callback_data.backup)
+            callback_answer.text = _("Linked: it is tried when this service's panel can't "
+                                     "take an order.")
+        else:
+            await route_links.unlink(query.from_user.id, callback_data.id, callback_data.backup)
+            callback_answer.text = _("Unlinked.")
+    except LinkRefused as refused:
+        callback_answer.text = _(REFUSALS[refused.reason]).format(
+            **{key: short(value, 60) for key, value in refused.params.items()})
+    screen = await _backups(route_links, callback_data.id, settings)
+    if screen is not None:
+        await edit(query.message, *screen)

@@ -140,7 +140,8 @@ def action_word(action: str) -> str:
              "referral_payout": _("referral reward"),
              "referral_clawback": _("referral reward taken back"),
              "referral_given_back": _("referral reward given back"),
-             "referrals_off": _("referrals off"), "referrals_on": _("referrals on")}
+             "referrals_off": _("referrals off"), "referrals_on": _("referrals on"),
+             "route_link": _("link a backup"), "route_unlink": _("unlink a backup")}
     return words.get(action, escape(action))
 
 

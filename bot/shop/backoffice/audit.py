@@ -20,6 +20,9 @@ The actions:
   referrer; admin: who refunded, 0 for the reconciliation; note: taken, written off)
 - ``referral_given_back``: a clawback given back, the refund having not happened
 - ``referrals_off`` / ``referrals_on``: a referrer's commissions stopped or resumed
+- ``route_link`` / ``route_unlink``: a backup on another panel linked to a service or
+  unlinked (target: the service; after/before: the backup as PANEL:SERVICE; admin 0:
+  the command line)
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ ACTIONS = ("credit", "debit", "block", "unblock", "markup", "hide", "show", "att
            "refund_order", "broadcast", "broadcast_cancel", "refund_stars", "catalog_refresh",
            "promo_new", "promo_off",
            "referral_payout", "referral_clawback", "referral_given_back", "referrals_off",
-           "referrals_on")
+           "referrals_on", "route_link", "route_unlink")
 
 
 class AuditLog:
