@@ -76,3 +76,9 @@ async def links(db: Database) -> list[Link]:
         "SELECT service_ref, backup_ref, position FROM service_routes"
         " ORDER BY service_ref, position")
     return [Link(int(r[0]), int(r[1]), int(r[2])) for r in rows]
+
+
+async def backup_refs(db: Database) -> set[int]:
+    """Every service linked as a backup of another (not listed for customers)."""
+    rows = await db.fetchall("SELECT DISTINCT backup_ref FROM service_routes")
+    return {int(r[0]) for r in rows}

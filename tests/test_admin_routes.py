@@ -56,11 +56,16 @@ async def test_link_a_suggested_backup_list_it_and_unlink_it(make_sandbox: Sandb
         assert "➕ spare:101 " not in str(admin.last().buttons)  # linked: no longer suggested
         assert await shop.query("SELECT service_ref, backup_ref, position, created_by"
                                 " FROM service_routes") == [(ref, twin, 1, ADMIN_ID)]
+        # Customers see one service now: the backup is not listed on its own.
+        await customer.send("/search Instagram Followers [Real")
+        assert len([row for row in customer.last().buttons if "[Real" in row[0]]) == 1
 
         answer = await admin.tap("✖ spare:101")
         assert answer["text"] == "Unlinked."
         assert "No backup yet" in admin.text
         assert await shop.query("SELECT * FROM service_routes") == []
+        await customer.send("/search Instagram Followers [Real")  # both panels' again
+        assert len([row for row in customer.last().buttons if "[Real" in row[0]]) == 2
         assert await shop.query(
             "SELECT admin_id, action, target_id, before, after FROM audit_log"
             " WHERE action LIKE 'route_%' ORDER BY id") == [

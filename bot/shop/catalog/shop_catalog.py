@@ -18,6 +18,7 @@ from decimal import Decimal
 from bot.panel import PanelClient, PanelError, Service
 from bot.panel.order_types import N_
 from storage import catalog as catalog_store
+from storage import routes as routes_store
 from storage.catalog import StoredService
 from storage.db import Database
 
@@ -150,6 +151,9 @@ class CategoryRow:
 class ShopCatalog:
     """What customers browse: the services on sale, held in memory.
 
+    A service linked as another's backup (storage/routes.py) is not listed: the
+    customer sees one service, and the failover sends its orders to the backup.
+
     Browsing and search never touch the database (or the panel): the copy is read
     from SQLite, the source of truth, at the first use and again after every
     catalog refresh. A service taken off sale is still found by ``any_service``
@@ -166,7 +170,8 @@ class ShopCatalog:
         self._category_of: dict[int, tuple[str, str]] = {}
 
     async def reload(self) -> None:
-        services = await catalog_store.on_sale(self.db)
+        backups = await routes_store.backup_refs(self.db)
+        services = [s for s in await catalog_store.on_sale(self.db) if s.ref not in backups]
         by_category: dict[int, list[StoredService]] = {}
         category_of: dict[int, tuple[str, str]] = {}
         for stored in services:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import heapq
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from difflib import SequenceMatcher
@@ -118,10 +118,14 @@ class Suggestion:
 class RouteLinks:
     """``panels``: the configured panels' names, the shop's first (PANEL_URL, then PANELS)."""
 
-    def __init__(self, db: Database, pricer: Pricer, panels: Sequence[str]) -> None:
+    def __init__(self, db: Database, pricer: Pricer, panels: Sequence[str],
+                 on_change: Callable[[], Awaitable[None]] | None = None) -> None:
+        """``on_change`` runs after a link or unlink: the storefront's copy of the
+        catalog is read again, since a backup is not listed for customers."""
         self.db = db
         self.pricer = pricer
         self.panels = tuple(panels)
+        self._on_change = on_change
 
     @property
     def can_link(self) -> bool:
@@ -170,6 +174,8 @@ class RouteLinks:
             await audit_store.record(conn, admin_id=admin_id, action="route_link",
                                      target_kind="service", target_id=service.ref,
                                      after=label(backup), note=f"backup #{backup.ref}")
+        if self._on_change is not None:
+            await self._on_change()
         position = next(link.position for link in await routes_store.links(self.db)
                         if (link.service_ref, link.backup_ref) == (service.ref, backup.ref))
         return Link(service, backup, position, self.cost(service), self.cost(backup))
@@ -185,6 +191,8 @@ class RouteLinks:
             await audit_store.record(conn, admin_id=admin_id, action="route_unlink",
                                      target_kind="service", target_id=service.ref,
                                      before=label(backup), note=f"backup #{backup.ref}")
+        if self._on_change is not None:
+            await self._on_change()
 
     async def _known(self, ref: int) -> StoredService:
         stored = await catalog_store.get(self.db, ref)
