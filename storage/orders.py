@@ -85,14 +85,13 @@ def insert_in(conn: sqlite3.Connection, *, token: str, user_id: int, panel: str,
     row = conn.execute(
         "INSERT INTO orders (token, user_id, panel, service_ref, service_id, service_name,"
         " order_type, fields, quantity, price_minor, currency, panel_cost, fx_rate, cost_minor,"
-        " list_price_minor, discount_minor, discount_source, state)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'submitting')"
+        " discount_minor, discount_source, state)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'submitting')"
         f" RETURNING {_COLUMNS}",
         (token, user_id, panel, service_ref, service_id, service_name, order_type,
          json.dumps(dict(fields), ensure_ascii=False), quantity, price_minor, currency,
          str(panel_cost), None if fx_rate is None else str(fx_rate), cost_minor,
-         price_minor + discount_minor if discount_minor else None, discount_minor,
-         discount_source if discount_minor else None)).fetchone()
+         discount_minor, discount_source if discount_minor else None)).fetchone()
     return _order(row)
 
 

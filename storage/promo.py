@@ -203,12 +203,11 @@ def record_use_in(conn: sqlite3.Connection, code_id: int, user_id: int) -> int:
     return int(row[0])
 
 
-def attached_code_in(conn: sqlite3.Connection, user_id: int) -> tuple[int, int, str] | None:
-    """(use id, code id, code) of the discount code attached to ``user_id``'s next order."""
-    row = conn.execute("SELECT u.id, c.id, c.code FROM promo_uses u JOIN promo_codes c"
-                       " ON c.id = u.code_id WHERE u.user_id = ? AND u.state = 'attached'",
-                       (user_id,)).fetchone()
-    return (int(row[0]), int(row[1]), row[2]) if row else None
+def attached_discount_in(conn: sqlite3.Connection, user_id: int,
+                         now: float) -> AttachedDiscount | None:
+    """``attached_discount`` in the database's thread (inside the caller's transaction)."""
+    row = conn.execute(_ATTACHED_TO_USER, (now, user_id)).fetchone()
+    return _attached(row) if row else None
 
 
 def attach_in(conn: sqlite3.Connection, code_id: int, user_id: int) -> int:

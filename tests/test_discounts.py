@@ -118,7 +118,7 @@ async def test_a_tier_reached_takes_its_percent_off_and_confirm_charges_that(
     assert placed.order.price_minor == 556 and placed.order.discount_minor == 29
     assert await ledger.balance_of(db, CUSTOMER) == 10_000 - 1_000 - 556
     [(listed, source)] = [tuple(r) for r in await db.fetchall(
-        "SELECT list_price_minor, discount_source FROM orders")]
+        "SELECT price_minor + discount_minor, discount_source FROM orders")]
     assert (listed, source) == (585, "tier")
 
 

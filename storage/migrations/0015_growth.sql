@@ -128,10 +128,9 @@ CREATE UNIQUE INDEX promo_uses_by_order ON promo_uses (order_id) WHERE order_id 
 CREATE INDEX promo_uses_by_code ON promo_uses (code_id, user_id);
 
 -- ---------------------------------------------------------------- discounts
--- What an order's price was before a discount (NULL: none), how much was taken
--- off, and by what: 'tier' (LOYALTY_TIERS) or 'promo' (promo_uses.order_id).
--- price_minor stays what was charged.
-ALTER TABLE orders ADD COLUMN list_price_minor INTEGER;
+-- How much a discount took off an order's list price, and by what: 'tier'
+-- (LOYALTY_TIERS) or 'promo' (promo_uses.order_id). price_minor stays what was
+-- charged; the list price is their sum.
 ALTER TABLE orders ADD COLUMN discount_minor INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE orders ADD COLUMN discount_source TEXT;
 

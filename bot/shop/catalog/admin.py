@@ -143,7 +143,7 @@ class CatalogAdmin:
         markup, source = await self.pricer.markup_source(stored)
         on_sale = await self.catalog.on_sale(stored.ref) is not None
         return ServiceInfo(stored, self.pricer.unit_price_with(stored, markup), markup, source,
-                           on_sale, self.pricer.unit_price_with(stored, Decimal(0)))
+                           on_sale, self.pricer.unit_cost(stored))
 
     async def find(self, text: str, limit: int = 10) -> list[ServiceInfo]:
         """Hidden and withdrawn services too: the admin may want to show them again."""

@@ -146,6 +146,11 @@ class Pricer:
         """The price per 1000 ``stored`` would have with ``markup`` (an admin's preview)."""
         return self._to_shop(stored.panel, stored.service.rate, markup)
 
+    def unit_cost(self, stored: StoredService) -> int:
+        """What ``stored``'s panel charges per 1000 (a package: its price), in the shop's
+        currency: its rate through the panel's FX rate, rounded up, no markup."""
+        return self.unit_price_with(stored, Decimal(0))
+
     def _to_shop(self, panel: str, amount: Decimal, markup: Decimal) -> int:
         factor = self.fx_rates.get(panel, Decimal(1)) * (1 + markup / 100)
         return to_minor_up(amount * factor, self.shop_currency)

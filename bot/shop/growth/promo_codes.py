@@ -366,13 +366,13 @@ class PromoCodes:
         if code.kind == "discount":
             if code.used_up:
                 return self._answer(code, Outcome.USED_UP)
-            attached = promo_store.attached_code_in(conn, user_id)
-            if attached is not None and attached[1] == code.id:
+            attached = promo_store.attached_discount_in(conn, user_id, now)
+            if attached is not None and attached.code_id == code.id:
                 return self._answer(code, Outcome.ATTACHED)  # attached already: nothing to change
             promo_store.attach_in(conn, code.id, user_id)
             if attached is None:
                 return self._answer(code, Outcome.ATTACHED)
-            return self._answer(code, Outcome.REPLACED, replaced=attached[2])
+            return self._answer(code, Outcome.REPLACED, replaced=attached.code)
         if not promo_store.take_use_in(conn, code.id):
             return self._answer(code, Outcome.USED_UP)
         promo_store.record_use_in(conn, code.id, user_id)

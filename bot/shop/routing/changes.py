@@ -29,7 +29,6 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -90,7 +89,7 @@ class CatalogWatch:
             moved = hidden = 0
             for stored in await catalog_store.sellable(self.db):
                 price = await self.pricer.unit_price(stored)
-                cost = self.pricer.unit_price_with(stored, Decimal(0))  # rate × FX, rounded up
+                cost = self.pricer.unit_cost(stored)
                 at_loss = price < cost
                 hidden += at_loss
                 if at_loss != stored.hidden_at_loss:

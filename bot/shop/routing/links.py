@@ -24,7 +24,6 @@ import math
 import re
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 from difflib import SequenceMatcher
 from enum import StrEnum
 
@@ -133,9 +132,8 @@ class RouteLinks:
         return len(self.panels) > 1
 
     def cost(self, stored: StoredService) -> int:
-        """What the panel charges per 1000 (a package: its price), in the shop's
-        currency: its rate through the panel's FX rate, rounded up, no markup."""
-        return self.pricer.unit_price_with(stored, Decimal(0))
+        """What the panel charges per 1000, in the shop's currency (``Pricer.unit_cost``)."""
+        return self.pricer.unit_cost(stored)
 
     async def service(self, ref: int) -> StoredService | None:
         return await catalog_store.get(self.db, ref)
