@@ -197,6 +197,15 @@ class Settings(BaseSettings):
     # customer confirmed, a panel's cost must leave for it to take the order.
     routing: str = "priority"
     min_margin_percent: Decimal = Field(default=Decimal(5), ge=0, le=100)
+    # Wholesale API (issue 23, README "API for your resellers"): API v2 served to the
+    # shop's own customers with their keys, on the webhook's server, else HEALTH_PORT's,
+    # or a server of its own on API_PORT. API_PUBLIC_URL is the address customers are
+    # shown (empty: WEBHOOK_URL's host with API_PATH).
+    api_enabled: bool = False
+    api_public_url: str = ""
+    api_path: str = "/api/v2"
+    api_port: int | None = Field(default=None, ge=1, le=65_535)
+    api_rate_limit: int = Field(default=60, ge=1, le=100_000)  # requests a minute per key
 
     @field_validator("bot_token", mode="before")
     @classmethod
@@ -303,7 +312,7 @@ class Settings(BaseSettings):
         return value
 
     @field_validator("panel_balance_alert", "daily_report_hour", "webhook_port", "port",
-                     "health_port", "backup_interval_hours", mode="before")
+                     "health_port", "backup_interval_hours", "api_port", mode="before")
     @classmethod
     def _empty_is_none(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
@@ -359,6 +368,23 @@ class Settings(BaseSettings):
         if value and not re.match(r"^https://[^\s/]+", value):
             raise ValueError("must be the https:// URL Telegram should call, like "
                              "https://shop.example.com/telegram")
+        return value
+
+    @field_validator("api_public_url")
+    @classmethod
+    def _api_public_url(cls, value: str) -> str:
+        value = value.strip()
+        if value and not re.match(r"^https?://[^\s/]+", value):
+            raise ValueError("must be the URL customers send API requests to, like"
+                             " https://shop.example.com/api/v2")
+        return value
+
+    @field_validator("api_path")
+    @classmethod
+    def _api_path(cls, value: str) -> str:
+        value = value.strip()
+        if not re.fullmatch(r"/[A-Za-z0-9._~/-]*", value) or value in ("/healthz", "/metrics"):
+            raise ValueError("must be a path like /api/v2 (not /healthz or /metrics)")
         return value
 
     @field_validator("webhook_secret", mode="before")
@@ -464,6 +490,29 @@ class Settings(BaseSettings):
             raise ValueError(f"REFERRAL_MIN_TOPUP: {self.referral_min_topup} has more decimals"
                              f" than {self.shop_currency}")
         return self
+
+    @model_validator(mode="after")
+    def _api(self) -> Settings:
+        if not self.api_enabled:
+            return self
+        if self.webhook_url and urlsplit(self.webhook_url).path == self.api_path:
+            raise ValueError("API_PATH is WEBHOOK_URL's path: give the API another path")
+        if not self.webhook_url and self.api_port is None and self.health_port is None:
+            raise ValueError("API_ENABLED needs a port in polling mode: set API_PORT (or"
+                             " HEALTH_PORT, whose server then serves the API too)")
+        return self
+
+    @property
+    def api_url(self) -> str | None:
+        """Where customers send API requests: API_PUBLIC_URL, else WEBHOOK_URL's origin
+        with API_PATH (when the API is on the webhook's server); ``None``: unknown, the
+        owner must set API_PUBLIC_URL."""
+        if self.api_public_url:
+            return self.api_public_url
+        if self.webhook_url and self.api_port is None:
+            parts = urlsplit(self.webhook_url)
+            return f"{parts.scheme}://{parts.netloc}{self.api_path}"
+        return None
 
     @property
     def referrals_enabled(self) -> bool:

@@ -46,12 +46,14 @@ class StoredOrder:
     # it was first sent to, and why it moved (bot/shop/routing/failover.py).
     first_panel: str | None = None
     failover_reason: str | None = None
+    via_api: bool = False  # placed through the wholesale API (bot/shop/wholesale/)
 
 
 _COLUMNS = ("id, token, user_id, panel, service_ref, service_id, service_name, order_type, fields,"
             " quantity, price_minor, currency, state, panel_order_id, panel_status, start_count,"
             " remains, error, refreshed_at, cancel_requested_at, created_at, updated_at,"
-            " discount_minor, discount_source, first_panel, failover_reason")
+            " discount_minor, discount_source, first_panel, failover_reason,"
+            " api_repeat_key IS NOT NULL")
 
 
 def _order(row: Sequence) -> StoredOrder:
@@ -63,6 +65,7 @@ def _order(row: Sequence) -> StoredOrder:
         error=row[17], refreshed_at=row[18], cancel_requested=row[19] is not None,
         created_at=row[20], updated_at=row[21], discount_minor=int(row[22]),
         discount_source=row[23], first_panel=row[24], failover_reason=row[25],
+        via_api=bool(row[26]),
     )
 
 
@@ -76,23 +79,41 @@ def insert_in(conn: sqlite3.Connection, *, token: str, user_id: int, panel: str,
               fields: Mapping[str, str], quantity: int | None, price_minor: int,
               currency: str, panel_cost: Decimal, fx_rate: Decimal | None = None,
               cost_minor: int | None = None, discount_minor: int = 0,
-              discount_source: str | None = None) -> StoredOrder:
+              discount_source: str | None = None,
+              api_repeat_key: str | None = None) -> StoredOrder:
     """Insert an order in state ``submitting``; a reused token raises IntegrityError.
     ``fx_rate`` and ``cost_minor`` (the expected panel cost in shop minor units) feed
     the dashboard; ``price_minor`` is what is charged, ``discount_minor`` what a
-    discount took off the list price. Runs in the database's thread
+    discount took off the list price; ``api_repeat_key`` marks an order placed through
+    the wholesale API (``api_repeat_in``). Runs in the database's thread
     (``Database.transact``)."""
     row = conn.execute(
         "INSERT INTO orders (token, user_id, panel, service_ref, service_id, service_name,"
         " order_type, fields, quantity, price_minor, currency, panel_cost, fx_rate, cost_minor,"
-        " discount_minor, discount_source, state)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'submitting')"
+        " discount_minor, discount_source, api_repeat_key, state)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'submitting')"
         f" RETURNING {_COLUMNS}",
         (token, user_id, panel, service_ref, service_id, service_name, order_type,
          json.dumps(dict(fields), ensure_ascii=False), quantity, price_minor, currency,
          str(panel_cost), None if fx_rate is None else str(fx_rate), cost_minor,
-         discount_minor, discount_source if discount_minor else None)).fetchone()
+         discount_minor, discount_source if discount_minor else None,
+         api_repeat_key)).fetchone()
     return _order(row)
+
+
+API_REPEAT_SECONDS = 60  # a wholesale API add repeated within this answers the first order
+
+
+def api_repeat_in(conn: sqlite3.Connection, user_id: int, api_repeat_key: str) -> StoredOrder | None:
+    """The customer's API order with ``api_repeat_key`` placed in the last
+    ``API_REPEAT_SECONDS`` and not failed (a retry after a refusal places anew).
+    Read in the placing transaction, so two repeats at once make one order."""
+    row = conn.execute(
+        f"SELECT {_COLUMNS} FROM orders WHERE user_id = ? AND api_repeat_key = ?"
+        " AND state <> 'failed' AND created_at >= strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?)"
+        " ORDER BY id DESC LIMIT 1",
+        (user_id, api_repeat_key, f"-{API_REPEAT_SECONDS} seconds")).fetchone()
+    return _order(row) if row else None
 
 
 async def by_token(db: Database, token: str) -> StoredOrder | None:
@@ -157,10 +178,34 @@ async def mark_cancel_requested(db: Database, order_id: int) -> None:
         (order_id,))
 
 
-async def add_refill(db: Database, order_id: int, panel_refill_id: str) -> None:
-    await db.write("INSERT INTO refills (order_id, panel_refill_id) VALUES (?, ?)"
-                   " ON CONFLICT (order_id, panel_refill_id) DO NOTHING",
-                   (order_id, panel_refill_id))
+async def add_refill(db: Database, order_id: int, panel_refill_id: str) -> int:
+    """Record a refill the panel took; the shop's number for it (the wholesale API's
+    refill id), the same when the panel answers an id it gave before."""
+    rows = await db.write(
+        "INSERT INTO refills (order_id, panel_refill_id) VALUES (?, ?)"
+        " ON CONFLICT (order_id, panel_refill_id) DO UPDATE SET panel_refill_id ="
+        " excluded.panel_refill_id RETURNING id", (order_id, panel_refill_id))
+    return int(rows[0][0])
+
+
+@dataclass(frozen=True, slots=True)
+class ShopRefill:
+    id: int  # the shop's number for it
+    order_id: int
+    user_id: int
+    state: str  # pending | in_progress | completed | rejected | ...
+
+
+async def refills_by_id(db: Database, refill_ids: Sequence[int]) -> dict[int, ShopRefill]:
+    """Refills by the shop's numbers (ids that are none are left out)."""
+    ids = [i for i in refill_ids if is_row_id(i)]
+    if not ids:
+        return {}
+    marks = ", ".join("?" * len(ids))
+    rows = await db.fetchall(
+        f"SELECT r.id, r.order_id, o.user_id, r.state FROM refills r"
+        f" JOIN orders o ON o.id = r.order_id WHERE r.id IN ({marks})", ids)
+    return {int(r[0]): ShopRefill(int(r[0]), int(r[1]), int(r[2]), r[3]) for r in rows}
 
 
 async def refills_of(db: Database, order_id: int) -> list[tuple[str, str]]:
@@ -206,6 +251,16 @@ async def tracked(db: Database, panel: str) -> list[TrackedOrder]:
         " AND panel_order_id IS NOT NULL ORDER BY id", (panel,))
     return [TrackedOrder(int(r[0]), r[1], r[2], r[3], r[4], r[5], int(r[6]), int(r[7]))
             for r in rows]
+
+
+async def get_many(db: Database, ids: Sequence[int]) -> dict[int, StoredOrder]:
+    """Orders by id (ids that are none are left out); at most a few hundred ids."""
+    wanted = [i for i in ids if is_row_id(i)]
+    if not wanted:
+        return {}
+    marks = ",".join("?" * len(wanted))
+    rows = await db.fetchall(f"SELECT {_COLUMNS} FROM orders WHERE id IN ({marks})", wanted)
+    return {order.id: order for order in map(_order, rows)}
 
 
 async def get_many_in(conn: aiosqlite.Connection, ids: Sequence[int]) -> dict[int, StoredOrder]:
@@ -290,14 +345,16 @@ class OpenRefill:
     user_id: int
     panel_refill_id: str
     state: str
+    quiet: bool = False  # an API order whose owner keeps its notices off: no chat message
 
 
 async def open_refills(db: Database, panel: str) -> list[OpenRefill]:
     rows = await db.fetchall(
-        "SELECT r.id, r.order_id, o.user_id, r.panel_refill_id, r.state FROM refills r"
-        " JOIN orders o ON o.id = r.order_id"
+        "SELECT r.id, r.order_id, o.user_id, r.panel_refill_id, r.state,"
+        " o.api_repeat_key IS NOT NULL AND COALESCE(a.notify, 0) = 0 FROM refills r"
+        " JOIN orders o ON o.id = r.order_id LEFT JOIN api_access a ON a.user_id = o.user_id"
         " WHERE o.panel = ? AND r.state IN ('pending', 'in_progress') ORDER BY r.id", (panel,))
-    return [OpenRefill(int(r[0]), int(r[1]), int(r[2]), r[3], r[4]) for r in rows]
+    return [OpenRefill(int(r[0]), int(r[1]), int(r[2]), r[3], r[4], bool(r[5])) for r in rows]
 
 
 async def set_refill_state(conn: aiosqlite.Connection, refill_id: int, state: str,

@@ -61,14 +61,21 @@ class OrderNotice:
     balance_minor: int | None = None
 
 
+# An order placed through the wholesale API whose owner did not ask for its notices
+# in the chat (storage/api_keys.py): its changes are read through the API instead.
+_QUIET_API_ORDER = ("SELECT 1 FROM orders o JOIN api_access a ON a.user_id = o.user_id"
+                    " WHERE o.id = ?2 AND o.api_repeat_key IS NOT NULL AND a.notify = 0")
+
+
 async def queue_order_notices(conn: aiosqlite.Connection, notices: Sequence[OrderNotice]) -> None:
     """Queue order notices; a notice for an order whose previous one is still waiting
-    replaces it, keeping the refunds of both (an order is refunded at most once)."""
+    replaces it, keeping the refunds of both (an order is refunded at most once).
+    Nothing is queued for an API order whose owner keeps its notices off."""
     if not notices:
         return
     await conn.executemany(
         "INSERT INTO outbox (chat_id, kind, order_id, payload, priority)"
-        f" VALUES (?, 'order', ?, ?, {PRIORITY['order']})"
+        f" SELECT ?1, 'order', ?2, ?3, {PRIORITY['order']} WHERE NOT EXISTS ({_QUIET_API_ORDER})"
         " ON CONFLICT (order_id) WHERE state = 'pending' AND kind = 'order' DO UPDATE SET"
         "  payload = json_set(excluded.payload, '$.refund_minor',"
         "   json_extract(outbox.payload, '$.refund_minor')"

@@ -220,13 +220,14 @@ class Tracker:
                 moved = await order_store.set_refill_state(conn, refill.id, answer.status.value,
                                                            answer.raw_status)
                 if moved and answer.is_final:
-                    await outbox.queue(conn, [refill.user_id], "refill",
-                                       {"refill": refill.panel_refill_id,
-                                        "state": answer.status.value},
-                                       order_id=refill.order_id)
                     finished.append(refill)
+                    if not refill.quiet:
+                        await outbox.queue(conn, [refill.user_id], "refill",
+                                           {"refill": refill.panel_refill_id,
+                                            "state": answer.status.value},
+                                           order_id=refill.order_id)
         report.refills_finished += len(finished)
-        if finished:
+        if any(not refill.quiet for refill in finished):
             self._on_notice()
 
 
