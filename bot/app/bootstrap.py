@@ -81,6 +81,7 @@ from bot.shop.orders.tracking import Tracker
 from bot.shop.routing.changes import CatalogWatch
 from bot.shop.routing.failover import Router, Routing
 from bot.shop.routing.links import RouteLinks
+from bot.shop.wholesale.keys import ApiKeys
 from handlers.middlewares.i18n import UserLanguageMiddleware, build_i18n, report_broken_translations
 from handlers.middlewares.metrics import UpdateMetrics
 from storage.db import Database, DatabaseUnusable
@@ -297,6 +298,8 @@ def build_dispatcher(runtime: Runtime, bot: Bot, bot_username: str) -> Dispatche
         discounts=discounts,
         promo_codes=PromoCodes(runtime.db, currency=currency,
                                max_percent=settings.discount_max_percent),
+        api_keys=ApiKeys(runtime.db, settings.admin_ids, enabled=settings.api_enabled,
+                         url=settings.api_url),
     )
     dispatcher.update.outer_middleware(UpdateMetrics())  # first: times all the others too
     # Pre-checkout queries are answered, and payments credited, before the FSM
