@@ -500,6 +500,10 @@ class Settings(BaseSettings):
         if not self.webhook_url and self.api_port is None and self.health_port is None:
             raise ValueError("API_ENABLED needs a port in polling mode: set API_PORT (or"
                              " HEALTH_PORT, whose server then serves the API too)")
+        taken = self.listen_port if self.webhook_url else self.health_port
+        if self.api_port is not None and self.api_port == taken:
+            raise ValueError(f"API_PORT {self.api_port} is the port the bot's web server uses"
+                             " already: leave API_PORT empty to serve the API there")
         return self
 
     @property

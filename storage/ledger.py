@@ -10,6 +10,7 @@ is conditional, and a CHECK constraint backs it up.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -145,6 +146,17 @@ async def count_keys(conn: aiosqlite.Connection, prefix: str) -> int:
         "SELECT COUNT(*) FROM ledger WHERE idempotency_key >= ? AND idempotency_key < ?",
         (prefix, prefix + "\U0010ffff"))
     return int(next(iter(rows))[0])
+
+
+async def refunded_of(db: Database, order_ids: Sequence[int]) -> dict[int, int]:
+    """What each order refunded its owner (orders with no refund are left out)."""
+    if not order_ids:
+        return {}
+    marks = ",".join("?" * len(order_ids))
+    rows = await db.fetchall(
+        "SELECT order_id, SUM(amount_minor) FROM ledger"
+        f" WHERE kind = 'refund' AND order_id IN ({marks}) GROUP BY order_id", list(order_ids))
+    return {int(r[0]): int(r[1]) for r in rows}
 
 
 async def spend_of(db: Database, user_id: int) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +14,7 @@ from bot.app.bootstrap import run_bot
 from bot.config import load_settings
 from bot.devtools.emulator import BotApiEmulator, RunningEmulator, ScriptedUser, start_emulator
 from bot.devtools.sandbox.server import DEFAULT_KEY, RunningSandbox
+from bot.shop.wholesale.keys import ApiKeys
 from storage import ledger, users
 from storage.db import Database
 
@@ -58,12 +60,33 @@ class Shop:
         finally:
             await database.close()
 
+    async def api_key(self, user_id: int) -> str:
+        """A new wholesale API key for ``user_id`` (made as /api makes it)."""
+        database = await self.db()
+        try:
+            await users.upsert_user(database, user_id, first_name="Reseller")
+            return (await ApiKeys(database, [], enabled=True, url=None).new_key(user_id)).key
+        finally:
+            await database.close()
+
+    @property
+    def api_url(self) -> str:
+        """The wholesale API's URL (the shop was started with ``api_port``)."""
+        return f"http://127.0.0.1:{self.settings_overrides['api_port']}/api/v2"
+
     async def query(self, sql: str, params: tuple = ()) -> list[tuple]:
         database = await self.db()
         try:
             return [tuple(r) for r in await database.fetchall(sql, params)]
         finally:
             await database.close()
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on now (for a server the test starts next)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 async def start_bot(emulator_url: str, sandbox: RunningSandbox, database_path: Path,

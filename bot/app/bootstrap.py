@@ -43,6 +43,7 @@ from aiogram.fsm.storage.memory import SimpleEventIsolation
 from aiogram.types import User
 from aiohttp import ClientConnectorError, ClientSSLError, InvalidURL
 
+from bot.app.api_endpoint import ApiEndpoint
 from bot.app.backups import AutoBackup, RunLock
 from bot.app.fsm_storage import SqliteStorage
 from bot.config import (
@@ -81,7 +82,9 @@ from bot.shop.orders.tracking import Tracker
 from bot.shop.routing.changes import CatalogWatch
 from bot.shop.routing.failover import Router, Routing
 from bot.shop.routing.links import RouteLinks
+from bot.shop.wholesale.api import WholesaleApi
 from bot.shop.wholesale.keys import ApiKeys
+from bot.shop.wholesale.limits import RequestLimit
 from handlers.middlewares.i18n import UserLanguageMiddleware, build_i18n, report_broken_translations
 from handlers.middlewares.metrics import UpdateMetrics
 from storage.db import Database, DatabaseUnusable
@@ -321,6 +324,17 @@ def build_dispatcher(runtime: Runtime, bot: Bot, bot_username: str) -> Dispatche
     return dispatcher
 
 
+def wholesale_endpoint(runtime: Runtime, dispatcher: Dispatcher) -> ApiEndpoint | None:
+    """The wholesale API's web endpoint on the shop's services (``None``: API_ENABLED
+    is off)."""
+    settings = runtime.settings
+    if not settings.api_enabled:
+        return None
+    return ApiEndpoint(WholesaleApi(runtime.db, dispatcher["api_keys"], dispatcher["orders"],
+                                    rate_limit=RequestLimit(settings.api_rate_limit),
+                                    discounts=dispatcher["discounts"]))
+
+
 def build_referrals(db: Database, settings: Settings) -> Referrals:
     """The referral program as the settings make it (also the command line's, for the
     reconciliation: a refund given back gives back its commissions' clawback)."""
@@ -491,7 +505,8 @@ async def run_bot(settings: Settings, *, handle_signals: bool = True,
         feed = UpdateFeed(dispatcher, bot, runtime.db, alert=dispatcher["alerts"].send)
         deadline = await serve(dispatcher, bot, settings, runtime.db, feed=feed,
                                health=lambda: health.check(runtime.db, watch.status),
-                               metrics=metrics.render, handle_signals=handle_signals)
+                               metrics=metrics.render, handle_signals=handle_signals,
+                               api=wholesale_endpoint(runtime, dispatcher))
         # Stopping (SIGTERM/SIGINT): the tracker finishes the cycle under way, within
         # what is left of SHUTDOWN_GRACE (the whole stop fits in it, plus a few seconds).
         dispatcher["tracker"].stop()

@@ -44,6 +44,7 @@ from urllib.parse import urlsplit
 from aiogram import Bot, Dispatcher
 from aiohttp import web
 
+from bot.app.api_endpoint import ApiEndpoint
 from bot.app.health import Health
 from bot.app.inbox import UpdateFeed, poll
 from bot.config import Settings
@@ -117,10 +118,13 @@ class WebhookReceiver:
             self._last_refusal_log, self._refused_since_log = now, 0
 
 
-def web_app(health: HealthCheck, metrics: Metrics | None,
-            webhook: tuple[str, WebhookReceiver] | None = None) -> web.Application:
-    """``/healthz``, ``/metrics`` and, in webhook mode, the webhook's path."""
+def web_app(health: HealthCheck | None, metrics: Metrics | None,
+            webhook: tuple[str, WebhookReceiver] | None = None,
+            api: tuple[str, ApiEndpoint] | None = None) -> web.Application:
+    """``/healthz``, ``/metrics`` and, in webhook mode, the webhook's path; the
+    wholesale API's path when it is served here."""
     async def healthz(_request: web.Request) -> web.Response:
+        assert health is not None
         result = await health()
         return web.json_response(result.body, status=result.http_status)
 
@@ -130,12 +134,17 @@ def web_app(health: HealthCheck, metrics: Metrics | None,
         return web.Response(body=body, headers={"Content-Type": content_type})
 
     app = web.Application(client_max_size=1024 * 1024)  # an update is a few KB
-    app.router.add_get("/healthz", healthz)
+    if health is not None:
+        app.router.add_get("/healthz", healthz)
     if metrics is not None:
         app.router.add_get("/metrics", metrics_page)
     if webhook is not None:
         path, receiver = webhook
         app.router.add_post(path, receiver.handle)
+    if api is not None:
+        path, endpoint = api
+        app.router.add_post(path, endpoint.handle)
+        app.router.add_get(path, endpoint.handle)  # some clients send the query string only
     return app
 
 
@@ -152,7 +161,7 @@ def webhook_path(url: str) -> str:
 
 async def serve(dispatcher: Dispatcher, bot: Bot, settings: Settings, db: Database, *,
                 feed: UpdateFeed, health: HealthCheck, metrics: Metrics | None,
-                handle_signals: bool) -> float:
+                handle_signals: bool, api: ApiEndpoint | None = None) -> float:
     """Handle what the last run left in the inbox, then take updates (polling or
     webhook) until SIGTERM/SIGINT, then let the handlers under way finish within
     ``SHUTDOWN_GRACE``; returns the moment (``time.monotonic``) by which the rest of
@@ -163,9 +172,17 @@ async def serve(dispatcher: Dispatcher, bot: Bot, settings: Settings, db: Databa
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError):  # Windows has no signal handlers
                 loop.add_signal_handler(sig, stop.set)
-    runner: web.AppRunner | None = None
+    runners: list[web.AppRunner] = []
     receiver: WebhookReceiver | None = None
+    # The wholesale API: on a server of its own on API_PORT, else on the webhook's
+    # (webhook mode) or HEALTH_PORT's (polling; settings make sure one is set).
+    api_route = None if api is None else (settings.api_path, api)
     try:
+        if api_route is not None and settings.api_port is not None:
+            runners.append(await _listen(web_app(None, None, api=api_route),
+                                         settings.webhook_host, settings.api_port))
+            log.info("wholesale API: %s on port %d", settings.api_path, settings.api_port)
+            api_route = None
         # Before any new update: their per-chat locks are taken first (bot/app/inbox.py).
         await feed.replay()
         allowed_updates = dispatcher.resolve_used_update_types()
@@ -175,8 +192,8 @@ async def serve(dispatcher: Dispatcher, bot: Bot, settings: Settings, db: Databa
             redaction.register(secret)
             receiver = WebhookReceiver(feed, secret)
             path = webhook_path(settings.webhook_url)
-            runner = await _listen(web_app(health, metrics, (path, receiver)),
-                                   settings.webhook_host, settings.listen_port)
+            runners.append(await _listen(web_app(health, metrics, (path, receiver), api_route),
+                                         settings.webhook_host, settings.listen_port))
             await bot.set_webhook(settings.webhook_url, secret_token=secret,
                                   allowed_updates=allowed_updates, drop_pending_updates=False)
             log.info("webhook mode: Telegram calls %s; listening on %s:%d", settings.webhook_url,
@@ -185,13 +202,15 @@ async def serve(dispatcher: Dispatcher, bot: Bot, settings: Settings, db: Databa
             receiver.accepting = False
         else:
             if settings.health_port:
-                runner = await _listen(web_app(health, metrics), settings.webhook_host,
-                                       settings.health_port)
+                runners.append(await _listen(web_app(health, metrics, api=api_route),
+                                             settings.webhook_host, settings.health_port))
             await bot.delete_webhook(drop_pending_updates=False)
             await poll(feed, bot, allowed_updates, stop)
         log.info("stopping: waiting up to %g s for %d update(s) under way",
                  settings.shutdown_grace, feed.count)
         deadline = time.monotonic() + settings.shutdown_grace
+        if api is not None:  # API orders under way finish like the updates'
+            await api.drain(settings.shutdown_grace)
         if not await feed.drain(max(0.0, deadline - time.monotonic())):
             log.warning("stopping: %d update(s) still under way after %g s: cancelled; they are"
                         " handled again at the next start", feed.count, settings.shutdown_grace)
@@ -202,7 +221,7 @@ async def serve(dispatcher: Dispatcher, bot: Bot, settings: Settings, db: Databa
             for sig in (signal.SIGTERM, signal.SIGINT):
                 with contextlib.suppress(NotImplementedError):
                     loop.remove_signal_handler(sig)
-        if runner is not None:
+        for runner in runners:
             await runner.cleanup()
         await feed.close()
         await dispatcher.fsm.close()  # the storage's last writes, after the handlers

@@ -86,6 +86,10 @@ OUTBOX_RESULTS = ("sent", "retry", "gone", "failed")
 OUTBOX_SENDS = Counter("storefront_outbox_sends",
                        "Outbox send attempts, by result as the notifier classifies them",
                        ["result"], registry=REGISTRY)
+API_ACTIONS = ("services", "add", "status", "refill", "refill_status", "cancel", "balance")
+API_RESULTS = ("ok", "error", "bad_key", "rate_limited", "malformed")
+API_REQUESTS = Counter("storefront_api_requests", "Wholesale API requests, by action and result"
+                       " (bot/shop/wholesale/api.py)", ["action", "result"], registry=REGISTRY)
 TELEGRAM_429 = Counter("storefront_telegram_429", "Telegram's 429 Too Many Requests answers to"
                        " the notifier's sends", registry=REGISTRY)
 
@@ -198,6 +202,11 @@ def set_outbox_backlog(n: int) -> None:
 
 def outbox_send(result: str) -> None:
     OUTBOX_SENDS.labels(result=bounded(result, OUTBOX_RESULTS)).inc()
+
+
+def api_request(action: str, result: str) -> None:
+    API_REQUESTS.labels(action=bounded(action, API_ACTIONS),
+                        result=bounded(result, API_RESULTS)).inc()
 
 
 def telegram_throttled() -> None:

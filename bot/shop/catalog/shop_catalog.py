@@ -219,6 +219,11 @@ class ShopCatalog:
         await self._ready()
         return self._by_ref.get(ref)
 
+    async def everything(self) -> list[StoredService]:
+        """Every service on sale, by the shop's number (the wholesale API's list)."""
+        await self._ready()
+        return sorted(self._by_ref.values(), key=lambda stored: stored.ref)
+
     async def any_service(self, ref: int) -> StoredService | None:
         """A service on sale or not (an old order's)."""
         found = await self.on_sale(ref)

@@ -38,15 +38,18 @@ class Discounts:
         return Discount(DiscountSource.PROMO, self._capped(attached.percent), attached.code,
                         attached.use_id, attached.min_order_minor)
 
+    async def tier_discount(self, user_id: int) -> Discount | None:
+        """What ``user_id``'s loyalty tier takes off every order (none: no tier)."""
+        if not self.tiers:
+            return None
+        tier = (await self.standing(user_id)).tier
+        return None if tier is None else Discount(DiscountSource.TIER, self._capped(tier.percent))
+
     async def best(self, user_id: int,
                    list_price_minor: int) -> tuple[Discount | None, Discount | None]:
         """The discount ``user_id`` gets on an order listed at ``list_price_minor``, and
         their attached code when it is not that one (it stays for a later order)."""
-        tier_discount = None
-        if self.tiers:
-            tier = (await self.standing(user_id)).tier
-            if tier is not None:
-                tier_discount = Discount(DiscountSource.TIER, self._capped(tier.percent))
+        tier_discount = await self.tier_discount(user_id)
         code = await self.waiting_code(user_id)
         if code is None or list_price_minor < code.min_order_minor:
             return tier_discount, code

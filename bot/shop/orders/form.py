@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import secrets
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -157,6 +158,26 @@ def refit(stored: StoredService, draft: Draft) -> FieldError | None:
             draft.values = {k: v for k, v in draft.values.items() if k in draft.history}
             return exc
     return None
+
+
+def fill(stored: StoredService, given: Mapping[str, str]) -> dict[str, str]:
+    """A whole form at once (the wholesale API's ``add``): each field the service's
+    type asks, in the order the conversation asks it, read from ``given`` by its API
+    v2 name and checked as a typed answer would be; fields the type does not take
+    are ignored. Raises ``FieldError`` for the first field that does not fit."""
+    draft = Draft(stored.ref)
+    while (spec := next_field(stored, draft)) is not None:
+        text = given.get(spec.name, "")
+        if len(text) > MAX_TYPED_ANSWER:
+            raise FieldError(spec.name, N_("That message is too long."))
+        if text.strip():
+            accept(stored, draft, spec, text)
+        elif spec.required:
+            raise FieldError(spec.name, N_("This field is required."))
+        else:
+            skip(draft, spec)
+    order_type_of(stored).validate(draft.values, stored.service.limits)
+    return draft.values
 
 
 def back(draft: Draft) -> bool:

@@ -122,6 +122,15 @@ class ServiceGone(Exception):
     """The service is no longer on sale."""
 
 
+class Repeated(Exception):
+    """The same wholesale API order came in again within a minute: the first one is
+    the answer (storage/orders.py ``api_repeat_in``)."""
+
+    def __init__(self, order: StoredOrder) -> None:
+        super().__init__(order.id)
+        self.order = order
+
+
 class DiscountGone(Exception):
     """The discount code a quote counted on can't be used any more (used up by
     another customer a moment ago, disabled, expired): the order was not opened."""
@@ -215,7 +224,8 @@ class OrderService:
         return form.ConfirmOrder(stored, draft, quote, balance)
 
     async def place(self, user_id: int, ref: int, values: Mapping[str, str], token: str,
-                    shown_price_minor: int | None) -> Placement:
+                    shown_price_minor: int | None, *,
+                    api_repeat_key: str | None = None) -> Placement:
         """Place the draft ``token`` once, for at most ``shown_price_minor``.
 
         The form is validated and priced again here, on the server, against the
@@ -223,13 +233,18 @@ class OrderService:
         asks that field again); ``PRICE_CHANGED`` with nothing charged when it
         now costs more than the customer was shown (or nothing was shown); a
         lower price than shown is what is charged.
+
+        ``api_repeat_key``: placed through the wholesale API; when the customer's
+        API order with that key was opened in the last minute (and did not fail),
+        that order is answered (``ALREADY``) and nothing else happens.
         """
-        placement = await self._place(user_id, ref, values, token, shown_price_minor)
+        placement = await self._place(user_id, ref, values, token, shown_price_minor,
+                                      api_repeat_key)
         metrics.order_placed(placement.outcome, OUTCOMES)
         return placement
 
     async def _place(self, user_id: int, ref: int, values: Mapping[str, str], token: str,
-                     shown_price_minor: int | None) -> Placement:
+                     shown_price_minor: int | None, api_repeat_key: str | None) -> Placement:
         try:
             stored = await self.on_sale(ref)
         except ServiceGone:
@@ -266,7 +281,10 @@ class OrderService:
                 price_minor=quote.price_minor, currency=self.pricer.shop_currency,
                 panel_cost=first.cost, fx_rate=first.fx_rate, cost_minor=first.cost_minor,
                 discount=quote.discount, discount_minor=quote.discount_minor, now=time.time(),
+                api_repeat_key=api_repeat_key,
             )
+        except Repeated as repeat:
+            return Placement(Outcome.ALREADY, repeat.order)
         except DiscountGone:  # priced again without it: dearer than shown, nothing charged
             quote = await self.quote(stored, values, user_id)
             return Placement(Outcome.PRICE_CHANGED, price_minor=quote.price_minor)
@@ -455,15 +473,15 @@ class OrderService:
                     and not order.cancel_requested),
         )
 
-    async def request_refill(self, order: StoredOrder) -> str:
-        """Ask the panel for a refill; returns its id. Raises ``PanelError`` if refused."""
+    async def request_refill(self, order: StoredOrder) -> int:
+        """Ask the panel for a refill; returns the shop's number for it. Raises
+        ``PanelError`` if refused."""
         if not (await self.actions(order)).refill:
             raise PanelRejected("this order can't be refilled",
                                 reason=RejectReason.NOT_REFILLABLE)
         assert order.panel_order_id is not None
         refill_id = await self.panels[order.panel].refill(order.panel_order_id)
-        await order_store.add_refill(self.db, order.id, refill_id)
-        return refill_id
+        return await order_store.add_refill(self.db, order.id, refill_id)
 
     async def request_cancel(self, order: StoredOrder) -> None:
         """Ask the panel to cancel; the refund follows when the status says canceled."""
@@ -560,7 +578,13 @@ class OrderService:
 def _open_order(conn: sqlite3.Connection, *, discount: Discount | None, now: float,
                 **order: Any) -> StoredOrder:
     """Step 1 of placing, in the database's thread: the order, its debit and the
-    discount code's use together."""
+    discount code's use together; a wholesale API repeat finds its first order here,
+    in the same transaction, so repeats sent at once still make one order."""
+    repeat_key = order.get("api_repeat_key")
+    if repeat_key is not None:
+        first = order_store.api_repeat_in(conn, order["user_id"], repeat_key)
+        if first is not None:
+            raise Repeated(first)
     opened = order_store.insert_in(conn, discount_source=discount and discount.source.value,
                                    **order)
     if (discount is not None and discount.use_id is not None
