@@ -547,12 +547,16 @@ class Settings(BaseSettings):
 
 def startup_warnings(settings: Settings, env_file: Path | None = None) -> list[str]:
     """What is allowed but most likely a mistake, one line each (logged at start-up,
-    not fatal): no ADMIN_IDS, referrals without Stars, and keys in ``.env`` that are
-    no setting (only the file's: the process environment holds much else)."""
+    not fatal): no ADMIN_IDS, the API without its address, referrals without Stars,
+    and keys in ``.env`` that are no setting (only the file's: the process
+    environment holds much else)."""
     warnings = []
     if not settings.admin_ids:
         warnings.append("ADMIN_IDS is empty: nobody gets the shop's alerts or /paysupport"
                         " messages, and nobody can open the admin panel")
+    if settings.api_enabled and settings.api_url is None:
+        warnings.append("API_ENABLED is on but the API's public address is unknown: set"
+                        " API_PUBLIC_URL (customers' /api screen says it is not set yet)")
     if settings.referrals_enabled and not settings.stars_enabled:
         warnings.append("REFERRAL_PERCENT is set but STARS_PER_UNIT is empty: referrals earn"
                         " only on Stars top-ups, so nobody will earn anything")

@@ -69,3 +69,26 @@ async def test_not_enough_balance_is_refused_by_the_client_as_funds(
         await client.add(service.id, service.order_type,  # type: ignore[arg-type]
                          {"link": "https://instagram.com/p/y", "quantity": str(service.max)})
     assert info.value.reason is RejectReason.NOT_ENOUGH_FUNDS
+
+
+# --- settings: where the API is served, and the address customers are shown ---------------
+
+def test_api_settings_say_what_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bot.config import ConfigError, load_settings, startup_warnings
+
+    monkeypatch.setenv("API_ENABLED", "true")
+    with pytest.raises(ConfigError, match="API_ENABLED needs a port in polling mode"):
+        load_settings()
+    with pytest.raises(ConfigError, match="API_PORT 9100 is the port"):
+        load_settings(health_port=9100, api_port=9100)
+    settings = load_settings(health_port=9100)
+    assert settings.api_url is None
+    assert any("API_PUBLIC_URL" in line for line in startup_warnings(settings))
+    settings = load_settings(webhook_url="https://shop.example.com/tg")
+    assert settings.api_url == "https://shop.example.com/api/v2"
+    with pytest.raises(ConfigError, match="API_PATH is WEBHOOK_URL's path"):
+        load_settings(webhook_url="https://shop.example.com/api/v2")
+    settings = load_settings(api_port=9200, api_public_url="https://api.example.com/v2")
+    assert settings.api_url == "https://api.example.com/v2"
+    with pytest.raises(ConfigError, match="API_PATH"):
+        load_settings(api_port=9200, api_path="/metrics")
