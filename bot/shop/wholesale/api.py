@@ -194,12 +194,12 @@ class WholesaleApi:
         token = f"api:{uuid.uuid4().hex}"
         placement: Placement | None = None
         for _ in range(PRICE_TRIES):
-            try:
+            try:  # the service as it is now (a catalog refresh may have changed its limits)
                 quote = await self.orders.quote(stored, values, user_id)
+                placement = await self.orders.place(user_id, ref, values, token,
+                                                    quote.price_minor, api_repeat_key=repeat_key)
             except FieldError as exc:
                 return _error(f"Incorrect {exc.field_name}: {exc.render()}")
-            placement = await self.orders.place(user_id, ref, values, token, quote.price_minor,
-                                                api_repeat_key=repeat_key)
             if placement.outcome is not Outcome.PRICE_CHANGED:
                 break
         assert placement is not None
