@@ -17,8 +17,10 @@ from dataclasses import dataclass
 
 from storage import api_keys as store
 from storage import audit
-from storage.api_keys import ApiAccess
+from storage.api_keys import ApiAccess, ApiHolder
 from storage.db import Database
+
+__all__ = ["ApiAccess", "ApiAccessOff", "ApiHolder", "ApiKeys", "NewKey", "hash_key"]
 
 KEY_BYTES = 32  # secrets.token_urlsafe: 43 URL-safe characters
 MAX_KEY_LENGTH = 200  # longer is no key of ours: refused before hashing
@@ -95,6 +97,11 @@ class ApiKeys:
                                before="off" if was_disabled else "on",
                                after="on" if allowed else "off")
         return not allowed
+
+    async def holders(self, limit: int, offset: int = 0) -> tuple[list[ApiHolder], int]:
+        """The owner's list: customers with a key or with access off, the latest used
+        first, and how many there are."""
+        return await store.holders(self.db, limit, offset)
 
     async def holder(self, key: str) -> ApiAccess | None:
         """Whose key ``key`` is (``None``: nobody's, or revoked), its use counted."""
