@@ -27,8 +27,10 @@ MAX_KEY_LENGTH = 200  # longer is no key of ours: refused before hashing
 
 
 def hash_key(key: str) -> str:
-    # surrogateescape: a key of arbitrary bytes hashes (to nobody's) instead of raising.
-    return hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()
+    # surrogatepass: a key with any lone surrogate (JSON's "\ud800" decodes to one) hashes
+    # (to nobody's) instead of raising; surrogateescape takes only \udc80-\udcff. Our keys
+    # are ASCII: their hashes are the same either way.
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 class ApiAccessOff(Exception):
