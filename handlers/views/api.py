@@ -87,10 +87,10 @@ def key_text(key: str) -> str:
 
 def confirm_screen(action: Literal["rotate", "revoke"]) -> tuple[str, InlineKeyboardMarkup]:
     """Asked before the customer's key stops working."""
-    cancel = button(_("✖️ Cancel"), ApiCb(action="show"))
+    cancel = button(_("✖ Cancel"), ApiCb(action="show"))
     if action == "rotate":
         return (_("<b>🔄 Make a new key?</b>\nThe old key stops working at once: whatever uses "
-                  "it gets “invalid key” until you put the new one in."),
+                  "it is refused until you put the new one in."),
                 keyboard([button(_("✅ Yes, a new key"), ApiCb(action="rotate_ok")), cancel]))
     return (_("<b>🗑 Revoke your key?</b>\nIt stops working at once, and you have no key until "
               "you create one."),
