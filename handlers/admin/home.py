@@ -73,7 +73,7 @@ def back_button() -> list:
     return [button(_("⬅ Admin"), AdminCb(area="home")), home_button()]
 
 
-def admin_home(*, api: bool = False) -> tuple[str, InlineKeyboardMarkup]:
+def admin_home(*, api: bool) -> tuple[str, InlineKeyboardMarkup]:
     """The admin menu (🔌 API customers with ``api``: the shop serves its wholesale API)."""
     text = _("<b>🛠 Admin</b>\nRun the shop from here. Commands:\n{usage}").format(
         usage=escape(usage()))

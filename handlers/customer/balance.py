@@ -60,7 +60,7 @@ def _history_line(entry: HistoryEntry, currency: str, zone: ZoneInfo) -> str:
 
 
 async def balance_screen(user_id: int, page: int, accounts: Accounts, settings: Settings,
-                         discounts: Discounts, *, api: bool = False,
+                         discounts: Discounts, *, api: bool,
                          ) -> tuple[str, list[list[InlineKeyboardButton]]]:
     """The balance, its history's page ``page``, and its buttons (🔌 API with ``api``:
     the shop serves its wholesale API)."""

@@ -120,7 +120,7 @@ async def nothing_to_cancel(message: Message, settings: Settings) -> None:
 
 # ------------------------------------------------------------ the bot's profile
 
-def command_list(*, invite: bool, api: bool = False) -> list[BotCommand]:
+def command_list(*, invite: bool, api: bool) -> list[BotCommand]:
     """The command hints Telegram shows by the text box, in the current language
     (/invite while the referral program runs, /api while the shop serves its API)."""
     commands = [
@@ -155,7 +155,7 @@ def bot_short_description() -> str:
 
 
 async def describe_bot(bot: Bot, i18n: I18n, languages: list[str], *, invite: bool,
-                       api: bool = False) -> None:
+                       api: bool) -> None:
     """Commands and descriptions for every language (Telegram shows each user their
     language's, and the default, English, to the rest). A refusal (flood control, a
     code Telegram does not take) is logged and skipped: the shop runs without it."""

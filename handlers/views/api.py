@@ -8,7 +8,7 @@ from html import escape
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from aiogram.types import InlineKeyboardMarkup
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.i18n import ngettext
 
@@ -28,7 +28,7 @@ def no_api() -> tuple[str, InlineKeyboardMarkup]:
             keyboard([home_button()]))
 
 
-def _back() -> list:
+def _back() -> list[InlineKeyboardButton]:
     return [button(_("⬅ Back"), MenuCb(action="balance")), home_button()]
 
 
@@ -119,7 +119,7 @@ def card_lines(access: ApiAccess | None, zone: ZoneInfo) -> list[str]:
     return lines
 
 
-def card_button(user_id: int, access: ApiAccess | None) -> list:
+def card_button(user_id: int, access: ApiAccess | None) -> list[InlineKeyboardButton]:
     if access is not None and access.disabled:
         return [button(_("🔌 Turn API on"), AdminCustomerCb(action="api_on", id=user_id))]
     return [button(_("🔌 Turn API off"), AdminCustomerCb(action="api_off", id=user_id))]
@@ -137,6 +137,6 @@ def holder_line(holder: ApiHolder, zone: ZoneInfo) -> str:
     return line
 
 
-def holder_button(holder: ApiHolder) -> list:
+def holder_button(holder: ApiHolder) -> list[InlineKeyboardButton]:
     label = short(f"{holder.first_name or '—'} · {holder.access.user_id}")
     return [button(label, AdminCustomerCb(action="card", id=holder.access.user_id))]
