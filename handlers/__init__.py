@@ -6,9 +6,9 @@ come first: the language choice and the invite screen (/language and
 /invite work in any state; they let nothing else through), payments (a
 successful payment must reach its handler in any state), the order form
 (its states and buttons), browsing, the menu, my orders, the balance and
-top-ups, promo codes, the admin panel (one router that lets only ADMIN_IDS
-in, holding its menu and commands first, then one router per area), and last
-the catch-all answers. Callback buttons
+top-ups, the API key screen, promo codes, the admin panel (one router that
+lets only ADMIN_IDS in, holding its menu and commands first, then one router
+per area), and last the catch-all answers. Callback buttons
 never overlap between routers; messages are told apart by state (form, search,
 attach) and command. An admin command sent in the middle of an order form gets
 the form's "finish or /cancel first" answer, like any other command there.
@@ -25,7 +25,8 @@ from handlers.routing import fresh_routers
 _CUSTOMER = ("handlers.customer.language", "handlers.customer.referrals",
              "handlers.customer.payments",
              "handlers.customer.order_form", "handlers.customer.browse", "handlers.customer.menu",
-             "handlers.customer.my_orders", "handlers.customer.balance", "handlers.customer.promo")
+             "handlers.customer.my_orders", "handlers.customer.balance", "handlers.customer.api",
+             "handlers.customer.promo")
 # Last, the catch-all answers: what nothing above handled (a customer's admin command too).
 _FALLBACK = ("handlers.customer.fallback",)
 

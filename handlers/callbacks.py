@@ -78,6 +78,16 @@ class ReferralCb(CallbackData, prefix="rf"):
     action: Literal["show"] = "show"
 
 
+class ApiCb(CallbackData, prefix="w"):
+    """The customer's 🔌 API screen (``/api``, the balance screen's button): show it,
+    make a key where there is none, ask to confirm a new key or revoking it and do
+    it, turn API orders' notices in the chat on or off. (Not an "a…" prefix: those
+    are the admin panel's.)"""
+
+    action: Literal["show", "create", "rotate", "rotate_ok", "revoke", "revoke_ok", "notify_on",
+                    "notify_off"] = "show"
+
+
 class TopupCb(CallbackData, prefix="t"):
     action: Literal["menu", "preset", "other", "shortfall"]
     index: Annotated[int, Field(ge=0, le=20)] = 0  # which of TOPUP_AMOUNTS (a preset)
@@ -94,7 +104,7 @@ class PromoCb(CallbackData, prefix="pr"):
 # collect them by that to check that a non-admin can't use any of them.
 
 AdminArea = Literal["home", "dashboard", "catalog", "customers", "orders", "broadcast", "audit",
-                    "promo", "referrals"]
+                    "promo", "referrals", "api"]
 
 
 class AdminCb(CallbackData, prefix="a"):
@@ -108,7 +118,7 @@ class AdminCustomerCb(CallbackData, prefix="ak"):
     """A customer's card and what an admin can do from it (``id``: the Telegram user id)."""
 
     action: Literal["card", "credit", "debit", "block", "unblock", "referrals_off",
-                    "referrals_on"]
+                    "referrals_on", "api_off", "api_on"]
     id: RowId
 
 

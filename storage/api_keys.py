@@ -102,3 +102,28 @@ async def note_use(db: Database, user_id: int) -> None:
     """One more request made with the customer's key, now."""
     await run(db, f"UPDATE api_access SET requests = requests + 1, last_used_at = {NOW}"
                   " WHERE user_id = ?", (user_id,))
+
+
+@dataclass(frozen=True, slots=True)
+class ApiHolder:
+    """A customer on the owner's API list: their access and who they are."""
+
+    access: ApiAccess
+    first_name: str
+    username: str | None
+
+
+# On the owner's list: whoever has a key now, or whose access the owner turned off.
+_LISTED = "WHERE a.key_hash IS NOT NULL OR a.disabled_at IS NOT NULL"
+
+
+async def holders(db: Database, limit: int, offset: int = 0) -> tuple[list[ApiHolder], int]:
+    """A page of the customers with a key or with access off, the latest used first
+    (never used: the newest key first), and how many there are in all."""
+    total = await db.fetchone(f"SELECT COUNT(*) FROM api_access a {_LISTED}")
+    rows = await db.fetchall(
+        f"SELECT {_COLUMNS}, u.first_name, u.username {_FROM} {_LISTED}"
+        " ORDER BY a.last_used_at IS NULL, a.last_used_at DESC, a.key_created_at DESC,"
+        " a.user_id LIMIT ? OFFSET ?", (limit, offset))
+    return ([ApiHolder(_access(row), row[9] or "", row[10]) for row in rows],
+            int(total[0]) if total else 0)

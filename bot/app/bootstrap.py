@@ -473,7 +473,8 @@ async def run_bot(settings: Settings, *, handle_signals: bool = True,
         runtime = await start_runtime(settings, db=db, embedded_panel=embedded_panel)
         dispatcher = build_dispatcher(runtime, bot, me.username or "")
         i18n, watch = dispatcher["i18n"], dispatcher["watch"]
-        await describe_bot(bot, i18n, languages(i18n), invite=settings.referrals_enabled)
+        await describe_bot(bot, i18n, languages(i18n), invite=settings.referrals_enabled,
+                           api=settings.api_enabled)
         await _report_unresolved(dispatcher["orders"], dispatcher["alerts"])
         await report_broken_translations(i18n, dispatcher["alerts"])
         # The start-up refresh's losses and digest (the notifier sends it once running).

@@ -22,7 +22,7 @@ from handlers.routing import fresh_routers
 SCREENS = ("handlers.admin.home", "handlers.admin.dashboard", "handlers.admin.catalog",
            "handlers.admin.customers", "handlers.admin.orders", "handlers.admin.broadcast",
            "handlers.admin.promo",
-           "handlers.admin.referrals")
+           "handlers.admin.referrals", "handlers.admin.api")
 
 
 def admin_panel() -> Router:

@@ -1,5 +1,7 @@
 """The admin panel's customers: find one, their card, credit / debit, block / unblock,
-and their referral figures with the button that turns their commissions off or on."""
+their referral figures with the button that turns their commissions off or on, and
+(while the shop serves its wholesale API) their API key's use with the button that
+turns their API access off or on."""
 
 from __future__ import annotations
 
@@ -19,10 +21,12 @@ from bot.config import Settings
 from bot.shop.backoffice.customers import CustomerCard, Customers, QueryError
 from bot.shop.growth.referrals import Figures, Referrals
 from bot.shop.money.accounts import Accounts
+from bot.shop.wholesale.keys import ApiAccess, ApiKeys
 from handlers.admin.home import adjust_balance, audit_line, back_button
 from handlers.callbacks import AdminCb, AdminCustomerCb, AdminOrderCb
 from handlers.filters import Button, TextMessage
 from handlers.middlewares.i18n import language_name
+from handlers.views import api as api_view
 from handlers.views.keyboards import button, edit, keyboard
 from handlers.views.ledger import ledger_kind
 from handlers.views.orders import STATE_EMOJI
@@ -77,8 +81,10 @@ async def find_wrong_input(message: Message) -> None:
 
 
 def card_text(card: CustomerCard, currency: str, zone: ZoneInfo,
-              referral: Figures | None = None) -> str:
-    """The card; ``referral``: their figures as a referrer (None: not shown)."""
+              referral: Figures | None = None, *, api: bool = False,
+              api_access: ApiAccess | None = None) -> str:
+    """The card; ``referral``: their figures as a referrer (None: not shown); with
+    ``api``, their API key and its use (``api_access``: None, they never had one)."""
     user = card.user
     status = _("🚫 blocked by an admin") if user.banned else _("active")
     if user.blocked:
@@ -105,6 +111,8 @@ def card_text(card: CustomerCard, currency: str, zone: ZoneInfo,
             lines.append(_("⛔ Their referral commissions are turned off."))
         if referral.referred_by is not None:
             lines.append(_("Invited by customer {id}").format(id=referral.referred_by))
+    if api:
+        lines += api_view.card_lines(api_access, zone)
     lines += ["", _("<b>Orders</b> ({count})").format(count=card.orders_total)]
     lines += [f"{STATE_EMOJI.get(o.state, '•')} #{o.id} {escape(short(o.service_name, 40))} · "
               f"{money(o.price_minor, o.currency)}" for o in card.orders] or ["—"]
@@ -117,7 +125,8 @@ def card_text(card: CustomerCard, currency: str, zone: ZoneInfo,
     return "\n".join(lines)
 
 
-def card_keyboard(card: CustomerCard, referral: Figures | None = None) -> InlineKeyboardMarkup:
+def card_keyboard(card: CustomerCard, referral: Figures | None = None, *, api: bool = False,
+                  api_access: ApiAccess | None = None) -> InlineKeyboardMarkup:
     user_id = card.user.id
     block = (button(_("✅ Unblock"), AdminCustomerCb(action="unblock", id=user_id))
              if card.user.banned else
@@ -133,12 +142,14 @@ def card_keyboard(card: CustomerCard, referral: Figures | None = None) -> Inline
     return keyboard(
         [button(_("➕ Credit"), AdminCustomerCb(action="credit", id=user_id)),
          button(_("➖ Debit"), AdminCustomerCb(action="debit", id=user_id))],
-        orders, commissions, [block, button(_("🔎 Find another"), AdminCb(area="customers"))],
+        orders, commissions, api_view.card_button(user_id, api_access) if api else [],
+        [block, button(_("🔎 Find another"), AdminCb(area="customers"))],
         back_button())
 
 
 async def _show_card(message: Message, customers: Customers, referrals: Referrals,
-                     settings: Settings, user_id: int, *, edit_it: bool) -> bool:
+                     api_keys: ApiKeys, settings: Settings, user_id: int, *,
+                     edit_it: bool) -> bool:
     card = await customers.card(user_id)
     if card is None:
         return False
@@ -146,28 +157,32 @@ async def _show_card(message: Message, customers: Customers, referrals: Referral
     if referral is not None and not (settings.referrals_enabled or referral.off
                                      or referral.invited or referral.earned_minor):
         referral = None  # no program and nothing from before it: nothing to show
-    text = card_text(card, settings.shop_currency, settings.zone, referral)
+    api_access = await api_keys.access(user_id) if api_keys.enabled else None
+    text = card_text(card, settings.shop_currency, settings.zone, referral,
+                     api=api_keys.enabled, api_access=api_access)
+    markup = card_keyboard(card, referral, api=api_keys.enabled, api_access=api_access)
     if edit_it:
-        await edit(message, text, card_keyboard(card, referral))
+        await edit(message, text, markup)
     else:
-        await message.answer(text, reply_markup=card_keyboard(card, referral))
+        await message.answer(text, reply_markup=markup)
     return True
 
 
 @router.callback_query(AdminCustomerCb.filter(F.action == "card"))
 async def open_card(query: CallbackQuery, callback_data: AdminCustomerCb, state: FSMContext,
-                    customers: Customers, referrals: Referrals, settings: Settings,
-                    callback_answer: CallbackAnswer) -> None:
+                    customers: Customers, referrals: Referrals, api_keys: ApiKeys,
+                    settings: Settings, callback_answer: CallbackAnswer) -> None:
     assert isinstance(query.message, Message)
     await state.clear()
-    if not await _show_card(query.message, customers, referrals, settings, callback_data.id,
-                            edit_it=True):
+    if not await _show_card(query.message, customers, referrals, api_keys, settings,
+                            callback_data.id, edit_it=True):
         callback_answer.text, callback_answer.show_alert = _("No such customer."), True
 
 
 @router.callback_query(AdminCustomerCb.filter(F.action.in_({"block", "unblock"})))
 async def block(query: CallbackQuery, callback_data: AdminCustomerCb, customers: Customers,
-                referrals: Referrals, settings: Settings, callback_answer: CallbackAnswer) -> None:
+                referrals: Referrals, api_keys: ApiKeys, settings: Settings,
+                callback_answer: CallbackAnswer) -> None:
     assert isinstance(query.message, Message)
     banned = callback_data.action == "block"
     try:
@@ -181,14 +196,14 @@ async def block(query: CallbackQuery, callback_data: AdminCustomerCb, customers:
     if changed:
         callback_answer.text = (_("Blocked: they get a polite refusal from now on.") if banned
                                 else _("Unblocked: they can use the shop again."))
-    await _show_card(query.message, customers, referrals, settings, callback_data.id,
+    await _show_card(query.message, customers, referrals, api_keys, settings, callback_data.id,
                      edit_it=True)
 
 
 @router.callback_query(AdminCustomerCb.filter(F.action.in_({"referrals_off", "referrals_on"})))
 async def referral_commissions(query: CallbackQuery, callback_data: AdminCustomerCb,
-                               customers: Customers, referrals: Referrals, settings: Settings,
-                               callback_answer: CallbackAnswer) -> None:
+                               customers: Customers, referrals: Referrals, api_keys: ApiKeys,
+                               settings: Settings, callback_answer: CallbackAnswer) -> None:
     """Turn a referrer's commissions off (their invited customers' top-ups pay them
     nothing from now on) or on again; audited."""
     assert isinstance(query.message, Message)
@@ -201,7 +216,30 @@ async def referral_commissions(query: CallbackQuery, callback_data: AdminCustome
     if changed:
         callback_answer.text = (_("Their referral commissions are off from now on.") if off
                                 else _("Their referral commissions are on again."))
-    await _show_card(query.message, customers, referrals, settings, callback_data.id,
+    await _show_card(query.message, customers, referrals, api_keys, settings, callback_data.id,
+                     edit_it=True)
+
+
+@router.callback_query(AdminCustomerCb.filter(F.action.in_({"api_off", "api_on"})))
+async def api_access(query: CallbackQuery, callback_data: AdminCustomerCb, customers: Customers,
+                     referrals: Referrals, api_keys: ApiKeys, settings: Settings,
+                     callback_answer: CallbackAnswer) -> None:
+    """Turn a customer's wholesale API access off (their key stops working, no new
+    one can be made) or on again; the service checks ADMIN_IDS again and audits it."""
+    assert isinstance(query.message, Message)
+    allowed = callback_data.action == "api_on"
+    try:
+        was_allowed = await api_keys.set_allowed(query.from_user.id, callback_data.id, allowed)
+    except PermissionError:
+        callback_answer.text, callback_answer.show_alert = _("Only an admin can do that."), True
+        return
+    except LookupError:
+        callback_answer.text, callback_answer.show_alert = _("No such customer."), True
+        return
+    if was_allowed != allowed:
+        callback_answer.text = (_("Their API access is on again.") if allowed
+                                else _("Their API access is off: their key stops working now."))
+    await _show_card(query.message, customers, referrals, api_keys, settings, callback_data.id,
                      edit_it=True)
 
 
@@ -225,7 +263,7 @@ async def ask_amount(query: CallbackQuery, callback_data: AdminCustomerCb, state
 
 @router.message(StateFilter(AdminCustomers.amount), TextMessage())
 async def amount_and_reason(message: Message, state: FSMContext, accounts: Accounts,
-                            customers: Customers, referrals: Referrals,
+                            customers: Customers, referrals: Referrals, api_keys: ApiKeys,
                             settings: Settings) -> None:
     assert message.text is not None
     parts = message.text.strip().split(maxsplit=1)
@@ -238,7 +276,8 @@ async def amount_and_reason(message: Message, state: FSMContext, accounts: Accou
     user_id, sign = int(data.get("user_id", 0)), int(data.get("sign", 1))
     if await adjust_balance(message, accounts, settings, user_id, sign, parts[0], parts[1]):
         await state.clear()
-        await _show_card(message, customers, referrals, settings, user_id, edit_it=False)
+        await _show_card(message, customers, referrals, api_keys, settings, user_id,
+                         edit_it=False)
 
 
 @router.message(StateFilter(AdminCustomers.amount))

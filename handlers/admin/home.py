@@ -33,6 +33,7 @@ from bot.shop.money.accounts import Accounts, InsufficientFunds
 from bot.shop.money.amounts import AmountError, SpacedAmount, parse_amount, refuse_spaced_amount
 from bot.shop.money.topups import Refund, StarsRefundRefused, StarsTopups
 from bot.shop.orders.service import OrderService
+from bot.shop.wholesale.keys import ApiKeys
 from handlers.callbacks import AdminCb, MenuCb, UnresolvedCb
 from handlers.filters import Button, InAdminInput, TextMessage
 from handlers.views.keyboards import button, edit, keyboard, pager
@@ -72,7 +73,8 @@ def back_button() -> list:
     return [button(_("⬅ Admin"), AdminCb(area="home")), home_button()]
 
 
-def admin_home() -> tuple[str, InlineKeyboardMarkup]:
+def admin_home(*, api: bool) -> tuple[str, InlineKeyboardMarkup]:
+    """The admin menu (🔌 API customers with ``api``: the shop serves its wholesale API)."""
     text = _("<b>🛠 Admin</b>\nRun the shop from here. Commands:\n{usage}").format(
         usage=escape(usage()))
     return text, keyboard(
@@ -84,31 +86,32 @@ def admin_home() -> tuple[str, InlineKeyboardMarkup]:
          button(_("📜 Audit log"), AdminCb(area="audit"))],
         [button(_("🎟 Promo codes"), AdminCb(area="promo")),
          button(_("🤝 Referrals"), AdminCb(area="referrals"))],
+        [button(_("🔌 API customers"), AdminCb(area="api"))] if api else [],
         [home_button()])
 
 
 @router.callback_query(Button(MenuCb(action="admin")))
 @router.callback_query(Button(AdminCb(area="home")))
-async def admin_menu(query: CallbackQuery, state: FSMContext) -> None:
+async def admin_menu(query: CallbackQuery, state: FSMContext, api_keys: ApiKeys) -> None:
     assert isinstance(query.message, Message)
     await state.clear()  # a button back to the menu leaves any admin input
-    await edit(query.message, *admin_home())
+    await edit(query.message, *admin_home(api=api_keys.enabled))
 
 
 @router.message(Command("admin"))
-async def admin_command(message: Message, state: FSMContext) -> None:
+async def admin_command(message: Message, state: FSMContext, api_keys: ApiKeys) -> None:
     await state.clear()
-    text, markup = admin_home()
+    text, markup = admin_home(api=api_keys.enabled)
     await message.answer(text, reply_markup=markup)
 
 
 @router.message(InAdminInput(), Command("cancel"))
-async def leave_admin_input(message: Message, state: FSMContext) -> None:
+async def leave_admin_input(message: Message, state: FSMContext, api_keys: ApiKeys) -> None:
     """/cancel leaves whatever the admin was typing; nothing changes (/start does too:
     the menu router answers it in any state)."""
     await state.clear()
-    await message.answer(_("Nothing changed.\n\n") + admin_home()[0],
-                         reply_markup=admin_home()[1])
+    text, markup = admin_home(api=api_keys.enabled)
+    await message.answer(_("Nothing changed.\n\n") + text, reply_markup=markup)
 
 
 @router.message(InAdminInput(), TextMessage(command=True))
@@ -141,7 +144,10 @@ def action_word(action: str) -> str:
              "referral_clawback": _("referral reward taken back"),
              "referral_given_back": _("referral reward given back"),
              "referrals_off": _("referrals off"), "referrals_on": _("referrals on"),
-             "route_link": _("link a backup"), "route_unlink": _("unlink a backup")}
+             "route_link": _("link a backup"), "route_unlink": _("unlink a backup"),
+             "api_key_create": _("API key created"), "api_key_rotate": _("API key replaced"),
+             "api_key_revoke": _("API key revoked"), "api_off": _("API access off"),
+             "api_on": _("API access on")}
     return words.get(action, escape(action))
 
 

@@ -32,7 +32,8 @@ from bot.shop.money.amounts import AmountError, parse_amount, separators, to_min
 from bot.shop.money.topups import STARS, StarsTopups, TooManyUnpaid
 from bot.shop.orders import form
 from bot.shop.orders.service import OrderService, ServiceGone
-from handlers.callbacks import BalanceCb, MenuCb, PromoCb, TopupCb
+from bot.shop.wholesale.keys import ApiKeys
+from handlers.callbacks import ApiCb, BalanceCb, MenuCb, PromoCb, TopupCb
 from handlers.customer.service_view import top_up_hint
 from handlers.filters import Button, CallbackPrefix, TextMessage
 from handlers.views.keyboards import PAGE_SIZE, button, edit, keyboard, pager
@@ -59,7 +60,10 @@ def _history_line(entry: HistoryEntry, currency: str, zone: ZoneInfo) -> str:
 
 
 async def balance_screen(user_id: int, page: int, accounts: Accounts, settings: Settings,
-                         discounts: Discounts) -> tuple[str, list[list[InlineKeyboardButton]]]:
+                         discounts: Discounts, *, api: bool,
+                         ) -> tuple[str, list[list[InlineKeyboardButton]]]:
+    """The balance, its history's page ``page``, and its buttons (🔌 API with ``api``:
+    the shop serves its wholesale API)."""
     currency = settings.shop_currency
     balance = await accounts.balance(user_id)
     entries, total = await accounts.history(user_id, page * PAGE_SIZE, PAGE_SIZE)
@@ -76,6 +80,7 @@ async def balance_screen(user_id: int, page: int, accounts: Accounts, settings: 
         lines += ["", top_up_hint(settings)]
     top_up = [button(_("⭐ Top up"), TopupCb(action="menu"))] if settings.stars_enabled else []
     rows = [[*top_up, button(_("🎟 Promo code"), PromoCb(action="ask"))],
+            [button(_("🔌 API"), ApiCb())] if api else [],
             pager(page, total, lambda p: BalanceCb(page=p)), [home_button()]]
     return "\n".join(lines), rows
 
@@ -83,18 +88,21 @@ async def balance_screen(user_id: int, page: int, accounts: Accounts, settings: 
 @router.callback_query(Button(MenuCb(action="balance")))
 @router.callback_query(BalanceCb.filter())
 async def balance_menu(query: CallbackQuery, accounts: Accounts, settings: Settings,
-                       discounts: Discounts, callback_data: BalanceCb | None = None) -> None:
+                       discounts: Discounts, api_keys: ApiKeys,
+                       callback_data: BalanceCb | None = None) -> None:
     assert isinstance(query.message, Message)
     page = callback_data.page if callback_data is not None else 0
-    text, rows = await balance_screen(query.from_user.id, page, accounts, settings, discounts)
+    text, rows = await balance_screen(query.from_user.id, page, accounts, settings, discounts,
+                                      api=api_keys.enabled)
     await edit(query.message, text, keyboard(*rows))
 
 
 @router.message(Command("balance"), StateFilter(None))
 async def balance_command(message: Message, accounts: Accounts, settings: Settings,
-                          discounts: Discounts) -> None:
+                          discounts: Discounts, api_keys: ApiKeys) -> None:
     assert message.from_user is not None
-    text, rows = await balance_screen(message.from_user.id, 0, accounts, settings, discounts)
+    text, rows = await balance_screen(message.from_user.id, 0, accounts, settings, discounts,
+                                      api=api_keys.enabled)
     await message.answer(text, reply_markup=keyboard(*rows))
 
 

@@ -90,6 +90,8 @@ def help_text(settings: Settings) -> str:
     ]
     if settings.referrals_enabled:
         lines.append(_("/invite: your link to invite friends, and what it earned."))
+    if settings.api_enabled:
+        lines.append(_("/api: your key to sell our services from your own panel or bot."))
     if settings.support_contact:
         lines.append(_("Support: {contact}").format(contact=escape(settings.support_contact)))
     return "\n".join(lines)
@@ -118,21 +120,25 @@ async def nothing_to_cancel(message: Message, settings: Settings) -> None:
 
 # ------------------------------------------------------------ the bot's profile
 
-def command_list(*, invite: bool) -> list[BotCommand]:
+def command_list(*, invite: bool, api: bool) -> list[BotCommand]:
     """The command hints Telegram shows by the text box, in the current language
-    (/invite while the referral program runs)."""
+    (/invite while the referral program runs, /api while the shop serves its API)."""
     commands = [
         BotCommand(command="start", description=_("Menu")),
         BotCommand(command="search", description=_("Find a service")),
         BotCommand(command="balance", description=_("Your balance")),
+    ]
+    if invite:
+        commands.append(BotCommand(command="invite", description=_("Invite friends")))
+    if api:
+        commands.append(BotCommand(command="api", description=_("Your API key")))
+    commands += [
         BotCommand(command="promo", description=_("Redeem a promo code")),
         BotCommand(command="language", description=_("Change the language")),
         BotCommand(command="help", description=_("How it works")),
         BotCommand(command="cancel", description=_("Leave the current form")),
         BotCommand(command="paysupport", description=_("Payments and refunds")),
     ]
-    if invite:
-        commands.insert(3, BotCommand(command="invite", description=_("Invite friends")))
     return commands
 
 
@@ -148,7 +154,8 @@ def bot_short_description() -> str:
     return _("Followers, likes and views for your social media, paid with Telegram Stars.")
 
 
-async def describe_bot(bot: Bot, i18n: I18n, languages: list[str], *, invite: bool) -> None:
+async def describe_bot(bot: Bot, i18n: I18n, languages: list[str], *, invite: bool,
+                       api: bool) -> None:
     """Commands and descriptions for every language (Telegram shows each user their
     language's, and the default, English, to the rest). A refusal (flood control, a
     code Telegram does not take) is logged and skipped: the shop runs without it."""
@@ -159,7 +166,8 @@ async def describe_bot(bot: Bot, i18n: I18n, languages: list[str], *, invite: bo
                         locale)
             continue
         with i18n.context(), i18n.use_locale(locale):
-            for call in (bot.set_my_commands(command_list(invite=invite), language_code=code),
+            commands = command_list(invite=invite, api=api)
+            for call in (bot.set_my_commands(commands, language_code=code),
                          bot.set_my_description(bot_description()[:512], language_code=code),
                          bot.set_my_short_description(bot_short_description()[:120],
                                                       language_code=code)):

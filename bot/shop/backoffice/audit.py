@@ -23,6 +23,11 @@ The actions:
 - ``route_link`` / ``route_unlink``: a backup on another panel linked to a service or
   unlinked (target: the service; after/before: the backup as PANEL:SERVICE; admin 0:
   the command line)
+- ``api_key_create`` / ``api_key_rotate`` / ``api_key_revoke``: a customer made their
+  wholesale API key, replaced it or revoked it in the chat (/api; admin: the customer
+  themselves; after/before: the key's last characters, never the key)
+- ``api_off`` / ``api_on``: an admin turned a customer's API access off or on again
+  (target: user; before → after: on/off)
 """
 
 from __future__ import annotations
@@ -37,7 +42,8 @@ ACTIONS = ("credit", "debit", "block", "unblock", "markup", "hide", "show", "att
            "refund_order", "broadcast", "broadcast_cancel", "refund_stars", "catalog_refresh",
            "promo_new", "promo_off",
            "referral_payout", "referral_clawback", "referral_given_back", "referrals_off",
-           "referrals_on", "route_link", "route_unlink")
+           "referrals_on", "route_link", "route_unlink", "api_key_create", "api_key_rotate",
+           "api_key_revoke", "api_off", "api_on")
 
 
 class AuditLog:

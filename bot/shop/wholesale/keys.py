@@ -17,16 +17,20 @@ from dataclasses import dataclass
 
 from storage import api_keys as store
 from storage import audit
-from storage.api_keys import ApiAccess
+from storage.api_keys import ApiAccess, ApiHolder
 from storage.db import Database
+
+__all__ = ["ApiAccess", "ApiAccessOff", "ApiHolder", "ApiKeys", "NewKey", "hash_key"]
 
 KEY_BYTES = 32  # secrets.token_urlsafe: 43 URL-safe characters
 MAX_KEY_LENGTH = 200  # longer is no key of ours: refused before hashing
 
 
 def hash_key(key: str) -> str:
-    # surrogateescape: a key of arbitrary bytes hashes (to nobody's) instead of raising.
-    return hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()
+    # surrogatepass: a key with any lone surrogate (JSON's "\ud800" decodes to one) hashes
+    # (to nobody's) instead of raising; surrogateescape takes only \udc80-\udcff. Our keys
+    # are ASCII: their hashes are the same either way.
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 class ApiAccessOff(Exception):
@@ -95,6 +99,11 @@ class ApiKeys:
                                before="off" if was_disabled else "on",
                                after="on" if allowed else "off")
         return not allowed
+
+    async def holders(self, limit: int, offset: int = 0) -> tuple[list[ApiHolder], int]:
+        """The owner's list: customers with a key or with access off, the latest used
+        first, and how many there are."""
+        return await store.holders(self.db, limit, offset)
 
     async def holder(self, key: str) -> ApiAccess | None:
         """Whose key ``key`` is (``None``: nobody's, or revoked), its use counted."""
