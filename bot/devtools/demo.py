@@ -18,6 +18,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import socket
 import sys
 from decimal import Decimal
 from pathlib import Path
@@ -39,6 +40,7 @@ CUSTOMER_NAME = "Alex"
 DEMO_TOKEN = "123456789:DEMOdemoDEMOdemoDEMOdemoDEMOdemo000"  # noqa: S105 (not a secret)
 WELCOME_MINOR = 5_000  # $50.00 of demo balance, credited once per database
 READY_TIMEOUT = 30.0
+LOOPBACK = "127.0.0.1"
 
 OPENING = """\
 This is a demo of your future Telegram shop: the bot, a sandbox SMM panel and a stand-in for
@@ -57,7 +59,8 @@ class DemoSettings(Settings):
         return (init_settings,)
 
 
-def demo_settings(emulator_url: str, panel_url: str, database: Path, pace: float) -> Settings:
+def demo_settings(emulator_url: str, panel_url: str, database: Path, pace: float,
+                  api_port: int) -> Settings:
     return DemoSettings(
         bot_token=DEMO_TOKEN, telegram_api_url=emulator_url, panel_url=panel_url,
         panel_key=DEFAULT_KEY, panel_rate_limit=0, database_path=database,
@@ -66,7 +69,16 @@ def demo_settings(emulator_url: str, panel_url: str, database: Path, pace: float
         support_contact="@your_support",
         # The growth features on, to be tried: /invite, loyalty on the balance screen.
         referral_percent=Decimal(10), loyalty_tiers="10:3,50:5",
+        # The wholesale API on loopback: /api gives a key to try it with curl.
+        api_enabled=True, api_port=api_port, webhook_host=LOOPBACK,
+        api_public_url=f"http://{LOOPBACK}:{api_port}/api/v2",
     )
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind((LOOPBACK, 0))
+        return int(probe.getsockname()[1])
 
 
 async def _credit_welcome(database: Path, lang: str) -> None:
@@ -94,7 +106,7 @@ async def demo(args: argparse.Namespace) -> int:
     sandbox = await start_sandbox(SandboxPanel(dialect=args.dialect, pace=args.pace))
     emulator = BotApiEmulator()
     running = await start_emulator(emulator)
-    settings = demo_settings(running.url, sandbox.url, database, args.pace)
+    settings = demo_settings(running.url, sandbox.url, database, args.pace, _free_port())
     await _credit_welcome(database, args.lang)
     bot_task = asyncio.create_task(run_bot(settings, handle_signals=False))
     try:
