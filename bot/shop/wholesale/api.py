@@ -13,9 +13,9 @@ or a second copy of this bot buys from the shop as from a panel.
   ``fill``) and places it with the one ``OrderService.place``: the debit and the
   order in one transaction, never above the price ``services`` lists for the
   customer (their markup and loyalty tier; a discount code attached to their next
-  order applies too). The same service, link and quantity again within 60 s
-  answers the first order (clients retry; the check is in the order's transaction,
-  so repeats sent at once still make one order). An order whose outcome at the
+  order applies too). The same request (the service and every order field, as
+  normalised) again within 60 s answers the first order (clients retry; the check
+  is in the order's transaction, so repeats sent at once still make one order). An order whose outcome at the
   panel is unknown is answered with its number: it exists, and its status says
   Pending until it is settled.
 * ``status``, ``refill``, ``refill_status``, ``cancel`` see the key holder's orders
@@ -26,6 +26,7 @@ or a second copy of this bot buys from the shop as from a panel.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import uuid
 from collections.abc import Mapping, Sequence
@@ -188,9 +189,7 @@ class WholesaleApi:
             return _error(f"Incorrect {exc.field_name}: {exc.render()}")
         order_type = stored.service.order_type
         assert order_type is not None
-        target = values.get("link") or values.get("username") or ""
-        repeat_key = hashlib.sha256(
-            f"{ref}\n{target}\n{order_type.total_quantity(values)}".encode()).hexdigest()
+        repeat_key = _repeat_key(ref, order_type.add_params(values))
         token = f"api:{uuid.uuid4().hex}"
         placement: Placement | None = None
         for _ in range(PRICE_TRIES):
@@ -327,6 +326,14 @@ _ACTIONS = {
     "refill": WholesaleApi.refill, "refill_status": WholesaleApi.refill_status,
     "cancel": WholesaleApi.cancel, "balance": WholesaleApi.balance,
 }
+
+
+def _repeat_key(ref: int, params: Mapping[str, str]) -> str:
+    """What tells a repeat of an ``add`` from another order: the service and every field
+    the panel is sent, as normalised (so other comments, or 2 runs of 500 rather than
+    1000 at once, are another order, while a link written without https:// is not)."""
+    request = json.dumps([ref, sorted(params.items())], ensure_ascii=False)
+    return hashlib.sha256(request.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _row_id(text: str) -> int | None:

@@ -1,0 +1,93 @@
+"""Attacks on the wholesale API (issue 23) that found something: each test is a problem
+seen as a hostile reseller, a thief of keys or a broken client would see it, fixed in
+the product. What held is listed in the branch's report, not here.
+
+The shop runs unmodified on the sandbox panel; requests are raw HTTP, as any client
+sends them."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import SandboxFactory
+from tests.e2e import Shop, free_port, running_shop
+
+pytestmark = pytest.mark.timeout(120)
+
+RESELLER = 7101
+LINK = "https://instagram.com/p/attack"
+
+
+@pytest.fixture
+async def api_shop(make_sandbox: SandboxFactory, tmp_path: Path) -> AsyncIterator[Shop]:
+    sandbox = await make_sandbox()
+    async with running_shop(sandbox, tmp_path, api_enabled=True, api_port=free_port(),
+                            markup_percent=50) as shop:
+        yield shop
+
+
+async def call(shop: Shop, key: str, **fields: str) -> Any:
+    """One form-encoded API request; its JSON answer (always HTTP 200 here)."""
+    async with httpx.AsyncClient(timeout=30) as http:
+        answer = await http.post(shop.api_url, data={"key": key, **fields})
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+async def funded_key(shop: Shop, minor: int = 100_000) -> str:
+    key = await shop.api_key(RESELLER)
+    await shop.credit(RESELLER, minor)
+    return key
+
+
+async def service_of(shop: Shop, key: str, **wanted: Any) -> dict[str, Any]:
+    """The first listed service with the ``wanted`` fields."""
+    listed = await call(shop, key, action="services")
+    return next(s for s in listed if all(s[k] == v for k, v in wanted.items()))
+
+
+def settle_at_the_panel(shop: Shop) -> None:
+    """The sandbox's orders reach their end, so a second order on a link is not refused
+    there as a duplicate of an active one."""
+    shop.sandbox.panel.advance(shop.sandbox.panel.pace * 4)
+
+
+# --- money: a repeat is the same request, not only the same link and quantity ---------------
+
+async def test_other_comments_on_the_same_link_are_a_new_order(api_shop: Shop) -> None:
+    """Two custom-comment orders on one post with as many, but other, comments are two
+    orders: the second was answered with the first's number and never placed."""
+    key = await funded_key(api_shop)
+    comments = await service_of(api_shop, key, type="Custom Comments")
+    first = await call(api_shop, key, action="add", service=str(comments["service"]), link=LINK,
+                       comments="\n".join(f"nice {n}" for n in range(5)))
+    settle_at_the_panel(api_shop)
+    second = await call(api_shop, key, action="add", service=str(comments["service"]), link=LINK,
+                        comments="\n".join(f"great {n}" for n in range(5)))
+    assert "order" in first and "order" in second and second["order"] != first["order"]
+    sent = [o.fields["comments"] for o in api_shop.sandbox.panel.orders.values()]
+    assert any(text.startswith("great") for text in sent)
+    # The same request again is still a repeat: answered with its order, placed once.
+    again = await call(api_shop, key, action="add", service=str(comments["service"]), link=LINK,
+                       comments="\n".join(f"great {n}" for n in range(5)))
+    assert again == second and len(api_shop.sandbox.panel.orders) == 2
+
+
+async def test_a_drip_feed_of_the_same_total_is_a_new_order(api_shop: Shop) -> None:
+    """1000 at once and 2 runs of 500 are different orders (the repeat key counted only
+    the total)."""
+    key = await funded_key(api_shop)
+    drip = await service_of(api_shop, key, dripfeed=True, type="Default")
+    whole = await call(api_shop, key, action="add", service=str(drip["service"]), link=LINK,
+                       quantity="1000")
+    settle_at_the_panel(api_shop)
+    runs = await call(api_shop, key, action="add", service=str(drip["service"]), link=LINK,
+                      quantity="500", runs="2", interval="5")
+    assert "order" in runs and runs["order"] != whole["order"]
+    assert [(o.quantity, o.fields.get("runs")) for o in api_shop.sandbox.panel.orders.values()] \
+        == [(1000, None), (1000, "2")]
