@@ -14,7 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import SandboxFactory
+from bot.panel import PanelRejected, RejectReason
+from tests.conftest import ClientFactory, SandboxFactory
 from tests.e2e import Shop, free_port, running_shop
 
 pytestmark = pytest.mark.timeout(120)
@@ -91,3 +92,26 @@ async def test_a_drip_feed_of_the_same_total_is_a_new_order(api_shop: Shop) -> N
     assert "order" in runs and runs["order"] != whole["order"]
     assert [(o.quantity, o.fields.get("runs")) for o in api_shop.sandbox.panel.orders.values()] \
         == [(1000, None), (1000, "2")]
+
+
+# --- add: a drip-feed asked of a service without it ----------------------------------------
+
+async def test_a_drip_feed_on_a_service_without_it_is_refused_not_placed_once(
+        api_shop: Shop, make_client: ClientFactory) -> None:
+    """``runs`` on a service without drip-feed was dropped: one run placed and charged while
+    the client counted on ten. Panels refuse it; so does the shop, charging nothing."""
+    key = await funded_key(api_shop)
+    single = await service_of(api_shop, key, dripfeed=False, type="Default")
+    answer = await call(api_shop, key, action="add", service=str(single["service"]), link=LINK,
+                        quantity=single["min"], runs="10", interval="5")
+    assert answer == {"error": "Incorrect runs: This service does not support drip-feed."}
+    assert await api_shop.balance(RESELLER) == (100_000, 100_000)
+    assert api_shop.sandbox.panel.requests["add"] == 0
+    # The project's own panel client reads it as the drip-feed refusal it is.
+    client = make_client(api_shop.api_url, key)
+    [listed] = [s for s in await client.services() if s.id == str(single["service"])]
+    assert listed.order_type is not None
+    with pytest.raises(PanelRejected) as refused:
+        await client.add(listed.id, listed.order_type,
+                         {"link": LINK, "quantity": single["min"], "runs": "10", "interval": "5"})
+    assert refused.value.reason is RejectReason.DRIPFEED
