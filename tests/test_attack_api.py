@@ -8,13 +8,19 @@ sends them."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from decimal import ROUND_CEILING, Decimal
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bot.panel import PanelRejected, RejectReason
+from bot.shop.catalog.pricing import Discount, DiscountSource, Quote
+from bot.shop.routing.failover import Router
 from tests.conftest import ClientFactory, SandboxFactory
 from tests.e2e import Shop, free_port, running_shop
 
@@ -115,3 +121,57 @@ async def test_a_drip_feed_on_a_service_without_it_is_refused_not_placed_once(
         await client.add(listed.id, listed.order_type,
                          {"link": LINK, "quantity": single["min"], "runs": "10", "interval": "5"})
     assert refused.value.reason is RejectReason.DRIPFEED
+
+
+# --- money: never above the listed rate, a loyalty tier's rounding included -----------------
+
+def listed_bound(rate: str, units: int) -> int:
+    """The most an order of ``units`` may cost at a listed ``rate`` per 1000, in cents:
+    rate × units / 1000, up to the next cent (a shop charges whole cents)."""
+    return int((Decimal(rate) * 100 * units / 1000).to_integral_value(ROUND_CEILING))
+
+
+async def test_a_tier_customer_is_never_charged_above_the_listed_rate(
+        make_sandbox: SandboxFactory, tmp_path: Path) -> None:
+    """With a 5 % tier the list price and its discount were each rounded: 101 followers
+    listed at 1.71 per 1000 (0.1727, so 0.18 at most) were charged 0.19."""
+    sandbox = await make_sandbox()
+    async with running_shop(sandbox, tmp_path, api_enabled=True, api_port=free_port(),
+                            markup_percent=50, loyalty_tiers="0.01:5") as shop:
+        key = await funded_key(shop)
+        # A first order at the list price puts the customer in the tier.
+        await call(shop, key, action="add", service="1", link=f"{LINK}first", quantity="100")
+        followers = await service_of(shop, key, service=1)
+        assert followers["rate"] == "1.71"  # 1.20 × 1.5 = 1.80, less 5 %
+        for units in (101, 133, 1001):
+            await call(shop, key, action="add", service="1", link=f"{LINK}{units}",
+                       quantity=str(units))
+        charged = [row[0] for row in await shop.query(
+            "SELECT price_minor FROM orders WHERE id > 1 ORDER BY id")]
+        assert charged == [listed_bound("1.71", units) for units in (101, 133, 1001)]
+
+
+@given(rate=st.decimals(Decimal("0.0001"), Decimal(500), places=4),
+       fx=st.sampled_from([Decimal(1), Decimal("0.0271"), Decimal("38.7"), Decimal("1.0833")]),
+       markup=st.integers(0, 200), percent=st.integers(0, 50), margin=st.integers(0, 30),
+       units=st.integers(1, 1_000_000), runs=st.integers(1, 20))
+def test_no_order_costs_more_than_its_listed_rate(rate: Decimal, fx: Decimal, markup: int,
+                                                  percent: int, margin: int, units: int,
+                                                  runs: int) -> None:
+    """The listing and an order priced as the shop prices them (markup, panel currency,
+    tier, margin floor): units × runs never cost more than the listed rate says."""
+    router = Router(None, panels=["p"], fx_rates={"p": fx},  # type: ignore[arg-type]
+                    shop_currency="USD", min_margin_percent=Decimal(margin))
+    stored = SimpleNamespace(panel="p")
+    tier = Discount(DiscountSource.TIER, Decimal(percent)) if percent else None
+
+    def priced(cost: Decimal, quantity: int | None) -> int:
+        exact = cost * fx * (1 + Decimal(markup) / 100) * 100
+        listed = Quote(int(exact.to_integral_value(ROUND_CEILING)), cost, quantity,
+                       Decimal(markup), exact_list_minor=exact)
+        floor = router.lowest_price_minor(stored, cost)  # type: ignore[arg-type]
+        return listed.with_discount(tier, None, floor).price_minor
+
+    listed_rate = Decimal(priced(rate, 1000)) / 100
+    charged = priced(rate * units * runs / 1000, units * runs)
+    assert charged <= listed_bound(str(listed_rate), units * runs)

@@ -37,7 +37,7 @@ from typing import Any
 from bot.observability import metrics
 from bot.panel import PanelError, PanelRejected, RejectReason
 from bot.panel.order_types import FieldError
-from bot.shop.catalog.pricing import Discount, Pricer, Quote
+from bot.shop.catalog.pricing import Discount, Pricer
 from bot.shop.catalog.shop_catalog import ShopCatalog
 from bot.shop.growth.discounts import Discounts
 from bot.shop.money.amounts import from_minor
@@ -161,8 +161,7 @@ class WholesaleApi:
         assert order_type is not None
         # The price of 1000 as a quote is priced: the tier's discount, cut where the
         # margin floor would cut it on an order (so no order costs more than listed).
-        per_thousand = Quote(await self.pricer.unit_price(stored), service.rate, 1000,
-                             Decimal(0)).with_discount(
+        per_thousand = (await self.pricer.unit_quote(stored)).with_discount(
             tier, None, self.orders.router.lowest_price_minor(stored, service.rate))
         return {
             "service": stored.ref, "name": service.name, "type": order_type.name,
