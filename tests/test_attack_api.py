@@ -175,3 +175,46 @@ def test_no_order_costs_more_than_its_listed_rate(rate: Decimal, fx: Decimal, ma
     listed_rate = Decimal(priced(rate, 1000)) / 100
     charged = priced(rate * units * runs / 1000, units * runs)
     assert charged <= listed_bound(str(listed_rate), units * runs)
+
+
+# --- HTTP: HEAD reads nothing and does nothing ----------------------------------------------
+
+async def test_head_places_no_order(api_shop: Shop) -> None:
+    """HEAD was routed with GET, so a HEAD (link checkers and previews send them) with
+    the fields in the query string placed an order whose answer nobody could read."""
+    key = await funded_key(api_shop)
+    async with httpx.AsyncClient(timeout=30) as http:
+        answer = await http.head(api_shop.api_url, params={
+            "key": key, "action": "add", "service": "1", "link": LINK, "quantity": "100"})
+    assert answer.status_code == 405
+    assert await api_shop.query("SELECT id FROM orders") == []
+    assert await api_shop.balance(RESELLER) == (100_000, 100_000)
+
+
+# --- ownership: one order named twice is one order -----------------------------------------
+
+async def test_one_order_named_twice_in_a_list_is_asked_of_the_panel_once(api_shop: Shop) -> None:
+    """``orders=N,0N`` named one order twice past the de-duplication (which compared the
+    text): the panel was asked to cancel it, and to refill it, twice."""
+    key = await funded_key(api_shop)
+    refillable = await service_of(api_shop, key, refill=True, cancel=True)
+    placed = await call(api_shop, key, action="add", service=str(refillable["service"]),
+                        link=LINK, quantity=refillable["min"])
+    number = placed["order"]
+    answer = await call(api_shop, key, action="cancel", orders=f"{number},0{number}, {number}")
+    assert answer == [{"order": number, "cancel": 1}]
+    assert api_shop.sandbox.panel.requests["cancel"] == 1
+    answer = await call(api_shop, key, action="status", orders=f"{number},0{number}")
+    assert list(answer) == [str(number)]
+
+
+# --- errors: the shop's own trouble at its panel is not the customer's fault ---------------
+
+async def test_the_shops_empty_panel_balance_answers_unavailable(api_shop: Shop) -> None:
+    """The panel refusing for the shop's own funds was answered "The order was refused;
+    check its fields", sending the reseller to look for a mistake they did not make."""
+    key = await funded_key(api_shop)
+    api_shop.sandbox.panel.balance = Decimal(0)
+    answer = await call(api_shop, key, action="add", service="1", link=LINK, quantity="100")
+    assert answer == {"error": "The service is temporarily unavailable, try again later"}
+    assert await api_shop.balance(RESELLER) == (100_000, 100_000)  # refunded
