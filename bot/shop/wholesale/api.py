@@ -81,6 +81,8 @@ _REFUSALS = {
                             " being completed.",
     RejectReason.DRIPFEED: "This service does not support drip-feed",
     RejectReason.BAD_SERVICE: BAD_SERVICE,
+    RejectReason.NOT_ENOUGH_FUNDS: UNAVAILABLE,
+    RejectReason.BAD_KEY: UNAVAILABLE,
 }
 _REFUSED = "The order was refused; check its fields or try another service"
 
