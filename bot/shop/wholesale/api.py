@@ -347,8 +347,15 @@ def _row_id(text: str) -> int | None:
 
 
 def _ids(text: str) -> list[str] | str:
-    """The comma-separated ids of a field, each once, in order; or the error to answer."""
-    ids = list(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
+    """The comma-separated ids of a field, each once (by its number: "7" and "07" are
+    one order, named as first written), in order; or the error to answer."""
+    first: dict[int | str, str] = {}
+    for part in text.split(","):
+        raw = part.strip()
+        if raw:
+            number = _row_id(raw)
+            first.setdefault(raw if number is None else number, raw)
+    ids = list(first.values())
     if not ids:
         return NO_IDS
     if len(ids) > MAX_IDS:
