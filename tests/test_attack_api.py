@@ -7,7 +7,10 @@ sends them."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import io
+import logging
+from collections.abc import AsyncIterator, Iterator
 from decimal import ROUND_CEILING, Decimal
 from pathlib import Path
 from types import SimpleNamespace
@@ -18,6 +21,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bot.observability.logs import setup_logging
 from bot.panel import PanelRejected, RejectReason
 from bot.shop.catalog.pricing import Discount, DiscountSource, Quote
 from bot.shop.routing.failover import Router
@@ -218,3 +222,49 @@ async def test_the_shops_empty_panel_balance_answers_unavailable(api_shop: Shop)
     answer = await call(api_shop, key, action="add", service="1", link=LINK, quantity="100")
     assert answer == {"error": "The service is temporarily unavailable, try again later"}
     assert await api_shop.balance(RESELLER) == (100_000, 100_000)  # refunded
+
+
+# --- keys: never in the shop's logs ---------------------------------------------------------
+
+@pytest.fixture
+def log_stream() -> Iterator[io.StringIO]:
+    """The root logger set up as the bot sets it up (its redaction filter included), at
+    DEBUG, into a string."""
+    root = logging.getLogger()
+    saved_handlers, saved_level = root.handlers[:], root.level
+    stream = io.StringIO()
+    setup_logging("DEBUG", stream=stream)
+    try:
+        yield stream
+    finally:
+        root.handlers[:] = saved_handlers
+        root.setLevel(saved_level)
+
+
+async def raw_request(url: str, request_line: str) -> bytes:
+    """Send one raw HTTP request; the whole answer (the server has logged by then)."""
+    parts = httpx.URL(url)
+    reader, writer = await asyncio.open_connection(parts.host, parts.port)
+    try:
+        writer.write(f"{request_line}\r\nHost: shop\r\nConnection: close\r\n\r\n".encode())
+        await writer.drain()
+        return await reader.read()
+    finally:
+        writer.close()
+
+
+async def test_a_key_in_a_request_line_the_server_cant_read_is_not_logged(
+        api_shop: Shop, log_stream: io.StringIO) -> None:
+    """A GET whose query string is too long (a long comment list sent as a client sends
+    everything, key first) or whose method is garbled was logged by the web server with
+    the request line, the customer's key in it, at ERROR (too long) or DEBUG."""
+    key = await funded_key(api_shop)
+    query = f"/api/v2?key={key}&action=add&service=6&comments={'nice%0A' * 2000}"
+    answer = await raw_request(api_shop.api_url, f"GET {query} HTTP/1.1")
+    assert answer.startswith(b"HTTP/1.1 400") or answer.startswith(b"HTTP/1.0 400")
+    answer = await raw_request(api_shop.api_url, f"G\x01T /api/v2?key={key}&action=balance"
+                                                 " HTTP/1.1")
+    assert b" 400 " in answer.split(b"\r\n")[0]
+    logged = log_stream.getvalue()
+    assert "Error handling request" in logged  # the lines were written, without the key
+    assert key not in logged and key[:20] not in logged
