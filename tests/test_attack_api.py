@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from decimal import ROUND_CEILING, Decimal
 from pathlib import Path
 from types import SimpleNamespace
@@ -21,16 +21,26 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bot.devtools.sandbox.server import RunningSandbox
 from bot.observability.logs import setup_logging
 from bot.panel import PanelRejected, RejectReason
-from bot.shop.catalog.pricing import Discount, DiscountSource, Quote
+from bot.shop.catalog.pricing import Discount, DiscountSource, Pricer, Quote
+from bot.shop.catalog.shop_catalog import refresh_catalog
+from bot.shop.orders.service import OrderService
 from bot.shop.routing.failover import Router
+from bot.shop.wholesale.api import WholesaleApi
+from bot.shop.wholesale.keys import ApiKeys
+from bot.shop.wholesale.limits import RequestLimit
+from storage import ledger, users
+from storage.api_keys import ApiAccess
+from storage.db import Database
 from tests.conftest import ClientFactory, SandboxFactory
 from tests.e2e import Shop, free_port, running_shop
 
 pytestmark = pytest.mark.timeout(120)
 
 RESELLER = 7101
+ADMIN = 1_000_001
 LINK = "https://instagram.com/p/attack"
 
 
@@ -268,3 +278,56 @@ async def test_a_key_in_a_request_line_the_server_cant_read_is_not_logged(
     logged = log_stream.getvalue()
     assert "Error handling request" in logged  # the lines were written, without the key
     assert key not in logged and key[:20] not in logged
+
+
+# --- keys: a key that stops working stops the orders it was placing ------------------------
+
+async def revoke(keys: ApiKeys, db: Database, user_id: int) -> None:
+    await keys.revoke(user_id)
+
+
+async def rotate(keys: ApiKeys, db: Database, user_id: int) -> None:
+    await keys.new_key(user_id)
+
+
+async def turn_off(keys: ApiKeys, db: Database, user_id: int) -> None:
+    await keys.set_allowed(ADMIN, user_id, allowed=False)
+
+
+async def ban(keys: ApiKeys, db: Database, user_id: int) -> None:
+    async with db.transaction() as conn:
+        await users.set_banned(conn, user_id, True)
+
+
+@pytest.mark.parametrize("change", [revoke, rotate, turn_off, ban])
+async def test_a_key_that_stops_working_after_its_check_places_nothing(
+        db: Database, sandbox: RunningSandbox, make_client: ClientFactory,
+        change: Callable[[ApiKeys, Database, int], Awaitable[None]]) -> None:
+    """The key was checked once, when the request came in: an ``add`` queued behind others
+    (a thief's burst) still debited after the owner revoked or replaced the key, turned
+    API access off or blocked the customer. The order's own transaction checks it now."""
+    client = make_client(sandbox, timeout=1)
+    await refresh_catalog(db, client, "USD")
+    orders = OrderService(db, {"test": client}, Pricer(db, "USD", Decimal(30), {}))
+
+    class ChangedRightAfterTheCheck(ApiKeys):
+        async def holder(self, key: str) -> ApiAccess | None:
+            access = await super().holder(key)
+            assert access is not None
+            await change(self, db, access.user_id)  # lands while the add is under way
+            return access
+
+    keys = ChangedRightAfterTheCheck(db, [ADMIN], enabled=True, url=None)
+    await users.upsert_user(db, RESELLER, first_name="Reseller")
+    async with db.transaction() as conn:
+        await ledger.post(conn, user_id=RESELLER, amount_minor=10_000, kind="credit", key="seed")
+    key = (await keys.new_key(RESELLER)).key
+    api = WholesaleApi(db, keys, orders, rate_limit=RequestLimit(60))
+    ref = (await orders.catalog.everything())[0].ref
+    answer = await api.answer({"key": key, "action": "add", "service": str(ref), "link": LINK,
+                               "quantity": "100"})
+    assert answer.body in ({"error": "Invalid API key"},
+                           {"error": "Invalid API key: API access is turned off for this account"})
+    assert await db.fetchall("SELECT id FROM orders") == []
+    assert await ledger.balance_of(db, RESELLER) == 10_000
+    assert sandbox.panel.requests["add"] == 0

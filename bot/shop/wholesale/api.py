@@ -15,9 +15,11 @@ or a second copy of this bot buys from the shop as from a panel.
   customer (their markup and loyalty tier; a discount code attached to their next
   order applies too). The same request (the service and every order field, as
   normalised) again within 60 s answers the first order (clients retry; the check
-  is in the order's transaction, so repeats sent at once still make one order). An order whose outcome at the
-  panel is unknown is answered with its number: it exists, and its status says
-  Pending until it is settled.
+  is in the order's transaction, so repeats sent at once still make one order).
+  That transaction checks the key again: an add under way when the key stopped
+  working (revoked, replaced, access off, customer blocked) charges nothing. An
+  order whose outcome at the panel is unknown is answered with its number: it
+  exists, and its status says Pending until it is settled.
 * ``status``, ``refill``, ``refill_status``, ``cancel`` see the key holder's orders
   only; another's order answers "Incorrect order ID", as an unknown one does.
   Statuses are the shop's record (kept fresh by the tracker), never a panel call.
@@ -25,6 +27,7 @@ or a second copy of this bot buys from the shop as from a panel.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -43,7 +46,7 @@ from bot.shop.growth.discounts import Discounts
 from bot.shop.money.amounts import from_minor
 from bot.shop.orders import form
 from bot.shop.orders.service import OrderService, Outcome, Placement, ServiceGone
-from bot.shop.wholesale.keys import ApiKeys
+from bot.shop.wholesale.keys import ApiKeys, KeyGone, key_still_works_in
 from bot.shop.wholesale.limits import RequestLimit
 from storage import ledger
 from storage import orders as order_store
@@ -192,14 +195,21 @@ class WholesaleApi:
         assert order_type is not None
         repeat_key = _repeat_key(ref, order_type.add_params(values))
         token = f"api:{uuid.uuid4().hex}"
+        # The key is checked again in the order's transaction: it may have stopped
+        # working (revoked, replaced, access off, customer blocked) since it came in.
+        guard = functools.partial(key_still_works_in, user_id=user_id,
+                                  key=fields.get("key", "").strip())
         placement: Placement | None = None
         for _ in range(PRICE_TRIES):
             try:  # the service as it is now (a catalog refresh may have changed its limits)
                 quote = await self.orders.quote(stored, values, user_id)
                 placement = await self.orders.place(user_id, ref, values, token,
-                                                    quote.price_minor, api_repeat_key=repeat_key)
+                                                    quote.price_minor, api_repeat_key=repeat_key,
+                                                    guard=guard)
             except FieldError as exc:
                 return _error(f"Incorrect {exc.field_name}: {exc.render()}")
+            except KeyGone as gone:
+                return _error(ACCESS_OFF if gone.access_off else BAD_KEY)
             if placement.outcome is not Outcome.PRICE_CHANGED:
                 break
         assert placement is not None
