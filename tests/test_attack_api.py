@@ -311,8 +311,8 @@ async def test_a_key_that_stops_working_after_its_check_places_nothing(
     orders = OrderService(db, {"test": client}, Pricer(db, "USD", Decimal(30), {}))
 
     class ChangedRightAfterTheCheck(ApiKeys):
-        async def holder(self, key: str) -> ApiAccess | None:
-            access = await super().holder(key)
+        async def find(self, key: str) -> ApiAccess | None:
+            access = await super().find(key)
             assert access is not None
             await change(self, db, access.user_id)  # lands while the add is under way
             return access
@@ -331,3 +331,33 @@ async def test_a_key_that_stops_working_after_its_check_places_nothing(
     assert await db.fetchall("SELECT id FROM orders") == []
     assert await ledger.balance_of(db, RESELLER) == 10_000
     assert sandbox.panel.requests["add"] == 0
+
+
+# --- the rate limiter: a refusal costs nothing, and forgets who stopped asking -------------
+
+async def test_requests_past_the_limit_write_nothing(make_sandbox: SandboxFactory,
+                                                     tmp_path: Path) -> None:
+    """Each request refused with 429 still wrote the key's use to the database: a runaway
+    client past its limit kept the writer busy (and the orders of everyone else waiting
+    on it), the very thing the limit is there to prevent."""
+    sandbox = await make_sandbox()
+    async with running_shop(sandbox, tmp_path, api_enabled=True, api_port=free_port(),
+                            api_rate_limit=2) as shop:
+        key = await funded_key(shop)
+        async with httpx.AsyncClient(timeout=30) as http:
+            codes = [(await http.post(shop.api_url, data={"key": key, "action": "balance"}))
+                     .status_code for _ in range(12)]
+        assert codes == [200, 200] + [429] * 10
+        assert await shop.query("SELECT requests FROM api_access WHERE user_id = ?",
+                                (RESELLER,)) == [(2,)]
+
+
+def test_the_limit_forgets_customers_who_stopped_asking() -> None:
+    """Every customer who ever made a request kept an entry for the life of the process."""
+    now = [0.0]
+    limit = RequestLimit(60, clock=lambda: now[0])
+    for customer in range(10_000):
+        assert limit.take(customer) is None
+    now[0] += 61
+    assert limit.take(1) is None
+    assert limit.tracked == 1

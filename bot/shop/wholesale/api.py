@@ -128,8 +128,12 @@ class WholesaleApi:
     async def answer(self, fields: Mapping[str, str]) -> ApiAnswer:
         """One request's answer; its metric is counted here."""
         action = fields.get("action", "").strip().lower()
-        access = await self.keys.holder(fields.get("key", "").strip())
+        # Found, limited, then counted: a request past the limit writes nothing (the
+        # limit keeps a runaway client off the database, orders' writes wait there).
+        access = await self.keys.find(fields.get("key", "").strip())
         if access is None or access.disabled or access.banned:
+            if access is not None:
+                await self.keys.count_use(access.user_id)
             metrics.api_request(action, "bad_key")
             return ApiAnswer(_error(BAD_KEY if access is None else ACCESS_OFF))
         wait = self.limit.take(access.user_id)
@@ -138,6 +142,7 @@ class WholesaleApi:
             return ApiAnswer(_error(RATE_LIMITED.format(limit=self.limit.per_minute,
                                                         seconds=wait)),
                              status=429, retry_after=wait)
+        await self.keys.count_use(access.user_id)
         act = _ACTIONS.get(action)
         body = _error(BAD_ACTION) if act is None else await act(self, access.user_id, fields)
         metrics.api_request(action, "error" if isinstance(body, dict) and set(body) == {"error"}

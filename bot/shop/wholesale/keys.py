@@ -129,9 +129,18 @@ class ApiKeys:
 
     async def holder(self, key: str) -> ApiAccess | None:
         """Whose key ``key`` is (``None``: nobody's, or revoked), its use counted."""
+        access = await self.find(key)
+        if access is not None:
+            await self.count_use(access.user_id)
+        return access
+
+    async def find(self, key: str) -> ApiAccess | None:
+        """Whose key ``key`` is (``None``: nobody's, or revoked); its use not counted
+        (a request refused for the rate limit writes nothing)."""
         if not key or len(key) > MAX_KEY_LENGTH:
             return None
-        access = await store.by_key_hash(self.db, hash_key(key))
-        if access is not None:
-            await store.note_use(self.db, access.user_id)
-        return access
+        return await store.by_key_hash(self.db, hash_key(key))
+
+    async def count_use(self, user_id: int) -> None:
+        """One more request made with the customer's key, now."""
+        await store.note_use(self.db, user_id)
