@@ -7,6 +7,7 @@ and its audit row commit together (bot/shop/wholesale/keys.py).
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -47,6 +48,13 @@ async def access_of(db: Database, user_id: int) -> ApiAccess | None:
 async def by_key_hash(db: Database, key_hash: str) -> ApiAccess | None:
     """Whose key hashes to ``key_hash`` (``None``: nobody's, or a revoked one)."""
     row = await db.fetchone(f"SELECT {_COLUMNS} {_FROM} WHERE a.key_hash = ?", (key_hash,))
+    return _access(row) if row else None
+
+
+def by_key_hash_in(conn: sqlite3.Connection, key_hash: str) -> ApiAccess | None:
+    """``by_key_hash`` inside the caller's transaction, in the database's thread (an
+    order's: bot/shop/wholesale/keys.py ``key_still_works_in``)."""
+    row = conn.execute(f"SELECT {_COLUMNS} {_FROM} WHERE a.key_hash = ?", (key_hash,)).fetchone()
     return _access(row) if row else None
 
 

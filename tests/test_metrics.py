@@ -247,8 +247,9 @@ async def test_label_values_stay_bounded_whatever_a_panel_sends(
     assert metrics.panel_label("p" * 200) == metrics.OTHER
     known = {
         "panel": seen_panels | {metrics.OTHER},
-        "action": set(metrics.PANEL_ACTIONS), "result": set(metrics.PANEL_RESULTS)
-        | set(metrics.OUTBOX_RESULTS) | {c.value for c in Credit} | {metrics.OTHER},
+        "action": set(metrics.PANEL_ACTIONS) | set(metrics.API_ACTIONS),
+        "result": set(metrics.PANEL_RESULTS) | set(metrics.OUTBOX_RESULTS)
+        | set(metrics.API_RESULTS) | {c.value for c in Credit} | {metrics.OTHER},
         "type": UPDATE_TYPES | {metrics.OTHER},
         "outcome": set(metrics.UPDATE_OUTCOMES) | {o.value for o in Outcome}
         | {r.value for r in Refund} | {metrics.OTHER},

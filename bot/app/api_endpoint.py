@@ -5,9 +5,12 @@ JSON (bot/shop/wholesale/api.py decides everything else). Fields come from the
 query string and the body, form-encoded (as panels take them), multipart, or a
 JSON object; the body's win. A body that can't be read (invalid JSON, JSON that
 is no object, bytes that are no form) is the one answer with HTTP 400. GET is
-answered too: some panel clients send everything in the query string.
+answered too: some panel clients send everything in the query string (HEAD is not:
+405, bot/app/serving.py).
 
-Nothing of a request is logged: its key is a customer's secret. While the bot
+Nothing of a request is logged: its key is a customer's secret (and a line the
+web server writes about a request it can't read has key= values masked,
+bot/observability/logs.py). While the bot
 stops, new requests get 503 and those under way may finish (``drain``).
 """
 

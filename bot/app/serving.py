@@ -144,7 +144,9 @@ def web_app(health: HealthCheck | None, metrics: Metrics | None,
     if api is not None:
         path, endpoint = api
         app.router.add_post(path, endpoint.handle)
-        app.router.add_get(path, endpoint.handle)  # some clients send the query string only
+        # Some clients send the query string only. Not HEAD: it would act (an add
+        # placed) with an answer nobody reads, for a link checker or a preview.
+        app.router.add_get(path, endpoint.handle, allow_head=False)
     return app
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Iterable
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -28,8 +29,21 @@ current_update_id: ContextVar[int | None] = ContextVar("current_update_id", defa
 CONTEXT_FIELDS = ("update_id", "order_id")
 
 
+# The wholesale API's customers' keys are many and kept only as hashes, so they
+# can't be registered; yet the web server quotes a request line it can't read
+# (too long, a garbled method) in its log line, query string and key included.
+# In a log line the value of any key= field is masked.
+_KEY_FIELD = re.compile(r"([?&]key=)[^&\s'\"\\]+", re.IGNORECASE)
+
+
+def redact_line(text: str) -> str:
+    """``text`` as a log line may carry it: registered secrets and key= values masked."""
+    return _KEY_FIELD.sub(r"\g<1>" + redaction.MASK, redaction.redact(text))
+
+
 class RedactSecrets(logging.Filter):
-    """Masks every registered secret (bot/observability/redaction.py) in a record's message and traceback.
+    """Masks every registered secret (bot/observability/redaction.py), and every key=
+    field's value, in a record's message and traceback.
 
     The filter keeps no list of its own: it asks the one redaction at every record,
     so a secret registered after logging began (the Bot's token, a panel client's
@@ -41,18 +55,16 @@ class RedactSecrets(logging.Filter):
         redaction.register(*secrets)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not redaction.registered():
-            return True
         message = record.getMessage()
-        text = redaction.redact(message)
+        text = redact_line(message)
         if text != message:
             record.msg, record.args = text, None
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:
-            record.exc_text = redaction.redact(record.exc_text)
+            record.exc_text = redact_line(record.exc_text)
         if record.stack_info:
-            record.stack_info = redaction.redact(record.stack_info)
+            record.stack_info = redact_line(record.stack_info)
         return True
 
 
@@ -82,17 +94,17 @@ class JsonFormatter(logging.Formatter):
                 timespec="milliseconds").replace("+00:00", "Z"),
             "level": record.levelname,
             "logger": record.name,
-            "message": redaction.redact(record.getMessage()),
+            "message": redact_line(record.getMessage()),
         }
         if record.exc_info and not record.exc_text:
             record.exc_text = self.formatException(record.exc_info)
         exc = "\n".join(part for part in (record.exc_text, record.stack_info) if part)
         if exc:
-            entry["exc"] = redaction.redact(exc)
+            entry["exc"] = redact_line(exc)
         for name in CONTEXT_FIELDS:
             value = getattr(record, name, None)
             if value is not None:
-                entry[name] = value if isinstance(value, int) else redaction.redact(str(value))
+                entry[name] = value if isinstance(value, int) else redact_line(str(value))
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 

@@ -49,8 +49,3 @@ def redact(text: str) -> str:
     if pattern is None or not text:
         return text
     return pattern.sub(MASK, text)
-
-
-def registered() -> bool:
-    """Whether any secret is registered (the log filter skips its work until one is)."""
-    return _pattern is not None

@@ -16,7 +16,7 @@ CREATE TABLE api_access (
 ) WITHOUT ROWID;
 
 -- An order placed through the API carries the key its repeats are recognised by
--- (service, link, quantity): the same request from the same customer within 60 s
+-- (the service and every order field): the same request from the same customer within 60 s
 -- answers this order instead of placing another. NULL: placed in the chat.
 ALTER TABLE orders ADD COLUMN api_repeat_key TEXT;
 CREATE INDEX orders_api_repeat ON orders (user_id, api_repeat_key) WHERE api_repeat_key IS NOT NULL;

@@ -7,9 +7,11 @@ override, else its category's, else the global one: an admin's (shop_settings
 key ``markup_percent``), else ``MARKUP_PERCENT``.
 
 A customer's discount (a loyalty tier or a promo code, bot/shop/growth/discounts.py)
-lives in the ``Quote``: the price shown and charged is the list price less the
-discount, rounded **down** (so the total rounds up), and Confirm re-prices with
-it like any price.
+lives in the ``Quote``: the price shown and charged is the exact list price less
+the discount, rounded **up** once (the discount is what that takes off the rounded
+list price), and Confirm re-prices with it like any price. Rounded once, an order
+never costs more than its rate per 1000 (discounted the same way) says: rounding
+the list price up and then the discount down could add a cent on a small order.
 """
 
 from __future__ import annotations
@@ -19,10 +21,10 @@ import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from decimal import ROUND_FLOOR, Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from enum import StrEnum
 
-from bot.shop.money.amounts import to_minor_up
+from bot.shop.money.amounts import exponent, to_minor_up
 from storage import catalog as catalog_store
 from storage.catalog import StoredService
 from storage.db import Database
@@ -41,10 +43,15 @@ class Discount:
     use_id: int | None = None  # PROMO: the attached use the order consumes
     min_order_minor: int = 0  # PROMO: the smallest list price it applies to
 
-    def off(self, list_price_minor: int) -> int:
-        """Minor units taken off ``list_price_minor``: rounded down."""
-        return int((Decimal(list_price_minor) * self.percent / 100)
-                   .to_integral_value(ROUND_FLOOR))
+    def off(self, list_price_minor: int, exact_list_minor: Decimal | None = None) -> int:
+        """Minor units taken off ``list_price_minor``: down to the exact list price
+        (before its rounding up) less the discount, rounded up; without the exact
+        price, the discount of the rounded one, rounded down."""
+        if exact_list_minor is None:
+            return int((Decimal(list_price_minor) * self.percent / 100)
+                       .to_integral_value(ROUND_FLOOR))
+        kept = (exact_list_minor * (100 - self.percent) / 100).to_integral_value(ROUND_CEILING)
+        return max(0, list_price_minor - int(kept))
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +67,8 @@ class Quote:
     code_kept: Discount | None = None
     # The discount was cut so the price keeps the shop's margin (MIN_MARGIN_PERCENT).
     discount_limited: bool = False
+    # The list price before rounding up, in minor units: a discount is taken off it.
+    exact_list_minor: Decimal | None = None
 
     @property
     def list_price_minor(self) -> int:
@@ -70,7 +79,7 @@ class Quote:
         """This quote at its list price less ``discount`` (none: the list price), never
         below ``lowest_price_minor`` (``None``: no discount at all) nor the list price."""
         listed = self.list_price_minor
-        full = 0 if discount is None else discount.off(listed)
+        full = 0 if discount is None else discount.off(listed, self.exact_list_minor)
         room = 0 if lowest_price_minor is None else max(0, listed - lowest_price_minor)
         off = min(full, room)
         if not off:
@@ -152,8 +161,17 @@ class Pricer:
         return self.unit_price_with(stored, Decimal(0))
 
     def _to_shop(self, panel: str, amount: Decimal, markup: Decimal) -> int:
-        factor = self.fx_rates.get(panel, Decimal(1)) * (1 + markup / 100)
-        return to_minor_up(amount * factor, self.shop_currency)
+        return to_minor_up(self._in_shop_money(panel, amount, markup), self.shop_currency)
+
+    def _in_shop_money(self, panel: str, amount: Decimal, markup: Decimal) -> Decimal:
+        """``amount`` of ``panel``'s money with ``markup``, exactly, in the shop's currency."""
+        return amount * self.fx_rates.get(panel, Decimal(1)) * (1 + markup / 100)
+
+    def _listed(self, stored: StoredService, cost: Decimal, quantity: int | None,
+                markup: Decimal) -> Quote:
+        exact = self._in_shop_money(stored.panel, cost, markup)
+        return Quote(to_minor_up(exact, self.shop_currency), cost, quantity, markup,
+                     exact_list_minor=exact * 10 ** exponent(self.shop_currency))
 
     async def unit_price(self, stored: StoredService) -> int:
         """Price per 1000 (per post for subscriptions; the package price for packages)."""
@@ -166,5 +184,9 @@ class Pricer:
             raise ValueError(f"service {stored.ref} has no known order type")
         markup = await self.markup_for(stored)
         cost = order_type.cost(stored.service.rate, values)
-        return Quote(self._to_shop(stored.panel, cost, markup), cost,
-                     order_type.total_quantity(values), markup)
+        return self._listed(stored, cost, order_type.total_quantity(values), markup)
+
+    async def unit_quote(self, stored: StoredService) -> Quote:
+        """The price of 1000 (per post for subscriptions; a package's price) as a quote,
+        to take a discount off as an order's is (the wholesale API's listed rate)."""
+        return self._listed(stored, stored.service.rate, 1000, await self.markup_for(stored))

@@ -164,7 +164,13 @@ def fill(stored: StoredService, given: Mapping[str, str]) -> dict[str, str]:
     """A whole form at once (the wholesale API's ``add``): each field the service's
     type asks, in the order the conversation asks it, read from ``given`` by its API
     v2 name and checked as a typed answer would be; fields the type does not take
-    are ignored. Raises ``FieldError`` for the first field that does not fit."""
+    are ignored, but drip-feed fields on a service without drip-feed are refused (as
+    panels refuse them): dropped, the order would run once where ``runs`` asked for
+    more. Raises ``FieldError`` for the first field that does not fit."""
+    if not stored.service.limits.dripfeed:
+        for spec in order_type_of(stored).fields:
+            if spec.dripfeed and given.get(spec.name, "").strip():
+                raise FieldError(spec.name, N_("This service does not support drip-feed."))
     draft = Draft(stored.ref)
     while (spec := next_field(stored, draft)) is not None:
         text = given.get(spec.name, "")

@@ -225,7 +225,8 @@ class OrderService:
 
     async def place(self, user_id: int, ref: int, values: Mapping[str, str], token: str,
                     shown_price_minor: int | None, *,
-                    api_repeat_key: str | None = None) -> Placement:
+                    api_repeat_key: str | None = None,
+                    guard: Callable[[sqlite3.Connection], None] | None = None) -> Placement:
         """Place the draft ``token`` once, for at most ``shown_price_minor``.
 
         The form is validated and priced again here, on the server, against the
@@ -237,14 +238,19 @@ class OrderService:
         ``api_repeat_key``: placed through the wholesale API; when the customer's
         API order with that key was opened in the last minute (and did not fail),
         that order is answered (``ALREADY``) and nothing else happens.
+
+        ``guard``: called first in the transaction that opens the order; an exception
+        it raises leaves nothing done and comes out of ``place`` (the wholesale API
+        checks there that the request's key still works).
         """
         placement = await self._place(user_id, ref, values, token, shown_price_minor,
-                                      api_repeat_key)
+                                      api_repeat_key, guard)
         metrics.order_placed(placement.outcome, OUTCOMES)
         return placement
 
     async def _place(self, user_id: int, ref: int, values: Mapping[str, str], token: str,
-                     shown_price_minor: int | None, api_repeat_key: str | None) -> Placement:
+                     shown_price_minor: int | None, api_repeat_key: str | None,
+                     guard: Callable[[sqlite3.Connection], None] | None) -> Placement:
         try:
             stored = await self.on_sale(ref)
         except ServiceGone:
@@ -281,7 +287,7 @@ class OrderService:
                 price_minor=quote.price_minor, currency=self.pricer.shop_currency,
                 panel_cost=first.cost, fx_rate=first.fx_rate, cost_minor=first.cost_minor,
                 discount=quote.discount, discount_minor=quote.discount_minor, now=time.time(),
-                api_repeat_key=api_repeat_key,
+                api_repeat_key=api_repeat_key, guard=guard,
             )
         except Repeated as repeat:
             return Placement(Outcome.ALREADY, repeat.order)
@@ -576,10 +582,12 @@ class OrderService:
 
 
 def _open_order(conn: sqlite3.Connection, *, discount: Discount | None, now: float,
-                **order: Any) -> StoredOrder:
+                guard: Callable[[sqlite3.Connection], None] | None, **order: Any) -> StoredOrder:
     """Step 1 of placing, in the database's thread: the order, its debit and the
     discount code's use together; a wholesale API repeat finds its first order here,
     in the same transaction, so repeats sent at once still make one order."""
+    if guard is not None:
+        guard(conn)
     repeat_key = order.get("api_repeat_key")
     if repeat_key is not None:
         first = order_store.api_repeat_in(conn, order["user_id"], repeat_key)

@@ -13,11 +13,13 @@ or a second copy of this bot buys from the shop as from a panel.
   ``fill``) and places it with the one ``OrderService.place``: the debit and the
   order in one transaction, never above the price ``services`` lists for the
   customer (their markup and loyalty tier; a discount code attached to their next
-  order applies too). The same service, link and quantity again within 60 s
-  answers the first order (clients retry; the check is in the order's transaction,
-  so repeats sent at once still make one order). An order whose outcome at the
-  panel is unknown is answered with its number: it exists, and its status says
-  Pending until it is settled.
+  order applies too). The same request (the service and every order field, as
+  normalised) again within 60 s answers the first order (clients retry; the check
+  is in the order's transaction, so repeats sent at once still make one order).
+  That transaction checks the key again: an add under way when the key stopped
+  working (revoked, replaced, access off, customer blocked) charges nothing. An
+  order whose outcome at the panel is unknown is answered with its number: it
+  exists, and its status says Pending until it is settled.
 * ``status``, ``refill``, ``refill_status``, ``cancel`` see the key holder's orders
   only; another's order answers "Incorrect order ID", as an unknown one does.
   Statuses are the shop's record (kept fresh by the tracker), never a panel call.
@@ -25,7 +27,9 @@ or a second copy of this bot buys from the shop as from a panel.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import json
 import logging
 import uuid
 from collections.abc import Mapping, Sequence
@@ -36,13 +40,13 @@ from typing import Any
 from bot.observability import metrics
 from bot.panel import PanelError, PanelRejected, RejectReason
 from bot.panel.order_types import FieldError
-from bot.shop.catalog.pricing import Discount, Pricer, Quote
+from bot.shop.catalog.pricing import Discount, Pricer
 from bot.shop.catalog.shop_catalog import ShopCatalog
 from bot.shop.growth.discounts import Discounts
 from bot.shop.money.amounts import from_minor
 from bot.shop.orders import form
 from bot.shop.orders.service import OrderService, Outcome, Placement, ServiceGone
-from bot.shop.wholesale.keys import ApiKeys
+from bot.shop.wholesale.keys import ApiKeys, KeyGone, key_still_works_in
 from bot.shop.wholesale.limits import RequestLimit
 from storage import ledger
 from storage import orders as order_store
@@ -80,6 +84,8 @@ _REFUSALS = {
                             " being completed.",
     RejectReason.DRIPFEED: "This service does not support drip-feed",
     RejectReason.BAD_SERVICE: BAD_SERVICE,
+    RejectReason.NOT_ENOUGH_FUNDS: UNAVAILABLE,
+    RejectReason.BAD_KEY: UNAVAILABLE,
 }
 _REFUSED = "The order was refused; check its fields or try another service"
 
@@ -122,8 +128,12 @@ class WholesaleApi:
     async def answer(self, fields: Mapping[str, str]) -> ApiAnswer:
         """One request's answer; its metric is counted here."""
         action = fields.get("action", "").strip().lower()
-        access = await self.keys.holder(fields.get("key", "").strip())
+        # Found, limited, then counted: a request past the limit writes nothing (the
+        # limit keeps a runaway client off the database, orders' writes wait there).
+        access = await self.keys.find(fields.get("key", "").strip())
         if access is None or access.disabled or access.banned:
+            if access is not None:
+                await self.keys.count_use(access.user_id)
             metrics.api_request(action, "bad_key")
             return ApiAnswer(_error(BAD_KEY if access is None else ACCESS_OFF))
         wait = self.limit.take(access.user_id)
@@ -132,6 +142,7 @@ class WholesaleApi:
             return ApiAnswer(_error(RATE_LIMITED.format(limit=self.limit.per_minute,
                                                         seconds=wait)),
                              status=429, retry_after=wait)
+        await self.keys.count_use(access.user_id)
         act = _ACTIONS.get(action)
         body = _error(BAD_ACTION) if act is None else await act(self, access.user_id, fields)
         metrics.api_request(action, "error" if isinstance(body, dict) and set(body) == {"error"}
@@ -160,8 +171,7 @@ class WholesaleApi:
         assert order_type is not None
         # The price of 1000 as a quote is priced: the tier's discount, cut where the
         # margin floor would cut it on an order (so no order costs more than listed).
-        per_thousand = Quote(await self.pricer.unit_price(stored), service.rate, 1000,
-                             Decimal(0)).with_discount(
+        per_thousand = (await self.pricer.unit_quote(stored)).with_discount(
             tier, None, self.orders.router.lowest_price_minor(stored, service.rate))
         return {
             "service": stored.ref, "name": service.name, "type": order_type.name,
@@ -188,18 +198,23 @@ class WholesaleApi:
             return _error(f"Incorrect {exc.field_name}: {exc.render()}")
         order_type = stored.service.order_type
         assert order_type is not None
-        target = values.get("link") or values.get("username") or ""
-        repeat_key = hashlib.sha256(
-            f"{ref}\n{target}\n{order_type.total_quantity(values)}".encode()).hexdigest()
+        repeat_key = _repeat_key(ref, order_type.add_params(values))
         token = f"api:{uuid.uuid4().hex}"
+        # The key is checked again in the order's transaction: it may have stopped
+        # working (revoked, replaced, access off, customer blocked) since it came in.
+        guard = functools.partial(key_still_works_in, user_id=user_id,
+                                  key=fields.get("key", "").strip())
         placement: Placement | None = None
         for _ in range(PRICE_TRIES):
             try:  # the service as it is now (a catalog refresh may have changed its limits)
                 quote = await self.orders.quote(stored, values, user_id)
                 placement = await self.orders.place(user_id, ref, values, token,
-                                                    quote.price_minor, api_repeat_key=repeat_key)
+                                                    quote.price_minor, api_repeat_key=repeat_key,
+                                                    guard=guard)
             except FieldError as exc:
                 return _error(f"Incorrect {exc.field_name}: {exc.render()}")
+            except KeyGone as gone:
+                return _error(ACCESS_OFF if gone.access_off else BAD_KEY)
             if placement.outcome is not Outcome.PRICE_CHANGED:
                 break
         assert placement is not None
@@ -329,6 +344,14 @@ _ACTIONS = {
 }
 
 
+def _repeat_key(ref: int, params: Mapping[str, str]) -> str:
+    """What tells a repeat of an ``add`` from another order: the service and every field
+    the panel is sent, as normalised (so other comments, or 2 runs of 500 rather than
+    1000 at once, are another order, while a link written without https:// is not)."""
+    request = json.dumps([ref, sorted(params.items())], ensure_ascii=False)
+    return hashlib.sha256(request.encode("utf-8", "surrogatepass")).hexdigest()
+
+
 def _row_id(text: str) -> int | None:
     """A positive id written in ASCII digits (not "+5", "٣" or "1e3"), else ``None``."""
     text = text.strip()
@@ -339,8 +362,15 @@ def _row_id(text: str) -> int | None:
 
 
 def _ids(text: str) -> list[str] | str:
-    """The comma-separated ids of a field, each once, in order; or the error to answer."""
-    ids = list(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
+    """The comma-separated ids of a field, each once (by its number: "7" and "07" are
+    one order, named as first written), in order; or the error to answer."""
+    first: dict[int | str, str] = {}
+    for part in text.split(","):
+        raw = part.strip()
+        if raw:
+            number = _row_id(raw)
+            first.setdefault(raw if number is None else number, raw)
+    ids = list(first.values())
     if not ids:
         return NO_IDS
     if len(ids) > MAX_IDS:

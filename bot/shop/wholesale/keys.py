@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import sqlite3
 from collections.abc import Collection
 from dataclasses import dataclass
 
@@ -35,6 +36,27 @@ def hash_key(key: str) -> str:
 
 class ApiAccessOff(Exception):
     """The owner turned this customer's API access off: no key can be made."""
+
+
+class KeyGone(Exception):
+    """The key stopped working after its request was let in: revoked, replaced, API
+    access turned off (``access_off``) or the customer blocked."""
+
+    def __init__(self, user_id: int, *, access_off: bool) -> None:
+        super().__init__(user_id)
+        self.access_off = access_off
+
+
+def key_still_works_in(conn: sqlite3.Connection, *, user_id: int, key: str) -> None:
+    """In an order's transaction (``OrderService.place``'s ``guard``): ``KeyGone``
+    unless ``key`` is still ``user_id``'s working key. The check when the request
+    came in is not enough: an add waiting behind others (a thief's burst) would
+    still spend after the owner of the key revoked it."""
+    access = store.by_key_hash_in(conn, hash_key(key))
+    if access is None or access.user_id != user_id:
+        raise KeyGone(user_id, access_off=False)
+    if access.disabled or access.banned:
+        raise KeyGone(user_id, access_off=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,9 +129,18 @@ class ApiKeys:
 
     async def holder(self, key: str) -> ApiAccess | None:
         """Whose key ``key`` is (``None``: nobody's, or revoked), its use counted."""
+        access = await self.find(key)
+        if access is not None:
+            await self.count_use(access.user_id)
+        return access
+
+    async def find(self, key: str) -> ApiAccess | None:
+        """Whose key ``key`` is (``None``: nobody's, or revoked); its use not counted
+        (a request refused for the rate limit writes nothing)."""
         if not key or len(key) > MAX_KEY_LENGTH:
             return None
-        access = await store.by_key_hash(self.db, hash_key(key))
-        if access is not None:
-            await store.note_use(self.db, access.user_id)
-        return access
+        return await store.by_key_hash(self.db, hash_key(key))
+
+    async def count_use(self, user_id: int) -> None:
+        """One more request made with the customer's key, now."""
+        await store.note_use(self.db, user_id)

@@ -20,11 +20,20 @@ class RequestLimit:
         self.per_minute = per_minute
         self._clock = clock
         self._recent: dict[int, deque[float]] = {}
+        self._swept = clock()
+
+    @property
+    def tracked(self) -> int:
+        """Customers with a request in the window (or since the last sweep)."""
+        return len(self._recent)
 
     def take(self, who: int) -> int | None:
         """Count one request of ``who``; ``None`` when it is allowed, else the whole
         seconds until one is (it is then not counted)."""
         now = self._clock()
+        if now - self._swept >= WINDOW:  # once a window: forget who stopped asking
+            self._recent = {k: q for k, q in self._recent.items() if now - q[-1] < WINDOW}
+            self._swept = now
         recent = self._recent.setdefault(who, deque())
         while recent and now - recent[0] >= WINDOW:
             recent.popleft()
