@@ -127,13 +127,6 @@ class ApiKeys:
         first, and how many there are."""
         return await store.holders(self.db, limit, offset)
 
-    async def holder(self, key: str) -> ApiAccess | None:
-        """Whose key ``key`` is (``None``: nobody's, or revoked), its use counted."""
-        access = await self.find(key)
-        if access is not None:
-            await self.count_use(access.user_id)
-        return access
-
     async def find(self, key: str) -> ApiAccess | None:
         """Whose key ``key`` is (``None``: nobody's, or revoked); its use not counted
         (a request refused for the rate limit writes nothing)."""
