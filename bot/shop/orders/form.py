@@ -164,7 +164,15 @@ def fill(stored: StoredService, given: Mapping[str, str]) -> dict[str, str]:
     """A whole form at once (the wholesale API's ``add``): each field the service's
     type asks, in the order the conversation asks it, read from ``given`` by its API
     v2 name and checked as a typed answer would be; fields the type does not take
-    are ignored. Raises ``FieldError`` for the first field that does not fit."""
+    are ignored. Raises ``FieldError`` for the first field that does not fit.
+
+    Drip-feed asked of a service without it is refused, not ignored: the order would
+    otherwise be placed as one run and the client would believe it drip-fed (panels
+    refuse it too)."""
+    if not stored.service.limits.dripfeed and any(
+            given.get(spec.name, "").strip() for spec in order_type_of(stored).fields
+            if spec.dripfeed):
+        raise FieldError("runs", N_("This service does not support drip-feed."))
     draft = Draft(stored.ref)
     while (spec := next_field(stored, draft)) is not None:
         text = given.get(spec.name, "")
