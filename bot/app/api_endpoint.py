@@ -4,8 +4,9 @@ It turns an HTTP request into the request's fields and the service's answer into
 JSON (bot/shop/wholesale/api.py decides everything else). Fields come from the
 query string and the body, form-encoded (as panels take them), multipart, or a
 JSON object; the body's win. A body that can't be read (invalid JSON, JSON that
-is no object, bytes that are no form) is the one answer with HTTP 400. GET is
-answered too: some panel clients send everything in the query string.
+is no object or escapes half a character, bytes that are no form) is the one
+answer with HTTP 400. GET is answered too: some panel clients send everything in
+the query string.
 
 Nothing of a request is logged: its key is a customer's secret. While the bot
 stops, new requests get 503 and those under way may finish (``drain``).
@@ -81,6 +82,12 @@ async def _fields(request: web.Request) -> dict[str, str]:
                 raise ValueError("not JSON") from exc
             if not isinstance(body, dict):
                 raise ValueError("not a JSON object")
+            # JSON may escape half a character ("\ud800"): that is no text, as bytes that
+            # are no UTF-8 are none in a form (and no hash, database or panel takes it).
+            try:
+                json.dumps(body, ensure_ascii=False).encode()
+            except (UnicodeEncodeError, RecursionError) as exc:
+                raise ValueError("not Unicode text") from exc
             fields.update({str(key): _scalar(value) for key, value in body.items()
                            if _scalar(value) is not None})
         else:
