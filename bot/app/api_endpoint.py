@@ -20,6 +20,7 @@ import logging
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from bot.observability import metrics
 from bot.shop.wholesale.api import WholesaleApi
@@ -93,7 +94,9 @@ async def _fields(request: web.Request) -> dict[str, str]:
         else:
             try:
                 form = await request.post()
-            except (UnicodeDecodeError, ValueError) as exc:
+            # HttpProcessingError: a multipart part whose headers are no HTTP headers
+            # (a control character in a field's name), which aiohttp answered with 500.
+            except (UnicodeDecodeError, ValueError, HttpProcessingError) as exc:
                 raise ValueError("not a form") from exc
             fields.update({key: value for key, value in form.items() if isinstance(value, str)})
     return {key: value[:MAX_FIELD] for key, value in fields.items()}
