@@ -8,10 +8,9 @@ order on the same link) and reads balances relative to the ledger.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import tempfile
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -33,7 +32,7 @@ from bot.panel import (
 from bot.panel.order_types import ORDER_TYPES
 from bot.shop.money.amounts import to_minor_up
 from tests.conftest import FAST_RETRY
-from tests.e2e import Shop, free_port, running_shop
+from tests.e2e import Shop, eventually, free_port, running_shop
 from tests.test_panel_client import sample_values
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(120)]
@@ -98,15 +97,6 @@ async def api() -> AsyncIterator[ApiShop]:
             finally:
                 await client.aclose()
     await sandbox.stop()
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 20.0) -> None:
-    """Until ``check()`` holds (A's tracker works on its own clock), or fail."""
-    for _ in range(int(timeout / 0.1)):
-        if await check():
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"not within {timeout} s")
 
 
 async def a_states(api: ApiShop, order_ids: list[str]) -> set[str]:
