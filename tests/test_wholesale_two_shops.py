@@ -12,6 +12,7 @@ B's cost: $1.80), B adds its default 30% ($1.80 × 1.3 = $2.34).
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -21,10 +22,11 @@ import httpx
 import pytest
 
 from bot.devtools.emulator import ScriptedUser
+from bot.devtools.sandbox.sample_catalog import DEFAULT_CATALOG
 from bot.devtools.sandbox.server import RunningSandbox
 from tests.conftest import SandboxFactory
 from tests.e2e import Shop, free_port, running_shop
-from tests.test_storefront import open_service
+from tests.test_storefront import fill_form, link_for, open_service
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -231,3 +233,37 @@ async def test_too_little_reseller_balance_refunds_b_customer_and_alerts_b_admin
     assert await shops.a.query("SELECT COUNT(*) FROM orders") == [(0,)]
     assert await shops.a.balance(RESELLER) == (A_PRICE - 1,) * 2
     assert not shops.sandbox.panel.orders
+
+
+async def test_every_order_type_ordered_in_b_chat_reaches_a_panel_intact(
+        shops: Shops) -> None:
+    await shops.a.credit(RESELLER, 1_000_000)
+    await shops.b.credit(CUSTOMER, 1_000_000)
+    customer = shops.b.user(CUSTOMER)
+    one_of_each = {e.type: e for e in reversed(DEFAULT_CATALOG)}  # the first of each type
+    for item in sorted(one_of_each.values(), key=lambda e: e.id):
+        [(a_ref,)] = await shops.a.query("SELECT id FROM services WHERE service_id = ?",
+                                         (str(item.id),))
+        await open_service(customer, shops.b, a_ref)
+        await customer.tap("🛒 Order")
+        await fill_form(customer, item, link_for(item))
+        await customer.tap("Confirm")
+        assert "placed" in customer.text, (item.type, customer.text)
+        [(b_fields, a_order)] = await shops.b.query(
+            "SELECT fields, panel_order_id FROM orders ORDER BY id DESC LIMIT 1")
+        [(a_fields, a_price, panel_order)] = await shops.a.query(
+            "SELECT fields, price_minor, panel_order_id FROM orders WHERE id = ?",
+            (int(a_order),))
+        placed = shops.sandbox.panel.orders[int(panel_order)]
+        assert placed.entry.id == item.id
+        # What B's customer typed is what A's panel got, field for field.
+        assert json.loads(a_fields) == json.loads(b_fields), item.type
+        assert {k: v for k, v in placed.fields.items() if k != "service"} == json.loads(
+            b_fields), item.type
+        # A charged its reseller no more than B was told it would cost.
+        [(b_cost,)] = await shops.b.query(
+            "SELECT cost_minor FROM orders ORDER BY id DESC LIMIT 1")
+        assert 0 < a_price <= b_cost, item.type
+    a_spent = 1_000_000 - (await shops.a.balance(RESELLER))[0]
+    [(a_total,)] = await shops.a.query("SELECT SUM(price_minor) FROM orders")
+    assert a_spent == a_total
