@@ -4,7 +4,9 @@ Shop A runs on the sandbox panel with its API on; shop B is a second, unmodified
 bot (its own Bot API emulator, its own database) whose PANEL_URL is A's API and
 whose PANEL_KEY is the key of A's customer, the reseller. B's customer orders in
 B's chat; A places the order with its sandbox; statuses, refunds, refills and
-cancellations travel back through both trackers to B's customer.
+cancellations travel back through both trackers to B's customer. When A refuses
+(its reseller out of funds, its owner turning the reseller's API access off), B's
+customer is refunded and B's admins are told what to fix.
 
 Money: the sandbox sells service 101 at $1.20 per 1000; A adds 50% (A's price,
 B's cost: $1.80), B adds its default 30% ($1.80 × 1.3 = $2.34).
@@ -24,8 +26,9 @@ import pytest
 from bot.devtools.emulator import ScriptedUser
 from bot.devtools.sandbox.sample_catalog import DEFAULT_CATALOG
 from bot.devtools.sandbox.server import RunningSandbox
+from bot.shop.wholesale.keys import ApiKeys
 from tests.conftest import SandboxFactory
-from tests.e2e import Shop, free_port, running_shop
+from tests.e2e import ADMIN_ID, Shop, free_port, running_shop
 from tests.test_storefront import fill_form, link_for, open_service
 
 pytestmark = pytest.mark.timeout(90)
@@ -267,3 +270,30 @@ async def test_every_order_type_ordered_in_b_chat_reaches_a_panel_intact(
     a_spent = 1_000_000 - (await shops.a.balance(RESELLER))[0]
     [(a_total,)] = await shops.a.query("SELECT SUM(price_minor) FROM orders")
     assert a_spent == a_total
+
+
+async def test_a_owner_turning_the_reseller_off_refunds_b_customer_and_alerts_b_admins(
+        shops: Shops) -> None:
+    await shops.a.credit(RESELLER, 10_000)
+    await shops.b.credit(CUSTOMER, 10_000)
+    await shops.b.admin.send("/start")
+    database = await shops.a.db()
+    try:
+        keys = ApiKeys(database, [ADMIN_ID], enabled=True, url=None)
+        assert await keys.set_allowed(ADMIN_ID, RESELLER, False)  # it was on
+    finally:
+        await database.close()
+    customer = shops.b.user(CUSTOMER)
+    [(a_ref,)] = await shops.a.query("SELECT id FROM services WHERE service_id = '101'")
+    await open_service(customer, shops.b, a_ref)  # B's copy of the catalog still sells
+    await customer.tap("🛒 Order")
+    await customer.send("https://instagram.com/p/ab-off")
+    await customer.send("1000")
+    await customer.tap("Skip")
+    await customer.tap("Confirm")
+    assert "The order was not placed: the service is temporarily unavailable" in customer.text
+    alert = await shops.b.admin.expect("refused the API key", timeout=20)
+    assert "until its key is fixed" in alert.text
+    assert await shops.b.balance(CUSTOMER) == (10_000, 10_000)
+    assert await shops.a.query("SELECT COUNT(*) FROM orders") == [(0,)]
+    assert await shops.a.balance(RESELLER) == (10_000, 10_000)
