@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -80,6 +80,16 @@ class Shop:
             return [tuple(r) for r in await database.fetchall(sql, params)]
         finally:
             await database.close()
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 20.0) -> None:
+    """Until ``check()`` holds (the bot's tracker and notifier work on their own
+    clocks: a test waits on the condition they bring about), or fail."""
+    for _ in range(int(timeout / 0.1)):
+        if await check():
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"not within {timeout} s")
 
 
 def free_port() -> int:

@@ -158,6 +158,9 @@ def test_refill_variants() -> None:
                                  "message": "Order cannot be refilled"}])
     assert multi["1"] == "1" and multi["2"] == "2"
     assert multi["3"] == ItemError("Order cannot be refilled", RejectReason.NOT_REFILLABLE)
+    as_text = parse_multi_refill([{"order": 1, "refill": "17"}, {"order": 2, "refill": "Error"}])
+    assert as_text["1"] == "17"  # a refill id may come as text
+    assert isinstance(as_text["2"], ItemError)  # a bare message is still an item error
 
 
 def test_refill_status_variants() -> None:

@@ -4,14 +4,14 @@ It turns an HTTP request into the request's fields and the service's answer into
 JSON (bot/shop/wholesale/api.py decides everything else). Fields come from the
 query string and the body, form-encoded (as panels take them), multipart, or a
 JSON object; the body's win. A body that can't be read (invalid JSON, JSON that
-is no object, bytes that are no form) is the one answer with HTTP 400. GET is
-answered too: some panel clients send everything in the query string (HEAD is not:
-405, bot/app/serving.py).
+is no object or escapes half a character, bytes that are no form) is the one
+answer with HTTP 400. GET is answered too: some panel clients send everything in
+the query string (HEAD is not: 405, bot/app/serving.py).
 
 Nothing of a request is logged: its key is a customer's secret (and a line the
 web server writes about a request it can't read has key= values masked,
-bot/observability/logs.py). While the bot
-stops, new requests get 503 and those under way may finish (``drain``).
+bot/observability/logs.py). While the bot stops, new requests get 503 and those
+under way may finish (``drain``).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import logging
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from bot.observability import metrics
 from bot.shop.wholesale.api import WholesaleApi
@@ -84,12 +85,20 @@ async def _fields(request: web.Request) -> dict[str, str]:
                 raise ValueError("not JSON") from exc
             if not isinstance(body, dict):
                 raise ValueError("not a JSON object")
+            # JSON may escape half a character ("\ud800"): that is no text, as bytes that
+            # are no UTF-8 are none in a form (and no hash, database or panel takes it).
+            try:
+                json.dumps(body, ensure_ascii=False).encode()
+            except (UnicodeEncodeError, RecursionError) as exc:
+                raise ValueError("not Unicode text") from exc
             fields.update({str(key): _scalar(value) for key, value in body.items()
                            if _scalar(value) is not None})
         else:
             try:
                 form = await request.post()
-            except (UnicodeDecodeError, ValueError) as exc:
+            # HttpProcessingError: a multipart part whose headers are no HTTP headers
+            # (a control character in a field's name), which aiohttp answered with 500.
+            except (UnicodeDecodeError, ValueError, HttpProcessingError) as exc:
                 raise ValueError("not a form") from exc
             fields.update({key: value for key, value in form.items() if isinstance(value, str)})
     return {key: value[:MAX_FIELD] for key, value in fields.items()}

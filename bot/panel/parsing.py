@@ -482,6 +482,8 @@ def parse_refill(body: Any) -> str | ItemError:
 
 def _refill_item(item: Any) -> str | ItemError:
     value = item.get("refill") if isinstance(item, dict) else item
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+        return to_id(value)  # an id written as text (SPEC §5: a string or an int), no message
     error = _item_error(value) or (_item_error(item) if value is None else None)
     return error if error is not None else to_id(value)
 

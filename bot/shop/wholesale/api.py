@@ -279,8 +279,8 @@ class WholesaleApi:
             order = owned.get(raw)
             outcome: Any = _error(BAD_ORDER)
             if order is not None:
-                try:
-                    outcome = str(await self.orders.request_refill(order))
+                try:  # a number, as panels answer in the list (SPEC.md §5)
+                    outcome = await self.orders.request_refill(order)
                 except PanelRejected:
                     outcome = _error(NOT_REFILLABLE)
                 except PanelError:
@@ -289,7 +289,7 @@ class WholesaleApi:
         if many:
             return results
         outcome = results[0]["refill"]
-        return outcome if isinstance(outcome, dict) else {"refill": outcome}
+        return outcome if isinstance(outcome, dict) else {"refill": str(outcome)}
 
     async def refill_status(self, user_id: int, fields: Mapping[str, str]) -> Any:
         many = "refills" in fields
