@@ -18,7 +18,7 @@ from bot.observability import redaction
 from bot.panel import PanelClient, RetryPolicy
 from bot.shop.orders.service import OrderService, Placement
 from storage.db import Database
-from tests.e2e import Shop, running_shop
+from tests.e2e import Shop, free_port, running_shop
 
 # Property-based suites run in `make test`: bounded examples and no per-example
 # deadline (the machine is noisy; parse time is bounded by explicit checks).
@@ -121,3 +121,12 @@ async def serve_app() -> AsyncIterator[Callable[[web.Application], Awaitable[str
     yield serve_one
     for runner in runners:
         await runner.cleanup()
+
+
+@pytest.fixture
+async def api_shop(make_sandbox: SandboxFactory, tmp_path: Path) -> AsyncIterator[Shop]:
+    """The unmodified bot with its wholesale API on (a port of its own), markup 50%."""
+    sandbox = await make_sandbox()
+    async with running_shop(sandbox, tmp_path, api_enabled=True, api_port=free_port(),
+                            markup_percent=50) as shop:
+        yield shop

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from decimal import ROUND_CEILING, Decimal
 from pathlib import Path
 from types import SimpleNamespace
@@ -42,14 +42,6 @@ pytestmark = pytest.mark.timeout(120)
 RESELLER = 7101
 ADMIN = 1_000_001
 LINK = "https://instagram.com/p/attack"
-
-
-@pytest.fixture
-async def api_shop(make_sandbox: SandboxFactory, tmp_path: Path) -> AsyncIterator[Shop]:
-    sandbox = await make_sandbox()
-    async with running_shop(sandbox, tmp_path, api_enabled=True, api_port=free_port(),
-                            markup_percent=50) as shop:
-        yield shop
 
 
 async def call(shop: Shop, key: str, **fields: str) -> Any:

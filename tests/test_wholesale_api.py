@@ -3,26 +3,16 @@ and by raw requests, against the unmodified bot on the sandbox panel."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from decimal import Decimal
-from pathlib import Path
 
 import httpx
 import pytest
 
 from bot.panel import OrderState, PanelClient, PanelRejected, RejectReason
-from tests.conftest import ClientFactory, SandboxFactory
-from tests.e2e import Shop, free_port, running_shop
+from tests.conftest import ClientFactory
+from tests.e2e import Shop
 
 RESELLER = 7001
-
-
-@pytest.fixture
-async def api_shop(make_sandbox: SandboxFactory, tmp_path: Path) -> AsyncIterator[Shop]:
-    sandbox = await make_sandbox()
-    async with running_shop(sandbox, tmp_path, api_enabled=True, api_port=free_port(),
-                            markup_percent=50) as shop:
-        yield shop
 
 
 async def reseller(shop: Shop, make_client: ClientFactory, minor: int = 10_000) -> PanelClient:
