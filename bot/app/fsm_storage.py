@@ -50,10 +50,9 @@ class SqliteStorage(BaseStorage):
                     for stored_key, state, data in await fsm_store.saved(self.db):
                         self._cache.setdefault(stored_key, (state, json.loads(data)))
                     self._loaded = True
-        cached = self._cache.get(key)
-        if cached is None:
-            cached = self._cache[key] = (None, {})
-        return cached
+        # A key never set is not cached: reading every customer's empty slots (the
+        # kept order form is read for each menu) costs no memory.
+        return self._cache.get(key) or (None, {})
 
     def _changed(self, key: str, value: tuple[str | None, dict[str, Any]]) -> None:
         self._cache[key] = value

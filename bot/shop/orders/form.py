@@ -104,6 +104,21 @@ def step_of(stored: StoredService, draft: Draft) -> tuple[int, int]:
     return min(len(draft.history) + 1, len(form)), len(form)
 
 
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """How far a draft is: what the button that takes the customer back to it says."""
+
+    service: str  # the service's name, as the panel gives it
+    step: int
+    steps: int
+    complete: bool  # every field is answered: the confirmation is what is left
+
+
+def progress(stored: StoredService, draft: Draft) -> Progress:
+    step, steps = step_of(stored, draft)
+    return Progress(stored.service.name, step, steps, next_field(stored, draft) is None)
+
+
 def accept(stored: StoredService, draft: Draft, spec: FormField, text: str) -> None:
     """Validate ``text`` for ``spec`` and record it; raises ``FieldError``, changing nothing."""
     if spec.name in _LINK_FIELDS and stored.platform == "telegram":
