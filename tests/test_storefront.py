@@ -66,7 +66,8 @@ async def fill_form(user: ScriptedUser, item: CatalogEntry, link: str) -> None:
             return
         spec = next(f for f in order_type.fields if f.prompt.split("(")[0].strip() in text)
         if spec.kind is FieldKind.CHOICE:
-            await user.tap(spec.choices[0] if spec.name != "delay" else "30")
+            await user.tap(spec.choice_labels[0] if spec.choice_labels
+                           else spec.choices[0] if spec.name != "delay" else "30")
         elif not spec.required:
             await user.tap("Skip")
         else:
