@@ -154,3 +154,21 @@ async def open_service_in(user: ScriptedUser, shop: Shop) -> None:
         await user.tap(order)
     except NoAnswer:  # pragma: no cover - a failure says which button
         raise AssertionError(labels(message)) from None
+
+
+def test_redis_keeps_its_keys_and_gives_the_kept_order_its_own() -> None:
+    """With REDIS_URL, conversations stored before keep their keys (aiogram's default
+    builder's), and the kept order's slot, which that builder refuses, gets its own."""
+    from aiogram.fsm.storage.base import DefaultKeyBuilder, StorageKey
+
+    from bot.app.fsm_storage import DestinyKeys
+    from handlers.customer.kept_order import DESTINY
+
+    key = StorageKey(bot_id=1, chat_id=42, user_id=42)
+    kept = StorageKey(bot_id=1, chat_id=42, user_id=42, destiny=DESTINY)
+    for part in ("state", "data", None):
+        assert DestinyKeys().build(key, part) == DefaultKeyBuilder().build(key, part)
+        assert DestinyKeys().build(kept, part) not in (DefaultKeyBuilder().build(key, p)
+                                                       for p in ("state", "data", None))
+    with pytest.raises(ValueError):
+        DefaultKeyBuilder().build(kept, "data")
