@@ -140,7 +140,8 @@ class Settings(BaseSettings):
     database_path: Path = Path("data/storefront.sqlite3")
     admin_ids: Annotated[list[int], NoDecode] = []
     shop_currency: str = "USD"
-    markup_percent: Decimal = Field(default=Decimal("30"), ge=0, le=10_000)
+    # -99 to 10 000, at most two decimals: the admin's markup screen's rule (_markup).
+    markup_percent: Decimal = Decimal("30")
     # A panel's cost moving more than this (percent) is told in the admins' digest.
     price_alert_percent: Decimal = Field(default=Decimal(10), ge=0, le=1000)
     fx_rate: Decimal = Field(default=Decimal("1"), gt=0)
@@ -297,6 +298,18 @@ class Settings(BaseSettings):
                                  " 100:3,500:5,1000:10")
             tiers.append(tier)
         return tiers
+
+    @field_validator("markup_percent", mode="before")
+    @classmethod
+    def _markup(cls, value: Any) -> Decimal:
+        """The rule the admin's markup screen applies (one rule for both)."""
+        from bot.shop.catalog.admin import MarkupInvalid, parse_percent
+
+        try:
+            return parse_percent(str(value))
+        except MarkupInvalid as exc:
+            raise ValueError(f"{str(value)[:30]!r} is no markup ({exc}): write a percent from"
+                             " -99 to 10000 with at most two decimals, like 30 or 12.5") from None
 
     @field_validator("referral_percent", "referral_percent_2", "referral_min_topup",
                      mode="before")
@@ -547,8 +560,8 @@ class Settings(BaseSettings):
 
 def startup_warnings(settings: Settings, env_file: Path | None = None) -> list[str]:
     """What is allowed but most likely a mistake, one line each (logged at start-up,
-    not fatal): no ADMIN_IDS, the API without its address, referrals without Stars,
-    and keys in ``.env`` that are no setting (only the file's: the process
+    not fatal): no ADMIN_IDS, the API without its address, a negative MARKUP_PERCENT,
+    referrals without Stars, and keys in ``.env`` that are no setting (only the file's: the process
     environment holds much else)."""
     warnings = []
     if not settings.admin_ids:
@@ -557,6 +570,10 @@ def startup_warnings(settings: Settings, env_file: Path | None = None) -> list[s
     if settings.api_enabled and settings.api_url is None:
         warnings.append("API_ENABLED is on but the API's public address is unknown: set"
                         " API_PUBLIC_URL (customers' /api screen says it is not set yet)")
+    if settings.markup_percent < 0:
+        warnings.append(f"MARKUP_PERCENT is {settings.markup_percent}: below the panels' cost,"
+                        " so every service priced by it is hidden (never sold at a loss) until"
+                        " a markup of its own, its category's or the admin's global one covers it")
     if settings.referrals_enabled and not settings.stars_enabled:
         warnings.append("REFERRAL_PERCENT is set but STARS_PER_UNIT is empty: referrals earn"
                         " only on Stars top-ups, so nobody will earn anything")

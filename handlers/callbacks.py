@@ -50,7 +50,7 @@ class OrderStartCb(CallbackData, prefix="o"):
 
 
 class FormCb(CallbackData, prefix="f"):
-    action: Literal["back", "cancel", "skip", "choice", "confirm", "edit"]
+    action: Literal["back", "cancel", "skip", "choice", "confirm", "edit", "resume"]
     value: Annotated[str, Field(max_length=40)] = ""
 
 

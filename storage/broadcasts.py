@@ -21,6 +21,10 @@ SENDING_ERROR = "broadcast on the wire"
 ACTIVE_DAYS = 30
 
 
+class NoRecipients(Exception):
+    """Nobody in the audience can be sent the broadcast: nothing was written."""
+
+
 @dataclass(frozen=True, slots=True)
 class Broadcast:
     id: int
@@ -86,7 +90,8 @@ async def audience_sizes(db: Database, audience: str,
 async def create(db: Database, *, admin_id: int, token: str, text: str, photo: str | None,
                  audience: str, exclude: Iterable[int], progress_chat_id: int,
                  progress_message_id: int, note: str) -> tuple[Broadcast, bool]:
-    """The broadcast of ``token``, queued now unless it was already; and whether it is new."""
+    """The broadcast of ``token``, queued now unless it was already; and whether it is new.
+    ``NoRecipients`` (nothing written) when nobody in ``audience`` can be sent it."""
     excluded = json.dumps(list(exclude))
     async with db.transaction() as conn:
         found = await first(conn, f"SELECT {_COLUMNS} FROM broadcasts WHERE token = ?", (token,))
@@ -109,6 +114,8 @@ async def create(db: Database, *, admin_id: int, token: str, text: str, photo: s
             " AND id NOT IN (SELECT value FROM json_each(?))" + _audience_filter(audience),
             (excluded,))
         count, skipped_count = len(list(queued)), int(skipped[0]) if skipped else 0
+        if count == 0:  # rolls the broadcast row back: a broadcast to nobody is not one
+            raise NoRecipients(audience)
         done = await first(
             conn, "UPDATE broadcasts SET queued = ?, skipped = ? WHERE id = ?"
             f" RETURNING {_COLUMNS}", (count, skipped_count, broadcast_id))

@@ -41,9 +41,11 @@ def test_percents_accepted(text: str, percent: str) -> None:
 
 
 @pytest.mark.parametrize(("text", "reason"), [
-    ("abc", "format"), ("1e3", "format"), ("12.345", "format"), ("10001", "range"),
+    ("abc", "format"), ("1e3", "format"), ("12.345", "decimals"), ("10001", "range"),
     ("-100", "range"), ("x" * 5000, "format"), ("", "format"), ("NaN", "format"),
-    ("Infinity", "format"), ("٣٠", "format"), ("1 000", "format")])
+    ("Infinity", "format"), ("٣٠", "format"), ("1 000", "separator"), ("12.555", "decimals"),
+    ("1,000", "decimals"), ("10.000", "decimals"), ("1,000,000", "separator"),
+    ("123456", "range"), ("0.001", "decimals")])
 def test_percents_refused(text: str, reason: str) -> None:
     with pytest.raises(MarkupInvalid) as caught:
         parse_percent(text)

@@ -68,6 +68,13 @@ def test_one_panel_and_several(monkeypatch: pytest.MonkeyPatch) -> None:
     ("ADMIN_IDS", "@admin", "configuration error: ADMIN_IDS:"),
     ("SHOP_CURRENCY", "US", "configuration error: SHOP_CURRENCY:"),
     ("MARKUP_PERCENT", "abc", "configuration error: MARKUP_PERCENT:"),
+    # The admin's markup screen's rule: -99 … 10000, at most two decimals, said which.
+    ("MARKUP_PERCENT", "12.555", "configuration error: MARKUP_PERCENT: '12.555' is no markup"
+     " (more than two decimals): write a percent from -99 to 10000"),
+    ("MARKUP_PERCENT", "1 000", "configuration error: MARKUP_PERCENT: '1 000' is no markup"
+     " (a thousands separator)"),
+    ("MARKUP_PERCENT", "-100", "configuration error: MARKUP_PERCENT: '-100' is no markup"
+     " (outside -99 … 10000)"),
     ("PRICE_ALERT_PERCENT", "1001", "configuration error: PRICE_ALERT_PERCENT:"),
     ("PRICE_ALERT_PERCENT", "-1", "configuration error: PRICE_ALERT_PERCENT:"),
     ("TRACK_INTERVAL", "0.5", "configuration error: TRACK_INTERVAL:"),
@@ -207,3 +214,17 @@ def test_likely_mistakes_are_warned_about_not_fatal(tmp_path: Path,
     ]
     (tmp_path / ".env").write_text("ADMIN_IDS=42\nmarkup_percent=12\n")
     assert startup_warnings(load_settings()) == []
+
+
+@pytest.mark.parametrize(("value", "markup"), [("-10", "-10"), ("-99", "-99"), ("12,5", "12.5"),
+                                               ("10000", "10000"), ("0", "0")])
+def test_markup_percent_takes_what_the_admin_screen_takes(value: str, markup: str) -> None:
+    """One rule for MARKUP_PERCENT and the admin's markup screen (-10 was refused here
+    while the screen took -99); a negative one starts, with a warning that says why
+    services are hidden."""
+    from bot.config import startup_warnings
+
+    settings = load_settings(markup_percent=value, admin_ids="1")
+    assert settings.markup_percent == Decimal(markup)
+    warned = [w for w in startup_warnings(settings) if "MARKUP_PERCENT" in w]
+    assert bool(warned) == (settings.markup_percent < 0), warned

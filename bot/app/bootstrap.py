@@ -45,7 +45,7 @@ from aiohttp import ClientConnectorError, ClientSSLError, InvalidURL
 
 from bot.app.api_endpoint import ApiEndpoint
 from bot.app.backups import AutoBackup, RunLock
-from bot.app.fsm_storage import SqliteStorage
+from bot.app.fsm_storage import DestinyKeys, SqliteStorage
 from bot.config import (
     SANDBOX_PANEL_NAME,
     ConfigError,
@@ -197,7 +197,8 @@ def build_bot(settings: Settings) -> Bot:
 def fsm_storage(runtime: Runtime) -> BaseStorage:
     """SQLite by default, so forms survive restarts; Redis when REDIS_URL is set."""
     if runtime.settings.redis_url:
-        return redis_storage_class().from_url(runtime.settings.redis_url)
+        return redis_storage_class().from_url(runtime.settings.redis_url,
+                                              key_builder=DestinyKeys())
     return SqliteStorage(runtime.db)
 
 

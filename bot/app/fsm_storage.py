@@ -8,10 +8,17 @@ import asyncio
 import json
 import logging
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 from aiogram.fsm.state import State
-from aiogram.fsm.storage.base import BaseStorage, DefaultKeyBuilder, KeyBuilder, StateType, StorageKey
+from aiogram.fsm.storage.base import (
+    DEFAULT_DESTINY,
+    BaseStorage,
+    DefaultKeyBuilder,
+    KeyBuilder,
+    StateType,
+    StorageKey,
+)
 
 from storage import fsm as fsm_store
 from storage.db import Database
@@ -19,6 +26,21 @@ from storage.db import Database
 log = logging.getLogger(__name__)
 
 CLOSE_TIMEOUT = 10.0
+
+
+class DestinyKeys(KeyBuilder):
+    """Redis keys as aiogram's default builds them, so conversations stored before are
+    still found, and another destiny's (the order form /start set aside:
+    handlers/customer/kept_order.py) with the destiny in the key, which the default
+    builder refuses."""
+
+    def __init__(self) -> None:
+        self._plain = DefaultKeyBuilder()
+        self._destined = DefaultKeyBuilder(with_destiny=True)
+
+    def build(self, key: StorageKey, part: Literal["data", "state", "lock"] | None = None) -> str:
+        builder = self._plain if key.destiny == DEFAULT_DESTINY else self._destined
+        return builder.build(key, part)
 
 
 class SqliteStorage(BaseStorage):
@@ -50,10 +72,9 @@ class SqliteStorage(BaseStorage):
                     for stored_key, state, data in await fsm_store.saved(self.db):
                         self._cache.setdefault(stored_key, (state, json.loads(data)))
                     self._loaded = True
-        cached = self._cache.get(key)
-        if cached is None:
-            cached = self._cache[key] = (None, {})
-        return cached
+        # A key never set is not cached: reading every customer's empty slots (the
+        # kept order form is read for each menu) costs no memory.
+        return self._cache.get(key) or (None, {})
 
     def _changed(self, key: str, value: tuple[str | None, dict[str, Any]]) -> None:
         self._cache[key] = value

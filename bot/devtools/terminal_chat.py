@@ -14,19 +14,32 @@ it as its user:
   ``/wait [seconds] [text]`` waits that long, or until a message with that text
   arrives (scripts use it), ``/quit`` leaves;
 * messages the bot sends on its own (status notices, refunds, alerts) are printed
-  as they arrive, between prompts: on a terminal the line being typed is drawn
-  again below them, so typing is never garbled.
+  as they arrive: on a terminal the line being typed is drawn again below them,
+  so typing is never garbled.
+
+Typing is never garbled because one writer draws everything, under one lock, a
+whole piece at a time: the messages, the prompt and the echo of each key. On a
+terminal the chat reads keys itself (the terminal's own echo and line editing
+off, Ctrl-C still Ctrl-C) and edits the line: Backspace, Ctrl-U, Ctrl-W, ↑/↓ for
+earlier lines. (readline could not be used: it draws the prompt and echoes keys
+from the input thread, outside any lock, which interleaved with the messages.)
+``interactive=True`` does the same through pipes, which is how it is tested.
 
 Input is read by a daemon thread, so Ctrl-C and the end of input leave at once;
-with a pipe for input there is no prompt and output is flushed per message.
+with a pipe for input (not interactive) there is no prompt, lines are read as
+they are, and output is flushed per message.
 """
 
 from __future__ import annotations
 
 import asyncio
+import codecs
 import contextlib
+import os
+import shutil
 import sys
 import threading
+import unicodedata
 from collections.abc import Callable
 from html import unescape
 from html.parser import HTMLParser
@@ -114,32 +127,145 @@ def format_message(message: ChatMessage, *, styled: bool, edited: bool = False) 
     return "\n".join(lines)
 
 
+def cells(text: str) -> int:
+    """Terminal columns ``text`` takes: wide characters two, combining marks none."""
+    width = 0
+    for char in text:
+        if unicodedata.combining(char) or char in "\u200d\ufe0e\ufe0f":
+            continue
+        width += 2 if unicodedata.east_asian_width(char) in "WF" else 1
+    return width
+
+
+class LineEditor:
+    """The line being typed, one key at a time (a terminal's line editing, kept small).
+
+    ``key`` takes one character and says what happened: ``"line"`` (Enter: the
+    line is in ``entered``), ``"eof"`` (Ctrl-D on an empty line), ``"typed"`` (one
+    character added at the end, to echo as it is), ``"changed"`` (the line must be
+    drawn again) or ``""`` (nothing to show).
+    """
+
+    def __init__(self) -> None:
+        self.text = ""
+        self.entered = ""
+        self.history: list[str] = []
+        self._recalled = 0  # how far back ↑ went (0: the line being typed)
+        self._escape = ""  # an escape sequence (an arrow key) being read
+        self._after_return = False  # "\r\n" from a pipe is one Enter
+
+    def key(self, char: str) -> str:
+        after_return, self._after_return = self._after_return, char == "\r"
+        if self._escape:
+            self._escape += char
+            if len(self._escape) == 2 and char in "[O":
+                return ""
+            sequence, self._escape = self._escape, ""
+            return self._recall({"A": 1, "B": -1}.get(sequence[-1], 0))
+        if char == "\x1b":
+            self._escape = char
+            return ""
+        if char in "\r\n":
+            if char == "\n" and after_return:
+                return ""
+            self.entered, self.text, self._recalled = self.text, "", 0
+            if self.entered.strip() and self.history[-1:] != [self.entered]:
+                self.history.append(self.entered)
+            return "line"
+        if char == "\x04":
+            return "eof" if not self.text else ""
+        if char in "\x7f\x08":
+            self.text = self.text[:-1]
+        elif char == "\x15":  # Ctrl-U: the whole line
+            self.text = ""
+        elif char == "\x17":  # Ctrl-W: the last word
+            self.text = self.text.rstrip()
+            self.text = self.text[:len(self.text) - len(self.text.split(" ")[-1])]
+        elif char.isprintable():
+            self.text += char
+            return "typed"
+        else:
+            return ""
+        return "changed"
+
+    def _recall(self, step: int) -> str:
+        """↑ (1) or ↓ (-1) through the lines entered before."""
+        wanted = min(max(self._recalled + step, 0), len(self.history))
+        if not step or wanted == self._recalled:
+            return ""
+        self._recalled = wanted
+        self.text = self.history[-wanted] if wanted else ""
+        return "changed"
+
+
 class TerminalChat:
     def __init__(self, emulator: BotApiEmulator, user: ScriptedUser, *,
-                 output: TextIO = sys.stdout, interactive: bool | None = None,
-                 styled: bool | None = None) -> None:
+                 output: TextIO | None = None, source: TextIO | None = None,
+                 interactive: bool | None = None, styled: bool | None = None) -> None:
         self.emulator = emulator
         self.user = user
-        self.output = output
+        self.output = output = output or sys.stdout
+        self.source = source = source or sys.stdin
         tty = output.isatty()
-        self.interactive = sys.stdin.isatty() and tty if interactive is None else interactive
+        if interactive is None:
+            interactive = source.isatty() and tty and _terminal_state(source) is not None
+        self.interactive = interactive
         self.styled = tty if styled is None else styled
         self._shown: dict[int, tuple[str, Any, int, str | None]] = {}
+        # Everything written goes through _write, holding this lock: no two writers.
         self._write_lock = threading.Lock()
-        self._line_buffer: Callable[[], str] = lambda: ""
-        self._prompting = False  # the input thread is inside input(), its prompt shown
+        self._line = LineEditor()
+        self._prompting = False  # the prompt and the line being typed are on screen
 
     # ------------------------------------------------------------ output
+
+    def _write(self, text: str) -> None:
+        """One piece of output, whole (the caller holds the lock)."""
+        self.output.write(text)
+        self.output.flush()
+
+    def _erase_line(self) -> str:
+        """What takes the cursor back over the prompt and the typed line (wrapped over
+        several rows on a narrow terminal) and clears it."""
+        width = max(shutil.get_terminal_size((80, 24)).columns, 1)
+        rows = (cells(PROMPT + self._line.text) - 1) // width
+        return "\r" + (f"\033[{rows}A" if rows else "") + "\033[J"
 
     def say(self, text: str) -> None:
         """Print between prompts: the line being typed is drawn again below."""
         with self._write_lock:
-            if self.interactive:
-                self.output.write("\r\033[K")
-            self.output.write(text + "\n")
-            if self.interactive and self._prompting:  # input() is waiting: draw it again
-                self.output.write(PROMPT + self._line_buffer())
-            self.output.flush()
+            if not self._prompting:
+                self._write(text + "\n")
+                return
+            self._write(self._erase_line() + text + "\n" + PROMPT + self._line.text)
+
+    def _show_prompt(self, shown: bool) -> None:
+        with self._write_lock:
+            if shown != self._prompting:
+                self._prompting = shown
+                self._write(PROMPT + self._line.text if shown else self._erase_line())
+
+    def _key(self, char: str) -> str:
+        """One key from the terminal: the line edited and echoed, under the lock."""
+        with self._write_lock:
+            before = self._line.text
+            happened = self._line.key(char)
+            if happened == "typed":
+                self._write(char)
+            elif happened == "changed":
+                self._write(self._redraw_from(before))
+            elif happened == "line":
+                self._write("\n" + PROMPT)  # the line stays; a fresh prompt below it
+            elif happened == "eof":
+                self._prompting = False
+                self._write("\n")
+            return happened
+
+    def _redraw_from(self, before: str) -> str:
+        text, self._line.text = self._line.text, before
+        erase = self._erase_line()
+        self._line.text = text
+        return erase + PROMPT + text
 
     def show_changes(self) -> None:
         """Print every bot message that is new or changed since the last call."""
@@ -251,39 +377,53 @@ class TerminalChat:
 
     # ------------------------------------------------------------ the loop
 
+    def _read_keys(self, put: Callable[[str | None], None]) -> None:
+        """The input thread on a terminal: key by key into the line editor."""
+        decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        fd = self.source.fileno()
+        while True:
+            try:
+                data = os.read(fd, 1024)
+            except OSError:
+                data = b""
+            if not data:
+                put(None)
+                return
+            for char in decoder.decode(data):
+                happened = self._key(char)
+                if happened == "line":
+                    put(self._line.entered)
+                elif happened == "eof":
+                    put(None)
+                    return
+
+    def _read_lines(self, put: Callable[[str | None], None]) -> None:
+        """The input thread for a pipe: line by line."""
+        while True:
+            try:
+                line = self.source.readline()
+            except (OSError, ValueError):  # a closed stream
+                line = ""
+            if line == "":
+                put(None)
+                return
+            put(line)
+
     async def run(self) -> None:
         """Until /quit, the end of input, or cancellation."""
         lines: asyncio.Queue[str | None] = asyncio.Queue()
         loop = asyncio.get_running_loop()
 
-        def read() -> None:  # a daemon thread: it never keeps the process alive
-            readline_buffer = None
-            if self.interactive:
-                with contextlib.suppress(ImportError):
-                    import readline
+        def put(line: str | None) -> None:
+            loop.call_soon_threadsafe(lines.put_nowait, line)
 
-                    readline_buffer = readline.get_line_buffer
-            if readline_buffer is not None:
-                self._line_buffer = readline_buffer
-            while True:
-                try:
-                    if self.interactive:
-                        self._prompting = True
-                        line: str | None = input(PROMPT)
-                    else:
-                        line = sys.stdin.readline()
-                except (EOFError, OSError, ValueError):  # Ctrl-D, a closed stream
-                    line = None
-                finally:
-                    self._prompting = False
-                if line is None or (not self.interactive and line == ""):
-                    loop.call_soon_threadsafe(lines.put_nowait, None)
-                    return
-                loop.call_soon_threadsafe(lines.put_nowait, line)
-
-        saved = _terminal_state() if self.interactive else None
-        threading.Thread(target=read, name="terminal-input", daemon=True).start()
+        saved = _keys_one_by_one(self.source) if self.interactive else None
+        reader = self._read_keys if self.interactive else self._read_lines
+        # A daemon thread: it never keeps the process alive.
+        threading.Thread(target=reader, args=(put,), name="terminal-input", daemon=True).start()
         watcher = asyncio.create_task(self.watch())
+        if self.interactive:
+            self._show_prompt(True)
         try:
             while (line := await lines.get()) is not None:
                 if not await self.handle(line):
@@ -293,11 +433,9 @@ class TerminalChat:
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
             self.show_changes()
-            if saved is not None:  # readline's input() is still waiting in its thread
-                self._prompting = False
-                _restore_terminal(saved)
-                self.output.write("\r\033[K")
-                self.output.flush()
+            self._show_prompt(False)
+            if saved is not None:
+                _restore_terminal(self.source, saved)
 
 
 def _is_number(text: str) -> bool:
@@ -307,19 +445,37 @@ def _is_number(text: str) -> bool:
         return False
 
 
-def _terminal_state() -> list[Any] | None:
-    """The terminal's settings (echo, line mode), to put back at exit: the input
-    thread leaves readline's own settings behind when the process ends inside it."""
+def _terminal_state(source: TextIO) -> list[Any] | None:
+    """The terminal's settings (echo, line mode), or ``None`` when ``source`` is no
+    terminal (or the platform has no termios: then it is read line by line)."""
     try:
         import termios
-
-        return termios.tcgetattr(sys.stdin.fileno())
-    except (ImportError, OSError, ValueError):
+    except ImportError:
+        return None
+    try:
+        return termios.tcgetattr(source.fileno())
+    except (termios.error, OSError, ValueError):
         return None
 
 
-def _restore_terminal(saved: list[Any]) -> None:
-    with contextlib.suppress(ImportError, OSError, ValueError):
-        import termios
+def _keys_one_by_one(source: TextIO) -> list[Any] | None:
+    """The terminal's echo and line editing off (the chat does both, under its lock),
+    signals kept (Ctrl-C); the settings before, to put back at exit."""
+    saved = _terminal_state(source)
+    if saved is None:
+        return None
+    import termios
 
-        termios.tcsetattr(sys.stdin.fileno(), termios.TCSADRAIN, saved)
+    keys = termios.tcgetattr(source.fileno())
+    keys[3] &= ~(termios.ICANON | termios.ECHO)
+    keys[6][termios.VMIN], keys[6][termios.VTIME] = 1, 0
+    with contextlib.suppress(termios.error, OSError, ValueError):
+        termios.tcsetattr(source.fileno(), termios.TCSANOW, keys)
+    return saved
+
+
+def _restore_terminal(source: TextIO, saved: list[Any]) -> None:
+    import termios
+
+    with contextlib.suppress(termios.error, OSError, ValueError):
+        termios.tcsetattr(source.fileno(), termios.TCSADRAIN, saved)

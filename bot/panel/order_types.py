@@ -43,6 +43,15 @@ class FieldKind(StrEnum):
     COUNTRY = "country"  # an ISO 3166-1 alpha-2 code
 
 
+class LinkTo(StrEnum):
+    """What a link (or profile) field points at, so its example fits the platform."""
+
+    TARGET = "target"  # what the service grows: a profile for followers, a post for likes
+    PROFILE = "profile"  # an account, a channel, a page
+    POST = "post"  # one post, video or track
+    PAGE = "page"  # any web page (a referrer)
+
+
 class QuantityRule(StrEnum):
     ENTERED = "entered"  # the customer types a quantity
     LINES = "lines"  # the number of lines in a list field
@@ -81,6 +90,16 @@ class FieldError(ValueError):
         return translate(self.message).format(**{k: show(v) for k, v in self.params.items()})
 
 
+class AboveMaximum(FieldError):
+    """A number above what the field takes at all; ``OrderType.above_maximum`` says
+    the service's own maximum instead when that is the smaller."""
+
+    def __init__(self, field_name: str, maximum: int) -> None:
+        super().__init__(field_name, N_("The largest allowed value is {maximum}."),
+                         maximum=maximum)
+        self.maximum = maximum
+
+
 @dataclass(frozen=True, slots=True)
 class FormField:
     name: str  # the API v2 form field
@@ -89,6 +108,10 @@ class FormField:
     example: str
     required: bool = True
     choices: tuple[str, ...] = ()
+    # What each choice's button says (marked for translation), when its value is a
+    # panel's code ("1" … "5") rather than words a customer reads.
+    choice_labels: tuple[str, ...] = ()
+    link_to: LinkTo | None = None  # an example link is chosen for the platform
     minimum: int | None = None
     maximum: int | None = None
     dripfeed: bool = False  # offered only when the service allows drip-feed
@@ -104,6 +127,12 @@ class FormField:
             other, wanted = self.only_if
             return values.get(other) == wanted
         return True
+
+    def label_of(self, value: str) -> str | None:
+        """The (untranslated) label of a choice's value, ``None`` for unlabelled ones."""
+        if value in self.choices and self.choice_labels:
+            return self.choice_labels[self.choices.index(value)]
+        return None
 
     def parse(self, text: str, *, today: date | None = None) -> str:
         """Normalise what the customer typed, or raise ``FieldError``."""
@@ -132,38 +161,48 @@ def _parse_url(spec: FormField, raw: str, _today: date) -> str:
 
 
 _THOUSANDS = re.compile(r"^\d{1,3}([ ,.\u00a0\u202f']\d{3})+$")
-_SUFFIXED = re.compile(r"^(\d+(?:[.,]\d+)?)\s*([kKmM])$")
+_SUFFIXED = re.compile(r"^(\d{1,20}(?:[.,]\d{1,20})?)\s*([kKmM])$")
+_DIGITS_OF_MAX = len(str(MAX_INTEGER))
+
+
+class TooLarge(ValueError):
+    """A whole number, well written, above ``MAX_INTEGER``: its maximum is what to say."""
 
 
 def parse_integer(text: str) -> int:
-    """Read ``1000``, ``1 000``, ``1,000``, ``1k`` or ``2.5k``; raise ``ValueError``."""
+    """Read ``1000``, ``1 000``, ``1,000``, ``1k`` or ``2.5k``; raise ``ValueError``
+    (``TooLarge`` for a number above ``MAX_INTEGER``)."""
     raw = text.strip()
     if raw.isdigit() and raw.isascii():
-        value = int(raw)
+        digits = raw
     elif _THOUSANDS.match(raw):
-        value = int(re.sub(r"\D", "", raw))
+        digits = re.sub(r"\D", "", raw)
     elif match := _SUFFIXED.match(raw):
         number = Decimal(match.group(1).replace(",", "."))
         scaled = number * (1_000 if match.group(2) in "kK" else 1_000_000)
         if scaled != scaled.to_integral_value():
             raise ValueError(raw)
-        value = int(scaled)
+        digits = str(int(scaled))
     else:
         raise ValueError(raw)
-    if value > MAX_INTEGER:
-        raise ValueError(raw)
-    return value
+    # Counted before int() reads it: a 5,000-digit paste is too large, not an error.
+    if len(digits.lstrip("0")) > _DIGITS_OF_MAX or int(digits) > MAX_INTEGER:
+        raise TooLarge(raw)
+    return int(digits)
 
 
 def _parse_integer(spec: FormField, raw: str, _today: date) -> str:
+    largest = MAX_INTEGER if spec.maximum is None else spec.maximum
     try:
         value = parse_integer(raw)
+    except TooLarge:
+        raise AboveMaximum(spec.name, largest) from None
     except ValueError:
         raise FieldError(spec.name, N_("Please send a whole number, like 1000.")) from None
     if spec.minimum is not None and value < spec.minimum:
         raise FieldError(spec.name, N_("The smallest allowed value is {minimum}."), minimum=spec.minimum)
-    if spec.maximum is not None and value > spec.maximum:
-        raise FieldError(spec.name, N_("The largest allowed value is {maximum}."), maximum=spec.maximum)
+    if value > largest:
+        raise AboveMaximum(spec.name, largest)
     return str(value)
 
 
@@ -185,6 +224,8 @@ def _parse_lines(spec: FormField, raw: str, _today: date) -> str:
 
 def _parse_choice(spec: FormField, raw: str, _today: date) -> str:
     if raw not in spec.choices:
+        if spec.choice_labels:  # the buttons say words, not these codes
+            raise FieldError(spec.name, N_("Please tap one of the buttons."))
         raise FieldError(spec.name, N_("Please pick one of: {choices}."),
                          choices=", ".join(spec.choices))
     return raw
@@ -303,6 +344,19 @@ class OrderType:
     def _posts(values: Mapping[str, str]) -> int:
         return int(values.get("posts") or 0) + int(values.get("old_posts") or 0)
 
+    def _bounded_by_service(self, name: str) -> bool:
+        """Whether the service's min..max bounds this entered number."""
+        return ((self.quantity is QuantityRule.ENTERED and name == "quantity")
+                or (self.quantity is QuantityRule.PER_POST and name in ("min", "max")))
+
+    def above_maximum(self, error: AboveMaximum, limits: Limits) -> FieldError:
+        """What to tell about a number above what its field takes at all: the
+        service's maximum when it bounds the field and is the smaller (``999999999``
+        then gets what ``100000000`` gets), else the field's own."""
+        if self._bounded_by_service(error.field_name):
+            return _range_error(error.field_name, error.maximum + 1, limits) or error
+        return error
+
     def check_field(self, name: str, values: Mapping[str, str], limits: Limits) -> None:
         """The service's limits on one entered field (quantity, list length, min/max)."""
         value = values.get(name)
@@ -361,15 +415,23 @@ class OrderType:
 
 
 def _check_range(name: str, value: int, limits: Limits) -> None:
+    error = _range_error(name, value, limits)
+    if error is not None:
+        raise error
+
+
+def _range_error(name: str, value: int, limits: Limits) -> FieldError | None:
     if value < limits.min:
-        raise FieldError(name, N_("The smallest amount for this service is {minimum}."),
-                         minimum=limits.min)
+        return FieldError(name, N_("The smallest amount for this service is {minimum}."),
+                          minimum=limits.min)
     if value > limits.max:
-        raise FieldError(name, N_("The largest amount for this service is {maximum}."),
-                         maximum=limits.max)
+        return FieldError(name, N_("The largest amount for this service is {maximum}."),
+                          maximum=limits.max)
+    return None
 
 
-LINK = FormField("link", FieldKind.URL, N_("Send the link"), "https://instagram.com/p/...")
+LINK = FormField("link", FieldKind.URL, N_("Send the link"), "https://instagram.com/p/...",
+                 link_to=LinkTo.TARGET)
 QUANTITY = FormField("quantity", FieldKind.INTEGER, N_("How many?"), "1000", minimum=1)
 RUNS = FormField(
     "runs", FieldKind.INTEGER, N_("Drip-feed: how many runs? (optional)"), "5",
@@ -410,14 +472,16 @@ ORDER_TYPES: tuple[OrderType, ...] = (
                                      "#travel")),
               QuantityRule.ENTERED, Pricing.PER_THOUSAND),
     OrderType("Mentions User Followers",
-              (LINK, QUANTITY, _text("username", N_("Whose followers to mention? (profile link)"),
-                                     "https://instagram.com/username")),
+              (LINK, QUANTITY,
+               FormField("username", FieldKind.TEXT,
+                         N_("Whose followers to mention? (profile link)"),
+                         "https://instagram.com/username", link_to=LinkTo.PROFILE)),
               QuantityRule.ENTERED, Pricing.PER_THOUSAND,
               aliases=("Mentions Users Followers",)),
     OrderType("Mentions Media Likers",
               (LINK, QUANTITY,
                FormField("media", FieldKind.URL, N_("Link to the post whose likers to mention"),
-                         "https://instagram.com/p/...")),
+                         "https://instagram.com/p/...", link_to=LinkTo.POST)),
               QuantityRule.ENTERED, Pricing.PER_THOUSAND),
     OrderType("Comment Likes",
               (LINK, QUANTITY, _text("username", N_("Username of the comment's author"), "alice")),
@@ -465,16 +529,20 @@ ORDER_TYPES: tuple[OrderType, ...] = (
             LINK, QUANTITY, RUNS, INTERVAL,
             FormField("country", FieldKind.COUNTRY, N_("Visitors' country (two-letter code)"),
                       "US"),
-            FormField("device", FieldKind.CHOICE,
-                      N_("Device: 1 desktop, 2 mobile Android, 3 mobile iOS, 4 mixed mobile, 5 mixed"),
-                      "5", choices=("1", "2", "3", "4", "5")),
+            FormField("device", FieldKind.CHOICE, N_("Which devices should the visitors use?"),
+                      "5", choices=("1", "2", "3", "4", "5"),
+                      choice_labels=(N_("🖥 Desktop"), N_("📱 Mobile: Android"),
+                                     N_("📱 Mobile: iPhone"), N_("📱 Mobile: Android and iPhone"),
+                                     N_("🔀 Desktop and mobile"))),
             FormField("type_of_traffic", FieldKind.CHOICE,
-                      N_("Traffic source: 1 Google keyword, 2 referrer, 3 direct"), "3",
-                      choices=("1", "2", "3")),
+                      N_("Where should the visitors come from?"), "3", choices=("1", "2", "3"),
+                      choice_labels=(N_("🔎 From a Google search"),
+                                     N_("🔗 From a link on another site"),
+                                     N_("➡️ Direct visits"))),
             FormField("google_keyword", FieldKind.TEXT, N_("Google keyword"), N_("buy shoes"),
                       only_if=("type_of_traffic", "1")),
             FormField("referring_url", FieldKind.URL, N_("Referring page"), "https://example.com",
-                      only_if=("type_of_traffic", "2")),
+                      only_if=("type_of_traffic", "2"), link_to=LinkTo.PAGE),
         ),
         QuantityRule.ENTERED, Pricing.PER_THOUSAND,
     ),

@@ -31,6 +31,7 @@ from bot.shop.messaging.broadcasts import (
     Broadcasts,
     Draft,
     DraftProblem,
+    NoRecipients,
     check_draft,
 )
 from bot.shop.messaging.notifier import Notifier
@@ -153,17 +154,24 @@ async def _confirm_screen(broadcasts: Broadcasts, settings: Settings,
         ngettext("{skipped} more blocked the bot or was blocked, and is skipped.",
                  "{skipped} more blocked the bot or were blocked, and are skipped.",
                  skipped).format(skipped=number(skipped)),
-        _("Send it?")])
+        _("Send it?") if reach else _nobody_text()])
     mark = {name: "✅ " if name == audience else "" for name in AUDIENCES}
+    # No Send button for nobody: the tap would queue nothing and report an empty broadcast.
+    send = (button(_("📣 Send to {n}").format(n=number(reach)), AdminBroadcastCb(action="confirm"))
+            if reach else None)
     return text, keyboard(
         [button(_("{mark}Everyone ({n})").format(mark=mark["all"], n=number(sizes["all"][0])),
                 AdminBroadcastCb(action="all")),
          button(_("{mark}Active in 30 days ({n})").format(mark=mark["active"],
                                                           n=number(sizes["active"][0])),
                 AdminBroadcastCb(action="active"))],
-        [button(_("📣 Send to {n}").format(n=number(reach)), AdminBroadcastCb(action="confirm")),
-         button(_("✖ Discard"), AdminBroadcastCb(action="discard"))],
+        [b for b in (send, button(_("✖ Discard"), AdminBroadcastCb(action="discard"))) if b],
         back_button())
+
+
+def _nobody_text() -> str:
+    return _("⚠️ Nobody in this audience can get it (admins are left out, and so is whoever "
+             "blocked the bot): nothing can be sent. Choose another audience, or ✖ Discard.")
 
 
 async def _draft_gone(state: FSMContext, callback_answer: CallbackAnswer) -> dict | None:
@@ -206,10 +214,17 @@ async def confirm(query: CallbackQuery, state: FSMContext, broadcasts: Broadcast
     if data is None:
         return
     draft = Draft(str(data["html"]), int(data["length"]), data.get("photo"))
-    broadcast, created = await broadcasts.create(
-        admin_id=query.from_user.id, token=str(data["token"]), draft=draft,
-        audience=str(data.get("audience", "all")), exclude=settings.admin_ids,
-        progress_chat_id=query.message.chat.id, progress_message_id=query.message.message_id)
+    audience = str(data.get("audience", "all"))
+    try:
+        broadcast, created = await broadcasts.create(
+            admin_id=query.from_user.id, token=str(data["token"]), draft=draft,
+            audience=audience, exclude=settings.admin_ids,
+            progress_chat_id=query.message.chat.id, progress_message_id=query.message.message_id)
+    except NoRecipients:  # the audience emptied since the screen was shown
+        callback_answer.text = _("Nobody in this audience can get it: nothing was sent.")
+        callback_answer.show_alert = True
+        await edit(query.message, *await _confirm_screen(broadcasts, settings, audience))
+        return
     await state.clear()
     if created:
         notifier.wake()

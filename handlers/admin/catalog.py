@@ -316,8 +316,11 @@ async def markup_value(message: Message, state: FSMContext, catalog_admin: Catal
     try:
         percent = parse_percent(message.text)
     except MarkupInvalid as exc:
-        problem = (_("That is outside -99 … 10000.") if exc.reason == "range"
-                   else _("That is not a percent."))
+        problem = {
+            "range": _("That is outside -99 … 10000."),
+            "decimals": _("That has more than two decimals (a thousand is written 1000)."),
+            "separator": _("Write the number without a thousands separator, like 1000."),
+        }.get(exc.reason, _("That is not a percent."))
         await message.answer(f"⚠️ {problem} {_markup_help()}")
         return
     kind, target = data.get("kind", "shop"), int(data.get("target", 0))

@@ -34,11 +34,12 @@ from bot.shop.orders import form
 from bot.shop.orders.service import OrderService, ServiceGone
 from bot.shop.wholesale.keys import ApiKeys
 from handlers.callbacks import ApiCb, BalanceCb, MenuCb, PromoCb, TopupCb
+from handlers.customer import kept_order
 from handlers.customer.service_view import top_up_hint
 from handlers.filters import Button, CallbackPrefix, TextMessage
 from handlers.views.keyboards import PAGE_SIZE, button, edit, keyboard, pager
 from handlers.views.ledger import ledger_kind, loyalty_lines, waiting_code_line
-from handlers.views.menu import home_button, main_menu
+from handlers.views.menu import home_button
 from handlers.views.text import current_locale, field_error, money, number, when
 
 log = logging.getLogger(__name__)
@@ -225,7 +226,7 @@ async def cancel_amount(message: Message, state: FSMContext, settings: Settings)
     assert message.from_user is not None
     await _leave_amount(state)
     await message.answer(_("Top-up cancelled."),
-                         reply_markup=main_menu(message.from_user.id, settings))
+                         reply_markup=await kept_order.menu(message.from_user.id, settings, state))
 
 
 @router.message(StateFilter(TopUp.amount), TextMessage(command=True))

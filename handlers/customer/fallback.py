@@ -10,17 +10,21 @@ from aiogram.utils.callback_answer import CallbackAnswer
 from aiogram.utils.i18n import gettext as _
 
 from bot.config import Settings
-from handlers.views.menu import main_menu
+from handlers.customer import kept_order
+from handlers.views.menu import kept_order_text, main_menu
 
 router = Router(name="fallback")
 
 
 @router.message(StateFilter(None))
-async def anything_else(message: Message, settings: Settings) -> None:
-    """Text, stickers, unknown commands outside a form: point at the menu."""
+async def anything_else(message: Message, settings: Settings, state: FSMContext) -> None:
+    """Text, stickers, unknown commands outside a form: point at the menu, or at the
+    order /start set aside (the answer typed next was meant for it)."""
     assert message.from_user is not None
-    await message.answer(_("I didn't get that. Use the menu below, or /help."),
-                         reply_markup=main_menu(message.from_user.id, settings))
+    kept = await kept_order.kept(state)
+    text = (kept_order_text(kept) if kept is not None
+            else _("I didn't get that. Use the menu below, or /help."))
+    await message.answer(text, reply_markup=main_menu(message.from_user.id, settings, kept))
 
 
 @router.message()
@@ -29,7 +33,7 @@ async def stale_state(message: Message, state: FSMContext, settings: Settings) -
     sender left ADMIN_IDS, or a state from an older version. It is left."""
     assert message.from_user is not None
     await state.clear()
-    await anything_else(message, settings)
+    await anything_else(message, settings, state)
 
 
 @router.callback_query()

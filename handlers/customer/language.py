@@ -20,11 +20,12 @@ from bot.config import Settings
 from bot.shop.messaging.languages import LanguageChoices
 from bot.shop.money.accounts import Accounts
 from handlers.callbacks import LanguageCb
+from handlers.customer import kept_order
 from handlers.customer.menu import greeting
 from handlers.filters import Button, CallbackPrefix, CommandText
 from handlers.middlewares.i18n import language_name
 from handlers.views.keyboards import button, edit, keyboard
-from handlers.views.menu import home_button, main_menu
+from handlers.views.menu import home_button
 
 router = Router(name="language")
 # Every update passes this router first (/language works in any state), so it
@@ -80,4 +81,4 @@ async def choose(query: CallbackQuery, callback_data: LanguageCb, i18n: I18n,
                                             name=language_name(code)), None)
             return
         await edit(query.message, greeting(user.first_name),
-                   main_menu(user.id, settings))
+                   await kept_order.menu(user.id, settings, state))

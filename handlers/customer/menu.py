@@ -20,6 +20,7 @@ from bot.shop.growth.referrals import Referrals
 from bot.shop.money.accounts import Accounts
 from bot.shop.orders.service import OrderService, ServiceGone
 from handlers.callbacks import MenuCb
+from handlers.customer import kept_order
 from handlers.customer.service_view import show_service
 from handlers.filters import Button
 from handlers.views.keyboards import edit
@@ -46,12 +47,13 @@ async def start(message: Message, command: CommandObject, accounts: Accounts, se
                 orders: OrderService, pricer: Pricer, state: FSMContext,
                 referrals: Referrals) -> None:
     """/start works in any state: it leaves whatever step the customer was in (an order
-    form's draft, a search, a top-up amount, an admin's input) and shows the menu.
+    form, a search, a top-up amount, an admin's input) and shows the menu; an order
+    form's draft is kept, and the menu offers to continue it (kept_order.py).
     A customer's first /start is recorded, with who brought them when its link is a
     referral link (bot/shop/growth/referrals.py); any other link is the greeting's."""
     sender = message.from_user
     assert sender is not None
-    await state.clear()
+    await kept_order.set_aside(state, orders)
     await accounts.register(sender.id, username=sender.username,
                             first_name=sender.first_name, language=sender.language_code)
     deep_link = (command.args or "").strip()
@@ -62,19 +64,19 @@ async def start(message: Message, command: CommandObject, accounts: Accounts, se
             stored = await orders.on_sale(int(deep_link[1:]))
         except ServiceGone:
             await message.answer(_("That service is no longer available."),
-                                 reply_markup=main_menu(sender.id, settings))
+                                 reply_markup=await kept_order.menu(sender.id, settings, state))
             return
         await show_service(message, stored, pricer, settings, edit=False)
         return
     await message.answer(greeting(sender.first_name),
-                         reply_markup=main_menu(sender.id, settings))
+                         reply_markup=await kept_order.menu(sender.id, settings, state))
 
 
 @router.callback_query(Button(MenuCb(action="home")))
-async def home(query: CallbackQuery, settings: Settings) -> None:
+async def home(query: CallbackQuery, settings: Settings, state: FSMContext) -> None:
     assert isinstance(query.message, Message)
     await edit(query.message, greeting(query.from_user.first_name),
-               main_menu(query.from_user.id, settings))
+               await kept_order.menu(query.from_user.id, settings, state))
 
 
 def help_text(settings: Settings) -> str:
@@ -98,24 +100,26 @@ def help_text(settings: Settings) -> str:
 
 
 @router.callback_query(Button(MenuCb(action="help")))
-async def help_menu(query: CallbackQuery, settings: Settings) -> None:
+async def help_menu(query: CallbackQuery, settings: Settings, state: FSMContext) -> None:
     assert isinstance(query.message, Message)
     await edit(query.message, help_text(settings),
-               main_menu(query.from_user.id, settings))
+               await kept_order.menu(query.from_user.id, settings, state))
 
 
 @router.message(Command("help"), StateFilter(None))
-async def help_command(message: Message, settings: Settings) -> None:
+async def help_command(message: Message, settings: Settings, state: FSMContext) -> None:
     assert message.from_user is not None
     await message.answer(help_text(settings),
-                         reply_markup=main_menu(message.from_user.id, settings))
+                         reply_markup=await kept_order.menu(message.from_user.id, settings, state))
 
 
 @router.message(Command("cancel"), StateFilter(None))
-async def nothing_to_cancel(message: Message, settings: Settings) -> None:
+async def cancel_kept_order(message: Message, settings: Settings, state: FSMContext) -> None:
+    """Outside any step, /cancel drops the order form /start set aside, if one is kept."""
     assert message.from_user is not None
-    await message.answer(_("There is nothing to cancel."),
-                         reply_markup=main_menu(message.from_user.id, settings))
+    text = (_("Order cancelled. Nothing was charged.") if await kept_order.drop(state)
+            else _("There is nothing to cancel."))
+    await message.answer(text, reply_markup=main_menu(message.from_user.id, settings))
 
 
 # ------------------------------------------------------------ the bot's profile

@@ -27,6 +27,7 @@ from bot.shop.money.topups import StarsTopups
 from bot.shop.orders import form
 from bot.shop.orders.service import OrderService, Outcome, Placement
 from handlers.callbacks import FormCb, OrderStartCb
+from handlers.customer import kept_order
 from handlers.customer.balance import top_up_rows
 from handlers.customer.service_view import show_service, top_up_hint
 from handlers.filters import Button, CallbackPrefix, CommandText, TextMessage
@@ -40,7 +41,7 @@ from handlers.views.text import field_error, money
 log = logging.getLogger(__name__)
 router = Router(name="order_form")
 router.callback_query.filter(CallbackPrefix(OrderStartCb, FormCb))
-router.message.filter(~CommandText("/start"))  # /start leaves the form: the menu answers it
+router.message.filter(~CommandText("/start"))  # the menu answers it, keeping the draft
 # A promo code for this order: handlers/customer/promo.py takes it and shows the form again.
 router.message.filter(~CommandText("/promo"))
 
@@ -129,7 +130,25 @@ async def start_form(query: CallbackQuery, callback_data: OrderStartCb, state: F
         callback_answer.text = _("That service is no longer available.")
         return
     await state.clear()
+    await kept_order.drop(state)  # one order form at a time: this one replaces a kept one
     await _show_step(query.message, step, state, orders, settings, edit=True)
+
+
+@router.callback_query(Button(FormCb(action="resume")))
+async def resume_button(query: CallbackQuery, state: FSMContext, orders: OrderService,
+                        settings: Settings, callback_answer: CallbackAnswer) -> None:
+    """▶️ Continue your order: the form /start set aside, shown where it was."""
+    assert isinstance(query.message, Message)
+    draft = await kept_order.take_back(state)
+    if draft is None:  # a menu from before it was continued, cancelled or replaced
+        callback_answer.text = _("That order is no longer kept. Start a new one with 🛒 New "
+                                 "order.")
+        callback_answer.show_alert = True
+        return
+    await state.clear()
+    await state.set_data(draft)
+    await _show_step(query.message, await _next_step(state, orders), state, orders, settings,
+                     edit=True)
 
 
 # --------------------------------------------------------------- typed answers

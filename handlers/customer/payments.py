@@ -41,11 +41,11 @@ from bot.shop.money.amounts import to_minor_up
 from bot.shop.money.formatting import money as money_en  # alerts are in English
 from bot.shop.money.topups import Credit, Payment, StarsTopups
 from bot.shop.orders.service import OrderService
+from handlers.customer import kept_order
 from handlers.customer.order_form import OrderForm, show_confirmation_again
 from handlers.customer.service_view import top_up_hint
 from handlers.filters import CommandText, RefundedPayment, SuccessfulPayment, TextMessage
 from handlers.middlewares.i18n import locale_for
-from handlers.views.menu import main_menu
 from handlers.views.text import money, number
 
 log = logging.getLogger(__name__)
@@ -120,7 +120,7 @@ async def paid(message: Message, state: FSMContext, payment: Payment, orders: Or
     """The receipt of a payment ``PaymentsFirst`` has already credited (or kept as stray)."""
     paid_with = message.successful_payment
     assert paid_with is not None and message.from_user is not None
-    menu = main_menu(message.from_user.id, settings)
+    menu = await kept_order.menu(message.from_user.id, settings, state)
     if payment.credit is Credit.STRAY:
         await message.answer(_(
             "We received your payment of {stars} ⭐ but could not match it to a top-up. The "
@@ -183,7 +183,7 @@ async def pay_support_cancel(message: Message, state: FSMContext, settings: Sett
     assert message.from_user is not None
     await state.clear()
     await message.answer(_("Nothing was sent."),
-                         reply_markup=main_menu(message.from_user.id, settings))
+                         reply_markup=await kept_order.menu(message.from_user.id, settings, state))
 
 
 @router.message(StateFilter(PaySupport.message), TextMessage(command=False))
@@ -211,7 +211,7 @@ async def pay_support_question(message: Message, state: FSMContext, settings: Se
         if settings.support_contact:
             answer += "\n" + _("Support: {contact}").format(
                 contact=escape(settings.support_contact))
-    await message.answer(answer, reply_markup=main_menu(sender.id, settings))
+    await message.answer(answer, reply_markup=await kept_order.menu(sender.id, settings, state))
 
 
 @router.message(StateFilter(PaySupport.message))

@@ -22,10 +22,11 @@ from bot.shop.growth.promo_codes import Outcome, PromoCodes, Redemption
 from bot.shop.money.accounts import Accounts
 from bot.shop.orders.service import OrderService
 from handlers.callbacks import MenuCb, PromoCb
+from handlers.customer import kept_order
 from handlers.customer.order_form import OrderForm, resume
 from handlers.filters import CallbackPrefix, TextMessage
 from handlers.views.keyboards import button, keyboard
-from handlers.views.menu import home_button, main_menu
+from handlers.views.menu import home_button
 from handlers.views.promo import redemption_text
 
 router = Router(name="promo")
@@ -122,7 +123,8 @@ async def cancel_code(message: Message, state: FSMContext, orders: OrderService,
     assert message.from_user is not None
     await _leave(state)
     await _answer(message, _("No code redeemed."),
-                  main_menu(message.from_user.id, settings), state, orders, settings)
+                  await kept_order.menu(message.from_user.id, settings, state), state, orders,
+                  settings)
 
 
 @router.message(StateFilter(PromoInput.code), TextMessage(command=True))

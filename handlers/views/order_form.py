@@ -13,6 +13,7 @@ from aiogram.utils.i18n import ngettext
 from bot.panel.order_types import FieldKind, FormField
 from bot.shop.catalog import StoredService
 from bot.shop.catalog.pricing import DiscountSource, Quote
+from bot.shop.orders import form
 from handlers.callbacks import FormCb, PromoCb
 from handlers.views.keyboards import button, keyboard
 from handlers.views.text import current_locale, money, number, panel_text, percent, short
@@ -37,8 +38,9 @@ def field_prompt(stored: StoredService, spec: FormField, step: int, steps: int,
                                   service.max).format(min=number(service.min),
                                                       max=number(service.max)))
     if spec.kind is not FieldKind.CHOICE:
-        lines.append(_("Example: {example}").format(
-            example=f"<code>{escape(_(spec.example))}</code>"))
+        # A link example passes through gettext unchanged; "buy shoes" is translated.
+        example = _(form.example_for(stored, spec))
+        lines.append(_("Example: {example}").format(example=f"<code>{escape(example)}</code>"))
     return "\n".join(lines)
 
 
@@ -48,8 +50,13 @@ def field_keyboard(spec: FormField) -> InlineKeyboardMarkup:
 
 @lru_cache(maxsize=256)
 def _field_keyboard(_locale_key: str, spec: FormField) -> InlineKeyboardMarkup:
-    choices = [button(c, FormCb(action="choice", value=c)) for c in spec.choices]
-    rows: list[list[InlineKeyboardButton]] = [choices[i:i + 5] for i in range(0, len(choices), 5)]
+    rows: list[list[InlineKeyboardButton]]
+    if spec.choice_labels:  # words: one a row
+        rows = [[button(_(label), FormCb(action="choice", value=value))]
+                for value, label in zip(spec.choices, spec.choice_labels, strict=True)]
+    else:
+        codes = [button(c, FormCb(action="choice", value=c)) for c in spec.choices]
+        rows = [codes[i:i + 5] for i in range(0, len(codes), 5)]
     if not spec.required:
         rows.append([button(_("Skip ⏭"), FormCb(action="skip"))])
     rows.append([button(_("⬅ Back"), FormCb(action="back")),
@@ -84,13 +91,18 @@ def show_value(value: str) -> str:
 def confirm_text(stored: StoredService, values: dict[str, str], quote: Quote, balance: int,
                  currency: str) -> str:
     lines = [_("<b>Check your order</b>"), "", f"<b>{panel_text(stored.service.name)}</b>"]
-    integers = {spec.name for spec in (stored.service.order_type.fields
-                                       if stored.service.order_type else ())
-                if spec.kind is FieldKind.INTEGER}
+    specs = {spec.name: spec for spec in (stored.service.order_type.fields
+                                          if stored.service.order_type else ())}
     for name, value in values.items():
         if value:
-            shown_value = (number(int(value)) if name in integers and value.isdigit()
-                           else show_value(value))
+            spec = specs.get(name)
+            label = spec.label_of(value) if spec is not None else None
+            if label is not None:
+                shown_value = escape(_(label))
+            elif spec is not None and spec.kind is FieldKind.INTEGER and value.isdigit():
+                shown_value = number(int(value))
+            else:
+                shown_value = show_value(value)
             lines.append(f"{field_label(name)}: {shown_value}")
     if quote.quantity is not None:
         lines.append(_("Total quantity: {quantity}").format(quantity=number(quote.quantity)))

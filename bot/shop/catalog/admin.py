@@ -11,7 +11,7 @@ import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Literal
+from typing import ClassVar, Literal
 
 from bot.panel import PanelClient, PanelError
 from bot.shop.catalog.pricing import Pricer
@@ -22,23 +22,38 @@ from storage.catalog import StoredCategory, StoredService
 from storage.db import Database
 
 MarkupKind = Literal["shop", "category", "service"]
+# The one rule for a markup, the admin's screen and MARKUP_PERCENT alike: a percent
+# from -99 to 10 000 with at most two decimals (a negative one sells below the
+# panel's cost, so what it prices is hidden: "Never sold at a loss" in the README).
 MIN_MARKUP, MAX_MARKUP = Decimal(-99), Decimal(10_000)
-_PERCENT = re.compile(r"[+-]?\d{1,5}(?:[.,]\d{1,2})?")
+_PERCENT = re.compile(r"[+-]?\d+(?:[.,]\d{1,2})?")
+_MORE_DECIMALS = re.compile(r"[+-]?\d+[.,]\d{3,}")  # 12.555; 1,000 and 10.000 too
+_GROUPED = re.compile(r"[+-]?\d{1,3}(?:[ ,.'\u00a0\u202f]\d{3})+(?:[.,]\d+)?")  # 1 000
 
 
 class MarkupInvalid(ValueError):
-    """Not a markup an admin may set; ``reason`` is ``format`` or ``range``."""
+    """Not a markup an admin may set, and why: ``reason`` is ``format`` (no number),
+    ``decimals`` (more than two), ``separator`` (a thousands separator) or ``range``."""
+
+    WORDS: ClassVar[dict[str, str]] = {
+        "format": "not a number", "decimals": "more than two decimals",
+        "separator": "a thousands separator", "range": "outside -99 … 10000"}
 
     def __init__(self, reason: str) -> None:
-        super().__init__(reason)
+        super().__init__(self.WORDS[reason])
         self.reason = reason
 
 
 def parse_percent(text: str) -> Decimal:
-    """"15", "12.5", "-10" (and "12,5", "15%"); never "1e3", "12.345", beyond -99..10 000."""
+    """"15", "12.5", "-10" (and "12,5", "15%"); never "1e3", "12.345", "1 000", beyond
+    -99..10 000 (``MarkupInvalid`` says which)."""
     cleaned = text.strip().removesuffix("%").strip()
-    if len(cleaned) > 12 or not cleaned.isascii() or not _PERCENT.fullmatch(cleaned):
+    if len(cleaned) > 24 or not cleaned.isascii():
         raise MarkupInvalid("format")
+    if not _PERCENT.fullmatch(cleaned):
+        if _MORE_DECIMALS.fullmatch(cleaned):
+            raise MarkupInvalid("decimals")
+        raise MarkupInvalid("separator" if _GROUPED.fullmatch(cleaned) else "format")
     percent = Decimal(cleaned.replace(",", "."))
     if not MIN_MARKUP <= percent <= MAX_MARKUP:
         raise MarkupInvalid("range")

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from storage import broadcasts as store
-from storage.broadcasts import Broadcast, Counts
+from storage.broadcasts import Broadcast, Counts, NoRecipients
 from storage.db import Database
 
 log = logging.getLogger(__name__)
@@ -38,7 +38,7 @@ AUDIENCES = ("all", "active")
 PROGRESS_INTERVAL = 2.0
 
 __all__ = ["AUDIENCES", "Broadcast", "BroadcastWatcher", "Broadcasts", "Counts", "Draft",
-           "DraftProblem", "check_draft"]
+           "DraftProblem", "NoRecipients", "check_draft"]
 
 
 class DraftProblem(Enum):
@@ -84,7 +84,9 @@ class Broadcasts:
                      exclude: Iterable[int], progress_chat_id: int,
                      progress_message_id: int) -> tuple[Broadcast, bool]:
         """Queue ``draft`` to ``audience`` (less ``exclude``: the admins) once per ``token``;
-        returns the broadcast and whether this call made it (a second Confirm does not)."""
+        returns the broadcast and whether this call made it (a second Confirm does not).
+        ``NoRecipients`` when nobody in the audience can get it: nothing is sent, no
+        broadcast is recorded."""
         if audience not in AUDIENCES:
             raise ValueError(f"unknown audience {audience!r}")
         problem = check_draft(draft)

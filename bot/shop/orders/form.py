@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from bot.panel.order_types import N_, FieldError, FieldKind, FormField, OrderType
+from bot.panel.order_types import N_, AboveMaximum, FieldError, FieldKind, FormField, LinkTo, OrderType
 from bot.shop.catalog.pricing import Quote
 from storage.catalog import StoredService
 
@@ -33,6 +33,26 @@ PLATFORM_DOMAINS: dict[str, tuple[str, ...]] = {
     "twitch": ("twitch.tv",),
     "discord": ("discord.gg", "discord.com"),
 }
+# Example links per platform, (a profile, a post): a form shows its own platform's,
+# not Instagram's on a TikTok or website form. "web" is a website's own page.
+EXAMPLE_LINKS: dict[str, tuple[str, str]] = {
+    "instagram": ("https://instagram.com/username", "https://instagram.com/p/..."),
+    "tiktok": ("https://tiktok.com/@username", "https://tiktok.com/@username/video/..."),
+    "youtube": ("https://youtube.com/@channel", "https://youtube.com/watch?v=..."),
+    "telegram": ("https://t.me/channel", "https://t.me/channel/123"),
+    "facebook": ("https://facebook.com/page", "https://facebook.com/page/posts/..."),
+    "twitter": ("https://x.com/username", "https://x.com/username/status/..."),
+    "spotify": ("https://open.spotify.com/artist/...", "https://open.spotify.com/track/..."),
+    "twitch": ("https://twitch.tv/channel", "https://twitch.tv/videos/..."),
+    "discord": ("https://discord.gg/invite", "https://discord.gg/invite"),
+    "web": ("https://your-site.com", "https://your-site.com/page"),
+}
+ANY_PAGE = "https://example.com/page"  # a referrer, or a platform the shop doesn't know
+# A service grows a profile (an account, channel, page) when its name says one of these;
+# otherwise its link is to a post (likes, views, comments...).
+_PROFILE_WORDS = frozenset({"follower", "followers", "subscriber", "subscribers", "subs",
+                            "member", "members", "listeners", "friends", "profile", "channel",
+                            "page", "story", "stories"})
 _TELEGRAM_HANDLE = re.compile(r"^@([A-Za-z][A-Za-z0-9_]{3,31})$")
 _LINK_FIELDS = {"link"}
 # Longer typed answers are refused before any field reads them (the longest field
@@ -104,13 +124,45 @@ def step_of(stored: StoredService, draft: Draft) -> tuple[int, int]:
     return min(len(draft.history) + 1, len(form)), len(form)
 
 
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """How far a draft is: what the button that takes the customer back to it says."""
+
+    service: str  # the service's name, as the panel gives it
+    step: int
+    steps: int
+    complete: bool  # every field is answered: the confirmation is what is left
+
+
+def progress(stored: StoredService, draft: Draft) -> Progress:
+    step, steps = step_of(stored, draft)
+    return Progress(stored.service.name, step, steps, next_field(stored, draft) is None)
+
+
+def example_for(stored: StoredService, spec: FormField) -> str:
+    """The example a field's prompt shows: for a link, one on the service's platform
+    (a profile or a post, as the service grows one); else the table's example."""
+    if spec.link_to is None:
+        return spec.example
+    links = EXAMPLE_LINKS.get(stored.platform)
+    if spec.link_to is LinkTo.PAGE or links is None:
+        return ANY_PAGE
+    if spec.link_to is LinkTo.TARGET:
+        words = set(re.findall(r"[a-z]+", stored.service.name.lower()))
+        return links[0] if words & _PROFILE_WORDS else links[1]
+    return links[0] if spec.link_to is LinkTo.PROFILE else links[1]
+
+
 def accept(stored: StoredService, draft: Draft, spec: FormField, text: str) -> None:
     """Validate ``text`` for ``spec`` and record it; raises ``FieldError``, changing nothing."""
     if spec.name in _LINK_FIELDS and stored.platform == "telegram":
         handle = _TELEGRAM_HANDLE.match(text.strip())
         if handle:
             text = f"https://t.me/{handle.group(1)}"
-    value = spec.parse(text)
+    try:
+        value = spec.parse(text)
+    except AboveMaximum as error:
+        raise order_type_of(stored).above_maximum(error, stored.service.limits) from None
     if spec.kind is FieldKind.URL and spec.name in _LINK_FIELDS:
         _check_platform(stored.platform, spec, value)
     candidate = {**draft.values, spec.name: value}

@@ -223,6 +223,14 @@ class OrderService:
         balance = await ledger.balance_of(self.db, customer_id)  # what Confirm pays from
         return form.ConfirmOrder(stored, draft, quote, balance)
 
+    async def progress(self, draft: form.Draft) -> form.Progress | None:
+        """How far ``draft`` is, read from the catalog in memory (no database);
+        ``None`` when its service is no longer sold."""
+        try:
+            return form.progress(await self.on_sale(draft.ref), draft)
+        except ServiceGone:
+            return None
+
     async def place(self, user_id: int, ref: int, values: Mapping[str, str], token: str,
                     shown_price_minor: int | None, *,
                     api_repeat_key: str | None = None,
