@@ -34,7 +34,7 @@ from urllib.parse import urlsplit
 import httpx
 from pydantic import SecretStr
 
-from bot.config import ConfigError, Settings, StartupError, load_settings
+from bot.config import ConfigError, Settings, StartupError, load_settings, misspelt_settings
 from bot.observability.logs import setup_logging
 from bot.observability.redaction import redact
 from bot.panel import (
@@ -79,6 +79,9 @@ def _main(argv: Sequence[str] | None) -> int:
         from bot.devtools.demo import run_demo
 
         return run_demo(args)
+    # First: a misspelt key may be why a setting below is "not set".
+    for warning in misspelt_settings():
+        print(f"warning: {warning}", file=sys.stderr)
     try:
         settings = load_settings()
     except ConfigError as exc:
@@ -216,12 +219,9 @@ def _panel_options(parser: argparse.ArgumentParser, *, after_action: bool) -> No
 
 
 def _run(settings: Settings) -> int:
-    from bot.app.bootstrap import run_bot
-    from bot.devtools.sandbox.embedded import embedded_sandbox
-
     setup_logging(settings.log_level, settings.secrets(), log_format=settings.log_format)
     try:
-        asyncio.run(run_bot(settings, embedded_panel=embedded_sandbox))
+        asyncio.run(_start_bot(settings))
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return EXIT_USAGE
@@ -231,6 +231,22 @@ def _run(settings: Settings) -> int:
     except KeyboardInterrupt:
         pass
     return 0
+
+
+async def _start_bot(settings: Settings) -> None:
+    """The start-up checks first (bot/app/preflight.py: a missing token, a busy port,
+    an unusable database... in the first second), then aiogram and the shop."""
+    from bot.app.preflight import prepare
+
+    prepared = await prepare(settings)
+    try:
+        # aiogram and every handler: seconds of imports, worth it only for a bot that runs.
+        from bot.app.bootstrap import run_bot
+        from bot.devtools.sandbox.embedded import embedded_sandbox
+    except BaseException:
+        await prepared.release()
+        raise
+    await run_bot(settings, prepared=prepared, embedded_panel=embedded_sandbox)
 
 
 def _backup(args: argparse.Namespace, settings: Settings) -> int:

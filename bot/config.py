@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import difflib
 import json
+import os
 import re
+from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -540,6 +542,15 @@ class Settings(BaseSettings):
     def stars_enabled(self) -> bool:
         return self.stars_per_unit is not None
 
+    def required_token(self) -> SecretStr:
+        """``BOT_TOKEN``, which running the bot needs (the command line's other
+        commands do not); ``ConfigError`` saying how to get one when it is not set."""
+        if self.bot_token is None:
+            raise ConfigError("configuration error: BOT_TOKEN is not set: create a bot with"
+                              " @BotFather in Telegram (/newbot) and put its token in .env as"
+                              " BOT_TOKEN=...")
+        return self.bot_token
+
     def panel_settings(self) -> list[PanelSettings]:
         """Every configured panel: ``PANEL_URL`` first, then ``PANELS``. Empty: sandbox."""
         configured = list(self.panels)
@@ -558,11 +569,10 @@ class Settings(BaseSettings):
         return [v for v in values if v]
 
 
-def startup_warnings(settings: Settings, env_file: Path | None = None) -> list[str]:
-    """What is allowed but most likely a mistake, one line each (logged at start-up,
-    not fatal): no ADMIN_IDS, the API without its address, a negative MARKUP_PERCENT,
-    referrals without Stars, and keys in ``.env`` that are no setting (only the file's: the process
-    environment holds much else)."""
+def startup_warnings(settings: Settings) -> list[str]:
+    """What is allowed but most likely a mistake, one line each (logged once the
+    start-up checks passed, not fatal): no ADMIN_IDS, the API without its address,
+    a negative MARKUP_PERCENT, referrals without Stars."""
     warnings = []
     if not settings.admin_ids:
         warnings.append("ADMIN_IDS is empty: nobody gets the shop's alerts or /paysupport"
@@ -577,14 +587,42 @@ def startup_warnings(settings: Settings, env_file: Path | None = None) -> list[s
     if settings.referrals_enabled and not settings.stars_enabled:
         warnings.append("REFERRAL_PERCENT is set but STARS_PER_UNIT is empty: referrals earn"
                         " only on Stars top-ups, so nobody will earn anything")
+    return warnings
+
+
+# How close a variable of the process environment must be to a setting's name to
+# be taken for a misspelling of it. The environment holds much else (PATH, HOME,
+# a platform's own variables): 0.8 names ADMIN_ID, BOTTOKEN, HEALTHPORT or
+# SHOP_CURENCY, and none of the usual ones (HOSTNAME, PYTHONPATH, API_KEY, ...).
+ENVIRONMENT_CUTOFF = 0.8
+
+
+def misspelt_settings(env_file: Path | None = None,
+                      environ: Mapping[str, str] | None = None) -> list[str]:
+    """Keys that are no setting, one line each, said before the settings are read
+    (a misspelt BOT_TOKEN is the reason "BOT_TOKEN is not set"): every key of
+    ``.env`` (all of them are meant for the bot), and variables of the process
+    environment that look like a setting's name (``docker run --env-file``, a
+    platform's variables and systemd's ``EnvironmentFile`` arrive there)."""
     names = [name.upper() for name in Settings.model_fields]
     path = env_file or Path(str(Settings.model_config.get("env_file") or ".env"))
+    warnings = []
+    in_file = set()
     for key in _env_file_keys(path):
+        in_file.add(key.upper())
         if key.upper() in names:
             continue
         close = difflib.get_close_matches(key.upper(), names, n=1)
         hint = f": did you mean {close[0]}?" if close else " (ignored)"
         warnings.append(f"{path} sets {key}, which is no setting{hint}")
+    environment = os.environ if environ is None else environ
+    for key in sorted(environment):
+        if key.upper() in names or key.upper() in in_file:
+            continue
+        close = difflib.get_close_matches(key.upper(), names, n=1, cutoff=ENVIRONMENT_CUTOFF)
+        if close:
+            warnings.append(f"the environment sets {key}, which is no setting: did you mean"
+                            f" {close[0]}?")
     return warnings
 
 
@@ -597,6 +635,24 @@ def _env_file_keys(path: Path) -> list[str]:
         return [key for key in dotenv_values(path, encoding="utf-8") if key]
     except (OSError, UnicodeDecodeError):  # pydantic-settings reads it too, and says so
         return []
+
+
+def compiled_translations(path: Path) -> list[str]:
+    """The languages in the translations folder ``path`` (LOCALES_DIR, or the shipped
+    one), each ``.po`` compiled to its ``.mo`` when that is older; a folder that is
+    not there, or where the ``.mo`` files can't be written, is a ``ConfigError``."""
+    from bot.shop.messaging.translation_files import compile_locales
+
+    if not path.is_dir():
+        raise ConfigError(f"configuration error: LOCALES_DIR: no folder {str(path)!r}: point it at"
+                          " a folder of <lang>/LC_MESSAGES/messages.po, or leave it empty for the"
+                          " shipped translations")
+    try:
+        return compile_locales(path)
+    except OSError as exc:  # a read-only install: the .mo files cannot be written next to the .po
+        raise ConfigError(f"configuration error: LOCALES_DIR: cannot compile the translations in"
+                          f" {path} ({exc.strerror or exc}): make the folder writable, or copy it"
+                          " somewhere writable and point LOCALES_DIR there") from None
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -200,20 +200,27 @@ def test_any_admin_ids_text_is_ids_or_one_line_naming_the_setting(parts: list[st
 
 def test_likely_mistakes_are_warned_about_not_fatal(tmp_path: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    from bot.config import startup_warnings  # new: the other tests run without it
+    from bot.config import misspelt_settings, startup_warnings  # new: the other tests run without it
 
-    monkeypatch.setenv("SOMETHING_ELSE", "1")  # the process environment is not judged
     (tmp_path / ".env").write_text("ADMIN_ID=42\nshop_curency=EUR\nXYZZY=1\nMARKUP_PERCENT=12\n")
     settings = load_settings()
     assert startup_warnings(settings) == [
         "ADMIN_IDS is empty: nobody gets the shop's alerts or /paysupport messages, and nobody"
-        " can open the admin panel",
+        " can open the admin panel"]
+    # Every key of .env is meant for the bot; of the environment, only what looks like a
+    # setting's name (the rest is the system's and the platform's).
+    environment = {"SOMETHING_ELSE": "1", "HOSTNAME": "x", "PYTHONPATH": "x", "API_KEY": "x",
+                   "REDIS_URL": "redis://r", "HEALTHPORT": "8080", "ADMIN_ID": "42"}
+    assert misspelt_settings(environ=environment) == [
         ".env sets ADMIN_ID, which is no setting: did you mean ADMIN_IDS?",
         ".env sets shop_curency, which is no setting: did you mean SHOP_CURRENCY?",
         ".env sets XYZZY, which is no setting (ignored)",
+        # ADMIN_ID once: systemd's EnvironmentFile puts .env's keys in the environment too
+        "the environment sets HEALTHPORT, which is no setting: did you mean HEALTH_PORT?",
     ]
     (tmp_path / ".env").write_text("ADMIN_IDS=42\nmarkup_percent=12\n")
     assert startup_warnings(load_settings()) == []
+    assert misspelt_settings(environ={"admin_ids": "42", "PATH": "/bin"}) == []
 
 
 @pytest.mark.parametrize(("value", "markup"), [("-10", "-10"), ("-99", "-99"), ("12,5", "12.5"),

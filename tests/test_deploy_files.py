@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 
 from bot.config import Settings
-from handlers.middlewares.i18n import LOCALES_DIR
+from bot.shop.messaging.translation_files import LOCALES_DIR
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET_WORDS = ("TOKEN", "KEY", "SECRET", "PASSWORD")

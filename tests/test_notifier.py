@@ -17,9 +17,10 @@ from bot.devtools.emulator import BotApiEmulator, SendLimits, start_emulator
 from bot.shop.catalog.pricing import Pricer
 from bot.shop.messaging.broadcasts import Broadcasts
 from bot.shop.messaging.notifier import Notifier
+from bot.shop.messaging.translation_files import LOCALES_DIR, compile_locales
 from bot.shop.money.accounts import Accounts
 from bot.shop.orders.service import OrderService
-from handlers.middlewares.i18n import LOCALES_DIR, build_i18n, compile_locales
+from handlers.middlewares.i18n import build_i18n
 from handlers.outbound.notices import TelegramDelivery
 from storage import outbox, users
 from storage.outbox import OrderNotice, OutboxRow

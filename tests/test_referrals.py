@@ -439,8 +439,7 @@ def test_referral_settings_are_checked_at_start_up(monkeypatch: pytest.MonkeyPat
     assert "\n" not in str(raised.value)
     fine = load_settings(referral_percent="", referral_percent_2="", referral_min_topup="")
     assert not fine.referrals_enabled and fine.referral_min_topup == 0
-    warned = startup_warnings(load_settings(referral_percent="5", admin_ids="1"),
-                              tmp_path / "none.env")
+    warned = startup_warnings(load_settings(referral_percent="5", admin_ids="1"))
     assert any("STARS_PER_UNIT is empty" in line for line in warned)
 
 

@@ -14,6 +14,7 @@ setting removed from the environment but the ones a test gives.
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import re
 import socket
@@ -24,7 +25,8 @@ from pathlib import Path
 import pytest
 
 from bot.app import bootstrap as app
-from bot.app.bootstrap import REFUSED_BY_TELEGRAM, build_bot, open_database, reach_telegram
+from bot.app.bootstrap import REFUSED_BY_TELEGRAM, build_bot, reach_telegram
+from bot.app.preflight import Listeners, listen_ports, open_database
 from bot.config import ConfigError, Settings, StartupError, load_settings
 from bot.devtools.emulator import MALFORMED, BotApiEmulator, start_emulator
 from handlers.middlewares.i18n import build_i18n
@@ -68,11 +70,32 @@ def assert_one_line(result: subprocess.CompletedProcess[str], code: int, expecte
     return last
 
 
-def run_bot_process(tmp_path: Path, **settings: str) -> subprocess.CompletedProcess[str]:
+def run_bot_process(tmp_path: Path, *python_options: str,
+                    **settings: str) -> subprocess.CompletedProcess[str]:
     workdir = tmp_path / "cwd"
     workdir.mkdir(exist_ok=True)
-    return subprocess.run([sys.executable, "-m", "bot"], cwd=workdir, env=bot_env(tmp_path, **settings),
-                          capture_output=True, text=True, timeout=45, check=False)
+    return subprocess.run([sys.executable, *python_options, "-m", "bot"], cwd=workdir,
+                          env=bot_env(tmp_path, **settings), capture_output=True, text=True,
+                          timeout=45, check=False)
+
+
+def said_before_aiogram(result: subprocess.CompletedProcess[str]) -> list[str]:
+    """The stderr lines of a ``-X importtime`` run up to aiogram's first import (all of
+    them when it never was): what the owner reads in the first second, before the
+    seconds aiogram's imports take. Import lines are left out."""
+    lines = []
+    for line in result.stderr.splitlines():
+        if line.startswith("import time:"):
+            if line.rpartition("|")[2].strip().startswith("aiogram"):
+                break
+            continue
+        lines.append(line)
+    return lines
+
+
+def imported_aiogram(result: subprocess.CompletedProcess[str]) -> bool:
+    return any(line.startswith("import time:") and "aiogram" in line.rpartition("|")[2]
+               for line in result.stderr.splitlines())
 
 
 async def run_bot_process_async(tmp_path: Path, **settings: str) -> subprocess.CompletedProcess[str]:
@@ -222,10 +245,23 @@ def test_build_i18n_creates_no_folder(tmp_path: Path) -> None:
 # --- 6. Settings: a missing token says how to get one -------------------------------
 
 def test_a_missing_token_says_how_to_get_one_exit_2(tmp_path: Path) -> None:
-    result = run_bot_process(tmp_path, BOT_TOKEN="")
+    result = run_bot_process(tmp_path, "-X", "importtime", BOT_TOKEN="")
     assert_one_line(result, 2, "configuration error: BOT_TOKEN is not set: create a bot with"
                                " @BotFather in Telegram (/newbot) and put its token in .env as"
                                " BOT_TOKEN=...")
+    # Said before aiogram is imported, not after its seconds of imports.
+    assert any(line.startswith("import time:") for line in result.stderr.splitlines())
+    assert not imported_aiogram(result), result.stderr[-2000:]
+
+
+def test_a_misspelt_token_is_named_before_it_is_missed(tmp_path: Path) -> None:
+    (tmp_path / "cwd").mkdir()
+    (tmp_path / "cwd" / ".env").write_text(f"BOT_TOKN={TOKEN}\n")
+    result = run_bot_process(tmp_path, BOT_TOKEN="")
+    assert_one_line(result, 2, "configuration error: BOT_TOKEN is not set")
+    assert result.stderr.splitlines() == [
+        "warning: .env sets BOT_TOKN, which is no setting: did you mean BOT_TOKEN?",
+        result.stderr.splitlines()[-1]]
 
 
 def test_a_malformed_setting_is_still_one_line_exit_2(tmp_path: Path) -> None:
@@ -248,15 +284,86 @@ def test_an_admin_id_sqlite_cannot_store_is_exit_2(tmp_path: Path) -> None:
     assert len(result.stderr.strip().splitlines()) == 1
 
 
-def test_no_admins_and_unknown_env_keys_are_warned_at_start_up(tmp_path: Path) -> None:
+def test_misspelt_keys_and_likely_mistakes_are_said_in_the_first_second(tmp_path: Path) -> None:
+    """In .env and in the process environment (``docker run --env-file``, a platform's
+    variables): a misspelt key is said first, the likely mistakes once the checks
+    passed, all of it before aiogram's imports and the wait for Telegram."""
     workdir = tmp_path / "cwd"
     workdir.mkdir()
     (workdir / ".env").write_text("ADMIN_ID=42\nMARKUP_PERCENT=12\n")
-    result = run_bot_process(tmp_path)  # then Telegram cannot be reached: exit 1
+    result = run_bot_process(tmp_path, "-X", "importtime", SHOP_CURENCY="EUR",
+                             HOSTNAME="shop-1")  # then Telegram cannot be reached: exit 1
     assert_one_line(result, 1, "Telegram is not reachable")
-    warnings = [line for line in result.stderr.splitlines() if "WARNING" in line]
-    assert any(line.endswith(".env sets ADMIN_ID, which is no setting: did you mean"
-                             " ADMIN_IDS?") for line in warnings), result.stderr
-    assert any(line.endswith("ADMIN_IDS is empty: nobody gets the shop's alerts or /paysupport"
-                             " messages, and nobody can open the admin panel")
-               for line in warnings), result.stderr
+    early = said_before_aiogram(result)
+    assert early[:2] == [
+        "warning: .env sets ADMIN_ID, which is no setting: did you mean ADMIN_IDS?",
+        "warning: the environment sets SHOP_CURENCY, which is no setting: did you mean"
+        " SHOP_CURRENCY?"]
+    assert any(line.endswith("WARNING bot.app.preflight: ADMIN_IDS is empty: nobody gets the"
+                             " shop's alerts or /paysupport messages, and nobody can open the"
+                             " admin panel") for line in early), early
+    assert imported_aiogram(result)  # it did start, after them
+    assert "HOSTNAME" not in result.stderr  # the environment's own variables are no mistake
+
+
+# --- 7. A port the bot would listen on is taken -------------------------------------
+
+@pytest.mark.parametrize(("settings", "setting"), [
+    ({}, "HEALTH_PORT"),  # polling mode's /healthz and /metrics
+    ({"WEBHOOK_URL": "https://shop.example.com/hook"}, "WEBHOOK_PORT"),
+    ({"WEBHOOK_URL": "https://shop.example.com/hook"}, "PORT"),  # the platform's
+    ({"API_ENABLED": "true"}, "API_PORT"),  # the wholesale API's own server
+])
+def test_a_busy_port_is_one_line_exit_2_before_aiogram_and_telegram(
+        tmp_path: Path, settings: dict[str, str], setting: str) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        # Telegram is unreachable and would be waited for 30 s: the port comes first.
+        result = run_bot_process(tmp_path, "-X", "importtime", TELEGRAM_WAIT="30",
+                                 **settings, **{setting: str(port)})
+    last = assert_one_line(result, 2, f"configuration error: {setting}: port {port} is in use")
+    assert last.endswith(f"stop it, or set {setting} to a free port")
+    assert "Telegram" not in result.stderr
+    assert not imported_aiogram(result)
+    assert not (tmp_path / "shop.sqlite3").exists()  # nothing was started
+
+
+def test_a_host_that_is_not_this_machine_names_webhook_host(tmp_path: Path) -> None:
+    result = run_bot_process(tmp_path, HEALTH_PORT=str(closed_port()),
+                             WEBHOOK_HOST="192.0.2.1")  # TEST-NET-1: nobody's address
+    assert_one_line(result, 2, "configuration error: WEBHOOK_HOST: 192.0.2.1 is no address of"
+                               " this machine")
+
+
+def test_the_ports_are_named_by_the_setting_that_chose_them() -> None:
+    hook = "https://shop.example.com/hook"
+    assert [str(p) for p in listen_ports(load_settings(webhook_url=hook))] == [
+        "port 8080 (the default: WEBHOOK_PORT and PORT are empty)"]
+    assert [(p.setting, p.number) for p in listen_ports(load_settings(
+        webhook_url=hook, webhook_port=9001, port=9002, health_port=9003, api_enabled=True,
+        api_port=9004))] == [("WEBHOOK_PORT", 9001), ("API_PORT", 9004)]
+    assert [(p.setting, p.number) for p in listen_ports(load_settings(
+        health_port=9003, api_enabled=True))] == [("HEALTH_PORT", 9003)]  # the API on it
+    assert listen_ports(load_settings()) == []  # polling without HEALTH_PORT: no server
+
+
+async def test_the_checked_port_is_held_until_the_server_serves_it(tmp_path: Path) -> None:
+    """No race between the check and the start: the bound socket is the one served."""
+    port = closed_port()
+    settings = load_settings(bot_token=TOKEN, health_port=port, webhook_host="127.0.0.1",
+                             database_path=tmp_path / "shop.sqlite3")
+    listeners = Listeners.bind(settings)
+    try:
+        with socket.socket() as late, pytest.raises(OSError) as refused:
+            late.bind(("127.0.0.1", port))
+        assert refused.value.errno == errno.EADDRINUSE
+        with pytest.raises(ConfigError, match=f"HEALTH_PORT: port {port} is in use"):
+            Listeners.bind(settings)  # a second copy of the bot
+        (held,) = listeners.take(port)
+        assert held.getsockname() == ("127.0.0.1", port)
+        held.close()
+    finally:
+        listeners.close()
+    Listeners.bind(settings).close()  # closed: free again

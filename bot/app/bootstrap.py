@@ -11,12 +11,9 @@ only through the services.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import logging
 import math
-import os
-import shlex
 import socket
 import sys
 import time
@@ -44,16 +41,10 @@ from aiogram.types import User
 from aiohttp import ClientConnectorError, ClientSSLError, InvalidURL
 
 from bot.app.api_endpoint import ApiEndpoint
-from bot.app.backups import AutoBackup, RunLock
+from bot.app.backups import AutoBackup
 from bot.app.fsm_storage import DestinyKeys, SqliteStorage
-from bot.config import (
-    SANDBOX_PANEL_NAME,
-    ConfigError,
-    PanelSettings,
-    Settings,
-    StartupError,
-    startup_warnings,
-)
+from bot.app.preflight import Prepared, open_database, prepare, redis_missing
+from bot.config import SANDBOX_PANEL_NAME, ConfigError, PanelSettings, Settings, StartupError
 from bot.observability import redaction
 from bot.panel import PanelClient, PanelError
 from bot.shop.backoffice.audit import AuditLog
@@ -87,7 +78,7 @@ from bot.shop.wholesale.keys import ApiKeys
 from bot.shop.wholesale.limits import RequestLimit
 from handlers.middlewares.i18n import UserLanguageMiddleware, build_i18n, report_broken_translations
 from handlers.middlewares.metrics import UpdateMetrics
-from storage.db import Database, DatabaseUnusable
+from storage.db import Database
 
 if TYPE_CHECKING:
     from aiogram.fsm.storage.redis import RedisStorage
@@ -120,15 +111,6 @@ class Runtime:
         if self.sandbox is not None:
             await self.sandbox.stop()
         await self.db.close()
-
-
-async def open_database(settings: Settings) -> Database:
-    """The shop's database; a DATABASE_PATH it cannot be is a ``ConfigError`` naming it."""
-    try:
-        return await Database(settings.database_path).open()
-    except DatabaseUnusable as exc:
-        raise ConfigError(f"configuration error: DATABASE_PATH: {exc}; set it to a file in a"
-                          " folder the bot can write to") from None
 
 
 class EmbeddedPanel(Protocol):
@@ -181,16 +163,13 @@ async def start_runtime(settings: Settings, *, db: Database | None = None,
 
 
 def build_bot(settings: Settings) -> Bot:
-    if settings.bot_token is None:
-        raise ConfigError("configuration error: BOT_TOKEN is not set: create a bot with "
-                          "@BotFather in Telegram (/newbot) and put its token in .env as "
-                          "BOT_TOKEN=...")
+    token = settings.required_token()
     # Registered first: aiohttp puts request URLs, token included, in its errors.
-    redaction.register(settings.bot_token)
+    redaction.register(token)
     session = None
     if settings.telegram_api_url:
         session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
-    return Bot(settings.bot_token.get_secret_value(), session=session,
+    return Bot(token.get_secret_value(), session=session,
                default=DefaultBotProperties(parse_mode="HTML"))
 
 
@@ -208,15 +187,7 @@ def redis_storage_class() -> type[RedisStorage]:
     try:
         from aiogram.fsm.storage.redis import RedisStorage
     except ImportError:
-        # This interpreter's own pip: the package must land where the bot runs.
-        python = sys.executable
-        with contextlib.suppress(ValueError):  # another drive (Windows): keep it absolute
-            relative = os.path.relpath(python)
-            python = python if relative.startswith("..") else relative
-        raise ConfigError(f"configuration error: REDIS_URL is set but the redis package is not"
-                          f" installed: run {shlex.quote(python)} -m pip install 'redis>=5' (the"
-                          " project's [redis] extra), or leave REDIS_URL empty to keep"
-                          " conversations in SQLite") from None
+        raise redis_missing() from None
     return RedisStorage
 
 
@@ -439,8 +410,12 @@ def _network_cause(exc: TelegramNetworkError, timeout: float) -> str:
     return str(origin or exc.message)[:200]
 
 
-async def run_bot(settings: Settings, *, handle_signals: bool = True,
+async def run_bot(settings: Settings, *, prepared: Prepared | None = None,
+                  handle_signals: bool = True,
                   embedded_panel: StartEmbeddedPanel | None = None) -> None:
+    """Run the shop until SIGTERM/SIGINT. ``prepared``: what the command line's start-up
+    checks took before it imported this module (bot/app/preflight.py); prepared here
+    when not given. Released when the run ends, however it ends."""
     from bot.app import health
     from bot.app.inbox import UpdateFeed
     from bot.app.serving import serve
@@ -450,24 +425,16 @@ async def run_bot(settings: Settings, *, handle_signals: bool = True,
     from handlers.outbound.star_transactions import telegram_transactions
 
     redaction.register(*settings.secrets())  # before anything can log, alert or store them
-    bot = build_bot(settings)
-    # What is wrong on this machine is said at once, before any wait on the network.
-    if settings.redis_url:
-        redis_storage_class()
-    AutoBackup.check_settings(settings)
-    run_lock = RunLock.hold_for_bot(settings)  # StartupError: another bot runs on this database
-    try:
-        db = await open_database(settings)
-    except BaseException:
-        run_lock.release()
-        raise
-    # Allowed, but most likely a mistake: said once this bot is sure to go on starting.
-    for warning in startup_warnings(settings):
-        log.warning(warning)
+    if prepared is None:
+        # What is wrong on this machine is said at once, before any wait on the network.
+        prepared = await prepare(settings)
+    db = prepared.db
     runtime: Runtime | None = None
     background: list[asyncio.Task[None]] = []
     dispatcher: Dispatcher | None = None
+    bot: Bot | None = None
     try:
+        bot = build_bot(settings)
         # Telegram before the panels: a refused token is said before the sandbox
         # banner and catalog syncs, and nothing is synced for a bot that cannot run.
         me = await reach_telegram(bot, settings)
@@ -506,6 +473,7 @@ async def run_bot(settings: Settings, *, handle_signals: bool = True,
         log.info("bot @%s is running", me.username)
         feed = UpdateFeed(dispatcher, bot, runtime.db, alert=dispatcher["alerts"].send)
         deadline = await serve(dispatcher, bot, settings, runtime.db, feed=feed,
+                               listeners=prepared.listeners,
                                health=lambda: health.check(runtime.db, watch.status),
                                metrics=metrics.render, handle_signals=handle_signals,
                                api=wholesale_endpoint(runtime, dispatcher))
@@ -519,7 +487,9 @@ async def run_bot(settings: Settings, *, handle_signals: bool = True,
         await asyncio.gather(*background, return_exceptions=True)
         if dispatcher is not None:
             await dispatcher["watch"].aclose()
+        prepared.listeners.close()  # those the web servers did not take
         await (runtime.close() if runtime is not None else db.close())
-        await bot.session.close()
+        if bot is not None:
+            await bot.session.close()
         unsettle_heap()
-        run_lock.release()
+        prepared.run_lock.release()

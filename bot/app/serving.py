@@ -37,6 +37,7 @@ import json
 import logging
 import secrets
 import signal
+import socket
 import time
 from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
@@ -47,6 +48,7 @@ from aiohttp import web
 from bot.app.api_endpoint import ApiEndpoint
 from bot.app.health import Health
 from bot.app.inbox import UpdateFeed, poll
+from bot.app.preflight import BACKLOG, Listeners
 from bot.config import Settings
 from storage import catalog as settings_store
 from storage.db import Database
@@ -150,10 +152,12 @@ def web_app(health: HealthCheck | None, metrics: Metrics | None,
     return app
 
 
-async def _listen(app: web.Application, host: str, port: int) -> web.AppRunner:
+async def _listen(app: web.Application, sockets: list[socket.socket]) -> web.AppRunner:
+    """``app`` served on sockets the start-up check bound (bot/app/preflight.py)."""
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, host, port).start()
+    for sock in sockets:
+        await web.SockSite(runner, sock, backlog=BACKLOG).start()
     return runner
 
 
@@ -162,12 +166,14 @@ def webhook_path(url: str) -> str:
 
 
 async def serve(dispatcher: Dispatcher, bot: Bot, settings: Settings, db: Database, *,
-                feed: UpdateFeed, health: HealthCheck, metrics: Metrics | None,
-                handle_signals: bool, api: ApiEndpoint | None = None) -> float:
+                feed: UpdateFeed, listeners: Listeners, health: HealthCheck,
+                metrics: Metrics | None, handle_signals: bool,
+                api: ApiEndpoint | None = None) -> float:
     """Handle what the last run left in the inbox, then take updates (polling or
     webhook) until SIGTERM/SIGINT, then let the handlers under way finish within
     ``SHUTDOWN_GRACE``; returns the moment (``time.monotonic``) by which the rest of
-    the stop must be done. Cancelling it stops at once."""
+    the stop must be done. Cancelling it stops at once. The web servers listen on
+    ``listeners``' sockets, bound before start-up went on (bot/app/preflight.py)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     if handle_signals:
@@ -182,7 +188,7 @@ async def serve(dispatcher: Dispatcher, bot: Bot, settings: Settings, db: Databa
     try:
         if api_route is not None and settings.api_port is not None:
             runners.append(await _listen(web_app(None, None, api=api_route),
-                                         settings.webhook_host, settings.api_port))
+                                         listeners.take(settings.api_port)))
             log.info("wholesale API: %s on port %d", settings.api_path, settings.api_port)
             api_route = None
         # Before any new update: their per-chat locks are taken first (bot/app/inbox.py).
@@ -195,7 +201,7 @@ async def serve(dispatcher: Dispatcher, bot: Bot, settings: Settings, db: Databa
             receiver = WebhookReceiver(feed, secret)
             path = webhook_path(settings.webhook_url)
             runners.append(await _listen(web_app(health, metrics, (path, receiver), api_route),
-                                         settings.webhook_host, settings.listen_port))
+                                         listeners.take(settings.listen_port)))
             await bot.set_webhook(settings.webhook_url, secret_token=secret,
                                   allowed_updates=allowed_updates, drop_pending_updates=False)
             log.info("webhook mode: Telegram calls %s; listening on %s:%d", settings.webhook_url,
@@ -205,7 +211,7 @@ async def serve(dispatcher: Dispatcher, bot: Bot, settings: Settings, db: Databa
         else:
             if settings.health_port:
                 runners.append(await _listen(web_app(health, metrics, api=api_route),
-                                             settings.webhook_host, settings.health_port))
+                                             listeners.take(settings.health_port)))
             await bot.delete_webhook(drop_pending_updates=False)
             await poll(feed, bot, allowed_updates, stop)
         log.info("stopping: waiting up to %g s for %d update(s) under way",

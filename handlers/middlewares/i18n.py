@@ -4,8 +4,8 @@ Why gettext (with Babel) rather than Fluent: it is built into aiogram, its
 ``.po`` files are what translators and tools (Poedit, Weblate, Crowdin) know,
 and English source strings double as message ids, so English is complete by
 construction. A new language is a folder ``locales/<lang>/LC_MESSAGES/
-messages.po``: ``compile_locales`` turns it into ``.mo`` at start-up, so adding
-one needs no code change and no build step.
+messages.po``: ``compile_locales`` (bot/shop/messaging/translation_files.py) turns
+it into ``.mo`` at start-up, so adding one needs no code change and no build step.
 
 Each compiled catalog is checked as it is loaded (bot/shop/messaging/translation_check.py): a
 translation whose placeholders, HTML tags or plural forms do not match its English
@@ -26,35 +26,18 @@ from typing import Any
 from aiogram.types import TelegramObject
 from aiogram.utils.i18n import I18n, SimpleI18nMiddleware
 from babel import Locale, UnknownLocaleError
-from babel.messages.mofile import read_mo, write_mo
-from babel.messages.pofile import read_po
+from babel.messages.mofile import read_mo
 
-from bot.config import ConfigError
+from bot.config import compiled_translations
 from bot.shop.messaging.alerts import AdminAlerts
 from bot.shop.messaging.languages import LanguageChoices
 from bot.shop.messaging.translation_check import Problem, served_problems
+from bot.shop.messaging.translation_files import DOMAIN, LOCALES_DIR
 
 log = logging.getLogger(__name__)
 
-LOCALES_DIR = Path(__file__).resolve().parents[2] / "locales"  # beside handlers/ and bot/
-DOMAIN = "messages"
 DEFAULT_LOCALE = "en"
 SHOWN_IN_LOG = 5  # broken messages named in the start-up log line; the rest are counted
-
-
-def compile_locales(path: Path = LOCALES_DIR) -> list[str]:
-    """Compile every ``.po`` newer than its ``.mo``; returns the languages found."""
-    languages = []
-    for po_path in sorted(path.glob(f"*/LC_MESSAGES/{DOMAIN}.po")):
-        mo_path = po_path.with_suffix(".mo")
-        if not mo_path.exists() or mo_path.stat().st_mtime < po_path.stat().st_mtime:
-            with po_path.open("rb") as source:
-                catalog = read_po(source)
-            with mo_path.open("wb") as target:
-                write_mo(target, catalog)
-            log.info("compiled translations %s", po_path.parent.parent.name)
-        languages.append(po_path.parent.parent.name)
-    return languages
 
 
 def build_i18n(path: Path = LOCALES_DIR) -> I18n:
@@ -63,16 +46,7 @@ def build_i18n(path: Path = LOCALES_DIR) -> I18n:
     A folder that is not there is an error, not created: a typo in LOCALES_DIR
     would otherwise give a shop in English only, without a word.
     """
-    if not path.is_dir():
-        raise ConfigError(f"configuration error: LOCALES_DIR: no folder {str(path)!r}: point it at"
-                          " a folder of <lang>/LC_MESSAGES/messages.po, or leave it empty for the"
-                          " shipped translations")
-    try:
-        languages = compile_locales(path)
-    except OSError as exc:  # a read-only install: the .mo files cannot be written next to the .po
-        raise ConfigError(f"configuration error: LOCALES_DIR: cannot compile the translations in"
-                          f" {path} ({exc.strerror or exc}): make the folder writable, or copy it"
-                          " somewhere writable and point LOCALES_DIR there") from None
+    languages = compiled_translations(path)
     if not languages:
         log.warning("no translations in %s (<lang>/LC_MESSAGES/%s.po): the shop speaks English only",
                     path, DOMAIN)
