@@ -152,12 +152,31 @@ def _parser() -> argparse.ArgumentParser:
     stars_actions.add_parser("reconcile", help="compare Telegram's Star transactions with the"
                              " ledger; report each difference to the admins once")
 
-    backup = commands.add_parser("backup", help="copy the live database, verified, while the bot"
-                                 " runs: to PATH, or to a dated file in PATH when it is a folder")
-    backup.add_argument("path", metavar="PATH")  # str: a trailing slash says "a folder"
-    restore = commands.add_parser("restore", help="replace the database with the backup at PATH"
-                                  " (the bot must be stopped; the current file is kept)")
-    restore.add_argument("path", metavar="PATH", type=Path)
+    backup = commands.add_parser(
+        "backup", help="copy the live database, verified, while the bot"
+        " runs: to PATH, or to a dated file in PATH when it is a folder",
+        description="Copy the database (DATABASE_PATH) while the bot runs: a consistent"
+        " copy, checked (integrity and this shop's tables) before it is put in place, so"
+        " a backup file is never half-written. One line says where, its size and what it"
+        " holds; exit 0 when made, 1 when not.")
+    # str, not Path: Path drops the trailing slash that says "a folder".
+    backup.add_argument("path", metavar="PATH", help="where the copy goes: a folder (one that"
+                        " exists, or any path ending in /, created) gets a dated file"
+                        " storefront-YYYYMMDD-HHMMSS.sqlite3 (UTC), like data/backups/; any"
+                        " other path is the copy's file name, replaced if it exists; never the"
+                        " database's own files")
+    restore = commands.add_parser(
+        "restore", help="replace the database with the backup at PATH"
+        " (the bot must be stopped; the current file is kept)",
+        description="Put a backup back as the database (DATABASE_PATH). Stop the bot first:"
+        " refused while a bot runs on it, and for a file that is not a sound backup of this"
+        " shop. The database it"
+        " replaces is kept as DATABASE_PATH.before-restore-YYYYMMDD-HHMMSS; an older backup is"
+        " migrated at the next start.")
+    restore.add_argument("path", metavar="PATH", type=Path,
+                         help="the backup file to restore, as `backup` wrote it (like"
+                         " data/backups/storefront-20260101-033000.sqlite3); a file, not a"
+                         " folder")
 
     routes = commands.add_parser(
         "routes", help="a shop service's backups on other panels (PANEL_URL plus PANELS)",
@@ -530,8 +549,13 @@ async def _panel(args: argparse.Namespace, settings: Settings) -> int:
             print(f"invalid --{exc.field_name.replace('_', '-')}: {exc.render()}", file=sys.stderr)
             return EXIT_USAGE
         except PanelRejected as exc:
-            print(f"panel rejected the call ({exc.reason.value}): {exc.message}", file=sys.stderr)
-            return EXIT_REJECTED
+            if not (args.json and args.action in _PER_ID):
+                print(f"panel rejected the call ({exc.reason.value}): {exc.message}",
+                      file=sys.stderr)
+                return EXIT_REJECTED
+            # One bad id (`status 123abc`), or a panel refusing a whole batch for one:
+            # a script reading the JSON gets each id's error, as from a multi-id answer.
+            result, failed = {order_id: {"error": exc.message} for order_id in args.ids}, True
         except PanelAmbiguous as exc:
             print(f"outcome unknown: {exc.message}. Check the panel's order list before trying"
                   " again.", file=sys.stderr)
@@ -560,7 +584,7 @@ async def _perform(client: PanelClient, args: argparse.Namespace) -> tuple[Any, 
         return (await client.balance()).to_json(), False
     if action == "add":
         return {"order": await _add(client, args)}, False
-    ids: list[str] = args.ids
+    ids: list[str] = list(dict.fromkeys(args.ids))
     results: dict[str, Any]
     if action == "status":
         results = ({ids[0]: await client.status(ids[0])} if len(ids) == 1
@@ -574,8 +598,17 @@ async def _perform(client: PanelClient, args: argparse.Namespace) -> tuple[Any, 
                    else dict(await client.refill_statuses(ids)))
     else:
         results = dict(await client.cancel(ids))
-    return ({k: v.to_json() for k, v in results.items()},
-            any(isinstance(v, ItemError) for v in results.values()))
+    answered = {k: v.to_json() for k, v in results.items()}
+    # An id the answer leaves out is an error too, never a silent gap; a panel that
+    # answered {"error": ...} to the whole batch gives its words to each of them.
+    batch_error = answered.pop("error", None) if "error" not in ids else None
+    missing = [order_id for order_id in ids if order_id not in answered]
+    for order_id in missing:
+        answered[order_id] = batch_error or {"error": "the panel's answer says nothing of it"}
+    return answered, bool(missing) or any(isinstance(v, ItemError) for v in results.values())
+
+
+_PER_ID = ("status", "refill", "refill-status", "cancel")  # the actions taking ids
 
 
 class _RefillId(str):

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 
 from bot import cli
 from bot.devtools.sandbox.sample_catalog import DEFAULT_CATALOG
@@ -250,6 +251,75 @@ async def test_an_item_error_is_printed_once(sandbox: RunningSandbox, tmp_path: 
                                    cwd=tmp_path)
     assert code == 1 and err == ""
     assert json.loads(out)["999"] == {"error": "Incorrect order ID"}
+
+
+async def test_json_with_one_bad_id_is_still_json(sandbox: RunningSandbox, main_in: MainIn) -> None:
+    """A script reading ``--json`` gets JSON whatever the ids: the good ids' answers and an
+    error object for the bad one, exit 1; nothing on stderr."""
+    (order_id,) = sandbox.panel.seed_orders(next(iter(sandbox.panel.catalog)), 1)
+    for action in ("status", "refill-status", "cancel"):
+        code, out, err = await main_in(*panel_args(sandbox, "--json", action, "123abc"))
+        assert (code, err) == (1, ""), (action, err)
+        assert set(json.loads(out)) == {"123abc"} and "error" in json.loads(out)["123abc"]
+    code, out, err = await main_in(*panel_args(sandbox, "status", "123abc", "--json"))
+    assert (code, err) == (1, "")
+    assert json.loads(out) == {"123abc": {"error": "Incorrect order ID"}}
+    code, out, err = await main_in(*panel_args(sandbox, "--json", "status", str(order_id),
+                                               "123abc", str(order_id)))
+    assert (code, err) == (1, "")
+    result = json.loads(out)
+    assert list(result) == [str(order_id), "123abc"]
+    assert result[str(order_id)]["status"] == "pending" and result["123abc"] == {
+        "error": "Incorrect order ID"}
+    # Without --json a person reads the panel's refusal, as before.
+    code, out, err = await main_in(*panel_args(sandbox, "status", "123abc"))
+    assert (code, out) == (1, "")
+    assert one_line(err) == "panel rejected the call (bad_order): Incorrect order ID"
+
+
+@pytest.mark.parametrize(("answer", "error"), [
+    # a panel refusing the whole batch for one bad id
+    ({"error": "Incorrect order ID"}, {"error": "Incorrect order ID"}),
+    # a panel leaving an id out of its answer
+    ({"7": {"status": "Completed", "charge": "1", "start_count": "0", "remains": "0"}},
+     {"error": "the panel's answer says nothing of it"}),
+])
+async def test_json_names_every_id_asked(serve_app: Callable[[web.Application], Awaitable[str]],
+                                         main_in: MainIn, answer: dict[str, object],
+                                         error: dict[str, str]) -> None:
+    async def panel(request: web.Request) -> web.Response:
+        form = await request.post()
+        assert form["action"] == "status" and form["orders"] == "7,8x"
+        return web.json_response(answer)
+
+    app = web.Application()
+    app.router.add_post("/api/v2", panel)
+    url = await serve_app(app) + "/api/v2"
+    code, out, err = await main_in("panel", "--url", url, "--key", "k", "--json", "status",
+                                   "7", "8x")
+    assert (code, err) == (1, "")
+    result = json.loads(out)
+    assert list(result) == ["7", "8x"] and result["8x"] == error
+    assert result["7"] == (error if "7" not in answer else {
+        "status": "completed", "raw_status": "Completed", "charge": "1", "start_count": 0,
+        "remains": 0, "currency": None})
+
+
+@pytest.mark.parametrize(("command", "explained"), [
+    ("backup", ("DATABASE_PATH", "a folder", "ending in /", "storefront-YYYYMMDD-HHMMSS.sqlite3",
+                "file name, replaced if it exists")),
+    ("restore", ("DATABASE_PATH", "Stop the bot first", "the backup file to restore",
+                 "before-restore-")),
+])
+async def test_backup_and_restore_help_say_what_path_is(tmp_path: Path, command: str,
+                                                        explained: tuple[str, ...]) -> None:
+    code, out, err = await run_cli(command, "--help", cwd=tmp_path)
+    assert (code, err) == (0, "")
+    text = " ".join(out.split())  # argparse wraps lines (and breaks at hyphens)
+    text = text.replace("- ", "-")
+    assert "PATH" in text
+    for words in explained:
+        assert words in text, (words, text)
 
 
 async def test_services_grouped_by_category_with_flat_package_prices(sandbox: RunningSandbox,
