@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint run demo sandbox bench locales clean
+.PHONY: install test lint run demo sandbox bench locales requirements clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found: install Python 3.11+ or run 'make PYTHON=python3.12 ...'"; exit 1; }
@@ -47,6 +47,10 @@ bench: $(STAMP)
 locales: $(STAMP)
 	$(BIN)/pybabel extract --no-location -k _ -k N_ -o locales/messages.pot bot handlers
 	$(BIN)/pybabel update --ignore-obsolete -i locales/messages.pot -d locales -D messages
+
+# requirements.txt, for Procfile hosts with a Python buildpack, from pyproject.toml's dependencies.
+requirements:
+	$(PYTHON) deploy/requirements.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

