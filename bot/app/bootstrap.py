@@ -27,7 +27,6 @@ from typing import TYPE_CHECKING, Protocol
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
-from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import (
     ClientDecodeError,
@@ -46,6 +45,7 @@ from aiohttp import ClientConnectorError, ClientSSLError, InvalidURL
 from bot.app.api_endpoint import ApiEndpoint
 from bot.app.backups import AutoBackup, RunLock
 from bot.app.fsm_storage import DestinyKeys, SqliteStorage
+from bot.app.telegram_session import KeptResponsesSession
 from bot.config import (
     SANDBOX_PANEL_NAME,
     ConfigError,
@@ -187,9 +187,8 @@ def build_bot(settings: Settings) -> Bot:
                           "BOT_TOKEN=...")
     # Registered first: aiohttp puts request URLs, token included, in its errors.
     redaction.register(settings.bot_token)
-    session = None
-    if settings.telegram_api_url:
-        session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
+    session = (KeptResponsesSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
+               if settings.telegram_api_url else KeptResponsesSession())
     return Bot(settings.bot_token.get_secret_value(), session=session,
                default=DefaultBotProperties(parse_mode="HTML"))
 
