@@ -94,8 +94,8 @@ async def startup_calls(kind: str, url: str, rate: float) -> float:
 
 
 async def confirms_while_polling(kind: str, url: str, rate: float, db: Database,
-                                 panel: SandboxPanel, confirms: int) -> tuple[list[float], float]:
-    """Latencies of ``confirms`` adds during a status cycle, and status requests a second."""
+                                 panel: SandboxPanel, confirms: int) -> tuple[list[float], float, float]:
+    """Latencies of ``confirms`` adds during a status cycle; status and all requests a second."""
     order_type = get_order_type("Default")
     pick = random.Random(24)
     async with client_with(kind, url, rate) as client:
@@ -103,7 +103,7 @@ async def confirms_while_polling(kind: str, url: str, rate: float, db: Database,
             return None
 
         tracker = Tracker(db, {"bench": client}, interval=60, alert=alert)
-        before = panel.requests["status"]
+        before, before_all = panel.requests["status"], panel.requests["total"]
         window = time.perf_counter()
         cycle = asyncio.create_task(tracker.poll("bench"))
         await asyncio.sleep(3 / rate)  # the cycle is under way, its batches queued
@@ -117,7 +117,9 @@ async def confirms_while_polling(kind: str, url: str, rate: float, db: Database,
         cycle.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await cycle
-        return latencies, (panel.requests["status"] - before) / (time.perf_counter() - window)
+        seconds = time.perf_counter() - window
+        return (latencies, (panel.requests["status"] - before) / seconds,
+                (panel.requests["total"] - before_all) / seconds)
 
 
 def spread(values: list[float]) -> str:
@@ -144,16 +146,16 @@ async def main() -> None:
         results = {}
         for kind in LIMITERS:
             startup = await startup_calls(kind, sandbox.url, args.rate)
-            latencies, polled = await confirms_while_polling(kind, sandbox.url, args.rate, db,
+            latencies, polled, total = await confirms_while_polling(kind, sandbox.url, args.rate, db,
                                                             panel, args.confirms)
-            results[kind] = (startup, latencies, polled)
+            results[kind] = (startup, latencies, polled, total)
     await sandbox.stop()
 
     print(f"Confirm's panel call during a status cycle over {args.orders} open orders, "
           f"panel limit {args.rate:g} request/s, {args.confirms} confirms each")
-    for kind, (startup, latencies, polled) in results.items():
+    for kind, (startup, latencies, polled, total) in results.items():
         print(f"  {kind:9} confirm {spread(latencies)}   start-up calls "
-              f"{startup * 1000:5.0f} ms   status requests {polled:.2f}/s")
+              f"{startup * 1000:5.0f} ms   status requests {polled:.2f}/s, all {total:.2f}/s")
     ratio = (statistics.median(results["priority"][1]) / statistics.median(results["fifo"][1]))
     print(f"  priority / fifo confirm median: {ratio:.3f}")
 
