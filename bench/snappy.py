@@ -18,7 +18,8 @@ Variants, measured in the same run, each with a fresh bot and database:
 - ``kept``: the bot as it ships (bot/app/telegram_session.py);
 - ``uvloop``: as ``kept``, on uvloop's event loop (``pip install '.[fast]'``), when installed.
 
-    .venv/bin/python bench/snappy.py [--customers 200] [--seconds 30] [--variants rebuilt,kept,uvloop]
+    .venv/bin/python bench/snappy.py [--customers 200] [--seconds 30] [--repeat 1]
+        [--variants rebuilt,kept,uvloop]
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import asyncio
 import contextlib
 import os
 import random
+import statistics
 import sys
 import tempfile
 import time
@@ -237,18 +239,34 @@ def quantile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def line(name: str, values: list[float]) -> str:
-    if not values:
+def figures(latencies: dict[str, list[float]]) -> dict[str, list[float]]:
+    """The non-panel updates together, Confirm and three screens apart."""
+    return {"non-panel": [v for step, values in latencies.items() if step != "Confirm"
+                          for v in values],
+            **{step: latencies.get(step, []) for step in ("Confirm", "/start", "Balance",
+                                                          "quantity")}}
+
+
+def summary(name: str, runs: list[list[float]]) -> str:
+    """p50 and p99 of each run: their median, and their range when there are several."""
+    runs = [run for run in runs if run]
+    if not runs:
         return f"    {name:10} (none)"
-    return (f"    {name:10} n={len(values):5}  p50 {quantile(values, 0.5) * 1000:6.1f} ms  "
-            f"p90 {quantile(values, 0.9) * 1000:6.1f} ms  p99 {quantile(values, 0.99) * 1000:6.1f} ms"
-            f"  max {max(values) * 1000:6.0f} ms")
+
+    def spread(q: float) -> str:
+        values = [quantile(run, q) * 1000 for run in runs]
+        text = f"{statistics.median(values):7.1f} ms"
+        return text + (f" ({min(values):.0f}-{max(values):.0f})" if len(values) > 1 else "")
+
+    count = statistics.median(len(run) for run in runs)
+    return f"    {name:10} n={count:6.0f}  p50 {spread(0.5)}  p99 {spread(0.99)}"
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--customers", type=int, default=200)
     parser.add_argument("--seconds", type=float, default=30)
+    parser.add_argument("--repeat", type=int, default=1, help="rounds of every variant, interleaved")
     parser.add_argument("--variants", default="rebuilt,kept,uvloop")
     args = parser.parse_args()
     variants = args.variants.split(",")
@@ -260,28 +278,30 @@ async def main() -> None:
             variants.remove("uvloop")
 
     sandbox, panel_url = await spawn_sandbox()
-    results = {}
+    results: dict[str, list[dict[str, list[float]]]] = {variant: [] for variant in variants}
     try:
-        for variant in variants:
-            results[variant] = await one_variant(variant, panel_url, args.customers, args.seconds)
+        for _ in range(args.repeat):
+            for variant in variants:
+                results[variant].append(figures(await one_variant(
+                    variant, panel_url, args.customers, args.seconds)))
     finally:
         sandbox.terminate()
         await sandbox.wait()
 
     print(f"{args.customers} customers, one step a second each, {args.seconds:g} s measured "
-          f"after 5 s; update delivered -> the bot's first answering call")
-    for variant, latencies in results.items():
-        other = [v for step, values in latencies.items() if step != "Confirm" for v in values]
+          f"after 5 s, {args.repeat} round(s); update delivered -> the bot's first answering "
+          "call; medians over the rounds (range)")
+    for variant, runs in results.items():
         print(f"  {variant}:")
-        print(line("non-panel", other))
-        print(line("Confirm", latencies.get("Confirm", [])))
-        for step in ("/start", "Balance", "quantity"):
-            print(line(step, latencies.get(step, [])))
-    if "rebuilt" in results and "kept" in results:
-        def p99(variant: str) -> float:
-            return quantile([v for s, vs in results[variant].items() if s != "Confirm"
-                             for v in vs], 0.99)
-        print(f"  non-panel p99 kept / rebuilt: {p99('kept') / p99('rebuilt'):.2f}")
+        for name in runs[0]:
+            print(summary(name, [run[name] for run in runs]))
+
+    def p99(variant: str) -> float:
+        return statistics.median(quantile(run["non-panel"], 0.99) for run in results[variant])
+
+    for variant in variants:
+        if variant != "kept" and "kept" in results:
+            print(f"  non-panel p99 kept / {variant}: {p99('kept') / p99(variant):.2f}")
 
 
 if __name__ == "__main__":
