@@ -25,10 +25,12 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from tracker import seed
 
 from bot.devtools.sandbox.server import DEFAULT_KEY, SandboxPanel, start_sandbox
 from bot.panel import PanelClient
@@ -37,8 +39,6 @@ from bot.panel.order_types import get_order_type
 from bot.shop.catalog.shop_catalog import refresh_catalog
 from bot.shop.orders.tracking import Tracker
 from storage import catalog as catalog_store
-from storage import orders as order_store
-from storage import users
 from storage.db import Database
 
 
@@ -64,19 +64,6 @@ class FifoLimiter:
 
 
 LIMITERS = {"fifo": FifoLimiter, "priority": RateLimiter}
-
-
-async def seed(db: Database, panel_ids: list[int], service_ref: int) -> None:
-    await users.upsert_user(db, 1, first_name="Bench")
-    async with db.transaction() as conn:
-        for panel_id in panel_ids:
-            order_id = (await order_store.insert(
-                conn, token=uuid.uuid4().hex, user_id=1, panel="bench", service_ref=service_ref,
-                service_id="103", service_name="bench", order_type="Default",
-                fields={"link": "https://example.com", "quantity": "1000"}, quantity=1000,
-                price_minor=0, currency="USD", panel_cost=0)).id
-            await order_store.set_outcome(conn, order_id, state="pending",
-                                          panel_order_id=str(panel_id))
 
 
 def client_with(kind: str, url: str, rate: float) -> PanelClient:
