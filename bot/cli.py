@@ -26,7 +26,7 @@ import os
 import re
 import shlex
 import sys
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -237,10 +237,20 @@ def _panel_options(parser: argparse.ArgumentParser, *, after_action: bool) -> No
                         help="print the normalised result as JSON")
 
 
+def _run_loop(main: Coroutine[Any, Any, None]) -> None:
+    """uvloop's event loop when installed (``pip install '.[fast]'``), else asyncio's."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(main)
+        return
+    uvloop.run(main)
+
+
 def _run(settings: Settings) -> int:
     setup_logging(settings.log_level, settings.secrets(), log_format=settings.log_format)
     try:
-        asyncio.run(_start_bot(settings))
+        _run_loop(_start_bot(settings))
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return EXIT_USAGE

@@ -129,15 +129,23 @@ class HistoryEntry:
     created_at: str
 
 
-async def history(db: Database, user_id: int, offset: int,
-                  limit: int) -> tuple[list[HistoryEntry], int]:
-    """A page of ``user_id``'s ledger, newest first, and how many entries there are."""
-    total = await db.fetchone("SELECT COUNT(*) FROM ledger WHERE user_id = ?", (user_id,))
+async def statement(db: Database, user_id: int, offset: int,
+                    limit: int) -> tuple[int, list[HistoryEntry], int]:
+    """``user_id``'s balance, a page of their ledger (newest first) and how many
+    entries there are: one statement, so one round trip and one snapshot (the
+    balance screen's, under load)."""
     rows = await db.fetchall(
-        "SELECT amount_minor, balance_after, kind, order_id, note, created_at FROM ledger"
-        " WHERE user_id = ? ORDER BY id DESC LIMIT ? OFFSET ?", (user_id, limit, offset))
-    return ([HistoryEntry(int(r[0]), int(r[1]), r[2], r[3], r[4], r[5]) for r in rows],
-            int(total[0]) if total else 0)
+        "SELECT COALESCE((SELECT balance_minor FROM users WHERE id = ?), 0),"
+        " (SELECT COUNT(*) FROM ledger WHERE user_id = ?),"
+        " page.amount_minor, page.balance_after, page.kind, page.order_id, page.note,"
+        " page.created_at"
+        " FROM (SELECT 1) LEFT JOIN (SELECT id, amount_minor, balance_after, kind, order_id,"
+        " note, created_at FROM ledger WHERE user_id = ? ORDER BY id DESC LIMIT ? OFFSET ?)"
+        " AS page ON 1 ORDER BY page.id DESC",
+        (user_id, user_id, user_id, limit, offset))
+    entries = [HistoryEntry(int(r[2]), int(r[3]), r[4], r[5], r[6], r[7])
+               for r in rows if r[2] is not None]
+    return int(rows[0][0]), entries, int(rows[0][1])
 
 
 async def count_keys(conn: aiosqlite.Connection, prefix: str) -> int:

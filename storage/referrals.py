@@ -40,13 +40,6 @@ async def give_code(db: Database, user_id: int, code: str) -> str | None:
     return await code_of(db, user_id)
 
 
-async def mark_started(db: Database, user_id: int) -> bool:
-    """Record the customer's first /start; False when they had one before."""
-    rows = await db.write(f"UPDATE users SET started_at = {NOW}"
-                          " WHERE id = ? AND started_at IS NULL RETURNING id", (user_id,))
-    return bool(rows)
-
-
 async def start_referred(db: Database, user_id: int, code: str) -> int | None:
     """The customer's first /start, brought by the link ``code``: recorded, and the
     link's owner made their referrer, in one transaction. Returns the referrer, or

@@ -38,17 +38,22 @@ def _user(row: tuple) -> User:
 
 
 async def upsert_user(db: Database, user_id: int, *, username: str | None = None,
-                      first_name: str = "", language: str | None = None) -> User:
+                      first_name: str = "", language: str | None = None,
+                      starting: bool = False) -> User:
     """Register ``user_id`` or refresh their names and Telegram language (kept when
-    Telegram sends none); the balance and a chosen language are untouched."""
+    Telegram sends none); the balance and a chosen language are untouched.
+    ``starting`` (a /start) records the first one's time (``started_at``) in the
+    same statement."""
     rows = await db.write(
-        "INSERT INTO users (id, username, first_name, language) VALUES (?, ?, ?, ?)"
+        "INSERT INTO users (id, username, first_name, language, started_at)"
+        f" VALUES (?, ?, ?, ?, CASE WHEN ? THEN {NOW} END)"
         " ON CONFLICT (id) DO UPDATE SET username = excluded.username,"
         " first_name = excluded.first_name,"
         " language = COALESCE(excluded.language, users.language), blocked = 0,"
+        " started_at = COALESCE(users.started_at, excluded.started_at),"
         f" updated_at = {NOW}"
         f" RETURNING {_COLUMNS}",
-        (user_id, username, first_name, language),
+        (user_id, username, first_name, language, starting),
     )
     return _user(tuple(rows[0]))
 

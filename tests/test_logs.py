@@ -177,3 +177,21 @@ async def test_a_failing_update_is_logged_with_its_id_and_no_token(
     assert isinstance(failed["update_id"], int)
     assert failed["message"].endswith(f"in update {failed['update_id']}")
     assert "ClientResponseError" in failed["exc"] and "/bot***/sendMessage" in failed["exc"]
+
+
+@pytest.mark.parametrize("level", ["INFO", "DEBUG"])
+async def test_aiogram_per_update_lines_are_debug_detail(
+        logs: Logs, make_sandbox: SandboxFactory, tmp_path: Path, level: str) -> None:
+    """No line per update at INFO (a busy shop's log was mostly "is handled");
+    LOG_LEVEL=DEBUG shows them."""
+    stream = logs("text", level)
+    sandbox = await make_sandbox()
+    async with running_shop(sandbox, tmp_path) as shop:
+        customer = shop.user(42)
+        await customer.send("/start")
+        await customer.tap("Balance")
+        assert "Your balance" in customer.last().text
+    written = stream.getvalue()
+    shown = level == "DEBUG"
+    assert ("is handled" in written) is shown
+    assert ("Answer to callback query" in written) is shown

@@ -10,7 +10,9 @@ import asyncio
 import logging
 import socket
 import time
+from urllib.parse import parse_qs
 
+import httpx
 import pytest
 from aiohttp import web
 
@@ -173,8 +175,45 @@ async def test_rate_limit_spaces_requests(sandbox: RunningSandbox,
                                           make_client: ClientFactory) -> None:
     client = make_client(sandbox, rate_limit=20)
     started = time.monotonic()
-    await asyncio.gather(*(client.balance() for _ in range(6)))
-    assert time.monotonic() - started >= 0.2  # 6 requests at 20/s: 5 gaps of 50 ms
+    await asyncio.gather(*(client.balance() for _ in range(7)))
+    # 7 requests at 20/s: the bucket's 2 at once, then 5 gaps of 50 ms.
+    assert time.monotonic() - started >= 0.25
+
+
+class RecordingTransport(httpx.AsyncHTTPTransport):
+    """A real connection that notes each request's action in the order they are sent."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent: list[str] = []
+        self.first_sent = asyncio.Event()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.sent.append(parse_qs(request.content.decode())["action"][0])
+        self.first_sent.set()
+        return await super().handle_async_request(request)
+
+
+async def test_orders_go_before_the_trackers_queued_status_batches(
+        sandbox: RunningSandbox, make_client: ClientFactory) -> None:
+    """The tracker's 5 status batches are queued at the rate limit when a customer
+    confirms, cancels and asks a refill: those three go next, the batches after."""
+    order_id = await _add(make_client(sandbox))  # an order to cancel and refill
+    transport = RecordingTransport()
+    client = make_client(sandbox, rate_limit=5, transport=transport)
+    ids = [str(i) for i in range(1, 501)]
+    polling = asyncio.create_task(client.statuses(ids))
+    await transport.first_sent.wait()  # the first batch is out, the rest wait their turn
+    service = next(s for s in await client.services() if s.id == "101")
+    assert service.order_type is not None
+    _placed, _canceled, refill = await asyncio.gather(
+        client.add(service.id, service.order_type, ADD_VALUES), client.cancel([order_id]),
+        client.refill(order_id), return_exceptions=True)
+    assert isinstance(refill, PanelRejected)  # not completed: refused, after the request
+    assert len(await polling) == len(ids)
+    assert transport.sent[0] == "status"
+    assert sorted(transport.sent[1:5]) == ["add", "cancel", "refill", "services"]
+    assert transport.sent[5:] == ["status"] * 4
 
 
 async def test_rejections_are_never_retried(sandbox: RunningSandbox,

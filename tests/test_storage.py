@@ -171,3 +171,20 @@ async def test_a_transaction_cancelled_at_its_begin_leaves_no_transaction_open(
     await db.close()
     async with Database(path) as again:
         assert [r[0] for r in await again.fetchall("SELECT x FROM t ORDER BY x")] == [1, 2]
+
+
+async def test_a_statement_reads_balance_page_and_length_together(db: Database) -> None:
+    """The balance screen's one query: right for no customer, no entry, and a page."""
+    assert await ledger.statement(db, 404, 0, 5) == (0, [], 0)
+    await users.upsert_user(db, 7, first_name="Ann")
+    assert await ledger.statement(db, 7, 0, 5) == (0, [], 0)
+    async with db.transaction() as conn:
+        for n, amount in enumerate((500, -120, 300)):
+            await ledger.post(conn, user_id=7, amount_minor=amount, kind="credit"
+                              if amount > 0 else "debit", key=f"statement:{n}")
+    balance, newest, total = await ledger.statement(db, 7, 0, 2)
+    assert (balance, total) == (680, 3)
+    assert [(e.amount_minor, e.balance_after) for e in newest] == [(300, 680), (-120, 380)]
+    _, older, _ = await ledger.statement(db, 7, 2, 2)
+    assert [(e.amount_minor, e.balance_after) for e in older] == [(500, 500)]
+    assert (await ledger.statement(db, 7, 10, 2))[1:] == ([], 3)  # past the end

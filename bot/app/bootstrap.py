@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING, Protocol
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
-from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import (
     ClientDecodeError,
@@ -44,6 +43,7 @@ from bot.app.api_endpoint import ApiEndpoint
 from bot.app.backups import AutoBackup
 from bot.app.fsm_storage import DestinyKeys, SqliteStorage
 from bot.app.preflight import Prepared, open_database, prepare, redis_missing
+from bot.app.telegram_session import KeptResponsesSession
 from bot.config import SANDBOX_PANEL_NAME, ConfigError, PanelSettings, Settings, StartupError
 from bot.observability import redaction
 from bot.panel import PanelClient, PanelError
@@ -166,9 +166,8 @@ def build_bot(settings: Settings) -> Bot:
     token = settings.required_token()
     # Registered first: aiohttp puts request URLs, token included, in its errors.
     redaction.register(token)
-    session = None
-    if settings.telegram_api_url:
-        session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
+    session = (KeptResponsesSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
+               if settings.telegram_api_url else KeptResponsesSession())
     return Bot(token.get_secret_value(), session=session,
                default=DefaultBotProperties(parse_mode="HTML"))
 

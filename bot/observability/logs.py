@@ -27,6 +27,8 @@ from bot.observability import redaction
 # The update the current task is handling; set by the update middleware.
 current_update_id: ContextVar[int | None] = ContextVar("current_update_id", default=None)
 CONTEXT_FIELDS = ("update_id", "order_id")
+# aiogram's loggers whose INFO lines are one (or two) per update.
+PER_UPDATE_LOGGERS = ("aiogram.event", "aiogram.middlewares")
 
 
 # The wholesale API's customers' keys are many and kept only as hashes, so they
@@ -126,3 +128,9 @@ def setup_logging(level: str = "INFO", secrets: Iterable[str] = (),
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("httpcore").setLevel(logging.WARNING)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    # aiogram writes two INFO lines for every update ("Update id=... is handled",
+    # "Answer to callback query"): per-update detail, so shown at DEBUG only; their
+    # warnings and errors still pass.
+    per_update = logging.NOTSET if root.getEffectiveLevel() <= logging.DEBUG else logging.WARNING
+    for name in PER_UPDATE_LOGGERS:
+        logging.getLogger(name).setLevel(per_update)

@@ -15,8 +15,11 @@ body larger than ``MAX_BODY_BYTES`` is not read at all.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import errno
+import heapq
+import itertools
 import logging
 import socket
 import ssl
@@ -73,27 +76,88 @@ class RetryPolicy:
     max_retry_after: float = 30.0  # a longer Retry-After is reported, not slept through
 
 
+# A token bucket this deep lets the start-up's two calls (balance, services) go
+# together, and keeps one request in reserve for a customer while the tracker polls.
+BURST = 2
+
+
 class RateLimiter:
-    """At most ``rate`` requests a second, spaced evenly; ``rate <= 0`` means no limit."""
+    """At most ``rate`` requests a second on average; ``rate <= 0`` means no limit.
+
+    A token bucket of ``BURST`` requests, refilled at ``rate``. Foreground requests
+    (``add``, ``cancel``, ``refill``: someone is waiting) take any token and are
+    granted before every queued background one. Background requests (the
+    tracker's status batches) take a token only while another stays in the bucket,
+    so a Confirm in the middle of a 100-batch status cycle waits for no batch: the
+    cycle goes on at ``rate`` and the order goes out with the request in flight.
+    """
 
     def __init__(self, rate: float) -> None:
         self._interval = 1.0 / rate if rate > 0 else 0.0
-        self._next = 0.0
-        self._lock = asyncio.Lock()
+        self._tokens = float(BURST)
+        self._counted_at = time.monotonic()  # when ``_tokens`` was true (may be ahead: ``defer``)
+        # (background?, arrival, waiter): foreground first, then first come first served.
+        self._queue: list[tuple[bool, int, asyncio.Future[None]]] = []
+        self._arrivals = itertools.count()
+        self._arrived = asyncio.Event()
+        self._granting: asyncio.Task[None] | None = None
 
-    async def wait(self) -> None:
+    def _available(self, now: float) -> float:
+        return min(float(BURST), self._tokens + (now - self._counted_at) / self._interval)
+
+    def _take(self, now: float) -> None:
+        self._tokens = self._available(now) - 1
+        self._counted_at = now
+
+    @staticmethod
+    def _needs(background: bool) -> float:
+        return 2.0 if background else 1.0
+
+    async def wait(self, *, background: bool = False) -> None:
+        """Until this request may be sent."""
         if not self._interval:
             return
-        async with self._lock:
+        now = time.monotonic()
+        ahead = bool(self._queue) and self._queue[0][0] <= background
+        if not ahead and self._available(now) >= self._needs(background):
+            self._take(now)
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._queue, (background, next(self._arrivals), waiter))
+        self._arrived.set()
+        if self._granting is None or self._granting.done():
+            self._granting = asyncio.create_task(self._grant())
+        await waiter
+
+    async def _grant(self) -> None:
+        """Hand out tokens to the queue, best first, as the bucket refills."""
+        while self._queue:
+            background, _, waiter = self._queue[0]
+            if waiter.done():  # its request was cancelled while it waited
+                heapq.heappop(self._queue)
+                continue
             now = time.monotonic()
-            delay = self._next - now
-            self._next = max(now, self._next) + self._interval
-        if delay > 0:
-            await asyncio.sleep(delay)
+            short = self._needs(background) - self._available(now)
+            if short <= 0:
+                heapq.heappop(self._queue)
+                self._take(now)
+                waiter.set_result(None)
+                continue
+            # Until the head's token, or sooner if a more urgent request arrives.
+            self._arrived.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(short * self._interval):
+                    await self._arrived.wait()
 
     def defer(self, seconds: float) -> None:
         """Push every caller back after the panel asked us to slow down."""
-        self._next = max(self._next, time.monotonic() + seconds)
+        if not self._interval:
+            return
+        ready = time.monotonic() + seconds
+        if self._available(ready) < 1:  # already held back longer than that
+            return
+        self._tokens = 0.0  # so the bucket holds its first token again at ``ready``
+        self._counted_at = ready - self._interval
 
 
 def chunked(ids: Sequence[str], size: int = MAX_IDS_PER_REQUEST) -> list[list[str]]:
@@ -124,7 +188,10 @@ class PanelClient:
         redaction.register(self._key)  # a panel echoing its key must not carry it anywhere
         self._retry = retry or RetryPolicy()
         self._limiter = RateLimiter(rate_limit)
+        # Batches in flight at once, apart for the tracker's polling and for the rest,
+        # so a cancel never queues behind a status cycle's batches.
         self._in_flight = asyncio.Semaphore(max(1, max_in_flight))
+        self._background_in_flight = asyncio.Semaphore(max(1, max_in_flight))
         # A few warm connections that every request waits its turn for: a burst of
         # orders opening (and then dropping) a connection each was slower than
         # queueing, and hard on the panel. The turn is taken here, not in httpx's
@@ -181,8 +248,10 @@ class PanelClient:
         return self._unwrap(self._read("status", parsing.parse_order_status, body), "status")
 
     async def statuses(self, order_ids: Iterable[str]) -> dict[str, OrderStatus | ItemError]:
-        """Statuses of any number of orders, 100 ids a request."""
-        return await self._multi("status", "orders", order_ids, parsing.parse_multi_status)
+        """Statuses of any number of orders, 100 ids a request, behind every other request
+        (the tracker's polling: see ``RateLimiter``)."""
+        return await self._multi("status", "orders", order_ids, parsing.parse_multi_status,
+                                 background=True)
 
     async def refill(self, order_id: str) -> str:
         """Ask for a refill; returns the refill id.
@@ -198,14 +267,14 @@ class PanelClient:
         return await self._multi("refill", "orders", order_ids, parsing.parse_multi_refill)
 
     async def refill_status(self, refill_id: str) -> RefillStatus:
-        body = await self._call("refill_status", {"refill": refill_id})
+        """One refill's state: the tracker's polling, so in the background."""
+        body = await self._call("refill_status", {"refill": refill_id}, background=True)
         result = self._read("refill_status", parsing.parse_refill_status, body)
         return self._unwrap(result, "refill_status")
 
     async def refill_statuses(self, refill_ids: Iterable[str]) -> dict[str, RefillStatus | ItemError]:
-        return await self._multi(
-            "refill_status", "refills", refill_ids, parsing.parse_multi_refill_status
-        )
+        return await self._multi("refill_status", "refills", refill_ids,
+                                 parsing.parse_multi_refill_status, background=True)
 
     async def cancel(self, order_ids: Iterable[str]) -> dict[str, CancelAccepted | ItemError]:
         """Request cancellation; acceptance is not a refund: poll ``status`` for that."""
@@ -247,28 +316,36 @@ class PanelClient:
         field: str,
         ids: Iterable[str],
         parse: Callable[[Any], dict[str, T]],
+        *,
+        background: bool = False,
     ) -> dict[str, T]:
         unique = list(dict.fromkeys(str(i) for i in ids))
         if not unique:
             return {}
+        in_flight = self._background_in_flight if background else self._in_flight
 
         async def one(chunk: list[str]) -> dict[str, T]:
-            async with self._in_flight:
-                return self._read(action, parse, await self._call(action, {field: ",".join(chunk)}))
+            async with in_flight:
+                body = await self._call(action, {field: ",".join(chunk)}, background=background)
+                return self._read(action, parse, body)
 
         results: dict[str, T] = {}
         for part in await asyncio.gather(*(one(chunk) for chunk in chunked(unique))):
             results.update(part)
         return results
 
-    async def _call(self, action: str, params: Mapping[str, str], *, read_only: bool = True) -> Any:
-        """POST one action and return its decoded body, or raise a ``PanelError``."""
+    async def _call(self, action: str, params: Mapping[str, str], *, read_only: bool = True,
+                    background: bool = False) -> Any:
+        """POST one action and return its decoded body, or raise a ``PanelError``.
+
+        ``background`` requests wait behind every other in the rate limiter."""
         policy = self._retry
         attempt = 0
         while True:
             attempt += 1
             try:
-                return await self._attempt(action, params, read_only=read_only)
+                return await self._attempt(action, params, read_only=read_only,
+                                           background=background)
             except PanelUnavailable as exc:
                 retryable = read_only or exc.never_sent
                 if not retryable or attempt >= policy.attempts:
@@ -281,9 +358,10 @@ class PanelClient:
                          self.name, action, exc.message, attempt, delay)
                 await asyncio.sleep(delay)
 
-    async def _attempt(self, action: str, params: Mapping[str, str], *, read_only: bool) -> Any:
+    async def _attempt(self, action: str, params: Mapping[str, str], *, read_only: bool,
+                       background: bool) -> Any:
         form = urlencode({"key": self._key.get_secret_value(), "action": action, **params})
-        await self._limiter.wait()
+        await self._limiter.wait(background=background)
         try:
             async with asyncio.timeout(self._queue_timeout):
                 await self._connections.acquire()

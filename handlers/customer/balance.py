@@ -66,8 +66,7 @@ async def balance_screen(user_id: int, page: int, accounts: Accounts, settings: 
     """The balance, its history's page ``page``, and its buttons (🔌 API with ``api``:
     the shop serves its wholesale API)."""
     currency = settings.shop_currency
-    balance = await accounts.balance(user_id)
-    entries, total = await accounts.history(user_id, page * PAGE_SIZE, PAGE_SIZE)
+    balance, entries, total = await accounts.statement(user_id, page * PAGE_SIZE, PAGE_SIZE)
     lines = [_("Your balance: <b>{balance}</b>").format(balance=money(balance, currency))]
     if discounts.tiers:
         lines += loyalty_lines(await discounts.standing(user_id), currency)

@@ -16,7 +16,7 @@ from aiogram.utils.i18n import gettext as _
 from bot.config import Settings
 from bot.shop import is_row_id
 from bot.shop.catalog.pricing import Pricer
-from bot.shop.growth.referrals import Referrals
+from bot.shop.growth.referrals import Referrals, is_code
 from bot.shop.money.accounts import Accounts
 from bot.shop.orders.service import OrderService, ServiceGone
 from handlers.callbacks import MenuCb
@@ -54,11 +54,14 @@ async def start(message: Message, command: CommandObject, accounts: Accounts, se
     sender = message.from_user
     assert sender is not None
     await kept_order.set_aside(state, orders)
-    await accounts.register(sender.id, username=sender.username,
-                            first_name=sender.first_name, language=sender.language_code)
     deep_link = (command.args or "").strip()
     service_link = _is_service_link(deep_link)
-    await referrals.started(sender.id, "" if service_link else deep_link)
+    referred = not service_link and is_code(deep_link)
+    # One round trip for a plain /start: the account and the first /start together.
+    await accounts.register(sender.id, username=sender.username, first_name=sender.first_name,
+                            language=sender.language_code, starting=not referred)
+    if referred:
+        await referrals.started(sender.id, deep_link)
     if service_link:
         try:
             stored = await orders.on_sale(int(deep_link[1:]))

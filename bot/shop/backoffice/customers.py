@@ -75,7 +75,7 @@ class Customers:
             return None
         paid, credited = await topups.paid_total(self.db, user_id)
         recent, total = await order_store.for_user(self.db, user_id, 0, orders)
-        history, _ = await ledger.history(self.db, user_id, 0, entries)
+        _balance, history, _total = await ledger.statement(self.db, user_id, 0, entries)
         return CustomerCard(user, paid, credited, recent, total,
                             history, await audit.about(self.db, "user", user_id, 5))
 

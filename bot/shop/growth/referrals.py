@@ -111,14 +111,14 @@ class Referrals:
                 raise LookupError(user_id)
         return code
 
-    async def started(self, user_id: int, link: str) -> int | None:
-        """The customer sent /start with ``link`` (the deep link's text, maybe empty):
-        a first /start is recorded, and a referral code makes its owner their
-        referrer (see the module doc). Returns the referrer made now, if any."""
-        if is_code(link):
-            return await store.start_referred(self.db, user_id, link)
-        await store.mark_started(self.db, user_id)
-        return None
+    async def started(self, user_id: int, code: str) -> int | None:
+        """The customer sent /start with the referral link ``code``: their first
+        /start is recorded and the code's owner made their referrer (see the module
+        doc). Returns the referrer made now, if any. A /start without a code is
+        recorded by ``Accounts.register(starting=True)``, in its one statement."""
+        if not is_code(code):
+            return None
+        return await store.start_referred(self.db, user_id, code)
 
     async def figures(self, user_id: int) -> Figures | None:
         return await store.figures(self.db, user_id)

@@ -21,10 +21,14 @@ class Accounts:
         self.db = db
 
     async def register(self, user_id: int, *, username: str | None, first_name: str,
-                       language: str | None) -> User:
-        """Create the account on first contact; later calls refresh the names only."""
+                       language: str | None, starting: bool = False) -> User:
+        """Create the account on first contact; later calls refresh the names only.
+        ``starting``: this is a /start not brought by a referral link, and the first
+        one is recorded with it (one statement; a referral link's first /start is
+        ``Referrals.started``'s)."""
         return await users.upsert_user(self.db, user_id, username=username,
-                                       first_name=first_name, language=language)
+                                       first_name=first_name, language=language,
+                                       starting=starting)
 
     async def get(self, user_id: int) -> User | None:
         return await users.get_user(self.db, user_id)
@@ -32,10 +36,11 @@ class Accounts:
     async def balance(self, user_id: int) -> int:
         return await ledger.balance_of(self.db, user_id)
 
-    async def history(self, user_id: int, offset: int,
-                      limit: int) -> tuple[list[HistoryEntry], int]:
-        """A page of the customer's balance history, newest first, and its length."""
-        return await ledger.history(self.db, user_id, offset, limit)
+    async def statement(self, user_id: int, offset: int,
+                        limit: int) -> tuple[int, list[HistoryEntry], int]:
+        """The customer's balance, a page of its history (newest first) and the
+        history's length, read together (one round trip, never cached)."""
+        return await ledger.statement(self.db, user_id, offset, limit)
 
     async def adjust_balance(self, *, user_id: int, amount_minor: int, admin_id: int,
                              reason: str, currency: str,
