@@ -36,6 +36,15 @@ from handlers.views.text import day_of, money, number, short, signed, when, who
 router = Router(name="admin_customers")
 
 MAX_REASON = 200
+# The balance movements whose note is someone's own words (an admin's reason, a promo
+# code); the others' notes are the services' English detail, which the kind says.
+OWN_NOTES = ("credit", "debit", "promo")
+
+
+def _own_note(kind: str, note: str | None) -> bool:
+    """Whether a movement's note is shown: someone's own words, not the reason /credit
+    and /debit write when none is given (the command's name, which the kind says)."""
+    return bool(note) and kind in OWN_NOTES and note != kind
 
 
 class AdminCustomers(StatesGroup):
@@ -119,7 +128,8 @@ def card_text(card: CustomerCard, currency: str, zone: ZoneInfo,
     lines += ["", _("<b>Balance history</b>")]
     lines += [f"{when(e.created_at, zone)} · {ledger_kind(e.kind, e.order_id)} "
               f"{signed(e.amount_minor, currency)}"
-              f"{' · ' + escape(short(e.note, 60)) if e.note else ''}" for e in card.ledger] or ["—"]
+              f"{' · ' + escape(short(e.note, 60)) if _own_note(e.kind, e.note) else ''}"
+              for e in card.ledger] or ["—"]
     if card.audit:
         lines += ["", _("<b>Admin actions</b>")] + [audit_line(entry, currency, zone)
                                                     for entry in card.audit]

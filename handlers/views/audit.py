@@ -16,6 +16,7 @@ from handlers.views.text import current_locale, short, shown, when
 
 VALUE_LIMIT = 60  # characters of a value shown as stored (a key's hint, an admin's reason)
 NOTE_LIMIT = 80
+NUMBERED = ("order", "service", "category", "broadcast")  # the shop's own ids, written #7
 
 
 def action_word(action: str) -> str:
@@ -41,11 +42,14 @@ def target_words(entry: AuditEntry) -> str:
     no id worth showing (a global markup, the catalog's refresh)."""
     if entry.target_kind == "shop":
         return _("for the whole shop") if entry.action == "markup" else ""
+    target = escape(short(entry.target_id, 40))
+    if entry.target_kind in NUMBERED:
+        target = f"#{target}"
+    if entry.target_kind == "broadcast":
+        return target  # its actions say it is a broadcast
     words = {"user": _("customer"), "order": _("order"), "payment": _("payment"),
-             "service": _("service"), "category": _("category"),
-             "broadcast": _("broadcast"), "promo": _("promo code")}
-    kind = words.get(entry.target_kind, escape(entry.target_kind))
-    return f"{kind} {escape(short(entry.target_id, 40))}"
+             "service": _("service"), "category": _("category"), "promo": _("promo code")}
+    return f"{words.get(entry.target_kind, escape(entry.target_kind))} {target}"
 
 
 def _part(part: object, zone: ZoneInfo, limit: int) -> str:

@@ -6,7 +6,7 @@ being built, in a handler or a notice (bot/shop/money/formatting.py formats)."""
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from html import escape
 from zoneinfo import ZoneInfo
 
@@ -67,6 +67,20 @@ def panel_amount(amount: Decimal, currency: str) -> str:
     if not code.isalpha():
         return f"{formatting.decimal(amount, current_locale())} {code}".strip()
     return formatting.amount(amount, code, current_locale())
+
+
+def panel_figure(text: str | None) -> str:
+    """A figure a panel sent as text (what it charged for an order), as HTML: a number
+    in the reader's format; anything else cut and escaped; ``—`` when there is none."""
+    if not text:
+        return "—"
+    try:
+        value = Decimal(text.strip())
+    except InvalidOperation:
+        return panel_text(text, ID_LIMIT)
+    if not value.is_finite():
+        return panel_text(text, ID_LIMIT)
+    return formatting.decimal(value, current_locale())
 
 
 def number(value: int) -> str:
