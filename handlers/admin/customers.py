@@ -104,7 +104,7 @@ def card_text(card: CustomerCard, currency: str, zone: ZoneInfo,
         _("Name: {name}").format(name=escape(who(user.first_name, user.username))),
         _("Balance: <b>{balance}</b>").format(balance=money(user.balance_minor, currency)),
         _("Stars top-ups: {count}, {amount} credited").format(
-            count=card.topups_paid, amount=money(card.topups_minor, currency)),
+            count=number(card.topups_paid), amount=money(card.topups_minor, currency)),
         _("Language: {language} · Joined: {joined} · Last seen: {seen}").format(
             language=escape(language_name(user.speaks) if user.speaks else "—"),
             joined=day_of(user.created_at, zone), seen=when(user.last_seen_at, zone)),
@@ -122,7 +122,7 @@ def card_text(card: CustomerCard, currency: str, zone: ZoneInfo,
             lines.append(_("Invited by customer {id}").format(id=referral.referred_by))
     if api:
         lines += api_view.card_lines(api_access, zone)
-    lines += ["", _("<b>Orders</b> ({count})").format(count=card.orders_total)]
+    lines += ["", _("<b>Orders</b> ({count})").format(count=number(card.orders_total))]
     lines += [f"{STATE_EMOJI.get(o.state, '•')} #{o.id} {escape(short(o.service_name, 40))} · "
               f"{money(o.price_minor, o.currency)}" for o in card.orders] or ["—"]
     lines += ["", _("<b>Balance history</b>")]
