@@ -43,14 +43,14 @@ async def test_markups_reach_the_customers_next_price(shop: Shop) -> None:
     await open_service(customer, shop, 101)  # 1.20 per 1000, 30 % by default
     assert "$1.56 per 1000" in customer.text
     await open_card(admin, shop, 101)
-    assert "Markup: 30 % (the global one)" in admin.text
+    assert "Markup: 30% (the global one)" in admin.text
     await admin.tap("Service markup")
     await admin.send("50")
-    assert "$1.56 now → $1.80 with 50 %" in admin.text  # shown before it is saved
+    assert "$1.56 now → $1.80 with 50%" in admin.text  # shown before it is saved
     await open_service(customer, shop, 101)
     assert "$1.56 per 1000" in customer.text  # nothing saved yet
     await admin.tap("Save")
-    assert "Markup: 50 % (this service's own)" in admin.text
+    assert "Markup: 50% (this service's own)" in admin.text
     await open_service(customer, shop, 101)
     assert "$1.80 per 1000" in customer.text
 
@@ -65,10 +65,10 @@ async def test_markups_reach_the_customers_next_price(shop: Shop) -> None:
     assert "$2.40 per 1000" in customer.text
 
     await admin.tap("⬅ Catalog")
-    await admin.tap("Global markup: 30 %")
+    await admin.tap("Global markup: 30%")
     await admin.send("12.5")
     await admin.tap("Save")
-    assert "Global markup: <b>12.5 %</b>" in admin.text or "12.5 %" in admin.text
+    assert "Global markup: 12.5%" in admin.text
     await open_service(customer, shop, 103)  # another category: 0.25 × 1.125 → $0.29
     assert "$0.29 per 1000" in customer.text
     rows = await audit(shop, "markup")
@@ -111,7 +111,7 @@ async def test_wrong_markups_are_refused_and_the_admin_stays_in_the_input(shop: 
     await admin.send_sticker()
     assert "-99 to 10000" in admin.text
     await admin.send("15")  # still in the input
-    assert "with 15 %" in admin.text
+    assert "with 15%" in admin.text
     await admin.tap("Save")
     await open_service(customer, shop, 101)
     assert "$1.38 per 1000" in customer.text

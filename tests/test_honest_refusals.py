@@ -80,7 +80,7 @@ async def test_a_markup_refusal_says_what_is_wrong(shop: Shop) -> None:
         await admin.send(wrong)
         assert said in admin.text and "⚠️" in admin.text, (wrong, admin.text)
     await admin.send("-10")  # what MARKUP_PERCENT takes too (tests/test_config.py)
-    assert "with -10 %" in admin.text and "negative markup" in admin.text
+    assert "with -10%" in admin.text and "negative markup" in admin.text
 
 
 # ------------------------------------------------------------------ broadcasts

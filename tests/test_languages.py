@@ -247,3 +247,189 @@ async def test_a_refused_bot_profile_does_not_stop_the_shop(make_sandbox: Sandbo
         await stop_bot(task)
     finally:
         await running.stop()
+
+
+# --- every line of the admin's screens ---------------------------------------------
+
+LATIN_WORD = re.compile(r"[A-Za-z]+")
+# What a line may hold in Latin letters besides the words the translator wrote: the
+# people and panel of this test, a customer's language by its own name, and the
+# command syntax an admin types as shown (/credit USER_ID AMOUNT [reason],
+# /promo_new CODE balance AMOUNT [uses=N]…).
+# Codes, ids and currency codes are upper case and pass too.
+ADMIN_TOKENS = {"Boss", "Alex", "Alice", "Bob", "main", "English", "reason", "balance", "discount", "uses",
+                "per", "user", "days", "min"}
+ENGLISH_MONEY = re.compile(r"\$\d{1,3}(?:,\d{3})*\.\d{2}(?!\d)")  # $1,059.67
+# 0.25 or 1.5: no locale here writes a decimal point (Turkish groups thousands with
+# one: 50.000, so three digits after it are a grouping).
+ENGLISH_DECIMAL = re.compile(r"(?<![\d.,])\d+\.(?:\d{1,2}|\d{4,})(?![\d.,])")
+ENGLISH_PERCENT = {"ru": re.compile(r"\d+(?:[.,]\d+)?%"),  # Russian: 30 %
+                   "tr": re.compile(r"\d+(?:[.,]\d+)?\s?%")}  # Turkish: %30
+
+
+@cache
+def translated_words(lang: str) -> frozenset[str]:
+    """Every Latin-letter word the translations of ``lang`` use (Telegram, API, Stars…)."""
+    with (LOCALES / lang / "LC_MESSAGES" / "messages.po").open("rb") as source:
+        catalog = read_po(source)
+    words: set[str] = set()
+    for message in catalog:
+        strings = message.string if isinstance(message.string, tuple | list) else (
+            message.string,)
+        for text in strings:
+            text = re.sub(r"\{[^}]*\}|<[^>]+>", " ", text or "")
+            words.update(word.lower() for word in LATIN_WORD.findall(text))
+    return frozenset(words)
+
+
+def english_left(lang: str, text: str, *, ids: tuple[str, ...] = ()) -> list[str]:
+    """What in an admin's message is not in ``lang``: words no translation uses, and
+    money, decimals and percents written the English way; line by line."""
+    found = []
+    known = translated_words(lang)
+    for line in bot_words(text).splitlines():
+        for other in ids:
+            line = line.replace(other, "")
+        line = re.sub(r"[/@]\w+", " ", line)  # commands and usernames
+        found += [word for word in LATIN_WORD.findall(line) if not word.isupper()
+                  and word.lower() not in known and word not in ADMIN_TOKENS]
+        for pattern in (ENGLISH_MONEY, ENGLISH_DECIMAL, ENGLISH_PERCENT[lang]):
+            found += pattern.findall(line)
+    return found
+
+
+def test_the_admin_check_finds_english_words_and_formats() -> None:
+    """The check below can fail: English words, amounts and percents are found in a
+    line; the translated line passes."""
+    assert english_left("ru", "наценка магазин markup · 30 % → 50 %") == ["markup"]
+    assert english_left("ru", "рассылка 1 · → all: 0 queued, 0 skipped") == [
+        "all", "queued", "skipped"]
+    assert english_left("ru", "кредит · $1,059.67 → $1,062.17") == ["$1,059.67", "$1,062.17"]
+    assert english_left("ru", "Цена панели: 0.25 USD за 1000") == ["0.25"]
+    assert english_left("tr", "kâr oranı · 30 % → 50 %") == ["30 %", "50 %"]
+    assert english_left("tr", "Boss · /credit USER_ID AMOUNT [reason] · 50.000 · 02.12.2026") == []
+    assert english_left("ru", "Имя: Alex · 1 059,67 $ · 30 % · 0,25 $") == []
+
+
+class AdminWalk(Walk):
+    """An admin of one language: every line of every message and toast they get has no
+    English left (``ids``: random ids in the texts, a payment's charge id)."""
+
+    def __init__(self, user: ScriptedUser, lang: str) -> None:
+        super().__init__(user, lang)
+        self.ids: tuple[str, ...] = ()
+
+    def assert_in_language(self, text: str) -> None:
+        left = english_left(self.lang, text, ids=self.ids)
+        assert not left, f"English in {self.lang}: {left} in {text!r}"
+
+    def check_new(self) -> None:
+        for message in self.user.bot_messages[self.checked:]:
+            self.assert_in_language(message.text)
+        self.checked = len(self.user.bot_messages)
+        self.assert_in_language(self.user.text)
+
+    async def tap(self, data: str, message: ChatMessage | None = None) -> str:
+        answer = await self.user.tap_data(data, message)
+        if answer.get("text"):
+            self.assert_in_language(answer["text"])
+        self.check_new()
+        return self.user.text
+
+
+@pytest.mark.timeout(240)
+@pytest.mark.parametrize("lang", ["ru", "tr"])
+async def test_every_admin_screen_speaks_the_admins_language(
+        make_sandbox: SandboxFactory, tmp_path: Path, lang: str) -> None:
+    """An admin does what a first day holds (credits, markups, hiding, blocking, a
+    broadcast, a promo code, a Stars refund taking a referral reward back, a catalog
+    refresh) and walks every admin screen, the audit log last: every line is theirs."""
+    from handlers.callbacks import (
+        AdminBroadcastCb,
+        AdminCatalogCb,
+        AdminCb,
+        AdminCustomerCb,
+        AdminOrderCb,
+        AdminPromoCb,
+        AdminReferralsCb,
+    )
+    from tests.test_referrals import REFERRALS, invited
+    from tests.test_stars import bought_stars
+
+    sandbox = await make_sandbox()
+    async with running_shop(sandbox, tmp_path, panel_timeout=1, **REFERRALS) as shop:
+        admin = AdminWalk(shop.emulator.user(ADMIN_ID, "Boss", language_code=lang), lang)
+        await admin.send("/start")
+        alice = shop.user(101, "Alice")
+        await alice.send("/start")
+        bob = await invited(shop, alice, "Bob", 102)
+        charge = await bought_stars(bob, "$10.00 · 500 ⭐")
+        await alice.expect("You earned $1.00")
+        admin.ids = (charge,)
+        customer = shop.user(42, "Alex")
+        await customer.send("/start")
+        await shop.credit(42, 2_000)
+        ref, _category = await ids(shop, 103)
+        await customer.tap_data(ServiceCb(ref=ref).pack())
+        await customer.tap_data(OrderStartCb(ref=ref).pack())
+        await customer.send("https://instagram.com/p/admin" + lang)
+        await customer.send("1000")
+        await customer.tap_data(FormCb(action="skip").pack())
+        await customer.tap("Confirm")
+        [(order_id,)] = await shop.query("SELECT id FROM orders")
+
+        # What a first day holds, each leaving its audit row.
+        await admin.send(f"/refund_stars {charge}")  # Alice's reward is taken back
+        await admin.send("/credit 42 1000")
+        await admin.send("/debit 42 1 " + ("ошибка" if lang == "ru" else "hata"))
+        await admin.send("/promo_new WELCOME5 balance 5 uses=100 days=30")
+        await admin.send("/promo_new SPRING10 discount 10 min=5")
+        await admin.send("/promo_off SPRING10")
+        await admin.send("/admin")
+        await admin.tap(AdminCb(area="catalog").pack())
+        await admin.tap(AdminCatalogCb(action="global").pack())
+        await admin.send("50")
+        await admin.tap(AdminCatalogCb(action="save").pack())
+        await admin.tap(AdminCatalogCb(action="card", id=ref).pack())
+        await admin.tap(AdminCatalogCb(action="mk_s", id=ref).pack())
+        await admin.send("12.5")
+        await admin.tap(AdminCatalogCb(action="save").pack())
+        await admin.tap(AdminCatalogCb(action="clear_s", id=ref).pack())
+        await admin.tap(AdminCatalogCb(action="hide_s", id=ref).pack())
+        await admin.tap(AdminCatalogCb(action="show_s", id=ref).pack())
+        await admin.tap(AdminCatalogCb(action="backups", id=ref).pack())
+        await admin.tap(AdminCatalogCb(action="refresh").pack())
+        await admin.tap(AdminCustomerCb(action="block", id=42).pack())
+        await admin.tap(AdminCustomerCb(action="unblock", id=42).pack())
+        await admin.tap(AdminCustomerCb(action="referrals_off", id=101).pack())
+        await admin.tap(AdminBroadcastCb(action="new").pack())
+        await admin.send("Привет" if lang == "ru" else "Merhaba")
+        await admin.tap(AdminBroadcastCb(action="confirm").pack())
+        summary = await admin.user.expect("завершена" if lang == "ru" else "tamamlandı",
+                                          timeout=30)
+        assert ("(отмена)" if lang == "ru" else "(iptal)") not in summary.text  # none canceled
+
+        # Every screen, then the audit log's every page.
+        for area in ("dashboard", "catalog", "orders", "broadcast", "promo", "referrals"):
+            await admin.tap(AdminCb(area=area).pack())
+        for period in ("7d", "all"):
+            await admin.tap(AdminReferralsCb(period=period).pack())
+        await admin.tap(AdminOrderCb(action="show", id=order_id).pack())
+        await admin.tap(AdminPromoCb(action="card", id=1).pack())
+        await admin.tap(AdminPromoCb(action="card", id=2).pack())
+        for user_id in (42, 101, 102):
+            await admin.tap(AdminCustomerCb(action="card", id=user_id).pack())
+        await admin.tap(AdminCb(area="customers").pack())
+        await admin.send("Alex")
+        [(rows,)] = await shop.query("SELECT COUNT(*) FROM audit_log")
+        pages = [await admin.tap(AdminCb(area="audit", page=page).pack())
+                 for page in range((rows + 9) // 10)]
+        log = "\n".join(pages)
+        assert {"ru": "1\u00a0019,67\u00a0$", "tr": "$1.019,67"}[lang] in log  # /credit's
+        assert {"ru": "30\u00a0% → 50\u00a0%", "tr": "%30 → %50"}[lang] in log
+        assert {action for (action,) in await shop.query(
+            "SELECT DISTINCT action FROM audit_log")} >= {
+            "credit", "debit", "markup", "hide", "show", "block", "unblock", "referrals_off",
+            "broadcast", "promo_new", "promo_off", "refund_stars", "referral_clawback",
+            "catalog_refresh"}
+        admin.check_new()

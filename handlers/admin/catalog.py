@@ -22,13 +22,22 @@ from aiogram.utils.i18n import gettext as _
 from aiogram.utils.i18n import ngettext
 
 from bot.config import Settings
-from bot.shop.catalog.admin import CatalogAdmin, MarkupInvalid, ServiceInfo, parse_percent, show_percent
+from bot.shop.catalog.admin import CatalogAdmin, MarkupInvalid, ServiceInfo, parse_percent
 from bot.shop.routing.links import NEEDS_TWO_PANELS, REFUSALS, LinkRefused, RouteLinks, label
 from handlers.admin.home import back_button
 from handlers.callbacks import AdminCatalogCb, AdminCb, AdminRoutesCb
 from handlers.filters import Button, TextMessage
 from handlers.views.keyboards import button, edit, keyboard
-from handlers.views.text import CATEGORY_LIMIT, ID_LIMIT, money, number, panel_text, short
+from handlers.views.text import (
+    CATEGORY_LIMIT,
+    ID_LIMIT,
+    money,
+    number,
+    panel_amount,
+    panel_text,
+    percent,
+    short,
+)
 
 router = Router(name="admin_catalog")
 
@@ -46,13 +55,13 @@ def _catalog_back() -> list:
 
 
 async def _home(admin: CatalogAdmin) -> tuple[str, InlineKeyboardMarkup]:
-    current = show_percent(await admin.pricer.global_markup())
-    text = _("<b>🗂 Catalog</b>\nGlobal markup: <b>{percent} %</b> (a category's or a "
+    current = percent(await admin.pricer.global_markup())
+    text = _("<b>🗂 Catalog</b>\nGlobal markup: <b>{percent}</b> (a category's or a "
              "service's own markup wins over it).").format(percent=current)
     return text, keyboard(
         [button(_("🔄 Refresh now"), AdminCatalogCb(action="refresh")),
          button(_("🔍 Find a service"), AdminCatalogCb(action="find"))],
-        [button(_("💹 Global markup: {percent} %").format(percent=current),
+        [button(_("💹 Global markup: {percent}").format(percent=current),
                 AdminCatalogCb(action="global"))],
         back_button())
 
@@ -168,11 +177,11 @@ async def _card(admin: CatalogAdmin, info: ServiceInfo,
                                                    id=panel_text(stored.service.id, ID_LIMIT)),
         _("Category: {category}").format(category=panel_text(stored.service.category,
                                                              CATEGORY_LIMIT)),
-        _("Panel rate: {rate} {currency} per 1000").format(rate=stored.service.rate,
-                                                           currency=escape(stored.currency)),
+        _("Panel rate: {rate} per 1000").format(
+            rate=escape(panel_amount(stored.service.rate, stored.currency))),
         _("Shop price: <b>{price}</b> per 1000").format(
             price=money(info.unit_price_minor, settings.shop_currency)),
-        _("Markup: {percent} % ({source})").format(percent=show_percent(info.markup),
+        _("Markup: {percent} ({source})").format(percent=percent(info.markup),
                                                    source=_source_word(info.markup_from)),
         _("State: {status}").format(status=status),
     ]
@@ -294,7 +303,7 @@ async def ask_markup(query: CallbackQuery, callback_data: AdminCatalogCb, state:
         callback_answer.text = _("Nothing here any more.")
         return
     current = await catalog_admin.current(kind, target)  # type: ignore[arg-type]
-    now = (_("now {percent} %").format(percent=show_percent(current)) if current is not None
+    now = (_("now {percent}").format(percent=percent(current)) if current is not None
            else _("now inherited"))
     await state.set_state(AdminCatalog.markup)
     await state.update_data(kind=kind, target=target, percent=None)
@@ -314,7 +323,7 @@ async def markup_value(message: Message, state: FSMContext, catalog_admin: Catal
     assert message.text is not None
     data = await state.get_data()
     try:
-        percent = parse_percent(message.text)
+        markup = parse_percent(message.text)
     except MarkupInvalid as exc:
         problem = {
             "range": _("That is outside -99 … 10000."),
@@ -324,16 +333,16 @@ async def markup_value(message: Message, state: FSMContext, catalog_admin: Catal
         await message.answer(f"⚠️ {problem} {_markup_help()}")
         return
     kind, target = data.get("kind", "shop"), int(data.get("target", 0))
-    preview = await catalog_admin.preview(kind, target, percent)
-    await state.update_data(percent=str(percent))
-    lines = [_("Set {what} to <b>{percent} %</b>?").format(what=_target_words(kind, target),
-                                                          percent=show_percent(percent))]
+    preview = await catalog_admin.preview(kind, target, markup)
+    await state.update_data(percent=str(markup))
+    lines = [_("Set {what} to <b>{percent}</b>?").format(what=_target_words(kind, target),
+                                                          percent=percent(markup))]
     if preview.example is not None:
         currency = settings.shop_currency
-        lines.append(_("1000 of service #{ref}: {now} now → {then} with {percent} %").format(
+        lines.append(_("1000 of service #{ref}: {now} now → {then} with {percent}").format(
             ref=preview.example.ref, now=money(preview.price_now_minor, currency),
-            then=money(preview.price_then_minor, currency), percent=show_percent(percent)))
-    if percent < 0:
+            then=money(preview.price_then_minor, currency), percent=percent(markup)))
+    if markup < 0:
         lines.append(_("⚠️ A negative markup sells below what the panel charges you."))
     lines.append(_("Or send another number."))
     await message.answer("\n".join(lines), reply_markup=keyboard(
@@ -355,24 +364,24 @@ async def save_markup(query: CallbackQuery, callback_data: AdminCatalogCb, state
     if data.get("percent") is None:
         callback_answer.text = _("Send the number first.")
         return
-    percent = Decimal(data["percent"])
+    markup = Decimal(data["percent"])
     kind, target = data.get("kind", "shop"), int(data.get("target", 0))
-    if percent < 0 and callback_data.action != "save_below":
-        await edit(query.message, _("⚠️ With a markup of {percent} %, every affected service "
+    if markup < 0 and callback_data.action != "save_below":
+        await edit(query.message, _("⚠️ With a markup of {percent}, every affected service "
                                     "would sell below the panel's cost, so the shop hides it "
                                     "until the markup or the panel's price is fixed. Save "
-                                    "anyway?").format(percent=show_percent(percent)),
+                                    "anyway?").format(percent=percent(markup)),
                    keyboard([button(_("Yes, save and hide them"),
                                     AdminCatalogCb(action="save_below"))], _catalog_back()))
         return
-    if not await catalog_admin.set_markup(query.from_user.id, kind, target, percent):
+    if not await catalog_admin.set_markup(query.from_user.id, kind, target, markup):
         await state.set_state(None)
         callback_answer.text = _("Nothing here any more.")
         return
     await state.set_state(None)
     await state.update_data(kind=None, target=None, percent=None)
-    callback_answer.text = _("Saved: {what} is {percent} %.").format(
-        what=_target_words(kind, target), percent=show_percent(percent))
+    callback_answer.text = _("Saved: {what} is {percent}.").format(
+        what=_target_words(kind, target), percent=percent(markup))
     if kind == "shop":
         await edit(query.message, *await _home(catalog_admin))
     else:
@@ -424,11 +433,12 @@ async def _backups(links: RouteLinks, ref: int,
         lines.append(_("Suggested (best first; tap ➕ to link):"))
     for found in suggested:
         backup = found.backup
-        lines.append(_("➕ {panel} #{id} · {name} · cost {cost} per 1000 · match {score} %")
+        lines.append(_("➕ {panel} #{id} · {name} · cost {cost} per 1000 · match {score}")
                      .format(panel=escape(backup.panel),
                              id=panel_text(backup.service.id, ID_LIMIT),
                              name=panel_text(backup.service.name, 60),
-                             cost=money(found.backup_cost_minor, currency), score=found.score))
+                             cost=money(found.backup_cost_minor, currency),
+                             score=percent(Decimal(found.score))))
         rows.append([button(short(f"➕ {label(backup)} {backup.service.name}"),
                             AdminRoutesCb(action="link", id=ref, backup=backup.ref))])
     if not suggested and not linked:

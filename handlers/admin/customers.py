@@ -22,19 +22,29 @@ from bot.shop.backoffice.customers import CustomerCard, Customers, QueryError
 from bot.shop.growth.referrals import Figures, Referrals
 from bot.shop.money.accounts import Accounts
 from bot.shop.wholesale.keys import ApiAccess, ApiKeys
-from handlers.admin.home import adjust_balance, audit_line, back_button
+from handlers.admin.home import adjust_balance, back_button
 from handlers.callbacks import AdminCb, AdminCustomerCb, AdminOrderCb
 from handlers.filters import Button, TextMessage
 from handlers.middlewares.i18n import language_name
 from handlers.views import api as api_view
+from handlers.views.audit import audit_line
 from handlers.views.keyboards import button, edit, keyboard
 from handlers.views.ledger import ledger_kind
 from handlers.views.orders import STATE_EMOJI
-from handlers.views.text import day_of, money, number, short, when
+from handlers.views.text import day_of, money, number, short, signed, when, who
 
 router = Router(name="admin_customers")
 
 MAX_REASON = 200
+# The balance movements whose note is someone's own words (an admin's reason, a promo
+# code); the others' notes are the services' English detail, which the kind says.
+OWN_NOTES = ("credit", "debit", "promo")
+
+
+def _own_note(kind: str, note: str | None) -> bool:
+    """Whether a movement's note is shown: someone's own words, not the reason /credit
+    and /debit write when none is given (the command's name, which the kind says)."""
+    return bool(note) and kind in OWN_NOTES and note != kind
 
 
 class AdminCustomers(StatesGroup):
@@ -67,7 +77,7 @@ async def find_customer(message: Message, customers: Customers) -> None:
         await message.answer(_("No customer matches “{query}”. Try again, or /cancel.").format(
             query=escape(short(message.text.strip(), 64))), reply_markup=keyboard(back_button()))
         return
-    rows = [[button(short(f"{user.first_name or '—'} · @{user.username or '—'} · {user.id}"),
+    rows = [[button(short(f"{who(user.first_name, user.username)} · {user.id}"),
                     AdminCustomerCb(action="card", id=user.id))] for user in found]
     await message.answer(ngettext("Found {count} customer. Open it, or send another search:",
                                   "Found {count} customers. Open one, or send another search:",
@@ -91,11 +101,10 @@ def card_text(card: CustomerCard, currency: str, zone: ZoneInfo,
         status += " · " + _("has blocked the bot")
     lines = [
         _("<b>Customer {id}</b>").format(id=user.id),
-        _("Name: {name} · @{username}").format(name=escape(short(user.first_name or "—", 64)),
-                                              username=escape(user.username or "—")),
+        _("Name: {name}").format(name=escape(who(user.first_name, user.username))),
         _("Balance: <b>{balance}</b>").format(balance=money(user.balance_minor, currency)),
         _("Stars top-ups: {count}, {amount} credited").format(
-            count=card.topups_paid, amount=money(card.topups_minor, currency)),
+            count=number(card.topups_paid), amount=money(card.topups_minor, currency)),
         _("Language: {language} · Joined: {joined} · Last seen: {seen}").format(
             language=escape(language_name(user.speaks) if user.speaks else "—"),
             joined=day_of(user.created_at, zone), seen=when(user.last_seen_at, zone)),
@@ -113,15 +122,17 @@ def card_text(card: CustomerCard, currency: str, zone: ZoneInfo,
             lines.append(_("Invited by customer {id}").format(id=referral.referred_by))
     if api:
         lines += api_view.card_lines(api_access, zone)
-    lines += ["", _("<b>Orders</b> ({count})").format(count=card.orders_total)]
+    lines += ["", _("<b>Orders</b> ({count})").format(count=number(card.orders_total))]
     lines += [f"{STATE_EMOJI.get(o.state, '•')} #{o.id} {escape(short(o.service_name, 40))} · "
               f"{money(o.price_minor, o.currency)}" for o in card.orders] or ["—"]
     lines += ["", _("<b>Balance history</b>")]
     lines += [f"{when(e.created_at, zone)} · {ledger_kind(e.kind, e.order_id)} "
-              f"{'+' if e.amount_minor > 0 else ''}{money(e.amount_minor, currency)}"
-              f"{' · ' + escape(short(e.note, 60)) if e.note else ''}" for e in card.ledger] or ["—"]
+              f"{signed(e.amount_minor, currency)}"
+              f"{' · ' + escape(short(e.note, 60)) if _own_note(e.kind, e.note) else ''}"
+              for e in card.ledger] or ["—"]
     if card.audit:
-        lines += ["", _("<b>Admin actions</b>")] + [audit_line(entry, zone) for entry in card.audit]
+        lines += ["", _("<b>Admin actions</b>")] + [audit_line(entry, currency, zone)
+                                                    for entry in card.audit]
     return "\n".join(lines)
 
 

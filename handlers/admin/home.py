@@ -26,7 +26,6 @@ from aiogram.utils.i18n import ngettext
 
 from bot.config import Settings
 from bot.shop import is_row_id
-from bot.shop.backoffice import audit
 from bot.shop.backoffice.audit import AuditLog
 from bot.shop.messaging.notifier import Notifier
 from bot.shop.money.accounts import Accounts, InsufficientFunds
@@ -36,6 +35,7 @@ from bot.shop.orders.service import OrderService
 from bot.shop.wholesale.keys import ApiKeys
 from handlers.callbacks import AdminCb, MenuCb, UnresolvedCb
 from handlers.filters import Button, InAdminInput, TextMessage
+from handlers.views.audit import audit_line
 from handlers.views.keyboards import button, edit, keyboard, pager
 from handlers.views.menu import home_button
 from handlers.views.text import current_locale, field_error, money, number, when
@@ -124,40 +124,6 @@ async def command_in_admin_input(message: Message) -> None:
 AUDIT_PAGE = 10
 
 
-def audit_line(entry: audit.AuditEntry, zone: ZoneInfo) -> str:
-    change = ""
-    if entry.before or entry.after:
-        change = f" · {escape(entry.before[:60])} → {escape(entry.after[:60])}"
-    note = f" · “{escape(entry.note[:80])}”" if entry.note else ""
-    return (f"{when(entry.created_at, zone)} · {entry.admin_id} · <b>{action_word(entry.action)}</b>"
-            f" {target_word(entry.target_kind)} {escape(entry.target_id[:40])}{change}{note}")
-
-
-def action_word(action: str) -> str:
-    words = {"credit": _("credit"), "debit": _("debit"), "block": _("block"),
-             "unblock": _("unblock"), "markup": _("markup"), "hide": _("hide"), "show": _("show"),
-             "attach": _("attach panel id"), "refund_order": _("refund order"),
-             "broadcast": _("broadcast"), "broadcast_cancel": _("cancel broadcast"),
-             "refund_stars": _("refund Stars"), "catalog_refresh": _("refresh catalog"),
-             "promo_new": _("created"), "promo_off": _("turned off"),
-             "referral_payout": _("referral reward"),
-             "referral_clawback": _("referral reward taken back"),
-             "referral_given_back": _("referral reward given back"),
-             "referrals_off": _("referrals off"), "referrals_on": _("referrals on"),
-             "route_link": _("link a backup"), "route_unlink": _("unlink a backup"),
-             "api_key_create": _("API key created"), "api_key_rotate": _("API key replaced"),
-             "api_key_revoke": _("API key revoked"), "api_off": _("API access off"),
-             "api_on": _("API access on")}
-    return words.get(action, escape(action))
-
-
-def target_word(kind: str) -> str:
-    words = {"user": _("customer"), "order": _("order"), "payment": _("payment"),
-             "service": _("service"), "category": _("category"), "shop": _("shop"),
-             "broadcast": _("broadcast"), "promo": _("promo code")}
-    return words.get(kind, escape(kind))
-
-
 @router.callback_query(AdminCb.filter(F.area == "audit"))
 async def audit_screen(query: CallbackQuery, callback_data: AdminCb, audit_log: AuditLog,
                        settings: Settings) -> None:
@@ -166,7 +132,8 @@ async def audit_screen(query: CallbackQuery, callback_data: AdminCb, audit_log: 
     lines = [ngettext("<b>📜 Audit log</b> ({count} entry, newest first)",
                       "<b>📜 Audit log</b> ({count} entries, newest first)", total).format(
                           count=number(total)), ""]
-    lines += [audit_line(entry, settings.zone) for entry in entries] or [_("No admin actions yet.")]
+    lines += [audit_line(entry, settings.shop_currency, settings.zone)
+              for entry in entries] or [_("No admin actions yet.")]
     await edit(query.message, "\n".join(lines), keyboard(
         pager(callback_data.page, total, lambda page: AdminCb(area="audit", page=page),
               size=AUDIT_PAGE), back_button()))

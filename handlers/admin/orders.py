@@ -23,7 +23,7 @@ from handlers.callbacks import AdminCb, AdminCustomerCb, AdminOrderCb
 from handlers.filters import Button, TextMessage
 from handlers.views.keyboards import button, edit, keyboard
 from handlers.views.orders import order_card, state_word
-from handlers.views.text import ID_LIMIT, money, panel_text, short, when
+from handlers.views.text import ID_LIMIT, money, panel_figure, panel_text, short, when
 
 router = Router(name="admin_orders")
 
@@ -97,7 +97,7 @@ def admin_order_text(order: StoredOrder, details: AdminDetails, zone: ZoneInfo) 
                  id=panel_text(order.panel_order_id or "—", ID_LIMIT),
                  status=panel_text(order.panel_status or "—", ID_LIMIT)),
              _("Panel charge: {charge} (expected {cost})").format(
-                 charge=escape(details.charge or "—"), cost=escape(details.panel_cost or "—"))]
+                 charge=panel_figure(details.charge), cost=panel_figure(details.panel_cost))]
     if order.first_panel:
         lines.append(_("Placed on {panel} (first tried {first}: {reason})").format(
             panel=escape(order.panel), first=escape(order.first_panel),

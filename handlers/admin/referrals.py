@@ -18,7 +18,7 @@ from handlers.admin.home import back_button
 from handlers.callbacks import AdminCb, AdminCustomerCb, AdminReferralsCb
 from handlers.filters import Button, CallbackPrefix
 from handlers.views.keyboards import button, edit, keyboard
-from handlers.views.text import money, number, percent, short
+from handlers.views.text import money, number, percent, short, who
 
 router = Router(name="admin_referrals")
 router.callback_query.filter(CallbackPrefix(AdminCb, AdminReferralsCb))
@@ -61,9 +61,9 @@ def render_leaderboard(board: Leaderboard,
     for place, top in enumerate(board.referrers, 1):
         name = short(top.first_name or "—", 40)
         off = " ⛔" if top.off else ""
-        lines.append(_("{place}. {name} (@{username}, {id}){off}: invited {invited} · earned "
+        lines.append(_("{place}. {name} ({id}){off}: invited {invited} · earned "
                        "{earned} · taken back {taken} · written off {written}").format(
-            place=place, name=escape(name), username=escape(top.username or "—"), id=top.user_id,
+            place=place, name=escape(who(top.first_name, top.username, 40)), id=top.user_id,
             off=off, invited=number(top.invited), earned=money(top.earned_minor, currency),
             taken=money(top.taken_back_minor, currency),
             written=money(top.written_off_minor, currency)))

@@ -40,7 +40,7 @@ from handlers.filters import Button, CallbackPrefix, TextMessage
 from handlers.views.keyboards import PAGE_SIZE, button, edit, keyboard, pager
 from handlers.views.ledger import ledger_kind, loyalty_lines, waiting_code_line
 from handlers.views.menu import home_button
-from handlers.views.text import current_locale, field_error, money, number, when
+from handlers.views.text import current_locale, field_error, money, number, signed, when
 
 log = logging.getLogger(__name__)
 router = Router(name="balance")
@@ -55,9 +55,7 @@ class TopUp(StatesGroup):
 
 def _history_line(entry: HistoryEntry, currency: str, zone: ZoneInfo) -> str:
     what = ledger_kind(entry.kind, entry.order_id)
-    sign = "+" if entry.amount_minor > 0 else "−"
-    amount = money(abs(entry.amount_minor), currency)
-    return f"{when(entry.created_at, zone)} · <b>{sign}{amount}</b> · {what}"
+    return f"{when(entry.created_at, zone)} · <b>{signed(entry.amount_minor, currency)}</b> · {what}"
 
 
 async def balance_screen(user_id: int, page: int, accounts: Accounts, settings: Settings,

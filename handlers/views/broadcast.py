@@ -90,7 +90,9 @@ def summary_text(broadcast: Broadcast, counts: Counts) -> str:
         head = _("📣 Broadcast #{id} was canceled.").format(id=broadcast.id)
     else:
         head = _("📣 Broadcast #{id} is done.").format(id=broadcast.id)
-    return "\n".join([head, _("{sent} sent, {failed} failed, {blocked} blocked the bot, "
-                              "{canceled} not sent (canceled); {queued} queued.").format(
+    tally = (_("{sent} sent, {failed} failed, {blocked} blocked the bot, {canceled} not sent "
+               "(canceled); {queued} queued.") if counts.canceled else
+             _("{sent} sent, {failed} failed, {blocked} blocked the bot; {queued} queued."))
+    return "\n".join([head, tally.format(
         sent=number(counts.sent), failed=number(counts.failed), blocked=number(counts.blocked),
         canceled=number(counts.canceled), queued=number(counts.queued))])

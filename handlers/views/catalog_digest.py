@@ -9,8 +9,7 @@ from html import escape
 from aiogram.utils.i18n import gettext as _
 
 from bot.shop.routing.changes import KINDS, Digest, Told
-from handlers.views.dashboard import panel_amount
-from handlers.views.text import number, panel_text, percent
+from handlers.views.text import number, panel_amount, panel_text, percent
 
 DIGEST_NAME_LIMIT = 40  # a digest lists up to 35 services: short names keep it one message
 

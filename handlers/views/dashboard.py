@@ -12,7 +12,7 @@ from aiogram.utils.i18n import ngettext
 from bot.shop.backoffice import stats
 from bot.shop.backoffice.daily_report import Report
 from bot.shop.money import formatting
-from handlers.views.text import current_locale, money, number
+from handlers.views.text import current_locale, money, number, panel_amount, signed
 
 
 def _period_names() -> dict[str, str]:
@@ -46,11 +46,11 @@ def render_dashboard(board: stats.Dashboard) -> str:
             turnover=money(figures.turnover_minor, currency),
             refunds=money(figures.refunds_minor, currency),
             cost=money(figures.cost_minor, currency),
-            profit=_signed(figures.profit_minor, currency)))
+            profit=signed(figures.profit_minor, currency, plus=False)))
         if figures.discounts_minor or figures.bonuses_minor:
             lines.append(_("discounts given {discounts} · bonuses {bonuses}").format(
                 discounts=money(figures.discounts_minor, currency),
-                bonuses=_signed(figures.bonuses_minor, currency)))
+                bonuses=signed(figures.bonuses_minor, currency, plus=False)))
     lines += ["", _("<b>Panel balances</b>")]
     for balance in board.balances:
         if balance.amount is None:
@@ -65,15 +65,6 @@ def render_dashboard(board: stats.Dashboard) -> str:
     return "\n".join(lines)
 
 
-def panel_amount(amount: Decimal, currency: str) -> str:
-    """A panel's balance in its own currency (any code a panel sends: at most 10
-    characters of it are shown)."""
-    code = currency.strip()[:10]
-    if not code.isalpha():
-        return f"{formatting.decimal(amount, current_locale())} {code}".strip()
-    return formatting.amount(amount, code, current_locale())
-
-
 def daily_summary_text(report: Report) -> str:
     """The daily summary (bot/shop/backoffice/daily_report.py), in the reading admin's language."""
     f, cur = report.figures, report.currency
@@ -84,9 +75,9 @@ def daily_summary_text(report: Report) -> str:
         _("Turnover: {amount}").format(amount=money(f.turnover_minor, cur)),
         _("Refunds: {amount}").format(amount=money(f.refunds_minor, cur)),
         _("Panel cost: {amount}").format(amount=money(f.cost_minor, cur)),
-        _("Profit: {amount}").format(amount=_signed(f.profit_minor, cur)),
+        _("Profit: {amount}").format(amount=signed(f.profit_minor, cur, plus=False)),
         *([_("Discounts given: {amount}").format(amount=money(f.discounts_minor, cur)),
-           _("Bonuses: {amount}").format(amount=_signed(f.bonuses_minor, cur))]
+           _("Bonuses: {amount}").format(amount=signed(f.bonuses_minor, cur, plus=False))]
           if f.discounts_minor or f.bonuses_minor else []),
         _("New customers: {n}").format(n=number(f.new_customers)),
         _("Stars top-ups: {n} ({amount})").format(n=number(f.topups),
@@ -102,6 +93,3 @@ def daily_summary_text(report: Report) -> str:
                 balance=escape(panel_amount(Decimal(panel.balance), panel.currency))))
     return "\n".join(lines)
 
-
-def _signed(minor: int, currency: str) -> str:
-    return "−" + money(-minor, currency) if minor < 0 else money(minor, currency)

@@ -6,7 +6,7 @@ being built, in a handler or a notice (bot/shop/money/formatting.py formats)."""
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from html import escape
 from zoneinfo import ZoneInfo
 
@@ -40,8 +40,47 @@ def panel_text(text: str, limit: int = NAME_LIMIT) -> str:
     return escape(short(text, limit))
 
 
+def who(first_name: str | None, username: str | None, limit: int = 64) -> str:
+    """A customer as plain text: their name and @username, leaving out what they have
+    not set (``Alex · @alex``, ``Alex``, ``@alex``; ``—`` with neither)."""
+    parts = [short(first_name, limit)] if first_name else []
+    if username:
+        parts.append("@" + username)
+    return " · ".join(parts) or "—"
+
+
 def money(minor: int, currency: str) -> str:
     return formatting.money(minor, currency, current_locale())
+
+
+def signed(minor: int, currency: str, *, plus: bool = True) -> str:
+    """An amount with its sign, the same on every screen: ``+$5.00``, ``−$0.33`` (a
+    true minus sign, before the locale's amount); ``plus=False`` leaves gains unsigned."""
+    sign = "−" if minor < 0 else "+" if minor > 0 and plus else ""
+    return sign + money(abs(minor), currency)
+
+
+def panel_amount(amount: Decimal, currency: str) -> str:
+    """An amount in a panel's own currency (a rate, a balance), with its decimals: any
+    code a panel sends, at most 10 characters of it, is shown."""
+    code = currency.strip()[:10]
+    if not code.isalpha():
+        return f"{formatting.decimal(amount, current_locale())} {code}".strip()
+    return formatting.amount(amount, code, current_locale())
+
+
+def panel_figure(text: str | None) -> str:
+    """A figure a panel sent as text (what it charged for an order), as HTML: a number
+    in the reader's format; anything else cut and escaped; ``—`` when there is none."""
+    if not text:
+        return "—"
+    try:
+        value = Decimal(text.strip())
+    except InvalidOperation:
+        return panel_text(text, ID_LIMIT)
+    if not value.is_finite():
+        return panel_text(text, ID_LIMIT)
+    return formatting.decimal(value, current_locale())
 
 
 def number(value: int) -> str:

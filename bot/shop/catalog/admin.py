@@ -60,8 +60,10 @@ def parse_percent(text: str) -> Decimal:
     return percent.quantize(Decimal(1)) if percent == percent.to_integral() else percent
 
 
-def show_percent(percent: Decimal) -> str:
-    return f"{percent.quantize(Decimal(1)) if percent == percent.to_integral() else percent}"
+def logged_percent(percent: Decimal) -> str:
+    """A markup as the audit log keeps it, ``12.5 %`` (screens show it in the reader's
+    locale: the log reads it back, bot/shop/backoffice/audit.py)."""
+    return f"{percent.quantize(Decimal(1)) if percent == percent.to_integral() else percent} %"
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,8 +250,8 @@ class CatalogAdmin:
                 await catalog_store.set_markup(conn, kind, key[0], key[1], percent)
             await audit_store.record(conn, admin_id=admin_id, action="markup", target_kind=kind,
                                      target_id=target_id if kind != "shop" else "markup",
-                                     before="" if before is None else f"{show_percent(before)} %",
-                                     after=f"{show_percent(percent)} %")
+                                     before="" if before is None else logged_percent(before),
+                                     after=logged_percent(percent))
         await self._repriced()
         return True
 
@@ -263,7 +265,7 @@ class CatalogAdmin:
         async with self.db.transaction() as conn:
             await catalog_store.clear_markup(conn, kind, key[0], key[1])
             await audit_store.record(conn, admin_id=admin_id, action="markup", target_kind=kind,
-                                     target_id=target_id, before=f"{show_percent(before)} %",
+                                     target_id=target_id, before=logged_percent(before),
                                      after="inherited")
         await self._repriced()
         return True

@@ -53,6 +53,13 @@ class Money:
     currency: str
 
 
+@dataclass(frozen=True, slots=True)
+class Percent:
+    """A percent to show later: 5%, 5 %, %5 as the reader's locale writes it."""
+
+    value: Decimal
+
+
 MAX_AMOUNT_MINOR = 10**10  # the largest amount anyone may type: $100,000,000.00
 MAX_AMOUNT_TEXT = 32
 _SPACES = "[ \u00a0\u202f]"  # a space, a no-break space, a narrow no-break space

@@ -12,7 +12,7 @@ formats through these functions with the reader's locale (``en``, ``ru``,
 * ``day(date, "ru")`` → ``2 дек. 2026 г.``; ``moment(datetime, "en", zone)`` →
   ``12/2/26, 5:37 PM`` (the short form, in the shop's time zone).
 
-``Money`` is a value to format later: an error raised in a service carries
+``Money`` (and ``Percent``) is a value to format later: an error raised in a service carries
 ``Money`` and ``int`` parameters, and the handler shows them in the customer's
 locale (``shown``). Nothing here knows aiogram; handlers pass the current locale.
 """
@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 from babel.dates import format_date, format_datetime
 from babel.numbers import format_currency, format_decimal, format_percent, get_currency_precision
 
-from bot.shop.money.amounts import DEFAULT_LOCALE, Money, babel_locale, exponent, from_minor
+from bot.shop.money.amounts import DEFAULT_LOCALE, Money, Percent, babel_locale, exponent, from_minor
 
 DEFAULT = DEFAULT_LOCALE
 STARS = "XTR"
@@ -105,10 +105,12 @@ def stored_moment(text: str | None, lang: str | None = DEFAULT,
 
 
 def shown(value: object, lang: str | None = DEFAULT) -> str:
-    """A message parameter as the reader reads it: ``Money`` and numbers formatted,
-    anything else as text."""
+    """A message parameter as the reader reads it: ``Money``, ``Percent`` and numbers
+    formatted, anything else as text."""
     if isinstance(value, Money):
         return money(value.minor, value.currency, lang)
+    if isinstance(value, Percent):
+        return percent(value.value, lang)
     if isinstance(value, bool):
         return str(value)
     if isinstance(value, int | Decimal):
