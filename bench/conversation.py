@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import itertools
 import logging
 import statistics
@@ -138,9 +139,11 @@ async def run_users(dp: Dispatcher, bot: Bot, scripts: list[list[Step]],
                 await asyncio.gather(*await feed.take([(update, raw)]))
             timings.append(time.perf_counter() - started)
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     await asyncio.gather(*(one(script) for script in scripts))
-    return time.perf_counter() - started, timings
+    elapsed = time.perf_counter() - started
+    print(f"    (bot process CPU {(time.process_time() - cpu) / elapsed:.0%} of the wall time)")
+    return elapsed, timings
 
 
 def report(name: str, elapsed: float, timings: list[float]) -> float:
@@ -157,7 +160,10 @@ async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--users", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--profile", metavar="FILE",
+                        help="cProfile the storefront's direct runs into FILE (pstats)")
     args = parser.parse_args()
+    profiler = cProfile.Profile() if args.profile else None
     logging.basicConfig(level=logging.ERROR)
 
     # The panel runs in its own process, as a real one would: the figures are the bot's.
@@ -215,7 +221,11 @@ async def main() -> None:
         direct, inboxed = customers_of(2 * round_ + 1), customers_of(2 * round_ + 2)
         await fund(direct + inboxed)
         print(f" round {round_ + 1}")
+        if profiler is not None:
+            profiler.enable()
         elapsed, timings = await run_users(dp, bot, scripts_of(direct))
+        if profiler is not None:
+            profiler.disable()
         shop_rates.append(report("storefront", elapsed, timings))
         await all_placed(direct)
         elapsed, timings = await run_users(dp, bot, scripts_of(inboxed), feed)
@@ -238,6 +248,8 @@ async def main() -> None:
     print(f"median: storefront {shop:.0f} updates/s, echo {echo_rate:.0f} updates/s, "
           f"ratio {ratio:.2f} (per round; targets: >= 1000 updates/s, ratio >= 0.25)")
     print(f"        through the inbox {inboxed:.0f} updates/s, {cost:.2f} of direct (per round)")
+    if profiler is not None:
+        profiler.dump_stats(args.profile)
     await runtime.close()
     panel.terminate()
     await panel.wait()
