@@ -43,7 +43,7 @@ from aiogram.methods.base import TelegramType
 from aiogram.types import Message, Update
 from loopback import spawn_sandbox
 
-from bot.app.bootstrap import build_dispatcher, settle_heap, start_runtime
+from bot.app.bootstrap import Runtime, build_dispatcher, settle_heap, start_runtime
 from bot.app.inbox import UpdateFeed
 from bot.config import load_settings
 from bot.devtools.sandbox.server import DEFAULT_KEY
@@ -97,6 +97,18 @@ class RecordingSession(BaseSession):
     async def stream_content(self, *args: Any, **kwargs: Any):  # pragma: no cover
         raise NotImplementedError
         yield b""
+
+
+async def start_shop(panel_url: str) -> tuple[Runtime, RecordingSession, Bot, Dispatcher]:
+    """The storefront on a new database and the sandbox at ``panel_url``, answering
+    Telegram calls with a recording session."""
+    settings = load_settings(bot_token=TOKEN, panel_url=panel_url, panel_key=DEFAULT_KEY,
+                             panel_rate_limit=0,
+                             database_path=Path(tempfile.mkdtemp()) / "bench.sqlite3")
+    runtime = await start_runtime(settings)
+    session = RecordingSession()
+    bot = Bot(TOKEN, session=session)
+    return runtime, session, bot, build_dispatcher(runtime, bot, "shop_bot")
 
 
 def message(user_id: int, text: str, update_id: int) -> dict[str, Any]:
@@ -168,13 +180,7 @@ async def main() -> None:
 
     # The panel runs in its own process, as a real one would: the figures are the bot's.
     panel, panel_url = await spawn_sandbox("--pace", "3600")
-    folder = tempfile.mkdtemp()
-    settings = load_settings(bot_token=TOKEN, panel_url=panel_url, panel_key=DEFAULT_KEY,
-                             panel_rate_limit=0, database_path=Path(folder) / "bench.sqlite3")
-    runtime = await start_runtime(settings)
-    session = RecordingSession()
-    bot = Bot(TOKEN, session=session)
-    dp = build_dispatcher(runtime, bot, "shop_bot")
+    runtime, session, bot, dp = await start_shop(panel_url)
     echo = Dispatcher()
 
     @echo.message()

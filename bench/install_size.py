@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -43,8 +44,8 @@ def main() -> None:
     started = time.perf_counter()
     venv.EnvBuilder(with_pip=True).create(target)
     python = target / ("Scripts/python.exe" if sys.platform == "win32" else "bin/python")
-    subprocess.run([python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                    "--no-cache-dir", str(ROOT)], check=True)
+    subprocess.run([python, "-m", "pip", "install", "--quiet",  # noqa: S603 (the new venv's pip)
+                    "--disable-pip-version-check", "--no-cache-dir", str(ROOT)], check=True)
     took = time.perf_counter() - started
     total = size_of(target)
     site = next((target / "lib").glob("python3*/site-packages"), None) or target / "Lib/site-packages"
@@ -56,7 +57,7 @@ def main() -> None:
     if args.keep:
         print(f"kept: {target}")
     else:
-        subprocess.run(["rm", "-rf", str(folder)], check=True)
+        shutil.rmtree(folder)
 
 
 if __name__ == "__main__":

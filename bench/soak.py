@@ -26,21 +26,17 @@ import logging
 import os
 import random
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from aiogram import Bot
 from aiogram.types import Update
-from conversation import TOKEN, RecordingSession, callback, message
+from conversation import callback, message, start_shop
 from loopback import spawn_sandbox
 
-from bot.app.bootstrap import build_dispatcher, settle_heap, start_runtime
-from bot.config import load_settings
-from bot.devtools.sandbox.server import DEFAULT_KEY
+from bot.app.bootstrap import settle_heap
 from handlers.callbacks import (
     CategoryCb,
     MenuCb,
@@ -74,13 +70,7 @@ async def main() -> None:
     logging.basicConfig(level=logging.ERROR)
 
     panel, panel_url = await spawn_sandbox()
-    folder = tempfile.mkdtemp(prefix="soak-")
-    settings = load_settings(bot_token=TOKEN, panel_url=panel_url, panel_key=DEFAULT_KEY,
-                             panel_rate_limit=0, database_path=Path(folder) / "soak.sqlite3")
-    runtime = await start_runtime(settings)
-    session = RecordingSession()
-    bot = Bot(TOKEN, session=session)
-    dp = build_dispatcher(runtime, bot, "shop_bot")
+    runtime, session, bot, dp = await start_shop(panel_url)
     background = [asyncio.create_task(dp["tracker"].run()),
                   asyncio.create_task(dp["notifier"].run())]
     stored = await catalog_store.by_panel_id(runtime.db, "main", "102")

@@ -48,7 +48,8 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.types import Message
 
 async def main() -> None:
-    bot = Bot(sys.argv[1], session=AiohttpSession(api=TelegramAPIServer.from_base(os.environ["TELEGRAM_API_URL"])))
+    api = TelegramAPIServer.from_base(os.environ["TELEGRAM_API_URL"])
+    bot = Bot(sys.argv[1], session=AiohttpSession(api=api))
     dp = Dispatcher()
 
     @dp.message()
