@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import struct
+import zlib
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -12,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from bot.shop.backoffice import stats
+from bot.shop.backoffice.chart import PROFIT, TURNOVER, ChartDay, render
 from storage import ledger, users
 from storage.db import Database
 
@@ -171,7 +174,40 @@ async def test_chart_is_a_png_of_thirty_local_days(db: Database) -> None:
     assert len(days) == 30 and days[-1].day == "2026-12-02" and days[0].day == "2026-11-03"
     assert (days[-1].orders, days[-1].turnover_minor, days[-1].profit_minor) == (1, 300, 200)
     png = await stats.chart_png(db, stats.shop_zone(ZONE), "USD", NOW)
-    assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 1000
+    width, height, pixels = decode_png(png)
+    assert (width, height) == (1000, 500)
+    # Only the last day has orders: its turnover and profit bars are drawn, right of
+    # the middle; a day without orders has no bar.
+    assert columns_of(pixels, width, TURNOVER) and min(columns_of(pixels, width, TURNOVER)) > 800
+    assert columns_of(pixels, width, PROFIT) and min(columns_of(pixels, width, PROFIT)) > 800
+    quiet = render([ChartDay(f"2026-11-{d:02d}", 0, 0, 0) for d in range(1, 31)], "JPY")
+    assert not columns_of(decode_png(quiet)[2], width, TURNOVER)
+
+
+def decode_png(png: bytes) -> tuple[int, int, bytes]:
+    """An unfiltered 8-bit RGB PNG's size and pixels, read as a viewer would."""
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")
+    position, chunks = 8, {}
+    while position < len(png):
+        (length,) = struct.unpack(">I", png[position:position + 4])
+        kind, data = png[position + 4:position + 8], png[position + 8:position + 8 + length]
+        assert struct.unpack(">I", png[position + 8 + length:position + 12 + length])[0] == \
+            zlib.crc32(kind + data)
+        chunks[kind] = chunks.get(kind, b"") + data
+        position += 12 + length
+    width, height, depth, color = struct.unpack(">IIBB", chunks[b"IHDR"][:10])
+    assert (depth, color) == (8, 2) and b"IEND" in chunks
+    raw = zlib.decompress(chunks[b"IDAT"])
+    stride = width * 3 + 1
+    assert len(raw) == stride * height and all(raw[y * stride] == 0 for y in range(height))
+    return width, height, b"".join(raw[y * stride + 1:(y + 1) * stride] for y in range(height))
+
+
+def columns_of(pixels: bytes, width: int, color: tuple[int, int, int]) -> set[int]:
+    """The columns where ``color`` is drawn below the legend (the top 100 rows)."""
+    wanted = bytes(color)
+    return {(i // 3) % width for i in range(width * 3 * 100, len(pixels), 3)
+            if pixels[i:i + 3] == wanted}
 
 
 async def test_a_reported_charge_becomes_the_cost_at_the_orders_own_rate(db: Database) -> None:

@@ -201,7 +201,7 @@ async def chart_days(db: Database, zone: ZoneInfo, now: datetime | None = None,
 
 async def chart_png(db: Database, zone: ZoneInfo, currency: str,
                     now: datetime | None = None) -> bytes:
-    """The 30-day chart as PNG, drawn in a thread (matplotlib blocks for ~100 ms)."""
+    """The 30-day chart as PNG, drawn in a thread (pure Python: ~20 ms of CPU)."""
     days = await chart_days(db, zone, now)
     return await asyncio.to_thread(render, days, currency)
 
