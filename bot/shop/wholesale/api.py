@@ -32,7 +32,7 @@ import hashlib
 import json
 import logging
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -246,7 +246,7 @@ class WholesaleApi:
         refunded = await ledger.refunded_of(self.db, [o.id for o in owned.values()])
         answers = {raw: (self._status(owned[raw], refunded.get(owned[raw].id, 0))
                          if raw in owned else _error(BAD_ORDER)) for raw in ids}
-        return answers if many else answers[ids[0]]
+        return answers if many else answers[next(iter(ids))]
 
     def _status(self, order: StoredOrder, refunded_minor: int) -> dict[str, str]:
         state = order.state
@@ -259,11 +259,10 @@ class WholesaleApi:
                 "status": _STATUS_WORDS.get(state, "Pending"), "remains": str(remains),
                 "currency": self.currency}
 
-    async def _owned(self, user_id: int, ids: Sequence[str]) -> dict[str, StoredOrder]:
-        """The key holder's orders among ``ids`` (as given), by the id as given."""
-        numbers = {raw: number for raw in ids if (number := _row_id(raw)) is not None}
-        found = await order_store.get_many(self.db, list(set(numbers.values())))
-        return {raw: found[number] for raw, number in numbers.items()
+    async def _owned(self, user_id: int, ids: Mapping[str, int | None]) -> dict[str, StoredOrder]:
+        """The key holder's orders among ``ids``, by the id as given."""
+        found = await order_store.get_many(self.db, [n for n in ids.values() if n is not None])
+        return {raw: found[number] for raw, number in ids.items()
                 if number in found and found[number].user_id == user_id}
 
     # ------------------------------------------------------------ refill, cancel
@@ -285,7 +284,7 @@ class WholesaleApi:
                     outcome = _error(NOT_REFILLABLE)
                 except PanelError:
                     outcome = _error(UNAVAILABLE)
-            results.append({"order": _echo(raw), "refill": outcome})
+            results.append({"order": _echo(raw, ids[raw]), "refill": outcome})
         if many:
             return results
         outcome = results[0]["refill"]
@@ -296,15 +295,15 @@ class WholesaleApi:
         ids = _ids(fields.get("refills" if many else "refill", ""))
         if isinstance(ids, str):
             return _error(ids)
-        numbers = {raw: number for raw in ids if (number := _row_id(raw)) is not None}
-        found = await order_store.refills_by_id(self.db, list(set(numbers.values())))
+        found = await order_store.refills_by_id(
+            self.db, [n for n in ids.values() if n is not None])
         results = []
-        for raw in ids:
-            refill = found.get(numbers.get(raw, 0))
+        for raw, number in ids.items():
+            refill = None if number is None else found.get(number)
             status: Any = _error(REFILL_NOT_FOUND)
             if refill is not None and refill.user_id == user_id:
                 status = _REFILL_WORDS.get(refill.state, refill.state.title())
-            results.append({"refill": _echo(raw), "status": status})
+            results.append({"refill": _echo(raw, number), "status": status})
         if many:
             return results
         status = results[0]["status"]
@@ -327,7 +326,7 @@ class WholesaleApi:
                     outcome = _error(NOT_CANCELABLE)
                 except PanelError:
                     outcome = _error(UNAVAILABLE)
-            results.append({"order": _echo(raw), "cancel": outcome})
+            results.append({"order": _echo(raw, ids[raw]), "cancel": outcome})
         return results
 
     # ------------------------------------------------------------ balance
@@ -361,16 +360,17 @@ def _row_id(text: str) -> int | None:
     return number if is_row_id(number) else None
 
 
-def _ids(text: str) -> list[str] | str:
+def _ids(text: str) -> dict[str, int | None] | str:
     """The comma-separated ids of a field, each once (by its number: "7" and "07" are
-    one order, named as first written), in order; or the error to answer."""
-    first: dict[int | str, str] = {}
+    one order, named as first written), in order, as written with their number (``None``:
+    no id); or the error to answer."""
+    first: dict[int | str, tuple[str, int | None]] = {}
     for part in text.split(","):
         raw = part.strip()
         if raw:
             number = _row_id(raw)
-            first.setdefault(raw if number is None else number, raw)
-    ids = list(first.values())
+            first.setdefault(raw if number is None else number, (raw, number))
+    ids = dict(first.values())
     if not ids:
         return NO_IDS
     if len(ids) > MAX_IDS:
@@ -378,7 +378,6 @@ def _ids(text: str) -> list[str] | str:
     return ids
 
 
-def _echo(raw: str) -> int | str:
+def _echo(raw: str, number: int | None) -> int | str:
     """An id as it goes back in a list answer: a number when it is one (panels answer ints)."""
-    number = _row_id(raw)
     return raw if number is None else number
