@@ -35,6 +35,16 @@ def size_of(path: Path) -> int:
     return total
 
 
+def fresh_install(target: Path) -> Path:
+    """A new virtual environment in ``target`` with this checkout ``pip install``-ed
+    (no extras, no test tools), as a reseller's server has it; its python."""
+    venv.EnvBuilder(with_pip=True).create(target)
+    python = target / ("Scripts/python.exe" if sys.platform == "win32" else "bin/python")
+    subprocess.run([python, "-m", "pip", "install", "--quiet",  # noqa: S603 (the new venv's pip)
+                    "--disable-pip-version-check", "--no-cache-dir", str(ROOT)], check=True)
+    return python
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--keep", action="store_true", help="leave the environment in place")
@@ -42,10 +52,7 @@ def main() -> None:
     folder = Path(tempfile.mkdtemp(prefix="install-size-"))
     target = folder / "venv"
     started = time.perf_counter()
-    venv.EnvBuilder(with_pip=True).create(target)
-    python = target / ("Scripts/python.exe" if sys.platform == "win32" else "bin/python")
-    subprocess.run([python, "-m", "pip", "install", "--quiet",  # noqa: S603 (the new venv's pip)
-                    "--disable-pip-version-check", "--no-cache-dir", str(ROOT)], check=True)
+    fresh_install(target)
     took = time.perf_counter() - started
     total = size_of(target)
     site = next((target / "lib").glob("python3*/site-packages"), None) or target / "Lib/site-packages"

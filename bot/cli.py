@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import contextlib
 import errno
+import gc
 import json
 import logging
 import os
@@ -75,6 +76,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _main(argv: Sequence[str] | None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    if (args.command or "run") != "run":
+        gc.enable()  # off only while the bot starts (bot/__main__.py)
     if args.command == "demo":  # embedded defaults: no setting is read
         from bot.devtools.demo import run_demo
 

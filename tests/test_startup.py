@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import gc
 import os
 import re
 import socket
@@ -367,3 +368,29 @@ async def test_the_checked_port_is_held_until_the_server_serves_it(tmp_path: Pat
     finally:
         listeners.close()
     Listeners.bind(settings).close()  # closed: free again
+
+
+# --- the garbage collector during start-up ----------------------------------------
+
+def test_the_collector_is_off_while_the_bot_starts_and_on_once_it_runs() -> None:
+    """``python -m bot`` starts with the cyclic collector off (start-up's long-lived
+    objects would be walked by hundreds of collections for nothing); settling the
+    heap must turn it on, or the running bot would never free a cycle."""
+    gc.disable()
+    try:
+        app.settle_heap()
+        assert gc.isenabled()
+        assert gc.get_freeze_count() > 0
+    finally:
+        app.unsettle_heap()
+        gc.enable()
+
+
+def test_commands_other_than_the_bot_run_with_the_collector_on(tmp_path: Path) -> None:
+    script = ("import gc, runpy, sys\n"
+              "sys.argv = ['bot', 'restore', 'no-such-backup.sqlite3']\n"
+              "try:\n    runpy.run_module('bot', run_name='__main__')\n"
+              "except SystemExit:\n    print('collector on' if gc.isenabled() else 'collector off')\n")
+    result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=60, env=bot_env(tmp_path))
+    assert result.stdout.strip() == "collector on", result.stderr

@@ -39,9 +39,16 @@ log = logging.getLogger(__name__)
 DEFAULT_LOCALE = "en"
 SHOWN_IN_LOG = 5  # broken messages named in the start-up log line; the rest are counted
 
+Dropped = dict[str, list[Problem]]  # per language, the unsafe translations shown in English
+
 
 def build_i18n(path: Path = LOCALES_DIR) -> I18n:
-    """The translations in ``path`` (``LOCALES_DIR``), compiled when needed.
+    """The translations in ``path`` (``LOCALES_DIR``), compiled when needed."""
+    return checked_i18n(path)[0]
+
+
+def checked_i18n(path: Path = LOCALES_DIR) -> tuple[I18n, Dropped]:
+    """``build_i18n``, with what it dropped (for ``report_broken_translations``).
 
     A folder that is not there is an error, not created: a typo in LOCALES_DIR
     would otherwise give a shop in English only, without a word.
@@ -51,23 +58,23 @@ def build_i18n(path: Path = LOCALES_DIR) -> I18n:
         log.warning("no translations in %s (<lang>/LC_MESSAGES/%s.po): the shop speaks English only",
                     path, DOMAIN)
     i18n = I18n(path=path, default_locale=DEFAULT_LOCALE, domain=DOMAIN)
-    for locale, problems in unsafe_translations(i18n).items():
+    dropped = unsafe_translations(i18n)
+    for locale, problems in dropped.items():
         msgids = sorted({problem.msgid for problem in problems})
         _drop(i18n.locales[locale], set(msgids))
         log.warning("translations %s: %d message(s) shown in English, their translation is"
                     " unsafe (placeholders, HTML tags or plural forms differ): %s", locale,
                     len(msgids), _named(msgids))
-    return i18n
+    return i18n, dropped
 
 
-def unsafe_translations(i18n: I18n) -> dict[str, list[Problem]]:
+def unsafe_translations(i18n: I18n) -> Dropped:
     """Per language, what is wrong in its compiled catalog (bot/shop/messaging/translation_check.py).
 
     The ``.mo`` is what is checked, as it is what gettext serves (a folder may
-    hold a ``.mo`` without its ``.po``). Read again from the files each time, so
-    it says the same after ``build_i18n`` dropped those messages.
+    hold a ``.mo`` without its ``.po``), read from the files.
     """
-    found: dict[str, list[Problem]] = {}
+    found: Dropped = {}
     for locale in sorted(i18n.locales):
         with (i18n.path / locale / "LC_MESSAGES" / f"{i18n.domain}.mo").open("rb") as source:
             problems = served_problems(read_mo(source))
@@ -95,11 +102,10 @@ def _named(msgids: list[str]) -> str:
     return shown + (f" and {more} more" if more > 0 else "")
 
 
-async def report_broken_translations(i18n: I18n, alerts: AdminAlerts) -> None:
-    """Tell the admins which translations ``build_i18n`` dropped (shown in
+async def report_broken_translations(broken: Dropped, alerts: AdminAlerts) -> None:
+    """Tell the admins which translations ``checked_i18n`` dropped (shown in
     English): once per set of broken messages, not at every start (the alert's
     key is their hash)."""
-    broken = unsafe_translations(i18n)
     if not broken:
         return
     counts = "; ".join(f"{locale}: {len({p.msgid for p in problems})} messages"

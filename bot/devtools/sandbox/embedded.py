@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import errno
 import logging
+from typing import TYPE_CHECKING
 
 from bot.config import Settings, StartupError
-from bot.devtools.sandbox.server import RunningSandbox, SandboxPanel, start_sandbox
+
+if TYPE_CHECKING:
+    from bot.devtools.sandbox.server import RunningSandbox
 
 log = logging.getLogger(__name__)
 
@@ -20,6 +23,9 @@ log = logging.getLogger(__name__)
 async def embedded_sandbox(settings: Settings) -> RunningSandbox:
     """The sandbox on ``SANDBOX_PORT`` (any free port when that one is taken), said
     loudly in the log: orders on it are simulated."""
+    # Imported here: a shop with a real panel never loads the sandbox.
+    from bot.devtools.sandbox.server import SandboxPanel, start_sandbox
+
     panel = SandboxPanel(dialect=settings.sandbox_dialect, pace=settings.sandbox_pace)
     try:
         sandbox = await start_sandbox(panel, port=settings.sandbox_port)
