@@ -242,13 +242,16 @@ class StatusChange:
     cost_minor: int | None = None  # the charge in shop minor units (bot/shop/backoffice/stats.py)
 
 
-async def tracked(db: Database, panel: str) -> list[TrackedOrder]:
-    """Every order of ``panel`` the panel is working on, oldest first."""
+async def tracked(db: Database, panel: str, *, after_id: int = 0,
+                  limit: int = -1) -> list[TrackedOrder]:
+    """The orders of ``panel`` the panel is working on, oldest first: those after
+    ``after_id``, at most ``limit`` of them (-1: all)."""
     rows = await db.fetchall(
         "SELECT id, panel_order_id, state, panel_status, start_count, remains, missing_polls,"
         " unusable_polls FROM orders"
         " WHERE panel = ? AND state IN ('pending', 'in_progress')"
-        " AND panel_order_id IS NOT NULL ORDER BY id", (panel,))
+        " AND panel_order_id IS NOT NULL AND id > ? ORDER BY id LIMIT ?",
+        (panel, after_id, limit))
     return [TrackedOrder(int(r[0]), r[1], r[2], r[3], r[4], r[5], int(r[6]), int(r[7]))
             for r in rows]
 

@@ -11,6 +11,7 @@ import pytest
 
 from bot.shop.catalog.pricing import Pricer
 from bot.shop.catalog.shop_catalog import refresh_catalog
+from bot.shop.orders import tracking
 from bot.shop.orders.service import OrderService, Outcome
 from bot.shop.orders.tracking import Tracker
 from storage import catalog as catalog_store
@@ -86,6 +87,29 @@ async def test_a_slow_panel_never_delays_another(db, make_sandbox, make_client) 
         running.cancel()
         await asyncio.gather(running, return_exceptions=True)
     assert (await outbox.counts(db)) == {"pending": 1}
+
+
+async def test_a_cycle_reads_the_open_orders_a_page_at_a_time_and_misses_none(
+        db, make_sandbox, make_client, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tracking, "PAGE", 2)
+    monkeypatch.setattr(tracking, "BATCH", 1)
+    sandbox = await make_sandbox()
+    client = make_client(sandbox)
+    client.name = "main"
+    service = await shop_on(db, {"main": client})
+    ids = [await order_on(db, service, "main", f"https://instagram.com/p/page{n}")
+           for n in range(5)]
+    sandbox.panel.advance(sandbox.panel.pace * 1.5)
+    report = await Tracker(db, {"main": client}, interval=1, alert=_ignore).poll("main")
+    assert report.orders == 5 and report.changed == 5
+    assert [(await order_store.get(db, i)).state for i in ids] == ["in_progress"] * 5
+    # Stopping ends the cycle after the page under way (its answers applied).
+    for order_id in ids:
+        await db.write("UPDATE orders SET state = 'pending' WHERE id = ?", (order_id,))
+    stopping = Tracker(db, {"main": client}, interval=1, alert=_ignore)
+    stopping.stop()
+    report = await stopping.poll("main")
+    assert report.orders == 2 and report.changed == 2
 
 
 async def _ignore(_text: str) -> None:
