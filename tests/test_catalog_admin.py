@@ -35,7 +35,9 @@ async def ref(db, service_id: str) -> int:
 
 @pytest.mark.parametrize(("text", "percent"), [("15", "15"), ("12.5", "12.5"), ("-10", "-10"),
                                            (" 7,25 ", "7.25"), ("10000", "10000"),
-                                           ("-99", "-99"), ("40%", "40")])
+                                           ("-99", "-99"), ("40%", "40"), ("40 %", "40"),
+                                           # Turkish writes the sign first: %15, -%10
+                                           ("%15", "15"), ("% 12,5", "12.5"), ("-%10", "-10")])
 def test_percents_accepted(text: str, percent: str) -> None:
     assert parse_percent(text) == Decimal(percent)
 
@@ -45,7 +47,8 @@ def test_percents_accepted(text: str, percent: str) -> None:
     ("-100", "range"), ("x" * 5000, "format"), ("", "format"), ("NaN", "format"),
     ("Infinity", "format"), ("٣٠", "format"), ("1 000", "separator"), ("12.555", "decimals"),
     ("1,000", "decimals"), ("10.000", "decimals"), ("1,000,000", "separator"),
-    ("123456", "range"), ("0.001", "decimals")])
+    ("123456", "range"), ("0.001", "decimals"), ("%15%", "format"), ("%%15", "format"),
+    ("%-%10", "format"), ("%", "format")])
 def test_percents_refused(text: str, reason: str) -> None:
     with pytest.raises(MarkupInvalid) as caught:
         parse_percent(text)

@@ -45,9 +45,15 @@ class MarkupInvalid(ValueError):
 
 
 def parse_percent(text: str) -> Decimal:
-    """"15", "12.5", "-10" (and "12,5", "15%"); never "1e3", "12.345", "1 000", beyond
-    -99..10 000 (``MarkupInvalid`` says which)."""
-    cleaned = text.strip().removesuffix("%").strip()
+    """"15", "12.5", "-10" (and "12,5", "15%", "15 %", and "%15", "-%10" as Turkish
+    writes a percent); never "1e3", "12.345", "1 000", beyond -99..10 000
+    (``MarkupInvalid`` says which)."""
+    cleaned = text.strip()
+    sign = "-" if cleaned.startswith("-%") else ""
+    cleaned = cleaned.removeprefix(sign)
+    # One percent sign, before (Turkish) or after the number, never both.
+    cleaned = cleaned[1:] if cleaned.startswith("%") else cleaned.removesuffix("%")
+    cleaned = sign + cleaned.strip()
     if len(cleaned) > 24 or not cleaned.isascii():
         raise MarkupInvalid("format")
     if not _PERCENT.fullmatch(cleaned):
