@@ -120,7 +120,7 @@ async def test_confirm_on_an_older_confirmation_charges_what_that_message_shows(
 async def test_a_refill_id_echoing_the_key_never_reaches_the_customer(shop: Shop) -> None:
     """Ids from a panel go through ``to_id`` (bounded, no control characters) but are
     never redacted: a panel answering ``{"refill": "<its key>"}`` puts the key in the
-    refills table and in the customer's order card ("Refill <key>: pending")."""
+    refills table and in the customer's order card ("Refill <key>: waiting for the supplier")."""
     key = DEFAULT_KEY  # the key the shop is configured with (tests/e2e.py)
     await shop.credit(CUSTOMER, 10_000)
     customer = shop.user(CUSTOMER)

@@ -251,13 +251,13 @@ async def test_a_refused_bot_profile_does_not_stop_the_shop(make_sandbox: Sandbo
 
 # --- every line of the admin's screens ---------------------------------------------
 
-LATIN_WORD = re.compile(r"[A-Za-z]+")
+# A word all in English letters ("İngilizce" is one Turkish word, not "ngilizce").
+LATIN_WORD = re.compile(r"(?<![^\W\d_])[A-Za-z]+(?![^\W\d_])")
 # What a line may hold in Latin letters besides the words the translator wrote: the
-# people and panel of this test, a customer's language by its own name, and the
-# command syntax an admin types as shown (/credit USER_ID AMOUNT [reason],
-# /promo_new CODE balance AMOUNT [uses=N]…).
+# people and panel of this test, and the keywords an admin types as shown
+# (/promo_new CODE balance AMOUNT [uses=N]…).
 # Codes, ids and currency codes are upper case and pass too.
-ADMIN_TOKENS = {"Boss", "Alex", "Alice", "Bob", "main", "English", "reason", "balance", "discount", "uses",
+ADMIN_TOKENS = {"Boss", "Alex", "Alice", "Bob", "main", "balance", "discount", "uses",
                 "per", "user", "days", "min"}
 ENGLISH_MONEY = re.compile(r"\$\d{1,3}(?:,\d{3})*\.\d{2}(?!\d)")  # $1,059.67
 # 0.25 or 1.5: no locale here writes a decimal point (Turkish groups thousands with
@@ -307,7 +307,9 @@ def test_the_admin_check_finds_english_words_and_formats() -> None:
     assert english_left("ru", "кредит · $1,059.67 → $1,062.17") == ["$1,059.67", "$1,062.17"]
     assert english_left("ru", "Цена панели: 0.25 USD за 1000") == ["0.25"]
     assert english_left("tr", "kâr oranı · 30 % → 50 %") == ["30 %", "50 %"]
-    assert english_left("tr", "Boss · /credit USER_ID AMOUNT [reason] · 50.000 · 02.12.2026") == []
+    assert english_left("tr", "Boss · /credit USER_ID AMOUNT [reason]") == ["reason"]
+    assert english_left("tr", "Boss · /credit MÜŞTERİ_ID TUTAR [sebep] · 50.000 · 02.12.2026") == []
+    assert english_left("tr", "Dil: İngilizce") == []
     assert english_left("ru", "Имя: Alex · 1 059,67 $ · 30 % · 0,25 $") == []
 
 
@@ -377,6 +379,10 @@ async def test_every_admin_screen_speaks_the_admins_language(
         await customer.tap_data(FormCb(action="skip").pack())
         await customer.tap("Confirm")
         [(order_id,)] = await shop.query("SELECT id FROM orders")
+        # The customer's refresh finds it under way: a history row from "refresh".
+        sandbox.panel.advance(sandbox.panel.pace * 1.5)
+        await customer.tap_data(OrderCb(id=order_id, action="refresh").pack())
+        admin.ids += ("In progress", "Pending")  # the panel's own words, shown as it sent them
 
         # What a first day holds, each leaving its audit row.
         await admin.send(f"/refund_stars {charge}")  # Alice's reward is taken back
@@ -414,11 +420,16 @@ async def test_every_admin_screen_speaks_the_admins_language(
             await admin.tap(AdminCb(area=area).pack())
         for period in ("7d", "all"):
             await admin.tap(AdminReferralsCb(period=period).pack())
-        await admin.tap(AdminOrderCb(action="show", id=order_id).pack())
+        card = await admin.tap(AdminOrderCb(action="show", id=order_id).pack())
+        assert {"ru": "обновление клиентом", "tr": "müşterinin yenilemesi"}[lang] in card
         await admin.tap(AdminPromoCb(action="card", id=1).pack())
         await admin.tap(AdminPromoCb(action="card", id=2).pack())
-        for user_id in (42, 101, 102):
-            await admin.tap(AdminCustomerCb(action="card", id=user_id).pack())
+        cards = [await admin.tap(AdminCustomerCb(action="card", id=user_id).pack())
+                 for user_id in (42, 101, 102)]
+        # The customer's language named in the admin's: not "English".
+        assert {"ru": "Английский", "tr": "İngilizce"}[lang] in cards[0]
+        home = await admin.tap(AdminCb(area="home").pack())  # the command list's arguments
+        assert "USER_ID" not in home and {"ru": "ID_КЛИЕНТА", "tr": "MÜŞTERİ_ID"}[lang] in home
         await admin.tap(AdminCb(area="customers").pack())
         await admin.send("Alex")
         [(rows,)] = await shop.query("SELECT COUNT(*) FROM audit_log")
@@ -433,3 +444,21 @@ async def test_every_admin_screen_speaks_the_admins_language(
             "broadcast", "promo_new", "promo_off", "refund_stars", "referral_clawback",
             "catalog_refresh"}
         admin.check_new()
+
+
+@pytest.mark.parametrize("lang", ["ru", "tr"])
+def test_every_refill_state_and_history_source_is_said_in_the_readers_language(
+        lang: str) -> None:
+    """Refill states reach customers and admins (the order card), history sources the
+    admin's order card: stored in English, never shown so."""
+    from bot.panel import RefillState
+    from handlers.admin.orders import history_source
+    from handlers.middlewares.i18n import build_i18n
+    from handlers.views.orders import refill_word
+
+    i18n = build_i18n()
+    with i18n.context(), i18n.use_locale(lang):
+        for state in RefillState:
+            assert not english_left(lang, refill_word(state.value)), state
+        for source in ("tracker", "refresh", "admin"):
+            assert not english_left(lang, history_source(source)), source

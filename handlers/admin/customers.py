@@ -31,7 +31,7 @@ from handlers.views.audit import audit_line
 from handlers.views.keyboards import button, edit, keyboard
 from handlers.views.ledger import ledger_kind
 from handlers.views.orders import STATE_EMOJI
-from handlers.views.text import day_of, money, number, short, signed, when, who
+from handlers.views.text import current_locale, day_of, money, number, short, signed, when, who
 
 router = Router(name="admin_customers")
 
@@ -106,7 +106,7 @@ def card_text(card: CustomerCard, currency: str, zone: ZoneInfo,
         _("Stars top-ups: {count}, {amount} credited").format(
             count=number(card.topups_paid), amount=money(card.topups_minor, currency)),
         _("Language: {language} · Joined: {joined} · Last seen: {seen}").format(
-            language=escape(language_name(user.speaks) if user.speaks else "—"),
+            language=escape(language_name(user.speaks, current_locale()) if user.speaks else "—"),
             joined=day_of(user.created_at, zone), seen=when(user.last_seen_at, zone)),
         _("Status: {status}").format(status=status),
     ]

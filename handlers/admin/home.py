@@ -44,15 +44,21 @@ router = Router(name="admin")
 
 
 def usage() -> str:
-    """The admin commands (their arguments stay as typed; what they do is translated)."""
+    """The admin commands: the argument names in the reader's words, the command
+    names and keywords (balance|discount) as they must be typed."""
+    user, amount, reason = _("USER_ID"), _("AMOUNT"), _("reason")
+    code = _("CODE")
     return "\n".join([
-        "/credit USER_ID AMOUNT [reason]  " + _("add to a customer's balance"),
-        "/debit USER_ID AMOUNT [reason]  " + _("take from a customer's balance"),
+        f"/credit {user} {amount} [{reason}]  " + _("add to a customer's balance"),
+        f"/debit {user} {amount} [{reason}]  " + _("take from a customer's balance"),
         "/unresolved  " + _("orders whose panel outcome is unknown"),
-        "/refund_stars CHARGE_ID  " + _("give a Stars top-up back"),
-        "/promo_new CODE balance|discount AMOUNT|PERCENT [...]  " + _("make a promo code"),
-        "/promo_off CODE  " + _("turn a promo code off"),
+        f"/refund_stars {_('CHARGE_ID')}  " + _("give a Stars top-up back"),
+        f"/promo_new {code} balance|discount {amount}|{_('PERCENT')} [...]  "
+        + _("make a promo code"),
+        f"/promo_off {code}  " + _("turn a promo code off"),
     ])
+
+
 PANEL_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 CHARGE_ID = re.compile(r"[A-Za-z0-9_.:-]{1,200}")
 

@@ -109,8 +109,16 @@ def admin_order_text(order: StoredOrder, details: AdminDetails, zone: ZoneInfo) 
         for row in details.history:
             refund = f" · −{money(row.refund_minor, order.currency)}" if row.refund_minor else ""
             lines.append(f"{when(row.created_at, zone)} {state_word(row.state)}"
-                         f" ({panel_text(row.panel_status or '—', ID_LIMIT)}, {row.source}){refund}")
+                         f" ({panel_text(row.panel_status or '—', ID_LIMIT)},"
+                         f" {history_source(row.source)}){refund}")
     return "\n".join(lines)
+
+
+def history_source(source: str) -> str:
+    """Who wrote a history row (order_history.source, stored in English), in words."""
+    words = {"tracker": _("status check"), "refresh": _("customer's refresh"),
+             "admin": _("admin")}
+    return words.get(source, source)
 
 
 def failover_words(reason: str | None) -> str:

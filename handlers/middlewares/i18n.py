@@ -139,10 +139,12 @@ class UserLanguageMiddleware(SimpleI18nMiddleware):
         return locale_for(self.i18n, chosen or user.language_code)
 
 
-def language_name(locale: str) -> str:
-    """A language's name in itself, capitalised (``Русский``, ``Türkçe``, ``English``)."""
+def language_name(locale: str, in_locale: str | None = None) -> str:
+    """A language's name, capitalised: in itself (``Русский``, ``Türkçe``: the
+    language picker), or in ``in_locale`` (an admin reading a customer's card:
+    ``Турецкий`` for a Russian admin)."""
     try:
-        name = Locale.parse(locale).get_display_name(locale) or locale
+        name = Locale.parse(locale).get_display_name(in_locale or locale) or locale
     except (UnknownLocaleError, ValueError):
         return locale
     return name[:1].upper() + name[1:]

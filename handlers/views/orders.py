@@ -27,6 +27,13 @@ def state_word(state: str) -> str:
     return words.get(state, state)
 
 
+def refill_word(state: str) -> str:
+    """A refill's state (bot/panel/models.py RefillState, as stored) in the reader's words."""
+    words = {"pending": _("waiting for the supplier"), "in_progress": _("in progress"),
+             "completed": _("done"), "rejected": _("turned down by the supplier")}
+    return words.get(state, state)
+
+
 def order_line(order: StoredOrder) -> str:
     return f"{STATE_EMOJI.get(order.state, '•')} #{order.id} {short(order.service_name, 40)}"
 
@@ -65,7 +72,7 @@ def order_card(order: StoredOrder, refills: list[tuple[str, str]], zone: ZoneInf
         lines += ["", _("Cancellation requested. You'll get the refund when it is confirmed.")]
     for refill_id, state in refills:
         lines.append(_("Refill {id}: {state}").format(id=panel_text(refill_id, ID_LIMIT),
-                                                      state=state))
+                                                      state=refill_word(state)))
     return "\n".join(lines)
 
 
