@@ -325,10 +325,11 @@ def settle_heap() -> None:
     walked them all: ~250 ms pauses under load (bench/conversation.py). What is
     allocated later is collected as usual; ``unsettle_heap`` undoes it at shutdown.
     A start-up run with the collector off leaves almost no garbage (~2,000
-    objects), so it is frozen as it is rather than after a 0.1 s full collection.
+    objects), so it is frozen as it is rather than after a 0.1 s full collection
+    (0.18 s in a test process, at every bot the tests start). What garbage a
+    process that started with the collector on (the tests, the demo) freezes here
+    is collected after ``unsettle_heap``.
     """
-    if gc.isenabled():
-        gc.collect()  # started with the collector on (tests, the demo): drop its garbage first
     gc.freeze()
     gc.enable()
 

@@ -76,11 +76,20 @@ def unsafe_translations(i18n: I18n) -> Dropped:
     """
     found: Dropped = {}
     for locale in sorted(i18n.locales):
-        with (i18n.path / locale / "LC_MESSAGES" / f"{i18n.domain}.mo").open("rb") as source:
-            problems = served_problems(read_mo(source))
+        compiled = i18n.path / locale / "LC_MESSAGES" / f"{i18n.domain}.mo"
+        stat = compiled.stat()
+        problems = _problems_in(compiled, stat.st_mtime_ns, stat.st_size)
         if problems:
-            found[locale] = problems
+            found[locale] = list(problems)
     return found
+
+
+@lru_cache(maxsize=64)
+def _problems_in(compiled: Path, _mtime_ns: int, _size: int) -> tuple[Problem, ...]:
+    """A compiled catalog's problems, checked once per version of the file (60 ms a
+    start, for every bot a test process starts; a changed file is checked again)."""
+    with compiled.open("rb") as source:
+        return tuple(served_problems(read_mo(source)))
 
 
 def _drop(translation: gettext.GNUTranslations, msgids: set[str]) -> None:
