@@ -46,14 +46,15 @@ router = Router(name="admin")
 def usage() -> str:
     """The admin commands: the argument names in the reader's words, the command
     names and keywords (balance|discount) as they must be typed."""
+    # Each word its own _() outside the f-strings: pybabel does not look inside them.
     user, amount, reason = _("USER_ID"), _("AMOUNT"), _("reason")
-    code = _("CODE")
+    code, percent, charge = _("CODE"), _("PERCENT"), _("CHARGE_ID")
     return "\n".join([
         f"/credit {user} {amount} [{reason}]  " + _("add to a customer's balance"),
         f"/debit {user} {amount} [{reason}]  " + _("take from a customer's balance"),
         "/unresolved  " + _("orders whose panel outcome is unknown"),
-        f"/refund_stars {_('CHARGE_ID')}  " + _("give a Stars top-up back"),
-        f"/promo_new {code} balance|discount {amount}|{_('PERCENT')} [...]  "
+        f"/refund_stars {charge}  " + _("give a Stars top-up back"),
+        f"/promo_new {code} balance|discount {amount}|{percent} [...]  "
         + _("make a promo code"),
         f"/promo_off {code}  " + _("turn a promo code off"),
     ])
