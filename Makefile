@@ -23,7 +23,7 @@ lint: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest -n 4
+	$(BIN)/python -m pytest -n 6
 
 run: $(STAMP)
 	$(BIN)/python -m bot

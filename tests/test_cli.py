@@ -1,4 +1,7 @@
-"""`python -m bot ...` as a reseller runs it: real processes, real sockets."""
+"""`python -m bot ...` as a reseller runs it, over real sockets: as a real process where
+the process is what is tested (settings from the environment and .env, signals, the
+sandbox's try line), and through ``bot.cli.main`` in this process for what each panel
+command answers (a new process spends ~3 s of CPU importing aiogram first)."""
 
 from __future__ import annotations
 
@@ -44,11 +47,33 @@ def panel_args(sandbox: RunningSandbox, *args: str) -> list[str]:
     return ["panel", "--url", sandbox.url, "--key", DEFAULT_KEY, *args]
 
 
+MainIn = Callable[..., Awaitable[tuple[int, str, str]]]
+
+
+@pytest.fixture
+def main_in(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+            capsys: pytest.CaptureFixture[str]) -> MainIn:
+    """``bot.cli.main(argv)`` in this process, with no setting from the environment;
+    returns (exit code, stdout, stderr). It runs in a thread: the CLI has its own
+    event loop, and the sandbox serves on the test's."""
+    for name in _SETTINGS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+
+    async def run(*argv: str) -> tuple[int, str, str]:
+        capsys.readouterr()
+        code = await asyncio.to_thread(cli.main, list(argv))
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
+
+
 @pytest.mark.parametrize("dialect", list(DIALECTS))
 async def test_services_json_in_every_dialect(dialect: str, make_sandbox: SandboxFactory,
-                                              tmp_path: Path) -> None:
+                                              main_in: MainIn) -> None:
     sandbox = await make_sandbox(dialect)
-    code, out, err = await run_cli(*panel_args(sandbox, "--json", "services"), cwd=tmp_path)
+    code, out, err = await main_in(*panel_args(sandbox, "--json", "services"))
     assert code == 0, err
     services = json.loads(out)
     assert len(services) == len(sandbox.panel.catalog)
@@ -64,11 +89,11 @@ async def test_services_json_in_every_dialect(dialect: str, make_sandbox: Sandbo
 
 @pytest.mark.parametrize("dialect", list(DIALECTS))
 async def test_status_json_in_every_dialect(dialect: str, make_sandbox: SandboxFactory,
-                                            tmp_path: Path) -> None:
+                                            main_in: MainIn) -> None:
     sandbox = await make_sandbox(dialect)
     first, second = sandbox.panel.seed_orders(next(iter(sandbox.panel.catalog)), 2)
-    code, out, err = await run_cli(*panel_args(sandbox, "--json", "status", str(first),
-                                               str(second), "999"), cwd=tmp_path)
+    code, out, err = await main_in(*panel_args(sandbox, "--json", "status", str(first),
+                                               str(second), "999"))
     assert code == 1  # one id was refused
     result = json.loads(out)
     assert result["999"] == {"error": "Incorrect order ID"}
@@ -79,41 +104,39 @@ async def test_status_json_in_every_dialect(dialect: str, make_sandbox: SandboxF
         assert result[order_id]["status"] == "pending"
         assert result[order_id]["currency"] == DIALECTS[dialect].currency
 
-    code, out, _ = await run_cli(*panel_args(sandbox, "status", str(first)), cwd=tmp_path)
+    code, out, _ = await main_in(*panel_args(sandbox, "status", str(first)))
     assert code == 0 and "pending (Pending)" in out
 
 
-async def test_add_balance_refill_cancel(sandbox: RunningSandbox, tmp_path: Path) -> None:
-    code, out, err = await run_cli(*panel_args(sandbox, "--json", "add", "--service", "106",
+async def test_add_balance_refill_cancel(sandbox: RunningSandbox, main_in: MainIn) -> None:
+    code, out, err = await main_in(*panel_args(sandbox, "--json", "add", "--service", "106",
                                                "--link", "https://instagram.com/p/abc",
-                                               "--comments", "Nice\\nCool\\nWow\\nGreat\\nTop"),
-                                   cwd=tmp_path)
+                                               "--comments", "Nice\\nCool\\nWow\\nGreat\\nTop"))
     assert code == 0, err
     order_id = json.loads(out)["order"]
     assert len(sandbox.panel.orders[int(order_id)].fields["comments"].splitlines()) == 5
 
-    code, out, _ = await run_cli(*panel_args(sandbox, "--json", "balance"), cwd=tmp_path)
+    code, out, _ = await main_in(*panel_args(sandbox, "--json", "balance"))
     assert json.loads(out) == {"balance": "999.96000", "currency": "USD"}
 
-    code, out, _ = await run_cli(*panel_args(sandbox, "--json", "cancel", order_id), cwd=tmp_path)
+    code, out, _ = await main_in(*panel_args(sandbox, "--json", "cancel", order_id))
     assert code == 0 and json.loads(out)[order_id]["cancel"] == "accepted"
 
-    code, _, err = await run_cli(*panel_args(sandbox, "refill", order_id), cwd=tmp_path)
+    code, _, err = await main_in(*panel_args(sandbox, "refill", order_id))
     assert code == 1 and "Order cannot be refilled" in err
 
-    code, out, _ = await run_cli(*panel_args(sandbox, "refill-status", "77"), cwd=tmp_path)
+    code, out, _ = await main_in(*panel_args(sandbox, "refill-status", "77"))
     assert code == 1
 
 
-async def test_rejections_and_usage_errors(sandbox: RunningSandbox, tmp_path: Path) -> None:
-    code, _, err = await run_cli(*panel_args(sandbox, "add", "--service", "101", "--link",
-                                             "https://x.com/a", "--quantity", "5"), cwd=tmp_path)
+async def test_rejections_and_usage_errors(sandbox: RunningSandbox, main_in: MainIn) -> None:
+    code, _, err = await main_in(*panel_args(sandbox, "add", "--service", "101", "--link",
+                                             "https://x.com/a", "--quantity", "5"))
     assert code == 1 and "Quantity less than minimal 100" in err
-    code, _, err = await run_cli(*panel_args(sandbox, "add", "--service", "101", "--link",
-                                             "https://x.com/a"), cwd=tmp_path)
+    code, _, err = await main_in(*panel_args(sandbox, "add", "--service", "101", "--link",
+                                             "https://x.com/a"))
     assert code == 2 and "--quantity" in err
-    code, _, err = await run_cli("panel", "--url", sandbox.url, "--key", "wrong", "balance",
-                                 cwd=tmp_path)
+    code, _, err = await main_in("panel", "--url", sandbox.url, "--key", "wrong", "balance")
     assert code == 1 and "Invalid API key" in err and "Traceback" not in err
     assert sandbox.panel.orders == {}
 
@@ -150,31 +173,6 @@ async def test_no_panel_configured_says_how(tmp_path: Path) -> None:
     assert code == 2 and "PANEL_URL" in err and "make sandbox" in err
 
 
-# ------------------------------------------------------------ in-process runs
-
-
-MainIn = Callable[..., Awaitable[tuple[int, str, str]]]
-
-
-@pytest.fixture
-def main_in(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
-            capsys: pytest.CaptureFixture[str]) -> MainIn:
-    """``bot.cli.main(argv)`` in this process, with no setting from the environment;
-    returns (exit code, stdout, stderr). It runs in a thread: the CLI has its own
-    event loop, and the sandbox serves on the test's."""
-    for name in _SETTINGS:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.chdir(tmp_path)
-
-    async def run(*argv: str) -> tuple[int, str, str]:
-        capsys.readouterr()
-        code = await asyncio.to_thread(cli.main, list(argv))
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
-
-
 def one_line(err: str) -> str:
     """The single line a failure prints on stderr (and no traceback)."""
     assert "Traceback" not in err
@@ -207,8 +205,8 @@ async def test_panel_options_work_before_and_after_the_action(sandbox: RunningSa
 
 @pytest.mark.parametrize("url", ["ftp://x", "notaurl", "http://", "https://panel.example:port/x",
                                  "http://panel .example/api/v2"])
-async def test_a_bad_url_is_a_usage_error(url: str, tmp_path: Path) -> None:
-    code, out, err = await run_cli("panel", "--url", url, "--key", "k", "balance", cwd=tmp_path)
+async def test_a_bad_url_is_a_usage_error(url: str, main_in: MainIn) -> None:
+    code, out, err = await main_in("panel", "--url", url, "--key", "k", "balance")
     assert (code, out) == (2, "")
     assert one_line(err) == "--url must be an http(s) URL, like https://panel.example/api/v2"
 
@@ -229,26 +227,24 @@ async def test_field_errors_are_rendered(sandbox: RunningSandbox, main_in: MainI
     assert sandbox.panel.orders == {}
 
 
-async def test_cannot_connect_names_the_host_and_the_cause(tmp_path: Path) -> None:
+async def test_cannot_connect_names_the_host_and_the_cause(main_in: MainIn) -> None:
     with socket.socket() as probe:  # a port nobody listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    code, out, err = await run_cli("panel", "--url", f"http://127.0.0.1:{port}/api/v2", "--key",
-                                   "k", "balance", cwd=tmp_path)
+    code, out, err = await main_in("panel", "--url", f"http://127.0.0.1:{port}/api/v2", "--key",
+                                   "k", "balance")
     assert (code, out) == (3, "")
     assert one_line(err) == (f"panel unavailable: cannot connect to 127.0.0.1:{port}"
                              " (connection refused)")
 
 
-async def test_an_item_error_is_printed_once(sandbox: RunningSandbox, tmp_path: Path) -> None:
+async def test_an_item_error_is_printed_once(sandbox: RunningSandbox, main_in: MainIn) -> None:
     (order_id,) = sandbox.panel.seed_orders(next(iter(sandbox.panel.catalog)), 1)
-    code, out, err = await run_cli(*panel_args(sandbox, "status", str(order_id), "999"),
-                                   cwd=tmp_path)
+    code, out, err = await main_in(*panel_args(sandbox, "status", str(order_id), "999"))
     assert code == 1  # some item failed
     assert out.count("Incorrect order ID") == 1 and "999: error: Incorrect order ID" in out
     assert err == ""
-    code, out, err = await run_cli(*panel_args(sandbox, "cancel", str(order_id), "999", "--json"),
-                                   cwd=tmp_path)
+    code, out, err = await main_in(*panel_args(sandbox, "cancel", str(order_id), "999", "--json"))
     assert code == 1 and err == ""
     assert json.loads(out)["999"] == {"error": "Incorrect order ID"}
 

@@ -57,13 +57,17 @@ async def test_a_burst_stays_under_the_limits_with_no_429(db, telegram) -> None:
     for user_id in recipients:
         emulator.user(user_id)
         await alert(db, [user_id], f"hello {user_id}")
-    notifier = Notifier(db, delivery(db, bot), rate=30)
+    # The shop's own rate against Telegram's 30 a second. At exactly 30 the 5 % margin
+    # (~1.7 ms a send) is less than the delay of this process's event loop on a busy
+    # machine, which receives a few sends at once as the emulator's (one 429 in
+    # four full runs, under load); a real network gives no such delay.
+    notifier = Notifier(db, delivery(db, bot))
     started = time.monotonic()
     await notifier.drain()
     elapsed = time.monotonic() - started
     assert emulator.throttled == 0
     assert notifier.sent == 90
-    assert elapsed >= 89 / 30 * 0.95  # evenly spaced, not in one burst
+    assert elapsed >= 89 / 25 * 0.95  # evenly spaced, not in one burst
     assert all(emulator.chats[u].messages for u in recipients)
     assert await outbox.counts(db) == {"sent": 90}
 
