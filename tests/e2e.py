@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -107,14 +106,7 @@ async def start_bot(emulator_url: str, sandbox: RunningSandbox, database_path: P
         "panel_key": DEFAULT_KEY, "panel_rate_limit": 0, "database_path": database_path,
         "admin_ids": str(ADMIN_ID), **overrides,  # a test may give its own ADMIN_IDS
     })
-    # As `python -m bot` does (bot/__main__.py): the collector off until the bot has
-    # settled its heap. With it on, settle_heap first runs a full collection, which in
-    # a test worker walks pytest's, Hypothesis's and every test module's objects:
-    # 0.18 s of CPU per start, a quarter of an end-to-end test's.
-    gc.disable()
     task = asyncio.create_task(run_bot(settings, handle_signals=False))
-    # On however the run ends (one that died before settling left the collector off).
-    task.add_done_callback(lambda _: gc.enable())
     return task
 
 
