@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from bot.shop.backoffice import stats
-from bot.shop.backoffice.chart import PROFIT, TURNOVER, ChartDay, render
+from bot.shop.backoffice.chart import PROFIT, TURNOVER, Canvas, ChartDay, render
 from storage import ledger, users
 from storage.db import Database
 
@@ -182,6 +182,19 @@ async def test_chart_is_a_png_of_thirty_local_days(db: Database) -> None:
     assert columns_of(pixels, width, PROFIT) and min(columns_of(pixels, width, PROFIT)) > 800
     quiet = render([ChartDay(f"2026-11-{d:02d}", 0, 0, 0) for d in range(1, 31)], "JPY")
     assert not columns_of(decode_png(quiet)[2], width, TURNOVER)
+
+
+def test_the_chart_writes_no_words(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The picture's font has Latin capitals only, so a word on it would be English on a
+    Russian or Turkish admin's screen: it writes dates, numbers and the currency code;
+    the (translated) caption names the colours."""
+    written: list[str] = []
+    draw = Canvas.text
+    monkeypatch.setattr(Canvas, "text", lambda self, x, y, text, color, scale=2: (
+        written.append(text), draw(self, x, y, text, color, scale))[1])
+    render([ChartDay(f"2026-11-{d:02d}", d, 100 * d, 40 * d) for d in range(1, 31)], "USD")
+    assert written and "USD" in written
+    assert not [text for text in written if text != "USD" and any(c.isalpha() for c in text)]
 
 
 def decode_png(png: bytes) -> tuple[int, int, bytes]:

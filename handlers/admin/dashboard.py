@@ -35,5 +35,6 @@ async def chart(query: CallbackQuery, bot: Bot, shop_stats: ShopStats, settings:
     png = await shop_stats.chart_png()
     callback_answer.text = _("Drawing the chart…")
     await bot.send_photo(query.message.chat.id, BufferedInputFile(png, "dashboard.png"),
-                         caption=_("📈 Orders, turnover and profit per day, last 30 days "
-                                   "({currency}).").format(currency=settings.shop_currency))
+                         caption=_("📈 Per day, last 30 days ({currency}): 🟦 turnover, "
+                                   "🟩 profit, 🟥 orders (the line, right scale).").format(
+                                       currency=settings.shop_currency))

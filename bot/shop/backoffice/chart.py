@@ -42,7 +42,7 @@ PROFIT: Color = (85, 168, 104)
 ORDERS: Color = (196, 78, 82)
 
 # A 5x7 font: each glyph is 7 rows of 5 bits, the top row first. Only what the
-# chart writes: digits, capitals (the labels are written in capitals) and signs.
+# chart writes: digits, capitals (the currency code) and signs.
 _FONT: dict[str, tuple[int, ...]] = {
     "0": (14, 17, 19, 21, 25, 17, 14), "1": (4, 12, 4, 4, 4, 4, 14),
     "2": (14, 17, 1, 2, 4, 8, 31), "3": (31, 2, 4, 2, 1, 17, 14),
@@ -151,7 +151,9 @@ def render(days: Sequence[ChartDay], currency: str) -> bytes:
     canvas = Canvas(WIDTH, HEIGHT, WHITE)
     left, right, top, bottom = 90, WIDTH - 70, 60, HEIGHT - 50
     first, last = (days[0].day, days[-1].day) if days else ("", "")
-    title = f"Last {len(days)} days ({first} to {last})"
+    # No words on the picture (the 5x7 font has Latin capitals only): the dates,
+    # the scales and the currency code; the caption names the colours in the reader's language.
+    title = f"{first} - {last}"
     canvas.text((WIDTH - text_width(title)) // 2, 16, title, INK)
 
     unit = Decimal(10) ** -exponent(currency)
@@ -175,7 +177,6 @@ def render(days: Sequence[ChartDay], currency: str) -> bytes:
     for value in orders:  # the orders scale on the right
         canvas.text(right + 8, orders_y(value) - 7, tick_label(value), ORDERS)
     canvas.text(left - 8 - text_width(currency), top - 34, currency, INK)
-    canvas.text(WIDTH - 8 - text_width("Orders"), top - 34, "Orders", ORDERS)
     zero = money_y(Decimal(0))
     canvas.rect(left, zero, right, zero + 1, AXIS)
     canvas.rect(left, top, left + 1, bottom, AXIS)
@@ -197,10 +198,4 @@ def render(days: Sequence[ChartDay], currency: str) -> bytes:
         canvas.line(x0, y0, x1, y1, ORDERS)
     for x, y in points:
         canvas.rect(x - 3, y - 3, x + 4, y + 4, ORDERS)
-
-    legend_x = left + 12
-    for name, color in (("Turnover", TURNOVER), ("Profit", PROFIT), ("Orders", ORDERS)):
-        canvas.rect(legend_x, top + 10, legend_x + 14, top + 24, color)
-        canvas.text(legend_x + 20, top + 10, name, INK)
-        legend_x += 20 + text_width(name) + 24
     return canvas.png()
