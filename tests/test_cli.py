@@ -228,11 +228,14 @@ async def test_field_errors_are_rendered(sandbox: RunningSandbox, main_in: MainI
 
 
 async def test_cannot_connect_names_the_host_and_the_cause(main_in: MainIn) -> None:
-    with socket.socket() as probe:  # a port nobody listens on
+    # A port bound but never listened on refuses connections, and is held for the
+    # whole call: a port merely found free could be taken meanwhile by another
+    # worker's server (it was: an answer instead of "connection refused").
+    with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    code, out, err = await main_in("panel", "--url", f"http://127.0.0.1:{port}/api/v2", "--key",
-                                   "k", "balance")
+        code, out, err = await main_in("panel", "--url", f"http://127.0.0.1:{port}/api/v2",
+                                       "--key", "k", "balance")
     assert (code, out) == (3, "")
     assert one_line(err) == (f"panel unavailable: cannot connect to 127.0.0.1:{port}"
                              " (connection refused)")

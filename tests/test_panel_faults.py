@@ -128,9 +128,11 @@ def _closed_port() -> int:
 async def test_connection_refused_is_unavailable_for_every_action(
     make_client: ClientFactory,
 ) -> None:
-    client = make_client(f"http://127.0.0.1:{_closed_port()}/api/v2")
-    with pytest.raises(PanelUnavailable) as info:
-        await client.services()
+    with socket.socket() as held:  # bound, never listening: refused, and nobody else's
+        held.bind(("127.0.0.1", 0))
+        client = make_client(f"http://127.0.0.1:{held.getsockname()[1]}/api/v2")
+        with pytest.raises(PanelUnavailable) as info:
+            await client.services()
     assert info.value.never_sent
 
 
