@@ -10,8 +10,9 @@ updates arrive as Telegram's JSON, parsed as polling and the webhook parse them.
 
 Per window (``--window`` seconds, 5 minutes by default) it prints the updates
 handled, their latency percentiles and the process's resident memory at the end
-of the window. Goals (issue 24): memory flat within 5 % after the first window
-(warm-up), and the last window's percentiles like the second's.
+of the window, then each step's 99th percentile (to tell which step grows).
+Goals (issue 24): memory flat within 5 % after the first window (warm-up), and
+the last window's percentiles like the second's.
 
     .venv/bin/python bench/soak.py [--minutes 30] [--window 300] [--customers 50]
 """
@@ -47,6 +48,9 @@ from handlers.callbacks import (
 )
 from storage import catalog as catalog_store
 from storage import ledger, users
+
+# The conversation's steps, named in the per-step line (Confirm and the cancel follow).
+STEPS = ("start", "shop", "platform", "category", "service", "order", "link", "quantity")
 
 
 def rss_mb() -> float:
@@ -84,17 +88,20 @@ async def main() -> None:
     settle_heap()
     ids = itertools.count(1)
     timings: list[float] = []
+    by_step: dict[str, list[float]] = {}  # the same timings per step, for the p99 line
     errors = 0
     stop_at = time.monotonic() + args.minutes * 60
 
-    async def feed(raw: dict) -> None:
+    async def feed(raw: dict, step: str) -> None:
         nonlocal errors
         started = time.perf_counter()
         try:
             await dp.feed_update(bot, Update.model_validate(raw, context={"bot": bot}))
         except Exception:
             errors += 1
-        timings.append(time.perf_counter() - started)
+        took = time.perf_counter() - started
+        timings.append(took)
+        by_step.setdefault(step, []).append(took)
         await asyncio.sleep(args.think * random.uniform(0.5, 1.5))
 
     async def customer(user_id: int) -> None:
@@ -102,7 +109,7 @@ async def main() -> None:
         loop = 0
         while time.monotonic() < stop_at:
             loop += 1
-            for raw in (message(user_id, "/start", next(ids)),
+            for step, raw in zip(STEPS, (message(user_id, "/start", next(ids)),
                         callback(user_id, MenuCb(action="shop").pack(), next(ids)),
                         callback(user_id, PlatformCb(slug=stored.platform).pack(), next(ids)),
                         callback(user_id, CategoryCb(id=stored.category_id).pack(), next(ids)),
@@ -110,14 +117,14 @@ async def main() -> None:
                         callback(user_id, OrderStartCb(ref=stored.ref).pack(), next(ids)),
                         message(user_id, f"https://instagram.com/p/soak{user_id}x{loop}",
                                 next(ids)),
-                        message(user_id, "1000", next(ids))):
-                await feed(raw)
-            await feed(callback(user_id, session.confirm_data[user_id], next(ids)))
+                        message(user_id, "1000", next(ids))), strict=False):
+                await feed(raw, step)
+            await feed(callback(user_id, session.confirm_data[user_id], next(ids)), "confirm")
             row = await runtime.db.fetchone("SELECT MAX(id) FROM orders WHERE user_id = ?",
                                             (user_id,))
             if row is not None and row[0] is not None:
                 await feed(callback(user_id, OrderCb(id=row[0], action="cancel").pack(),
-                                    next(ids)))
+                                    next(ids)), "cancel")
 
     print(f"{args.customers} customers looping order -> cancel for {args.minutes:g} min, "
           f"{args.window:g} s windows")
@@ -135,6 +142,11 @@ async def main() -> None:
         rows.append((percentile(taken, 0.5), percentile(taken, 0.95), percentile(taken, 0.99), rss))
         print(f" {window:6d} {len(taken):8d} {rows[-1][0]:8.2f} {rows[-1][1]:8.2f} "
               f"{rows[-1][2]:8.2f} {rss:8.1f} {orders:8d}", flush=True)
+        steps = {step: sorted(taken_step) for step, taken_step in by_step.items()}
+        by_step.clear()
+        print("        p99 ms by step: " + ", ".join(
+            f"{step} {percentile(steps[step], 0.99):.1f}"
+            for step in (*STEPS, "confirm", "cancel") if step in steps), flush=True)
     if len(rows) >= 3:
         settled = [r[3] for r in rows[1:]]
         print(f"memory after warm-up: {min(settled):.1f}-{max(settled):.1f} MB "
