@@ -117,7 +117,7 @@ async def main() -> None:
                         callback(user_id, OrderStartCb(ref=stored.ref).pack(), next(ids)),
                         message(user_id, f"https://instagram.com/p/soak{user_id}x{loop}",
                                 next(ids)),
-                        message(user_id, "1000", next(ids))), strict=False):
+                        message(user_id, "1000", next(ids))), strict=True):
                 await feed(raw, step)
             await feed(callback(user_id, session.confirm_data[user_id], next(ids)), "confirm")
             row = await runtime.db.fetchone("SELECT MAX(id) FROM orders WHERE user_id = ?",

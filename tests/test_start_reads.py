@@ -58,5 +58,5 @@ async def test_the_tracker_and_the_interrupted_orders_read_only_their_own_rows(
         interrupted = await plans_of(db, lambda: order_store.interrupted_to_unknown(db))
     finally:
         await db.close()
-    assert [p for p in tracked.values()] == [["SEARCH orders USING INDEX orders_tracked (panel=? AND id>?)"]]
-    assert [p for p in interrupted.values()] == [["SCAN orders USING INDEX orders_submitting"]]
+    assert list(tracked.values()) == [["SEARCH orders USING INDEX orders_tracked (panel=? AND id>?)"]]
+    assert list(interrupted.values()) == [["SCAN orders USING INDEX orders_submitting"]]
