@@ -51,6 +51,7 @@ from bot.panel.models import (
     ServiceList,
 )
 from bot.panel.order_types import OrderType
+from bot.panel.transport import PanelTransport
 
 log = logging.getLogger(__name__)
 
@@ -218,7 +219,9 @@ class PanelClient:
                                 max_keepalive_connections=MAX_CONNECTIONS),
             follow_redirects=False,  # the key is in the body: never resend it elsewhere
             headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
-            transport=transport, verify=_tls(),
+            # verify: for the proxies httpx mounts from the environment (HTTPS_PROXY).
+            transport=transport or PanelTransport(_tls(), max_idle=MAX_CONNECTIONS),
+            verify=_tls(),
         )
 
     def __repr__(self) -> str:
