@@ -29,32 +29,38 @@ class TextMessage(Filter):
         return self.command is None or message.text.startswith("/") == self.command
 
 
-class CommandText(Filter):
-    """A text starting with one command (``/language``, ``/language@bot``, ``/language x``):
-    a string test, for a router that every message passes."""
+class CommandText:
+    """A router's gate (handlers/routing.py ``AreaRouter``): a text starting with one
+    of its commands (``/language``, ``/language@bot``, ``/language x``), or with
+    ``unless=True`` any message that does not."""
 
-    def __init__(self, command: str) -> None:
-        self.command = command
+    def __init__(self, *commands: str, unless: bool = False) -> None:
+        self.commands = commands
+        self.unless = unless
 
-    async def __call__(self, message: Message) -> bool:
-        text = message.text
-        if text is None or not text.startswith(self.command):
+    def admits(self, message: Message) -> bool:
+        return self._names_one(message.text) != self.unless
+
+    def _names_one(self, text: str | None) -> bool:
+        if text is None or not text.startswith("/"):
             return False
-        rest = text[len(self.command):]
-        return not rest or rest[0] in " @\n"
+        for command in self.commands:
+            if text.startswith(command):
+                rest = text[len(command):]
+                if not rest or rest[0] in " @\n":
+                    return True
+        return False
 
 
-class CallbackPrefix(Filter):
-    """Let a router see only callbacks of its own ``CallbackData`` prefixes.
-
-    Checked once per router, so a button for another area skips all of this
-    router's handlers instead of failing each ``CallbackData`` filter in turn.
-    """
+class CallbackPrefix:
+    """A router's gate (handlers/routing.py ``AreaRouter``): only callbacks of its own
+    ``CallbackData`` prefixes, so a button for another area skips the whole router
+    instead of failing each ``CallbackData`` filter in turn."""
 
     def __init__(self, *factories: type[CallbackData]) -> None:
         self.prefixes = frozenset(f.__prefix__ for f in factories)
 
-    async def __call__(self, query: CallbackQuery) -> bool:
+    def admits(self, query: CallbackQuery) -> bool:
         return (query.data or "").split(":", 1)[0] in self.prefixes
 
 

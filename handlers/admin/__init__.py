@@ -15,7 +15,7 @@ from __future__ import annotations
 from aiogram import Router
 
 from handlers.filters import IsAdmin
-from handlers.routing import fresh_routers
+from handlers.routing import AreaRouter, fresh_routers
 
 # In the order an update tries them: home first (the menu, the admin commands,
 # and commands typed in any admin input state), then one screen per area.
@@ -27,7 +27,7 @@ SCREENS = ("handlers.admin.home", "handlers.admin.dashboard", "handlers.admin.ca
 
 def admin_panel() -> Router:
     """A new panel router with fresh screen routers, for one dispatcher."""
-    panel = Router(name="admin_panel")
+    panel = AreaRouter(name="admin_panel")
     panel.message.filter(IsAdmin())
     panel.callback_query.filter(IsAdmin())
     panel.include_routers(*fresh_routers(SCREENS))

@@ -6,7 +6,7 @@ customer card, where their API access is turned off or on
 
 from __future__ import annotations
 
-from aiogram import F, Router
+from aiogram import F
 from aiogram.types import CallbackQuery, Message
 from aiogram.utils.callback_answer import CallbackAnswer
 from aiogram.utils.i18n import gettext as _
@@ -16,12 +16,12 @@ from bot.shop.wholesale.keys import ApiKeys
 from handlers.admin.home import back_button
 from handlers.callbacks import AdminCb
 from handlers.filters import CallbackPrefix
+from handlers.routing import AreaRouter
 from handlers.views.api import holder_button, holder_line
 from handlers.views.keyboards import PAGE_SIZE, edit, keyboard, pager
 from handlers.views.text import number
 
-router = Router(name="admin_api")
-router.callback_query.filter(CallbackPrefix(AdminCb))
+router = AreaRouter(name="admin_api", callbacks=CallbackPrefix(AdminCb))
 
 
 @router.callback_query(AdminCb.filter(F.area == "api"))

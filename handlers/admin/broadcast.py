@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import uuid
 
-from aiogram import F, Router
+from aiogram import F
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import StateFilter
 from aiogram.fsm.context import FSMContext
@@ -38,11 +38,12 @@ from bot.shop.messaging.notifier import Notifier
 from handlers.admin.home import back_button
 from handlers.callbacks import AdminBroadcastCb, AdminCb
 from handlers.filters import Button
+from handlers.routing import AreaRouter
 from handlers.views.broadcast import message_html, progress_keyboard, progress_text, state_word
 from handlers.views.keyboards import button, edit, keyboard
 from handlers.views.text import number
 
-router = Router(name="admin_broadcast")
+router = AreaRouter(name="admin_broadcast")
 
 
 class AdminBroadcast(StatesGroup):

@@ -12,7 +12,7 @@ from __future__ import annotations
 from decimal import Decimal
 from html import escape
 
-from aiogram import F, Router
+from aiogram import F
 from aiogram.filters import StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
@@ -27,6 +27,7 @@ from bot.shop.routing.links import NEEDS_TWO_PANELS, REFUSALS, LinkRefused, Rout
 from handlers.admin.home import back_button
 from handlers.callbacks import AdminCatalogCb, AdminCb, AdminRoutesCb
 from handlers.filters import Button, TextMessage
+from handlers.routing import AreaRouter
 from handlers.views.keyboards import button, edit, keyboard
 from handlers.views.text import (
     CATEGORY_LIMIT,
@@ -39,7 +40,7 @@ from handlers.views.text import (
     short,
 )
 
-router = Router(name="admin_catalog")
+router = AreaRouter(name="admin_catalog")
 
 MAX_QUERY = 100
 RESULTS = 10

@@ -8,7 +8,7 @@ from __future__ import annotations
 from html import escape
 from zoneinfo import ZoneInfo
 
-from aiogram import F, Router
+from aiogram import F
 from aiogram.filters import StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
@@ -26,6 +26,7 @@ from handlers.admin.home import adjust_balance, back_button
 from handlers.callbacks import AdminCb, AdminCustomerCb, AdminOrderCb
 from handlers.filters import Button, TextMessage
 from handlers.middlewares.i18n import language_name
+from handlers.routing import AreaRouter
 from handlers.views import api as api_view
 from handlers.views.audit import audit_line
 from handlers.views.keyboards import button, edit, keyboard
@@ -33,7 +34,7 @@ from handlers.views.ledger import ledger_kind
 from handlers.views.orders import STATE_EMOJI
 from handlers.views.text import current_locale, day_of, money, number, short, signed, when, who
 
-router = Router(name="admin_customers")
+router = AreaRouter(name="admin_customers")
 
 MAX_REASON = 200
 # The balance movements whose note is someone's own words (an admin's reason, a promo

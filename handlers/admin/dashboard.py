@@ -3,7 +3,7 @@ and the 30-day chart (bot/shop/backoffice/stats.py computes; this only renders).
 
 from __future__ import annotations
 
-from aiogram import Bot, Router
+from aiogram import Bot
 from aiogram.types import BufferedInputFile, CallbackQuery, Message
 from aiogram.utils.callback_answer import CallbackAnswer
 from aiogram.utils.i18n import gettext as _
@@ -13,10 +13,11 @@ from bot.shop.backoffice.stats import ShopStats
 from handlers.admin.home import back_button
 from handlers.callbacks import AdminCb, DashboardCb
 from handlers.filters import Button
+from handlers.routing import AreaRouter
 from handlers.views.dashboard import render_dashboard
 from handlers.views.keyboards import button, edit, keyboard
 
-router = Router(name="admin_dashboard")
+router = AreaRouter(name="admin_dashboard")
 
 
 @router.callback_query(Button(AdminCb(area="dashboard")))

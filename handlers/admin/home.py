@@ -14,7 +14,7 @@ import re
 from html import escape
 from zoneinfo import ZoneInfo
 
-from aiogram import Bot, F, Router
+from aiogram import Bot, F
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command, CommandObject, StateFilter
 from aiogram.fsm.context import FSMContext
@@ -35,12 +35,13 @@ from bot.shop.orders.service import OrderService
 from bot.shop.wholesale.keys import ApiKeys
 from handlers.callbacks import AdminCb, MenuCb, UnresolvedCb
 from handlers.filters import Button, InAdminInput, TextMessage
+from handlers.routing import AreaRouter
 from handlers.views.audit import audit_line
 from handlers.views.keyboards import button, edit, keyboard, pager
 from handlers.views.menu import home_button
 from handlers.views.text import current_locale, field_error, money, number, when
 
-router = Router(name="admin")
+router = AreaRouter(name="admin")
 
 
 def usage() -> str:

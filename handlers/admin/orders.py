@@ -6,7 +6,7 @@ from __future__ import annotations
 from html import escape
 from zoneinfo import ZoneInfo
 
-from aiogram import F, Router
+from aiogram import F
 from aiogram.filters import StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
@@ -21,11 +21,12 @@ from bot.shop.orders.service import AdminDetails, OrderService
 from handlers.admin.home import back_button, unresolved_page
 from handlers.callbacks import AdminCb, AdminCustomerCb, AdminOrderCb
 from handlers.filters import Button, TextMessage
+from handlers.routing import AreaRouter
 from handlers.views.keyboards import button, edit, keyboard
 from handlers.views.orders import order_card, state_word
 from handlers.views.text import ID_LIMIT, money, panel_figure, panel_text, short, when
 
-router = Router(name="admin_orders")
+router = AreaRouter(name="admin_orders")
 
 LIST_SIZE = 10
 

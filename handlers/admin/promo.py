@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from html import escape
 
-from aiogram import F, Router
+from aiogram import F
 from aiogram.filters import Command, CommandObject, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
@@ -21,11 +21,12 @@ from bot.shop.growth.promo_codes import EXAMPLES, SYNTAX, PromoCode, PromoCodes,
 from handlers.admin.home import back_button
 from handlers.callbacks import AdminCb, AdminPromoCb
 from handlers.filters import Button, TextMessage
+from handlers.routing import AreaRouter
 from handlers.views.keyboards import button, edit, keyboard, pager
 from handlers.views.promo import code_card, code_line, refusal_text
 from handlers.views.text import current_locale, number, short
 
-router = Router(name="admin_promo")
+router = AreaRouter(name="admin_promo")
 
 PAGE = 8
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from html import escape
 
-from aiogram import Router
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import gettext as _
 
@@ -17,11 +16,11 @@ from bot.shop.money.amounts import to_minor_up
 from handlers.admin.home import back_button
 from handlers.callbacks import AdminCb, AdminCustomerCb, AdminReferralsCb
 from handlers.filters import Button, CallbackPrefix
+from handlers.routing import AreaRouter
 from handlers.views.keyboards import button, edit, keyboard
 from handlers.views.text import money, number, percent, short, who
 
-router = Router(name="admin_referrals")
-router.callback_query.filter(CallbackPrefix(AdminCb, AdminReferralsCb))
+router = AreaRouter(name="admin_referrals", callbacks=CallbackPrefix(AdminCb, AdminReferralsCb))
 
 
 def _period_names() -> dict[Period, str]:

@@ -12,7 +12,6 @@ customer's access off, or the shop its API.
 
 from __future__ import annotations
 
-from aiogram import Router
 from aiogram.filters import Command, StateFilter
 from aiogram.types import CallbackQuery, Message, User
 from aiogram.utils.callback_answer import CallbackAnswer
@@ -23,11 +22,11 @@ from bot.shop.money.accounts import Accounts
 from bot.shop.wholesale.keys import ApiAccessOff, ApiKeys
 from handlers.callbacks import ApiCb
 from handlers.filters import CallbackPrefix
+from handlers.routing import AreaRouter
 from handlers.views.api import api_screen, confirm_screen, key_text, no_api
 from handlers.views.keyboards import edit
 
-router = Router(name="api")
-router.callback_query.filter(CallbackPrefix(ApiCb))
+router = AreaRouter(name="api", callbacks=CallbackPrefix(ApiCb))
 
 
 def _access_off() -> str:

@@ -13,7 +13,7 @@ import logging
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from aiogram import Bot, Router
+from aiogram import Bot
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command, StateFilter
 from aiogram.fsm.context import FSMContext
@@ -37,14 +37,14 @@ from handlers.callbacks import ApiCb, BalanceCb, MenuCb, PromoCb, TopupCb
 from handlers.customer import kept_order
 from handlers.customer.service_view import top_up_hint
 from handlers.filters import Button, CallbackPrefix, TextMessage
+from handlers.routing import AreaRouter
 from handlers.views.keyboards import PAGE_SIZE, button, edit, keyboard, pager
 from handlers.views.ledger import ledger_kind, loyalty_lines, waiting_code_line
 from handlers.views.menu import home_button
 from handlers.views.text import current_locale, field_error, money, number, signed, when
 
 log = logging.getLogger(__name__)
-router = Router(name="balance")
-router.callback_query.filter(CallbackPrefix(MenuCb, BalanceCb, TopupCb))
+router = AreaRouter(name="balance", callbacks=CallbackPrefix(MenuCb, BalanceCb, TopupCb))
 
 
 class TopUp(StatesGroup):

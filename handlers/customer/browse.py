@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from html import escape
 
-from aiogram import Router
 from aiogram.filters import Command, CommandObject, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
@@ -35,14 +34,16 @@ from bot.shop.orders.service import OrderService, ServiceGone
 from handlers.callbacks import CategoryCb, MenuCb, PlatformCb, ServiceCb
 from handlers.customer.service_view import show_service
 from handlers.filters import Button, CallbackPrefix, CommandText, TextMessage
+from handlers.routing import AreaRouter
 from handlers.views.catalog import Page, PageCache, platform_label
 from handlers.views.keyboards import PAGE_SIZE, button, column, edit, keyboard, pager
 from handlers.views.menu import home_button
 from handlers.views.text import CATEGORY_LIMIT, money, number, panel_text, short
 
-router = Router(name="catalog")
-router.callback_query.filter(CallbackPrefix(MenuCb, PlatformCb, CategoryCb, ServiceCb))
-router.message.filter(~CommandText("/start"))  # /start leaves a search: the menu answers it
+# /start leaves a search: the menu answers it.
+router = AreaRouter(name="catalog",
+                    callbacks=CallbackPrefix(MenuCb, PlatformCb, CategoryCb, ServiceCb),
+                    messages=CommandText("/start", unless=True))
 MAX_QUERY = 100
 SEARCH_RESULTS = 20
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from aiogram import Router
 from aiogram.filters import StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
@@ -11,9 +10,10 @@ from aiogram.utils.i18n import gettext as _
 
 from bot.config import Settings
 from handlers.customer import kept_order
+from handlers.routing import AreaRouter
 from handlers.views.menu import kept_order_text, main_menu
 
-router = Router(name="fallback")
+router = AreaRouter(name="fallback")
 
 
 @router.message(StateFilter(None))

@@ -8,7 +8,6 @@ in the new language, and nothing of the draft is lost.
 
 from __future__ import annotations
 
-from aiogram import Router
 from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
@@ -24,14 +23,14 @@ from handlers.customer import kept_order
 from handlers.customer.menu import greeting
 from handlers.filters import Button, CallbackPrefix, CommandText
 from handlers.middlewares.i18n import language_name
+from handlers.routing import AreaRouter
 from handlers.views.keyboards import button, edit, keyboard
 from handlers.views.menu import home_button
 
-router = Router(name="language")
+router = AreaRouter(name="language", messages=CommandText("/language"),
+                    callbacks=CallbackPrefix(LanguageCb))
 # Every update passes this router first (/language works in any state), so it
 # lets through only its own: the /language command and its own buttons.
-router.message.filter(CommandText("/language"))
-router.callback_query.filter(CallbackPrefix(LanguageCb))
 
 
 def languages(i18n: I18n) -> list[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from html import escape
 
-from aiogram import Bot, Router
+from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import Command, CommandObject, CommandStart, StateFilter
 from aiogram.fsm.context import FSMContext
@@ -23,11 +23,12 @@ from handlers.callbacks import MenuCb
 from handlers.customer import kept_order
 from handlers.customer.service_view import show_service
 from handlers.filters import Button
+from handlers.routing import AreaRouter
 from handlers.views.keyboards import edit
 from handlers.views.menu import main_menu
 
 log = logging.getLogger(__name__)
-router = Router(name="menu")
+router = AreaRouter(name="menu")
 
 
 def greeting(first_name: str) -> str:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo
 
-from aiogram import Router
 from aiogram.types import CallbackQuery, Message
 from aiogram.utils.callback_answer import CallbackAnswer
 from aiogram.utils.i18n import gettext as _
@@ -20,12 +19,12 @@ from bot.shop.orders import StoredOrder
 from bot.shop.orders.service import REFRESH_EVERY_SECONDS, OrderService
 from handlers.callbacks import OrderCb, OrdersCb
 from handlers.filters import CallbackPrefix
+from handlers.routing import AreaRouter
 from handlers.views.keyboards import PAGE_SIZE, button, column, edit, keyboard, pager
 from handlers.views.menu import home_button
 from handlers.views.orders import order_card, order_keyboard, order_line
 
-router = Router(name="my_orders")
-router.callback_query.filter(CallbackPrefix(OrdersCb, OrderCb))
+router = AreaRouter(name="my_orders", callbacks=CallbackPrefix(OrdersCb, OrderCb))
 
 
 @router.callback_query(OrdersCb.filter())

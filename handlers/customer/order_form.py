@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from html import escape
 
-from aiogram import F, Router
+from aiogram import F
 from aiogram.filters import Command, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
@@ -31,6 +31,7 @@ from handlers.customer import kept_order
 from handlers.customer.balance import top_up_rows
 from handlers.customer.service_view import show_service, top_up_hint
 from handlers.filters import Button, CallbackPrefix, CommandText, TextMessage
+from handlers.routing import AreaRouter
 from handlers.views.keyboards import edit as edit_message
 from handlers.views.keyboards import keyboard
 from handlers.views.menu import main_menu
@@ -39,11 +40,10 @@ from handlers.views.orders import order_card, order_keyboard
 from handlers.views.text import field_error, money
 
 log = logging.getLogger(__name__)
-router = Router(name="order_form")
-router.callback_query.filter(CallbackPrefix(OrderStartCb, FormCb))
-router.message.filter(~CommandText("/start"))  # the menu answers it, keeping the draft
-# A promo code for this order: handlers/customer/promo.py takes it and shows the form again.
-router.message.filter(~CommandText("/promo"))
+# /start: the menu answers it, keeping the draft. /promo: a promo code for this order,
+# handlers/customer/promo.py takes it and shows the form again.
+router = AreaRouter(name="order_form", callbacks=CallbackPrefix(OrderStartCb, FormCb),
+                    messages=CommandText("/start", "/promo", unless=True))
 
 
 class OrderForm(StatesGroup):

@@ -25,7 +25,7 @@ from decimal import Decimal
 from html import escape
 from typing import Any
 
-from aiogram import BaseMiddleware, Router
+from aiogram import BaseMiddleware
 from aiogram.filters import Command, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
@@ -46,11 +46,12 @@ from handlers.customer.order_form import OrderForm, show_confirmation_again
 from handlers.customer.service_view import top_up_hint
 from handlers.filters import CommandText, RefundedPayment, SuccessfulPayment, TextMessage
 from handlers.middlewares.i18n import locale_for
+from handlers.routing import AreaRouter
 from handlers.views.text import money, number
 
 log = logging.getLogger(__name__)
-router = Router(name="payments")
-router.message.filter(~CommandText("/start"))  # /start leaves /paysupport: the menu answers
+# /start leaves /paysupport: the menu answers it.
+router = AreaRouter(name="payments", messages=CommandText("/start", unless=True))
 PRE_CHECKOUT_BUDGET = 7.0  # seconds of Telegram's 10 for deciding; the rest for the answer
 
 Handler = Callable[[Update, dict[str, Any]], Awaitable[Any]]

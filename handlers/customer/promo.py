@@ -10,7 +10,6 @@ on /cancel; a code mistyped or unknown is asked for again.
 
 from __future__ import annotations
 
-from aiogram import Router
 from aiogram.filters import Command, CommandObject, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
@@ -25,12 +24,12 @@ from handlers.callbacks import MenuCb, PromoCb
 from handlers.customer import kept_order
 from handlers.customer.order_form import OrderForm, resume
 from handlers.filters import CallbackPrefix, TextMessage
+from handlers.routing import AreaRouter
 from handlers.views.keyboards import button, keyboard
 from handlers.views.menu import home_button
 from handlers.views.promo import redemption_text
 
-router = Router(name="promo")
-router.callback_query.filter(CallbackPrefix(PromoCb))
+router = AreaRouter(name="promo", callbacks=CallbackPrefix(PromoCb))
 
 # Answers after which the code is asked for again: what was typed is no code, or
 # none of this shop's (a typo, most likely).

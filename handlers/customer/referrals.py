@@ -7,7 +7,6 @@ middle of a form the customer reads it and carries on where they were.
 
 from __future__ import annotations
 
-from aiogram import Router
 from aiogram.filters import Command
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message, User
 
@@ -16,14 +15,14 @@ from bot.shop.growth.referrals import Referrals
 from bot.shop.money.accounts import Accounts
 from handlers.callbacks import ReferralCb
 from handlers.filters import Button, CallbackPrefix, CommandText
+from handlers.routing import AreaRouter
 from handlers.views.keyboards import edit
 from handlers.views.referrals import invite_link, invite_screen, program_off
 
-router = Router(name="referrals")
+router = AreaRouter(name="referrals", messages=CommandText("/invite"),
+                    callbacks=CallbackPrefix(ReferralCb))
 # Every update passes this router early (/invite works in any state), so it lets
 # through only its own: the /invite command and its button.
-router.message.filter(CommandText("/invite"))
-router.callback_query.filter(CallbackPrefix(ReferralCb))
 
 
 async def _screen(user: User, accounts: Accounts, referrals: Referrals, settings: Settings,
