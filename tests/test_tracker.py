@@ -112,5 +112,40 @@ async def test_a_cycle_reads_the_open_orders_a_page_at_a_time_and_misses_none(
     assert report.orders == 2 and report.changed == 2
 
 
+async def test_many_refunds_go_a_few_per_transaction_and_each_once(
+        db, make_sandbox, make_client, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cycle's changes are applied in short transactions (a customer's statement
+    waits behind one at most), and every refund still happens exactly once."""
+    monkeypatch.setattr(tracking, "APPLY_AT_ONCE", 2)
+    sizes: list[int] = []
+    apply = tracking.apply_statuses
+
+    async def counted(database, answers, **options):  # type: ignore[no-untyped-def]
+        sizes.append(len(answers))
+        return await apply(database, answers, **options)
+
+    monkeypatch.setattr(tracking, "apply_statuses", counted)
+    sandbox = await make_sandbox()
+    client = make_client(sandbox)
+    client.name = "main"
+    service = await shop_on(db, {"main": client})
+    ids = [await order_on(db, service, "main", f"https://instagram.com/p/gone{n}")
+           for n in range(5)]
+    for order in sandbox.panel.orders.values():
+        order.fate = "canceled"
+    sandbox.panel.advance(sandbox.panel.pace * 4)
+    paid = await ledger.balance_of(db, 7)
+    tracker = Tracker(db, {"main": client}, interval=1, alert=_ignore)
+    report = await tracker.poll("main")
+    assert report.changed == 5 and sizes == [2, 2, 1]
+    prices = [(await order_store.get(db, i)).price_minor for i in ids]
+    assert report.refunded_minor == sum(prices)
+    assert await ledger.balance_of(db, 7) == paid + sum(prices)
+    assert [(await order_store.get(db, i)).state for i in ids] == ["canceled"] * 5
+    await tracker.poll("main")  # final orders are not asked again, nor refunded twice
+    assert await ledger.balance_of(db, 7) == paid + sum(prices)
+    assert await ledger.ledger_sum(db, 7) == paid + sum(prices)
+
+
 async def _ignore(_text: str) -> None:
     return None

@@ -620,15 +620,21 @@ async def _refund(conn: aiosqlite.Connection, order: StoredOrder, amount_minor: 
     discount code it used (if any) is given back too.
 
     Returns (refunded now, balance after): (0, None) for nothing to refund or when
-    the order was refunded before.
+    the order was refunded before. One hop into the database thread (the tracker
+    applies many in one transaction, which holds the database meanwhile).
     """
+    return await in_thread(conn, _refund_in, order, amount_minor, note, whole)
+
+
+def _refund_in(conn: sqlite3.Connection, order: StoredOrder, amount_minor: int, note: str,
+               whole: bool) -> tuple[int, int | None]:
     if whole:
-        await in_thread(conn, promo_store.give_back_in, order.id)
+        promo_store.give_back_in(conn, order.id)
     if amount_minor <= 0:
         return 0, None
-    entry = await ledger.post(conn, user_id=order.user_id, amount_minor=amount_minor,
-                              kind="refund", key=f"order:{order.id}:refund", order_id=order.id,
-                              note=note)
+    entry = ledger.post_in(conn, user_id=order.user_id, amount_minor=amount_minor,
+                           kind="refund", key=f"order:{order.id}:refund", order_id=order.id,
+                           note=note)
     return (amount_minor, entry.balance_after) if entry.created else (0, None)
 
 
