@@ -75,7 +75,17 @@ async def main() -> None:
 
     panel, panel_url = await spawn_sandbox()
     runtime, session, bot, dp = await start_shop(panel_url)
-    background = [asyncio.create_task(dp["tracker"].run()),
+    tracker = dp["tracker"]
+    cycles: list = []  # the tracker's reports in the window (bot/shop/orders/tracking.py)
+    poll = tracker.poll
+
+    async def recorded_poll(name: str):
+        report = await poll(name)
+        cycles.append(report)
+        return report
+
+    tracker.poll = recorded_poll
+    background = [asyncio.create_task(tracker.run()),
                   asyncio.create_task(dp["notifier"].run())]
     stored = await catalog_store.by_panel_id(runtime.db, "main", "102")
     assert stored is not None
@@ -147,6 +157,12 @@ async def main() -> None:
         print("        p99 ms by step: " + ", ".join(
             f"{step} {percentile(steps[step], 0.99):.1f}"
             for step in (*STEPS, "confirm", "cancel") if step in steps), flush=True)
+        if cycles:  # what the tracker did meanwhile, in the database thread
+            print(f"        tracker: {len(cycles)} cycles, {max(c.orders for c in cycles)} open"
+                  f" orders, {sum(c.changed for c in cycles)} changed, longest"
+                  f" {max(c.seconds for c in cycles):.2f} s of which database"
+                  f" {max(c.db_seconds for c in cycles):.2f} s", flush=True)
+            cycles.clear()
     if len(rows) >= 3:
         settled = [r[3] for r in rows[1:]]
         print(f"memory after warm-up: {min(settled):.1f}-{max(settled):.1f} MB "
