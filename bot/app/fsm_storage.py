@@ -43,6 +43,18 @@ class DestinyKeys(KeyBuilder):
         return builder.build(key, part)
 
 
+def _encoded(data: Mapping[str, Any]) -> str:
+    return json.dumps(dict(data), ensure_ascii=False, separators=(",", ":"))
+
+
+def _canonical(stored: str) -> str:
+    """Stored data in the form ``_encoded`` writes (rows written before are compared alike)."""
+    return _encoded(json.loads(stored))
+
+
+EMPTY = _encoded({})
+
+
 class SqliteStorage(BaseStorage):
     """Reads are served from memory: every conversation left in a state or with
     data is read at the first use, in one query, and a key not among them has
@@ -59,24 +71,26 @@ class SqliteStorage(BaseStorage):
     def __init__(self, db: Database, key_builder: KeyBuilder | None = None) -> None:
         self.db = db
         self.key_builder = key_builder or DefaultKeyBuilder(with_destiny=True)
-        self._cache: dict[str, tuple[str | None, dict[str, Any]]] = {}
+        # Each key's state and data, the data as the JSON text a restart would read:
+        # a read decodes a fresh copy, a write encodes once (and is stored as is).
+        self._cache: dict[str, tuple[str | None, str]] = {}
         self._loaded = False
         self._loading = asyncio.Lock()
         self._dirty: set[str] = set()
         self._writer: asyncio.Task[None] | None = None
 
-    async def _load(self, key: str) -> tuple[str | None, dict[str, Any]]:
+    async def _load(self, key: str) -> tuple[str | None, str]:
         if not self._loaded:
             async with self._loading:
                 if not self._loaded:
                     for stored_key, state, data in await fsm_store.saved(self.db):
-                        self._cache.setdefault(stored_key, (state, json.loads(data)))
+                        self._cache.setdefault(stored_key, (state, _canonical(data)))
                     self._loaded = True
         # A key never set is not cached: reading every customer's empty slots (the
         # kept order form is read for each menu) costs no memory.
-        return self._cache.get(key) or (None, {})
+        return self._cache.get(key) or (None, EMPTY)
 
-    def _changed(self, key: str, value: tuple[str | None, dict[str, Any]]) -> None:
+    def _changed(self, key: str, value: tuple[str | None, str]) -> None:
         self._cache[key] = value
         self._dirty.add(key)
         if self._writer is None or self._writer.done():
@@ -85,8 +99,7 @@ class SqliteStorage(BaseStorage):
     async def _write(self) -> None:
         while self._dirty:
             keys, self._dirty = self._dirty, set()
-            rows = [(key, self._cache[key][0], json.dumps(self._cache[key][1], ensure_ascii=False))
-                    for key in keys]
+            rows = [(key, *self._cache[key]) for key in keys]
             try:
                 await fsm_store.save(self.db, rows)
             except Exception:
@@ -107,13 +120,13 @@ class SqliteStorage(BaseStorage):
     async def set_data(self, key: StorageKey, data: Mapping[str, Any]) -> None:
         built = self.key_builder.build(key)
         state, current = await self._load(built)
-        # A JSON round trip: what is cached is exactly what a restart would read.
-        fresh = json.loads(json.dumps(dict(data), ensure_ascii=False))
+        fresh = _encoded(data)
         if fresh != current:
             self._changed(built, (state, fresh))
 
     async def get_data(self, key: StorageKey) -> dict[str, Any]:
-        return json.loads(json.dumps((await self._load(self.key_builder.build(key)))[1]))
+        data: dict[str, Any] = json.loads((await self._load(self.key_builder.build(key)))[1])
+        return data
 
     async def close(self) -> None:
         """Write what is left; the database belongs to the runtime, which closes it."""
