@@ -75,7 +75,7 @@ async def main() -> None:
 
     panel, panel_url = await spawn_sandbox()
     runtime, session, bot, dp = await start_shop(panel_url)
-    tracker = dp["tracker"]
+    tracker = dp["services"]["tracker"]
     cycles: list = []  # the tracker's reports in the window (bot/shop/orders/tracking.py)
     poll = tracker.poll
 
@@ -86,7 +86,7 @@ async def main() -> None:
 
     tracker.poll = recorded_poll
     background = [asyncio.create_task(tracker.run()),
-                  asyncio.create_task(dp["notifier"].run())]
+                  asyncio.create_task(dp["services"]["notifier"].run())]
     stored = await catalog_store.by_panel_id(runtime.db, "main", "102")
     assert stored is not None
     customers = [2_000_000 + n for n in range(args.customers)]

@@ -66,7 +66,7 @@ async def test_configured_panels_are_synced_and_a_down_one_is_survived(
 def dispatcher_services(runtime) -> dict:
     bot = build_bot(runtime.settings.model_copy(update={
         "bot_token": SecretStr("123456789:AAExampleExampleExampleExampleExample")}))
-    return build_dispatcher(runtime, bot, "shop_bot").workflow_data
+    return build_dispatcher(runtime, bot, "shop_bot")["services"]
 
 
 async def test_a_busy_sandbox_port_moves_to_a_free_one(tmp_path,

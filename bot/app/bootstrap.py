@@ -20,7 +20,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
@@ -78,6 +78,7 @@ from bot.shop.wholesale.keys import ApiKeys
 from bot.shop.wholesale.limits import RequestLimit
 from handlers.middlewares.i18n import UserLanguageMiddleware, checked_i18n, report_broken_translations
 from handlers.middlewares.metrics import UpdateMetrics
+from handlers.middlewares.services import HandlerServices
 from storage.db import Database
 
 if TYPE_CHECKING:
@@ -254,8 +255,7 @@ def build_dispatcher(runtime: Runtime, bot: Bot, bot_username: str) -> Dispatche
     shop_stats = ShopStats(runtime.db, panels=runtime.panels, fx_rates=fx_rates,
                            currency=settings.shop_currency, timezone=settings.shop_timezone,
                            alert_below=settings.panel_balance_alert)
-    dispatcher = Dispatcher(
-        storage=fsm_storage(runtime), events_isolation=SimpleEventIsolation(),
+    services: dict[str, Any] = dict(
         catalog=runtime.catalog, settings=settings,
         pricer=pricer, orders=orders, pages=PageCache(), accounts=accounts,
         broadcasts=broadcasts, audit_log=AuditLog(runtime.db), shop_stats=shop_stats,
@@ -276,6 +276,10 @@ def build_dispatcher(runtime: Runtime, bot: Bot, bot_username: str) -> Dispatche
         api_keys=ApiKeys(runtime.db, settings.admin_ids, enabled=settings.api_enabled,
                          url=settings.api_url),
     )
+    # Given to the handler that runs, not carried through the routers (handlers/middlewares/services.py).
+    dispatcher = Dispatcher(storage=fsm_storage(runtime), events_isolation=SimpleEventIsolation(),
+                            settings=settings, services=services)
+    HandlerServices(services).setup(dispatcher)
     dispatcher.update.outer_middleware(UpdateMetrics())  # first: times all the others too
     # Pre-checkout queries are answered, and payments credited, before the FSM
     # middleware can make them wait for the payer's other updates (handlers/customer/payments.py).
@@ -283,7 +287,7 @@ def build_dispatcher(runtime: Runtime, bot: Bot, bot_username: str) -> Dispatche
     dispatcher.update.outer_middleware(PaymentsFirst(topups, i18n, languages_chosen))
     dispatcher.update.outer_middleware(dispatcher.fsm)
     UserLanguageMiddleware(i18n, languages_chosen).setup(dispatcher)
-    private_only = PrivateChatsOnly()
+    private_only = PrivateChatsOnly(bot_username)
     dispatcher.message.outer_middleware(private_only)
     dispatcher.callback_query.outer_middleware(private_only)
     blocked = BlockedCustomers(customers, settings)
@@ -302,9 +306,10 @@ def wholesale_endpoint(runtime: Runtime, dispatcher: Dispatcher) -> ApiEndpoint 
     settings = runtime.settings
     if not settings.api_enabled:
         return None
-    return ApiEndpoint(WholesaleApi(runtime.db, dispatcher["api_keys"], dispatcher["orders"],
+    services = dispatcher["services"]
+    return ApiEndpoint(WholesaleApi(runtime.db, services["api_keys"], services["orders"],
                                     rate_limit=RequestLimit(settings.api_rate_limit),
-                                    discounts=dispatcher["discounts"]))
+                                    discounts=services["discounts"]))
 
 
 def build_referrals(db: Database, settings: Settings) -> Referrals:
@@ -446,38 +451,39 @@ async def run_bot(settings: Settings, *, prepared: Prepared | None = None,
         me = await reach_telegram(bot, settings)
         runtime = await start_runtime(settings, db=db, embedded_panel=embedded_panel)
         dispatcher = build_dispatcher(runtime, bot, me.username or "")
-        i18n, watch = dispatcher["i18n"], dispatcher["watch"]
+        services = dispatcher["services"]
+        i18n, watch = services["i18n"], services["watch"]
         await describe_bot(bot, i18n, languages(i18n), invite=settings.referrals_enabled,
                            api=settings.api_enabled)
-        await _report_unresolved(dispatcher["orders"], dispatcher["alerts"])
-        await report_broken_translations(dispatcher["dropped_translations"], dispatcher["alerts"])
+        await _report_unresolved(services["orders"], services["alerts"])
+        await report_broken_translations(services["dropped_translations"], services["alerts"])
         # The start-up refresh's losses and digest (the notifier sends it once running).
-        if await dispatcher["catalog_watch"].after_refresh():
+        if await services["catalog_watch"].after_refresh():
             await runtime.catalog.reload()
-        tracking = asyncio.create_task(dispatcher["tracker"].run())
+        tracking = asyncio.create_task(services["tracker"].run())
         background += [
             tracking,
             asyncio.create_task(keep_catalog_fresh(
                 runtime.catalog, [(runtime.panels[name], currency)
                              for name, currency in runtime.panel_currencies.items()],
-                settings.catalog_refresh, after_refresh=dispatcher["watch"].poke,
+                settings.catalog_refresh, after_refresh=services["watch"].poke,
                 price_alert=settings.price_alert_percent,
-                after_stored=dispatcher["catalog_watch"].after_refresh)),
-            asyncio.create_task(dispatcher["catalog_watch"].run()),
-            asyncio.create_task(dispatcher["watch"].run()),
-            asyncio.create_task(dispatcher["daily_report"].run()),
-            asyncio.create_task(dispatcher["notifier"].run()),
-            asyncio.create_task(dispatcher["broadcast_watcher"].run()),
-            asyncio.create_task(AutoBackup.for_settings(settings, dispatcher["alerts"].send).run()),
+                after_stored=services["catalog_watch"].after_refresh)),
+            asyncio.create_task(services["catalog_watch"].run()),
+            asyncio.create_task(services["watch"].run()),
+            asyncio.create_task(services["daily_report"].run()),
+            asyncio.create_task(services["notifier"].run()),
+            asyncio.create_task(services["broadcast_watcher"].run()),
+            asyncio.create_task(AutoBackup.for_settings(settings, services["alerts"].send).run()),
             asyncio.create_task(reconcile.every_day(
-                runtime.db, telegram_transactions(bot), dispatcher["alerts"].send,
-                hook=dispatcher["topups"].hook)),
+                runtime.db, telegram_transactions(bot), services["alerts"].send,
+                hook=services["topups"].hook)),
             asyncio.create_task(Retention(runtime.db, days=settings.retention_days,
-                                          alert=dispatcher["alerts"].send).run()),
+                                          alert=services["alerts"].send).run()),
         ]
         settle_heap()
         log.info("bot @%s is running", me.username)
-        feed = UpdateFeed(dispatcher, bot, runtime.db, alert=dispatcher["alerts"].send)
+        feed = UpdateFeed(dispatcher, bot, runtime.db, alert=services["alerts"].send)
         deadline = await serve(dispatcher, bot, settings, runtime.db, feed=feed,
                                listeners=prepared.listeners,
                                health=lambda: health.check(runtime.db, watch.status),
@@ -485,14 +491,14 @@ async def run_bot(settings: Settings, *, prepared: Prepared | None = None,
                                api=wholesale_endpoint(runtime, dispatcher))
         # Stopping (SIGTERM/SIGINT): the tracker finishes the cycle under way, within
         # what is left of SHUTDOWN_GRACE (the whole stop fits in it, plus a few seconds).
-        dispatcher["tracker"].stop()
+        services["tracker"].stop()
         await asyncio.wait([tracking], timeout=max(0.0, deadline - time.monotonic()))
     finally:
         for task in background:
             task.cancel()
         await asyncio.gather(*background, return_exceptions=True)
         if dispatcher is not None:
-            await dispatcher["watch"].aclose()
+            await dispatcher["services"]["watch"].aclose()
         prepared.listeners.close()  # those the web servers did not take
         await (runtime.close() if runtime is not None else db.close())
         if bot is not None:

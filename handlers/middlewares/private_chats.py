@@ -25,6 +25,9 @@ class PrivateChatsOnly(BaseMiddleware):
     It also answers a button whose message the bot can no longer see, so every
     callback handler can rely on ``query.message`` being a ``Message``."""
 
+    def __init__(self, bot_username: str) -> None:
+        self.bot_username = bot_username
+
     async def __call__(self, handler: Handler, event: Any, data: dict[str, Any]) -> Any:
         if isinstance(event, Message):
             chat = event.chat
@@ -45,7 +48,7 @@ class PrivateChatsOnly(BaseMiddleware):
         if isinstance(event, CallbackQuery):
             await event.answer(hint, show_alert=True)
         elif event.text is not None and event.text.startswith("/"):
-            link = f"https://t.me/{data.get('bot_username', '')}?start=group"
+            link = f"https://t.me/{self.bot_username}?start=group"
             await event.reply(hint, reply_markup=InlineKeyboardMarkup(inline_keyboard=[[
                 InlineKeyboardButton(text=_("🛒 Open the shop"), url=link)]]))
         return None
