@@ -229,3 +229,16 @@ async def test_any_bytes_end_in_a_result_or_a_panel_failure(raw_panel, raw: byte
         with contextlib.suppress(PanelAmbiguous, PanelUnavailable, PanelRejected):
             await client.add("1", get_order_type("default"),
                              {"link": "https://instagram.com/p/x", "quantity": "100"})
+
+
+async def test_a_proxy_from_the_environment_is_used(raw_panel,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """httpx honours HTTP(S)_PROXY only with its own transports: a panel the
+    environment proxies is reached through them, and so through the proxy."""
+    proxy = await raw_panel(lambda n: (answer(), False))
+    monkeypatch.setenv("HTTP_PROXY", proxy.url.removesuffix("/api/v2"))
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    async with await _client("http://panel.invalid/api/v2") as client:
+        assert (await client.balance()).amount == AMOUNT
+    assert proxy.requests == 1

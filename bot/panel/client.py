@@ -25,6 +25,7 @@ import logging
 import socket
 import ssl
 import time
+import urllib.request
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -219,8 +220,8 @@ class PanelClient:
                                 max_keepalive_connections=MAX_CONNECTIONS),
             follow_redirects=False,  # the key is in the body: never resend it elsewhere
             headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
-            # verify: for the proxies httpx mounts from the environment (HTTPS_PROXY).
-            transport=transport or PanelTransport(_tls(), max_idle=MAX_CONNECTIONS),
+            transport=transport or (None if _proxied(url)
+                                    else PanelTransport(_tls(), max_idle=MAX_CONNECTIONS)),
             verify=_tls(),
         )
 
@@ -522,6 +523,15 @@ def _naming_what_it_created(action: str, text: str) -> Any | None:
             and not isinstance(body[field], dict | list) and "error" not in body:
         return body
     return None
+
+
+def _proxied(url: str) -> bool:
+    """Whether the environment names a proxy for ``url``'s scheme (``HTTPS_PROXY``,
+    ``HTTP_PROXY``, ``ALL_PROXY``). httpx applies those (and ``NO_PROXY``) only with
+    its own transports, so such a panel is reached through them rather than
+    bot/panel/transport.py."""
+    proxies = urllib.request.getproxies()
+    return bool(proxies.get(httpx.URL(url).scheme) or proxies.get("all"))
 
 
 def _host_port(url: httpx.URL) -> str:
