@@ -15,7 +15,13 @@ production never does and which halved the echo baseline: issue 24).
 
 Targets (issues 3 and 24): >= 1,000 updates/s and >= 1/4 of the fair echo bot's rate.
 
-    .venv/bin/python bench/conversation.py [--users 200] [--rounds 3]
+``--per-step N`` instead takes N customers through the conversation one at a
+time and prints each step's median CPU time in the bot's main thread
+(``time.thread_time``, so the database thread's and the panel's work are not
+in it) beside the echo bot's per update: where the time goes, without the
+noise of a burst.
+
+    .venv/bin/python bench/conversation.py [--users 200] [--rounds 3] [--per-step 300]
 """
 
 from __future__ import annotations
@@ -158,6 +164,44 @@ async def run_users(dp: Dispatcher, bot: Bot, scripts: list[list[Step]],
     return elapsed, timings
 
 
+STEP_NAMES = ("/start", "shop", "platform", "category", "service", "order", "link",
+              "quantity", "Confirm")
+
+
+async def per_step(dp: Dispatcher, echo: Dispatcher, bot: Bot, scripts: list[list[Step]],
+                   customers: int) -> None:
+    """Each step's median main-thread CPU, one customer at a time (the first tenth,
+    warming up, left out), and the echo bot's per update."""
+    cpu: dict[str, list[float]] = {name: [] for name in STEP_NAMES}
+    echoed: list[float] = []
+    ids = itertools.count(10**9)
+    for number, script in enumerate(scripts):
+        user_id = None
+        for name, step in zip(STEP_NAMES, script, strict=True):
+            raw = step() if callable(step) else step
+            started = time.thread_time()
+            update = Update.model_validate(raw, context={"bot": bot})
+            await dp.feed_update(bot, update)
+            if number >= customers // 10:
+                cpu[name].append(time.thread_time() - started)
+            user_id = update.event.from_user.id  # type: ignore[union-attr]
+        for text in range(len(STEP_NAMES)):
+            started = time.thread_time()
+            await echo.feed_update(bot, Update.model_validate(
+                message(user_id or 1, f"hello {text}", next(ids)), context={"bot": bot}))
+            if number >= customers // 10:
+                echoed.append(time.thread_time() - started)
+    total = 0.0
+    for name in STEP_NAMES:
+        median = statistics.median(cpu[name]) * 1000
+        total += median
+        print(f"  {name:<10} {median:6.3f} ms")
+    per_update = statistics.median(echoed) * 1000
+    print(f"  conversation {total:.2f} ms of CPU; echo {per_update:.3f} ms an update;"
+          f" ratio {len(STEP_NAMES) * per_update / total:.3f}"
+          f" (0.25 needs {len(STEP_NAMES) * per_update * 4:.2f} ms)")
+
+
 def report(name: str, elapsed: float, timings: list[float]) -> float:
     rate = len(timings) / elapsed
     ordered = sorted(timings)
@@ -172,6 +216,8 @@ async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--users", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--per-step", type=int, default=0, metavar="N",
+                        help="N customers one at a time: each step's CPU (see the docstring)")
     parser.add_argument("--profile", metavar="FILE",
                         help="cProfile the storefront's direct runs into FILE (pstats)")
     args = parser.parse_args()
@@ -193,7 +239,8 @@ async def main() -> None:
     ids = itertools.count(1)
     feed = UpdateFeed(dp, bot, runtime.db)
     shop_rates, inbox_rates, echo_rates = [], [], []
-    print(f"{args.users} customers x 9 updates each, {args.rounds} rounds")
+    if not args.per_step:
+        print(f"{args.users} customers x 9 updates each, {args.rounds} rounds")
     def customers_of(group: int) -> list[int]:
         return [1_000_000 * group + n for n in range(args.users)]
 
@@ -223,7 +270,14 @@ async def main() -> None:
                                            (customers[0], customers[-1]))
         assert placed is not None and placed[0] == args.users, placed
 
-    for round_ in range(args.rounds):
+    if args.per_step:
+        customers = [5_000_000 + n for n in range(args.per_step)]
+        await fund(customers)
+        await per_step(dp, echo, bot, scripts_of(customers), len(customers))
+        rounds = 0
+    else:
+        rounds = args.rounds
+    for round_ in range(rounds):
         direct, inboxed = customers_of(2 * round_ + 1), customers_of(2 * round_ + 2)
         await fund(direct + inboxed)
         print(f" round {round_ + 1}")
@@ -245,6 +299,12 @@ async def main() -> None:
         print(f"  ratio         {shop_rates[-1] / echo_rates[-1]:.2f}"
               f"   (through the inbox {inbox_rates[-1] / echo_rates[-1]:.2f})")
 
+    if not rounds:
+        await dp.storage.close()  # the conversation state written behind, as at a stop
+        await runtime.close()
+        panel.terminate()
+        await panel.wait()
+        return
     # Each round's pair runs back to back, so its ratio is measured under the same
     # machine conditions; the median of those is the figure quoted.
     shop, echo_rate = statistics.median(shop_rates), statistics.median(echo_rates)
