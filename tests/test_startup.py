@@ -45,16 +45,24 @@ def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 
 def closed_port() -> int:
-    """A loopback port nothing listens on (bound, then released)."""
+    """A loopback port free to bind (bound, then released)."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
 
 
+# A port bound for as long as this test process lives and never listened on: a
+# connection to it is refused. (A port merely found free can be taken meanwhile
+# by another worker's server, and then it answers.)
+_REFUSING = socket.socket()
+_REFUSING.bind(("127.0.0.1", 0))
+REFUSING_PORT: int = _REFUSING.getsockname()[1]
+
+
 def bot_env(tmp_path: Path, **settings: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in SETTINGS}
     # Telegram is never the real one, even when a test is wrong about the order of checks.
-    env.update({"BOT_TOKEN": TOKEN, "TELEGRAM_API_URL": f"http://127.0.0.1:{closed_port()}",
+    env.update({"BOT_TOKEN": TOKEN, "TELEGRAM_API_URL": f"http://127.0.0.1:{REFUSING_PORT}",
                 "TELEGRAM_WAIT": "0", "DATABASE_PATH": str(tmp_path / "shop.sqlite3")})
     env.update(settings)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
@@ -118,7 +126,7 @@ async def run_bot_process_async(tmp_path: Path, **settings: str) -> subprocess.C
 # --- 1. Telegram unreachable ---------------------------------------------------
 
 def test_unreachable_telegram_is_retried_visibly_then_exit_1(tmp_path: Path) -> None:
-    url = f"http://127.0.0.1:{closed_port()}"
+    url = f"http://127.0.0.1:{REFUSING_PORT}"
     result = run_bot_process(tmp_path, TELEGRAM_API_URL=url, TELEGRAM_WAIT="1.5")
     assert_one_line(result, 1, f"Telegram is not reachable at {url} (connection refused); gave up"
                                " after 1.5 s: check TELEGRAM_API_URL and that a Bot API server"
