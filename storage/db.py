@@ -48,11 +48,23 @@ class DatabaseUnusable(Exception):
     """The database file cannot be created or opened; the text says why, in one line."""
 
 
+# The WAL is copied into the database file by a connection of its own, in a worker
+# thread, every CHECKPOINT_EVERY seconds (``PASSIVE``: it waits for no reader or
+# writer, and none waits for it). SQLite's own checkpoint runs inside a commit, in
+# the one database thread, so every statement queued behind that commit waited
+# for the copy, longer as the file grew (bench/soak.py). Its automatic checkpoint
+# stays as a bound on the WAL (AUTOCHECKPOINT_PAGES pages of 4 KB) should the
+# background one fall behind.
+CHECKPOINT_EVERY = 5.0
+AUTOCHECKPOINT_PAGES = 10_000
+
+
 class Database:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._conn: aiosqlite.Connection | None = None
         self._lock = asyncio.Lock()
+        self._checkpoints: asyncio.Task[None] | None = None
 
     async def open(self) -> Database:
         """Create (folder included) or open the file and migrate it.
@@ -74,15 +86,31 @@ class Database:
             # journal_mode is the first statement that reads and writes the file:
             # a folder, a read-only file or one that is not SQLite fails here.
             for pragma in ("PRAGMA journal_mode = WAL", "PRAGMA foreign_keys = ON",
-                           "PRAGMA synchronous = NORMAL", "PRAGMA busy_timeout = 5000"):
+                           "PRAGMA synchronous = NORMAL", "PRAGMA busy_timeout = 5000",
+                           f"PRAGMA wal_autocheckpoint = {AUTOCHECKPOINT_PAGES}"):
                 await self._conn.execute(pragma)
         except (OSError, sqlite3.Error) as exc:
             await self.close()
             raise DatabaseUnusable(f"cannot use {self.path}: {_unusable(self.path, exc)}") from exc
         await self._migrate()
+        if str(self.path) != ":memory:":
+            self._checkpoints = asyncio.get_running_loop().create_task(self._checkpoint_often())
         return self
 
+    async def _checkpoint_often(self) -> None:
+        while True:
+            await asyncio.sleep(CHECKPOINT_EVERY)
+            try:
+                await asyncio.to_thread(_checkpoint, self.path)
+            except sqlite3.Error as exc:  # busy, or the disk: the next one, or SQLite's own, goes on
+                log.warning("database checkpoint failed (%s); trying again in %g s", exc,
+                            CHECKPOINT_EVERY)
+
     async def close(self) -> None:
+        if self._checkpoints is not None:
+            self._checkpoints.cancel()
+            await asyncio.gather(self._checkpoints, return_exceptions=True)
+            self._checkpoints = None
         if self._conn is not None:
             await self._conn.close()
             self._conn = None
@@ -225,6 +253,15 @@ async def first(conn: aiosqlite.Connection, sql: str,
     """The first row of ``sql`` inside a transaction, in one hop."""
     rows = await conn.execute_fetchall(sql, params)
     return next(iter(rows), None)
+
+
+def _checkpoint(path: Path) -> None:
+    """One passive checkpoint of ``path``'s WAL, on a short-lived connection."""
+    conn = sqlite3.connect(path, timeout=1.0)
+    try:
+        conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+    finally:
+        conn.close()
 
 
 def _atomically(conn: sqlite3.Connection, work: Callable[..., T], *args: Any, **kwargs: Any) -> T:

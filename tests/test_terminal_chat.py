@@ -131,7 +131,10 @@ async def test_messages_arriving_while_typing_never_garble_the_line(
 
         os.write(keys_out, b"\x15/quit\n")  # Ctrl-U clears the line; /quit leaves
         await asyncio.wait_for(session, 10)
-        assert not any(line.startswith(PROMPT) for line in shown().lines[-1:])
+        # What the chat wrote last is read from the pipe by the reader thread: waited for,
+        # not read before it arrived.
+        await emulator.wait_for(
+            lambda: not any(line.startswith(PROMPT) for line in shown().lines[-1:]), timeout=10)
     finally:
         os.close(keys_out)
         output.close()
