@@ -10,6 +10,7 @@ import pytest
 
 from bot.panel import Service
 from storage import catalog, ledger, users
+from storage import db as db_module
 from storage.db import Database
 
 
@@ -24,6 +25,26 @@ async def test_migrations_apply_once_and_set_up_the_connection(tmp_path) -> None
         assert await users.get_user(db, 1) is not None
         rows = await db.fetchall("SELECT version FROM schema_migrations")
         assert len(rows) == len({row[0] for row in rows})
+
+
+async def test_the_wal_is_copied_into_the_file_off_the_database_thread(
+        tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Commits never copy the WAL themselves (SQLite's own checkpoint only past 40 MB):
+    the background checkpoint does, on a connection of its own."""
+    monkeypatch.setattr(db_module, "CHECKPOINT_EVERY", 0.05)
+    path = tmp_path / "shop.sqlite3"
+    async with Database(path) as db:
+        assert (await db.fetchone("PRAGMA wal_autocheckpoint"))[0] == 10_000  # type: ignore[index]
+        await db.fetchone("PRAGMA wal_checkpoint(TRUNCATE)")  # the migrations, in the file
+        before = path.stat().st_size
+        await db.write_many("INSERT INTO users (id, first_name) VALUES (?, ?)",
+                            [(n, "x" * 200) for n in range(1, 2_000)])
+        async with asyncio.timeout(10):  # until a checkpoint has copied the new pages
+            while path.stat().st_size <= before:  # noqa: ASYNC110 (a file, nothing to await)
+                await asyncio.sleep(0.02)
+        reader = sqlite3.connect(path)  # what any other connection reads: all of it
+        assert reader.execute("SELECT COUNT(*) FROM users").fetchone()[0] == 1_999
+        reader.close()
 
 
 async def test_credit_debit_and_idempotency(db: Database) -> None:
