@@ -266,18 +266,20 @@ async def get_many(db: Database, ids: Sequence[int]) -> dict[int, StoredOrder]:
     return {order.id: order for order in map(_order, rows)}
 
 
-async def get_many_in(conn: aiosqlite.Connection, ids: Sequence[int]) -> dict[int, StoredOrder]:
-    """Orders by id inside a transaction, in one hop (at most a few hundred ids)."""
+def get_many_in(conn: sqlite3.Connection, ids: Sequence[int]) -> dict[int, StoredOrder]:
+    """Orders by id, in the caller's transaction in the database's thread (at most a
+    few hundred ids)."""
     if not ids:
         return {}
     marks = ",".join("?" * len(ids))
-    rows = await conn.execute_fetchall(
-        f"SELECT {_COLUMNS} FROM orders WHERE id IN ({marks})", tuple(ids))
+    rows = conn.execute(f"SELECT {_COLUMNS} FROM orders WHERE id IN ({marks})",
+                        tuple(ids)).fetchall()
     return {order.id: order for order in map(_order, rows)}
 
 
-async def set_statuses(conn: aiosqlite.Connection, changes: Sequence[StatusChange]) -> None:
-    await conn.executemany(
+def set_statuses_in(conn: sqlite3.Connection, changes: Sequence[StatusChange]) -> None:
+    """In the caller's transaction, in the database's thread."""
+    conn.executemany(
         f"UPDATE orders SET state = ?, panel_status = ?, start_count = COALESCE(?, start_count),"
         f" remains = COALESCE(?, remains), charge = COALESCE(?, charge), missing_polls = 0,"
         f" unusable_polls = 0, cost_minor = COALESCE(?, cost_minor), updated_at = {NOW}"
@@ -287,11 +289,19 @@ async def set_statuses(conn: aiosqlite.Connection, changes: Sequence[StatusChang
          for c in changes])
 
 
-async def add_history(conn: aiosqlite.Connection,
-                      entries: Sequence[tuple[int, str, str | None, int | None, int | None, int]],
+HistoryEntry = tuple[int, str, str | None, int | None, int | None, int]
+
+
+async def add_history(conn: aiosqlite.Connection, entries: Sequence[HistoryEntry],
                       source: str) -> None:
-    """(order id, state, panel status, start count, remains, refund) rows."""
-    await conn.executemany(
+    """(order id, state, panel status, start count, remains, refund) rows, in the
+    caller's aiosqlite transaction (one hop)."""
+    await in_thread(conn, add_history_in, entries, source)
+
+
+def add_history_in(conn: sqlite3.Connection, entries: Sequence[HistoryEntry], source: str) -> None:
+    """``add_history`` in the database's thread."""
+    conn.executemany(
         "INSERT INTO order_history (order_id, state, panel_status, start_count, remains,"
         " refund_minor, source) VALUES (?, ?, ?, ?, ?, ?, ?)",
         [(*entry, source) for entry in entries])

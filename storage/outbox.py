@@ -25,7 +25,7 @@ from typing import Any
 import aiosqlite
 
 from bot.observability.redaction import redact
-from storage.db import NOW, Database, error_text, first
+from storage.db import NOW, Database, error_text, first, in_thread
 
 log = logging.getLogger(__name__)
 
@@ -68,12 +68,19 @@ _QUIET_API_ORDER = ("SELECT 1 FROM orders o JOIN api_access a ON a.user_id = o.u
 
 
 async def queue_order_notices(conn: aiosqlite.Connection, notices: Sequence[OrderNotice]) -> None:
+    """``queue_order_notices_in`` in the caller's aiosqlite transaction (one hop)."""
+    if notices:
+        await in_thread(conn, queue_order_notices_in, notices)
+
+
+def queue_order_notices_in(conn: sqlite3.Connection, notices: Sequence[OrderNotice]) -> None:
     """Queue order notices; a notice for an order whose previous one is still waiting
     replaces it, keeping the refunds of both (an order is refunded at most once).
-    Nothing is queued for an API order whose owner keeps its notices off."""
+    Nothing is queued for an API order whose owner keeps its notices off. In the
+    database's thread."""
     if not notices:
         return
-    await conn.executemany(
+    conn.executemany(
         "INSERT INTO outbox (chat_id, kind, order_id, payload, priority)"
         f" SELECT ?1, 'order', ?2, ?3, {PRIORITY['order']} WHERE NOT EXISTS ({_QUIET_API_ORDER})"
         " ON CONFLICT (order_id) WHERE state = 'pending' AND kind = 'order' DO UPDATE SET"

@@ -10,12 +10,11 @@ the chart, each range read from an index.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import aiosqlite
-
-from storage.db import Database, run
+from storage.db import Database
 from storage.orders import OPEN_STATES
 
 Range = tuple[str, str, str]  # (label, start inclusive, end exclusive), UTC ISO
@@ -130,10 +129,12 @@ async def set_costs(db: Database, costs: Sequence[tuple[int, str, int]]) -> None
             [(fx, cost, order_id) for order_id, fx, cost in costs])
 
 
-async def fx_rates_in(conn: aiosqlite.Connection, ids: Sequence[int]) -> dict[int, str | None]:
-    """Each order's fx rate at placement, inside the caller's transaction."""
+def fx_rates_in(conn: sqlite3.Connection, ids: Sequence[int]) -> dict[int, str | None]:
+    """Each order's fx rate at placement, in the caller's transaction in the database's
+    thread."""
     if not ids:
         return {}
     marks = ",".join("?" * len(ids))
-    rows = await run(conn, f"SELECT id, fx_rate FROM orders WHERE id IN ({marks})", tuple(ids))
+    rows = conn.execute(f"SELECT id, fx_rate FROM orders WHERE id IN ({marks})",
+                        tuple(ids)).fetchall()
     return {int(r[0]): r[1] for r in rows}

@@ -690,39 +690,46 @@ async def apply_statuses(db: Database, answers: Mapping[int, OrderStatus], *, so
     """
     if not answers:
         return []
+    # The whole transaction in the database's thread, in one hop: the tracker applies
+    # a cycle's changes a few orders at a time, and customers' statements go between.
+    return await db.transact(_apply_statuses_in, answers, source, notify)
+
+
+def _apply_statuses_in(conn: sqlite3.Connection, answers: Mapping[int, OrderStatus],
+                       source: str, notify: Notify) -> list[AppliedStatus]:
+    """``apply_statuses``'s transaction, in the database's thread."""
     applied: list[AppliedStatus] = []
-    async with db.transaction() as conn:
-        current = await order_store.get_many_in(conn, list(answers))
-        # The panel cost in shop money follows the charge, at the order's own fx rate.
-        fx_rates = await stats_store.fx_rates_in(
-            conn, [i for i, status in answers.items() if status.charge is not None])
-        changes: list[order_store.StatusChange] = []
-        history: list[tuple[int, str, str | None, int | None, int | None, int]] = []
-        notices: list[OrderNotice] = []
-        for order_id, status in answers.items():
-            order = current.get(order_id)
-            if order is None or order.state in _FINAL_STATES:
-                continue
-            change = status_change(order, status)
-            if change is None:
-                continue
-            state, start_count, remains = change
-            fx = fx_rates.get(order_id)
-            cost = (None if status.charge is None or fx is None
-                    else cost_minor(status.charge, Decimal(fx), order.currency))
-            changes.append(order_store.StatusChange(order_id, state, status.raw_status,
-                                                    status.start_count, status.remains,
-                                                    status.charge, cost))
-            due = refund_for(order, state, status.remains) if status.recognised else 0
-            refund, balance = await _refund(
-                conn, order, due, f"order {state}",
-                whole=state in _UNDONE_STATES or (due > 0 and due >= order.price_minor))
-            history.append((order_id, state, status.raw_status, start_count, remains, refund))
-            if (notify == "all" and state != order.state) or refund:
-                notices.append(OrderNotice(order.user_id, order_id, state, start_count, remains,
-                                           refund, balance))
-            applied.append(AppliedStatus(order_id, state, refund))
-        await order_store.set_statuses(conn, changes)
-        await order_store.add_history(conn, history, source)
-        await outbox.queue_order_notices(conn, notices)
+    current = order_store.get_many_in(conn, list(answers))
+    # The panel cost in shop money follows the charge, at the order's own fx rate.
+    fx_rates = stats_store.fx_rates_in(
+        conn, [i for i, status in answers.items() if status.charge is not None])
+    changes: list[order_store.StatusChange] = []
+    history: list[order_store.HistoryEntry] = []
+    notices: list[OrderNotice] = []
+    for order_id, status in answers.items():
+        order = current.get(order_id)
+        if order is None or order.state in _FINAL_STATES:
+            continue
+        change = status_change(order, status)
+        if change is None:
+            continue
+        state, start_count, remains = change
+        fx = fx_rates.get(order_id)
+        cost = (None if status.charge is None or fx is None
+                else cost_minor(status.charge, Decimal(fx), order.currency))
+        changes.append(order_store.StatusChange(order_id, state, status.raw_status,
+                                                status.start_count, status.remains,
+                                                status.charge, cost))
+        due = refund_for(order, state, status.remains) if status.recognised else 0
+        refund, balance = _refund_in(
+            conn, order, due, f"order {state}",
+            state in _UNDONE_STATES or (due > 0 and due >= order.price_minor))
+        history.append((order_id, state, status.raw_status, start_count, remains, refund))
+        if (notify == "all" and state != order.state) or refund:
+            notices.append(OrderNotice(order.user_id, order_id, state, start_count, remains,
+                                       refund, balance))
+        applied.append(AppliedStatus(order_id, state, refund))
+    order_store.set_statuses_in(conn, changes)
+    order_store.add_history_in(conn, history, source)
+    outbox.queue_order_notices_in(conn, notices)
     return applied
