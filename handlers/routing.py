@@ -59,7 +59,8 @@ class AreaRouter(Router):
             assert isinstance(event, Message)
             if self._messages is not None and not self._messages.admits(event):
                 return UNHANDLED
-        if not self.sub_routers and not self.observers[update_type].handlers:
+        observer = self.observers.get(update_type)  # None: a type aiogram has no observer for
+        if not self.sub_routers and (observer is None or not observer.handlers):
             return UNHANDLED
         return await super().propagate_event(update_type, event, **kwargs)
 
