@@ -274,10 +274,7 @@ async def main() -> None:
         customers = [5_000_000 + n for n in range(args.per_step)]
         await fund(customers)
         await per_step(dp, echo, bot, scripts_of(customers), len(customers))
-        rounds = 0
-    else:
-        rounds = args.rounds
-    for round_ in range(rounds):
+    for round_ in range(0 if args.per_step else args.rounds):
         direct, inboxed = customers_of(2 * round_ + 1), customers_of(2 * round_ + 2)
         await fund(direct + inboxed)
         print(f" round {round_ + 1}")
@@ -299,23 +296,20 @@ async def main() -> None:
         print(f"  ratio         {shop_rates[-1] / echo_rates[-1]:.2f}"
               f"   (through the inbox {inbox_rates[-1] / echo_rates[-1]:.2f})")
 
-    if not rounds:
-        await dp.storage.close()  # the conversation state written behind, as at a stop
-        await runtime.close()
-        panel.terminate()
-        await panel.wait()
-        return
-    # Each round's pair runs back to back, so its ratio is measured under the same
-    # machine conditions; the median of those is the figure quoted.
-    shop, echo_rate = statistics.median(shop_rates), statistics.median(echo_rates)
-    ratio = statistics.median(a / b for a, b in zip(shop_rates, echo_rates, strict=True))
-    inboxed = statistics.median(inbox_rates)
-    cost = statistics.median(a / b for a, b in zip(inbox_rates, shop_rates, strict=True))
-    print(f"median: storefront {shop:.0f} updates/s, echo {echo_rate:.0f} updates/s, "
-          f"ratio {ratio:.2f} (per round; targets: >= 1000 updates/s, ratio >= 0.25)")
-    print(f"        through the inbox {inboxed:.0f} updates/s, {cost:.2f} of direct (per round)")
+    if shop_rates:
+        # Each round's pair runs back to back, so its ratio is measured under the same
+        # machine conditions; the median of those is the figure quoted.
+        shop, echo_rate = statistics.median(shop_rates), statistics.median(echo_rates)
+        ratio = statistics.median(a / b for a, b in zip(shop_rates, echo_rates, strict=True))
+        inboxed = statistics.median(inbox_rates)
+        cost = statistics.median(a / b for a, b in zip(inbox_rates, shop_rates, strict=True))
+        print(f"median: storefront {shop:.0f} updates/s, echo {echo_rate:.0f} updates/s, "
+              f"ratio {ratio:.2f} (per round; targets: >= 1000 updates/s, ratio >= 0.25)")
+        print(f"        through the inbox {inboxed:.0f} updates/s, {cost:.2f} of direct"
+              " (per round)")
     if profiler is not None:
         profiler.dump_stats(args.profile)
+    await dp.storage.close()  # the conversation state written behind, as at a stop
     await runtime.close()
     panel.terminate()
     await panel.wait()
