@@ -6,9 +6,11 @@ from __future__ import annotations
 import asyncio
 import time
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
+from bot.panel import PanelClient
 from bot.shop.catalog.pricing import Pricer
 from bot.shop.catalog.shop_catalog import refresh_catalog
 from bot.shop.orders import tracking
@@ -38,6 +40,17 @@ async def order_on(db, service: OrderService, panel: str, link: str) -> int:
     placed = await place_as_shown(service, 7, stored.ref, {"link": link, "quantity": "1000"})
     assert placed.outcome is Outcome.PLACED and placed.order is not None
     return placed.order.id
+
+
+async def five_orders_on_main(db, make_sandbox, make_client) -> tuple[Any, PanelClient, list[int]]:
+    """A sandbox panel named "main" and five orders placed on it."""
+    sandbox = await make_sandbox()
+    client = make_client(sandbox)
+    client.name = "main"
+    service = await shop_on(db, {"main": client})
+    ids = [await order_on(db, service, "main", f"https://instagram.com/p/five{n}")
+           for n in range(5)]
+    return sandbox, client, ids
 
 
 async def test_refills_are_followed_one_by_one_where_there_is_no_multi_form(
@@ -93,12 +106,7 @@ async def test_a_cycle_reads_the_open_orders_a_page_at_a_time_and_misses_none(
         db, make_sandbox, make_client, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(tracking, "PAGE", 2)
     monkeypatch.setattr(tracking, "BATCH", 1)
-    sandbox = await make_sandbox()
-    client = make_client(sandbox)
-    client.name = "main"
-    service = await shop_on(db, {"main": client})
-    ids = [await order_on(db, service, "main", f"https://instagram.com/p/page{n}")
-           for n in range(5)]
+    sandbox, client, ids = await five_orders_on_main(db, make_sandbox, make_client)
     sandbox.panel.advance(sandbox.panel.pace * 1.5)
     report = await Tracker(db, {"main": client}, interval=1, alert=_ignore).poll("main")
     assert report.orders == 5 and report.changed == 5
@@ -125,12 +133,7 @@ async def test_many_refunds_go_a_few_per_transaction_and_each_once(
         return await apply(database, answers, **options)
 
     monkeypatch.setattr(tracking, "apply_statuses", counted)
-    sandbox = await make_sandbox()
-    client = make_client(sandbox)
-    client.name = "main"
-    service = await shop_on(db, {"main": client})
-    ids = [await order_on(db, service, "main", f"https://instagram.com/p/gone{n}")
-           for n in range(5)]
+    sandbox, client, ids = await five_orders_on_main(db, make_sandbox, make_client)
     for order in sandbox.panel.orders.values():
         order.fate = "canceled"
     sandbox.panel.advance(sandbox.panel.pace * 4)
