@@ -58,6 +58,21 @@ async def test_a_canceled_request_on_an_in_progress_order_ends_partial(
     assert status.status is OrderState.PARTIAL and 0 < (status.remains or 0) < 1000
 
 
+async def test_a_link_with_an_active_order_is_refused_until_that_order_ends(
+    sandbox: RunningSandbox, client: PanelClient,
+) -> None:
+    fields = {"link": "https://instagram.com/p/same", "quantity": "1000"}
+    first = await client.add("103", get_order_type("Default"), fields)
+    with pytest.raises(PanelRejected) as info:
+        await client.add("103", get_order_type("Default"), fields)
+    assert info.value.reason is RejectReason.DUPLICATE
+    # Another service may take the same link; the first order's end frees it.
+    await client.add("101", get_order_type("Default"), fields)
+    sandbox.panel.advance(sandbox.panel.pace * 5)
+    assert (await client.status(first)).is_final
+    assert await client.add("103", get_order_type("Default"), fields) != first
+
+
 @pytest.mark.parametrize(("type_name", "service", "values", "message"), [
     ("Poll", "403", {"link": "https://t.me/c/1", "quantity": "100"}, "answer number"),
     ("Subscriptions", "116", {"username": "a", "min": "50", "max": "60", "posts": "2",

@@ -128,6 +128,10 @@ class SandboxPanel:
         self.catalog = {e.id: e for e in catalog
                         if self.dialect.types is None or e.type in self.dialect.types}
         self.orders: dict[int, SandboxOrder] = {}
+        # The orders not yet settled, by (service id, link): what the duplicate check
+        # and the balance's settling look at, so neither slows as orders pile up
+        # (a soak places tens of thousands; a real panel indexes them too).
+        self._unsettled: dict[tuple[int, str], dict[int, SandboxOrder]] = {}
         self.refills: dict[int, SandboxRefill] = {}
         self.faults: list[Fault] = []
         self.requests: Counter[str] = Counter()
@@ -428,11 +432,10 @@ class SandboxPanel:
     def _active_duplicate(self, entry: CatalogEntry, link: str) -> bool:
         if not link:
             return False
-        for order in self.orders.values():
-            if order.entry.id == entry.id and order.link == link:
-                self._progress(order)
-                if order.status in ("Pending", "In progress"):
-                    return True
+        for order in list(self._unsettled.get((entry.id, link), {}).values()):
+            self._progress(order)
+            if order.status in ("Pending", "In progress"):
+                return True
         return False
 
     def _create_order(self, entry: CatalogEntry, link: str, quantity: int, charge: Decimal,
@@ -444,6 +447,7 @@ class SandboxPanel:
         order = SandboxOrder(order_id, entry, link, quantity, charge, self.now(), fate,
                              start_count=order_id % 5_000, fields=values, remains=quantity)
         self.orders[order_id] = order
+        self._unsettled.setdefault((entry.id, link), {})[order_id] = order
         return order
 
     # status -----------------------------------------------------------
@@ -475,14 +479,20 @@ class SandboxPanel:
 
     def _settle(self, order: SandboxOrder, status: str, remains: int) -> None:
         order.status, order.remains, order.settled = status, remains, True
+        target = (order.entry.id, order.link)
+        waiting = self._unsettled.get(target, {})
+        waiting.pop(order.id, None)
+        if not waiting:
+            self._unsettled.pop(target, None)
         if remains and order.quantity:
             refund = order.charge * remains / order.quantity
             self.balance += refund
             order.charge -= refund
 
     def _settle_all(self) -> None:
-        for order in self.orders.values():
-            self._progress(order)
+        for waiting in list(self._unsettled.values()):
+            for order in list(waiting.values()):
+                self._progress(order)
 
     def _status_item(self, order: SandboxOrder, start_key: str = "start_count") -> dict[str, Any]:
         self._progress(order)
