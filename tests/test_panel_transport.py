@@ -233,8 +233,8 @@ async def test_any_bytes_end_in_a_result_or_a_panel_failure(raw_panel, raw: byte
 
 async def test_a_proxy_from_the_environment_is_used(raw_panel,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    """httpx honours HTTP(S)_PROXY only with its own transports: a panel the
-    environment proxies is reached through them, and so through the proxy."""
+    """A panel the environment proxies (HTTP(S)_PROXY, ALL_PROXY) is reached through
+    httpx's own transport with that proxy; NO_PROXY's hosts are not."""
     proxy = await raw_panel(lambda n: (answer(), False))
     monkeypatch.setenv("HTTP_PROXY", proxy.url.removesuffix("/api/v2"))
     monkeypatch.delenv("NO_PROXY", raising=False)
@@ -242,3 +242,8 @@ async def test_a_proxy_from_the_environment_is_used(raw_panel,
     async with await _client("http://panel.invalid/api/v2") as client:
         assert (await client.balance()).amount == AMOUNT
     assert proxy.requests == 1
+    panel = await raw_panel(lambda n: (answer(), False))
+    monkeypatch.setenv("NO_PROXY", "localhost,127.0.0.1")
+    async with await _client(panel.url) as client:
+        assert (await client.balance()).amount == AMOUNT
+    assert (proxy.requests, panel.requests) == (1, 1)

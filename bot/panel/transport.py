@@ -5,8 +5,9 @@ request in a burst of orders, most of it bookkeeping: on every request its pool
 asks each idle connection whether the peer closed it, through anyio's socket
 attributes (``getpeername`` and a ``poll`` per connection, twice a request),
 and every read and write passes anyio's cancel scopes. This transport keeps
-httpx's client (URLs, headers, timeouts, decompression, the errors the panel
-client sorts) and does the wire itself: an ``asyncio.Protocol`` per connection,
+httpx's request and response (URLs, headers, timeouts, decompression, the
+errors the panel client sorts; the panel client hands it each request without
+httpx's client around it) and does the wire itself: an ``asyncio.Protocol`` per connection,
 h11 for the HTTP/1.1 framing (the same parser httpcore uses, with its bounded
 header size), and a list of idle connections whose check is a few attribute
 reads. ``bench/conversation.py`` and bench/README.md have the figures.
@@ -23,8 +24,8 @@ What it does, and what it leaves to httpx or to the panel client:
   ``ConnectTimeout``, ``ReadTimeout``, ``ReadError``, ``WriteError``,
   ``RemoteProtocolError``), so the panel client's sorting into "never sent",
   "unavailable" and "ambiguous" is unchanged.
-- Proxies from the environment (``HTTPS_PROXY``...) are mounted by httpx with
-  its own transports, as before.
+- A panel the environment proxies (``HTTPS_PROXY``...) is reached through
+  httpx's own transport with that proxy instead (bot/panel/client.py).
 """
 
 from __future__ import annotations
