@@ -385,13 +385,16 @@ def test_the_collector_is_off_while_the_bot_starts_and_on_once_it_runs() -> None
     objects would be walked by hundreds of collections for nothing); settling the
     heap must turn it on, or the running bot would never free a cycle."""
     gc.disable()
+    before = gc.get_threshold()
     try:
         app.settle_heap()
         assert gc.isenabled()
         assert gc.get_freeze_count() > 0
+        assert gc.get_threshold() == app.COLLECT_AFTER  # not every other update
     finally:
         app.unsettle_heap()
         gc.enable()
+    assert gc.get_threshold() == before
 
 
 def test_commands_other_than_the_bot_run_with_the_collector_on(tmp_path: Path) -> None:

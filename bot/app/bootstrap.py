@@ -334,13 +334,27 @@ def settle_heap() -> None:
     (0.18 s in a test process, at every bot the tests start). What garbage a
     process that started with the collector on (the tests, the demo) freezes here
     is collected after ``unsettle_heap``.
+
+    The young generation is collected every ``COLLECT_AFTER`` allocations, not
+    Python's 700: an update allocates a few hundred objects (pydantic models for
+    the update and each Bot API call), nearly all freed by their reference
+    counts, so at 700 the collector ran about every other update, and its older
+    generations' passes (5-17 ms each) every few hundred. 3 % of the bot's CPU in
+    a burst of orders went to it, 1 % after (bench/README.md); a cycle of garbage
+    still goes within a few seconds.
     """
     gc.freeze()
+    gc.set_threshold(*COLLECT_AFTER)
     gc.enable()
+
+
+COLLECT_AFTER = (20_000, 20, 10)  # the collector's thresholds once the bot runs
+_PYTHON_THRESHOLDS = gc.get_threshold()
 
 
 def unsettle_heap() -> None:
     gc.unfreeze()
+    gc.set_threshold(*_PYTHON_THRESHOLDS)
 
 
 async def _report_unresolved(orders: OrderService, alerts: AdminAlerts) -> None:
