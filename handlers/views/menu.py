@@ -13,7 +13,7 @@ from aiogram.utils.i18n import gettext as _
 from bot.config import Settings
 from bot.shop.orders.form import Progress
 from handlers.callbacks import FormCb, LanguageCb, MenuCb, OrdersCb, ReferralCb
-from handlers.views.keyboards import button, keyboard
+from handlers.views.keyboards import button, data_button, keyboard
 from handlers.views.text import current_locale, short
 
 SERVICE_IN_BUTTON = 28  # characters of the service's name on the Continue button
@@ -28,8 +28,7 @@ def main_menu(user_id: int, settings: Settings, kept: Progress | None = None) ->
     if kept is None:
         return menu
     # Built here, not through the shared-button cache: its label is this customer's.
-    resume = InlineKeyboardButton.model_construct(text=continue_label(kept),
-                                                  callback_data=_RESUME_DATA)
+    resume = data_button(continue_label(kept), _RESUME_DATA)
     return keyboard([resume], *menu.inline_keyboard)
 
 

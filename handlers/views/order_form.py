@@ -15,7 +15,7 @@ from bot.shop.catalog import StoredService
 from bot.shop.catalog.pricing import DiscountSource, Quote
 from bot.shop.orders import form
 from handlers.callbacks import FormCb, PromoCb
-from handlers.views.keyboards import button, keyboard
+from handlers.views.keyboards import button, data_button, keyboard
 from handlers.views.text import current_locale, money, number, panel_text, percent, short
 
 
@@ -65,7 +65,14 @@ def _field_keyboard(_locale_key: str, spec: FormField) -> InlineKeyboardMarkup:
 
 
 def field_label(spec_name: str) -> str:
-    labels = {
+    return _field_labels(current_locale()).get(spec_name, spec_name)
+
+
+@lru_cache(maxsize=64)
+def _field_labels(_locale_key: str) -> dict[str, str]:
+    """Each field's label in one language (24 translations, looked up once per language
+    rather than at every line of every confirmation)."""
+    return {
         "link": _("Link"), "quantity": _("Quantity"), "runs": _("Runs"),
         "interval": _("Interval (min)"), "comments": _("Comments"), "usernames": _("Usernames"),
         "hashtags": _("Hashtags"), "hashtag": _("Hashtag"), "username": _("Username"),
@@ -76,7 +83,6 @@ def field_label(spec_name: str) -> str:
         "type_of_traffic": _("Traffic source"), "google_keyword": _("Google keyword"),
         "referring_url": _("Referring page"),
     }
-    return labels.get(spec_name, spec_name)
 
 
 def show_value(value: str) -> str:
@@ -152,8 +158,7 @@ def confirm_keyboard(screen: str) -> InlineKeyboardMarkup:
 
     The Confirm button is unique to its screen, so it is built here rather than
     through the shared-button cache (it would push shared buttons out)."""
-    confirm = InlineKeyboardButton.model_construct(text=_("✅ Confirm"),
-                                                   callback_data=_CONFIRM_DATA + screen)
+    confirm = data_button(_("✅ Confirm"), _CONFIRM_DATA + screen)
     return keyboard([confirm], *_fixed_rows(current_locale()))
 
 
