@@ -217,7 +217,7 @@ class PanelClient:
         self._deadline = timeout + min(timeout, 10.0)  # connecting, then the answer
         self._endpoint = httpx.URL(url)
         # Requests go straight to the transport: httpx's client around it (its cookie
-        # jar, auth and redirect steps, request building) cost ~0.13 ms of CPU per
+        # jar, auth and redirect steps, request building) cost ~0.12 ms of CPU per
         # request (bench/README.md) for nothing an API keyed by its form needs. Never
         # following a redirect is part of it: the key is in the body, never resent elsewhere.
         self._timeouts = httpx.Timeout(timeout, connect=min(timeout, 10.0)).as_dict()
