@@ -43,15 +43,16 @@ async def upsert_user(db: Database, user_id: int, *, username: str | None = None
     """Register ``user_id`` or refresh their names and Telegram language (kept when
     Telegram sends none); the balance and a chosen language are untouched.
     ``starting`` (a /start) records the first one's time (``started_at``) in the
-    same statement."""
+    same statement. It is activity too (``last_seen_at``): a new customer's first
+    update is noted before their account exists, so ``mark_seen`` finds no row."""
     rows = await db.write(
-        "INSERT INTO users (id, username, first_name, language, started_at)"
-        f" VALUES (?, ?, ?, ?, CASE WHEN ? THEN {NOW} END)"
+        "INSERT INTO users (id, username, first_name, language, started_at, last_seen_at)"
+        f" VALUES (?, ?, ?, ?, CASE WHEN ? THEN {NOW} END, {NOW})"
         " ON CONFLICT (id) DO UPDATE SET username = excluded.username,"
         " first_name = excluded.first_name,"
         " language = COALESCE(excluded.language, users.language), blocked = 0,"
         " started_at = COALESCE(users.started_at, excluded.started_at),"
-        f" updated_at = {NOW}"
+        f" last_seen_at = {NOW}, updated_at = {NOW}"
         f" RETURNING {_COLUMNS}",
         (user_id, username, first_name, language, starting),
     )

@@ -72,3 +72,15 @@ async def test_a_customer_gets_no_dashboard(shop: Shop) -> None:
         assert "no longer valid" in str(answer)
     assert "Dashboard" not in customer.text
     assert all(m.photo is None for m in customer.bot_messages)
+
+
+async def test_a_new_customer_counts_as_active_from_their_first_start(shop: Shop) -> None:
+    """Activity is written at most once per five minutes per customer, and the first
+    /start's must not be lost to the account not existing yet when it is noted."""
+    newcomer = shop.user(7001, first_name="Nora")
+    await newcomer.send("/start")
+    await newcomer.expect("Hi, Nora")
+    await shop.admin.send("/start")
+    await shop.admin.tap("🛠 Admin")
+    await shop.admin.tap("Dashboard")
+    assert "Customers: 2 · active 24 h: 2 · 7 d: 2 · new today: 2" in shop.admin.text

@@ -8,6 +8,8 @@ already taken from a blocked customer is still credited.
 
 Activity (``seen``) is stored to within ``ACTIVITY_PRECISION``: at most one write
 per customer per five minutes, for "active in 24 h / 7 d" and broadcast audiences.
+A registration (``Accounts.register``: /start and the like) stores it as well, so
+a new customer's first update, noted before their account exists, is not lost.
 """
 
 from __future__ import annotations
