@@ -28,6 +28,7 @@ import re
 import shlex
 import sys
 from collections.abc import Coroutine, Sequence
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -113,6 +114,17 @@ def _port(text: str) -> int:
     return int(text)
 
 
+def _amount(text: str) -> Decimal:
+    """A balance for argparse: a plain decimal number from 0 to a billion."""
+    try:
+        value = Decimal(text) if text.isascii() and len(text) <= 20 else Decimal(-1)
+    except InvalidOperation:
+        value = Decimal(-1)
+    if not (value.is_finite() and 0 <= value <= 10**9):
+        raise argparse.ArgumentTypeError(f"an amount from 0 to 1000000000, not {text!r}")
+    return value
+
+
 def _seconds(text: str) -> float:
     """Seconds for argparse: a number above 0 (at most a day)."""
     try:
@@ -149,6 +161,8 @@ def _parser() -> argparse.ArgumentParser:
                          help="seconds per order status step (default: SANDBOX_PACE)")
     sandbox.add_argument("--catalog-size", type=int, default=0,
                          help="serve a generated catalog of this many services (load tests)")
+    sandbox.add_argument("--balance", type=_amount, default=Decimal("1000"),
+                         help="the sandbox account's starting balance (default: 1000)")
 
     stars = commands.add_parser("stars", help="Telegram Stars payments")
     stars_actions = stars.add_subparsers(dest="action", required=True)
@@ -363,7 +377,7 @@ def _sandbox(args: argparse.Namespace, settings: Settings) -> int:
     async def serve() -> int:
         catalog = generated_catalog(args.catalog_size) if args.catalog_size else DEFAULT_CATALOG
         panel = SandboxPanel(dialect=dialect, pace=args.pace or settings.sandbox_pace,
-                             catalog=catalog)
+                             catalog=catalog, balance=args.balance)
         running: RunningSandbox | None = None
         for port in _ports_to_try(args.port):
             try:

@@ -14,8 +14,10 @@ import signal
 import socket
 import sys
 from collections.abc import Awaitable, Callable
+from decimal import Decimal
 from pathlib import Path
 
+import httpx
 import pytest
 from aiohttp import web
 
@@ -377,7 +379,8 @@ async def test_sandbox_on_a_busy_port_moves_and_its_try_line_works(tmp_path: Pat
         busy.listen()
         port = busy.getsockname()[1]
         process = await asyncio.create_subprocess_exec(
-            str(python), "-m", "bot", "sandbox", "--port", str(port), cwd=tmp_path, env=clean,
+            str(python), "-m", "bot", "sandbox", "--port", str(port), "--balance", "25.5",
+            cwd=tmp_path, env=clean,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
             preexec_fn=ctrl_c_as_in_a_terminal)
         assert process.stdout is not None and process.stderr is not None
@@ -400,6 +403,9 @@ async def test_sandbox_on_a_busy_port_moves_and_its_try_line_works(tmp_path: Pat
             out, err = await asyncio.wait_for(tried.communicate(), 30)
             assert tried.returncode == 0, err
             assert out.decode().startswith(f"{len(DEFAULT_CATALOG)} services")
+            async with httpx.AsyncClient() as http:
+                answer = await http.post(url, data={"key": DEFAULT_KEY, "action": "balance"})
+            assert Decimal(answer.json()["balance"]) == Decimal("25.5")  # --balance
         finally:
             if process.returncode is None:
                 process.send_signal(signal.SIGINT)
