@@ -244,7 +244,8 @@ async def measure(args: argparse.Namespace, panel_url: str) -> None:
     finally:
         if profiler is not None:
             profiler.dump_stats(args.profile)
-        await dp.storage.close()  # the conversation state written behind, as at a stop
+        await dp.storage.close()  # the writes behind (storage/behind.py), as at a stop
+        await dp["services"]["customers"].close()
         await runtime.close()
 
 

@@ -44,7 +44,7 @@ async def upsert_user(db: Database, user_id: int, *, username: str | None = None
     Telegram sends none); the balance and a chosen language are untouched.
     ``starting`` (a /start) records the first one's time (``started_at``) in the
     same statement. It is activity too (``last_seen_at``): a new customer's first
-    update is noted before their account exists, so ``mark_seen`` finds no row."""
+    update is noted before their account exists, so ``mark_seen`` may find no row."""
     rows = await db.write(
         "INSERT INTO users (id, username, first_name, language, started_at, last_seen_at)"
         f" VALUES (?, ?, ?, ?, CASE WHEN ? THEN {NOW} END, {NOW})"
@@ -107,8 +107,10 @@ async def banned_ids(db: Database) -> set[int]:
     return {int(r[0]) for r in rows}
 
 
-async def mark_seen(db: Database, user_id: int) -> None:
-    await db.write(f"UPDATE users SET last_seen_at = {NOW} WHERE id = ?", (user_id,))
+async def mark_seen(db: Database, user_ids: list[int]) -> None:
+    """These customers were active just now (one statement for all of them)."""
+    await db.write_many(f"UPDATE users SET last_seen_at = {NOW} WHERE id = ?",
+                        [(user_id,) for user_id in user_ids])
 
 
 async def choose_language(db: Database, user_id: int, language: str) -> bool:

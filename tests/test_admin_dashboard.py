@@ -84,3 +84,17 @@ async def test_a_new_customer_counts_as_active_from_their_first_start(shop: Shop
     await shop.admin.tap("🛠 Admin")
     await shop.admin.tap("Dashboard")
     assert "Customers: 2 · active 24 h: 2 · 7 d: 2 · new today: 2" in shop.admin.text
+
+
+async def test_a_returning_customer_counts_as_active_again(shop: Shop) -> None:
+    await shop.credit(CUSTOMER, 1_000)
+    await shop.query("UPDATE users SET last_seen_at = '2000-01-01T00:00:00.000Z'")
+    customer = shop.user(CUSTOMER)
+    await customer.send("/help")  # no registration: only the activity mark writes it
+    await customer.expect("How it works")
+    await shop.admin.send("/start")
+    await shop.admin.tap("🛠 Admin")
+    await shop.admin.tap("Dashboard")
+    # The customer (their mark is written behind the answer, long before the admin
+    # has opened the dashboard) and the admin (registered by the /start).
+    assert "active 24 h: 2 · 7 d: 2" in shop.admin.text, shop.admin.text

@@ -111,6 +111,8 @@ class Harness:
         self.templates = self._templates(refs)
 
     async def stop(self) -> None:
+        await self.dispatcher.fsm.close()  # the writes behind, as the bot's stop does
+        await self.dispatcher["services"]["customers"].close()
         await self.bot.session.close()
         await self.runtime.close()
         await self.running.stop()

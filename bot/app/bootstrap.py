@@ -513,6 +513,7 @@ async def run_bot(settings: Settings, *, prepared: Prepared | None = None,
         await asyncio.gather(*background, return_exceptions=True)
         if dispatcher is not None:
             await dispatcher["services"]["watch"].aclose()
+            await dispatcher["services"]["customers"].close()
         prepared.listeners.close()  # those the web servers did not take
         await (runtime.close() if runtime is not None else db.close())
         if bot is not None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -21,9 +20,8 @@ from aiogram.fsm.storage.base import (
 )
 
 from storage import fsm as fsm_store
+from storage.behind import WriteBehind
 from storage.db import Database
-
-log = logging.getLogger(__name__)
 
 CLOSE_TIMEOUT = 10.0
 
@@ -58,10 +56,9 @@ EMPTY = _encoded({})
 class SqliteStorage(BaseStorage):
     """Reads are served from memory: every conversation left in a state or with
     data is read at the first use, in one query, and a key not among them has
-    none (no read per new customer). Changes are written behind, batched:
-    whatever changed while the previous write was under way goes in the next
-    one, a single statement for all users. Correct because this process is the
-    database's only writer (one bot per database).
+    none (no read per new customer). Changes are written behind, batched
+    (storage/behind.py): a single statement for all users. Correct because this
+    process is the database's only writer (one bot per database).
 
     ``close()`` (aiogram calls it at shutdown) writes what is left, so a restart
     keeps every form. A crash can lose the last few milliseconds of form input,
@@ -76,8 +73,7 @@ class SqliteStorage(BaseStorage):
         self._cache: dict[str, tuple[str | None, str]] = {}
         self._loaded = False
         self._loading = asyncio.Lock()
-        self._dirty: set[str] = set()
-        self._writer: asyncio.Task[None] | None = None
+        self._changes = WriteBehind(self._save, "conversation states")
 
     async def _load(self, key: str) -> tuple[str | None, str]:
         if not self._loaded:
@@ -92,20 +88,10 @@ class SqliteStorage(BaseStorage):
 
     def _changed(self, key: str, value: tuple[str | None, str]) -> None:
         self._cache[key] = value
-        self._dirty.add(key)
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.get_running_loop().create_task(self._write())
+        self._changes.note(key)
 
-    async def _write(self) -> None:
-        while self._dirty:
-            keys, self._dirty = self._dirty, set()
-            rows = [(key, *self._cache[key]) for key in keys]
-            try:
-                await fsm_store.save(self.db, rows)
-            except Exception:
-                log.exception("could not save conversation state; retrying")
-                self._dirty |= keys
-                await asyncio.sleep(1)
+    async def _save(self, keys: list[str]) -> None:
+        await fsm_store.save(self.db, [(key, *self._cache[key]) for key in keys])
 
     async def set_state(self, key: StorageKey, state: StateType = None) -> None:
         value = state.state if isinstance(state, State) else state
@@ -130,10 +116,4 @@ class SqliteStorage(BaseStorage):
 
     async def close(self) -> None:
         """Write what is left; the database belongs to the runtime, which closes it."""
-        if self._writer is None or self._writer.done():
-            return
-        try:
-            await asyncio.wait_for(asyncio.shield(self._writer), CLOSE_TIMEOUT)
-        except TimeoutError:
-            log.error("conversation state of %d users could not be saved", len(self._dirty))
-            self._writer.cancel()
+        await self._changes.close(CLOSE_TIMEOUT)

@@ -46,6 +46,7 @@ from aiogram.utils.backoff import Backoff, BackoffConfig
 from pydantic import ValidationError
 
 from storage import inbox as inbox_store
+from storage.behind import WriteBehind
 from storage.db import Database
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,7 @@ log = logging.getLogger(__name__)
 MAX_IN_FLIGHT = 200  # updates handled at once (each is small; past it, updates wait at Telegram)
 MAX_ATTEMPTS = 3  # starts that may try one unhandled update
 NOT_REPLAYED = ("pre_checkout_query", "inline_query")  # answerable for seconds only
+CLOSE_TIMEOUT = 10.0  # seconds the last handled marks may take at a stop
 POLL_TIMEOUT = 10  # seconds a getUpdates long poll waits at Telegram
 POLL_BACKOFF = BackoffConfig(min_delay=1.0, max_delay=5.0, factor=1.3, jitter=0.1)
 
@@ -90,8 +92,7 @@ class UpdateFeed:
         self._to_store: list[tuple[list[tuple[Update, dict[str, Any]]],
                                    asyncio.Future[list[asyncio.Task[None]]]]] = []
         self._storing: asyncio.Task[None] | None = None
-        self._handled: list[int] = []  # marks not written yet (written a few at a time)
-        self._marking: asyncio.Task[None] | None = None
+        self._marks = WriteBehind(self._write_marks, "inbox marks")  # of handled updates
 
     @property
     def count(self) -> int:
@@ -211,18 +212,13 @@ class UpdateFeed:
         except Exception:  # the errors router alerted already; the next update goes on
             log.exception("update %s failed", update.update_id)
         # Cancelled (the stop, past its grace): not marked, so handled at the next start.
-        self._handled.append(seq)
-        if self._marking is None or self._marking.done():
-            self._marking = asyncio.create_task(self._write_marks())
+        self._marks.note(seq)
 
-    async def _write_marks(self) -> None:
-        """Marks of the updates done meanwhile, in one statement: under a burst, many."""
-        while self._handled:
-            batch, self._handled = self._handled, []
-            try:
-                await inbox_store.mark_handled(self.db, batch)
-            except Exception:  # the database is failing: a restart handles them again
-                log.exception("inbox: %d update(s) could not be marked handled", len(batch))
+    async def _write_marks(self, seqs: list[int]) -> None:
+        """Marks of the updates done meanwhile, in one statement: under a burst, many.
+        One not written (the database failing to the end) is handled again at the
+        next start."""
+        await inbox_store.mark_handled(self.db, seqs)
 
     async def drain(self, timeout: float) -> bool:
         """Wait until no update is being handled (True), or ``timeout`` seconds (False)."""
@@ -246,9 +242,7 @@ class UpdateFeed:
 
     async def close(self) -> None:
         """Write the last handled marks (call once nothing is being handled)."""
-        if self._marking is not None:
-            await asyncio.gather(self._marking, return_exceptions=True)
-        await self._write_marks()
+        await self._marks.close(CLOSE_TIMEOUT)
 
 
 async def poll(feed: UpdateFeed, bot: Bot, allowed_updates: list[str],

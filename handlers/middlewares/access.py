@@ -39,7 +39,7 @@ class BlockedCustomers(BaseMiddleware):
         user = getattr(event, "from_user", None)
         if user is None or user.id in self.settings.admin_ids:
             return await handler(event, data)
-        await self.customers.seen(user.id)
+        self.customers.seen(user.id)
         if not await self.customers.is_banned(user.id):
             return await handler(event, data)
         if isinstance(event, Message) and (event.successful_payment is not None

@@ -7,7 +7,9 @@ customers who blocked the bot). Admins can't be blocked. A payment Telegram has
 already taken from a blocked customer is still credited.
 
 Activity (``seen``) is stored to within ``ACTIVITY_PRECISION``: at most one write
-per customer per five minutes, for "active in 24 h / 7 d" and broadcast audiences.
+per customer per five minutes, for "active in 24 h / 7 d" and broadcast audiences,
+written behind the answer with everyone else's (storage/behind.py; a crash loses
+at most the last moments' marks, which the next update writes again).
 A registration (``Accounts.register``: /start and the like) stores it as well, so
 a new customer's first update, noted before their account exists, is not lost.
 """
@@ -22,12 +24,14 @@ from dataclasses import dataclass
 from storage import audit, ledger, topups, users
 from storage import orders as order_store
 from storage.audit import AuditEntry
+from storage.behind import WriteBehind
 from storage.db import Database, is_row_id
 from storage.ledger import HistoryEntry
 from storage.orders import StoredOrder
 from storage.users import User
 
 ACTIVITY_PRECISION = 300.0  # seconds
+CLOSE_TIMEOUT = 5.0  # seconds the last activity marks may take at a stop
 MAX_QUERY = 64
 _USERNAME = re.compile(r"@?[A-Za-z0-9_]{1,32}")
 
@@ -53,6 +57,7 @@ class Customers:
         self.admin_ids = admin_ids
         self._banned: set[int] | None = None
         self._seen: dict[int, float] = {}
+        self._activity = WriteBehind(self._store_seen, "activity marks")
 
     async def find(self, text: str, limit: int = 10) -> list[User]:
         """By id (digits), by @username, or by a part of the name or username."""
@@ -109,11 +114,20 @@ class Customers:
             self._banned = await users.banned_ids(self.db)
         return self._banned
 
-    async def seen(self, user_id: int) -> None:
+    def seen(self, user_id: int) -> None:
+        """``user_id`` did something now (written behind, at most once per
+        ``ACTIVITY_PRECISION``)."""
         now = time.monotonic()
         if now - self._seen.get(user_id, -ACTIVITY_PRECISION) < ACTIVITY_PRECISION:
             return
         self._seen[user_id] = now
         if len(self._seen) > 100_000:  # keep memory bounded; the worst case is one more write
             self._seen = {user_id: now}
-        await users.mark_seen(self.db, user_id)
+        self._activity.note(user_id)
+
+    async def _store_seen(self, user_ids: list[int]) -> None:
+        await users.mark_seen(self.db, user_ids)
+
+    async def close(self) -> None:
+        """Write the last activity marks (at a stop, before the database closes)."""
+        await self._activity.close(CLOSE_TIMEOUT)
