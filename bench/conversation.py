@@ -336,7 +336,7 @@ async def rounds(args: argparse.Namespace, profiler: cProfile.Profile | None, ru
         inboxed = statistics.median(inbox_rates)
         cost = statistics.median(a / b for a, b in zip(inbox_rates, shop_rates, strict=True))
         print(f"median: storefront {shop:.0f} updates/s, echo {echo_rate:.0f} updates/s, "
-              f"ratio {ratio:.2f} (per round; targets: >= 1000 updates/s, ratio >= 0.25)")
+              f"ratio {ratio:.3f} (per round; targets: >= 1000 updates/s, ratio >= 0.25)")
         print(f"        through the inbox {inboxed:.0f} updates/s, {cost:.2f} of direct"
               " (per round)")
 

@@ -112,9 +112,9 @@ async def test_one_unreadable_item_spoils_nothing_else(
     sandbox.panel.inject("rewrite", action="status", times=MISSING_POLLS, rewrite=rewrite)
     alerts = Alerts()
     tracker = Tracker(db, {"p": client}, interval=1, alert=alerts)
-    started = time.perf_counter()
+    started = time.thread_time()  # this thread's CPU: a runaway parse, not a busy machine
     report = await tracker.poll("p")
-    assert time.perf_counter() - started < 5  # no 8 s stall on "1e500000"
+    assert time.thread_time() - started < 5  # no 8 s of CPU on "1e500000"
     assert report.changed == 1
     canceled_order = await order_store.get(db, canceled)
     broken_order = await order_store.get(db, broken)
@@ -253,7 +253,11 @@ FIXED_BODIES = [
 BODIES = st.one_of(VALUES.map(lambda v: json.dumps(v, default=str)), st.sampled_from(FIXED_BODIES),
                    st.text(max_size=200))
 STATUSES = st.sampled_from([200, 200, 200, 201, 301, 302, 400, 401, 403, 404, 429, 500, 502, 503])
-PARSE_BOUND = 1.0  # seconds per body: generous; the real figure is in bench/parser.py
+# Seconds of this thread's CPU per body (not wall time, which a loaded machine
+# stretches: the suite's six workers share two cores): far above any sane parse,
+# far below the seconds a runaway one ("1e500000" as an exact number) takes. The
+# real figure is in bench/parser.py.
+PARSE_BOUND = 1.0
 NO_RETRY = RetryPolicy(attempts=1, base_delay=0, max_delay=0, max_retry_after=0)
 
 
@@ -278,7 +282,7 @@ CREATING = {"add", "refill"}  # not retried once sent: an unclear answer is ambi
 
 async def _exercise(client: PanelClient, action: str, status: int) -> None:
     call, typed = ACTIONS[action]
-    started = time.perf_counter()
+    started = time.thread_time()
     try:
         result = await call(client)
     except PanelAmbiguous:
@@ -291,7 +295,7 @@ async def _exercise(client: PanelClient, action: str, status: int) -> None:
     else:
         assert typed(result), result
         _check_bounds(result)
-    assert time.perf_counter() - started < PARSE_BOUND
+    assert time.thread_time() - started < PARSE_BOUND
 
 
 @settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow])

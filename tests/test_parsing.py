@@ -274,10 +274,10 @@ HOSTILE_NUMBERS = ["1e500000", "-1e999999", "1E5", "NaN", "Infinity", "9" * 5_00
 
 @pytest.mark.parametrize("value", HOSTILE_NUMBERS, ids=range(len(HOSTILE_NUMBERS)))
 def test_a_hostile_number_is_an_error_of_its_item_only(value: object) -> None:
-    started = time.perf_counter()
+    started = time.thread_time()  # CPU, not wall: a loaded machine must not fail it
     results = parse_multi_status({"1": {"status": "In progress", "remains": value},
                                   "2": {"status": "Canceled", "remains": "1,000"}})
-    assert time.perf_counter() - started < 0.5  # int(Decimal("1e500000")) took 31 s
+    assert time.thread_time() - started < 0.5  # int(Decimal("1e500000")) took 31 s
     assert isinstance(results["1"], ItemError)
     assert results["1"].reason is RejectReason.UNREADABLE and "remains" in results["1"].message
     assert results["2"] == parse_order_status({"status": "Canceled", "remains": 1000})
@@ -286,14 +286,14 @@ def test_a_hostile_number_is_an_error_of_its_item_only(value: object) -> None:
 @pytest.mark.parametrize("token", ["1e500000", "1" + "0" * 30, "9" * 10_000, "NaN", "-Infinity",
                                    "1.5e3"])
 def test_raw_json_numbers_are_bounded_before_any_conversion(token: str) -> None:
-    started = time.perf_counter()
+    started = time.thread_time()
     body = decode_body('{"1": {"status": "In progress", "remains": ' + token + '},'
                        ' "2": {"status": "Completed", "remains": 0}}')
     results = parse_multi_status(body)
     assert isinstance(results["1"], ItemError) and not isinstance(results["2"], ItemError)
     with pytest.raises(MalformedResponse):
         parse_balance(decode_body('{"balance": ' + token + ', "currency": "USD"}'))
-    assert time.perf_counter() - started < 0.5
+    assert time.thread_time() - started < 0.5
 
 
 @pytest.mark.parametrize(("value", "amount"), [
