@@ -188,3 +188,43 @@ def test_what_passes_formats_with_the_english_arguments(pieces: list[str],
     if not translation_problems(msgid, None, [text]):
         text.format(**{name: 1 for name in placeholders(msgid)})
         assert tags(text) == tags(msgid)
+
+
+def test_a_catalog_compiled_while_another_process_reads_it_is_never_half_there(
+        tmp_path: Path) -> None:
+    """Processes starting together on a fresh install (the suite's workers did) each
+    compile the ``.mo`` files; one reading while another writes saw a truncated file."""
+    import gettext
+    import os
+    import shutil
+    import threading
+
+    from bot.shop.messaging.translation_files import LOCALES_DIR, compile_locales
+
+    target = tmp_path / "locales"
+    shutil.copytree(LOCALES_DIR, target, ignore=shutil.ignore_patterns("*.mo", "*.pot"))
+    compile_locales(target)
+    russian = target / "ru" / "LC_MESSAGES"
+    done = threading.Event()
+    failures: list[BaseException] = []
+
+    def read() -> None:
+        while not done.is_set():
+            try:
+                with (russian / "messages.mo").open("rb") as compiled:
+                    gettext.GNUTranslations(compiled)
+            except Exception as exc:  # a half-written file
+                failures.append(exc)
+                return
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    try:
+        for n in range(30):  # each time newer than its .mo, so compiled again
+            os.utime(russian / "messages.po", (n + 2e9, n + 2e9))
+            compile_locales(target)
+    finally:
+        done.set()
+        reader.join()
+    assert failures == []
+    assert sorted(p.name for p in russian.iterdir()) == ["messages.mo", "messages.po"]

@@ -8,6 +8,8 @@ before aiogram is imported (bot/app/preflight.py).
 from __future__ import annotations
 
 import logging
+import os
+import secrets
 from pathlib import Path
 
 from babel.messages.mofile import write_mo
@@ -28,8 +30,16 @@ def compile_locales(path: Path = LOCALES_DIR) -> list[str]:
         if not mo_path.exists() or mo_path.stat().st_mtime < po_path.stat().st_mtime:
             with po_path.open("rb") as source:
                 catalog = read_po(source)
-            with mo_path.open("wb") as target:
-                write_mo(target, catalog)
+            # Written beside it and moved into place: another process starting at the
+            # same moment (a second bot on the same install, the test workers on a
+            # fresh clone) reads the old file or the whole new one, never a half.
+            partial = mo_path.with_name(f".{mo_path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+            try:
+                with partial.open("wb") as target:
+                    write_mo(target, catalog)
+                os.replace(partial, mo_path)
+            finally:
+                partial.unlink(missing_ok=True)
             log.info("compiled translations %s", po_path.parent.parent.name)
         languages.append(po_path.parent.parent.name)
     return languages
