@@ -43,6 +43,10 @@ class WriteBehind(Generic[K]):
 
     def note(self, key: K) -> None:
         self._pending[key] = None
+        self._start()
+
+    def _start(self) -> None:
+        """A writer for what is pending, unless one is under way (it takes it too)."""
         if self._writer is None or self._writer.done():
             self._writer = asyncio.get_running_loop().create_task(self._write())
 
@@ -69,8 +73,8 @@ class WriteBehind(Generic[K]):
         """Write what is left, waiting up to ``timeout`` seconds: False (and logged)
         when some of it could not be written."""
         self._closing = True
-        if self._pending and (self._writer is None or self._writer.done()):
-            self._writer = asyncio.get_running_loop().create_task(self._write())
+        if self._pending:
+            self._start()
         if self._writer is not None and not self._writer.done():
             try:
                 await asyncio.wait_for(asyncio.shield(self._writer), timeout)
