@@ -80,6 +80,10 @@ def _main(argv: Sequence[str] | None) -> int:
     if (args.command or "run") != "run":
         gc.enable()  # off only while the bot starts (bot/__main__.py)
     if args.command == "demo":  # embedded defaults: no setting is read
+        problem = _demo_options_problem(args)
+        if problem:  # said before the demo's imports (aiogram's take seconds)
+            print(problem, file=sys.stderr)
+            return EXIT_USAGE
         from bot.devtools.demo import run_demo
 
         return run_demo(args)
@@ -105,6 +109,16 @@ def _main(argv: Sequence[str] | None) -> int:
     if command == "routes":
         return asyncio.run(_routes(args, settings))
     return asyncio.run(_panel(args, settings))
+
+
+def _demo_options_problem(args: argparse.Namespace) -> str | None:
+    from bot.panel.dialects import DIALECTS
+
+    if args.dialect not in DIALECTS:
+        return f"unknown --dialect {args.dialect!r}: one of {', '.join(DIALECTS)}"
+    if not 0 < args.pace <= 3600:
+        return "--pace must be a number of seconds above 0 (at most 3600)"
+    return None
 
 
 def _port(text: str) -> int:
