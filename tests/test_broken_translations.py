@@ -23,7 +23,7 @@ from handlers.callbacks import FormCb, OrderStartCb, ServiceCb
 from storage import ledger, users
 from storage.db import Database
 from tests.conftest import SandboxFactory
-from tests.e2e import ADMIN_ID, start_bot, stop_bot, wait_ready
+from tests.e2e import ADMIN_ID, eventually, start_bot, stop_bot, wait_ready
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -155,10 +155,16 @@ async def test_a_broken_order_notice_arrives_in_english_and_the_admins_are_told_
 
         notice = await customer.expect(f"✅ Order #{order_id} is complete.", timeout=20)
         assert f"Открыть заказ #{order_id}" in str(notice.buttons)  # its button in Russian
-        completed = await bot.query(
-            "SELECT state, attempts, last_error FROM outbox WHERE kind = 'order'"
-            " AND order_id = ? AND payload LIKE '%completed%'", (order_id,))
-        assert completed == [("sent", 1, None)]  # sent at the first attempt, not retried
+        async def completed() -> list[tuple]:
+            return await bot.query(
+                "SELECT state, attempts, last_error FROM outbox WHERE kind = 'order'"
+                " AND order_id = ? AND payload LIKE '%completed%'", (order_id,))
+
+        async def marked() -> bool:  # once Telegram has answered: after the chat has it
+            return all(state != "pending" for state, *_ in await completed())
+
+        await eventually(marked)
+        assert await completed() == [("sent", 1, None)]  # sent at the first attempt, not retried
         assert_no_apology(customer)
         await bot.admin.expect("translation")
     assert len(await bot.translation_alerts()) == 1

@@ -30,6 +30,7 @@ from bot.shop.money.accounts import Accounts
 from bot.shop.money.topups import Credit, Refund, StarsTopups
 from bot.shop.orders.service import OrderService, Outcome
 from bot.shop.orders.tracking import Tracker
+from bot.shop.routing.failover import FAILOVER_REASONS
 from handlers.middlewares.i18n import build_i18n
 from handlers.middlewares.metrics import UPDATE_TYPES
 from handlers.outbound.notices import TelegramDelivery
@@ -240,6 +241,7 @@ async def test_label_values_stay_bounded_whatever_a_panel_sends(
     # Codes that are not the code's own values become "other".
     metrics.update_handled("a-type-from-the-future", "exploded", 0.1, UPDATE_TYPES)
     metrics.outbox_send("whatever")
+    metrics.failover("a-reason-from-the-future", FAILOVER_REASONS)
     seen_panels = set(metrics._panels)
     monkeypatch.setattr(metrics, "_panels", set())
     labels = [metrics.panel_label(f"panel-{n}") for n in range(metrics.MAX_PANELS + 5)]
@@ -251,6 +253,7 @@ async def test_label_values_stay_bounded_whatever_a_panel_sends(
         "result": set(metrics.PANEL_RESULTS) | set(metrics.OUTBOX_RESULTS)
         | set(metrics.API_RESULTS) | {c.value for c in Credit} | {metrics.OTHER},
         "type": UPDATE_TYPES | {metrics.OTHER},
+        "reason": FAILOVER_REASONS | {metrics.OTHER},
         "outcome": set(metrics.UPDATE_OUTCOMES) | {o.value for o in Outcome}
         | {r.value for r in Refund} | {metrics.OTHER},
     }
