@@ -22,10 +22,12 @@ lint: $(STAMP)
 
 # PYTHONDONTWRITEBYTECODE emptied: each of the six workers and every bot process a test
 # starts would otherwise compile (and assertion-rewrite) the code anew, ~4 s of CPU each.
+# worksteal: a worker that runs out of tests takes some of another's, so the last
+# minute is not one worker finishing a file of slow ones (README.md "The suite's time").
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
-	PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest -n 6
+	PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest -n 6 --dist worksteal
 
 run: $(STAMP)
 	$(BIN)/python -m bot
