@@ -286,7 +286,9 @@ async def test_ten_thousand_services_a_panel_stay_quick(db: Database) -> None:
         await catalog_store.replace_services(db, name, "USD", services, platforms_for(services))
     links = links_of(db)
     service = await stored(db, "main", 10_000)
-    started = time.perf_counter()
+    # CPU time of this process (the worker's threads), not wall time: other workers
+    # sharing the machine's cores do not count against it.
+    started = time.process_time()
     found = await links.suggest(service.ref)
-    assert time.perf_counter() - started < 10, "one service's Backups screen"
+    assert time.process_time() - started < 10, "one service's Backups screen"
     assert found and found[0].backup.service.name == service.service.name
