@@ -242,6 +242,7 @@ async def test_label_values_stay_bounded_whatever_a_panel_sends(
     metrics.update_handled("a-type-from-the-future", "exploded", 0.1, UPDATE_TYPES)
     metrics.outbox_send("whatever")
     metrics.failover("a-reason-from-the-future", FAILOVER_REASONS)
+    metrics.api_request("an-action-from-the-future", "whatever")
     seen_panels = set(metrics._panels)
     monkeypatch.setattr(metrics, "_panels", set())
     labels = [metrics.panel_label(f"panel-{n}") for n in range(metrics.MAX_PANELS + 5)]
@@ -249,7 +250,7 @@ async def test_label_values_stay_bounded_whatever_a_panel_sends(
     assert metrics.panel_label("p" * 200) == metrics.OTHER
     known = {
         "panel": seen_panels | {metrics.OTHER},
-        "action": set(metrics.PANEL_ACTIONS) | set(metrics.API_ACTIONS),
+        "action": set(metrics.PANEL_ACTIONS) | set(metrics.API_ACTIONS) | {metrics.OTHER},
         "result": set(metrics.PANEL_RESULTS) | set(metrics.OUTBOX_RESULTS)
         | set(metrics.API_RESULTS) | {c.value for c in Credit} | {metrics.OTHER},
         "type": UPDATE_TYPES | {metrics.OTHER},

@@ -5,6 +5,7 @@ drawn by a small terminal model) and through a real pseudo-terminal with the dem
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 import re
 import sys
@@ -232,3 +233,26 @@ def test_the_demo_on_a_terminal_keeps_the_typed_line_whole(tmp_path: Path) -> No
             process.wait()
         os.close(leader)
         reader.join(timeout=5)
+
+
+def test_input_after_the_chat_ended_is_dropped_quietly(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The input thread outlives the chat: a line typed (or the end of input) after
+    /quit, when the chat's event loop is closed, prints no traceback at the exit."""
+    failures: list[BaseException | None] = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: failures.append(args.exc_value))
+    read_fd, write_fd = os.pipe()
+    with os.fdopen(read_fd, encoding="utf-8") as source, os.fdopen(write_fd, "w") as sink:
+        emulator = BotApiEmulator()
+        chat = TerminalChat(emulator, emulator.user(1, "Alex"), output=io.StringIO(),
+                            source=source, interactive=False)
+        sink.write("/quit\n")
+        sink.flush()
+        before = set(threading.enumerate())  # other chats' readers may still be about
+        asyncio.run(chat.run())  # ends at /quit and closes its loop
+        [reader] = [t for t in set(threading.enumerate()) - before if t.name == "terminal-input"]
+        sink.write("typed too late\n")
+        sink.flush()
+        sink.close()  # then the end of input
+        reader.join(timeout=10)
+        assert not reader.is_alive()
+    assert failures == []

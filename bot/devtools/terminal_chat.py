@@ -415,7 +415,10 @@ class TerminalChat:
         loop = asyncio.get_running_loop()
 
         def put(line: str | None) -> None:
-            loop.call_soon_threadsafe(lines.put_nowait, line)
+            # The input thread outlives the chat: a line (or the end of input) that
+            # comes after the chat ended and its loop closed has nowhere to go.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(lines.put_nowait, line)
 
         saved = _keys_one_by_one(self.source) if self.interactive else None
         reader = self._read_keys if self.interactive else self._read_lines
