@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import AsyncIterator
 
 import pytest
@@ -95,8 +94,7 @@ async def test_tap_returns_after_the_edit_that_follows_the_answer(user: Scripted
 async def test_a_tap_never_answered_fails_when_its_handler_ends_not_at_the_timeout(
         user: ScriptedUser) -> None:
     await user.send("two")
-    started = time.monotonic()
+    # "without an accepted answer": the handler's end; the 20 s timeout says "in time".
     with pytest.raises(NoAnswer, match="without an accepted answer"):
         await user.tap("Mute", timeout=20)
-    assert time.monotonic() - started < 10  # the handler's end, not the 20 s timeout
     assert user.text == "muted"  # and what it did is there to read
