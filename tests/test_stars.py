@@ -160,28 +160,24 @@ async def test_a_pre_checkout_is_answered_while_the_payer_waits_on_a_slow_panel(
     # The panel is given 30 s, so the Confirm's wait is the sandbox's 6 s and not a
     # timeout of one: an answer that waited behind it could not come before it ends.
     async with running_shop(await make_sandbox(), tmp_path, panel_timeout=30, **STARS) as shop:
-        await _pre_checkout_beside_a_slow_confirm(shop)
-
-
-async def _pre_checkout_beside_a_slow_confirm(shop: Shop) -> None:
-    await shop.credit(CUSTOMER, 10_000)
-    customer = shop.user(CUSTOMER)
-    await customer.tap_data("b:0", await customer.send("/start"))
-    await customer.tap("Top up")
-    await customer.tap("$5.00 · 250 ⭐")
-    invoice = customer.invoices()[-1]
-    await _to_confirmation(customer, shop, "https://instagram.com/p/slow")
-    shop.sandbox.panel.inject("slow", action="add", delay=6)  # Confirm holds the user's turn
-    confirm = asyncio.create_task(customer.tap("Confirm", timeout=30))
-    # The Confirm is at the panel (a fixed sleep may not get it there on a loaded machine,
-    # and the pre-checkout would then not be tested against it).
-    await shop.emulator.wait_for(lambda: shop.sandbox.panel.requests["add"] == 1)
-    assert invoice.invoice_payload is not None
-    answer = await customer.pre_checkout(invoice.invoice_payload, 250)
-    assert answer.ok
-    # Answered while the Confirm still waits on the panel: its order is not placed yet.
-    assert await shop.query("SELECT state FROM orders") == [("submitting",)]
-    await confirm
+        await shop.credit(CUSTOMER, 10_000)
+        customer = shop.user(CUSTOMER)
+        await customer.tap_data("b:0", await customer.send("/start"))
+        await customer.tap("Top up")
+        await customer.tap("$5.00 · 250 ⭐")
+        invoice = customer.invoices()[-1]
+        await _to_confirmation(customer, shop, "https://instagram.com/p/slow")
+        shop.sandbox.panel.inject("slow", action="add", delay=6)  # Confirm holds the user's turn
+        confirm = asyncio.create_task(customer.tap("Confirm", timeout=30))
+        # The Confirm is at the panel (a fixed sleep may not get it there on a loaded machine,
+        # and the pre-checkout would then not be tested against it).
+        await shop.emulator.wait_for(lambda: shop.sandbox.panel.requests["add"] == 1)
+        assert invoice.invoice_payload is not None
+        answer = await customer.pre_checkout(invoice.invoice_payload, 250)
+        assert answer.ok
+        # Answered while the Confirm still waits on the panel: its order is not placed yet.
+        assert await shop.query("SELECT state FROM orders") == [("submitting",)]
+        await confirm
 
 
 async def test_without_stars_the_balance_says_how_to_top_up(make_sandbox: SandboxFactory,
